@@ -1,0 +1,262 @@
+"""The ``provenance`` command line. It parses, calls the packages and renders; nothing else.
+
+Exit codes:
+    0  success
+    1  unexpected internal error (run again with --debug for the traceback)
+    2  invalid input: a bad manifest, file, argument or setting
+    3  the database cannot be opened, migrated or written
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from rightsdb import (
+    Holder,
+    ManifestError,
+    NotFoundError,
+    Reference,
+    Registry,
+    RegistryError,
+    StoreError,
+    Work,
+    export_manifest,
+    registry_digest,
+)
+
+from . import __version__
+from ._errors import ConfigError, DecodeError, ProvenanceError
+from .settings import get_settings
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+EXIT_STORE = 3
+
+log = logging.getLogger("provenance.cli")
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    name="provenance",
+    help="Audit AI training video datasets for registered copyrighted works, per rights layer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+registry_app = typer.Typer(help="The rights registry: import, export and inspect holders and works.",
+                           no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+app.add_typer(db_app, name="db")
+
+
+@dataclass
+class _State:
+    db: str | None = None
+    debug: bool = False
+    registry: Registry | None = None
+
+    def open(self, *, auto_migrate: bool = True) -> Registry:
+        if self.registry is None:
+            url = self.db or get_settings().db
+            self.registry = Registry(url, auto_migrate=auto_migrate)
+        return self.registry
+
+
+state = _State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"provenance {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (else $PROVENANCE_DB, else "
+                                           "sqlite:///provenance.db).", show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what is being done.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Debug logging and tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    state.db = db
+    state.debug = debug
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(console=err, show_path=debug, rich_tracebacks=debug)], force=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# db
+# ---------------------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply schema migrations to the database (a new SQLite file is migrated automatically)."""
+    registry = state.open(auto_migrate=False)
+    before = registry.current_revision()
+    registry.upgrade()
+    after = registry.current_revision()
+    if before == after:
+        err.print(f"schema is up to date ({after})")
+    else:
+        err.print(f"schema upgraded from {before or 'empty'} to {after}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision."""
+    out.print(state.open(auto_migrate=False).current_revision() or "empty")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# registry
+# ---------------------------------------------------------------------------------------------------------
+
+
+@registry_app.command("import")
+def registry_import(
+    manifest: Annotated[Path, typer.Argument(help="Manifest file (YAML or JSON).", show_default=False)],
+) -> None:
+    """Import a manifest: all or nothing; re-importing updates in place."""
+    from .registry import import_manifest_file
+
+    registry = state.open()
+    with err.status(f"Checking and importing {manifest} ..."):
+        report = import_manifest_file(registry, manifest)
+    table = Table(title=f"Imported {manifest}", show_edge=False)
+    for column in ("", "created", "updated", "unchanged"):
+        table.add_column(column, justify="right" if column else "left")
+    for kind in ("holders", "works", "references"):
+        table.add_row(kind, str(report.created[kind]), str(report.updated[kind]), str(report.unchanged[kind]))
+    err.print(table)
+    if report.removed_references:
+        err.print(f"removed {report.removed_references} reference(s) no longer listed")
+    with registry.session() as session:
+        out.print(f"registry digest {registry_digest(session)}")
+
+
+@registry_app.command("export")
+def registry_export(
+    target: Annotated[Path, typer.Argument(help="Manifest file to write (.yaml/.yml or .json).",
+                                           show_default=False)],
+    copy_references: Annotated[bool, typer.Option(
+        "--copy-references", help="Copy reference files that lie outside the target's folder into it.")] = False,
+) -> None:
+    """Write the whole registry as a manifest that imports back to the same registry."""
+    doc = export_manifest(state.open(), target, copy_references=copy_references)
+    err.print(f"wrote {target}: {len(doc['holders'])} holders, {len(doc['works'])} works")
+
+
+@registry_app.command("list")
+def registry_list(
+    holder: Annotated[str | None, typer.Option(help="Only this holder's works.")] = None,
+    layer: Annotated[str | None, typer.Option(help="Only works of this layer.")] = None,
+) -> None:
+    """List the registered works."""
+    from sqlmodel import col, func, select
+
+    registry = state.open()
+    with registry.session() as session:
+        query = select(Work, Holder).join(Holder, col(Work.holder_id) == col(Holder.id)).order_by(col(Work.id))
+        if holder:
+            query = query.where(Work.holder_id == holder)
+        if layer:
+            query = query.where(Work.layer == layer)
+        rows = session.exec(query).all()
+        counts = dict(session.exec(select(Reference.work_id, func.count()).group_by(Reference.work_id)).all())
+    table = Table(show_edge=False)
+    for column in ("work", "title", "holder", "layer", "ai_training", "references"):
+        table.add_column(column)
+    for work, h in rows:
+        table.add_row(work.id, work.title, f"{h.id} ({h.kind})", work.layer, work.ai_training,
+                      str(counts.get(work.id, 0)))
+    out.print(table)
+    err.print(f"{len(rows)} work(s)")
+
+
+@registry_app.command("show")
+def registry_show(work_id: Annotated[str, typer.Argument(help="Work id.", show_default=False)]) -> None:
+    """Show one work: holder, terms and references."""
+    from sqlmodel import col, select
+
+    registry = state.open()
+    with registry.session() as session:
+        work = session.get(Work, work_id)
+        if work is None:
+            raise NotFoundError(f"no work with id {work_id!r}")
+        holder = session.get(Holder, work.holder_id)
+        refs = session.exec(select(Reference).where(Reference.work_id == work_id)
+                            .order_by(col(Reference.path))).all()
+    out.print(f"[bold]{work.title}[/] ({work.id})")
+    out.print(f"holder   {holder.name if holder else '?'} ({work.holder_id}, {holder.kind if holder else '?'})")
+    out.print(f"layer    {work.layer}")
+    terms = [f"AI training: {work.ai_training}"]
+    if work.license:
+        terms.append(f"license: {work.license}")
+    if work.territories:
+        terms.append("territories: " + ", ".join(work.territories))
+    if work.valid_from or work.valid_until:
+        terms.append(f"valid {work.valid_from or '...'} to {work.valid_until or '...'}")
+    if work.terms_source:
+        terms.append(f"source: {work.terms_source}")
+    if work.terms_url:
+        terms.append(f"url: {work.terms_url}")
+    out.print("terms    " + "; ".join(terms))
+    table = Table(show_edge=False)
+    for column in ("path", "kind", "media", "size", "duration", "sha256"):
+        table.add_column(column)
+    for ref in refs:
+        media = f"{ref.width}x{ref.height}" + (f" {ref.fps:.2f} fps" if ref.media_kind == "video" else "")
+        duration = f"{ref.duration_s:.1f}s" if ref.media_kind == "video" else "-"
+        table.add_row(ref.path, ref.kind, media, f"{ref.size_bytes / 1024:.0f} KiB", duration, ref.sha256[:12])
+    out.print(table)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _fail(code: int, message: str, exc: BaseException) -> NoReturn:
+    if state.debug:
+        err.print_exception(show_locals=False)
+    line = " ".join(message.split("\n")[0].split()) or type(exc).__name__
+    err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the app and turns known errors into one line and an exit code.
+
+    Usage errors are reported by Typer itself (exit 2); errors of ours propagate out of standalone mode.
+    """
+    try:
+        app(args=argv, prog_name="provenance")
+    except SystemExit:
+        raise
+    except (ManifestError, NotFoundError, ConfigError, DecodeError, FileNotFoundError) as exc:
+        _fail(EXIT_INPUT, str(exc), exc)
+    except StoreError as exc:
+        _fail(EXIT_STORE, str(exc), exc)
+    except (RegistryError, ProvenanceError) as exc:
+        _fail(EXIT_INPUT, str(exc), exc)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a traceback
+        _fail(EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", exc)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,642 @@
+"""Registry manifests: load and validate, import into the store, export back.
+
+The schema (YAML or JSON, the same either way; reference paths are relative to
+the manifest's folder)::
+
+    holders:
+      - {id: acme, name: Acme Games, kind: publisher}   # publisher | streamer | ugc_creator | other
+    works:
+      - id: acme-racer
+        title: Acme Racer
+        holder: acme
+        layer: game                                    # game | stream | ugc | other
+        policy:
+          ai_training: deny                            # allow | deny | conditional | unknown
+          license: All rights reserved                 # optional free text
+          territories: [US, DE]                        # optional ISO 3166-1 alpha-2 codes
+          valid_from: 2024-01-01                       # optional, the terms apply from this date
+          valid_until: 2027-12-31                      # optional, and until this date
+          source: tdm-reservation                      # optional: where the terms come from
+          url: https://acme.example/ai-terms           # optional: the terms or the opt-out
+        references:
+          - {path: footage/acme-racer-trailer.mp4, kind: footage}   # a video of the work
+          - {path: assets/acme-hud.png, kind: asset}                # a still: HUD, logo, overlay
+
+Loading checks everything (including that each reference file exists inside the
+manifest's folder and is a video for ``footage`` or an image for ``asset``)
+before the database is touched. Import is one serialised transaction: either
+the whole manifest lands or nothing changes. Re-importing updates rows in
+place; a row whose content is unchanged is not written at all, so importing
+the same manifest twice leaves the database identical.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+from sqlmodel import Session, col, select
+
+from ._errors import ManifestError, MediaProbeError, RegistryError
+from ._files import atomic_write_text, sha256_file
+from .models import AiTraining, Holder, HolderKind, Layer, Reference, ReferenceKind, Work, utcnow
+from .store import Registry
+
+log = logging.getLogger(__name__)
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+TERRITORY_PATTERN = re.compile(r"^[A-Z]{2}$")
+_TOP_KEYS = frozenset({"holders", "works"})
+_HOLDER_KEYS = frozenset({"id", "name", "kind"})
+_WORK_KEYS = frozenset({"id", "title", "holder", "layer", "policy", "references"})
+_POLICY_KEYS = frozenset({"ai_training", "license", "territories", "valid_from", "valid_until", "source", "url"})
+_REFERENCE_KEYS = frozenset({"path", "kind"})
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFacts:
+    """What a probe says of a reference file."""
+
+    kind: str  # "video" | "image"
+    width: int
+    height: int
+    duration_s: float = 0.0
+    fps: float = 0.0
+    frame_count: int = 1
+
+
+#: A probe reads a file's media facts or raises :class:`MediaProbeError`.
+MediaProbe = Callable[[Path], MediaFacts]
+
+
+@dataclass(frozen=True, slots=True)
+class HolderSpec:
+    id: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    ai_training: str
+    license: str | None = None
+    territories: tuple[str, ...] | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    source: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceSpec:
+    path: str  # POSIX, relative to the manifest's folder
+    kind: str
+    location: Path  # absolute, resolved
+    sha256: str
+    size_bytes: int
+    media: MediaFacts
+
+
+@dataclass(frozen=True, slots=True)
+class WorkSpec:
+    id: str
+    title: str
+    holder: str
+    layer: str
+    policy: PolicySpec
+    references: tuple[ReferenceSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    source: Path
+    holders: tuple[HolderSpec, ...]
+    works: tuple[WorkSpec, ...]
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did, by kind of row."""
+
+    created: dict[str, int] = field(default_factory=lambda: {"holders": 0, "works": 0, "references": 0})
+    updated: dict[str, int] = field(default_factory=lambda: {"holders": 0, "works": 0, "references": 0})
+    unchanged: dict[str, int] = field(default_factory=lambda: {"holders": 0, "works": 0, "references": 0})
+    removed_references: int = 0
+    #: ids of references whose file content is new or changed (they need fingerprinting)
+    changed_reference_ids: list[int] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(sum(self.created.values()) + sum(self.updated.values()) + self.removed_references)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading and validation
+# ---------------------------------------------------------------------------------------------------------
+
+
+def load_manifest(path: str | Path, probe: MediaProbe) -> Manifest:
+    """Read, parse and validate a manifest, hashing and probing every reference file.
+
+    Raises :class:`ManifestError` naming the file, entry and field of the first problem.
+    """
+    source = Path(path)
+    name = str(path)
+    try:
+        raw_text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(name, "file not found") from None
+    except IsADirectoryError:
+        raise ManifestError(name, "is a folder, not a manifest file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(name, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    data = _parse(name, source.suffix.lower(), raw_text)
+    root = source.resolve().parent
+    return _validate(name, root, source.resolve(), data, probe)
+
+
+def _parse(name: str, suffix: str, text: str) -> Any:
+    if suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(name, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ManifestError(name, f"malformed YAML{where}: {problem}") from None
+
+
+class _Ctx:
+    """Builds errors that name the file, the entry and the field."""
+
+    def __init__(self, file: str, entry: str = "") -> None:
+        self.file = file
+        self.entry = entry
+
+    def at(self, entry: str) -> _Ctx:
+        return _Ctx(self.file, entry)
+
+    def error(self, fld: str, message: str) -> ManifestError:
+        return ManifestError(self.file, message, entry=self.entry, field=fld)
+
+
+def _validate(name: str, root: Path, source: Path, data: Any, probe: MediaProbe) -> Manifest:
+    top = _Ctx(name)
+    if data is None:
+        raise top.error("", "manifest is empty")
+    if not isinstance(data, Mapping):
+        raise top.error("", f"the top level must be a mapping with 'holders' and 'works', not {_kind(data)}")
+    _check_keys(top, "", data, _TOP_KEYS)
+    holders_raw = _list(top, "holders", data.get("holders", []))
+    works_raw = _list(top, "works", data.get("works", []))
+
+    holders: list[HolderSpec] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(holders_raw):
+        ctx = top.at(_entry_name("holders", i, item))
+        spec = _holder(ctx, item)
+        if spec.id in seen:
+            raise ctx.error("id", f"duplicate holder id {spec.id!r} (first at holders[{seen[spec.id]}])")
+        seen[spec.id] = i
+        holders.append(spec)
+
+    works: list[WorkSpec] = []
+    seen_works: dict[str, int] = {}
+    for i, item in enumerate(works_raw):
+        ctx = top.at(_entry_name("works", i, item))
+        spec = _work(ctx, item, root, probe)
+        if spec.id in seen_works:
+            raise ctx.error("id", f"duplicate work id {spec.id!r} (first at works[{seen_works[spec.id]}])")
+        seen_works[spec.id] = i
+        works.append(spec)
+    return Manifest(source=source, holders=tuple(holders), works=tuple(works))
+
+
+def _entry_name(section: str, i: int, item: Any) -> str:
+    ident = item.get("id") if isinstance(item, Mapping) else None
+    return f"{section}[{i}] ({ident})" if isinstance(ident, str) and ident else f"{section}[{i}]"
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "empty"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _list(ctx: _Ctx, fld: str, value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ctx.error(fld, f"must be a list, not {_kind(value)}")
+    return value
+
+
+def _check_keys(ctx: _Ctx, prefix: str, item: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    for key in item:
+        if key not in allowed:
+            expected = ", ".join(sorted(allowed))
+            raise ctx.error(f"{prefix}{key}", f"unknown field (expected one of: {expected})")
+
+
+def _mapping(ctx: _Ctx, fld: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ctx.error(fld, f"must be a mapping, not {_kind(value)}")
+    return value
+
+
+def _opt_text(ctx: _Ctx, fld: str, value: Any, *, max_len: int = 512) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ctx.error(fld, f"must be text, not {_kind(value)}")
+    value = value.strip()
+    if len(value) > max_len:
+        raise ctx.error(fld, f"is longer than {max_len} characters")
+    return value or None
+
+
+def _text(ctx: _Ctx, fld: str, value: Any, *, max_len: int = 512) -> str:
+    if value is None:
+        raise ctx.error(fld, "is required")
+    text = _opt_text(ctx, fld, value, max_len=max_len)
+    if text is None:
+        raise ctx.error(fld, "must not be empty")
+    return text
+
+
+def _ident(ctx: _Ctx, fld: str, value: Any) -> str:
+    text = _text(ctx, fld, value, max_len=128)
+    if not ID_PATTERN.match(text):
+        raise ctx.error(fld, f"{text!r} is not a valid id (letters, digits, '.', '_', '-'; up to 128)")
+    return text
+
+
+def _enum(ctx: _Ctx, fld: str, value: Any, enum: Iterable[Any]) -> str:
+    allowed = [e.value for e in enum]
+    if value is None:
+        raise ctx.error(fld, f"is required (one of: {', '.join(allowed)})")
+    if not isinstance(value, str) or value not in allowed:
+        raise ctx.error(fld, f"{value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def _date(ctx: _Ctx, fld: str, value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ctx.error(fld, f"{value!r} is not a date (YYYY-MM-DD)")
+
+
+def _holder(ctx: _Ctx, item: Any) -> HolderSpec:
+    item = _mapping(ctx, "", item)
+    _check_keys(ctx, "", item, _HOLDER_KEYS)
+    ident = _ident(ctx, "id", item.get("id"))
+    name = _text(ctx, "name", item.get("name"))
+    kind = _enum(ctx, "kind", item.get("kind"), HolderKind)
+    return HolderSpec(ident, name, kind)
+
+
+def _policy(ctx: _Ctx, value: Any) -> PolicySpec:
+    if value is None:
+        raise ctx.error("policy", "is required (at least ai_training: allow | deny | conditional | unknown)")
+    item = _mapping(ctx, "policy", value)
+    _check_keys(ctx, "policy.", item, _POLICY_KEYS)
+    ai = _enum(ctx, "policy.ai_training", item.get("ai_training"), AiTraining)
+    license_ = _opt_text(ctx, "policy.license", item.get("license"), max_len=2048)
+    territories: tuple[str, ...] | None = None
+    raw_t = item.get("territories")
+    if raw_t is not None:
+        if not isinstance(raw_t, list) or not raw_t:
+            raise ctx.error("policy.territories", "must be a non-empty list of ISO 3166-1 alpha-2 codes")
+        codes = []
+        for code in raw_t:
+            if not isinstance(code, str) or not TERRITORY_PATTERN.match(code.strip().upper()):
+                raise ctx.error("policy.territories", f"{code!r} is not an ISO 3166-1 alpha-2 code")
+            codes.append(code.strip().upper())
+        territories = tuple(sorted(set(codes)))
+    valid_from = _date(ctx, "policy.valid_from", item.get("valid_from"))
+    valid_until = _date(ctx, "policy.valid_until", item.get("valid_until"))
+    if valid_from and valid_until and valid_until < valid_from:
+        raise ctx.error("policy.valid_until", f"{valid_until} is before valid_from {valid_from}")
+    source = _opt_text(ctx, "policy.source", item.get("source"), max_len=64)
+    url = _opt_text(ctx, "policy.url", item.get("url"), max_len=2048)
+    return PolicySpec(ai, license_, territories, valid_from, valid_until, source, url)
+
+
+def _work(ctx: _Ctx, item: Any, root: Path, probe: MediaProbe) -> WorkSpec:
+    item = _mapping(ctx, "", item)
+    _check_keys(ctx, "", item, _WORK_KEYS)
+    ident = _ident(ctx, "id", item.get("id"))
+    title = _text(ctx, "title", item.get("title"))
+    holder = _ident(ctx, "holder", item.get("holder"))
+    layer = _enum(ctx, "layer", item.get("layer"), Layer)
+    policy = _policy(ctx, item.get("policy"))
+    refs: list[ReferenceSpec] = []
+    seen: set[str] = set()
+    for j, ref in enumerate(_list(ctx, "references", item.get("references", []))):
+        spec = _reference(ctx, f"references[{j}]", ref, root, probe)
+        if spec.path in seen:
+            raise ctx.error(f"references[{j}].path", f"duplicate reference {spec.path!r}")
+        seen.add(spec.path)
+        refs.append(spec)
+    return WorkSpec(ident, title, holder, layer, policy, tuple(refs))
+
+
+def _reference(ctx: _Ctx, fld: str, item: Any, root: Path, probe: MediaProbe) -> ReferenceSpec:
+    item = _mapping(ctx, fld, item)
+    _check_keys(ctx, f"{fld}.", item, _REFERENCE_KEYS)
+    raw = _text(ctx, f"{fld}.path", item.get("path"), max_len=1024)
+    kind = _enum(ctx, f"{fld}.kind", item.get("kind"), ReferenceKind)
+    rel = PurePosixPath(raw.replace("\\", "/"))
+    if rel.is_absolute() or re.match(r"^[A-Za-z]:", raw):
+        raise ctx.error(f"{fld}.path", f"{raw!r} is absolute; paths are relative to the manifest's folder")
+    candidate = root.joinpath(*rel.parts)
+    try:
+        location = candidate.resolve(strict=True)
+    except FileNotFoundError:
+        if candidate.is_symlink():
+            raise ctx.error(f"{fld}.path", f"{raw!r} is a broken symbolic link") from None
+        raise ctx.error(f"{fld}.path", f"file not found: {raw}") from None
+    except (OSError, RuntimeError) as exc:
+        raise ctx.error(f"{fld}.path", f"cannot resolve {raw!r}: {exc}") from None
+    if not location.is_relative_to(root):
+        raise ctx.error(f"{fld}.path", f"{raw!r} lies outside the manifest's folder {root}")
+    if not location.is_file():
+        raise ctx.error(f"{fld}.path", f"{raw!r} is not a regular file")
+    try:
+        sha = sha256_file(location)
+        size = location.stat().st_size
+    except OSError as exc:
+        raise ctx.error(f"{fld}.path", f"cannot read {raw!r}: {exc.strerror or exc}") from None
+    try:
+        media = probe(location)
+    except MediaProbeError as exc:
+        raise ctx.error(f"{fld}.path", f"{raw!r} is neither a video nor an image ({exc})") from None
+    if kind == ReferenceKind.footage and media.kind != "video":
+        raise ctx.error(f"{fld}.kind", f"'footage' must be a video, but {raw!r} is a still image (use kind: asset)")
+    if kind == ReferenceKind.asset and media.kind != "image":
+        raise ctx.error(f"{fld}.kind", f"'asset' must be a still image, but {raw!r} is a video (use kind: footage)")
+    return ReferenceSpec(_normalize_rel(rel), kind, location, sha, size, media)
+
+
+def _normalize_rel(rel: PurePosixPath) -> str:
+    parts: list[str] = []
+    for part in rel.parts:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Import
+# ---------------------------------------------------------------------------------------------------------
+
+
+def import_manifest(registry: Registry, manifest: Manifest) -> ImportReport:
+    """Apply ``manifest`` to the registry in one serialised transaction (all or nothing)."""
+    report = ImportReport()
+    name = str(manifest.source)
+    with registry.write() as session:
+        known = set(session.exec(select(Holder.id)).all())
+        declared = {h.id for h in manifest.holders}
+        for i, work in enumerate(manifest.works):
+            if work.holder not in declared and work.holder not in known:
+                raise ManifestError(
+                    name, f"unknown holder {work.holder!r} (not in this manifest nor in the registry)",
+                    entry=f"works[{i}] ({work.id})", field="holder",
+                )
+        for holder in manifest.holders:
+            _upsert_holder(session, holder, report)
+        session.flush()
+        for work in manifest.works:
+            _upsert_work(session, work, report)
+        session.flush()
+    log.info("imported %s: created %s, updated %s", name, report.created, report.updated)
+    return report
+
+
+def _apply(row: Any, values: Mapping[str, Any]) -> bool:
+    changed = False
+    for key, value in values.items():
+        if getattr(row, key) != value:
+            setattr(row, key, value)
+            changed = True
+    return changed
+
+
+def _count(report: ImportReport, what: str, outcome: str) -> None:
+    getattr(report, outcome)[what] += 1
+
+
+def _upsert_holder(session: Session, spec: HolderSpec, report: ImportReport) -> None:
+    values = {"name": spec.name, "kind": spec.kind}
+    row = session.get(Holder, spec.id)
+    if row is None:
+        session.add(Holder(id=spec.id, **values))
+        _count(report, "holders", "created")
+    elif _apply(row, values):
+        row.updated_at = utcnow()
+        session.add(row)
+        _count(report, "holders", "updated")
+    else:
+        _count(report, "holders", "unchanged")
+
+
+def _work_values(spec: WorkSpec) -> dict[str, Any]:
+    p = spec.policy
+    return {
+        "title": spec.title,
+        "holder_id": spec.holder,
+        "layer": spec.layer,
+        "ai_training": p.ai_training,
+        "license": p.license,
+        "territories": list(p.territories) if p.territories is not None else None,
+        "valid_from": p.valid_from,
+        "valid_until": p.valid_until,
+        "terms_source": p.source,
+        "terms_url": p.url,
+    }
+
+
+def _reference_values(spec: ReferenceSpec) -> dict[str, Any]:
+    m = spec.media
+    return {
+        "kind": spec.kind,
+        "sha256": spec.sha256,
+        "size_bytes": spec.size_bytes,
+        "media_kind": m.kind,
+        "width": m.width,
+        "height": m.height,
+        "duration_s": round(float(m.duration_s), 6),
+        "fps": round(float(m.fps), 6),
+        "frame_count": int(m.frame_count),
+        "location": str(spec.location),
+    }
+
+
+def _upsert_work(session: Session, spec: WorkSpec, report: ImportReport) -> None:
+    row = session.get(Work, spec.id)
+    values = _work_values(spec)
+    if row is None:
+        session.add(Work(id=spec.id, **values))
+        _count(report, "works", "created")
+        session.flush()
+    elif _apply(row, values):
+        row.updated_at = utcnow()
+        session.add(row)
+        _count(report, "works", "updated")
+    else:
+        _count(report, "works", "unchanged")
+
+    existing = {r.path: r for r in session.exec(select(Reference).where(Reference.work_id == spec.id)).all()}
+    wanted = {r.path for r in spec.references}
+    for path, ref_row in existing.items():
+        if path not in wanted:
+            session.delete(ref_row)
+            report.removed_references += 1
+    for ref in spec.references:
+        values = _reference_values(ref)
+        ref_row = existing.get(ref.path)
+        if ref_row is None:
+            ref_row = Reference(work_id=spec.id, path=ref.path, **values)
+            session.add(ref_row)
+            session.flush()
+            _count(report, "references", "created")
+            report.changed_reference_ids.append(int(ref_row.id or 0))
+        else:
+            content_changed = ref_row.sha256 != ref.sha256
+            if _apply(ref_row, values):
+                ref_row.updated_at = utcnow()
+                session.add(ref_row)
+                _count(report, "references", "updated")
+                if content_changed:
+                    report.changed_reference_ids.append(int(ref_row.id or 0))
+            else:
+                _count(report, "references", "unchanged")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Snapshot, digest and export
+# ---------------------------------------------------------------------------------------------------------
+
+
+def snapshot(session: Session) -> dict[str, Any]:
+    """The registry's content in manifest form (reference paths as stored), sorted by id."""
+    holders = session.exec(select(Holder).order_by(col(Holder.id))).all()
+    works = session.exec(select(Work).order_by(col(Work.id))).all()
+    refs = session.exec(select(Reference).order_by(col(Reference.work_id), col(Reference.path))).all()
+    by_work: dict[str, list[Reference]] = {}
+    for ref in refs:
+        by_work.setdefault(ref.work_id, []).append(ref)
+    return {
+        "holders": [{"id": h.id, "name": h.name, "kind": h.kind} for h in holders],
+        "works": [
+            {
+                "id": w.id,
+                "title": w.title,
+                "holder": w.holder_id,
+                "layer": w.layer,
+                "policy": _policy_dict(w),
+                "references": [{"path": r.path, "kind": r.kind, "sha256": r.sha256} for r in by_work.get(w.id, [])],
+            }
+            for w in works
+        ],
+    }
+
+
+def _policy_dict(w: Work) -> dict[str, Any]:
+    policy: dict[str, Any] = {"ai_training": w.ai_training}
+    if w.license is not None:
+        policy["license"] = w.license
+    if w.territories:
+        policy["territories"] = list(w.territories)
+    if w.valid_from is not None:
+        policy["valid_from"] = w.valid_from.isoformat()
+    if w.valid_until is not None:
+        policy["valid_until"] = w.valid_until.isoformat()
+    if w.terms_source is not None:
+        policy["source"] = w.terms_source
+    if w.terms_url is not None:
+        policy["url"] = w.terms_url
+    return policy
+
+
+def registry_digest(session: Session) -> str:
+    """A sha256 over the registry's content: changes whenever a holder, work, policy or reference does."""
+    import hashlib
+
+    canonical = json.dumps(snapshot(session), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def export_manifest(registry: Registry, path: str | Path, *, copy_references: bool = False) -> dict[str, Any]:
+    """Write the registry as a manifest (YAML, or JSON for a ``.json`` name), atomically.
+
+    Reference paths are written relative to the new file's folder. A reference
+    that does not lie below that folder is refused unless ``copy_references``,
+    which copies each such file to ``<folder>/<stored path>``: a self-contained bundle.
+    Returns the document written.
+    """
+    target = Path(path)
+    folder = target.resolve().parent
+    if not folder.is_dir():
+        raise RegistryError(f"{target}: folder {folder} does not exist")
+    with registry.session() as session:
+        doc = snapshot(session)
+        locations = {(r.work_id, r.path): r for r in session.exec(select(Reference)).all()}
+    for work in doc["works"]:
+        for ref in work["references"]:
+            row = locations[(work["id"], ref["path"])]
+            ref["path"] = _export_path(folder, row, copy_references)
+            del ref["sha256"]
+    text = (
+        json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        if target.suffix.lower() == ".json"
+        else yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110)
+    )
+    atomic_write_text(target, text)
+    return doc
+
+
+def _export_path(folder: Path, row: Reference, copy: bool) -> str:
+    location = Path(row.location)
+    same = folder.joinpath(*PurePosixPath(row.path).parts)
+    if same.exists() and same.resolve() == location.resolve():
+        return row.path
+    if location.is_relative_to(folder):
+        return location.relative_to(folder).as_posix()
+    if not copy:
+        raise RegistryError(
+            f"work {row.work_id}: reference {row.path} ({location}) lies outside {folder}; "
+            "export into a folder that contains the references, or copy them with --copy-references"
+        )
+    same.parent.mkdir(parents=True, exist_ok=True)
+    if not same.exists() or sha256_file(same) != row.sha256:
+        shutil.copy2(location, same)
+    return row.path
+

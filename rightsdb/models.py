@@ -1,0 +1,222 @@
+"""The registry's tables (SQLModel).
+
+Identity: holders and works are keyed by the manifest's string ids; a reference
+by (work, manifest-relative path). Fingerprints are content-addressed by the
+reference file's sha256 plus the algorithm's name and version, so moving or
+re-importing a file never recomputes them, and a new algorithm version is
+re-indexed on purpose (STYLE.md item 5).
+
+Timestamps (``created_at``/``updated_at``) change only when a row's content
+changes, so re-importing the same manifest leaves the database identical.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _timestamp(nullable: bool = False) -> Any:
+    """A timezone-aware timestamp column (UTC), defaulting to now unless nullable."""
+    column = Column(DateTime(timezone=True), nullable=nullable)
+    if nullable:
+        return Field(default=None, sa_column=column)
+    return Field(default_factory=utcnow, sa_column=column)
+
+
+class HolderKind(StrEnum):
+    publisher = "publisher"
+    streamer = "streamer"
+    ugc_creator = "ugc_creator"
+    other = "other"
+
+
+class Layer(StrEnum):
+    game = "game"
+    stream = "stream"
+    ugc = "ugc"
+    other = "other"
+
+
+class AiTraining(StrEnum):
+    allow = "allow"
+    deny = "deny"
+    conditional = "conditional"
+    unknown = "unknown"
+
+
+class ReferenceKind(StrEnum):
+    footage = "footage"
+    asset = "asset"
+
+
+class MediaKind(StrEnum):
+    video = "video"
+    image = "image"
+
+
+def _enum_check(column: str, enum: type[StrEnum], name: str) -> CheckConstraint:
+    values = ", ".join(f"'{v.value}'" for v in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=name)
+
+
+class Holder(SQLModel, table=True):
+    __tablename__ = "holders"
+    __table_args__ = (_enum_check("kind", HolderKind, "ck_holders_kind"),)
+
+    id: str = Field(sa_column=Column(String(128), primary_key=True))
+    name: str = Field(sa_column=Column(String(512), nullable=False))
+    kind: str = Field(sa_column=Column(String(32), nullable=False))
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class Work(SQLModel, table=True):
+    __tablename__ = "works"
+    __table_args__ = (
+        _enum_check("layer", Layer, "ck_works_layer"),
+        _enum_check("ai_training", AiTraining, "ck_works_ai_training"),
+        Index("ix_works_holder_id", "holder_id"),
+    )
+
+    id: str = Field(sa_column=Column(String(128), primary_key=True))
+    title: str = Field(sa_column=Column(String(512), nullable=False))
+    holder_id: str = Field(
+        sa_column=Column(String(128), ForeignKey("holders.id", ondelete="RESTRICT"), nullable=False)
+    )
+    layer: str = Field(sa_column=Column(String(16), nullable=False))
+    ai_training: str = Field(sa_column=Column(String(16), nullable=False))
+    license: str | None = Field(default=None, sa_column=Column(String(2048), nullable=True))
+    territories: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    valid_from: date | None = None
+    valid_until: date | None = None
+    terms_source: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    terms_url: str | None = Field(default=None, sa_column=Column(String(2048), nullable=True))
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class Reference(SQLModel, table=True):
+    __tablename__ = "work_references"
+    __table_args__ = (
+        UniqueConstraint("work_id", "path", name="uq_work_references_work_path"),
+        _enum_check("kind", ReferenceKind, "ck_work_references_kind"),
+        _enum_check("media_kind", MediaKind, "ck_work_references_media_kind"),
+        Index("ix_work_references_sha256", "sha256"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    work_id: str = Field(
+        sa_column=Column(String(128), ForeignKey("works.id", ondelete="CASCADE"), nullable=False)
+    )
+    path: str = Field(sa_column=Column(String(1024), nullable=False))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    size_bytes: int
+    media_kind: str = Field(sa_column=Column(String(16), nullable=False))
+    width: int
+    height: int
+    duration_s: float
+    fps: float
+    frame_count: int
+    location: str = Field(sa_column=Column(String(4096), nullable=False))
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class Fingerprint(SQLModel, table=True):
+    """Fingerprints of one reference file by one algorithm: per-frame timestamps and packed hashes."""
+
+    __tablename__ = "fingerprints"
+    __table_args__ = (UniqueConstraint("sha256", "algorithm", "version", name="uq_fingerprints_content_algo"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    algorithm: str = Field(sa_column=Column(String(64), nullable=False))
+    version: str = Field(sa_column=Column(String(32), nullable=False))
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    count: int
+    timestamps: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32 little-endian seconds
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # algorithm-specific packed payload
+    quality: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))  # uint8 per frame
+    created_at: datetime = _timestamp()
+
+
+class Scan(SQLModel, table=True):
+    __tablename__ = "scans"
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    dataset: str = Field(sa_column=Column(String(4096), nullable=False))
+    registry_digest: str = Field(sa_column=Column(String(64), nullable=False))
+    engine: str = Field(sa_column=Column(String(128), nullable=False))
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="running", sa_column=Column(String(16), nullable=False))
+    clips_total: int = 0
+    clips_done: int = 0
+    clips_error: int = 0
+    started_at: datetime = _timestamp()
+    finished_at: datetime | None = _timestamp(nullable=True)
+
+
+class ClipResult(SQLModel, table=True):
+    """One clip's result in one scan; ``cache_key`` (sha256 + registry digest + engine) makes scans resumable."""
+
+    __tablename__ = "clip_results"
+    __table_args__ = (
+        UniqueConstraint("scan_id", "path", name="uq_clip_results_scan_path"),
+        Index("ix_clip_results_cache_key", "cache_key"),
+        Index("ix_clip_results_sha256", "sha256"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    scan_id: str = Field(sa_column=Column(String(64), ForeignKey("scans.id", ondelete="CASCADE"), nullable=False))
+    path: str = Field(sa_column=Column(String(4096), nullable=False))
+    sha256: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    cache_key: str | None = Field(default=None, sa_column=Column(String(256), nullable=True))
+    duration_s: float | None = None
+    exposure: str = Field(sa_column=Column(String(16), nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(String(4096), nullable=True))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _timestamp()
+
+
+class Finding(SQLModel, table=True):
+    """One matched work (a layer) in one clip result. Holder and work ids are kept as text: the
+    registry may change after the scan, the finding stays as it was found."""
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index("ix_findings_clip_id", "clip_id"),
+        Index("ix_findings_holder_id", "holder_id"),
+        Index("ix_findings_work_id", "work_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(
+        sa_column=Column(ForeignKey("clip_results.id", ondelete="CASCADE"), nullable=False)
+    )
+    layer: str = Field(sa_column=Column(String(16), nullable=False))
+    holder_id: str = Field(sa_column=Column(String(128), nullable=False))
+    work_id: str = Field(sa_column=Column(String(128), nullable=False))
+    ai_training: str = Field(sa_column=Column(String(16), nullable=False))
+    confidence: float
+    segments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

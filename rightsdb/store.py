@@ -1,0 +1,182 @@
+"""Opening the registry database, migrating it, and transactions.
+
+``Registry(url)`` is the one handle on a database. SQLite files are created and
+migrated on first use; any database without the schema is migrated when it is
+first opened; a database whose schema is behind is refused until
+``Registry.upgrade()`` (``provenance db upgrade``) runs.
+
+Writers are serialised: on SQLite a write transaction starts with
+``BEGIN IMMEDIATE`` (one writer at a time, others wait up to ``busy_timeout``),
+on PostgreSQL it takes a transaction-scoped advisory lock. Two imports at once
+therefore run one after the other, each all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+from ._errors import StoreError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+DEFAULT_URL = "sqlite:///provenance.db"
+_PG_LOCK_KEY = 0x70726F76  # "prov": the advisory lock all registry writers share
+_IMMEDIATE = "provenance_write"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URL spellings users paste and return the one SQLAlchemy needs.
+
+    ``postgres://`` and ``postgresql://`` use the psycopg 3 driver; a bare path
+    (``reg.db``) is a SQLite file.
+    """
+    url = url.strip()
+    if not url:
+        raise StoreError("database URL is empty")
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision this code knows."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:
+        raise StoreError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+class Registry:
+    """A handle on one registry database: engine, schema state and sessions."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, auto_migrate: bool = True, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        try:
+            parsed = make_url(self.url)
+        except Exception as exc:  # SQLAlchemy raises ArgumentError, ValueError...
+            raise StoreError(f"invalid database URL {url!r}: {exc}") from exc
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            database = parsed.database or ""
+            if database in ("", ":memory:") or database.startswith("file::memory:"):
+                kwargs["poolclass"] = StaticPool
+            else:
+                parent = Path(database).expanduser().resolve().parent
+                if not parent.is_dir():
+                    raise StoreError(f"{url}: folder {parent} does not exist")
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
+        else:
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine: Engine = create_engine(self.url, **kwargs)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot open database {parsed.render_as_string(hide_password=True)}: {exc}") from exc
+        if self.dialect == "sqlite":
+            _install_sqlite_hooks(self.engine)
+        if auto_migrate:
+            self._ensure_schema()
+
+    def __repr__(self) -> str:
+        return f"Registry({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    # -- schema ---------------------------------------------------------------------------------------------
+    def current_revision(self) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except OperationalError as exc:
+            raise StoreError(f"cannot connect to {self!r}: {_first_line(exc)}") from exc
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply migrations up to ``revision`` in one transaction."""
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                command.upgrade(_alembic_config(conn), revision)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"migration of {self!r} failed: {_first_line(exc)}") from exc
+
+    def _ensure_schema(self) -> None:
+        current = self.current_revision()
+        head = head_revision()
+        if current == head:
+            return
+        if current is None or self.dialect == "sqlite":
+            log.info("migrating %r from %s to %s", self, current or "empty", head)
+            self.upgrade()
+            return
+        raise StoreError(
+            f"{self!r} has schema {current}, this version needs {head}: run `provenance db upgrade`"
+        )
+
+    # -- sessions -------------------------------------------------------------------------------------------
+    def session(self) -> Session:
+        """A plain session for reads (and writes that need no serialisation)."""
+        return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A serialised write transaction: committed on success, rolled back on any exception."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.connection(execution_options={_IMMEDIATE: True})
+            if self.dialect == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (pysqlite's own is broken)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _first_line(exc: BaseException) -> str:
+    text_ = str(getattr(exc, "orig", None) or exc).strip()
+    return text_.splitlines()[0] if text_ else type(exc).__name__
