@@ -370,6 +370,11 @@ def _reference(ctx: _Ctx, fld: str, item: Any, root: Path, probe: MediaProbe) ->
     rel = PurePosixPath(raw.replace("\\", "/"))
     if rel.is_absolute() or re.match(r"^[A-Za-z]:", raw):
         raise ctx.error(f"{fld}.path", f"{raw!r} is absolute; paths are relative to the manifest's folder")
+    depth = 0
+    for part in rel.parts:
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0:
+            raise ctx.error(f"{fld}.path", f"{raw!r} lies outside the manifest's folder {root}")
     candidate = root.joinpath(*rel.parts)
     try:
         location = candidate.resolve(strict=True)

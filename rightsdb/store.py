@@ -103,7 +103,11 @@ class Registry:
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine)
         if auto_migrate:
-            self._ensure_schema()
+            try:
+                self._ensure_schema()
+            except BaseException:
+                self.engine.dispose()
+                raise
 
     def __repr__(self) -> str:
         return f"Registry({make_url(self.url).render_as_string(hide_password=True)!r})"
