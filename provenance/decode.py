@@ -1,0 +1,485 @@
+"""Decoding: media files in, sampled small frames out.
+
+One interface, a registry filled by guarded imports, a factory::
+
+    with open_video("clip.mp4") as reader:          # backend "pyav" (default) or "opencv"
+        print(reader.info.duration_s)
+        for frame in reader.frames(fps=1.0, size=(64, 64), gray=True):
+            ...                                      # Frame(index, t, image)
+
+Contract every backend keeps (``tests/test_decode.py`` runs it over all of them):
+
+* ``frames()`` is a generator: it decodes sequentially and never holds the
+  whole video in memory. End of stream ends iteration; no frame is ever
+  ``None``.
+* ``fps=None`` yields every decoded frame. ``fps=f`` yields, for each sample
+  time ``k / f`` (``k = 0, 1, ...``), the first decoded frame whose
+  presentation time is ``>=`` that time; a decoded frame is yielded at most
+  once, so asking for more than the native rate gives the native frames. No
+  seeking: sampling is done on the sequential decode.
+* ``size=(width, height)`` scales each frame (after rotation, i.e. in the
+  orientation a player shows); ``None`` keeps the native size. ``gray=True``
+  gives ``(H, W) uint8`` (full-range luma), ``gray=False`` ``(H, W, 3) uint8`` RGB.
+* ``keyframes_only=True`` yields only key frames (one per GOP), which skips
+  most of the decoding work; ``fps`` still thins them.
+* ``Frame.t`` is seconds from the start of the stream (the first frame is at
+  or near 0); timestamps increase strictly.
+* Rotation metadata (display matrix) is applied: frames look as a player
+  shows them.
+* Still images (PNG, JPEG, WebP, ...) give one frame at ``t = 0`` (EXIF
+  orientation applied). Animated GIFs are videos.
+* Errors: a missing or unreadable file raises :class:`DecodeError`; a file that
+  is no media raises :class:`NotMediaError`; a file of which no frame decodes
+  raises :class:`DecodeError` (from ``frames()``, at the first ``next()``).
+* A damaged or truncated file whose first frames decode yields those frames
+  and then ends *without raising*; what went wrong is appended to
+  ``reader.warnings`` (a list of one-line strings) and logged. A stream that
+  ends more than a second before the duration its header announces is also
+  noted there. Callers that need complete coverage must check
+  ``reader.warnings`` after iterating.
+
+Backends: ``"pyav"`` (FFmpeg through PyAV; scaling by ``frame.reformat``, which
+is far faster than resizing full frames, threaded decoding for dense reads and
+``skip_frame="NONKEY"`` for key frames) and ``"opencv"`` (``cv2.VideoCapture``;
+a fallback, slower, key frames found by a packet-only PyAV pass).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import ConfigError, DecodeError, NotMediaError
+from .frames import Frame
+from .media import MediaInfo, probe
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "VideoBackend",
+    "VideoReader",
+    "available_backends",
+    "iter_frames",
+    "open_video",
+]
+
+#: A stream ending this many seconds before its announced duration is noted in ``warnings``.
+_EARLY_END_S = 1.0
+
+
+@runtime_checkable
+class VideoReader(Protocol):
+    """An opened media file. Use as a context manager or call :meth:`close`."""
+
+    backend: str
+    path: Path
+    info: MediaInfo
+    warnings: list[str]
+
+    def frames(
+        self,
+        fps: float | None = None,
+        size: tuple[int, int] | None = None,
+        gray: bool = True,
+        keyframes_only: bool = False,
+    ) -> Iterator[Frame]:
+        """Yield sampled frames; see the module docstring for the contract."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> VideoReader: ...
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class VideoBackend(Protocol):
+    """A decoder backend: called with a path (and options), returns an opened reader."""
+
+    def __call__(self, path: Path, info: MediaInfo, *, threads: bool = True) -> VideoReader: ...
+
+
+#: name -> backend, filled by guarded imports below.
+BACKENDS: dict[str, VideoBackend] = {}
+DEFAULT_BACKEND = "pyav"
+
+
+def available_backends() -> list[str]:
+    """Names of the backends whose libraries imported."""
+    return sorted(BACKENDS)
+
+
+def open_video(path: str | Path, backend: str = DEFAULT_BACKEND, *, threads: bool = True) -> VideoReader:
+    """Open ``path`` with ``backend`` and return its reader.
+
+    ``threads=False`` asks for single-threaded decoding (better when one
+    decoder per core runs over many files). Raises :class:`ConfigError` for an
+    unknown or unavailable backend, :class:`DecodeError` /
+    :class:`NotMediaError` when the file cannot be opened as media.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"decode backend {backend!r} is not available (have: {available_backends()})")
+    p = Path(path)
+    if p.is_dir():
+        raise DecodeError(p, "is a directory")
+    info = probe(p)  # raises DecodeError / NotMediaError
+    return BACKENDS[backend](p, info, threads=threads)
+
+
+def iter_frames(
+    path: str | Path,
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    gray: bool = True,
+    keyframes_only: bool = False,
+    backend: str = DEFAULT_BACKEND,
+) -> Iterator[Frame]:
+    """Open ``path``, yield its sampled frames, close it. Warnings go to the log only."""
+    with open_video(path, backend) as reader:
+        yield from reader.frames(fps=fps, size=size, gray=gray, keyframes_only=keyframes_only)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_args(fps: float | None, size: tuple[int, int] | None) -> None:
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ConfigError(f"fps must be a positive number or None, got {fps!r}")
+    if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
+        raise ConfigError(f"size must be (width, height) of positive ints or None, got {size!r}")
+
+
+class _Sampler:
+    """Keeps every frame at or after the next sample time ``k / fps``; each frame at most once."""
+
+    def __init__(self, fps: float | None) -> None:
+        self.fps = fps
+        self.k = 0
+        self.last_t = -math.inf
+
+    def take(self, t: float) -> bool:
+        if t <= self.last_t:  # duplicate or out-of-order timestamp: never yield time going back
+            return False
+        if self.fps is None:
+            self.last_t = t
+            return True
+        # tiny tolerance so that a frame at exactly k/fps (float noise) counts
+        if t + 1e-9 < self.k / self.fps:
+            return False
+        self.last_t = t
+        self.k = math.floor(t * self.fps + 1e-9) + 1
+        return True
+
+
+def _rotate(img: npt.NDArray[np.uint8], rotation: int) -> npt.NDArray[np.uint8]:
+    """Rotate by ``rotation`` degrees counter-clockwise (FFmpeg display-matrix convention)."""
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(img, k)) if k else img
+
+
+def _to_gray(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """ITU-R 601 luma, with Pillow's fixed-point rounding."""
+    r = rgb[..., 0].astype(np.uint32)
+    g = rgb[..., 1].astype(np.uint32)
+    b = rgb[..., 2].astype(np.uint32)
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
+def _read_still(path: Path, size: tuple[int, int] | None, gray: bool) -> npt.NDArray[np.uint8]:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as src:
+            im: Image.Image = ImageOps.exif_transpose(src).convert("L" if gray else "RGB")
+            if size is not None and im.size != size:
+                im = im.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+            arr = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DecodeError(path, f"cannot decode image: {exc}") from exc
+    return np.ascontiguousarray(arr)
+
+
+class _ReaderBase:
+    backend = "base"
+
+    def __init__(self, path: Path, info: MediaInfo, *, threads: bool = True) -> None:
+        self.path = path
+        self.info = info
+        self.threads = threads
+        self.warnings: list[str] = []
+        self.rotation = info.rotation
+        self._closed = False
+
+    def __enter__(self) -> VideoReader:
+        return self  # type: ignore[return-value]
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _warn(self, msg: str) -> None:
+        self.warnings.append(msg)
+        log.warning("%s: %s", self.path, msg)
+
+    def _still_frames(self, size: tuple[int, int] | None, gray: bool) -> Iterator[Frame]:
+        yield Frame(0, 0.0, _read_still(self.path, size, gray))
+
+    def _check_end(self, n_out: int, last_t: float, error: str | None) -> None:
+        """After the stream ends: raise if nothing decoded, else note damage in ``warnings``.
+
+        ``last_t`` is the time of the last frame decoded (yielded or not), ``inf`` to skip
+        the early-end check.
+        """
+        if n_out == 0:
+            raise DecodeError(self.path, f"no frame could be decoded{': ' + error if error else ''}")
+        if error is not None:
+            where = f" after t={last_t:.3f}s" if math.isfinite(last_t) else ""
+            self._warn(f"decoding stopped{where}: {error}")
+        elif self.info.duration_s > 0 and last_t < self.info.duration_s - _EARLY_END_S - 1e-6:
+            self._warn(
+                f"stream ended at t={last_t:.3f}s, before its announced duration {self.info.duration_s:.3f}s"
+            )
+
+
+# --------------------------------------------------------------------------- PyAV
+
+
+class PyAVReader(_ReaderBase):
+    """Decoding through PyAV (FFmpeg). Scaling and grey conversion by swscale (``frame.reformat``)."""
+
+    backend = "pyav"
+
+    def frames(
+        self,
+        fps: float | None = None,
+        size: tuple[int, int] | None = None,
+        gray: bool = True,
+        keyframes_only: bool = False,
+    ) -> Iterator[Frame]:
+        _check_args(fps, size)
+        if self._closed:
+            raise DecodeError(self.path, "reader is closed")
+        if not self.info.is_video:
+            yield from self._still_frames(size, gray)
+            return
+        yield from self._video_frames(fps, size, gray, keyframes_only)
+
+    def _video_frames(
+        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool
+    ) -> Iterator[Frame]:
+        import av
+
+        try:
+            container = av.open(str(self.path), mode="r")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise DecodeError(self.path, f"cannot open: {exc}") from exc
+        fmt = "gray" if gray else "rgb24"
+        sampler = _Sampler(fps)
+        n_out = 0
+        last_t = 0.0
+        seen_t = 0.0
+        error: str | None = None
+        try:
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            if keyframes_only:
+                ctx.skip_frame = "NONKEY"
+            elif self.threads:
+                stream.thread_type = "AUTO"
+            tb = float(stream.time_base) if stream.time_base else 0.0
+            t0: float | None = (
+                float(stream.start_time) * tb if stream.start_time is not None and tb > 0 else None
+            )
+            rate = self.info.fps if self.info.fps > 0 else 25.0
+            prev_t = -1.0 / rate
+            decoded = container.decode(stream)
+            while True:
+                try:
+                    frame = next(decoded)
+                except StopIteration:
+                    break
+                except (av.error.FFmpegError, OSError, ValueError) as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    break
+                if keyframes_only and not frame.key_frame:
+                    continue
+                if frame.pts is not None and tb > 0:
+                    t_abs = float(frame.pts) * tb
+                    if t0 is None:
+                        t0 = t_abs
+                    t = t_abs - t0
+                else:  # no timestamp: assume the nominal rate
+                    t = prev_t + 1.0 / rate
+                prev_t = t
+                seen_t = max(seen_t, t)
+                if not sampler.take(t):
+                    continue
+                rot = frame.rotation
+                if rot:
+                    self.rotation = rot % 360
+                if size is None:
+                    img = frame.reformat(format=fmt).to_ndarray()
+                elif (rot // 90) % 2:  # 90 / 270: scale to the transposed size, then rotate
+                    img = frame.reformat(width=size[1], height=size[0], format=fmt).to_ndarray()
+                else:
+                    img = frame.reformat(width=size[0], height=size[1], format=fmt).to_ndarray()
+                img = _rotate(np.ascontiguousarray(img, dtype=np.uint8), rot)
+                last_t = max(t, 0.0)
+                yield Frame(n_out, last_t, img)
+                n_out += 1
+        except (av.error.FFmpegError, OSError) as exc:  # container-level failure outside next()
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            container.close()
+        # with key frames only, the last key frame may lie a whole GOP before the end
+        self._check_end(n_out, math.inf if keyframes_only else seen_t, error)
+
+
+# --------------------------------------------------------------------------- OpenCV
+
+
+class OpenCVReader(_ReaderBase):
+    """Decoding through ``cv2.VideoCapture`` (FFmpeg inside OpenCV). A fallback: slower than PyAV."""
+
+    backend = "opencv"
+
+    def frames(
+        self,
+        fps: float | None = None,
+        size: tuple[int, int] | None = None,
+        gray: bool = True,
+        keyframes_only: bool = False,
+    ) -> Iterator[Frame]:
+        _check_args(fps, size)
+        if self._closed:
+            raise DecodeError(self.path, "reader is closed")
+        if not self.info.is_video:
+            yield from self._still_frames(size, gray)
+            return
+        yield from self._video_frames(fps, size, gray, keyframes_only)
+
+    def _keyframe_times(self) -> list[float]:
+        """Key-frame times (s from stream start) from a packet-only pass (nothing decoded)."""
+        try:
+            import av
+        except ImportError as exc:  # pragma: no cover - av is a core dependency
+            raise ConfigError("keyframes_only with the opencv backend needs PyAV to list key frames") from exc
+        times: list[float] = []
+        try:
+            with av.open(str(self.path), mode="r") as container:
+                stream = container.streams.video[0]
+                tb = float(stream.time_base) if stream.time_base else 0.0
+                t0 = float(stream.start_time) * tb if stream.start_time is not None else None
+                for packet in container.demux(stream):
+                    if packet.is_keyframe and packet.pts is not None:
+                        t_abs = float(packet.pts) * tb
+                        if t0 is None:
+                            t0 = t_abs
+                        times.append(t_abs - t0)
+        except (av.error.FFmpegError, OSError) as exc:
+            self._warn(f"listing key frames stopped: {exc}")
+        return sorted(times)
+
+    def _video_frames(
+        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool
+    ) -> Iterator[Frame]:
+        import cv2
+
+        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            cap.release()
+            raise DecodeError(self.path, "OpenCV cannot open the file")
+        rate = self.info.fps if self.info.fps > 0 else float(cap.get(cv2.CAP_PROP_FPS) or 25.0)
+        half = 0.5 / rate
+        keys = self._keyframe_times() if keyframes_only else []
+        ki = 0
+        sampler = _Sampler(fps)
+        n_out = 0
+        n_read = 0
+        last_t = 0.0
+        t0: float | None = None
+        prev_t = -1.0 / rate
+        try:
+            while True:
+                if not cap.grab():
+                    break
+                ms = float(cap.get(cv2.CAP_PROP_POS_MSEC))
+                t_abs = ms / 1000.0 if math.isfinite(ms) and (ms > 0 or n_read == 0) else prev_t + 1.0 / rate
+                if t0 is None:
+                    t0 = t_abs
+                t = t_abs - t0
+                if t <= prev_t:  # OpenCV sometimes repeats a position; fall back to the nominal rate
+                    t = prev_t + 1.0 / rate
+                prev_t = t
+                n_read += 1
+                if keyframes_only:
+                    while ki < len(keys) and keys[ki] < t - half:
+                        ki += 1
+                    if ki >= len(keys) or abs(keys[ki] - t) > half:
+                        continue
+                if not sampler.take(t):
+                    continue
+                ok, bgr = cap.retrieve()
+                if not ok or bgr is None:
+                    continue
+                img = self._convert(bgr, size, gray)
+                last_t = max(t, 0.0)
+                yield Frame(n_out, last_t, img)
+                n_out += 1
+        finally:
+            cap.release()
+        # OpenCV does not report why a stream stopped; compare with the header instead.
+        error = None
+        if self.info.frame_count > 1 and n_read < 0.9 * self.info.frame_count - 1:
+            error = f"only {n_read} of {self.info.frame_count} announced frames could be read"
+        self._check_end(n_out, max(prev_t, 0.0), error)
+
+    @staticmethod
+    def _convert(bgr: Any, size: tuple[int, int] | None, gray: bool) -> npt.NDArray[np.uint8]:
+        import cv2
+
+        if size is not None and (bgr.shape[1], bgr.shape[0]) != size:
+            shrink = size[0] < bgr.shape[1] and size[1] < bgr.shape[0]
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        out = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY if gray else cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _register(name: str, factory: Callable[..., VideoReader]) -> None:
+    BACKENDS[name] = factory
+
+
+try:
+    import av as _av  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the environment
+    log.debug("PyAV not importable; backend 'pyav' unavailable")
+else:
+    _register("pyav", PyAVReader)
+
+try:
+    import cv2 as _cv2  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the environment
+    log.debug("OpenCV not importable; backend 'opencv' unavailable")
+else:
+    _register("opencv", OpenCVReader)
+
+# keep NotMediaError importable from here for callers that catch decode errors
+_ = NotMediaError

