@@ -1,0 +1,404 @@
+"""Find a registered still asset (HUD, logo, overlay panel) inside frames.
+
+An asset is an RGBA image; alpha 0 means "don't care" (the transparent middle of
+an overlay frame, the space around a logo). :class:`AssetDetector` prepares the
+asset once and scans many frames:
+
+* ``features``: ORB keypoints on the asset's opaque area (the alpha mask eroded
+  so that no descriptor patch reaches far into the transparent part), matched
+  with a ratio test against the frame's ORB features, then a RANSAC similarity
+  (rotation, uniform scale, translation) - assets appear scaled and moved, not
+  warped. The mirrored asset is matched as well. Accepts scales 0.3x-2x.
+* ``template``: for low-texture assets (few keypoints), multi-scale masked
+  template matching (normalised cross-correlation over the opaque pixels),
+  coarse on a reduced frame then refined at full resolution, mirrored too.
+
+The method is chosen per asset (``AssetParams.min_asset_keypoints``); with
+``template_fallback`` the template search also runs when features find nothing.
+A miss is an :class:`AssetMatch` with ``found=False`` and a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import ConfigError, FingerprintError
+from .local import Features, LocalParams, extract
+
+__all__ = ["AssetDetector", "AssetMatch", "AssetParams"]
+
+logger = logging.getLogger(__name__)
+
+F64Array = npt.NDArray[np.float64]
+U8Array = npt.NDArray[np.uint8]
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetParams:
+    """Parameters of asset detection.
+
+    asset_features / frame_features: ORB keypoints on the asset and on each frame.
+    ratio: Lowe ratio test threshold.
+    min_inliers: RANSAC inliers for a feature match.
+    ransac_reproj: RANSAC threshold in frame pixels.
+    min_scale / max_scale: accepted size of the asset in the frame relative to its own size.
+    max_rotation_deg: accepted in-plane rotation (overlays are not rotated much).
+    try_mirror: also look for the horizontally mirrored asset.
+    alpha_threshold: alpha at or above which an asset pixel is opaque.
+    erode_px: erosion of the opaque mask before placing keypoints.
+    asset_scales: the asset is resized to each of these before extracting its features.
+    min_asset_keypoints: below this many keypoints the asset is matched by template.
+    template_fallback: also run the template search when features find nothing,
+        over scales ``min_scale``..``fallback_max_scale`` (where features are weak).
+    template_threshold: masked normalised correlation needed for a template match.
+    template_scales: scales tried between min_scale and max_scale (geometric).
+    template_candidates: coarse hits refined at full resolution.
+    template_work_side: longer side of the reduced frame for the coarse template search.
+    """
+
+    asset_features: int = 500
+    frame_features: int = 1500
+    ratio: float = 0.8
+    min_inliers: int = 12
+    ransac_reproj: float = 4.0
+    min_scale: float = 0.3
+    max_scale: float = 2.0
+    max_rotation_deg: float = 20.0
+    try_mirror: bool = True
+    alpha_threshold: int = 128
+    erode_px: int = 5
+    min_asset_keypoints: int = 40
+    asset_scales: tuple[float, ...] = (0.6, 1.0, 1.5, 2.0)
+    template_fallback: bool = True
+    fallback_max_scale: float = 0.75
+    template_threshold: float = 0.85
+    template_scales: int = 24
+    template_candidates: int = 3
+    template_work_side: int = 320
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("asset_features", 16 <= self.asset_features <= 20000),
+            ("frame_features", 16 <= self.frame_features <= 20000),
+            ("ratio", 0.0 < self.ratio < 1.0),
+            ("min_inliers", 3 <= self.min_inliers <= 10000),
+            ("ransac_reproj", 0.0 < self.ransac_reproj <= 50.0),
+            ("min_scale", 0.05 <= self.min_scale <= self.max_scale),
+            ("max_scale", self.max_scale <= 20.0),
+            ("max_rotation_deg", 0.0 <= self.max_rotation_deg <= 180.0),
+            ("alpha_threshold", 1 <= self.alpha_threshold <= 255),
+            ("erode_px", 0 <= self.erode_px <= 64),
+            ("min_asset_keypoints", 0 <= self.min_asset_keypoints <= 20000),
+            ("asset_scales", len(self.asset_scales) > 0 and all(0.05 <= x <= 10 for x in self.asset_scales)),
+            ("fallback_max_scale", self.min_scale <= self.fallback_max_scale <= self.max_scale),
+            ("template_threshold", 0.0 < self.template_threshold <= 1.0),
+            ("template_scales", 1 <= self.template_scales <= 200),
+            ("template_candidates", 1 <= self.template_candidates <= 100),
+            ("template_work_side", 32 <= self.template_work_side <= 4096),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(f"AssetParams.{name} out of range: {getattr(self, name)!r}")
+
+    def local_params(self, n_features: int) -> LocalParams:
+        return LocalParams(
+            n_features=n_features,
+            ratio=self.ratio,
+            min_inliers=max(4, self.min_inliers),
+            ransac_reproj=self.ransac_reproj,
+            try_mirror=False,
+            fast_threshold=12,
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AssetMatch:
+    """Where an asset was found in a frame.
+
+    ``box`` is ``(x, y, w, h)`` of the asset's opaque bounding box in the frame,
+    ``quad`` its four corners (asset TL, TR, BR, BL) ``float64 (4, 2)``; ``scale``
+    the asset's size in the frame over its own size. ``score`` is the RANSAC inlier
+    count for ``method="features"`` and the masked correlation for ``"template"``.
+    """
+
+    found: bool
+    method: Literal["features", "template", "none"]
+    score: float
+    box: Box
+    quad: F64Array
+    scale: float
+    mirrored: bool
+    inliers: int = 0
+    reason: str = ""
+
+
+def _miss(
+    reason: str,
+    method: Literal["features", "template", "none"] = "none",
+    score: float = 0.0,
+    inliers: int = 0,
+) -> AssetMatch:
+    return AssetMatch(
+        False, method, score, (0, 0, 0, 0), np.full((4, 2), np.nan), 0.0, False, inliers, reason
+    )
+
+
+def _gray(image: npt.NDArray[np.uint8]) -> U8Array:
+    if image.dtype != np.uint8:
+        raise FingerprintError(f"image must be uint8, got {image.dtype}")
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        return np.asarray(cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    raise FingerprintError(f"image must be (H, W) or (H, W, 3|4), got {image.shape}")
+
+
+class AssetDetector:
+    """A still asset prepared once, then looked for in many frames with :meth:`detect`."""
+
+    def __init__(self, asset: npt.NDArray[np.uint8], params: AssetParams = AssetParams()) -> None:
+        if asset.dtype != np.uint8 or asset.ndim not in (2, 3):
+            raise FingerprintError(f"asset must be uint8 (H, W[, C]), got {asset.dtype} {asset.shape}")
+        self.params = params
+        if asset.ndim == 3 and asset.shape[2] == 4:
+            alpha = asset[..., 3] >= params.alpha_threshold
+        else:
+            alpha = np.ones(asset.shape[:2], bool)
+        if not alpha.any():
+            raise FingerprintError("asset is fully transparent")
+        ys, xs = np.nonzero(alpha)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        self.gray = np.ascontiguousarray(_gray(asset)[y0:y1, x0:x1])
+        self.alpha = np.ascontiguousarray(alpha[y0:y1, x0:x1])
+        h, w = self.gray.shape
+        if h < 8 or w < 8:
+            raise FingerprintError(f"asset's opaque area is too small: {w}x{h}")
+        self.size = (w, h)
+        mask = self.alpha.astype(np.uint8) * 255
+        if params.erode_px > 0:
+            mask = np.asarray(
+                cv2.erode(
+                    mask, cv2.getStructuringElement(cv2.MORPH_RECT, (params.erode_px, params.erode_px))
+                ),
+                dtype=np.uint8,
+            )
+        self.features = self._multiscale_features(self.gray, mask)
+        self.mirror_features = self._multiscale_features(
+            np.ascontiguousarray(self.gray[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
+        )
+        self.method: Literal["features", "template"] = (
+            "features" if len(self.features) >= params.min_asset_keypoints else "template"
+        )
+        self._frame_params = params.local_params(params.frame_features)
+        self._bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=False)
+        logger.debug("asset %dx%d: %d keypoints, method %s", w, h, len(self.features), self.method)
+
+    # -- features ---------------------------------------------------------------------------
+
+    def _multiscale_features(self, gray: U8Array, mask: U8Array) -> Features:
+        """ORB on the asset resized to each of ``asset_scales``, keypoints in asset coordinates."""
+        p = self.params
+        h, w = gray.shape
+        kps: list[npt.NDArray[np.float32]] = []
+        des: list[U8Array] = []
+        for s in p.asset_scales:
+            size = (round(w * s), round(h * s))
+            if min(size) < 32:
+                continue
+            interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+            g = np.asarray(cv2.resize(gray, size, interpolation=interp), np.uint8) if s != 1.0 else gray
+            m = (
+                np.asarray(cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST), np.uint8)
+                if s != 1.0
+                else mask
+            )
+            lp = LocalParams(
+                n_features=p.asset_features,
+                ratio=p.ratio,
+                min_inliers=max(4, p.min_inliers),
+                ransac_reproj=p.ransac_reproj,
+                try_mirror=False,
+                fast_threshold=12,
+                max_side=max(64, *size),
+            )
+            f = extract(np.ascontiguousarray(g), lp, mirror=False, mask=m if m.any() else None)
+            kps.append(((f.keypoints + 0.5) / np.float32(s) - 0.5).astype(np.float32))
+            des.append(f.descriptors)
+        if not kps:
+            return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (w, h))
+        return Features(np.concatenate(kps), np.concatenate(des), (w, h))
+
+    def frame_features(self, frame: npt.NDArray[np.uint8]) -> Features:
+        """The frame features :meth:`detect` uses (compute once, pass to many detectors)."""
+        return extract(frame, self._frame_params, mirror=False)
+
+    def _quad(self, m: F64Array, mirrored: bool) -> F64Array:
+        w, h = self.size
+        c = np.array([[0.0, 0.0], [w - 1.0, 0.0], [w - 1.0, h - 1.0], [0.0, h - 1.0]])
+        if mirrored:  # asset corner (x, y) is at (w-1-x, y) in the flipped asset
+            c[:, 0] = w - 1.0 - c[:, 0]
+        return np.asarray(np.hstack([c, np.ones((4, 1))]) @ m.T, dtype=np.float64)
+
+    def _match_features(self, ff: Features) -> AssetMatch:
+        p = self.params
+        best = _miss("no feature match", "features")
+        if len(ff) < 2:
+            return _miss("frame has no features", "features")
+        for mirrored, af in ((False, self.features), (True, self.mirror_features)):
+            if mirrored and not p.try_mirror:
+                continue
+            if len(af) < 2:
+                continue
+            knn = self._bf.knnMatch(af.descriptors, ff.descriptors, k=2)
+            pairs = [
+                (a.queryIdx, a.trainIdx)
+                for a, *rest in (r for r in knn if len(r) == 2)
+                if a.distance < p.ratio * rest[0].distance
+            ]
+            if len(pairs) < 3:
+                continue
+            idx = np.array(pairs, dtype=np.intp)
+            src = af.keypoints[idx[:, 0]].astype(np.float64)
+            dst = ff.keypoints[idx[:, 1]].astype(np.float64)
+            m, inl = cv2.estimateAffinePartial2D(
+                src,
+                dst,
+                method=cv2.RANSAC,
+                ransacReprojThreshold=p.ransac_reproj,
+                maxIters=2000,
+                confidence=0.995,
+            )
+            if m is None or inl is None:
+                continue
+            n_in = int(inl.sum())
+            scale = float(np.hypot(m[0, 0], m[1, 0]))
+            rot = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+            reason = ""
+            if n_in < p.min_inliers:
+                reason = f"{n_in} inliers < {p.min_inliers}"
+            elif not p.min_scale / 1.05 <= scale <= p.max_scale * 1.05:
+                reason = f"scale {scale:.2f} outside [{p.min_scale}, {p.max_scale}]"
+            elif abs(rot) > p.max_rotation_deg:
+                reason = f"rotation {rot:.1f} deg"
+            if reason:
+                if n_in > best.inliers:
+                    best = _miss(reason, "features", float(n_in), n_in)
+                continue
+            quad = self._quad(np.asarray(m, np.float64), mirrored)
+            res = AssetMatch(True, "features", float(n_in), _bbox(quad), quad, scale, mirrored, n_in)
+            if not best.found or n_in > best.inliers:
+                best = res
+        return best
+
+    # -- template ---------------------------------------------------------------------------
+
+    def _match_template(self, frame: U8Array, max_scale: float) -> AssetMatch:
+        p = self.params
+        fh, fw = frame.shape
+        r = min(1.0, p.template_work_side / max(fh, fw))
+        small = (
+            frame
+            if r == 1.0
+            else cv2.resize(frame, (round(fw * r), round(fh * r)), interpolation=cv2.INTER_AREA)
+        )
+        step = (p.max_scale / p.min_scale) ** (1 / max(1, p.template_scales - 1))
+        n_scales = (
+            max(1, 1 + round(np.log(max_scale / p.min_scale) / np.log(step)))
+            if max_scale > p.min_scale
+            else 1
+        )
+        scales = p.min_scale * step ** np.arange(n_scales)
+        # coarse pass on a reduced, blurred frame (blur widens the correlation peak in scale)
+        small_b = np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), dtype=np.uint8)
+        variants = [(False, self.gray, self.alpha)]
+        if p.try_mirror:
+            variants.append(
+                (True, np.ascontiguousarray(self.gray[:, ::-1]), np.ascontiguousarray(self.alpha[:, ::-1]))
+            )
+        coarse: list[tuple[float, float, bool, tuple[int, int]]] = []
+        for mirrored, g, a in variants:
+            for sc in scales:
+                score, loc = _ncc(small_b, g, a, float(sc) * r, blur=1.0)
+                if score > -1.0:
+                    coarse.append((score, float(sc), mirrored, loc))
+        if not coarse:
+            return _miss("asset larger than the frame at every scale", "template")
+        coarse.sort(key=lambda c: -c[0])
+        # refine the best coarse candidates at full resolution, finer in scale
+        w, h = self.size
+        pad = int(3 / r) + 3
+        best = (-1.0, 0.0, False, (0, 0))
+        for _, sc, mirrored, loc in coarse[: p.template_candidates]:
+            g, a = variants[1 if mirrored else 0][1:]
+            cx, cy = round(loc[0] / r), round(loc[1] / r)
+            for s2 in sc * step ** np.linspace(-0.5, 0.5, 5):
+                tw, th = round(w * s2), round(h * s2)
+                x0, y0 = max(0, cx - pad), max(0, cy - pad)
+                x1, y1 = min(fw, cx + tw + pad), min(fh, cy + th + pad)
+                sc2, l2 = _ncc(frame[y0:y1, x0:x1], g, a, float(s2))
+                if sc2 > best[0]:
+                    best = (sc2, float(s2), mirrored, (l2[0] + x0, l2[1] + y0))
+        score, s, mirrored, loc = best
+        if score < p.template_threshold:
+            return _miss(f"template correlation {score:.3f} < {p.template_threshold}", "template", score)
+        tw, th = round(w * s), round(h * s)
+        x, y = loc
+        quad = np.array([[x, y], [x + tw - 1, y], [x + tw - 1, y + th - 1], [x, y + th - 1]], np.float64)
+        if mirrored:
+            quad = quad[[1, 0, 3, 2]]
+        return AssetMatch(True, "template", float(score), (int(x), int(y), tw, th), quad, s, mirrored)
+
+    # -- public -----------------------------------------------------------------------------
+
+    def detect(self, frame: npt.NDArray[np.uint8], features: Features | None = None) -> AssetMatch:
+        """Look for the asset in ``frame`` (grey or RGB uint8).
+
+        ``features`` may be precomputed with :meth:`frame_features` (the same
+        frame); they are only used by the ``features`` method.
+        """
+        gray = _gray(frame)
+        if self.method == "features":
+            ff = features if features is not None else self.frame_features(gray)
+            if ff.size != (gray.shape[1], gray.shape[0]):
+                raise FingerprintError(f"features are of a {ff.size} image, frame is {gray.shape[::-1]}")
+            res = self._match_features(ff)
+            if res.found or not self.params.template_fallback:
+                return res
+            # features miss small appearances: search the small scales by template
+            fallback = self._match_template(np.ascontiguousarray(gray), self.params.fallback_max_scale)
+            return fallback if fallback.found else res
+        return self._match_template(np.ascontiguousarray(gray), self.params.max_scale)
+
+
+def _ncc(
+    image: U8Array, templ: U8Array, alpha: npt.NDArray[np.bool_], scale: float, blur: float = 0.0
+) -> tuple[float, tuple[int, int]]:
+    """Best masked zero-mean normalised correlation of ``templ`` resized by ``scale`` in ``image``."""
+    th, tw = max(1, round(templ.shape[0] * scale)), max(1, round(templ.shape[1] * scale))
+    if th > image.shape[0] or tw > image.shape[1] or th < 6 or tw < 6:
+        return -1.0, (0, 0)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    t = cv2.resize(templ, (tw, th), interpolation=interp)
+    if blur > 0:
+        t = cv2.GaussianBlur(t, (0, 0), blur)
+    m = cv2.resize(alpha.astype(np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST)
+    if m.all():
+        res = cv2.matchTemplate(image, t, cv2.TM_CCOEFF_NORMED)
+    else:
+        res = cv2.matchTemplate(image, t, cv2.TM_CCOEFF_NORMED, mask=m)
+    res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
+    _, mx, _, loc = cv2.minMaxLoc(res)
+    return float(mx), (int(loc[0]), int(loc[1]))
+
+
+def _bbox(quad: F64Array) -> Box:
+    x0, y0 = np.floor(quad.min(axis=0))
+    x1, y1 = np.ceil(quad.max(axis=0)) + 1
+    return (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
