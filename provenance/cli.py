@@ -227,6 +227,39 @@ def registry_show(work_id: Annotated[str, typer.Argument(help="Work id.", show_d
 
 
 # ---------------------------------------------------------------------------------------------------------
+# scan
+# ---------------------------------------------------------------------------------------------------------
+
+
+@app.command("scan")
+def scan_command(
+    dataset: Annotated[Path, typer.Argument(help="Folder of clips (walked recursively).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report JSON to write.")] = Path("report.json"),
+) -> None:
+    """Scan a dataset folder against the registry and write the report JSON."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .audit import scan, write_report
+    from .engine import EngineParams
+
+    registry = state.open()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what[-60:], completed=done, total=total)
+
+        report = scan(registry, dataset, EngineParams(), progress)
+    write_report(report, out)
+    summary = report["scan"]["summary"]
+    err.print(
+        f"{len(report['clips'])} clips: {summary['high']} high, {summary['medium']} medium, {summary['low']} low, "
+        f"{summary['none']} none, {summary['errors']} errors; report written to {out}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,527 @@
+"""The matching engine: fingerprint references, index them, and find them in clips.
+
+Pure: paths and arrays in, fingerprints and matches out; no database, no web.
+
+Pipeline for a clip (what DESIGN.md records as working, stage by stage):
+
+1. decode sampled grey frames (``query_fps``) scaled to ``analysis_side``;
+2. find letterbox/pillarbox bars over the clip and trim them;
+3. PDQ of fixed regions (whole, quadrants, centre crops) of each frame and of its
+   mirror image, searched in an exact multi-index-hash index of the reference
+   frames' region hashes; compatible region pairs only (same region, or the
+   clip's whole frame against a reference's centre crop: a cropped re-upload);
+4. where hashes leave the clip unexplained, local features (ORB + RANSAC, mirror
+   too) against a bank of reference frames: crops, picture-in-picture, the work
+   shrunk into a stream layout;
+5. temporal alignment (Hough voting on offset and speed) turns frame matches into
+   segments on both timelines and rejects scattered chance matches;
+6. registered still assets (HUD, logos, overlays) are looked for in a few frames.
+
+Layers: a reference of a ``stream``-layer work (a streamer's VOD) shows the game
+it was played on, so its matches count only when they carry the streamer's own
+composition: a whole-frame (or crop-compatible) hash match, or a local-feature
+match whose quad holds the whole VOD frame inside the clip. A clip that shares
+only the game picture with a VOD is left to the game's layer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import ConfigError, DecodeError
+from .align import AlignParams, Segment, align
+from .assets import AssetDetector, AssetMatch
+from .decode import open_video
+from .fingerprint.pdq import PDQ, PDQParams
+from .fingerprint.regions import DEFAULT_REGIONS, Box, RegionHasher, detect_borders, trim
+from .index import MultiIndexHashIndex
+from .local import FeatureBank, Features, LocalParams, extract
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ENGINE_VERSION",
+    "AssetHit",
+    "ClipMatches",
+    "EngineParams",
+    "FootagePrint",
+    "ReferenceIndex",
+    "ReferenceMatch",
+    "fingerprint_footage",
+    "load_asset",
+    "match_clip",
+]
+
+#: Bumped whenever fingerprints or matching change in a way that changes results.
+ENGINE_VERSION = "0.1"
+
+REGIONS = tuple(DEFAULT_REGIONS)
+_WHOLE = REGIONS.index("whole")
+#: (clip region, reference region) pairs that may match: same region, or a crop.
+_COMPATIBLE = {(i, i) for i in range(len(REGIONS))} | {
+    (_WHOLE, REGIONS.index("center90")),
+    (_WHOLE, REGIONS.index("center70")),
+}
+#: Pairs that show a whole composition (a streamer's layout counts only through these).
+_COMPOSITION = {(_WHOLE, _WHOLE), (_WHOLE, REGIONS.index("center90")), (_WHOLE, REGIONS.index("center70"))}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineParams:
+    """Matching parameters; the defaults are the documented recipe.
+
+    query_fps / ref_fps: sampling of clips and of reference footage (references denser).
+    analysis_side: longer side of decoded frames, in pixels.
+    max_distance: PDQ distance (of 256 bits) for a whole-frame match (vPDQ's 31).
+    region_max_distance: stricter PDQ distance for partial regions (quadrants, centre crops).
+    min_quality: PDQ quality below which a frame's hashes are not used (flat frames).
+    local_ref_fps: reference frames per second kept for local features.
+    local_query_fps: clip frames per second tried with local features.
+    local_min_inliers: RANSAC inliers for a local match (negatives reach ~9).
+    explained_fraction: skip local features when hashes matched at least this share of frames.
+    asset_frames: frames of a clip searched for registered assets.
+    asset_min_frames: frames an asset must be found in.
+    """
+
+    query_fps: float = 2.0
+    ref_fps: float = 5.0
+    analysis_side: int = 640
+    max_distance: int = 31
+    region_max_distance: int = 24
+    min_quality: int = 50
+    local_ref_fps: float = 2.0
+    local_query_fps: float = 2.0
+    local_min_inliers: int = 20
+    explained_fraction: float = 0.8
+    asset_frames: int = 6
+    asset_min_frames: int = 2
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("query_fps", 0.1 <= self.query_fps <= 30),
+            ("ref_fps", 0.1 <= self.ref_fps <= 60),
+            ("analysis_side", 128 <= self.analysis_side <= 4096),
+            ("max_distance", 0 <= self.max_distance <= 64),
+            ("region_max_distance", 0 <= self.region_max_distance <= self.max_distance),
+            ("min_quality", 0 <= self.min_quality <= 100),
+            ("local_ref_fps", 0.05 <= self.local_ref_fps <= self.ref_fps),
+            ("local_query_fps", 0.05 <= self.local_query_fps <= self.query_fps),
+            ("local_min_inliers", 8 <= self.local_min_inliers <= 1000),
+            ("explained_fraction", 0.0 <= self.explained_fraction <= 1.0),
+            ("asset_frames", 0 <= self.asset_frames <= 100),
+            ("asset_min_frames", 1 <= self.asset_min_frames <= max(1, self.asset_frames)),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(f"EngineParams.{name} out of range: {getattr(self, name)!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+_PDQ = PDQ(PDQParams(max_side=256))
+_REGION_HASHER = RegionHasher(_PDQ)
+
+
+def _local_params(params: EngineParams) -> LocalParams:
+    return LocalParams(min_inliers=params.local_min_inliers, max_side=params.analysis_side)
+
+
+def _size_for(width: int, height: int, side: int) -> tuple[int, int]:
+    scale = min(1.0, side / max(width, height))
+    return max(16, round(width * scale) // 2 * 2), max(16, round(height * scale) // 2 * 2)
+
+
+def _decode(path: Path, fps: float, side: int) -> tuple[list[float], list[npt.NDArray[np.uint8]], float]:
+    with open_video(path) as reader:
+        size = _size_for(reader.info.width, reader.info.height, side)
+        times: list[float] = []
+        images: list[npt.NDArray[np.uint8]] = []
+        for frame in reader.frames(fps=fps, size=size, gray=True):
+            times.append(frame.t)
+            images.append(frame.image)
+        duration = reader.info.duration_s
+    if not images:
+        raise DecodeError(path, "no frame could be decoded")
+    if duration <= 0:
+        duration = times[-1] + 1.0 / fps
+    return times, images, duration
+
+
+def _region_hashes(
+    images: list[npt.NDArray[np.uint8]], box: Box
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Region hashes ``(N, R, 32)`` and whole-frame PDQ quality ``(N,)`` of trimmed frames."""
+    trimmed = [np.ascontiguousarray(trim(im, box)) for im in images]
+    hashes = _REGION_HASHER.compute(trimmed)
+    _, quality = _PDQ.compute_with_quality(trimmed)
+    return hashes, quality
+
+
+# ---------------------------------------------------------------------------------------------------------
+# references
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FootagePrint:
+    """Fingerprints of one reference video: region hashes per sampled frame, and local features."""
+
+    timestamps: npt.NDArray[np.float32]  # (N,)
+    hashes: npt.NDArray[np.uint8]  # (N, R, 32)
+    quality: npt.NDArray[np.uint8]  # (N,)
+    local_times: npt.NDArray[np.float32]  # (M,)
+    local_features: tuple[Features, ...]  # (M,)
+    duration_s: float
+
+    def to_payload(self) -> tuple[bytes, bytes, bytes]:
+        """(timestamps, data, quality) blobs for storage; ``data`` holds hashes then local features."""
+        feats = [f.to_bytes() for f in self.local_features]
+        header = np.array([len(self.timestamps), len(REGIONS), len(feats), *[len(b) for b in feats]], "<u4")
+        data = b"".join([
+            header.tobytes(), self.local_times.astype("<f4").tobytes(), self.hashes.tobytes(), *feats,
+            np.array([self.duration_s], "<f8").tobytes(),
+        ])
+        return self.timestamps.astype("<f4").tobytes(), data, self.quality.astype(np.uint8).tobytes()
+
+    @classmethod
+    def from_payload(cls, timestamps: bytes, data: bytes, quality: bytes) -> FootagePrint:
+        ts = np.frombuffer(timestamps, "<f4").astype(np.float32)
+        n_head = 3
+        head = np.frombuffer(data, "<u4", count=n_head)
+        n, r, m = (int(x) for x in head)
+        if r != len(REGIONS) or n != len(ts):
+            raise ConfigError(f"stored fingerprint has {r} regions / {n} frames, expected {len(REGIONS)} / {len(ts)}")
+        lens = np.frombuffer(data, "<u4", count=n_head + m)[n_head:]
+        off = 4 * (n_head + m)
+        local_times = np.frombuffer(data, "<f4", count=m, offset=off).astype(np.float32)
+        off += 4 * m
+        hashes = np.frombuffer(data, np.uint8, count=n * r * 32, offset=off).reshape(n, r, 32).copy()
+        off += n * r * 32
+        feats = []
+        for length in lens:
+            feats.append(Features.from_bytes(data[off: off + int(length)]))
+            off += int(length)
+        duration = float(np.frombuffer(data, "<f8", count=1, offset=off)[0])
+        q = np.frombuffer(quality, np.uint8).copy()
+        return cls(ts, hashes, q, local_times, tuple(feats), duration)
+
+
+def fingerprint_footage(path: str | Path, params: EngineParams = EngineParams()) -> FootagePrint:
+    """Decode a reference video at ``ref_fps`` and fingerprint it (borders trimmed)."""
+    times, images, duration = _decode(Path(path), params.ref_fps, params.analysis_side)
+    box = detect_borders(images[:: max(1, len(images) // 40)])
+    hashes, quality = _region_hashes(images, box)
+    step = max(1, round(params.ref_fps / params.local_ref_fps))
+    lp = _local_params(params)
+    local_idx = list(range(0, len(images), step))
+    feats = tuple(extract(trim(images[i], box), lp, mirror=False) for i in local_idx)
+    return FootagePrint(
+        timestamps=np.asarray(times, np.float32),
+        hashes=hashes,
+        quality=np.clip(quality, 0, 100).astype(np.uint8),
+        local_times=np.asarray([times[i] for i in local_idx], np.float32),
+        local_features=feats,
+        duration_s=float(duration),
+    )
+
+
+def load_asset(path: str | Path) -> npt.NDArray[np.uint8]:
+    """A still asset as RGBA uint8 (alpha 255 where the file has none)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGBA"), dtype=np.uint8)
+
+
+@dataclass(frozen=True, slots=True)
+class _RefMeta:
+    key: str
+    layer: str
+
+
+class ReferenceIndex:
+    """Every registered reference of a registry, ready to match clips against.
+
+    ``add_footage(key, layer, print)`` and ``add_asset(key, layer, rgba)``, then
+    :func:`match_clip`. Keys are the caller's (the audit uses reference ids).
+    """
+
+    def __init__(self, params: EngineParams = EngineParams()) -> None:
+        self.params = params
+        self._refs: list[_RefMeta] = []
+        self._prints: list[FootagePrint] = []
+        self._row_ref: list[npt.NDArray[np.int32]] = []
+        self._row_time: list[npt.NDArray[np.float32]] = []
+        self._row_region: list[npt.NDArray[np.int8]] = []
+        self._hashes: list[npt.NDArray[np.uint8]] = []
+        self._bank = FeatureBank(_local_params(params))
+        self._bank_ref: list[int] = []
+        self._bank_time: list[float] = []
+        self._assets: list[tuple[_RefMeta, AssetDetector]] = []
+        self._index: MultiIndexHashIndex | None = None
+        self._n_rows = 0
+
+    @property
+    def footage_count(self) -> int:
+        return len(self._refs)
+
+    @property
+    def asset_count(self) -> int:
+        return len(self._assets)
+
+    def add_footage(self, key: str, layer: str, fp: FootagePrint) -> None:
+        ref = len(self._refs)
+        self._refs.append(_RefMeta(key, layer))
+        self._prints.append(fp)
+        good = fp.quality >= self.params.min_quality
+        n, r = fp.hashes.shape[:2]
+        keep = np.repeat(good, r)
+        self._hashes.append(fp.hashes.reshape(n * r, 32)[keep])
+        self._row_ref.append(np.full(int(keep.sum()), ref, np.int32))
+        self._row_time.append(np.repeat(fp.timestamps, r)[keep])
+        self._row_region.append(np.tile(np.arange(r, dtype=np.int8), n)[keep])
+        for t, feats in zip(fp.local_times, fp.local_features, strict=True):
+            if len(feats):
+                self._bank.add(feats)
+                self._bank_ref.append(ref)
+                self._bank_time.append(float(t))
+        self._index = None
+
+    def add_asset(self, key: str, layer: str, rgba: npt.NDArray[np.uint8]) -> None:
+        self._assets.append((_RefMeta(key, layer), AssetDetector(rgba)))
+
+    def _built(self) -> tuple[MultiIndexHashIndex, npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.int8]]:
+        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 32), np.uint8)
+        if self._index is None:
+            index = MultiIndexHashIndex(256, self.params.max_distance)
+            if len(hashes):
+                index.add(np.arange(len(hashes), dtype=np.int64), hashes)
+            self._index = index
+            self._cat = (
+                np.concatenate(self._row_ref) if self._row_ref else np.zeros(0, np.int32),
+                np.concatenate(self._row_time) if self._row_time else np.zeros(0, np.float32),
+                np.concatenate(self._row_region) if self._row_region else np.zeros(0, np.int8),
+            )
+        return (self._index, *self._cat)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# matching a clip
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceMatch:
+    """One reference found in a clip: aligned segments and how they were found."""
+
+    key: str
+    layer: str
+    segments: tuple[Segment, ...]
+    methods: dict[str, int]  # method -> supporting frame matches
+    mirrored: bool
+    best_distance: int | None
+    region: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) fractions of the clip frame
+
+    @property
+    def confidence(self) -> float:
+        return max((s.score for s in self.segments), default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetHit:
+    key: str
+    layer: str
+    frames: tuple[float, ...]  # clip times where the asset was found
+    box: tuple[int, int, int, int]  # (x, y, w, h) in analysis-frame pixels, first hit
+    frame_size: tuple[int, int]
+    score: float
+    method: str
+    mirrored: bool
+
+
+@dataclass(slots=True)
+class ClipMatches:
+    duration_s: float
+    frames: int
+    content_box: tuple[int, int, int, int]
+    frame_size: tuple[int, int]
+    footage: list[ReferenceMatch] = field(default_factory=list)
+    assets: list[AssetHit] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Votes:
+    q_t: list[float] = field(default_factory=list)
+    ref: list[int] = field(default_factory=list)
+    r_t: list[float] = field(default_factory=list)
+    score: list[float] = field(default_factory=list)
+    method: list[str] = field(default_factory=list)
+    distance: list[int] = field(default_factory=list)
+    quad: list[tuple[float, float, float, float] | None] = field(default_factory=list)
+
+    def add(self, q_t: float, ref: int, r_t: float, score: float, method: str, distance: int,
+            quad: tuple[float, float, float, float] | None = None) -> None:
+        self.q_t.append(q_t)
+        self.ref.append(ref)
+        self.r_t.append(r_t)
+        self.score.append(score)
+        self.method.append(method)
+        self.distance.append(distance)
+        self.quad.append(quad)
+
+
+def match_clip(path: str | Path, index: ReferenceIndex) -> ClipMatches:
+    """Find the indexed references and assets in the clip at ``path``."""
+    params = index.params
+    p = Path(path)
+    times, images, duration = _decode(p, params.query_fps, params.analysis_side)
+    box = detect_borders(images)
+    h, w = images[0].shape[:2]
+    result = ClipMatches(duration, len(images), (box.x0, box.y0, box.width, box.height), (w, h))
+    votes = _Votes()
+    matched_frames = _hash_pass(index, times, images, box, votes)
+    if len(matched_frames) < params.explained_fraction * len(images) and len(index._bank):
+        _local_pass(index, times, images, box, votes, matched_frames)
+    result.footage = _align_votes(index, votes)
+    result.assets = _asset_pass(index, times, images)
+    return result
+
+
+def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
+               votes: _Votes) -> set[int]:
+    params = index.params
+    mih, row_ref, row_time, row_region = index._built()
+    if len(mih) == 0:
+        return set()
+    hashes, quality = _region_hashes(images, box)
+    mirrored = [np.ascontiguousarray(im[:, ::-1]) for im in images]
+    mhashes, _ = _region_hashes(mirrored, _mirror_box(box, images[0].shape[1]))
+    n, r = hashes.shape[:2]
+    matched: set[int] = set()
+    for variant, hs in (("pdq", hashes), ("pdq-mirror", mhashes)):
+        flat = hs.reshape(n * r, 32)
+        qrows, ids, dists = mih.search(flat, params.max_distance)
+        if not len(qrows):
+            continue
+        frame = qrows // r
+        qregion = qrows % r
+        best: dict[tuple[int, int, float], tuple[int, str]] = {}
+        for f, qr, rid, d in zip(frame.tolist(), qregion.tolist(), ids.tolist(), dists.tolist(), strict=True):
+            if quality[f] < params.min_quality:
+                continue
+            rr = int(row_region[rid])
+            if (qr, rr) not in _COMPATIBLE:
+                continue
+            if qr != _WHOLE and d > params.region_max_distance:
+                continue
+            ref = int(row_ref[rid])
+            composition = (qr, rr) in _COMPOSITION
+            if index._refs[ref].layer == "stream" and not composition:
+                continue  # a streamer's VOD counts only through its whole composition
+            key = (f, ref, float(row_time[rid]))
+            method = variant if composition else f"{variant}-region"
+            if key not in best or d < best[key][0]:
+                best[key] = (d, method)
+        for (f, ref, r_t), (d, method) in best.items():
+            votes.add(times[f], ref, r_t, 1.0 - d / (params.max_distance + 1), method, d)
+            matched.add(f)
+    return matched
+
+
+def _mirror_box(box: Box, width: int) -> Box:
+    return Box(width - box.x1, box.y0, width - box.x0, box.y1)
+
+
+def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
+                votes: _Votes, matched: set[int]) -> None:
+    params = index.params
+    lp = _local_params(params)
+    stride = max(1, round(params.query_fps / params.local_query_fps))
+    for f in range(0, len(images), stride):
+        if f in matched:
+            continue
+        image = trim(images[f], box)
+        feats = extract(image, lp, mirror=True)
+        if len(feats) < params.local_min_inliers:
+            continue
+        for hit in index._bank.search(feats):
+            m = hit.match
+            if not m.found or m.inliers < params.local_min_inliers:
+                continue
+            ref = index._bank_ref[hit.ref_id]
+            quad = m.quad
+            qw, qh = m.query_size
+            x0, y0 = float(quad[:, 0].min()), float(quad[:, 1].min())
+            x1, y1 = float(quad[:, 0].max()), float(quad[:, 1].max())
+            inside = (max(0.0, min(x1, qw) - max(x0, 0.0)) * max(0.0, min(y1, qh) - max(y0, 0.0))) / max(
+                1e-6, (x1 - x0) * (y1 - y0))
+            if index._refs[ref].layer == "stream" and inside < 0.8:
+                continue  # only the game part of a VOD is in the clip: not the streamer's layer
+            score = min(1.0, m.inliers / (3.0 * params.local_min_inliers))
+            region = (max(0.0, x0 / qw), max(0.0, y0 / qh), min(1.0, x1 / qw), min(1.0, y1 / qh))
+            method = "orb-mirror" if m.mirrored else "orb"
+            votes.add(times[f], ref, index._bank_time[hit.ref_id], score, method, -m.inliers, region)
+
+
+def _align_votes(index: ReferenceIndex, votes: _Votes) -> list[ReferenceMatch]:
+    if not votes.q_t:
+        return []
+    params = index.params
+    q_t = np.asarray(votes.q_t, np.float64)
+    ref = np.asarray(votes.ref, np.int64)
+    r_t = np.asarray(votes.r_t, np.float64)
+    score = np.asarray(votes.score, np.float64)
+    segments = align(q_t, ref, r_t, score, AlignParams(), query_step_s=1.0 / params.query_fps,
+                     ref_step_s=1.0 / params.local_ref_fps if all(m.startswith("orb") for m in votes.method)
+                     else 1.0 / params.ref_fps)
+    by_ref: dict[int, list[Segment]] = defaultdict(list)
+    for seg in segments:
+        by_ref[int(seg.reference)].append(seg)
+    out: list[ReferenceMatch] = []
+    for ref_i, segs in sorted(by_ref.items()):
+        evidence = sorted({int(e) for s in segs for e in s.evidence})
+        methods: dict[str, int] = defaultdict(int)
+        for e in evidence:
+            methods[votes.method[e]] += 1
+        dists = [votes.distance[e] for e in evidence if votes.distance[e] >= 0]
+        quads = [votes.quad[e] for e in evidence if votes.quad[e] is not None]
+        region = None
+        if quads:
+            arr = np.asarray(quads, np.float64)
+            region = tuple(float(v) for v in np.median(arr, axis=0))  # type: ignore[assignment]
+        mirrored = sum(v for k, v in methods.items() if "mirror" in k) > sum(methods.values()) / 2
+        meta = index._refs[ref_i]
+        out.append(ReferenceMatch(meta.key, meta.layer, tuple(sorted(segs, key=lambda s: s.query_start)),
+                                  dict(methods), mirrored, min(dists) if dists else None, region))
+    return out
+
+
+def _asset_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]]) -> list[AssetHit]:
+    params = index.params
+    if not index._assets or params.asset_frames == 0:
+        return []
+    picks = np.unique(np.linspace(0, len(images) - 1, min(params.asset_frames, len(images))).round().astype(int))
+    need = min(params.asset_min_frames, len(picks))
+    hits: list[AssetHit] = []
+    for meta, detector in index._assets:
+        found: list[tuple[float, AssetMatch]] = []
+        for f in picks.tolist():
+            m = detector.detect(images[f])
+            if m.found:
+                found.append((times[f], m))
+        if len(found) >= need:
+            first = found[0][1]
+            x, y, bw, bh = (int(v) for v in first.box)
+            h, w = images[0].shape[:2]
+            hits.append(AssetHit(meta.key, meta.layer, tuple(t for t, _ in found), (x, y, bw, bh), (w, h),
+                                 float(np.median([m.score for _, m in found])), first.method, first.mirrored))
+    return hits
