@@ -65,7 +65,30 @@ def probe(path: str | Path) -> MediaInfo:
     info = _probe_image(p)
     if info is not None:
         return info
+    container = _container_signature(p)
+    if container is not None:
+        raise DecodeError(p, f"corrupt or truncated {container} file: no decodable video stream")
     raise NotMediaError(p, "neither a video nor an image")
+
+
+def _container_signature(p: Path) -> str | None:
+    """The container a file's first bytes announce (mp4/mov, Matroska/WebM, AVI, GIF, MPEG-TS), if any."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    if len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return "MP4/QuickTime"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "Matroska/WebM"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "AVI"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head[:1] == b"\x47" and len(head) >= 1 and p.suffix.lower() in {".ts", ".m2ts"}:
+        return "MPEG-TS"
+    return None
 
 
 def _probe_image(p: Path) -> MediaInfo | None:
@@ -111,7 +134,7 @@ def _probe_video(p: Path) -> MediaInfo | None:
             frames = max(1, round(duration_s * fps))
         if fps <= 0 and duration_s > 0 and frames > 0:
             fps = frames / duration_s
-        rotation = _rotation(stream)
+        rotation = _rotation(stream) or _first_frame_rotation(container, stream)
         return MediaInfo("video", width, height, duration_s, fps, frames, codec, rotation)
     except (av.error.FFmpegError, ValueError, ZeroDivisionError) as exc:
         log.debug("probe of %s failed: %s", p, exc)
@@ -137,7 +160,7 @@ def _rotation(stream: object) -> int:
         if not side:
             continue
         try:
-            value = side.get("DISPLAYMATRIX")  # type: ignore[attr-defined]
+            value = side.get("DISPLAYMATRIX")
         except AttributeError:
             value = None
         if value is not None:
@@ -145,6 +168,16 @@ def _rotation(stream: object) -> int:
                 return int(round(float(value))) % 360
             except (TypeError, ValueError):
                 return 0
+    return 0
+
+
+def _first_frame_rotation(container: object, stream: object) -> int:
+    """Rotation from the first decoded frame's display matrix (PyAV >= 13 exposes ``frame.rotation``)."""
+    try:
+        for frame in container.decode(stream):  # type: ignore[attr-defined]
+            return int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
+    except Exception:  # noqa: BLE001 - a frame that does not decode says nothing about rotation
+        return 0
     return 0
 
 
