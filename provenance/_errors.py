@@ -42,7 +42,7 @@ class FingerprintError(ProvenanceError):
     """A fingerprint cannot be computed or compared (wrong algorithm, version or shape)."""
 
 
-class IndexError_(ProvenanceError):  # noqa: N801 - the trailing underscore avoids shadowing IndexError
+class IndexError_(ProvenanceError):
     """The match index is inconsistent or used with incompatible fingerprints."""
 
 

@@ -13,18 +13,35 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
 
-from rightsdb import Fingerprint, Holder, Reference, Registry, Work, atomic_write_text, registry_digest, sha256_file
+from rightsdb import (
+    Fingerprint,
+    Holder,
+    Reference,
+    Registry,
+    Work,
+    atomic_write_text,
+    registry_digest,
+    sha256_file,
+)
 
 from . import ENGINE_NAME, __version__
 from ._errors import ProvenanceError, ScanError
-from .engine import ENGINE_VERSION, ClipMatches, EngineParams, FootagePrint, ReferenceIndex, fingerprint_footage
-from .engine import load_asset, match_clip
+from .engine import (
+    ENGINE_VERSION,
+    ClipMatches,
+    EngineParams,
+    FootagePrint,
+    ReferenceIndex,
+    fingerprint_footage,
+    load_asset,
+    match_clip,
+)
 from .media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -239,7 +256,7 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     return {
         "scan": {
             "dataset": str(root), "registry_digest": digest, "engine": engine_id(),
-            "settings": params.as_dict(), "date": datetime.now(timezone.utc).date().isoformat(),
+            "settings": params.as_dict(), "date": datetime.now(UTC).date().isoformat(),
             "references": {"footage": index.footage_count, "assets": index.asset_count},
             "summary": summary,
         },

@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(EXIT_STORE, str(exc), exc)
     except (RegistryError, ProvenanceError) as exc:
         _fail(EXIT_INPUT, str(exc), exc)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a traceback
+    except Exception as exc:
         _fail(EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", exc)
 
 

@@ -298,7 +298,9 @@ class ReferenceIndex:
     def add_asset(self, key: str, layer: str, rgba: npt.NDArray[np.uint8]) -> None:
         self._assets.append((_RefMeta(key, layer), AssetDetector(rgba)))
 
-    def _built(self) -> tuple[MultiIndexHashIndex, npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.int8]]:
+    def _built(
+        self,
+    ) -> tuple[MultiIndexHashIndex, npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.int8]]:
         hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 32), np.uint8)
         if self._index is None:
             index = MultiIndexHashIndex(256, self.params.max_distance)

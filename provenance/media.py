@@ -165,7 +165,7 @@ def _rotation(stream: object) -> int:
             value = None
         if value is not None:
             try:
-                return int(round(float(value))) % 360
+                return round(float(value)) % 360
             except (TypeError, ValueError):
                 return 0
     return 0
@@ -175,8 +175,8 @@ def _first_frame_rotation(container: object, stream: object) -> int:
     """Rotation from the first decoded frame's display matrix (PyAV >= 13 exposes ``frame.rotation``)."""
     try:
         for frame in container.decode(stream):  # type: ignore[attr-defined]
-            return int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
-    except Exception:  # noqa: BLE001 - a frame that does not decode says nothing about rotation
+            return round(float(getattr(frame, "rotation", 0) or 0)) % 360
+    except Exception:
         return 0
     return 0
 

@@ -74,7 +74,7 @@ class _PgServer:
 def pg_server() -> Iterator[_PgServer]:
     try:
         server = _PgServer(PG_ADMIN_URL)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if os.environ.get("PROVENANCE_TEST_SKIP_PG") == "1":
             pytest.skip(f"PostgreSQL not reachable: {exc}")
         raise

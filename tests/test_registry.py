@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-from PIL import Image
 from sqlalchemy import MetaData, select, text
 from sqlmodel import SQLModel
 
@@ -124,7 +123,7 @@ def test_postgres_schema_behind_is_refused_until_upgrade(pg_server: Any) -> None
         registry = Registry(url)  # an empty database is migrated on first open
         with registry.engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
-        with pytest.raises(StoreError, match="provenance db upgrade|migration"):
+        with pytest.raises(StoreError, match=r"provenance db upgrade|migration"):
             Registry(url)
         registry.dispose()
     finally:
@@ -410,7 +409,7 @@ def test_concurrent_imports_neither_corrupt_nor_duplicate(db_url: str, tmp_path:
         try:
             barrier.wait()
             import_manifest_file(registry, path)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             registry.dispose()
