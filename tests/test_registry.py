@@ -463,3 +463,18 @@ def test_write_transactions_are_serialised_on_sqlite(tmp_path: Path) -> None:
     assert order == ["first-commit", "second-start"]
     with first.session() as session:
         assert {h.id for h in session.exec(select(Holder)).scalars()} == {"a", "b"}
+
+
+def test_atomic_write_replaces_whole_file_with_usual_permissions(tmp_path: Path) -> None:
+    from rightsdb import atomic_write_text
+
+    target = tmp_path / "report.json"
+    atomic_write_text(target, "first")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+    target.chmod(0o640)
+    atomic_write_text(target, "second")
+    assert target.read_text() == "second"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file left behind
