@@ -17,9 +17,10 @@ Per reference the method is:
 3. Inliers sorted by query time are cut into runs wherever the query time jumps by more than
    ``max_gap_s``; each run is refitted and becomes a :class:`Segment` if it has at least
    ``min_matches`` distinct query frames, at least ``min_density`` matched query frames per second,
-   and is significant: with ``lam`` the density of the reference's matches lying farther than
-   ``max(max_gap_s, 4 * tol)`` from the line, per (query second x reference second), a band of
-   ``2 * tol`` around the run holds ``mu = lam * duration * 2 * tol`` chance matches on average,
+   and is significant: from the reference's matches lying farther than ``max(max_gap_s, 4 * tol)``
+   from the line, each query frame with ``k`` of them would hit a band of ``2 * tol`` around a line
+   with probability ``min(1, k * 2 * tol / r_span)``; ``lam`` is their sum per (query second x
+   band second), so the band around the run holds ``mu = lam * duration * 2 * tol`` chance frames,
    and ``P(Poisson(mu) >= frames)`` must be below ``alpha`` divided by the number of vote cells
    (every cell was a chance to find a line).
 4. The line's inliers are removed and the search repeats, so one clip can hold several segments of
@@ -229,8 +230,13 @@ def _align_one(
         pool[inl] = False
         # Density of scattered matches: those off the line by more than the echo band (echoes of a
         # copy in static footage sit near the line and are not chance matches).
+        # The unit of chance is a query frame, not a match: a frame whose k far matches could hit the
+        # band of the line does so with probability min(1, k * 2 tol / r_span) (a frame matching a
+        # static picture everywhere counts once, however many reference frames it matches).
         far = np.abs(r[live] - (speed * q[live] + intercept)) > max(gap, 4.0 * tol)
-        lam = int(far.sum()) / (q_span * r_span)
+        _, k_far = np.unique(q[live][far], return_counts=True)
+        hit = np.minimum(1.0, k_far * (2.0 * tol) / r_span)
+        lam = float(hit.sum()) / (q_span * 2.0 * tol)
         log_alpha = math.log(p.alpha / n_cells)
         order = inl[np.argsort(q[inl], kind="stable")]
         cuts = np.flatnonzero(np.diff(q[order]) > gap) + 1

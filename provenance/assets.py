@@ -31,7 +31,7 @@ import numpy.typing as npt
 from ._errors import ConfigError, FingerprintError
 from .local import Features, LocalParams, extract
 
-__all__ = ["AssetDetector", "AssetMatch", "AssetParams"]
+__all__ = ["AssetDetector", "AssetMatch", "AssetParams", "chroma_difference"]
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,8 @@ class AssetDetector:
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
         self.gray = np.ascontiguousarray(_gray(asset)[y0:y1, x0:x1])
         self.alpha = np.ascontiguousarray(alpha[y0:y1, x0:x1])
+        rgb = asset[..., :3] if asset.ndim == 3 else np.repeat(asset[..., None], 3, axis=2)
+        self.rgb = np.ascontiguousarray(rgb[y0:y1, x0:x1])
         h, w = self.gray.shape
         if h < 8 or w < 8:
             raise FingerprintError(f"asset's opaque area is too small: {w}x{h}")
@@ -375,6 +377,37 @@ class AssetDetector:
             fallback = self._match_template(np.ascontiguousarray(gray), self.params.fallback_max_scale)
             return fallback if fallback.found else res
         return self._match_template(np.ascontiguousarray(gray), self.params.max_scale)
+
+
+def chroma_difference(detector: AssetDetector, frame_rgb: npt.NDArray[np.uint8], match: AssetMatch,
+                      neutral: float = 4.0) -> float | None:
+    """Median colour (chroma) distance between the asset placed where ``match`` found it and the frame.
+
+    Shape alone cannot tell a registered overlay from another streamer's copy of the same template
+    in other colours; colour can. The asset's opaque pixels (eroded, so edges do not count) are
+    warped into the RGB frame by the match's corners and both are compared in YCrCb chroma (Cr, Cb),
+    which brightness and gamma changes barely move. Returns None when the frame is colourless there
+    (a greyscale copy) while the asset is not: colour cannot be checked.
+    """
+    if not match.found or frame_rgb.ndim != 3:
+        return None
+    h, w = frame_rgb.shape[:2]
+    aw, ah = detector.size
+    src = np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0]], np.float32)
+    dst = np.asarray(match.quad[:3], np.float32)
+    m = cv2.getAffineTransform(src, dst)
+    mask = cv2.erode(detector.alpha.astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
+    placed_mask = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_NEAREST) > 0
+    if placed_mask.sum() < 64:
+        return None
+    placed = cv2.warpAffine(detector.rgb, m, (w, h), flags=cv2.INTER_LINEAR)
+    a = cv2.cvtColor(placed, cv2.COLOR_RGB2YCrCb)[placed_mask][:, 1:].astype(np.float64)
+    f = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2YCrCb)[placed_mask][:, 1:].astype(np.float64)
+    frame_chroma = float(np.median(np.hypot(f[:, 0] - 128, f[:, 1] - 128)))
+    asset_chroma = float(np.median(np.hypot(a[:, 0] - 128, a[:, 1] - 128)))
+    if frame_chroma < neutral <= asset_chroma:
+        return None
+    return float(np.median(np.hypot(*(a - f).T)))
 
 
 def _ncc(

@@ -20,6 +20,8 @@ Contract every backend keeps (``tests/test_decode.py`` runs it over all of them)
 * ``size=(width, height)`` scales each frame (after rotation, i.e. in the
   orientation a player shows); ``None`` keeps the native size. ``gray=True``
   gives ``(H, W) uint8`` (full-range luma), ``gray=False`` ``(H, W, 3) uint8`` RGB.
+* ``colour_every=k`` (with ``gray=True``) also gives every k-th yielded frame an RGB copy of the
+  same size in ``Frame.colour`` (one decode serves hashing in grey and colour checks).
 * ``keyframes_only=True`` yields only key frames (one per GOP), which skips
   most of the decoding work; ``fps`` still thins them.
 * ``Frame.t`` is seconds from the start of the stream (the first frame is at
@@ -91,6 +93,7 @@ class VideoReader(Protocol):
         size: tuple[int, int] | None = None,
         gray: bool = True,
         keyframes_only: bool = False,
+        colour_every: int = 0,
     ) -> Iterator[Frame]:
         """Yield sampled frames; see the module docstring for the contract."""
         ...
@@ -242,22 +245,27 @@ class _ReaderBase:
         size: tuple[int, int] | None = None,
         gray: bool = True,
         keyframes_only: bool = False,
+        colour_every: int = 0,
     ) -> Iterator[Frame]:
         _check_args(fps, size)
+        if colour_every < 0:
+            raise ConfigError(f"colour_every must be >= 0, got {colour_every!r}")
         if self._closed:
             raise DecodeError(self.path, "reader is closed")
         if not self.info.is_video:
-            yield from self._still_frames(size, gray)
+            yield from self._still_frames(size, gray, colour_every)
             return
-        yield from self._video_frames(fps, size, gray, keyframes_only)
+        yield from self._video_frames(fps, size, gray, keyframes_only, colour_every if gray else 0)
 
     def _video_frames(
-        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool
+        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool,
+        colour_every: int = 0,
     ) -> Iterator[Frame]:
         raise NotImplementedError  # each backend decodes its own way
 
-    def _still_frames(self, size: tuple[int, int] | None, gray: bool) -> Iterator[Frame]:
-        yield Frame(0, 0.0, _read_still(self.path, size, gray))
+    def _still_frames(self, size: tuple[int, int] | None, gray: bool, colour_every: int = 0) -> Iterator[Frame]:
+        colour = _read_still(self.path, size, False) if gray and colour_every else None
+        yield Frame(0, 0.0, _read_still(self.path, size, gray), colour)
 
     def _check_end(self, n_out: int, last_t: float, error: str | None) -> None:
         """After the stream ends: raise if nothing decoded, else note damage in ``warnings``.
@@ -285,7 +293,8 @@ class PyAVReader(_ReaderBase):
     backend = "pyav"
 
     def _video_frames(
-        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool
+        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool,
+        colour_every: int = 0,
     ) -> Iterator[Frame]:
         import av
 
@@ -337,15 +346,12 @@ class PyAVReader(_ReaderBase):
                 rot = frame.rotation
                 if rot:
                     self.rotation = rot % 360
-                if size is None:
-                    img = frame.reformat(format=fmt).to_ndarray()
-                elif (rot // 90) % 2:  # 90 / 270: scale to the transposed size, then rotate
-                    img = frame.reformat(width=size[1], height=size[0], format=fmt).to_ndarray()
-                else:
-                    img = frame.reformat(width=size[0], height=size[1], format=fmt).to_ndarray()
-                img = _rotate(np.ascontiguousarray(img, dtype=np.uint8), rot)
+                img = self._convert(frame, size, fmt, rot)
+                colour = None
+                if colour_every and n_out % colour_every == 0:
+                    colour = self._convert(frame, size, "rgb24", rot)
                 last_t = max(t, 0.0)
-                yield Frame(n_out, last_t, img)
+                yield Frame(n_out, last_t, img, colour)
                 n_out += 1
         except (av.error.FFmpegError, OSError) as exc:  # container-level failure outside next()
             error = f"{type(exc).__name__}: {exc}"
@@ -353,6 +359,16 @@ class PyAVReader(_ReaderBase):
             container.close()
         # with key frames only, the last key frame may lie a whole GOP before the end
         self._check_end(n_out, math.inf if keyframes_only else seen_t, error)
+
+    @staticmethod
+    def _convert(frame: Any, size: tuple[int, int] | None, fmt: str, rot: int) -> npt.NDArray[np.uint8]:
+        if size is None:
+            img = frame.reformat(format=fmt).to_ndarray()
+        elif (rot // 90) % 2:  # 90 / 270: scale to the transposed size, then rotate
+            img = frame.reformat(width=size[1], height=size[0], format=fmt).to_ndarray()
+        else:
+            img = frame.reformat(width=size[0], height=size[1], format=fmt).to_ndarray()
+        return _rotate(np.ascontiguousarray(img, dtype=np.uint8), rot)
 
 
 # --------------------------------------------------------------------------- OpenCV
@@ -386,7 +402,8 @@ class OpenCVReader(_ReaderBase):
         return sorted(times)
 
     def _video_frames(
-        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool
+        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool,
+        colour_every: int = 0,
     ) -> Iterator[Frame]:
         import cv2
 
@@ -428,8 +445,9 @@ class OpenCVReader(_ReaderBase):
                 if not ok or bgr is None:
                     continue
                 img = self._convert(bgr, size, gray)
+                colour = self._convert(bgr, size, False) if colour_every and n_out % colour_every == 0 else None
                 last_t = max(t, 0.0)
-                yield Frame(n_out, last_t, img)
+                yield Frame(n_out, last_t, img, colour)
                 n_out += 1
         finally:
             cap.release()

@@ -37,11 +37,12 @@ import numpy.typing as npt
 
 from ._errors import ConfigError, DecodeError
 from .align import AlignParams, Segment, align
-from .assets import AssetDetector, AssetMatch
+from .assets import AssetDetector, AssetMatch, chroma_difference
 from .decode import open_video
 from .fingerprint.pdq import PDQ, PDQParams
 from .fingerprint.regions import DEFAULT_REGIONS, Box, RegionHasher, detect_borders, trim
 from .index import MultiIndexHashIndex
+from .layout import find_panels
 from .local import FeatureBank, Features, LocalParams, extract
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 #: Bumped whenever fingerprints or matching change in a way that changes results.
-ENGINE_VERSION = "0.1"
+ENGINE_VERSION = "0.2"
 
 REGIONS = tuple(DEFAULT_REGIONS)
 _WHOLE = REGIONS.index("whole")
@@ -69,8 +70,16 @@ _COMPATIBLE = {(i, i) for i in range(len(REGIONS))} | {
     (_WHOLE, REGIONS.index("center90")),
     (_WHOLE, REGIONS.index("center70")),
 }
+#: A clip's panel (a picture pasted inside it: picture-in-picture, a layout's game box) is hashed as a
+#: whole picture: it may match a reference's whole frame or its centre crops.
+_PANEL = len(REGIONS)
+_COMPATIBLE |= {(_PANEL, _WHOLE), (_PANEL, REGIONS.index("center90")), (_PANEL, REGIONS.index("center70"))}
+#: Clip regions that hold a whole picture (matched within ``max_distance``; others within the stricter
+#: ``region_max_distance``).
+_FULL_PICTURE = {_WHOLE, _PANEL}
 #: Pairs that show a whole composition (a streamer's layout counts only through these).
-_COMPOSITION = {(_WHOLE, _WHOLE), (_WHOLE, REGIONS.index("center90")), (_WHOLE, REGIONS.index("center70"))}
+_COMPOSITION = {(q, rr) for q in _FULL_PICTURE for rr in (_WHOLE, REGIONS.index("center90"),
+                                                           REGIONS.index("center70"))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,7 @@ class EngineParams:
     analysis_side: longer side of decoded frames, in pixels.
     max_distance: PDQ distance (of 256 bits) for a whole-frame match (vPDQ's 31).
     region_max_distance: stricter PDQ distance for partial regions (quadrants, centre crops).
+    distance_margin: a clip frame's matches to a reference farther than this above its best one are dropped.
     min_quality: PDQ quality below which a frame's hashes are not used (flat frames).
     local_ref_fps: reference frames per second kept for local features.
     local_query_fps: clip frames per second tried with local features.
@@ -88,6 +98,7 @@ class EngineParams:
     explained_fraction: skip local features when hashes matched at least this share of frames.
     asset_frames: frames of a clip searched for registered assets.
     asset_min_frames: frames an asset must be found in.
+    asset_max_chroma: largest median chroma distance (YCrCb) between a found asset and the frame.
     """
 
     query_fps: float = 2.0
@@ -95,6 +106,7 @@ class EngineParams:
     analysis_side: int = 640
     max_distance: int = 31
     region_max_distance: int = 24
+    distance_margin: int = 8
     min_quality: int = 50
     local_ref_fps: float = 2.0
     local_query_fps: float = 2.0
@@ -102,6 +114,7 @@ class EngineParams:
     explained_fraction: float = 0.8
     asset_frames: int = 6
     asset_min_frames: int = 2
+    asset_max_chroma: float = 20.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -110,6 +123,7 @@ class EngineParams:
             ("analysis_side", 128 <= self.analysis_side <= 4096),
             ("max_distance", 0 <= self.max_distance <= 64),
             ("region_max_distance", 0 <= self.region_max_distance <= self.max_distance),
+            ("distance_margin", 0 <= self.distance_margin <= 256),
             ("min_quality", 0 <= self.min_quality <= 100),
             ("local_ref_fps", 0.05 <= self.local_ref_fps <= self.ref_fps),
             ("local_query_fps", 0.05 <= self.local_query_fps <= self.query_fps),
@@ -117,6 +131,7 @@ class EngineParams:
             ("explained_fraction", 0.0 <= self.explained_fraction <= 1.0),
             ("asset_frames", 0 <= self.asset_frames <= 100),
             ("asset_min_frames", 1 <= self.asset_min_frames <= max(1, self.asset_frames)),
+            ("asset_max_chroma", 0 <= self.asset_max_chroma <= 255),
         ]
         for name, ok in checks:
             if not ok:
@@ -139,14 +154,23 @@ def _size_for(width: int, height: int, side: int) -> tuple[int, int]:
     return max(16, round(width * scale) // 2 * 2), max(16, round(height * scale) // 2 * 2)
 
 
-def _decode(path: Path, fps: float, side: int) -> tuple[list[float], list[npt.NDArray[np.uint8]], float]:
+def _decode(path: Path, fps: float, side: int, colour_frames: int = 0,
+            colours: dict[int, npt.NDArray[np.uint8]] | None = None,
+            ) -> tuple[list[float], list[npt.NDArray[np.uint8]], float]:
+    """Grey frames at ``fps``; with ``colour_frames``, about that many RGB copies go to ``colours``."""
     with open_video(path) as reader:
         size = _size_for(reader.info.width, reader.info.height, side)
         times: list[float] = []
         images: list[npt.NDArray[np.uint8]] = []
-        for frame in reader.frames(fps=fps, size=size, gray=True):
+        every = 0
+        if colour_frames and colours is not None:
+            expected = max(1, round(reader.info.duration_s * fps))
+            every = max(1, expected // colour_frames)
+        for frame in reader.frames(fps=fps, size=size, gray=True, colour_every=every):
             times.append(frame.t)
             images.append(frame.image)
+            if frame.colour is not None and colours is not None:
+                colours[len(images) - 1] = frame.colour
         duration = reader.info.duration_s
     if not images:
         raise DecodeError(path, "no frame could be decoded")
@@ -158,14 +182,18 @@ def _decode(path: Path, fps: float, side: int) -> tuple[list[float], list[npt.ND
 def _region_hashes(
     images: list[npt.NDArray[np.uint8]], box: Box
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """Region hashes ``(N, R, 32)`` and whole-frame PDQ quality ``(N,)`` of trimmed frames."""
+    """Region hashes ``(N, R, 32)`` and their PDQ quality ``(N, R)`` of trimmed frames.
+
+    Quality is per region: a flat quadrant (a wall, a sky, a game's empty playfield) hashes to noise
+    that matches any other flat picture, even when the whole frame is detailed.
+    """
     crops: list[npt.NDArray[np.uint8]] = []
     for im in images:
         frame = trim(im, box)
         crops.extend(np.ascontiguousarray(b.crop(frame)) for b in _REGION_HASHER.boxes(*frame.shape[:2]).values())
-    hashes, quality = _PDQ.compute_with_quality(crops)  # one PDQ pass: the whole region's quality is the frame's
+    hashes, quality = _PDQ.compute_with_quality(crops)
     n, r = len(images), len(REGIONS)
-    return hashes.reshape(n, r, 32), quality.reshape(n, r)[:, _WHOLE]
+    return hashes.reshape(n, r, 32), quality.reshape(n, r)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -179,7 +207,7 @@ class FootagePrint:
 
     timestamps: npt.NDArray[np.float32]  # (N,)
     hashes: npt.NDArray[np.uint8]  # (N, R, 32)
-    quality: npt.NDArray[np.uint8]  # (N,)
+    quality: npt.NDArray[np.uint8]  # (N, R)
     local_times: npt.NDArray[np.float32]  # (M,)
     local_features: tuple[Features, ...]  # (M,)
     duration_s: float
@@ -214,6 +242,9 @@ class FootagePrint:
             off += int(length)
         duration = float(np.frombuffer(data, "<f8", count=1, offset=off)[0])
         q = np.frombuffer(quality, np.uint8).copy()
+        if q.size != n * r:
+            raise ConfigError(f"stored fingerprint has {q.size} quality values, expected {n * r}")
+        q = q.reshape(n, r)
         return cls(ts, hashes, q, local_times, tuple(feats), duration)
 
 
@@ -284,9 +315,8 @@ class ReferenceIndex:
         ref = len(self._refs)
         self._refs.append(_RefMeta(key, layer))
         self._prints.append(fp)
-        good = fp.quality >= self.params.min_quality
         n, r = fp.hashes.shape[:2]
-        keep = np.repeat(good, r)
+        keep = (fp.quality >= self.params.min_quality).reshape(n * r)
         self._hashes.append(fp.hashes.reshape(n * r, 32)[keep])
         self._row_ref.append(np.full(int(keep.sum()), ref, np.int32))
         self._row_time.append(np.repeat(fp.timestamps, r)[keep])
@@ -388,7 +418,8 @@ def match_clip(path: str | Path, index: ReferenceIndex) -> ClipMatches:
     """Find the indexed references and assets in the clip at ``path``."""
     params = index.params
     p = Path(path)
-    times, images, duration = _decode(p, params.query_fps, params.analysis_side)
+    colours: dict[int, npt.NDArray[np.uint8]] = {}
+    times, images, duration = _decode(p, params.query_fps, params.analysis_side, params.asset_frames, colours)
     box = detect_borders(images)
     h, w = images[0].shape[:2]
     result = ClipMatches(duration, len(images), (box.x0, box.y0, box.width, box.height), (w, h))
@@ -397,7 +428,7 @@ def match_clip(path: str | Path, index: ReferenceIndex) -> ClipMatches:
     if len(matched_frames) < params.explained_fraction * len(images) and len(index._bank):
         _local_pass(index, times, images, box, votes, matched_frames)
     result.footage = _align_votes(index, votes)
-    result.assets = _asset_pass(index, times, images)
+    result.assets = _asset_pass(index, times, images, colours)
     return result
 
 
@@ -407,38 +438,55 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
     mih, row_ref, row_time, row_region = index._built()
     if len(mih) == 0:
         return set()
+    r = len(REGIONS)
+    n = len(images)
     hashes, quality = _region_hashes(images, box)
+    quality = quality.reshape(n * r)
+    queries = [("pdq", hashes.reshape(n * r, 32), quality, np.tile(np.arange(r), n))]
     mirrored = [np.ascontiguousarray(im[:, ::-1]) for im in images]
-    mhashes, _ = _region_hashes(mirrored, _mirror_box(box, images[0].shape[1]))
-    n, r = hashes.shape[:2]
-    matched: set[int] = set()
-    for variant, hs in (("pdq", hashes), ("pdq-mirror", mhashes)):
-        flat = hs.reshape(n * r, 32)
+    mhashes, mquality = _region_hashes(mirrored, _mirror_box(box, images[0].shape[1]))
+    queries.append(("pdq-mirror", mhashes.reshape(n * r, 32), mquality.reshape(n * r), np.tile(np.arange(r), n)))
+    trimmed = [trim(im, box) for im in images]
+    for panel in find_panels(trimmed):
+        crops = [np.ascontiguousarray(panel.crop(im)) for im in trimmed]
+        inner = detect_borders(crops)  # the pasted picture's own bars, trimmed as its reference's are
+        crops = [trim(c, inner) for c in crops]
+        ph, pq = _PDQ.compute_with_quality(crops)
+        mh, _ = _PDQ.compute_with_quality([np.ascontiguousarray(c[:, ::-1]) for c in crops])
+        queries.append(("pdq-panel", ph, pq, np.full(n, _PANEL)))
+        queries.append(("pdq-panel-mirror", mh, pq, np.full(n, _PANEL)))
+    # (frame, ref, ref time) -> (distance, method): the best pair of regions for each frame match
+    best: dict[tuple[int, int, float], tuple[int, str]] = {}
+    for variant, flat, qual, qregion_of in queries:
+        rows_per_frame = len(flat) // n
         qrows, ids, dists = mih.search(flat, params.max_distance)
-        if not len(qrows):
-            continue
-        frame = qrows // r
-        qregion = qrows % r
-        best: dict[tuple[int, int, float], tuple[int, str]] = {}
-        for f, qr, rid, d in zip(frame.tolist(), qregion.tolist(), ids.tolist(), dists.tolist(), strict=True):
-            if quality[f] < params.min_quality:
+        for qrow, rid, d in zip(qrows.tolist(), ids.tolist(), dists.tolist(), strict=True):
+            if qual[qrow] < params.min_quality:
                 continue
+            qr = int(qregion_of[qrow])
             rr = int(row_region[rid])
             if (qr, rr) not in _COMPATIBLE:
                 continue
-            if qr != _WHOLE and d > params.region_max_distance:
+            if qr not in _FULL_PICTURE and d > params.region_max_distance:
                 continue
             ref = int(row_ref[rid])
             composition = (qr, rr) in _COMPOSITION
             if index._refs[ref].layer == "stream" and not composition:
                 continue  # a streamer's VOD counts only through its whole composition
-            key = (f, ref, float(row_time[rid]))
-            method = variant if composition else f"{variant}-region"
+            key = (qrow // rows_per_frame, ref, float(row_time[rid]))
             if key not in best or d < best[key][0]:
-                best[key] = (d, method)
-        for (f, ref, r_t), (d, method) in best.items():
-            votes.add(times[f], ref, r_t, 1.0 - d / (params.max_distance + 1), method, d)
-            matched.add(f)
+                best[key] = (d, variant if composition else f"{variant}-region")
+    # A frame's matches to one reference far worse than its best one are the reference's static parts
+    # (a wall, a score bar) matching everywhere; they carry no time and would drown the true line.
+    closest: dict[tuple[int, int], int] = {}
+    for (f, ref, _), (d, _) in best.items():
+        closest[(f, ref)] = min(d, closest.get((f, ref), d))
+    matched: set[int] = set()
+    for (f, ref, r_t), (d, method) in best.items():
+        if d > closest[(f, ref)] + params.distance_margin:
+            continue
+        votes.add(times[f], ref, r_t, 1.0 - d / (params.max_distance + 1), method, d)
+        matched.add(f)
     return matched
 
 
@@ -510,19 +558,27 @@ def _align_votes(index: ReferenceIndex, votes: _Votes) -> list[ReferenceMatch]:
     return out
 
 
-def _asset_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]]) -> list[AssetHit]:
+def _asset_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]],
+                colours: dict[int, npt.NDArray[np.uint8]]) -> list[AssetHit]:
+    """Registered stills in the frames that have an RGB copy (grey search, colour check)."""
     params = index.params
     if not index._assets or params.asset_frames == 0:
         return []
-    picks = np.unique(np.linspace(0, len(images) - 1, min(params.asset_frames, len(images))).round().astype(int))
+    picks = sorted(colours) if colours else np.unique(
+        np.linspace(0, len(images) - 1, min(params.asset_frames, len(images))).round().astype(int)).tolist()
     need = min(params.asset_min_frames, len(picks))
     hits: list[AssetHit] = []
     for meta, detector in index._assets:
         found: list[tuple[float, AssetMatch]] = []
-        for f in picks.tolist():
+        for f in picks:
             m = detector.detect(images[f])
-            if m.found:
-                found.append((times[f], m))
+            if not m.found:
+                continue
+            if f in colours:
+                diff = chroma_difference(detector, colours[f], m)
+                if diff is not None and diff > params.asset_max_chroma:
+                    continue  # the same shapes in other colours: another's copy of a template
+            found.append((times[f], m))
         if len(found) >= need:
             first = found[0][1]
             x, y, bw, bh = (int(v) for v in first.box)

@@ -133,6 +133,23 @@ def test_gray_equals_rgb_to_gray(backend: str) -> None:
         assert np.percentile(diff, 99) < 12
 
 
+@backends
+def test_colour_every_gives_rgb_copies_of_the_same_frames(backend: str) -> None:
+    plain = list(iter_frames(BBB, fps=2.0, size=(160, 90), backend=backend))
+    rgb = [f.image for f in iter_frames(BBB, fps=2.0, size=(160, 90), gray=False, backend=backend)]
+    with open_video(BBB, backend) as r:
+        both = list(r.frames(fps=2.0, size=(160, 90), colour_every=3))
+    assert [f.t for f in both] == [f.t for f in plain]
+    for i, (f, g) in enumerate(zip(both, plain, strict=True)):
+        assert np.array_equal(f.image, g.image)  # the grey frames are not changed by asking for colour
+        if i % 3:
+            assert f.colour is None
+        else:
+            assert f.colour is not None and np.array_equal(f.colour, rgb[i])
+    with open_video(BBB, backend) as r, pytest.raises(ConfigError):
+        next(r.frames(colour_every=-1))
+
+
 def test_backends_agree() -> None:
     if len(BACKENDS) < 2:
         pytest.skip("only one backend available")

@@ -214,6 +214,19 @@ def test_letterbox_and_pillarbox_trimmed(frames: dict[str, list[np.ndarray]], na
         assert trim(both, box).shape[:2] == (box.height, box.width)
 
 
+@pytest.mark.parametrize("level", [150, 236])
+def test_light_flat_band_is_picture_not_border(frames: dict[str, list[np.ndarray]], level: int) -> None:
+    # A game's flat light strip at an edge (Pong's white wall, a status bar) is part of the picture:
+    # the reference shows it too, so trimming it would hash another picture.
+    f = frames[CLIPS[0]][0]
+    h, w = f.shape[:2]
+    band = f.copy()
+    band[-h // 10 :] = level
+    assert _close(detect_borders([_noisy(band, 2, 0)]), (0, 0, w, h))
+    band[-h // 10 :] = 20  # the same band dark is a bar
+    assert _close(detect_borders([_noisy(band, 2, 0)]), (0, 0, w, h - h // 10))
+
+
 def test_letterbox_clip_level(frames: dict[str, list[np.ndarray]]) -> None:
     clip = []
     for f in frames["bikes"]:

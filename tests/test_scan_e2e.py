@@ -54,14 +54,8 @@ def test_report_follows_the_contract(report: dict[str, Any]) -> None:
                 assert 0.0 <= seg["start"] < seg["end"] <= clip["duration_s"] + 1e-6
 
 
-KNOWN_MISSES = {
-    "retro/breakout_pip.mp4": "Atari frames are flat (PDQ quality < 50) and too small for ORB inside a PiP",
-    "retro/pong_fast_gamma.mp4": "Pong frames are nearly featureless: no hash quality, no keypoints",
-}
-KNOWN_FALSE_POSITIVES = {
-    "clean/pixelpanda_stream.mp4": "an unregistered streamer's overlay built from the same template as a "
-                                   "registered one matches it in grey-level features",
-}
+KNOWN_MISSES: dict[str, str] = {}  # path -> why the engine misses it (none at present)
+KNOWN_FALSE_POSITIVES: dict[str, str] = {}  # path -> why the engine flags it (none at present)
 
 
 def _params(table: dict[str, str], paths: list[str]) -> list[Any]:

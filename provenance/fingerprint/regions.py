@@ -9,7 +9,10 @@ if it is flat in every informative frame and its level is the same (within
 ``color_tol``) in all of them, so flat content (a sky, a dark wall) that moves
 or changes is kept. Frames that are flat everywhere (fades, black frames) carry
 no information and are skipped. A dark but textured frame is not trimmed: the
-test is flatness, not darkness. A trim never leaves less than ``min_content`` of
+test is flatness first; and a flat line must also be dark (level <= ``max_level``):
+bars added by players and editors are black, while a flat band of light colour at
+an edge is the picture's own (a game's status strip, Pong's white wall), which the
+reference shows too, so trimming it would hash a different picture. A trim never leaves less than ``min_content`` of
 a side; when it would, that axis is left untrimmed.
 
 (b) Region hashes. :data:`DEFAULT_REGIONS` names fixed boxes (fractions of the
@@ -87,6 +90,7 @@ class BorderParams:
     ``color_tol``: largest difference of a border line's level from the outermost
     line's, and of one line's level between frames.
     ``min_content``: smallest fraction of a side a trim may leave.
+    ``max_level``: brightest level of a border line (bars are dark).
     ``blank_fraction``: a frame whose lines are flat in at least this fraction, both
     ways, is blank and skipped.
     """
@@ -96,6 +100,7 @@ class BorderParams:
     color_tol: float = 12.0
     min_content: float = 0.3
     blank_fraction: float = 0.97
+    max_level: float = 100.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.block <= 256:
@@ -106,6 +111,8 @@ class BorderParams:
             raise ConfigError(f"BorderParams.color_tol must be in (0, 128], got {self.color_tol}")
         if not 0 < self.min_content <= 1:
             raise ConfigError(f"BorderParams.min_content must be in (0, 1], got {self.min_content}")
+        if not 0 <= self.max_level <= 255:
+            raise ConfigError(f"BorderParams.max_level must be in [0, 255], got {self.max_level}")
         if not 0 < self.blank_fraction <= 1:
             raise ConfigError(f"BorderParams.blank_fraction must be in (0, 1], got {self.blank_fraction}")
 
@@ -158,6 +165,7 @@ def _axis_borders(g: npt.NDArray[np.float32], p: BorderParams) -> tuple[int, int
     spread, level = _line_stats(g, p.block)
     flat_tf = spread <= p.flat_spread  # (T, H)
     flat = flat_tf.all(axis=0) & ((level.max(axis=0) - level.min(axis=0)) <= p.color_tol)
+    flat &= level.max(axis=0) <= p.max_level
     h = g.shape[1]
     top = _border_run(flat, level, p.color_tol)
     bottom = _border_run(flat[::-1], level[:, ::-1], p.color_tol)

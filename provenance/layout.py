@@ -1,0 +1,187 @@
+"""Panels: rectangles a clip's layout draws around pictures (picture-in-picture, a stream's game box).
+
+A picture pasted into another one (a re-upload's picture-in-picture inset, the game shrunk into a
+streamer's layout, a video inside a frame) has straight edges that stay put for the whole clip, while
+what moves inside and around it changes from frame to frame. :func:`find_panels` finds them from a few
+sampled frames:
+
+1. per frame, the absolute grey difference between neighbouring columns (and rows);
+2. over time, a low percentile of it: an edge counts only where it is strong in most frames, so the
+   edges of moving content fade and the layout's lines stay;
+3. along each column (row), the longest run of strong persistent edge pixels; columns whose run is
+   long enough are the candidate lines (neighbours within a few pixels merged);
+4. boxes bounded by such lines (or by the frame's edge) on every side, each side supported along most
+   of its length, not the whole frame, not tiny; biggest first (lines inside a pasted picture, such as
+   a game's own walls, outline smaller boxes within it), each side that is only the frame's edge
+   counting ``edge_discount`` of the area (a real line is better evidence), overlapping ones dropped.
+
+The engine hashes each panel's picture as a whole frame, so a copy shrunk into another picture matches
+its reference like a full-frame copy does. A panel is a hypothesis: a wrong one costs a few hashes and
+matches nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import ConfigError
+from .fingerprint.regions import Box
+
+__all__ = ["PanelParams", "find_panels"]
+
+
+@dataclass(frozen=True, slots=True)
+class PanelParams:
+    """Parameters of :func:`find_panels`.
+
+    edge: grey-level step between neighbouring pixels that makes an edge pixel.
+    persistence: share of the frames an edge pixel must be present in.
+    min_side: smallest panel side, as a fraction of the frame's side.
+    max_area: largest panel area, as a fraction of the frame (a panel is not the whole picture).
+    support: share of each side's length its line must cover.
+    merge_px: lines closer than this (pixels) are one line.
+    edge_discount: factor on a box's rank for each side that is the frame's edge, not a line.
+    max_panels: how many panels to return, best first.
+    max_frames: frames used (evenly picked).
+    """
+
+    edge: float = 14.0
+    persistence: float = 0.7
+    min_side: float = 0.2
+    max_area: float = 0.85
+    support: float = 0.6
+    merge_px: int = 4
+    edge_discount: float = 0.7
+    max_panels: int = 4
+    max_frames: int = 24
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("edge", 1 <= self.edge <= 255),
+            ("persistence", 0 < self.persistence <= 1),
+            ("min_side", 0.05 <= self.min_side <= 0.95),
+            ("max_area", 0.05 <= self.max_area <= 1),
+            ("support", 0 < self.support <= 1),
+            ("merge_px", 0 <= self.merge_px <= 64),
+            ("edge_discount", 0 < self.edge_discount <= 1),
+            ("max_panels", 0 <= self.max_panels <= 32),
+            ("max_frames", 2 <= self.max_frames <= 1000),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(f"PanelParams.{name} out of range: {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    pos: int  # boundary index: the line lies between pixel pos - 1 and pos
+    start: int
+    end: int  # run [start, end) along the line
+    frame_edge: bool = False
+    lo: int = -1  # the lowest and highest boundary merged into this line (both edges of a drawn frame)
+    hi: int = -1
+
+    def cover(self, a: int, b: int) -> float:
+        return max(0, min(self.end, b) - max(self.start, a)) / max(1, b - a)
+
+
+def _runs(strong: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Longest run of True along axis 0 of ``strong`` (L, K): (start, end) per column k."""
+    length, k = strong.shape
+    pad = np.zeros((length + 2, k), np.int8)
+    pad[1:-1] = strong
+    d = np.diff(pad, axis=0)
+    best_start = np.zeros(k, np.int64)
+    best_end = np.zeros(k, np.int64)
+    for j in range(k):
+        starts = np.flatnonzero(d[:, j] == 1)
+        if not len(starts):
+            continue
+        ends = np.flatnonzero(d[:, j] == -1)
+        i = int(np.argmax(ends - starts))
+        best_start[j], best_end[j] = starts[i], ends[i]
+    return best_start, best_end
+
+
+def _lines(persist: npt.NDArray[np.float32], p: PanelParams, min_len: int) -> list[_Line]:
+    """Candidate lines across the columns of ``persist`` (L, K-1): boundaries between columns."""
+    strong = persist >= p.edge
+    # close gaps of one or two pixels along the line (compression and noise break thin edges)
+    closed = strong.copy()
+    closed[1:-1] |= strong[:-2] & strong[2:]
+    closed[2:-2] |= strong[:-4] & strong[4:]
+    start, end = _runs(closed)
+    run = end - start
+    cand = np.flatnonzero(run >= min_len)
+    lines: list[_Line] = []
+    for j in cand[np.argsort(-run[cand], kind="stable")].tolist():
+        pos = j + 1
+        near = [i for i, ln in enumerate(lines) if abs(pos - ln.pos) <= p.merge_px]
+        if near:
+            ln = lines[near[0]]
+            lines[near[0]] = _Line(ln.pos, ln.start, ln.end, False, min(ln.lo, pos), max(ln.hi, pos))
+            continue
+        if len(lines) < 16:
+            lines.append(_Line(pos, int(start[j]), int(end[j]), False, pos, pos))
+    return lines
+
+
+def find_panels(frames: list[npt.NDArray[np.uint8]], params: PanelParams | None = None) -> list[Box]:
+    """Panels of a clip from its sampled grey frames (all the same size), best first."""
+    p = params or PanelParams()
+    if len(frames) < 2 or p.max_panels == 0:
+        return []
+    pick = np.unique(np.linspace(0, len(frames) - 1, min(p.max_frames, len(frames))).round().astype(int))
+    g = np.stack([frames[i] for i in pick.tolist()]).astype(np.int16)
+    if g.ndim != 3:
+        raise ConfigError(f"find_panels wants grey frames (H, W), got {g.shape[1:]}")
+    _, h, w = g.shape
+    q = 100.0 * (1.0 - p.persistence)
+    # persistent steps between neighbouring columns (vertical lines) and rows (horizontal lines)
+    vx = np.percentile(np.abs(np.diff(g, axis=2)), q, axis=0).astype(np.float32)  # (H, W-1)
+    hy = np.percentile(np.abs(np.diff(g, axis=1)), q, axis=0).astype(np.float32)  # (H-1, W)
+    vertical = _lines(vx, p, round(p.min_side * h * p.support))
+    horizontal = _lines(np.ascontiguousarray(hy.T), p, round(p.min_side * w * p.support))
+    xs = [_Line(0, 0, h, True, 0, 0), *vertical, _Line(w, 0, h, True, w, w)]
+    ys = [_Line(0, 0, w, True, 0, 0), *horizontal, _Line(h, 0, w, True, h, h)]
+    scored: list[tuple[float, Box]] = []
+    for a in range(len(xs)):
+        for b in range(len(xs)):
+            x0, x1 = xs[a], xs[b]
+            if x1.pos - x0.pos < p.min_side * w:
+                continue
+            for c in range(len(ys)):
+                for d in range(len(ys)):
+                    y0, y1 = ys[c], ys[d]
+                    if y1.pos - y0.pos < p.min_side * h:
+                        continue
+                    if (x1.pos - x0.pos) * (y1.pos - y0.pos) > p.max_area * w * h:
+                        continue
+                    sides = [x0.cover(y0.pos, y1.pos), x1.cover(y0.pos, y1.pos),
+                             y0.cover(x0.pos, x1.pos), y1.cover(x0.pos, x1.pos)]
+                    real = [not ln.frame_edge for ln in (x0, x1, y0, y1)]
+                    if sum(real) < 2 or not any(real[:2]) or not any(real[2:]):
+                        continue
+                    if min(s for s, r in zip(sides, real, strict=True) if r) < p.support:
+                        continue
+                    # inside a drawn frame: the inner edge of each side's line
+                    box = Box(x0.hi, y0.hi, x1.lo, y1.lo)
+                    scored.append((box.width * box.height * p.edge_discount ** (4 - sum(real)), box))
+    scored.sort(key=lambda sb: (-sb[0], sb[1].as_tuple()))
+    out: list[Box] = []
+    for _, box in scored:
+        if all(_iou(box, o) < 0.7 for o in out):
+            out.append(box)
+            if len(out) >= p.max_panels:
+                break
+    return out
+
+
+def _iou(a: Box, b: Box) -> float:
+    iw = max(0, min(a.x1, b.x1) - max(a.x0, b.x0))
+    ih = max(0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    inter = iw * ih
+    return inter / (a.width * a.height + b.width * b.height - inter)

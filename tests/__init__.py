@@ -1,0 +1,1 @@
+"""Test suite (a package, so ``tests.conftest`` resolves here and not to a stray site-packages ``tests``)."""
