@@ -19,16 +19,25 @@ Pipeline for a clip (what DESIGN.md records as working, stage by stage):
 
 Layers: a reference of a ``stream``-layer work (a streamer's VOD) shows the game
 it was played on, so its matches count only when they carry the streamer's own
-composition: a whole-frame (or crop-compatible) hash match, or a local-feature
-match whose quad holds the whole VOD frame inside the clip. A clip that shares
-only the game picture with a VOD is left to the game's layer.
+composition: a whole-frame (or crop-compatible, or panel) hash match. Local
+features are not used for VODs: another streamer's overlay built from the same
+template lines up with a VOD's features as well as the VOD itself does (the
+streamer's layer is still found from their overlay asset, which is checked in
+colour). A clip that shares only the game picture with a VOD is left to the
+game's layer.
+
+Static pictures: where a game's screen hardly changes (a maze, a playfield),
+every clip frame matches the reference at many times and no time line stands
+out from chance. When most of the clip's informative frames match a reference
+as whole pictures (vPDQ's rule: ``coverage`` of them), the work is reported
+anyway, with the best line the votes give.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +105,8 @@ class EngineParams:
     local_query_fps: clip frames per second tried with local features.
     local_min_inliers: RANSAC inliers for a local match (negatives reach ~9).
     explained_fraction: skip local features when hashes matched at least this share of frames.
+    coverage: share of a clip's informative frames that, matching a reference as whole pictures,
+        report it even when no time line is significant (static screens; vPDQ's 80 %).
     asset_frames: frames of a clip searched for registered assets.
     asset_min_frames: frames an asset must be found in.
     asset_max_chroma: largest median chroma distance (YCrCb) between a found asset and the frame.
@@ -112,6 +123,7 @@ class EngineParams:
     local_query_fps: float = 2.0
     local_min_inliers: int = 20
     explained_fraction: float = 0.8
+    coverage: float = 0.8
     asset_frames: int = 6
     asset_min_frames: int = 2
     asset_max_chroma: float = 20.0
@@ -129,6 +141,7 @@ class EngineParams:
             ("local_query_fps", 0.05 <= self.local_query_fps <= self.query_fps),
             ("local_min_inliers", 8 <= self.local_min_inliers <= 1000),
             ("explained_fraction", 0.0 <= self.explained_fraction <= 1.0),
+            ("coverage", 0.5 <= self.coverage <= 1.0),
             ("asset_frames", 0 <= self.asset_frames <= 100),
             ("asset_min_frames", 1 <= self.asset_min_frames <= max(1, self.asset_frames)),
             ("asset_max_chroma", 0 <= self.asset_max_chroma <= 255),
@@ -322,7 +335,7 @@ class ReferenceIndex:
         self._row_time.append(np.repeat(fp.timestamps, r)[keep])
         self._row_region.append(np.tile(np.arange(r, dtype=np.int8), n)[keep])
         for t, feats in zip(fp.local_times, fp.local_features, strict=True):
-            if len(feats):
+            if len(feats) and layer != "stream":  # VODs are matched by hashes only (module docstring)
                 self._bank.add(feats)
                 self._bank_ref.append(ref)
                 self._bank_time.append(float(t))
@@ -402,6 +415,7 @@ class _Votes:
     method: list[str] = field(default_factory=list)
     distance: list[int] = field(default_factory=list)
     quad: list[tuple[float, float, float, float] | None] = field(default_factory=list)
+    informative: int = 0  # clip frames whose whole picture has PDQ quality >= min_quality
 
     def add(self, q_t: float, ref: int, r_t: float, score: float, method: str, distance: int,
             quad: tuple[float, float, float, float] | None = None) -> None:
@@ -441,6 +455,7 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
     r = len(REGIONS)
     n = len(images)
     hashes, quality = _region_hashes(images, box)
+    votes.informative = int((quality[:, _WHOLE] >= params.min_quality).sum())
     quality = quality.reshape(n * r)
     queries = [("pdq", hashes.reshape(n * r, 32), quality, np.tile(np.arange(r), n))]
     mirrored = [np.ascontiguousarray(im[:, ::-1]) for im in images]
@@ -474,8 +489,10 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
             if index._refs[ref].layer == "stream" and not composition:
                 continue  # a streamer's VOD counts only through its whole composition
             key = (qrow // rows_per_frame, ref, float(row_time[rid]))
-            if key not in best or d < best[key][0]:
-                best[key] = (d, variant if composition else f"{variant}-region")
+            method = variant if composition else f"{variant}-region"
+            # a whole-picture match outranks any region match of the same frames (it says more)
+            if key not in best or (not composition, d) < (best[key][1].endswith("-region"), best[key][0]):
+                best[key] = (d, method)
     # A frame's matches to one reference far worse than its best one are the reference's static parts
     # (a wall, a score bar) matching everywhere; they carry no time and would drown the true line.
     closest: dict[tuple[int, int], int] = {}
@@ -515,10 +532,6 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
             qw, qh = m.query_size
             x0, y0 = float(quad[:, 0].min()), float(quad[:, 1].min())
             x1, y1 = float(quad[:, 0].max()), float(quad[:, 1].max())
-            inside = (max(0.0, min(x1, qw) - max(x0, 0.0)) * max(0.0, min(y1, qh) - max(y0, 0.0))) / max(
-                1e-6, (x1 - x0) * (y1 - y0))
-            if index._refs[ref].layer == "stream" and inside < 0.8:
-                continue  # only the game part of a VOD is in the clip: not the streamer's layer
             score = min(1.0, m.inliers / (3.0 * params.local_min_inliers))
             region = (max(0.0, x0 / qw), max(0.0, y0 / qh), min(1.0, x1 / qw), min(1.0, y1 / qh))
             method = "orb-mirror" if m.mirrored else "orb"
@@ -533,9 +546,9 @@ def _align_votes(index: ReferenceIndex, votes: _Votes) -> list[ReferenceMatch]:
     ref = np.asarray(votes.ref, np.int64)
     r_t = np.asarray(votes.r_t, np.float64)
     score = np.asarray(votes.score, np.float64)
-    segments = align(q_t, ref, r_t, score, AlignParams(), query_step_s=1.0 / params.query_fps,
-                     ref_step_s=1.0 / params.local_ref_fps if all(m.startswith("orb") for m in votes.method)
-                     else 1.0 / params.ref_fps)
+    ref_step = 1.0 / params.local_ref_fps if all(m.startswith("orb") for m in votes.method) else 1.0 / params.ref_fps
+    segments = align(q_t, ref, r_t, score, AlignParams(), query_step_s=1.0 / params.query_fps, ref_step_s=ref_step)
+    segments += _static_matches(index, votes, {int(s.reference) for s in segments}, ref_step)
     by_ref: dict[int, list[Segment]] = defaultdict(list)
     for seg in segments:
         by_ref[int(seg.reference)].append(seg)
@@ -555,6 +568,35 @@ def _align_votes(index: ReferenceIndex, votes: _Votes) -> list[ReferenceMatch]:
         meta = index._refs[ref_i]
         out.append(ReferenceMatch(meta.key, meta.layer, tuple(sorted(segs, key=lambda s: s.query_start)),
                                   dict(methods), mirrored, min(dists) if dists else None, region))
+    return out
+
+
+_WHOLE_METHODS = ("pdq", "pdq-mirror", "pdq-panel", "pdq-panel-mirror")
+
+
+def _static_matches(index: ReferenceIndex, votes: _Votes, aligned: set[int], ref_step: float) -> list[Segment]:
+    """Segments for references matched as whole pictures by most clip frames, but with no clear time line."""
+    params = index.params
+    if votes.informative < AlignParams().min_matches:
+        return []
+    frames: dict[int, set[float]] = defaultdict(set)
+    for q, ref, method in zip(votes.q_t, votes.ref, votes.method, strict=True):
+        if ref not in aligned and method in _WHOLE_METHODS:
+            frames[ref].add(q)
+    out: list[Segment] = []
+    for ref, qs in sorted(frames.items()):
+        if len(qs) < max(AlignParams().min_matches, params.coverage * votes.informative):
+            continue
+        idx = [i for i, (r, m) in enumerate(zip(votes.ref, votes.method, strict=True))
+               if r == ref and m in _WHOLE_METHODS]
+        lines = align(np.asarray([votes.q_t[i] for i in idx]), np.zeros(len(idx), np.int64),
+                      np.asarray([votes.r_t[i] for i in idx]), np.asarray([votes.score[i] for i in idx]),
+                      AlignParams(alpha=1.0, min_density=0.0), query_step_s=1.0 / params.query_fps,
+                      ref_step_s=ref_step)
+        if lines:
+            best = max(lines, key=lambda s: (s.query_frames, s.score))
+            out.append(replace(best, reference=ref, evidence=tuple(idx[i] for i in best.evidence),
+                               score=best.score * len(qs) / votes.informative))
     return out
 
 
