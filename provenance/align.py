@@ -20,9 +20,12 @@ Per reference the method is:
    and is significant: from the reference's matches lying farther than ``max(max_gap_s, 4 * tol)``
    from the line, each query frame with ``k`` of them would hit a band of ``2 * tol`` around a line
    with probability ``min(1, k * 2 * tol / r_span)``; ``lam`` is their sum per (query second x
-   band second), so the band around the run holds ``mu = lam * duration * 2 * tol`` chance frames,
-   and ``P(Poisson(mu) >= frames)`` must be below ``alpha`` divided by the number of vote cells
-   (every cell was a chance to find a line).
+   band second), so the band around the run holds ``mu = lam * duration * 2 * tol`` chance frames.
+   Frames with probability 1 (a static screen matching the reference everywhere) are left out of
+   both counts: they lie on every line. At least ``min_matches`` of the run's frames must be
+   informative, and ``P(Poisson(mu) >= informative frames)`` must be below ``alpha`` divided by
+   the number of vote cells (every cell was a chance to find a line). ``alpha >= 1`` turns the
+   test off (the caller has other evidence and only wants the best line).
 4. The line's inliers are removed and the search repeats, so one clip can hold several segments of
    one reference (a loop, two trims) or of several references.
 5. Of two segments of the same reference that cover mostly the same query time and overlapping
@@ -213,6 +216,10 @@ def _align_one(
     out: list[Segment] = []
     pool = np.ones(q.size, np.bool_)
     r_span = float(r.max() - r.min()) + 2.0 * tol
+    # A query frame with as many matches as the reference has bands (a static screen matching it
+    # everywhere) lies on every line: it is no evidence for any, and no chance hit against one either.
+    uq, k_all = np.unique(q, return_counts=True)
+    saturated = np.isin(q, uq[k_all * (2.0 * tol) >= r_span])
     for _ in range(p.max_segments_per_ref):
         live = np.flatnonzero(pool)
         if np.unique(q[live]).size < p.min_matches:
@@ -233,7 +240,7 @@ def _align_one(
         # The unit of chance is a query frame, not a match: a frame whose k far matches could hit the
         # band of the line does so with probability min(1, k * 2 tol / r_span) (a frame matching a
         # static picture everywhere counts once, however many reference frames it matches).
-        far = np.abs(r[live] - (speed * q[live] + intercept)) > max(gap, 4.0 * tol)
+        far = (np.abs(r[live] - (speed * q[live] + intercept)) > max(gap, 4.0 * tol)) & ~saturated[live]
         _, k_far = np.unique(q[live][far], return_counts=True)
         hit = np.minimum(1.0, k_far * (2.0 * tol) / r_span)
         lam = float(hit.sum()) / (q_span * 2.0 * tol)
@@ -241,7 +248,8 @@ def _align_one(
         order = inl[np.argsort(q[inl], kind="stable")]
         cuts = np.flatnonzero(np.diff(q[order]) > gap) + 1
         for run in np.split(order, cuts):
-            seg = _make_segment(ref, idx, run, q, r, w, speed, intercept, p, tol, q_step, lam, log_alpha)
+            seg = _make_segment(ref, idx, run, q, r, w, speed, intercept, p, tol, q_step, lam, log_alpha,
+                                int(np.unique(q[run[~saturated[run]]]).size))
             if seg is not None:
                 out.append(seg)
     return out
@@ -308,6 +316,7 @@ def _make_segment(
     q_step: float,
     lam: float,
     log_alpha: float,
+    informative: int,
 ) -> Segment | None:
     uq = np.unique(q[run])
     n_frames = int(uq.size)
@@ -317,7 +326,8 @@ def _make_segment(
     duration = max(q_end - q_start, 1e-9)
     if n_frames / duration < p.min_density:
         return None
-    if _log_poisson_tail(lam * duration * 2.0 * tol, n_frames) > log_alpha:
+    if p.alpha < 1.0 and (informative < p.min_matches
+                          or _log_poisson_tail(lam * duration * 2.0 * tol, informative) > log_alpha):
         return None  # as many chance matches would line up this well somewhere
     speed, intercept = _fit(q[run], r[run], w[run], speed, intercept, p)
     # Best similarity per query frame, so repeated matches of one frame do not weigh more.

@@ -48,13 +48,13 @@ class PanelParams:
     max_frames: frames used (evenly picked).
     """
 
-    edge: float = 14.0
+    edge: float = 10.0
     persistence: float = 0.7
     min_side: float = 0.2
     max_area: float = 0.85
     support: float = 0.6
     merge_px: int = 4
-    edge_discount: float = 0.7
+    edge_discount: float = 0.5
     max_panels: int = 4
     max_frames: int = 24
 

@@ -236,3 +236,22 @@ def test_scores_from_distances() -> None:
     np.testing.assert_allclose(scores_from_distances([0, 16, 31, 40], 31), [1.0, 0.5, 0.03125, 0.0])
     with pytest.raises(ConfigError):
         scores_from_distances([0], -1)
+
+
+def test_chance_is_counted_per_query_frame_not_per_match() -> None:
+    # A static screen: some clip frames match the reference everywhere (25 times each). They must not
+    # drown a true line that 7 other frames draw at 1.5x speed; and those frames alone draw no line.
+    rng = np.random.default_rng(3)
+    q_line = np.array([0.0, 0.5, 2.0, 2.5, 4.0, 4.5, 5.0])
+    r_line = 1.0 + 1.5 * q_line
+    q_static = np.repeat([1.0, 1.5, 3.0, 3.5, 5.5], 25)
+    r_static = rng.uniform(0.0, 12.0, q_static.size)
+    q = np.concatenate([q_line, q_static])
+    r = np.concatenate([r_line, r_static])
+    segs = align(q, np.zeros(q.size, np.int64), r, None, query_step_s=0.5, ref_step_s=0.2)
+    assert len(segs) == 1
+    assert segs[0].speed == pytest.approx(1.5, abs=0.1)
+    assert segs[0].ref_start == pytest.approx(1.0, abs=0.3)
+    only_static = align(q_static, np.zeros(q_static.size, np.int64), r_static, None, query_step_s=0.5,
+                        ref_step_s=0.2)
+    assert only_static == []

