@@ -113,7 +113,7 @@ class EngineParams:
     """
 
     query_fps: float = 2.0
-    ref_fps: float = 5.0
+    ref_fps: float = 15.0
     analysis_side: int = 640
     max_distance: int = 31
     region_max_distance: int = 24
@@ -463,8 +463,12 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
     queries.append(("pdq-mirror", mhashes.reshape(n * r, 32), mquality.reshape(n * r), np.tile(np.arange(r), n)))
     trimmed = [trim(im, box) for im in images]
     for panel in find_panels(trimmed):
+        # shave the line itself (a drawn frame around an inset), then trim the pasted picture's own
+        # bars as its reference's were trimmed
+        sx, sy = max(2, panel.width // 100), max(2, panel.height // 100)
+        panel = Box(panel.x0 + sx, panel.y0 + sy, panel.x1 - sx, panel.y1 - sy)
         crops = [np.ascontiguousarray(panel.crop(im)) for im in trimmed]
-        inner = detect_borders(crops)  # the pasted picture's own bars, trimmed as its reference's are
+        inner = detect_borders(crops)
         crops = [trim(c, inner) for c in crops]
         ph, pq = _PDQ.compute_with_quality(crops)
         mh, _ = _PDQ.compute_with_quality([np.ascontiguousarray(c[:, ::-1]) for c in crops])
