@@ -52,7 +52,7 @@ from .fingerprint.pdq import PDQ, PDQParams
 from .fingerprint.regions import DEFAULT_REGIONS, Box, RegionHasher, detect_borders, trim
 from .index import MultiIndexHashIndex
 from .layout import find_panels
-from .local import FeatureBank, Features, LocalParams, extract
+from .local import BankHit, FeatureBank, Features, LocalParams, extract, match_region
 
 log = logging.getLogger(__name__)
 
@@ -416,6 +416,7 @@ class _Votes:
     distance: list[int] = field(default_factory=list)
     quad: list[tuple[float, float, float, float] | None] = field(default_factory=list)
     informative: int = 0  # clip frames whose whole picture has PDQ quality >= min_quality
+    local_tried: int = 0  # clip frames tried with local features
 
     def add(self, q_t: float, ref: int, r_t: float, score: float, method: str, distance: int,
             quad: tuple[float, float, float, float] | None = None) -> None:
@@ -515,6 +516,30 @@ def _mirror_box(box: Box, width: int) -> Box:
     return Box(width - box.x1, box.y0, width - box.x0, box.y1)
 
 
+def _bank_search(index: ReferenceIndex, feats: Features, lp: LocalParams, top_refs: int = 2) -> list[BankHit]:
+    """Verify the best-voted frames of the best-voted reference videos.
+
+    Votes are summed per video before frames are picked: a static screen has the same features in
+    every one of its reference frames, so their votes spread thin across those frames while a single
+    unrelated frame can collect more; the video as a whole still stands out.
+    """
+    bank = index._bank
+    votes = bank.votes(feats)
+    if not votes.any():
+        return []
+    owner = np.asarray(index._bank_ref, np.int64)
+    per_ref = np.bincount(owner, weights=votes, minlength=len(index._refs))
+    hits: list[BankHit] = []
+    for ref in np.argsort(-per_ref, kind="stable")[:top_refs].tolist():
+        if per_ref[ref] <= 0:
+            continue
+        frames = np.flatnonzero(owner == ref)
+        for i in frames[np.argsort(-votes[frames], kind="stable")[:lp.top_k]].tolist():
+            hits.append(BankHit(i, int(votes[i]), match_region(bank.reference(i), feats, lp)))
+    hits.sort(key=lambda h: (not h.match.found, -h.match.inliers))
+    return hits
+
+
 def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
                 votes: _Votes, matched: set[int]) -> None:
     params = index.params
@@ -527,7 +552,8 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
         feats = extract(image, lp, mirror=True)
         if len(feats) < params.local_min_inliers:
             continue
-        for hit in index._bank.search(feats):
+        votes.local_tried += 1
+        for hit in _bank_search(index, feats, lp):
             m = hit.match
             if not m.found or m.inliers < params.local_min_inliers:
                 continue
@@ -579,20 +605,32 @@ _WHOLE_METHODS = ("pdq", "pdq-mirror", "pdq-panel", "pdq-panel-mirror")
 
 
 def _static_matches(index: ReferenceIndex, votes: _Votes, aligned: set[int], ref_step: float) -> list[Segment]:
-    """Segments for references matched as whole pictures by most clip frames, but with no clear time line."""
+    """Segments for references that most clip frames match, but with no clear time line.
+
+    A frame counts when it matches the reference as a whole picture (hashes of the frame, a panel, the
+    mirror) or through local features (a RANSAC homography of at least ``local_min_inliers``); the
+    share is taken of the frames each method could judge (informative frames; frames tried with local
+    features). Region hashes never count: a game's status bar matches every playthrough.
+    """
     params = index.params
-    if votes.informative < AlignParams().min_matches:
-        return []
-    frames: dict[int, set[float]] = defaultdict(set)
+    min_frames = AlignParams().min_matches
+    hashed: dict[int, set[float]] = defaultdict(set)
+    local: dict[int, set[float]] = defaultdict(set)
     for q, ref, method in zip(votes.q_t, votes.ref, votes.method, strict=True):
-        if ref not in aligned and method in _WHOLE_METHODS:
-            frames[ref].add(q)
+        if ref in aligned:
+            continue
+        if method in _WHOLE_METHODS:
+            hashed[ref].add(q)
+        elif method.startswith("orb"):
+            local[ref].add(q)
     out: list[Segment] = []
-    for ref, qs in sorted(frames.items()):
-        if len(qs) < max(AlignParams().min_matches, params.coverage * votes.informative):
+    for ref in sorted(set(hashed) | set(local)):
+        shares = [len(qs) / n for qs, n in ((hashed[ref], votes.informative), (local[ref], votes.local_tried))
+                  if n >= min_frames and len(qs) >= min_frames]
+        if not shares or max(shares) < params.coverage:
             continue
         idx = [i for i, (r, m) in enumerate(zip(votes.ref, votes.method, strict=True))
-               if r == ref and m in _WHOLE_METHODS]
+               if r == ref and (m in _WHOLE_METHODS or m.startswith("orb"))]
         lines = align(np.asarray([votes.q_t[i] for i in idx]), np.zeros(len(idx), np.int64),
                       np.asarray([votes.r_t[i] for i in idx]), np.asarray([votes.score[i] for i in idx]),
                       AlignParams(alpha=1.0, min_density=0.0), query_step_s=1.0 / params.query_fps,
@@ -600,7 +638,7 @@ def _static_matches(index: ReferenceIndex, votes: _Votes, aligned: set[int], ref
         if lines:
             best = max(lines, key=lambda s: (s.query_frames, s.score))
             out.append(replace(best, reference=ref, evidence=tuple(idx[i] for i in best.evidence),
-                               score=best.score * len(qs) / votes.informative))
+                               score=best.score * max(shares)))
     return out
 
 
