@@ -516,7 +516,7 @@ def _mirror_box(box: Box, width: int) -> Box:
     return Box(width - box.x1, box.y0, width - box.x0, box.y1)
 
 
-def _bank_search(index: ReferenceIndex, feats: Features, lp: LocalParams, top_refs: int = 2) -> list[BankHit]:
+def _bank_search(index: ReferenceIndex, feats: Features, lp: LocalParams, top_refs: int = 1) -> list[BankHit]:
     """Verify the best-voted frames of the best-voted reference videos.
 
     Votes are summed per video before frames are picked: a static screen has the same features in
