@@ -52,7 +52,7 @@ from .fingerprint.pdq import PDQ, PDQParams
 from .fingerprint.regions import DEFAULT_REGIONS, Box, RegionHasher, detect_borders, trim
 from .index import MultiIndexHashIndex
 from .layout import find_panels
-from .local import BankHit, FeatureBank, Features, LocalParams, extract, match_region
+from .local import BankHit, FeatureBank, Features, LocalParams, RegionMatch, extract, match_region, warp_region
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ _COMPATIBLE = {(i, i) for i in range(len(REGIONS))} | {
 }
 #: A clip's panel (a picture pasted inside it: picture-in-picture, a layout's game box) is hashed as a
 #: whole picture: it may match a reference's whole frame or its centre crops.
+_CENTER70 = REGIONS.index("center70")
 _PANEL = len(REGIONS)
 _COMPATIBLE |= {(_PANEL, _WHOLE), (_PANEL, REGIONS.index("center90")), (_PANEL, REGIONS.index("center70"))}
 #: Clip regions that hold a whole picture (matched within ``max_distance``; others within the stricter
@@ -119,7 +120,7 @@ class EngineParams:
     region_max_distance: int = 24
     distance_margin: int = 8
     min_quality: int = 50
-    local_ref_fps: float = 2.0
+    local_ref_fps: float = 3.0
     local_query_fps: float = 2.0
     local_min_inliers: int = 20
     explained_fraction: float = 0.8
@@ -565,7 +566,38 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
             score = min(1.0, m.inliers / (3.0 * params.local_min_inliers))
             region = (max(0.0, x0 / qw), max(0.0, y0 / qh), min(1.0, x1 / qw), min(1.0, y1 / qh))
             method = "orb-mirror" if m.mirrored else "orb"
-            votes.add(times[f], ref, index._bank_time[hit.ref_id], score, method, -m.inliers, region)
+            r_t = index._bank_time[hit.ref_id]
+            refined = _refine_time(index, ref, r_t, image, m)
+            if refined is not None:  # the warped picture's hash placed it among the dense reference frames
+                r_t, d = refined
+                score = max(score, 1.0 - d / (params.max_distance + 1))
+            votes.add(times[f], ref, r_t, score, method, -m.inliers, region)
+
+
+def _refine_time(index: ReferenceIndex, ref: int, r_t: float, image: npt.NDArray[np.uint8],
+                 match: RegionMatch, window_s: float = 1.0) -> tuple[float, int] | None:
+    """Place a local-feature match in time on the dense reference hashes (DESIGN: warp, confirm by hash).
+
+    The clip frame is warped into the reference frame's geometry by the match's homography; the centre
+    70 % of that picture (inside the clip even when the clip is a crop of up to 15 % a side) is hashed
+    and compared with the reference's ``center70`` hashes within ``window_s`` of the matched frame.
+    Returns (time, distance) of the closest within ``region_max_distance``, or None.
+    """
+    fp = index._prints[ref]
+    near = np.flatnonzero(np.abs(fp.timestamps - r_t) <= window_s)
+    if not len(near):
+        return None
+    warped = warp_region(image, match)
+    b = _REGION_HASHER.boxes(*warped.shape[:2])["center70"]
+    h, q = _PDQ.compute_with_quality([np.ascontiguousarray(b.crop(warped))])
+    if q[0] < index.params.min_quality:
+        return None
+    ref_h = fp.hashes[near, _CENTER70]
+    d = np.unpackbits(np.bitwise_xor(ref_h, h[0][None, :]), axis=1).sum(axis=1)
+    best = int(np.argmin(d))
+    if d[best] > index.params.region_max_distance:
+        return None
+    return float(fp.timestamps[near[best]]), int(d[best])
 
 
 def _align_votes(index: ReferenceIndex, votes: _Votes) -> list[ReferenceMatch]:
