@@ -1,0 +1,66 @@
+"""The engine's own pieces: reference fingerprints survive storage, parameters are checked, matching a
+clip against a small index of the bundled sample's real footage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provenance._errors import ConfigError
+from provenance.engine import EngineParams, FootagePrint, ReferenceIndex, fingerprint_footage, match_clip
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"
+PONG = SAMPLE / "registry" / "footage" / "pixelworks-pong-attract.mp4"
+BREAKOUT = SAMPLE / "registry" / "footage" / "pixelworks-breakout-attract.mp4"
+
+
+@pytest.fixture(scope="module")
+def prints() -> dict[str, FootagePrint]:
+    return {"pong": fingerprint_footage(PONG), "breakout": fingerprint_footage(BREAKOUT)}
+
+
+def test_footage_print_round_trips_through_its_payload(prints: dict[str, FootagePrint]) -> None:
+    fp = prints["pong"]
+    back = FootagePrint.from_payload(*fp.to_payload())
+    assert np.array_equal(back.timestamps, fp.timestamps)
+    assert np.array_equal(back.hashes, fp.hashes)
+    assert back.quality.shape == fp.hashes.shape[:2]  # quality per frame and region
+    assert np.array_equal(back.quality, fp.quality)
+    assert np.array_equal(back.local_times, fp.local_times)
+    assert len(back.local_features) == len(fp.local_features)
+    for a, b in zip(back.local_features, fp.local_features, strict=True):
+        assert np.array_equal(a.descriptors, b.descriptors) and np.array_equal(a.keypoints, b.keypoints)
+    assert back.duration_s == pytest.approx(fp.duration_s)
+    # 15 fps references: 12 s of footage gives about 180 sampled frames
+    assert 170 <= len(fp.timestamps) <= 181
+
+
+def test_corrupt_payload_is_refused(prints: dict[str, FootagePrint]) -> None:
+    ts, data, quality = prints["pong"].to_payload()
+    with pytest.raises(ConfigError, match="quality"):
+        FootagePrint.from_payload(ts, data, quality[:-8])
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("query_fps", 0.0), ("ref_fps", 100.0), ("region_max_distance", 40), ("distance_margin", -1),
+    ("coverage", 0.2), ("asset_max_chroma", 300.0), ("local_ref_fps", 30.0),
+])
+def test_bad_parameters_name_the_field(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=field):
+        EngineParams(**{field: value})
+
+
+def test_sped_up_brightened_copy_is_found_in_its_own_reference_only(prints: dict[str, FootagePrint]) -> None:
+    # Pong at 1.5x speed with gamma 0.6: a near-featureless screen whose walls match everywhere;
+    # the copy must be placed on Pong's timeline with its speed, and Breakout must stay out.
+    index = ReferenceIndex()
+    index.add_footage("pong", "game", prints["pong"])
+    index.add_footage("breakout", "game", prints["breakout"])
+    result = match_clip(SAMPLE / "dataset" / "retro" / "pong_fast_gamma.mp4", index)
+    assert [m.key for m in result.footage] == ["pong"]
+    seg = max(result.footage[0].segments, key=lambda s: s.query_frames)
+    assert seg.speed == pytest.approx(1.5, abs=0.15)
+    # truth: clip [0, 6] s shows the reference from 1 s on at 1.5x
+    assert seg.ref_start - 1.5 * seg.query_start == pytest.approx(1.0, abs=0.5)
