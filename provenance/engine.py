@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._errors import ConfigError, DecodeError
-from .align import AlignParams, Segment, align
+from .align import AlignParams, Segment, _drop_echoes, align
 from .assets import AssetDetector, AssetMatch, chroma_difference
 from .decode import open_video
 from .fingerprint.pdq import PDQ, PDQParams
@@ -608,12 +608,22 @@ def _align_votes(index: ReferenceIndex, votes: _Votes) -> list[ReferenceMatch]:
     ref = np.asarray(votes.ref, np.int64)
     r_t = np.asarray(votes.r_t, np.float64)
     score = np.asarray(votes.score, np.float64)
-    ref_step = 1.0 / params.local_ref_fps if all(m.startswith("orb") for m in votes.method) else 1.0 / params.ref_fps
-    segments = align(q_t, ref, r_t, score, AlignParams(), query_step_s=1.0 / params.query_fps, ref_step_s=ref_step)
-    segments += _static_matches(index, votes, {int(s.reference) for s in segments}, ref_step)
+    # Hash and local-feature matches are aligned apart: they are sampled differently, and the scattered
+    # matches of one family must not count as chance against the other's line.
+    local = np.array([m.startswith("orb") for m in votes.method])
+    segments: list[Segment] = []
+    for family, step in ((~local, 1.0 / params.ref_fps), (local, 1.0 / params.local_ref_fps)):
+        idx = np.flatnonzero(family)
+        if not len(idx):
+            continue
+        for seg in align(q_t[idx], ref[idx], r_t[idx], score[idx], AlignParams(),
+                         query_step_s=1.0 / params.query_fps, ref_step_s=step):
+            segments.append(replace(seg, evidence=tuple(int(idx[e]) for e in seg.evidence)))
+    segments += _static_matches(index, votes, {int(s.reference) for s in segments}, 1.0 / params.ref_fps)
     by_ref: dict[int, list[Segment]] = defaultdict(list)
     for seg in segments:
         by_ref[int(seg.reference)].append(seg)
+    by_ref = {r: _drop_echoes(segs, AlignParams().overlap_drop) for r, segs in by_ref.items()}
     out: list[ReferenceMatch] = []
     for ref_i, segs in sorted(by_ref.items()):
         evidence = sorted({int(e) for s in segs for e in s.evidence})
