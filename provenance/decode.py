@@ -225,7 +225,7 @@ class _ReaderBase:
         self._closed = False
 
     def __enter__(self) -> VideoReader:
-        return self  # type: ignore[return-value]
+        return self
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None

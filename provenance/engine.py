@@ -632,10 +632,10 @@ def _align_votes(index: ReferenceIndex, votes: _Votes) -> list[ReferenceMatch]:
             methods[votes.method[e]] += 1
         dists = [votes.distance[e] for e in evidence if votes.distance[e] >= 0]
         quads = [votes.quad[e] for e in evidence if votes.quad[e] is not None]
-        region = None
+        region: tuple[float, float, float, float] | None = None
         if quads:
-            arr = np.asarray(quads, np.float64)
-            region = tuple(float(v) for v in np.median(arr, axis=0))  # type: ignore[assignment]
+            x0, y0, x1, y1 = (float(v) for v in np.median(np.asarray(quads, np.float64), axis=0))
+            region = (x0, y0, x1, y1)
         mirrored = sum(v for k, v in methods.items() if "mirror" in k) > sum(methods.values()) / 2
         meta = index._refs[ref_i]
         out.append(ReferenceMatch(meta.key, meta.layer, tuple(sorted(segs, key=lambda s: s.query_start)),

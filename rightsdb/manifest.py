@@ -216,11 +216,11 @@ def _validate(name: str, root: Path, source: Path, data: Any, probe: MediaProbe)
     seen_works: dict[str, int] = {}
     for i, item in enumerate(works_raw):
         ctx = top.at(_entry_name("works", i, item))
-        spec = _work(ctx, item, root, probe)
-        if spec.id in seen_works:
-            raise ctx.error("id", f"duplicate work id {spec.id!r} (first at works[{seen_works[spec.id]}])")
-        seen_works[spec.id] = i
-        works.append(spec)
+        work = _work(ctx, item, root, probe)
+        if work.id in seen_works:
+            raise ctx.error("id", f"duplicate work id {work.id!r} (first at works[{seen_works[work.id]}])")
+        seen_works[work.id] = i
+        works.append(work)
     return Manifest(source=source, holders=tuple(holders), works=tuple(works))
 
 
@@ -459,7 +459,7 @@ def _count(report: ImportReport, what: str, outcome: str) -> None:
 
 
 def _upsert_holder(session: Session, spec: HolderSpec, report: ImportReport) -> None:
-    values = {"name": spec.name, "kind": spec.kind}
+    values: dict[str, Any] = {"name": spec.name, "kind": spec.kind}
     row = session.get(Holder, spec.id)
     if row is None:
         session.add(Holder(id=spec.id, **values))
@@ -526,21 +526,21 @@ def _upsert_work(session: Session, spec: WorkSpec, report: ImportReport) -> None
             report.removed_references += 1
     for ref in spec.references:
         values = _reference_values(ref)
-        ref_row = existing.get(ref.path)
-        if ref_row is None:
+        found = existing.get(ref.path)
+        if found is None:
             ref_row = Reference(work_id=spec.id, path=ref.path, **values)
             session.add(ref_row)
             session.flush()
             _count(report, "references", "created")
             report.changed_reference_ids.append(int(ref_row.id or 0))
         else:
-            content_changed = ref_row.sha256 != ref.sha256
-            if _apply(ref_row, values):
-                ref_row.updated_at = utcnow()
-                session.add(ref_row)
+            content_changed = found.sha256 != ref.sha256
+            if _apply(found, values):
+                found.updated_at = utcnow()
+                session.add(found)
                 _count(report, "references", "updated")
                 if content_changed:
-                    report.changed_reference_ids.append(int(ref_row.id or 0))
+                    report.changed_reference_ids.append(int(found.id or 0))
             else:
                 _count(report, "references", "unchanged")
 
