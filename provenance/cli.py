@@ -9,11 +9,13 @@ Exit codes:
 
 from __future__ import annotations
 
+import enum
+import json
 import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -41,6 +43,13 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INPUT = 2
 EXIT_STORE = 3
+EXIT_FINDINGS = 4  # --fail-on found a clip at or above its level
+EXPOSURE_ORDER = ("none", "low", "medium", "high")  # the contract's levels (provenance.audit)
+
+
+class FailOn(enum.StrEnum):
+    medium = "medium"
+    high = "high"
 
 log = logging.getLogger("provenance.cli")
 out = Console()
@@ -235,6 +244,13 @@ def registry_show(work_id: Annotated[str, typer.Argument(help="Work id.", show_d
 def scan_command(
     dataset: Annotated[Path, typer.Argument(help="Folder of clips (walked recursively).", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report JSON to write.")] = Path("report.json"),
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV (a row per clip and layer).")] = None,
+    emit_clean: Annotated[Path | None, typer.Option(
+        "--emit-clean", help="Write the clips cleared for training (exposure none or low), one path a line.")] = None,
+    emit_flagged: Annotated[Path | None, typer.Option(
+        "--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line.")] = None,
+    fail_on: Annotated[FailOn | None, typer.Option(
+        "--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level.")] = None,
 ) -> None:
     """Scan a dataset folder against the registry and write the report JSON."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -257,6 +273,61 @@ def scan_command(
         f"{len(report['clips'])} clips: {summary['high']} high, {summary['medium']} medium, {summary['low']} low, "
         f"{summary['none']} none, {summary['errors']} errors; report written to {out}"
     )
+    _emit(report, csv_path, emit_clean, emit_flagged, fail_on)
+
+
+@app.command("report")
+def report_command(
+    report_path: Annotated[Path, typer.Argument(help="A report JSON written by `scan`.", show_default=False)],
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write a CSV (a row per clip and layer).")] = None,
+    emit_clean: Annotated[Path | None, typer.Option(
+        "--emit-clean", help="Write the clips cleared for training (exposure none or low), one path a line.")] = None,
+    emit_flagged: Annotated[Path | None, typer.Option(
+        "--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line.")] = None,
+    fail_on: Annotated[FailOn | None, typer.Option(
+        "--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level.")] = None,
+) -> None:
+    """Render a stored report again (CSV, file lists, CI gate) without scanning."""
+    _emit(_load_report(report_path), csv_path, emit_clean, emit_flagged, fail_on)
+
+
+def _load_report(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such report file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable report JSON ({exc})") from None
+    clips = data.get("clips") if isinstance(data, dict) else None
+    if not isinstance(clips, list):
+        raise ConfigError(f"{path}: field 'clips' is missing or not a list")
+    for i, clip in enumerate(clips):
+        if not isinstance(clip, dict) or not isinstance(clip.get("path"), str):
+            raise ConfigError(f"{path}: clips[{i}].path is missing")
+        if clip.get("exposure") not in EXPOSURE_ORDER:
+            raise ConfigError(f"{path}: clips[{i}].exposure must be one of {', '.join(EXPOSURE_ORDER)}")
+    report: dict[str, Any] = data
+    return report
+
+
+def _emit(report: dict[str, Any], csv_path: Path | None, emit_clean: Path | None, emit_flagged: Path | None,
+          fail_on: FailOn | None) -> None:
+    from .outputs import exceeds, write_csv, write_list
+
+    if csv_path is not None:
+        write_csv(report, csv_path)
+        err.print(f"CSV written to {csv_path}")
+    if emit_clean is not None:
+        n = write_list(report, emit_clean, flagged=False)
+        err.print(f"{n} clips cleared for training listed in {emit_clean}")
+    if emit_flagged is not None:
+        n = write_list(report, emit_flagged, flagged=True)
+        err.print(f"{n} clips held back listed in {emit_flagged}")
+    if fail_on is not None:
+        over = exceeds(report, fail_on.value)
+        if over:
+            err.print(f"{len(over)} clips at or above {fail_on.value} exposure (--fail-on), e.g. {over[0]}")
+            raise SystemExit(EXIT_FINDINGS)
 
 
 # ---------------------------------------------------------------------------------------------------------

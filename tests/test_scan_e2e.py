@@ -7,6 +7,7 @@ suite the moment they start passing, so the marks cannot outlive the bugs.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 
 from provenance.audit import exposure_of, scan, write_report
+from provenance.cli import EXIT_FINDINGS, main
 from provenance.engine import EngineParams
+from provenance.outputs import CSV_COLUMNS
 from provenance.registry import import_manifest_file
 from rightsdb import Registry
 
@@ -115,3 +118,78 @@ def test_exposure_rule() -> None:
     assert exposure_of(["allow", "conditional"]) == "medium"
     assert exposure_of(["allow", "unknown"]) == "medium"
     assert exposure_of(["conditional", "deny"]) == "high"
+
+
+# ----------------------------------------------------------------- pipeline outputs of the same report
+
+
+@pytest.fixture(scope="module")
+def report_file(report: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("stored") / "report.json"
+    write_report(report, path)
+    return path
+
+
+def test_file_lists_split_the_dataset_by_exposure(report_file: Path, tmp_path: Path) -> None:
+    clean, flagged = tmp_path / "clean.txt", tmp_path / "flagged.txt"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(report_file), "--emit-clean", str(clean), "--emit-flagged", str(flagged),
+              "--fail-on", "high"])
+    assert exit_info.value.code == EXIT_FINDINGS  # the sample holds works that deny training
+    cleared = clean.read_text().splitlines()
+    held = flagged.read_text().splitlines()
+    assert sorted(cleared + held) == sorted(EXPECTED) and not set(cleared) & set(held)
+    policies = {w["id"]: w["policy"]["ai_training"] for w in _manifest()["works"]}
+    for path, truth in EXPECTED.items():
+        trainable = all(policies[e["work"]] == "allow" for e in truth)  # nothing found, or all allow
+        assert (path in cleared) == trainable, path
+
+
+def test_fail_on_passes_when_nothing_reaches_the_level(report: dict[str, Any], tmp_path: Path) -> None:
+    only_clean = dict(report, clips=[c for c in report["clips"] if c["exposure"] in ("none", "low")])
+    path = tmp_path / "clean-report.json"
+    write_report(only_clean, path)
+    assert _run(["report", str(path), "--fail-on", "medium"]) == 0
+
+
+def test_csv_has_a_row_per_clip_and_layer(report_file: Path, report: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "report.csv"
+    assert _run(["report", str(report_file), "--csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == sum(max(1, len(c["layers"])) for c in report["clips"])
+    stream = [r for r in rows if r["path"] == "streams/nightowl_highlight.mp4"]
+    assert {(r["layer"], r["work"]) for r in stream} == {("game", "freedoom"), ("stream", "nightowl-channel")}
+    assert all(r["exposure"] == "high" for r in stream)
+    copy = next(r for r in rows if r["path"] == "reupload/e1m1_reencode.mp4")
+    assert "@footage/freedoom-e1m1-playthrough.mp4[" in copy["segments"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "not a readable report JSON"),
+    ('{"scan": {}}', "field 'clips'"),
+    ('{"clips": [{"path": "a.mp4", "exposure": "severe"}]}', "clips[0].exposure"),
+])
+def test_bad_report_file_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str,
+                                               message: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(bad), "--csv", str(tmp_path / "x.csv")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(bad) in err and message in err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def _run(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    return int(exit_info.value.code or 0)
+
+
+def _manifest() -> dict[str, Any]:
+    import yaml
+
+    data: dict[str, Any] = yaml.safe_load((SAMPLE / "registry" / "manifest.yaml").read_text())
+    return data
