@@ -232,23 +232,77 @@ def scan_clip(path: Path, rel: str, index: ReferenceIndex, infos: dict[str, RefI
     return clip
 
 
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(url: str, params: EngineParams) -> None:
+    """Load the reference index once per worker process (not once per clip)."""
+    registry = Registry(url, auto_migrate=False)
+    try:
+        _WORKER["index"], _WORKER["infos"] = load_index(registry, params)
+    finally:
+        registry.dispose()
+
+
+def _worker_scan(path: str, rel: str) -> dict[str, Any]:
+    return scan_clip(Path(path), rel, _WORKER["index"], _WORKER["infos"])
+
+
+def _in_memory(url: str) -> bool:
+    return url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"))
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(),
-         progress: Progress | None = None) -> dict[str, Any]:
-    """Scan every media file below ``dataset`` and return the report (contract in README / DESIGN.md)."""
+         progress: Progress | None = None, workers: int = 1) -> dict[str, Any]:
+    """Scan every media file below ``dataset`` and return the report (contract in README / DESIGN.md).
+
+    ``workers`` > 1 scans clips in that many processes, each loading the reference index once; the
+    report is the same as with one (clips in dataset order). An in-memory database cannot be shared
+    with other processes, so it always scans in this one.
+    """
     root = dataset.resolve()
     if not root.is_dir():
         raise ScanError(f"{dataset}: not a folder")
+    if workers < 1:
+        raise ScanError(f"workers must be >= 1, got {workers}")
     ensure_fingerprints(registry, params, progress)
-    index, infos = load_index(registry, params)
     with registry.session() as session:
         digest = registry_digest(session)
     files = list(iter_dataset(root))
-    clips = []
-    for i, path in enumerate(files):
-        rel = path.relative_to(root).as_posix()
-        if progress:
-            progress(rel, i, len(files))
-        clips.append(scan_clip(path, rel, index, infos))
+    rels = [path.relative_to(root).as_posix() for path in files]
+    workers = min(workers, max(1, len(files)))
+    if workers > 1 and _in_memory(registry.url):
+        log.info("in-memory registry: scanning in one process")
+        workers = 1
+    clips: list[dict[str, Any]] = []
+    if workers == 1:
+        index, infos = load_index(registry, params)
+        footage_count, asset_count = index.footage_count, index.asset_count
+        for i, (path, rel) in enumerate(zip(files, rels, strict=True)):
+            if progress:
+                progress(rel, i, len(files))
+            clips.append(scan_clip(path, rel, index, infos))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        footage_count, asset_count = _reference_counts(registry)
+        done: dict[int, dict[str, Any]] = {}
+        ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(registry.url, params)) as pool:
+            futures = {pool.submit(_worker_scan, str(path), rel): i
+                       for i, (path, rel) in enumerate(zip(files, rels, strict=True))}
+            for n, future in enumerate(as_completed(futures)):
+                i = futures[future]
+                done[i] = future.result()
+                if progress:
+                    progress(rels[i], n + 1, len(files))
+        clips = [done[i] for i in range(len(files))]
     if progress:
         progress("done", len(files), len(files))
     summary = {level: sum(1 for c in clips if c["exposure"] == level) for level in EXPOSURE_ORDER}
@@ -257,11 +311,18 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
         "scan": {
             "dataset": str(root), "registry_digest": digest, "engine": engine_id(),
             "settings": params.as_dict(), "date": datetime.now(UTC).date().isoformat(),
-            "references": {"footage": index.footage_count, "assets": index.asset_count},
+            "references": {"footage": footage_count, "assets": asset_count},
             "summary": summary,
         },
         "clips": clips,
     }
+
+
+def _reference_counts(registry: Registry) -> tuple[int, int]:
+    with registry.session() as session:
+        kinds = session.exec(select(Reference.kind)).all()
+    footage = sum(1 for k in kinds if k == "footage")
+    return footage, len(kinds) - footage
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:

@@ -251,11 +251,13 @@ def scan_command(
         "--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line.")] = None,
     fail_on: Annotated[FailOn | None, typer.Option(
         "--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", min=1, help="Processes scanning clips (default: every core).", show_default=False)] = None,
 ) -> None:
     """Scan a dataset folder against the registry and write the report JSON."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .audit import scan, write_report
+    from .audit import default_workers, scan, write_report
     from .engine import EngineParams
 
     registry = state.open()
@@ -266,7 +268,7 @@ def scan_command(
         def progress(what: str, done: int, total: int) -> None:
             bar.update(task, description=what[-60:], completed=done, total=total)
 
-        report = scan(registry, dataset, EngineParams(), progress)
+        report = scan(registry, dataset, EngineParams(), progress, workers or default_workers())
     write_report(report, out)
     summary = report["scan"]["summary"]
     err.print(

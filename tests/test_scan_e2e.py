@@ -193,3 +193,19 @@ def _manifest() -> dict[str, Any]:
 
     data: dict[str, Any] = yaml.safe_load((SAMPLE / "registry" / "manifest.yaml").read_text())
     return data
+
+
+def test_two_worker_processes_give_the_same_report(report: dict[str, Any], tmp_path: Path) -> None:
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        import_manifest_file(registry, SAMPLE / "registry" / "manifest.yaml")
+        seen: list[tuple[str, int, int]] = []
+        parallel = scan(registry, SAMPLE / "dataset", EngineParams(),
+                        lambda what, done, total: seen.append((what, done, total)), workers=2)
+    finally:
+        registry.dispose()
+    assert parallel["clips"] == report["clips"]  # same findings, same order
+    assert parallel["scan"]["summary"] == report["scan"]["summary"]
+    assert parallel["scan"]["references"] == report["scan"]["references"]
+    assert seen[-1] == ("done", len(EXPECTED), len(EXPECTED))
+    assert sorted(d for w, d, _ in seen if w in EXPECTED) == list(range(1, len(EXPECTED) + 1))
