@@ -16,6 +16,8 @@ are chosen only by the CLI and HTTP status codes only by ``api``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class ProvenanceError(Exception):
     """Base class of every error the engine and the audit raise on purpose."""
@@ -48,3 +50,14 @@ class IndexError_(ProvenanceError):
 
 class ScanError(ProvenanceError):
     """A dataset scan cannot start or go on."""
+
+
+def check_ranges(params: object, checks: Iterable[tuple[str, bool]]) -> None:
+    """Raise :class:`ConfigError` naming the first field of ``params`` whose check is False.
+
+    ``checks`` pairs a field name with whether its value is in range; the message reads
+    ``"<Class>.<field> out of range: <value>"``.
+    """
+    for name, ok in checks:
+        if not ok:
+            raise ConfigError(f"{type(params).__name__}.{name} out of range: {getattr(params, name)!r}")

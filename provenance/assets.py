@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError, FingerprintError
+from ._errors import FingerprintError, check_ranges
 from .local import Features, LocalParams, extract
 
 __all__ = ["AssetDetector", "AssetMatch", "AssetParams", "chroma_difference"]
@@ -103,9 +103,7 @@ class AssetParams:
             ("template_candidates", 1 <= self.template_candidates <= 100),
             ("template_work_side", 32 <= self.template_work_side <= 4096),
         ]
-        for name, ok in checks:
-            if not ok:
-                raise ConfigError(f"AssetParams.{name} out of range: {getattr(self, name)!r}")
+        check_ranges(self, checks)
 
     def local_params(self, n_features: int) -> LocalParams:
         return LocalParams(

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError, DecodeError
+from ._errors import ConfigError, DecodeError, check_ranges
 from .align import AlignParams, Segment, _drop_echoes, align
 from .assets import AssetDetector, AssetMatch, chroma_difference
 from .decode import open_video
@@ -147,9 +147,7 @@ class EngineParams:
             ("asset_min_frames", 1 <= self.asset_min_frames <= max(1, self.asset_frames)),
             ("asset_max_chroma", 0 <= self.asset_max_chroma <= 255),
         ]
-        for name, ok in checks:
-            if not ok:
-                raise ConfigError(f"EngineParams.{name} out of range: {getattr(self, name)!r}")
+        check_ranges(self, checks)
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

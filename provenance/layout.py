@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError
+from ._errors import ConfigError, check_ranges
 from .fingerprint.regions import Box
 
 __all__ = ["PanelParams", "find_panels"]
@@ -70,9 +70,7 @@ class PanelParams:
             ("max_panels", 0 <= self.max_panels <= 32),
             ("max_frames", 2 <= self.max_frames <= 1000),
         ]
-        for name, ok in checks:
-            if not ok:
-                raise ConfigError(f"PanelParams.{name} out of range: {getattr(self, name)!r}")
+        check_ranges(self, checks)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError, FingerprintError
+from ._errors import ConfigError, FingerprintError, check_ranges
 
 __all__ = [
     "FEATURES_VERSION",
@@ -117,9 +117,7 @@ class LocalParams:
             ("bank_knn", 1 <= self.bank_knn <= 64),
             ("top_k", 1 <= self.top_k <= 1000),
         ]
-        for name, ok in checks:
-            if not ok:
-                raise ConfigError(f"LocalParams.{name} out of range: {getattr(self, name)!r}")
+        check_ranges(self, checks)
 
 
 DEFAULT_PARAMS = LocalParams()

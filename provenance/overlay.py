@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError, FingerprintError
+from ._errors import FingerprintError, check_ranges
 
 __all__ = ["Box", "OverlayParams", "StaticMask", "find_static", "static_layer_image"]
 
@@ -84,9 +84,7 @@ class OverlayParams:
             ("close_px", 0 <= self.close_px <= 64),
             ("min_frames", 3 <= self.min_frames <= 100000),
         ]
-        for name, ok in checks:
-            if not ok:
-                raise ConfigError(f"OverlayParams.{name} out of range: {getattr(self, name)!r}")
+        check_ranges(self, checks)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
