@@ -43,11 +43,11 @@ from .engine import (
     match_clip,
 )
 from .media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .outputs import EXPOSURE_ORDER
 
 log = logging.getLogger(__name__)
 
 FOOTAGE_ALGORITHM = "provenance-footage"
-EXPOSURE_ORDER = ("none", "low", "medium", "high")
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 

@@ -10,7 +10,6 @@ Exit codes:
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -44,12 +43,21 @@ EXIT_INTERNAL = 1
 EXIT_INPUT = 2
 EXIT_STORE = 3
 EXIT_FINDINGS = 4  # --fail-on found a clip at or above its level
-EXPOSURE_ORDER = ("none", "low", "medium", "high")  # the contract's levels (provenance.audit)
 
 
 class FailOn(enum.StrEnum):
     medium = "medium"
     high = "high"
+
+
+# Outputs of a report, shared by `scan` and `report` (provenance.outputs)
+CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write a CSV (a row per clip and layer).")]
+EmitCleanOption = Annotated[Path | None, typer.Option(
+    "--emit-clean", help="Write the clips cleared for training (exposure none or low), one path a line.")]
+EmitFlaggedOption = Annotated[Path | None, typer.Option(
+    "--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line.")]
+FailOnOption = Annotated[FailOn | None, typer.Option(
+    "--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level.")]
 
 log = logging.getLogger("provenance.cli")
 out = Console()
@@ -244,13 +252,10 @@ def registry_show(work_id: Annotated[str, typer.Argument(help="Work id.", show_d
 def scan_command(
     dataset: Annotated[Path, typer.Argument(help="Folder of clips (walked recursively).", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report JSON to write.")] = Path("report.json"),
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV (a row per clip and layer).")] = None,
-    emit_clean: Annotated[Path | None, typer.Option(
-        "--emit-clean", help="Write the clips cleared for training (exposure none or low), one path a line.")] = None,
-    emit_flagged: Annotated[Path | None, typer.Option(
-        "--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line.")] = None,
-    fail_on: Annotated[FailOn | None, typer.Option(
-        "--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level.")] = None,
+    csv_path: CsvOption = None,
+    emit_clean: EmitCleanOption = None,
+    emit_flagged: EmitFlaggedOption = None,
+    fail_on: FailOnOption = None,
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=1, help="Processes scanning clips (default: every core).", show_default=False)] = None,
 ) -> None:
@@ -281,35 +286,15 @@ def scan_command(
 @app.command("report")
 def report_command(
     report_path: Annotated[Path, typer.Argument(help="A report JSON written by `scan`.", show_default=False)],
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write a CSV (a row per clip and layer).")] = None,
-    emit_clean: Annotated[Path | None, typer.Option(
-        "--emit-clean", help="Write the clips cleared for training (exposure none or low), one path a line.")] = None,
-    emit_flagged: Annotated[Path | None, typer.Option(
-        "--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line.")] = None,
-    fail_on: Annotated[FailOn | None, typer.Option(
-        "--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level.")] = None,
+    csv_path: CsvOption = None,
+    emit_clean: EmitCleanOption = None,
+    emit_flagged: EmitFlaggedOption = None,
+    fail_on: FailOnOption = None,
 ) -> None:
     """Render a stored report again (CSV, file lists, CI gate) without scanning."""
-    _emit(_load_report(report_path), csv_path, emit_clean, emit_flagged, fail_on)
+    from .outputs import load_report
 
-
-def _load_report(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such report file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable report JSON ({exc})") from None
-    clips = data.get("clips") if isinstance(data, dict) else None
-    if not isinstance(clips, list):
-        raise ConfigError(f"{path}: field 'clips' is missing or not a list")
-    for i, clip in enumerate(clips):
-        if not isinstance(clip, dict) or not isinstance(clip.get("path"), str):
-            raise ConfigError(f"{path}: clips[{i}].path is missing")
-        if clip.get("exposure") not in EXPOSURE_ORDER:
-            raise ConfigError(f"{path}: clips[{i}].exposure must be one of {', '.join(EXPOSURE_ORDER)}")
-    report: dict[str, Any] = data
-    return report
+    _emit(load_report(report_path), csv_path, emit_clean, emit_flagged, fail_on)
 
 
 def _emit(report: dict[str, Any], csv_path: Path | None, emit_clean: Path | None, emit_flagged: Path | None,

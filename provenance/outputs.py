@@ -16,19 +16,44 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 from rightsdb import atomic_write_text
 
-from .audit import EXPOSURE_ORDER
+from ._errors import ConfigError
 
-__all__ = ["CSV_COLUMNS", "cleared", "csv_text", "exceeds", "write_csv", "write_list"]
+__all__ = ["CSV_COLUMNS", "EXPOSURE_ORDER", "cleared", "csv_text", "exceeds", "load_report", "write_csv",
+           "write_list"]
+
+#: The contract's exposure levels, lowest first.
+EXPOSURE_ORDER = ("none", "low", "medium", "high")
 
 CSV_COLUMNS = (
     "path", "sha256", "duration_s", "exposure", "error", "layer", "holder", "work", "ai_training", "license",
     "confidence", "segments",
 )
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A stored report JSON, checked enough to render it; a bad file is a one-line :class:`ConfigError`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such report file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable report JSON ({exc})") from None
+    clips = data.get("clips") if isinstance(data, dict) else None
+    if not isinstance(clips, list):
+        raise ConfigError(f"{path}: field 'clips' is missing or not a list")
+    for i, clip in enumerate(clips):
+        if not isinstance(clip, dict) or not isinstance(clip.get("path"), str):
+            raise ConfigError(f"{path}: clips[{i}].path is missing")
+        if clip.get("exposure") not in EXPOSURE_ORDER:
+            raise ConfigError(f"{path}: clips[{i}].exposure must be one of {', '.join(EXPOSURE_ORDER)}")
+    report: dict[str, Any] = data
+    return report
 
 
 def cleared(clip: dict[str, Any]) -> bool:
