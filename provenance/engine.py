@@ -52,7 +52,7 @@ from .fingerprint.pdq import PDQ, PDQParams
 from .fingerprint.regions import DEFAULT_REGIONS, Box, RegionHasher, detect_borders, trim
 from .index import MultiIndexHashIndex
 from .layout import find_panels
-from .local import BankHit, FeatureBank, Features, LocalParams, RegionMatch, extract, match_region, warp_region
+from .local import FeatureBank, Features, LocalParams, RegionMatch, extract, warp_region
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +335,7 @@ class ReferenceIndex:
         self._row_region.append(np.tile(np.arange(r, dtype=np.int8), n)[keep])
         for t, feats in zip(fp.local_times, fp.local_features, strict=True):
             if len(feats) and layer != "stream":  # VODs are matched by hashes only (module docstring)
-                self._bank.add(feats)
+                self._bank.add(feats, group=ref)
                 self._bank_ref.append(ref)
                 self._bank_time.append(float(t))
         self._index = None
@@ -515,30 +515,6 @@ def _mirror_box(box: Box, width: int) -> Box:
     return Box(width - box.x1, box.y0, width - box.x0, box.y1)
 
 
-def _bank_search(index: ReferenceIndex, feats: Features, lp: LocalParams, top_refs: int = 1) -> list[BankHit]:
-    """Verify the best-voted frames of the best-voted reference videos.
-
-    Votes are summed per video before frames are picked: a static screen has the same features in
-    every one of its reference frames, so their votes spread thin across those frames while a single
-    unrelated frame can collect more; the video as a whole still stands out.
-    """
-    bank = index._bank
-    votes = bank.votes(feats)
-    if not votes.any():
-        return []
-    owner = np.asarray(index._bank_ref, np.int64)
-    per_ref = np.bincount(owner, weights=votes, minlength=len(index._refs))
-    hits: list[BankHit] = []
-    for ref in np.argsort(-per_ref, kind="stable")[:top_refs].tolist():
-        if per_ref[ref] <= 0:
-            continue
-        frames = np.flatnonzero(owner == ref)
-        for i in frames[np.argsort(-votes[frames], kind="stable")[:lp.top_k]].tolist():
-            hits.append(BankHit(i, int(votes[i]), match_region(bank.reference(i), feats, lp)))
-    hits.sort(key=lambda h: (not h.match.found, -h.match.inliers))
-    return hits
-
-
 def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
                 votes: _Votes, matched: set[int]) -> None:
     params = index.params
@@ -552,7 +528,7 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
         if len(feats) < params.local_min_inliers:
             continue
         votes.local_tried += 1
-        for hit in _bank_search(index, feats, lp):
+        for hit in index._bank.search(feats, top_groups=1):  # frames of the best-voted video
             m = hit.match
             if not m.found or m.inliers < params.local_min_inliers:
                 continue

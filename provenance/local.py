@@ -509,11 +509,17 @@ _AUTO_BF_MAX = 20000
 class FeatureBank:
     """Descriptors of many reference frames searched at once to shortlist candidates.
 
-    ``add`` registers a reference frame's features and returns its id (0, 1, ...).
+    ``add`` registers a reference frame's features and returns its id (0, 1, ...);
+    its optional ``group`` names the video the frame comes from.
     ``search`` runs one k-NN over every stored descriptor, counts for each
     reference frame the query descriptors whose neighbour within
     ``bank_max_distance`` belongs to it (one vote per query descriptor and
     reference), then verifies the ``top_k`` most voted with :func:`match_region`.
+    With ``top_groups``, votes are first summed per group and the ``top_k`` most
+    voted frames of each of the ``top_groups`` best groups are verified: a static
+    screen has the same features in every frame of its video, so its votes spread
+    thin across those frames while one unrelated frame can collect more; the
+    video as a whole still stands out.
     ``backend`` is ``"bf"`` (exact brute force, ~5 ns per descriptor pair on this
     machine), ``"lsh"`` (FLANN LSH, approximate, several times faster on large
     banks) or ``"auto"`` (brute force up to ``_AUTO_BF_MAX`` stored descriptors).
@@ -523,6 +529,7 @@ class FeatureBank:
     backend: Literal["bf", "lsh", "auto"] = "auto"
     _refs: list[Features] = field(default_factory=list)
     _owner: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
+    _groups: list[int] = field(default_factory=list)
     _matcher: cv2.DescriptorMatcher | None = None
     _nonempty: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
 
@@ -533,7 +540,8 @@ class FeatureBank:
     def __len__(self) -> int:
         return len(self._refs)
 
-    def add(self, features: Features) -> int:
+    def add(self, features: Features, group: int | None = None) -> int:
+        self._groups.append(len(self._refs) if group is None else group)
         self._refs.append(features)
         self._owner = np.concatenate([self._owner, np.full(len(features), len(self._refs) - 1, np.int32)])
         self._matcher = None
@@ -592,17 +600,23 @@ class FeatureBank:
                 out += np.bincount(refs, minlength=len(self._refs))
         return out
 
-    def search(self, query: Features, top_k: int | None = None) -> list[BankHit]:
-        """Shortlist by votes, verify the top ``top_k``; hits sorted found-first, then by inliers."""
+    def search(self, query: Features, top_k: int | None = None, top_groups: int | None = None) -> list[BankHit]:
+        """Shortlist by votes, verify the top ``top_k`` (per group, of the ``top_groups`` best groups when
+        given); hits sorted found-first, then by inliers."""
         votes = self.votes(query)
         k = min(top_k if top_k is not None else self.params.top_k, len(self._refs))
         if k <= 0:
             return []
-        order = np.argsort(-votes, kind="stable")[:k]
-        hits = [
-            BankHit(int(i), int(votes[i]), match_region(self._refs[int(i)], query, self.params))
-            for i in order
-            if votes[i] > 0
-        ]
+        if top_groups is None:
+            order = [int(i) for i in np.argsort(-votes, kind="stable")[:k] if votes[i] > 0]
+        else:  # the best frames of each voted group, a frame without votes included
+            groups = np.asarray(self._groups, np.int64)
+            per_group = np.bincount(groups, weights=votes)
+            order = []
+            for g in np.argsort(-per_group, kind="stable")[:top_groups].tolist():
+                if per_group[g] > 0:
+                    frames = np.flatnonzero(groups == g)
+                    order += frames[np.argsort(-votes[frames], kind="stable")[:k]].tolist()
+        hits = [BankHit(i, int(votes[i]), match_region(self._refs[i], query, self.params)) for i in order]
         hits.sort(key=lambda h: (not h.match.found, -h.match.inliers))
         return hits

@@ -196,3 +196,21 @@ def test_bank_shortlists_the_right_reference(backend: str, bbb: list[Gray], othe
     # no reference of the bank is found in an unrelated frame
     for o in others[:6]:
         assert not any(h.match.found for h in bank.search(extract(o)))
+
+
+def test_bank_groups_shortlist_frames_of_the_best_voted_video(bbb: list[Gray], others: list[Gray]) -> None:
+    # Two "videos": Big Buck Bunny frames (group 0) and other footage (group 1). Grouped search verifies
+    # only frames of the video that gathers most votes as a whole, and finds the copied frame there.
+    bank = FeatureBank(backend="bf")
+    for r in bbb:
+        bank.add(extract(r, mirror=False), group=0)
+    first_other = len(bank)
+    for o in others[:6]:
+        bank.add(extract(o, mirror=False), group=1)
+    q, _ = _pip(bbb[10], others[7], 0.55, 260, 150)
+    hits = bank.search(extract(q), top_k=3, top_groups=1)
+    assert 0 < len(hits) <= 3
+    assert all(h.ref_id < first_other for h in hits)
+    assert hits[0].match.found and abs(hits[0].ref_id - 10) <= 1
+    both = bank.search(extract(q), top_k=2, top_groups=2)
+    assert {h.ref_id < first_other for h in both} == {True, False}  # two frames from each video
