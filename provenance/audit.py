@@ -248,10 +248,6 @@ def _worker_scan(path: str, rel: str) -> dict[str, Any]:
     return scan_clip(Path(path), rel, _WORKER["index"], _WORKER["infos"])
 
 
-def _in_memory(url: str) -> bool:
-    return url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"))
-
-
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -260,9 +256,10 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
          progress: Progress | None = None, workers: int = 1) -> dict[str, Any]:
     """Scan every media file below ``dataset`` and return the report (contract in README / DESIGN.md).
 
-    ``workers`` > 1 scans clips in that many processes, each loading the reference index once; the
-    report is the same as with one (clips in dataset order). An in-memory database cannot be shared
-    with other processes, so it always scans in this one.
+    ``workers`` > 1 scans clips in that many processes, each loading the reference index once: the
+    same clips in dataset order, with the same works and exposures as one process (the segments of
+    spurious local-feature matches can still differ between processes: a known bug). An in-memory
+    database cannot be shared with other processes, so it always scans in this one.
     """
     root = dataset.resolve()
     if not root.is_dir():
@@ -275,7 +272,7 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     files = list(iter_dataset(root))
     rels = [path.relative_to(root).as_posix() for path in files]
     workers = min(workers, max(1, len(files)))
-    if workers > 1 and _in_memory(registry.url):
+    if workers > 1 and registry.in_memory:
         log.info("in-memory registry: scanning in one process")
         workers = 1
     clips: list[dict[str, Any]] = []

@@ -85,9 +85,12 @@ class Registry:
             raise StoreError(f"invalid database URL {url!r}: {exc}") from exc
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
+        database = parsed.database or ""
+        #: The database lives in this process only (SQLite in memory): other processes cannot open it.
+        self.in_memory = self.dialect == "sqlite" and (
+            database in ("", ":memory:") or database.startswith("file::memory:"))
         if self.dialect == "sqlite":
-            database = parsed.database or ""
-            if database in ("", ":memory:") or database.startswith("file::memory:"):
+            if self.in_memory:
                 kwargs["poolclass"] = StaticPool
             else:
                 parent = Path(database).expanduser().resolve().parent
