@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -166,29 +167,60 @@ def _size_for(width: int, height: int, side: int) -> tuple[int, int]:
     return max(16, round(width * scale) // 2 * 2), max(16, round(height * scale) // 2 * 2)
 
 
-def _decode(path: Path, fps: float, side: int, colour_frames: int = 0,
-            colours: dict[int, npt.NDArray[np.uint8]] | None = None,
-            ) -> tuple[list[float], list[npt.NDArray[np.uint8]], float]:
-    """Grey frames at ``fps``; with ``colour_frames``, about that many RGB copies go to ``colours``."""
-    with open_video(path) as reader:
-        size = _size_for(reader.info.width, reader.info.height, side)
-        times: list[float] = []
-        images: list[npt.NDArray[np.uint8]] = []
-        every = 0
-        if colour_frames and colours is not None:
-            expected = max(1, round(reader.info.duration_s * fps))
-            every = max(1, expected // colour_frames)
-        for frame in reader.frames(fps=fps, size=size, gray=True, colour_every=every):
-            times.append(frame.t)
-            images.append(frame.image)
-            if frame.colour is not None and colours is not None:
-                colours[len(images) - 1] = frame.colour
-        duration = reader.info.duration_s
-    if not images:
-        raise DecodeError(path, "no frame could be decoded")
-    if duration <= 0:
-        duration = times[-1] + 1.0 / fps
-    return times, images, duration
+class _Sampled:
+    """The frames a pass samples from a video, streamed: ``(time, grey, rgb copy or None)``.
+
+    Grey frames at ``fps`` scaled so the longer side is ``side``; with ``colour_frames``, about that many of
+    them (spread over the clip, the first included) also come as RGB. After iteration ``duration`` holds the
+    clip's duration (the container's, else the last frame's time plus one sampling step).
+    """
+
+    def __init__(self, source: Any, fps: float, side: int, colour_frames: int = 0) -> None:
+        self.source = source
+        self.fps = fps
+        self.side = side
+        self.colour_frames = colour_frames
+        self.duration = 0.0
+        self.expected = 0  # frames the container's duration announces (0: unknown)
+        self.count = 0
+
+    def __iter__(self) -> Iterator[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8] | None]]:
+        with open_video(self.source) as reader:
+            size = _size_for(reader.info.width, reader.info.height, self.side)
+            self.expected = max(1, round(reader.info.duration_s * self.fps)) if reader.info.duration_s > 0 else 0
+            every = max(1, max(1, self.expected) // self.colour_frames) if self.colour_frames else 0
+            last = 0.0
+            for frame in reader.frames(fps=self.fps, size=size, gray=True, colour_every=every):
+                self.count += 1
+                last = frame.t
+                yield frame.t, frame.image, frame.colour
+            duration = reader.info.duration_s
+        if not self.count:
+            raise DecodeError(_name(self.source), "no frame could be decoded")
+        self.duration = duration if duration > 0 else last + 1.0 / self.fps
+
+
+def _name(source: Any) -> Path:
+    return source if isinstance(source, Path) else Path(getattr(source, "name", str(source)))
+
+
+def _decode(path: Any, fps: float, side: int) -> tuple[list[float], list[npt.NDArray[np.uint8]], float]:
+    """All grey frames at ``fps`` in memory (reference footage, fingerprinted once per file)."""
+    sampled = _Sampled(path, fps, side)
+    times: list[float] = []
+    images: list[npt.NDArray[np.uint8]] = []
+    for t, image, _ in sampled:
+        times.append(t)
+        images.append(image)
+    return times, images, sampled.duration
+
+
+def decode_only(source: Any, params: EngineParams = EngineParams()) -> int:
+    """Decode exactly the frames :func:`match_clip` samples (grey and RGB copies) and nothing else.
+
+    The floor a scan's speed is measured against (``bench/audit_bench.py``). Returns the frame count.
+    """
+    return sum(1 for _ in _Sampled(source, params.query_fps, params.analysis_side, params.asset_frames))
 
 
 def _region_hashes(
@@ -262,7 +294,7 @@ class FootagePrint:
 
 def fingerprint_footage(path: str | Path, params: EngineParams = EngineParams()) -> FootagePrint:
     """Decode a reference video at ``ref_fps`` and fingerprint it (borders trimmed)."""
-    times, images, duration = _decode(Path(path), params.ref_fps, params.analysis_side)
+    times, images, duration = _decode(path, params.ref_fps, params.analysis_side)
     box = detect_borders(images[:: max(1, len(images) // 40)])
     hashes, quality = _region_hashes(images, box)
     step = max(1, round(params.ref_fps / params.local_ref_fps))
@@ -428,22 +460,63 @@ class _Votes:
         self.quad.append(quad)
 
 
-def match_clip(path: str | Path, index: ReferenceIndex) -> ClipMatches:
-    """Find the indexed references and assets in the clip at ``path``."""
+#: Clip frames analysed together (borders, panels, hashes, local features): 60 s at 2 fps. Long clips are
+#: streamed window by window, so memory stays bounded whatever their length; only the votes (a few numbers per
+#: frame match) and the frames kept for the asset pass outlive a window.
+WINDOW_FRAMES = 120
+
+
+def match_clip(source: Any, index: ReferenceIndex) -> ClipMatches:
+    """Find the indexed references and assets in a clip (a path, or a source object with ``open()``).
+
+    The clip is decoded once, as a stream, in windows of about :data:`WINDOW_FRAMES` frames (split evenly, so
+    no window is a short remainder); layout (borders, panels) is found per window, so a long video whose
+    layout changes is followed.
+    """
     params = index.params
-    p = Path(path)
-    colours: dict[int, npt.NDArray[np.uint8]] = {}
-    times, images, duration = _decode(p, params.query_fps, params.analysis_side, params.asset_frames, colours)
-    box = detect_borders(images)
-    h, w = images[0].shape[:2]
-    result = ClipMatches(duration, len(images), (box.x0, box.y0, box.width, box.height), (w, h))
+    sampled = _Sampled(source, params.query_fps, params.analysis_side, params.asset_frames)
     votes = _Votes()
+    kept: list[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]] = []  # asset-pass frames
+    times: list[float] = []
+    images: list[npt.NDArray[np.uint8]] = []
+    first: tuple[Box, tuple[int, int]] | None = None
+    window = WINDOW_FRAMES
+    total = 0
+    for t, image, colour in sampled:
+        if total == 0 and sampled.expected:
+            parts = max(1, -(-sampled.expected // WINDOW_FRAMES))
+            window = max(1, -(-sampled.expected // parts))
+        total += 1
+        if colour is not None:
+            kept.append((t, image, colour))
+            if len(kept) > 2 * max(1, params.asset_frames):
+                kept = kept[::2]  # duration unknown: thin the copies instead of keeping them all
+        times.append(t)
+        images.append(image)
+        if len(images) >= window:
+            box = _match_window(index, times, images, votes)
+            first = first or (box, (images[0].shape[1], images[0].shape[0]))
+            times, images = [], []
+    if images:
+        box = _match_window(index, times, images, votes)
+        first = first or (box, (images[0].shape[1], images[0].shape[0]))
+    assert first is not None  # _Sampled raises when no frame decodes
+    box, size = first
+    result = ClipMatches(sampled.duration, total, (box.x0, box.y0, box.width, box.height), size)
+    result.footage = _align_votes(index, votes)
+    result.assets = _asset_pass(index, kept)
+    return result
+
+
+def _match_window(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]],
+                  votes: _Votes) -> Box:
+    """Hash pass, then local features where hashes leave the window unexplained; returns the window's borders."""
+    params = index.params
+    box = detect_borders(images)
     matched_frames = _hash_pass(index, times, images, box, votes)
     if len(matched_frames) < params.explained_fraction * len(images) and len(index._bank):
         _local_pass(index, times, images, box, votes, matched_frames)
-    result.footage = _align_votes(index, votes)
-    result.assets = _asset_pass(index, times, images, colours)
-    return result
+    return box
 
 
 def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
@@ -658,31 +731,28 @@ def _static_matches(index: ReferenceIndex, votes: _Votes, aligned: set[int], ref
     return out
 
 
-def _asset_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]],
-                colours: dict[int, npt.NDArray[np.uint8]]) -> list[AssetHit]:
+def _asset_pass(index: ReferenceIndex,
+                frames: list[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]) -> list[AssetHit]:
     """Registered stills in the frames that have an RGB copy (grey search, colour check)."""
     params = index.params
-    if not index._assets or params.asset_frames == 0:
+    if not index._assets or params.asset_frames == 0 or not frames:
         return []
-    picks = sorted(colours) if colours else np.unique(
-        np.linspace(0, len(images) - 1, min(params.asset_frames, len(images))).round().astype(int)).tolist()
-    need = min(params.asset_min_frames, len(picks))
+    need = min(params.asset_min_frames, len(frames))
     hits: list[AssetHit] = []
     for meta, detector in index._assets:
         found: list[tuple[float, AssetMatch]] = []
-        for f in picks:
-            m = detector.detect(images[f])
+        for t, grey, colour in frames:
+            m = detector.detect(grey)
             if not m.found:
                 continue
-            if f in colours:
-                diff = chroma_difference(detector, colours[f], m)
-                if diff is not None and diff > params.asset_max_chroma:
-                    continue  # the same shapes in other colours: another's copy of a template
-            found.append((times[f], m))
+            diff = chroma_difference(detector, colour, m)
+            if diff is not None and diff > params.asset_max_chroma:
+                continue  # the same shapes in other colours: another's copy of a template
+            found.append((t, m))
         if len(found) >= need:
             first = found[0][1]
             x, y, bw, bh = (int(v) for v in first.box)
-            h, w = images[0].shape[:2]
+            h, w = frames[0][1].shape[:2]
             hits.append(AssetHit(meta.key, meta.layer, tuple(t for t, _ in found), (x, y, bw, bh), (w, h),
                                  float(np.median([m.score for _, m in found])), first.method, first.mirrored))
     return hits
