@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 #: Bumped whenever fingerprints or matching change in a way that changes results.
-ENGINE_VERSION = "0.2"
+ENGINE_VERSION = "0.3"
 
 REGIONS = tuple(DEFAULT_REGIONS)
 _WHOLE = REGIONS.index("whole")
@@ -238,6 +238,10 @@ def _region_hashes(
     hashes, quality = _PDQ.compute_with_quality(crops)
     n, r = len(images), len(REGIONS)
     return hashes.reshape(n, r, 32), quality.reshape(n, r)
+
+
+def _mirror_box(box: Box, width: int) -> Box:
+    return Box(width - box.x1, box.y0, width - box.x0, box.y1)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -528,7 +532,7 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
     r = len(REGIONS)
     n = len(images)
     hashes, quality = _region_hashes(images, box)
-    votes.informative = int((quality[:, _WHOLE] >= params.min_quality).sum())
+    votes.informative += int((quality[:, _WHOLE] >= params.min_quality).sum())
     quality = quality.reshape(n * r)
     queries = [("pdq", hashes.reshape(n * r, 32), quality, np.tile(np.arange(r), n))]
     mirrored = [np.ascontiguousarray(im[:, ::-1]) for im in images]
@@ -582,10 +586,6 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
         votes.add(times[f], ref, r_t, 1.0 - d / (params.max_distance + 1), method, d)
         matched.add(f)
     return matched
-
-
-def _mirror_box(box: Box, width: int) -> Box:
-    return Box(width - box.x1, box.y0, width - box.x0, box.y1)
 
 
 def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
