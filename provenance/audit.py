@@ -8,22 +8,26 @@ once per file, whatever manifest or path names it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
 
 from rightsdb import (
+    ClipResult,
+    Finding,
     Fingerprint,
     Holder,
     Reference,
     Registry,
+    Scan,
     Work,
     atomic_write_text,
     registry_digest,
@@ -42,7 +46,7 @@ from .engine import (
     load_asset,
     match_clip,
 )
-from .media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .exposure import VERDICTS, Terms, effective_terms, exposure_of, reason
 from .outputs import EXPOSURE_ORDER
 
 log = logging.getLogger(__name__)
@@ -64,8 +68,14 @@ class RefInfo:
     holder: str
     holder_name: str
     layer: str
-    ai_training: str
-    license: str | None
+    terms: Terms
+    sha256: str = ""
+    location: str = ""
+
+
+def ref_key(work: str, path: str) -> str:
+    """A reference's key in stored results: its work and manifest path (stable across re-imports)."""
+    return f"{work}::{path}"
 
 
 def engine_id() -> str:
@@ -125,9 +135,11 @@ def load_index(registry: Registry, params: EngineParams) -> tuple[ReferenceIndex
                 Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == ENGINE_VERSION)).all()
         }
     for ref, work, holder in rows:
-        key = str(ref.id)
+        key = ref_key(work.id, ref.path)
+        terms = Terms(work.ai_training, work.license, work.valid_from, work.valid_until,
+                      tuple(work.territories) if work.territories else None, work.terms_source, work.terms_url)
         infos[key] = RefInfo(int(ref.id or 0), ref.path, ref.kind, work.id, work.title, holder.id, holder.name,
-                             work.layer, work.ai_training, work.license)
+                             work.layer, terms, ref.sha256, ref.location)
         if ref.kind == "footage":
             stored = prints.get(ref.sha256)
             if stored is None:
@@ -139,75 +151,169 @@ def load_index(registry: Registry, params: EngineParams) -> tuple[ReferenceIndex
     return index, infos
 
 
-def iter_dataset(root: Path) -> Iterator[Path]:
-    """Media files below ``root`` (recursively, sorted, hidden entries skipped)."""
-    suffixes = VIDEO_SUFFIXES | IMAGE_SUFFIXES
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
-                yield Path(dirpath) / name
-
-
-def exposure_of(ai_trainings: list[str]) -> str:
-    """The contract's rule: none / low (all allow) / medium (some conditional or unknown) / high (any deny)."""
-    if not ai_trainings:
-        return "none"
-    if "deny" in ai_trainings:
-        return "high"
-    if any(a in ("conditional", "unknown") for a in ai_trainings):
-        return "medium"
-    return "low"
+def match_key(registry: Registry, params: EngineParams) -> str:
+    """What a clip's matches depend on: the engine, its settings and the registry's references (content and
+    layer, in index order). Policies, titles and holder names are not in it: changing them re-renders stored
+    results instead of matching again. A reference added or removed changes it (any clip may hold it)."""
+    with registry.session() as session:
+        rows = session.exec(
+            select(Reference, Work).join(Work, col(Reference.work_id) == col(Work.id)).order_by(col(Reference.id))
+        ).all()
+        refs = [[ref.sha256, ref.kind, ref.path, work.id, work.layer] for ref, work in rows]
+    payload = {"engine": engine_id(), "params": params.as_dict(), "references": refs}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def _r(x: float) -> float:
     return round(float(x), 3)
 
 
-def clip_layers(matches: ClipMatches, infos: dict[str, RefInfo]) -> list[dict[str, Any]]:
+# ---------------------------------------------------------------------------------------------------------
+# one clip: match (in a worker) -> raw result (JSON, policy-free) -> rendered report object
+# ---------------------------------------------------------------------------------------------------------
+
+
+def raw_matches(matches: ClipMatches) -> dict[str, Any]:
+    """The engine's findings for one clip as JSON, keyed by reference (``ref_key``), without any policy."""
+    footage = []
+    for ref in matches.footage:
+        footage.append({
+            "ref": ref.key,
+            "segments": [{"start": _r(s.query_start), "end": _r(min(s.query_end, matches.duration_s)),
+                          "ref_start": _r(s.ref_start), "ref_end": _r(s.ref_end), "speed": _r(s.speed),
+                          "score": _r(s.score)} for s in ref.segments],
+            "methods": dict(sorted(ref.methods.items())), "mirrored": ref.mirrored,
+            "best_distance": ref.best_distance, "confidence": _r(ref.confidence),
+            "region": [_r(v) for v in ref.region] if ref.region else None,
+        })
+    assets = []
+    for hit in matches.assets:
+        w, h = hit.frame_size
+        x, y, bw, bh = hit.box
+        assets.append({
+            "ref": hit.key, "frames": [_r(t) for t in hit.frames], "score": _r(hit.score), "method": hit.method,
+            "mirrored": hit.mirrored, "region": [_r(x / w), _r(y / h), _r((x + bw) / w), _r((y + bh) / h)],
+        })
+    return {"duration_s": _r(matches.duration_s), "frames": matches.frames,
+            "frame_size": list(matches.frame_size), "footage": footage, "assets": assets, "error": None}
+
+
+def _error_text(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def match_source(source: Any, index: ReferenceIndex, key: str, lookup: Callable[[str], dict[str, Any] | None]
+                 ) -> tuple[str | None, str | None, dict[str, Any], bool]:
+    """``(sha256, cache_key, raw result, from_cache)`` of one clip; errors become the raw ``error``.
+
+    ``lookup(cache_key)`` returns a stored raw result of the same content, registry references and engine.
+    A clip whose bytes cannot be read has no sha256 and no cache key (it is tried again next time); a clip
+    whose content does not decode is stored like any other (the same bytes will not decode next time either).
+    """
+    try:
+        sha = source.sha256() if hasattr(source, "sha256") else sha256_file(Path(source))
+    except (ProvenanceError, OSError) as exc:
+        return None, None, {"error": _error_text(exc)}, False
+    cache_key = f"{sha}:{key}"
+    stored = lookup(cache_key)
+    if stored is not None:
+        return sha, cache_key, stored, True
+    try:
+        raw = raw_matches(match_clip(source, index))
+    except (ProvenanceError, OSError) as exc:
+        raw = {"error": _error_text(exc)}
+    return sha, cache_key, raw, False
+
+
+def _evidence_times(segments: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """A clip time and its reference time to show a reviewer: the middle of the best-scored segment."""
+    if not segments:
+        return None, None
+    best = max(segments, key=lambda s: (s.get("score") or 0.0, -(s["start"])))
+    t = (best["start"] + best["end"]) / 2
+    if best.get("ref_start") is None:
+        return _r(t), None
+    return _r(t), _r(best["ref_start"] + (t - best["start"]) * (best.get("speed") or 1.0))
+
+
+def render_clip(rel: str, sha: str | None, raw: dict[str, Any], infos: dict[str, RefInfo], as_of: date,
+                territory: str | None, metadata: Any = None, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report's clip object from a raw result and the registry's current terms."""
+    clip: dict[str, Any] = {"path": rel, "sha256": sha, "duration_s": raw.get("duration_s"), "exposure": "none",
+                            "error": raw.get("error"), "layers": []}
+    if source:
+        clip["source"] = source
+    if metadata:
+        clip["metadata"] = dict(metadata)
+    if raw.get("frame_size"):
+        clip["frame_size"] = raw["frame_size"]
+    if not clip["error"]:
+        clip["layers"] = _layers(raw, infos, as_of, territory)
+        clip["exposure"] = exposure_of([layer["policy"]["ai_training"] for layer in clip["layers"]])
+    clip["reason"] = reason(clip)
+    return clip
+
+
+def _policy(info: RefInfo, as_of: date, territory: str | None) -> dict[str, Any]:
+    terms = info.terms
+    effective, note = effective_terms(terms, as_of, territory)
+    policy: dict[str, Any] = {"ai_training": effective}
+    if terms.license is not None:
+        policy["license"] = terms.license
+    if effective != terms.ai_training:
+        policy["stated"] = terms.ai_training
+    if note:
+        policy["note"] = note
+    if terms.valid_from is not None:
+        policy["valid_from"] = terms.valid_from.isoformat()
+    if terms.valid_until is not None:
+        policy["valid_until"] = terms.valid_until.isoformat()
+    if terms.territories:
+        policy["territories"] = list(terms.territories)
+    if terms.url:
+        policy["url"] = terms.url
+    return policy
+
+
+def _layers(raw: dict[str, Any], infos: dict[str, RefInfo], as_of: date, territory: str | None
+            ) -> list[dict[str, Any]]:
     """Group footage and asset matches by work into the report's layer objects."""
     by_work: dict[str, dict[str, Any]] = {}
 
     def entry(info: RefInfo) -> dict[str, Any]:
         if info.work not in by_work:
-            policy: dict[str, Any] = {"ai_training": info.ai_training}
-            if info.license is not None:
-                policy["license"] = info.license
+            policy = _policy(info, as_of, territory)
             by_work[info.work] = {
                 "layer": info.layer, "holder": info.holder, "work": info.work, "title": info.title,
-                "holder_name": info.holder_name, "policy": policy, "confidence": 0.0, "segments": [],
-                "evidence": [],
+                "holder_name": info.holder_name, "policy": policy, "verdict": VERDICTS[policy["ai_training"]],
+                "confidence": 0.0, "segments": [], "evidence": [],
             }
         return by_work[info.work]
 
-    for ref in matches.footage:
-        info = infos[ref.key]
+    for ref in raw.get("footage", []):
+        info = infos[ref["ref"]]
         e = entry(info)
-        for seg in ref.segments:
-            e["segments"].append({
-                "start": _r(seg.query_start), "end": _r(min(seg.query_end, matches.duration_s)),
-                "reference": info.path, "ref_start": _r(seg.ref_start), "ref_end": _r(seg.ref_end),
-                "speed": _r(seg.speed), "score": _r(seg.score),
-            })
-        e["confidence"] = max(e["confidence"], _r(ref.confidence))
+        segments = [{"start": s["start"], "end": s["end"], "reference": info.path, "ref_start": s["ref_start"],
+                     "ref_end": s["ref_end"], "speed": s["speed"], "score": s["score"]} for s in ref["segments"]]
+        e["segments"] += segments
+        e["confidence"] = max(e["confidence"], ref["confidence"])
+        clip_time, ref_time = _evidence_times(segments)
         e["evidence"].append({
-            "reference": info.path, "kind": "footage", "methods": ref.methods, "mirrored": ref.mirrored,
-            "best_pdq_distance": ref.best_distance,
-            "region": [_r(v) for v in ref.region] if ref.region else None,
+            "reference": info.path, "kind": "footage", "methods": ref["methods"], "mirrored": ref["mirrored"],
+            "best_pdq_distance": ref["best_distance"], "region": ref["region"], "clip_time": clip_time,
+            "ref_time": ref_time,
         })
-    for hit in matches.assets:
-        info = infos[hit.key]
+    for hit in raw.get("assets", []):
+        info = infos[hit["ref"]]
         e = entry(info)
-        confidence = min(1.0, hit.score / 36.0) if hit.method == "features" else hit.score
+        confidence = min(1.0, hit["score"] / 36.0) if hit["method"] == "features" else hit["score"]
         e["confidence"] = max(e["confidence"], _r(confidence))
-        e["segments"].append({"start": _r(min(hit.frames)), "end": _r(max(hit.frames)), "reference": info.path,
+        e["segments"].append({"start": min(hit["frames"]), "end": max(hit["frames"]), "reference": info.path,
                               "ref_start": None, "ref_end": None})
-        w, h = hit.frame_size
-        x, y, bw, bh = hit.box
         e["evidence"].append({
-            "reference": info.path, "kind": "asset", "method": hit.method, "mirrored": hit.mirrored,
-            "frames": [_r(t) for t in hit.frames], "score": _r(hit.score),
-            "region": [_r(x / w), _r(y / h), _r((x + bw) / w), _r((y + bh) / h)],
+            "reference": info.path, "kind": "asset", "method": hit["method"], "mirrored": hit["mirrored"],
+            "frames": hit["frames"], "score": hit["score"], "region": hit["region"],
+            "clip_time": hit["frames"][len(hit["frames"]) // 2],
         })
     layers = list(by_work.values())
     for layer in layers:
@@ -216,110 +322,220 @@ def clip_layers(matches: ClipMatches, infos: dict[str, RefInfo]) -> list[dict[st
     return layers
 
 
-def scan_clip(path: Path, rel: str, index: ReferenceIndex, infos: dict[str, RefInfo]) -> dict[str, Any]:
-    """One clip's report object. Errors become the clip's ``error``; they never escape."""
-    clip: dict[str, Any] = {"path": rel, "sha256": None, "duration_s": None, "exposure": "none",
-                            "error": None, "layers": []}
-    try:
-        clip["sha256"] = sha256_file(path)
-        matches = match_clip(path, index)
-    except (ProvenanceError, OSError) as exc:
-        clip["error"] = " ".join(str(exc).split()) or type(exc).__name__
-        return clip
-    clip["duration_s"] = _r(matches.duration_s)
-    clip["layers"] = clip_layers(matches, infos)
-    clip["exposure"] = exposure_of([layer["policy"]["ai_training"] for layer in clip["layers"]])
-    return clip
+# ---------------------------------------------------------------------------------------------------------
+# workers
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Store:
+    """Stored raw results, looked up by cache key (sha256 of the clip + match key)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def lookup(self, cache_key: str) -> dict[str, Any] | None:
+        with self.registry.session() as session:
+            row = session.exec(select(ClipResult.result).where(ClipResult.cache_key == cache_key).limit(1)).first()
+        return dict(row) if row is not None else None
 
 
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(url: str, params: EngineParams) -> None:
+def _worker_init(url: str, params: EngineParams, key: str) -> None:
     """Load the reference index once per worker process (not once per clip)."""
     registry = Registry(url, auto_migrate=False)
-    try:
-        _WORKER["index"], _WORKER["infos"] = load_index(registry, params)
-    finally:
-        registry.dispose()
+    _WORKER["index"], _ = load_index(registry, params)
+    _WORKER["store"] = _Store(registry)
+    _WORKER["key"] = key
 
 
-def _worker_scan(path: str, rel: str) -> dict[str, Any]:
-    return scan_clip(Path(path), rel, _WORKER["index"], _WORKER["infos"])
+def _worker_match(source: Any) -> tuple[str | None, str | None, dict[str, Any], bool]:
+    return match_source(source, _WORKER["index"], _WORKER["key"], _WORKER["store"].lookup)
 
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(),
-         progress: Progress | None = None, workers: int = 1) -> dict[str, Any]:
-    """Scan every media file below ``dataset`` and return the report (contract in README / DESIGN.md).
+# ---------------------------------------------------------------------------------------------------------
+# the scan
+# ---------------------------------------------------------------------------------------------------------
 
-    ``workers`` > 1 scans clips in that many processes, each loading the reference index once: the
-    same clips in dataset order, with the same works and exposures as one process (the segments of
-    spurious local-feature matches can still differ between processes: a known bug). An in-memory
-    database cannot be shared with other processes, so it always scans in this one.
+
+@dataclass(frozen=True, slots=True)
+class ClipDone:
+    """What a progress display learns as each clip finishes."""
+
+    clip: dict[str, Any]
+    done: int
+    total: int
+    cached: bool
+    size: int  # bytes of the clip
+    total_bytes: int  # bytes of the whole dataset (for an ETA)
+
+
+ClipCallback = Callable[[ClipDone], None]
+
+
+def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(),
+         progress: Progress | None = None, workers: int = 1, *, as_of: date | None = None,
+         territory: str | None = None, on_clip: ClipCallback | None = None, rescan: bool = False
+         ) -> dict[str, Any]:
+    """Scan a dataset (a folder, a WebDataset shard, or a JSONL/CSV/Parquet manifest) and return the report.
+
+    Every clip's raw result is committed to the registry database as it finishes (``clip_results``, keyed by
+    the clip's sha256 and :func:`match_key`), so an interrupted scan run again picks up where it stopped, a
+    clip already scanned (here or in another dataset) is not matched again, and the report is the same as an
+    uninterrupted run's. ``rescan`` ignores stored results (and replaces them). Policies are applied as of
+    ``as_of`` (default: today, UTC) in ``territory`` (ISO 3166-1 alpha-2, optional).
+
+    ``workers`` > 1 matches clips in that many processes, each loading the reference index once. An
+    in-memory database cannot be shared with other processes, so it always scans in this one.
     """
+    from .sources import BadEntry, ClipSource, iter_sources
+
     root = dataset.resolve()
-    if not root.is_dir():
-        raise ScanError(f"{dataset}: not a folder")
+    if not root.exists():
+        raise ScanError(f"{dataset}: no such folder or file")
     if workers < 1:
         raise ScanError(f"workers must be >= 1, got {workers}")
+    if territory is not None and not (len(territory) == 2 and territory.isalpha()):
+        raise ScanError(f"territory must be an ISO 3166-1 alpha-2 code, got {territory!r}")
+    territory = territory.upper() if territory else None
+    as_of = as_of or datetime.now(UTC).date()
     ensure_fingerprints(registry, params, progress)
     with registry.session() as session:
         digest = registry_digest(session)
-    files = list(iter_dataset(root))
-    rels = [path.relative_to(root).as_posix() for path in files]
-    workers = min(workers, max(1, len(files)))
+    key = match_key(registry, params)
+    scan_id = hashlib.sha256(f"{root}\n{key}".encode()).hexdigest()[:32]
+    entries = list(iter_sources(root))
+    total = len(entries)
+    sizes = [_size(entry) for entry in entries]
+    total_bytes = sum(sizes)
+    _begin_scan(registry, scan_id, root, digest, params, total)
+    workers = min(workers, max(1, total))
     if workers > 1 and registry.in_memory:
         log.info("in-memory registry: scanning in one process")
         workers = 1
-    clips: list[dict[str, Any]] = []
+    store = _Store(registry)
+    lookup: Callable[[str], dict[str, Any] | None] = (lambda _k: None) if rescan else store.lookup
+    index, infos = load_index(registry, params)
+    clips: list[dict[str, Any] | None] = [None] * total
+    done = 0
+
+    def finish(i: int, sha: str | None, cache_key: str | None, raw: dict[str, Any], cached: bool) -> None:
+        nonlocal done
+        entry = entries[i]
+        source_info = None
+        if isinstance(entry, ClipSource) and entry.member is not None:
+            source_info = {"shard": entry.rel[: -len(entry.member) - 1], "member": entry.member}
+        clip = render_clip(entry.rel, sha, raw, infos, as_of, territory, entry.metadata, source_info)
+        _store_clip(registry, scan_id, clip, cache_key, raw, replace_cached=rescan)
+        clips[i] = clip
+        done += 1
+        if on_clip:
+            on_clip(ClipDone(clip, done, total, cached, sizes[i], total_bytes))
+
+    todo: list[int] = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, BadEntry):
+            finish(i, None, None, {"error": entry.error}, False)
+        else:
+            todo.append(i)
     if workers == 1:
-        index, infos = load_index(registry, params)
-        footage_count, asset_count = index.footage_count, index.asset_count
-        for i, (path, rel) in enumerate(zip(files, rels, strict=True)):
-            if progress:
-                progress(rel, i, len(files))
-            clips.append(scan_clip(path, rel, index, infos))
+        for i in todo:
+            finish(i, *match_source(entries[i], index, key, lookup))
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        footage_count, asset_count = _reference_counts(registry)
-        done: dict[int, dict[str, Any]] = {}
+        del index  # the workers hold their own
         ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(registry.url, params)) as pool:
-            futures = {pool.submit(_worker_scan, str(path), rel): i
-                       for i, (path, rel) in enumerate(zip(files, rels, strict=True))}
-            for n, future in enumerate(as_completed(futures)):
-                i = futures[future]
-                done[i] = future.result()
-                if progress:
-                    progress(rels[i], n + 1, len(files))
-        clips = [done[i] for i in range(len(files))]
+                                 initargs=(registry.url, params, key)) as pool:
+            futures = {pool.submit(_worker_match if not rescan else _worker_rescan, entries[i]): i for i in todo}
+            for future in as_completed(futures):
+                finish(futures[future], *future.result())
+    _end_scan(registry, scan_id, clips)
     if progress:
-        progress("done", len(files), len(files))
-    summary = {level: sum(1 for c in clips if c["exposure"] == level) for level in EXPOSURE_ORDER}
-    summary["errors"] = sum(1 for c in clips if c["error"])
+        progress("done", total, total)
+    final = [c for c in clips if c is not None]
+    summary = {level: sum(1 for c in final if c["exposure"] == level) for level in EXPOSURE_ORDER}
+    summary["errors"] = sum(1 for c in final if c["error"])
+    footage_count = sum(1 for info in infos.values() if info.kind == "footage")
     return {
         "scan": {
             "dataset": str(root), "registry_digest": digest, "engine": engine_id(),
             "settings": params.as_dict(), "date": datetime.now(UTC).date().isoformat(),
-            "references": {"footage": footage_count, "assets": asset_count},
+            "as_of": as_of.isoformat(), "territory": territory, "match_key": key,
+            "references": {"footage": footage_count, "assets": len(infos) - footage_count},
             "summary": summary,
         },
-        "clips": clips,
+        "clips": final,
     }
 
 
-def _reference_counts(registry: Registry) -> tuple[int, int]:
-    with registry.session() as session:
-        kinds = session.exec(select(Reference.kind)).all()
-    footage = sum(1 for k in kinds if k == "footage")
-    return footage, len(kinds) - footage
+def _worker_rescan(source: Any) -> tuple[str | None, str | None, dict[str, Any], bool]:
+    return match_source(source, _WORKER["index"], _WORKER["key"], lambda _k: None)
+
+
+def _size(entry: Any) -> int:
+    """Bytes of a clip (0 when unknown: an unreadable or broken entry)."""
+    if getattr(entry, "size", None) is not None:
+        return int(entry.size)
+    local = getattr(entry, "local_file", None)
+    try:
+        return local.stat().st_size if local is not None else 0
+    except OSError:
+        return 0
+
+
+def _begin_scan(registry: Registry, scan_id: str, root: Path, digest: str, params: EngineParams,
+                total: int) -> None:
+    with registry.write() as session:
+        row = session.get(Scan, scan_id)
+        if row is None:
+            session.add(Scan(id=scan_id, dataset=str(root), registry_digest=digest, engine=engine_id(),
+                             settings=params.as_dict(), clips_total=total))
+        else:
+            row.status, row.registry_digest, row.clips_total, row.finished_at = "running", digest, total, None
+            session.add(row)
+
+
+def _store_clip(registry: Registry, scan_id: str, clip: dict[str, Any], cache_key: str | None,
+                raw: dict[str, Any], *, replace_cached: bool) -> None:
+    """Commit one clip's result (and its findings) at once: an interrupted scan loses nothing it finished."""
+    with registry.write() as session:
+        old = session.exec(select(ClipResult).where(ClipResult.scan_id == scan_id,
+                                                    ClipResult.path == clip["path"])).first()
+        if old is not None:
+            session.delete(old)
+            session.flush()
+        if replace_cached and cache_key is not None:
+            for stale in session.exec(select(ClipResult).where(ClipResult.cache_key == cache_key)).all():
+                stale.result = raw
+                session.add(stale)
+        row = ClipResult(scan_id=scan_id, path=clip["path"], sha256=clip["sha256"], cache_key=cache_key,
+                         duration_s=clip["duration_s"], exposure=clip["exposure"], error=clip["error"], result=raw)
+        session.add(row)
+        session.flush()
+        for layer in clip["layers"]:
+            session.add(Finding(clip_id=int(row.id or 0), layer=layer["layer"], holder_id=layer["holder"],
+                                work_id=layer["work"], ai_training=layer["policy"]["ai_training"],
+                                confidence=float(layer["confidence"]), segments=layer["segments"],
+                                evidence={"items": layer["evidence"]}))
+
+
+def _end_scan(registry: Registry, scan_id: str, clips: list[dict[str, Any] | None]) -> None:
+    with registry.write() as session:
+        row = session.get(Scan, scan_id)
+        if row is not None:
+            final = [c for c in clips if c is not None]
+            row.status, row.clips_done = "done", len(final)
+            row.clips_error = sum(1 for c in final if c["error"])
+            row.finished_at = datetime.now(UTC)
+            session.add(row)
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:

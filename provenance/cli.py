@@ -13,6 +13,7 @@ import enum
 import logging
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -20,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from sqlmodel import select
 
 from rightsdb import (
     Holder,
@@ -56,6 +58,8 @@ EmitCleanOption = Annotated[Path | None, typer.Option(
     "--emit-clean", help="Write the clips cleared for training (exposure none or low), one path a line.")]
 EmitFlaggedOption = Annotated[Path | None, typer.Option(
     "--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line.")]
+HtmlOption = Annotated[Path | None, typer.Option(
+    "--html", help="Write the self-contained HTML report (summary, charts, evidence thumbnails).")]
 FailOnOption = Annotated[FailOn | None, typer.Option(
     "--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level.")]
 
@@ -250,56 +254,121 @@ def registry_show(work_id: Annotated[str, typer.Argument(help="Work id.", show_d
 
 @app.command("scan")
 def scan_command(
-    dataset: Annotated[Path, typer.Argument(help="Folder of clips (walked recursively).", show_default=False)],
+    dataset: Annotated[Path, typer.Argument(
+        help="A folder of clips (walked recursively; .tar files in it are WebDataset shards), one .tar shard, "
+             "or a manifest (.jsonl, .csv, .parquet) listing clip paths with their metadata.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report JSON to write.")] = Path("report.json"),
+    html: HtmlOption = None,
     csv_path: CsvOption = None,
     emit_clean: EmitCleanOption = None,
     emit_flagged: EmitFlaggedOption = None,
     fail_on: FailOnOption = None,
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=1, help="Processes scanning clips (default: every core).", show_default=False)] = None,
+    as_of: Annotated[datetime | None, typer.Option(
+        "--as-of", formats=["%Y-%m-%d"], help="Apply policies as of this date (default: today).",
+        show_default=False)] = None,
+    territory: Annotated[str | None, typer.Option(
+        "--territory", help="Apply policies for this territory (ISO 3166-1 alpha-2, e.g. DE).",
+        show_default=False)] = None,
+    rescan: Annotated[bool, typer.Option(
+        "--rescan", help="Match every clip again instead of reusing stored results.")] = False,
 ) -> None:
-    """Scan a dataset folder against the registry and write the report JSON."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Scan a dataset against the registry and write the report JSON (resumable: run it again to go on)."""
     from .audit import default_workers, scan, write_report
     from .engine import EngineParams
 
     registry = state.open()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("starting", total=None)
-
-        def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what[-60:], completed=done, total=total)
-
-        report = scan(registry, dataset, EngineParams(), progress, workers or default_workers())
+    with _ScanProgress() as progress:
+        report = scan(registry, dataset, EngineParams(), progress.message, workers or default_workers(),
+                      as_of=as_of.date() if as_of else None, territory=territory, on_clip=progress.clip,
+                      rescan=rescan)
     write_report(report, out)
     summary = report["scan"]["summary"]
     err.print(
         f"{len(report['clips'])} clips: {summary['high']} high, {summary['medium']} medium, {summary['low']} low, "
         f"{summary['none']} none, {summary['errors']} errors; report written to {out}"
     )
-    _emit(report, csv_path, emit_clean, emit_flagged, fail_on)
+    if progress.reused:
+        err.print(f"{progress.reused} clips reused from stored results (same content, references and engine)")
+    _emit(report, csv_path, emit_clean, emit_flagged, fail_on, html, registry)
+
+
+class _ScanProgress:
+    """A Rich progress bar on stderr: clips done, clips/s, hours of video per second, and the time left."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), console=err, transient=True)
+        self.task = self.bar.add_task("starting", total=None, rates="")
+        self.reused = 0
+        self.video_s = 0.0
+        self.bytes = 0
+        self.started: float | None = None
+
+    def __enter__(self) -> _ScanProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def message(self, what: str, done: int, total: int) -> None:
+        self.bar.update(self.task, description=what[-50:], completed=done, total=total)
+
+    def clip(self, event: Any) -> None:
+        import time
+
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now - 1e-3
+        self.reused += bool(event.cached)
+        self.video_s += float(event.clip.get("duration_s") or 0.0)
+        self.bytes += event.size
+        elapsed = now - self.started
+        rate = event.done / elapsed
+        left = (event.total - event.done) / rate if rate > 0 else 0.0
+        if event.total_bytes and self.bytes:  # by bytes: long and short clips mixed
+            left = (event.total_bytes - self.bytes) / (self.bytes / elapsed)
+        rates = (f"{rate:.2f} clips/s  {self.video_s / 3600 / elapsed * 3600:.2f} h video/h  "
+                 f"ETA {int(left) // 60}:{int(left) % 60:02d}")
+        self.bar.update(self.task, description=event.clip["path"][-50:], completed=event.done, total=event.total,
+                        rates=rates)
 
 
 @app.command("report")
 def report_command(
     report_path: Annotated[Path, typer.Argument(help="A report JSON written by `scan`.", show_default=False)],
+    html: HtmlOption = None,
     csv_path: CsvOption = None,
     emit_clean: EmitCleanOption = None,
     emit_flagged: EmitFlaggedOption = None,
     fail_on: FailOnOption = None,
 ) -> None:
-    """Render a stored report again (CSV, file lists, CI gate) without scanning."""
+    """Render a stored report again (HTML, CSV, file lists, CI gate) without scanning.
+
+    Thumbnails for the HTML are read again from the clips and the registry's references when they are still
+    where the report says; otherwise the page says they are missing.
+    """
     from .outputs import load_report
 
-    _emit(load_report(report_path), csv_path, emit_clean, emit_flagged, fail_on)
+    registry = None
+    if html is not None:
+        try:
+            registry = state.open(auto_migrate=False)
+        except (StoreError, RegistryError) as exc:
+            err.print(f"no registry for reference thumbnails ({exc}); rendering without them")
+    _emit(load_report(report_path), csv_path, emit_clean, emit_flagged, fail_on, html, registry)
 
 
 def _emit(report: dict[str, Any], csv_path: Path | None, emit_clean: Path | None, emit_flagged: Path | None,
-          fail_on: FailOn | None) -> None:
+          fail_on: FailOn | None, html: Path | None = None, registry: Registry | None = None) -> None:
     from .outputs import exceeds, write_csv, write_list
+
+    if html is not None:
+        _write_html(report, html, registry)
 
     if csv_path is not None:
         write_csv(report, csv_path)
@@ -315,6 +384,20 @@ def _emit(report: dict[str, Any], csv_path: Path | None, emit_clean: Path | None
         if over:
             err.print(f"{len(over)} clips at or above {fail_on.value} exposure (--fail-on), e.g. {over[0]}")
             raise SystemExit(EXIT_FINDINGS)
+
+
+def _write_html(report: dict[str, Any], path: Path, registry: Registry | None) -> None:
+    from .html import write_html
+    from .thumbs import Thumbnailer
+
+    locations: dict[str, Path] = {}
+    if registry is not None:
+        with registry.session() as session:
+            for ref in session.exec(select(Reference)).all():
+                locations.setdefault(ref.path, Path(ref.location))
+    thumbnails = Thumbnailer(Path(report["scan"].get("dataset", ".")), locations.get)
+    write_html(report, path, thumbnails)
+    err.print(f"HTML report written to {path}")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,120 @@
+"""Layered exposure: each matched work's terms as they stand on the scan date, and a sentence saying why.
+
+A work's policy (registry manifest: ``ai_training``, ``license``, ``valid_from``, ``valid_until``,
+``territories``) is applied as of a date and, optionally, a territory:
+
+* before ``valid_from`` or after ``valid_until`` the stated terms do not apply: the registry knows no terms
+  for that date, so the verdict is ``unknown`` (medium exposure, a person has to look);
+* with ``territories`` and a scan territory outside them, likewise ``unknown``;
+* with ``territories`` and no scan territory: a denial still stands (it holds somewhere the data may be
+  used), while an allowance becomes ``conditional`` (it holds only there).
+
+The contract's exposure rule then runs on the effective terms: ``none`` (nothing found), ``low`` (every
+matched work allows training), ``medium`` (some conditional or unknown), ``high`` (any denies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+__all__ = ["VERDICTS", "Terms", "effective_terms", "exposure_of", "reason"]
+
+#: Report verdict per ``ai_training`` value.
+VERDICTS = {"allow": "allowed", "deny": "denied", "conditional": "conditional", "unknown": "unknown"}
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """A work's stated AI-training terms (as imported from the manifest)."""
+
+    ai_training: str
+    license: str | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    territories: tuple[str, ...] | None = None
+    source: str | None = None
+    url: str | None = None
+
+
+def effective_terms(terms: Terms, as_of: date, territory: str | None = None) -> tuple[str, str | None]:
+    """``(ai_training, note)``: the terms in force on ``as_of`` in ``territory``, and why they differ from
+    the stated ones (None when they do not)."""
+    if terms.valid_from is not None and as_of < terms.valid_from:
+        return "unknown", f"the stated terms apply only from {terms.valid_from.isoformat()}"
+    if terms.valid_until is not None and as_of > terms.valid_until:
+        return "unknown", f"the stated terms expired on {terms.valid_until.isoformat()}"
+    if terms.territories:
+        where = ", ".join(terms.territories)
+        if territory is not None and territory.upper() not in terms.territories:
+            return "unknown", f"the stated terms cover only {where}, not {territory.upper()}"
+        if territory is None and terms.ai_training == "allow":
+            return "conditional", f"training is allowed only in {where}"
+    return terms.ai_training, None
+
+
+def exposure_of(ai_trainings: list[str]) -> str:
+    """The contract's rule: none / low (all allow) / medium (some conditional or unknown) / high (any deny)."""
+    if not ai_trainings:
+        return "none"
+    if "deny" in ai_trainings:
+        return "high"
+    if any(a in ("conditional", "unknown") for a in ai_trainings):
+        return "medium"
+    return "low"
+
+
+_TERMS_WORDS = {
+    "allow": "AI training allowed",
+    "deny": "AI training denied",
+    "conditional": "AI training under conditions",
+    "unknown": "terms for AI training unknown",
+}
+
+
+def _terms_words(layer: dict[str, Any]) -> str:
+    policy = layer.get("policy") or {}
+    words = _TERMS_WORDS.get(policy.get("ai_training", "unknown"), "terms unknown")
+    if policy.get("note"):
+        words += f": {policy['note']}"
+    return words
+
+
+def _what(layer: dict[str, Any]) -> str:
+    kinds = {e.get("kind") for e in layer.get("evidence") or []}
+    title = layer.get("title") or layer.get("work", "?")
+    holder = layer.get("holder_name") or layer.get("holder", "?")
+    terms = _terms_words(layer)
+    kind = layer.get("layer")
+    if kind == "game":
+        what = "game footage" if "footage" in kinds else "game art (HUD, logos)"
+        return f"{what} of {title} ({holder}, {terms})"
+    if kind == "stream":
+        what = "the VOD" if kinds == {"footage"} else "the overlay"
+        return f"{what} of streamer {holder} ({terms})"
+    if kind == "ugc":
+        return f"the community content {title} by {holder} ({terms})"
+    return f"{title} of {holder} ({terms})"
+
+
+def reason(clip: dict[str, Any]) -> str:
+    """One sentence a person can read: why the clip has its exposure."""
+    if clip.get("error"):
+        return f"Not checked: {clip['error']}"
+    layers: list[dict[str, Any]] = clip.get("layers") or []
+    if not layers:
+        return "No registered work was found."
+    games = [_what(x) for x in layers if x.get("layer") == "game"]
+    streams = [_what(x) for x in layers if x.get("layer") == "stream"]
+    others = [_what(x) for x in layers if x.get("layer") not in ("game", "stream")]
+    parts: list[str] = []
+    if games:
+        parts.append(" and ".join(games))
+    if streams:
+        parts.append(("under " if parts else "") + " and ".join(streams))
+    if others:
+        parts.append(("showing " if parts else "") + " and ".join(others))
+    sentence = " ".join(parts)
+    level = str(clip.get("exposure", "none")).capitalize()
+    return f"{level} exposure: {sentence}."
