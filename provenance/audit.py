@@ -118,10 +118,8 @@ def ensure_fingerprints(registry: Registry, params: EngineParams, progress: Prog
     return len(todo)
 
 
-def load_index(registry: Registry, params: EngineParams) -> tuple[ReferenceIndex, dict[str, RefInfo]]:
-    """Build the in-memory reference index of the whole registry (footage prints and assets)."""
-    index = ReferenceIndex(params)
-    infos: dict[str, RefInfo] = {}
+def load_infos(registry: Registry) -> dict[str, RefInfo]:
+    """What the report says of each reference (work, holder, layer, terms), by :func:`ref_key`."""
     with registry.session() as session:
         rows = session.exec(
             select(Reference, Work, Holder)
@@ -129,25 +127,35 @@ def load_index(registry: Registry, params: EngineParams) -> tuple[ReferenceIndex
             .join(Holder, col(Work.holder_id) == col(Holder.id))
             .order_by(col(Reference.id))
         ).all()
+    infos: dict[str, RefInfo] = {}
+    for ref, work, holder in rows:
+        terms = Terms(work.ai_training, work.license, work.valid_from, work.valid_until,
+                      tuple(work.territories) if work.territories else None, work.terms_source, work.terms_url)
+        infos[ref_key(work.id, ref.path)] = RefInfo(
+            int(ref.id or 0), ref.path, ref.kind, work.id, work.title, holder.id, holder.name, work.layer, terms,
+            ref.sha256, ref.location)
+    return infos
+
+
+def load_index(registry: Registry, params: EngineParams) -> tuple[ReferenceIndex, dict[str, RefInfo]]:
+    """Build the in-memory reference index of the whole registry (footage prints and assets)."""
+    index = ReferenceIndex(params)
+    infos = load_infos(registry)
+    with registry.session() as session:
         prints = {
             fp.sha256: fp
             for fp in session.exec(select(Fingerprint).where(
                 Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == ENGINE_VERSION)).all()
         }
-    for ref, work, holder in rows:
-        key = ref_key(work.id, ref.path)
-        terms = Terms(work.ai_training, work.license, work.valid_from, work.valid_until,
-                      tuple(work.territories) if work.territories else None, work.terms_source, work.terms_url)
-        infos[key] = RefInfo(int(ref.id or 0), ref.path, ref.kind, work.id, work.title, holder.id, holder.name,
-                             work.layer, terms, ref.sha256, ref.location)
-        if ref.kind == "footage":
-            stored = prints.get(ref.sha256)
+    for key, info in infos.items():  # reference id order
+        if info.kind == "footage":
+            stored = prints.get(info.sha256)
             if stored is None:
-                raise ScanError(f"reference {ref.path} of work {work.id} has no fingerprint; run the scan again")
-            index.add_footage(key, work.layer, FootagePrint.from_payload(stored.timestamps, stored.data,
+                raise ScanError(f"reference {info.path} of work {info.work} has no fingerprint; run the scan again")
+            index.add_footage(key, info.layer, FootagePrint.from_payload(stored.timestamps, stored.data,
                                                                          stored.quality or b""))
         else:
-            index.add_asset(key, work.layer, load_asset(ref.location))
+            index.add_asset(key, info.layer, load_asset(info.location))
     return index, infos
 
 
@@ -420,7 +428,7 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
         workers = 1
     store = _Store(registry)
     lookup: Callable[[str], dict[str, Any] | None] = (lambda _k: None) if rescan else store.lookup
-    index, infos = load_index(registry, params)
+    infos = load_infos(registry)
     clips: list[dict[str, Any] | None] = [None] * total
     done = 0
 
@@ -444,13 +452,13 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
         else:
             todo.append(i)
     if workers == 1:
+        index, _ = load_index(registry, params)
         for i in todo:
             finish(i, *match_source(entries[i], index, key, lookup))
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        del index  # the workers hold their own
         ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                  initargs=(registry.url, params, key)) as pool:

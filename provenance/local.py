@@ -513,15 +513,18 @@ def warp_region(
 _AUTO_BF_MAX = 20000
 
 
-def _seed_libc_rand(seed: int = 0) -> None:
-    """Seed the C library's ``rand()``, which FLANN's LSH index draws its hash functions from.
+def _seed_rngs(seed: int = 0) -> None:
+    """Seed the random generators FLANN's LSH index draws its hash functions from.
 
-    Otherwise the tables depend on what else called ``rand()`` earlier in the process, and the same clip
-    could get other approximate neighbours (so other spurious local matches) in another worker process.
+    OpenCV's flann shuffles bits with ``cv::randShuffle`` (the calling thread's ``cv::theRNG()``), builds
+    with ``OPENCV_FLANN_USE_STD_RAND`` use the C library's ``rand()``. Unseeded, the tables depend on what else
+    drew numbers earlier in the process, and the same clip could get other approximate neighbours (so other
+    spurious local matches) in another worker process.
     """
     import ctypes
     import ctypes.util
 
+    cv2.setRNGSeed(seed)
     name = ctypes.util.find_library("c")
     if name:
         ctypes.CDLL(name).srand(seed)
@@ -598,7 +601,7 @@ class FeatureBank:
                 matcher = cv2.FlannBasedMatcher(index_params, {"checks": 64})
             if descs:
                 matcher.add(descs)
-                _seed_libc_rand()  # FLANN's LSH tables are drawn with rand(): same tables in every process
+                _seed_rngs()  # FLANN's LSH tables are drawn at random: the same tables in every process
                 matcher.train()
             self._matcher = matcher
         return self._matcher
