@@ -1,0 +1,601 @@
+"""Whole-scan speed and memory benchmark: the product's scan against decoding alone and a vPDQ-style baseline.
+
+    python bench/audit_bench.py [--workers 2] [--limit-minutes M] [--repeat N] [--json OUT] [--keep]
+
+On >= 30 minutes of 720p H.264 footage (:mod:`footage720`, built from the seeded corpus and cached under
+``bench/.corpus``) it runs, each in its own subprocess so that its whole process tree can be measured:
+
+* **decode-only**: ``provenance.engine.decode_only(path, params)`` over every file (the frames a scan
+  samples, decoded the way the scan decodes them, nothing else), files spread over ``--workers`` spawned
+  processes. The floor a scan can reach;
+* **scan**: the product command, ``provenance --db sqlite:///... scan DIR --out ... --workers N``, on a copy
+  of a registry database whose reference fingerprints were computed beforehand (``registry import`` then
+  a scan of an empty folder: timed apart as "reference fingerprinting"), so every timed scan starts
+  with fingerprinted references and without any stored per-clip result;
+* **baseline**: the vPDQ recipe of ``bench/engine_bench.py`` (PDQ of full frames at 1 fps, quality >= 50,
+  brute-force matching against the references' hashes, ``vpdq_layers``) over the same files in as many
+  processes; the references' hashes are computed once beforehand, timed apart.
+
+Wall time is the subprocess's, start to exit (interpreter start, imports and worker start-up included, as a
+user would wait). Peak memory is the largest sum of RSS over the subprocess and all its descendants, sampled
+every 50 ms with psutil (pages shared between processes count once per process: an upper bound). It prints
+wall seconds, x realtime (seconds of video per wall second; also hours of video per hour, the same number),
+peak MB, the ratios the engine aims at (scan / decode-only <= 1.5, scan / baseline < 1, peak of the scan
+< 1536 MB with 2 workers), the scan's findings summary and both systems' findings against the truth of the
+footage, per (clip, work) pair.
+
+Other agents share this machine's cores: a load average above 0.5 at the start is reported, since the
+figures are then slower than the machine can do. ``--repeat N`` takes the median of N runs of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# Only light imports at module level: the spawned workers of the phases import this module again.
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+for _p in (str(BENCH), str(ROOT)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+TARGET_SCAN_OVER_DECODE = 1.5
+TARGET_SCAN_OVER_BASELINE = 1.0
+TARGET_PEAK_MB = 1536.0
+SAMPLE_S = 0.05  # RSS sampling period
+TREE_REFRESH_S = 0.25  # how often the list of descendant processes is read again
+LOAD_WARNING = 0.5
+
+
+class BenchError(Exception):
+    """A step of the benchmark failed (the message names the step and what to look at)."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# measuring a subprocess: wall time and the peak RSS of its process tree
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One measured subprocess."""
+
+    wall_s: float
+    peak_mb: float
+    samples: int
+
+
+class TreeSampler(threading.Thread):
+    """Samples the summed RSS of a process and its descendants until stopped; keeps the peak.
+
+    Reading the process tree walks /proc, so it is refreshed every ``TREE_REFRESH_S`` only; the RSS of
+    the known processes is read every ``SAMPLE_S`` (workers of a pool live for the whole run).
+    """
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self._psutil = psutil
+        self._root = psutil.Process(pid)
+        self._stop_event = threading.Event()
+        self.peak = 0
+        self.samples = 0
+
+    def _tree(self) -> list[Any]:
+        try:
+            return [self._root, *self._root.children(recursive=True)]
+        except self._psutil.Error:
+            return [self._root]
+
+    def _rss(self, procs: list[Any]) -> int:
+        total = 0
+        for p in procs:
+            try:
+                total += int(p.memory_info().rss)
+            except self._psutil.Error:  # exited between listing and reading: it holds nothing any more
+                continue
+        return total
+
+    def run(self) -> None:
+        procs = self._tree()
+        refreshed = time.monotonic()
+        while not self._stop_event.is_set():
+            if time.monotonic() - refreshed >= TREE_REFRESH_S:
+                procs = self._tree()
+                refreshed = time.monotonic()
+            self.peak = max(self.peak, self._rss(procs))
+            self.samples += 1
+            self._stop_event.wait(SAMPLE_S)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def measure(cmd: Sequence[str], log_path: Path, what: str) -> Run:
+    """Run ``cmd`` to completion; its output goes to ``log_path``. Raises :class:`BenchError` if it fails."""
+    with log_path.open("wb") as log:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        try:
+            rc = proc.wait()
+        finally:
+            wall = time.perf_counter() - t0
+            sampler.stop()
+    if rc != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+        raise BenchError(f"{what} failed (exit {rc}; log {log_path}): " + " | ".join(tail))
+    return Run(wall, sampler.peak / 2**20, sampler.samples)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the phases run in subprocesses (python bench/audit_bench.py --phase ...)
+# ---------------------------------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _decode_fn() -> tuple[Callable[..., int], str]:
+    """``provenance.engine.decode_only``, or a stand-in doing what ``engine._decode`` does while it is missing."""
+    from provenance import engine
+
+    fn = getattr(engine, "decode_only", None)
+    if fn is not None:
+        return fn, "provenance.engine.decode_only"
+    return _decode_only_stub, "stub in bench/audit_bench.py (provenance.engine.decode_only is missing)"
+
+
+def _decode_only_stub(path: str | Path, params: Any) -> int:
+    """The frames ``engine.match_clip`` decodes (``engine._decode``: grey, scaled, colour copies), counted."""
+    from provenance.decode import open_video
+    from provenance.engine import _size_for
+
+    with open_video(path) as reader:
+        size = _size_for(reader.info.width, reader.info.height, params.analysis_side)
+        every = 0
+        if params.asset_frames:
+            expected = max(1, round(reader.info.duration_s * params.query_fps))
+            every = max(1, expected // params.asset_frames)
+        return sum(1 for _ in reader.frames(fps=params.query_fps, size=size, gray=True, colour_every=every))
+
+
+def _decode_worker_init() -> None:
+    from provenance.engine import EngineParams
+
+    _WORKER["fn"], _ = _decode_fn()
+    _WORKER["params"] = EngineParams()
+
+
+def _decode_file(path: str) -> int:
+    return int(_WORKER["fn"](path, _WORKER["params"]))
+
+
+def _baseline_worker_init(refs_path: str | None) -> None:
+    import pickle
+
+    from provenance.fingerprint.pdq import PDQ
+
+    _WORKER["pdq"] = PDQ()  # full-size frames, as the reference implementation
+    if refs_path is not None:
+        with open(refs_path, "rb") as f:
+            _WORKER["refs"] = pickle.load(f)
+
+
+def _baseline_ref(work: str, reference: str, path: str) -> dict[str, Any]:
+    import engine_bench
+
+    times, hashes = engine_bench.vpdq_hashes(Path(path), _WORKER["pdq"])
+    return {"work": work, "reference": reference, "times": times, "hashes": hashes}
+
+
+def _baseline_clip(path: str) -> list[dict[str, Any]]:
+    import engine_bench
+
+    layers: list[dict[str, Any]] = engine_bench.vpdq_layers(Path(path), _WORKER["refs"], _WORKER["pdq"])
+    return layers
+
+
+def _pool(workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()) -> Any:
+    """Spawned processes, as the scan's (no fork: decoders keep threads)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=initializer, initargs=initargs)
+
+
+def _ordered(pool: Any, fn: Callable[..., Any], jobs: list[tuple[Any, ...]]) -> list[Any]:
+    """Results of ``fn(*job)`` for every job, in job order (submitted all at once, like the scan)."""
+    futures = [pool.submit(fn, *job) for job in jobs]
+    return [f.result() for f in futures]
+
+
+def phase_decode(files: list[str], workers: int) -> dict[str, Any]:
+    _, which = _decode_fn()
+    with _pool(workers, _decode_worker_init) as pool:
+        frames = _ordered(pool, _decode_file, [(f,) for f in files])
+    return {"frames": sum(frames), "decode_only": which}
+
+
+def phase_baseline_refs(manifest: Path, workers: int, out: Path) -> dict[str, Any]:
+    import pickle
+
+    import yaml
+
+    from provenance.media import IMAGE_SUFFIXES
+
+    doc = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    jobs = [(work["id"], r["path"], str(manifest.parent / r["path"]))
+            for work in doc["works"] for r in work.get("references", [])
+            if r.get("kind", "footage") == "footage" and Path(r["path"]).suffix.lower() not in IMAGE_SUFFIXES]
+    with _pool(workers, _baseline_worker_init, (None,)) as pool:
+        refs = _ordered(pool, _baseline_ref, jobs)
+    tmp = out.with_name(out.name + ".partial")
+    with tmp.open("wb") as f:
+        pickle.dump(refs, f)
+    os.replace(tmp, out)
+    return {"references": len(refs), "frames": sum(len(r["times"]) for r in refs)}
+
+
+def phase_baseline(files: list[str], rels: list[str], refs: Path, workers: int) -> dict[str, Any]:
+    with _pool(workers, _baseline_worker_init, (str(refs),)) as pool:
+        layers = _ordered(pool, _baseline_clip, [(f,) for f in files])
+    return {"clips": dict(zip(rels, layers, strict=True))}
+
+
+def run_phase(args: argparse.Namespace) -> int:
+    """Entry point of a phase subprocess: reads its job file, writes its result file."""
+    job = json.loads(Path(args.job).read_text(encoding="utf-8"))
+    if args.phase == "decode":
+        result = phase_decode(job["files"], job["workers"])
+    elif args.phase == "baseline-refs":
+        result = phase_baseline_refs(Path(job["manifest"]), job["workers"], Path(job["refs"]))
+    else:
+        result = phase_baseline(job["files"], job["rels"], Path(job["refs"]), job["workers"])
+    Path(job["result"]).write_text(json.dumps(result) + "\n", encoding="utf-8")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the benchmark
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Footage:
+    """The clips measured: a folder of links, in scan order, with their truth."""
+
+    dataset: Path
+    rels: list[str]
+    seconds: float
+    truth: dict[str, list[dict[str, Any]]]
+    mix: dict[str, str]
+    manifest: Path
+
+
+def prepare_footage(args: argparse.Namespace, work: Path) -> Footage:
+    import corpus
+    import footage720
+
+    t0 = time.perf_counter()
+    truth_path = corpus.build(args.corpus / f"seed{args.seed}-x1", seed=args.seed, scale=1)
+    out = args.corpus / f"footage720-seed{args.seed}"
+    limit = None if args.limit_minutes is None else args.limit_minutes * 60
+    index = json.loads(footage720.build(out, truth_path, seed=args.seed, limit_s=limit,
+                                        workers=args.workers).read_text(encoding="utf-8"))
+    chosen = footage720.select(index, limit)
+    dataset = work / "dataset"
+    dataset.mkdir()
+    for rel in chosen:  # links: the folder scanned holds exactly the chosen clips
+        src, dst = (out / rel).resolve(), dataset / Path(rel).name
+        try:
+            os.link(src, dst)
+        except OSError:
+            dst.symlink_to(src)
+    rels = sorted(Path(rel).name for rel in chosen)  # the scan's order (provenance.audit.iter_dataset)
+    by_name = {Path(rel).name: index["clips"][rel] for rel in chosen}
+    print(f"footage {out}: {len(rels)} clips, {sum(c['duration_s'] for c in by_name.values()) / 60:.1f} min of "
+          f"{index['settings']['width']}x{index['settings']['height']} at {index['settings']['fps']} fps "
+          f"(ready in {time.perf_counter() - t0:.1f} s)", flush=True)
+    return Footage(dataset, rels, sum(c["duration_s"] for c in by_name.values()),
+                   {n: c["truth"] for n, c in by_name.items()}, {n: c["mix"] for n, c in by_name.items()},
+                   (out / index["registry"]).resolve())
+
+
+def provenance_exe() -> str:
+    exe = Path(sys.executable).parent / "provenance"
+    found = str(exe) if exe.is_file() else shutil.which("provenance")
+    if not found:
+        raise BenchError("the `provenance` command is not installed next to this Python (pip install -e .)")
+    return found
+
+
+def _phase_cmd(phase: str, job: dict[str, Any], work: Path, name: str) -> list[str]:
+    path = work / f"{name}.job.json"
+    path.write_text(json.dumps(job), encoding="utf-8")
+    return [sys.executable, str(Path(__file__).resolve()), "--phase", phase, "--job", str(path)]
+
+
+def _copy_db(src: Path, dst: Path) -> None:
+    """A fresh copy of the fingerprinted SQLite database (and its WAL files, if any)."""
+    for suffix in ("", "-wal", "-shm"):
+        if Path(str(src) + suffix).exists():
+            shutil.copyfile(str(src) + suffix, str(dst) + suffix)
+
+
+def stored_results(db: Path) -> int:
+    """Clip results stored in a scan's SQLite database (0 when the schema has no such table).
+
+    The timed scan must start with none: with them it would only read back what an earlier scan found.
+    """
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='clip_results'").fetchone():
+            return 0
+        return int(con.execute("SELECT COUNT(*) FROM clip_results").fetchone()[0])
+    finally:
+        con.close()
+
+
+@dataclass
+class Results:
+    decode: list[Run]
+    scan: list[Run]
+    baseline: list[Run]
+    scan_refs: Run
+    baseline_refs: Run | None
+    frames: int
+    decode_only: str
+    report: dict[str, Any]
+    baseline_layers: dict[str, list[dict[str, Any]]]
+    stored: int = 0  # clip results the last timed scan stored
+
+
+def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
+    exe = provenance_exe()
+    files = [str(fx.dataset / r) for r in fx.rels]
+    w = str(args.workers)
+
+    def step(what: str) -> None:
+        print(f"  {time.strftime('%H:%M:%S')} {what} (load {os.getloadavg()[0]:.2f})", flush=True)
+
+    fp_db = work / "fingerprinted.db"
+    url = f"sqlite:///{fp_db}"
+    step("registry import")
+    done = subprocess.run([exe, "--db", url, "registry", "import", str(fx.manifest)], cwd=ROOT,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BenchError(f"registry import of {fx.manifest} failed: {done.stderr.strip()[-500:]}")
+    (work / "empty").mkdir()
+    step("reference fingerprinting (scan of an empty folder)")
+    scan_refs = measure([exe, "--db", url, "scan", str(work / "empty"), "--out", str(work / "empty.json"),
+                         "--workers", w], work / "scan-refs.log", "reference fingerprinting")
+    refs_pickle = work / "baseline-refs.pickle"
+    baseline_refs = None
+    if not args.skip_baseline:
+        step("baseline reference hashing")
+        baseline_refs = measure(_phase_cmd("baseline-refs", {"manifest": str(fx.manifest), "workers": args.workers,
+                                                             "refs": str(refs_pickle),
+                                                             "result": str(work / "baseline-refs.json")},
+                                           work, "baseline-refs"),
+                                work / "baseline-refs.log", "baseline reference hashing")
+
+    res = Results([], [], [], scan_refs, baseline_refs, 0, "", {}, {})
+    for k in range(args.repeat):
+        step(f"run {k + 1}/{args.repeat}: decode-only")
+        result = work / f"decode-{k}.json"
+        res.decode.append(measure(_phase_cmd("decode", {"files": files, "workers": args.workers,
+                                                        "result": str(result)}, work, f"decode-{k}"),
+                                  work / f"decode-{k}.log", "decode-only"))
+        dec = json.loads(result.read_text(encoding="utf-8"))
+        res.frames, res.decode_only = dec["frames"], dec["decode_only"]
+
+        step(f"run {k + 1}/{args.repeat}: scan")
+        db = work / f"scan-{k}.db"
+        _copy_db(fp_db, db)  # fingerprinted references, no stored clip results
+        if stored_results(db):
+            raise BenchError(f"{db}: the copied database already holds clip results: the scan would reuse them")
+        report = work / f"report-{k}.json"
+        res.scan.append(measure([exe, "--db", f"sqlite:///{db}", "scan", str(fx.dataset), "--out", str(report),
+                                 "--workers", w], work / f"scan-{k}.log", "scan"))
+        res.report = json.loads(report.read_text(encoding="utf-8"))
+        res.stored = stored_results(db)
+
+        if not args.skip_baseline:
+            step(f"run {k + 1}/{args.repeat}: baseline")
+            result = work / f"baseline-{k}.json"
+            res.baseline.append(measure(_phase_cmd("baseline", {"files": files, "rels": fx.rels,
+                                                                "refs": str(refs_pickle), "workers": args.workers,
+                                                                "result": str(result)}, work, f"baseline-{k}"),
+                                        work / f"baseline-{k}.log", "baseline"))
+            res.baseline_layers = json.loads(result.read_text(encoding="utf-8"))["clips"]
+    return res
+
+
+# ---------------------------------------------------------------------------------------------------------
+# printing
+# ---------------------------------------------------------------------------------------------------------
+
+
+def median_run(runs: list[Run]) -> Run | None:
+    if not runs:
+        return None
+    return Run(statistics.median(r.wall_s for r in runs), statistics.median(r.peak_mb for r in runs),
+               sum(r.samples for r in runs))
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def figures(res: Results, seconds: float) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for name, runs in (("decode-only", res.decode), ("scan", res.scan), ("baseline", res.baseline)):
+        m = median_run(runs)
+        if m is not None:
+            rows[name] = {"wall_s": m.wall_s, "x_realtime": seconds / m.wall_s, "peak_mb": m.peak_mb,
+                          "runs": [asdict(r) for r in runs]}
+    scan, dec, base = rows.get("scan"), rows.get("decode-only"), rows.get("baseline")
+    ratios: dict[str, Any] = {"peak_scan_mb": scan["peak_mb"] if scan else None}
+    if scan and dec:
+        ratios["scan_over_decode"] = scan["wall_s"] / dec["wall_s"]
+    if scan and base:
+        ratios["scan_over_baseline"] = scan["wall_s"] / base["wall_s"]
+    return {"rows": rows, "ratios": ratios}
+
+
+def print_table(fig: dict[str, Any], res: Results, seconds: float, workers: int) -> None:
+    print()
+    print(f"{'':<34}{'wall s':>9}{'x realtime':>12}{'h video/h':>11}{'peak MB':>9}")
+    for name, row in fig["rows"].items():
+        print(f"{name:<34}{row['wall_s']:>9.1f}{row['x_realtime']:>12.2f}{row['x_realtime']:>11.2f}"
+              f"{row['peak_mb']:>9.0f}")
+    once = [("reference fingerprinting (scan)", res.scan_refs), ("reference hashing (baseline)", res.baseline_refs)]
+    for name, run in once:
+        if run is not None:
+            print(f"{name:<34}{run.wall_s:>9.1f}{'':>12}{'':>11}{run.peak_mb:>9.0f}   (once, not in the rows above)")
+    r = fig["ratios"]
+    print()
+    if "scan_over_decode" in r:
+        v = r["scan_over_decode"]
+        print(f"scan / decode-only   {v:6.2f}   target <= {TARGET_SCAN_OVER_DECODE}: "
+              f"{_verdict(v <= TARGET_SCAN_OVER_DECODE)}")
+    if "scan_over_baseline" in r:
+        v = r["scan_over_baseline"]
+        print(f"scan / baseline      {v:6.2f}   target < {TARGET_SCAN_OVER_BASELINE}: "
+              f"{_verdict(v < TARGET_SCAN_OVER_BASELINE)}")
+    if r["peak_scan_mb"] is not None:
+        v = r["peak_scan_mb"]
+        note = "" if workers == 2 else f" (the target is for 2 workers; ran with {workers})"
+        print(f"peak scan MB        {v:7.0f}   target < {TARGET_PEAK_MB:.0f}: {_verdict(v < TARGET_PEAK_MB)}{note}")
+    print(f"decode-only decoded {res.frames} frames with {res.decode_only}; {seconds / 60:.1f} min of video, "
+          f"{workers} worker processes each")
+
+
+def findings(fx: Footage, res: Results) -> dict[str, Any]:
+    """The scan's summary, and both systems' findings scored against the footage's truth per (clip, work)."""
+    import engine_bench
+
+    out: dict[str, Any] = {"summary": res.report["scan"]["summary"]}
+    systems = {"scan": {Path(c["path"]).name: c["layers"] for c in res.report["clips"]}}
+    errors = {c["path"]: c["error"] for c in res.report["clips"] if c["error"]}
+    if res.baseline_layers:
+        systems["baseline"] = res.baseline_layers
+    for name, layers in systems.items():
+        total, clean = engine_bench.Tally(), engine_bench.Tally()
+        for rel in fx.rels:
+            t = engine_bench.score_clip(fx.truth[rel], layers.get(rel, []))
+            total.add(t)
+            if not fx.truth[rel]:
+                clean.add(t)
+        out[name] = {"precision": total.precision, "recall": total.recall, "f1": total.f1, "tp": total.tp,
+                     "fp": total.fp, "fn": total.fn, "clips_flagged": total.flagged,
+                     "clean_flagged": clean.flagged, "clean_clips": clean.clips}
+    out["errors"] = errors
+    out["stored_results"] = res.stored
+    return out
+
+
+def print_findings(fx: Footage, fnd: dict[str, Any]) -> None:
+    s = fnd["summary"]
+    with_truth = sum(1 for r in fx.rels if fx.truth[r])
+    print()
+    print(f"footage: {with_truth}/{len(fx.rels)} clips contain registered material "
+          f"({sum(1 for r in fx.rels if fx.mix[r] == 'clean')} drawn from clean corpus clips only)")
+    print(f"scan summary: {s.get('high', 0)} high, {s.get('medium', 0)} medium, {s.get('low', 0)} low, "
+          f"{s.get('none', 0)} none, {s.get('errors', 0)} errors; {fnd['stored_results']} clip results stored "
+          f"by the scan (its database had none before)")
+    for name in ("scan", "baseline"):
+        if name in fnd:
+            f = fnd[name]
+            print(f"{name:<9} per (clip, work): P {f['precision']:.3f}  R {f['recall']:.3f}  F1 {f['f1']:.3f}  "
+                  f"(tp {f['tp']}, fp {f['fp']}, fn {f['fn']}); clips flagged {f['clips_flagged']}/{len(fx.rels)}, "
+                  f"clean clips flagged {f['clean_flagged']}/{f['clean_clips']}")
+    if fnd["errors"]:
+        print(f"scan errors: {fnd['errors']}")
+
+
+
+def load_warning() -> str | None:
+    load = os.getloadavg()[0]
+    if load <= LOAD_WARNING:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"warning: load average {load:.2f} at start (> {LOAD_WARNING}) on {cores} cores: other processes "
+            f"compete for the CPU, the figures below are slower than this machine can do")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--corpus", type=Path, default=BENCH / ".corpus", help="cache folder of corpus and footage")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2, help="processes of the scan, decode-only and baseline")
+    ap.add_argument("--limit-minutes", type=float, help="only the first clips covering this many minutes")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the median is printed")
+    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (databases, reports, logs)")
+    ap.add_argument("--phase", choices=["decode", "baseline-refs", "baseline"], help=argparse.SUPPRESS)
+    ap.add_argument("--job", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.phase:
+        return run_phase(args)
+    for name, ok in (("--workers", args.workers >= 1), ("--repeat", args.repeat >= 1),
+                     ("--limit-minutes", args.limit_minutes is None or args.limit_minutes > 0)):
+        if not ok:
+            ap.error(f"{name} must be positive")
+
+    warning = load_warning()
+    if warning:
+        print(warning, flush=True)
+    (BENCH / "out").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="audit-bench-", dir=BENCH / "out"))
+    try:
+        fx = prepare_footage(args, work)
+        res = run_bench(args, fx, work)
+        fig = figures(res, fx.seconds)
+        print_table(fig, res, fx.seconds, args.workers)
+        fnd = findings(fx, res)
+        print_findings(fx, fnd)
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+        if args.json:
+            payload = {"footage_s": fx.seconds, "clips": len(fx.rels), "workers": args.workers,
+                       "repeat": args.repeat, "load_warning": warning, "decode_only": res.decode_only,
+                       "frames": res.frames, "reference_fingerprinting": asdict(res.scan_refs),
+                       "baseline_reference_hashing": asdict(res.baseline_refs) if res.baseline_refs else None,
+                       **fig, "findings": fnd, "settings": res.report["scan"].get("settings")}
+            tmp = args.json.with_name(args.json.name + ".partial")
+            tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+            os.replace(tmp, args.json)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
