@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 FOOTAGE_ALGORITHM = "provenance-footage"
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
+Lookup = Callable[[str], dict[str, Any] | None]  # cache key -> a stored raw result
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +138,14 @@ def load_infos(registry: Registry) -> dict[str, RefInfo]:
     return infos
 
 
-def load_index(registry: Registry, params: EngineParams) -> tuple[ReferenceIndex, dict[str, RefInfo]]:
-    """Build the in-memory reference index of the whole registry (footage prints and assets)."""
+def load_index(registry: Registry, params: EngineParams, infos: dict[str, RefInfo] | None = None
+               ) -> tuple[ReferenceIndex, dict[str, RefInfo]]:
+    """Build the in-memory reference index of the whole registry (footage prints and assets).
+
+    ``infos`` (from :func:`load_infos`) saves reading the references again when the caller has them.
+    """
     index = ReferenceIndex(params)
-    infos = load_infos(registry)
+    infos = load_infos(registry) if infos is None else infos
     with registry.session() as session:
         prints = {
             fp.sha256: fp
@@ -210,7 +215,7 @@ def _error_text(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def match_source(source: Any, index: ReferenceIndex, key: str, lookup: Callable[[str], dict[str, Any] | None]
+def match_source(source: Any, index: ReferenceIndex, key: str, lookup: Lookup
                  ) -> tuple[str | None, str | None, dict[str, Any], bool]:
     """``(sha256, cache_key, raw result, from_cache)`` of one clip; errors become the raw ``error``.
 
@@ -335,31 +340,32 @@ def _layers(raw: dict[str, Any], infos: dict[str, RefInfo], as_of: date, territo
 # ---------------------------------------------------------------------------------------------------------
 
 
-class _Store:
-    """Stored raw results, looked up by cache key (sha256 of the clip + match key)."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-
-    def lookup(self, cache_key: str) -> dict[str, Any] | None:
-        with self.registry.session() as session:
+def _stored_lookup(registry: Registry, rescan: bool) -> Lookup:
+    """``lookup(cache_key)``: a stored raw result of the same clip content, references and engine (none when
+    rescanning)."""
+    def lookup(cache_key: str) -> dict[str, Any] | None:
+        if rescan:
+            return None
+        with registry.session() as session:
             row = session.exec(select(ClipResult.result).where(ClipResult.cache_key == cache_key).limit(1)).first()
         return dict(row) if row is not None else None
+
+    return lookup
 
 
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(url: str, params: EngineParams, key: str) -> None:
+def _worker_init(url: str, params: EngineParams, key: str, rescan: bool) -> None:
     """Load the reference index once per worker process (not once per clip)."""
     registry = Registry(url, auto_migrate=False)
     _WORKER["index"], _ = load_index(registry, params)
-    _WORKER["store"] = _Store(registry)
+    _WORKER["lookup"] = _stored_lookup(registry, rescan)
     _WORKER["key"] = key
 
 
 def _worker_match(source: Any) -> tuple[str | None, str | None, dict[str, Any], bool]:
-    return match_source(source, _WORKER["index"], _WORKER["key"], _WORKER["store"].lookup)
+    return match_source(source, _WORKER["index"], _WORKER["key"], _WORKER["lookup"])
 
 
 def default_workers() -> int:
@@ -426,8 +432,6 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     if workers > 1 and registry.in_memory:
         log.info("in-memory registry: scanning in one process")
         workers = 1
-    store = _Store(registry)
-    lookup: Callable[[str], dict[str, Any] | None] = (lambda _k: None) if rescan else store.lookup
     infos = load_infos(registry)
     clips: list[dict[str, Any] | None] = [None] * total
     done = 0
@@ -452,7 +456,8 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
         else:
             todo.append(i)
     if workers == 1:
-        index, _ = load_index(registry, params)
+        index, _ = load_index(registry, params, infos)
+        lookup = _stored_lookup(registry, rescan)
         for i in todo:
             finish(i, *match_source(entries[i], index, key, lookup))
     else:
@@ -461,8 +466,8 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
 
         ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(registry.url, params, key)) as pool:
-            futures = {pool.submit(_worker_match if not rescan else _worker_rescan, entries[i]): i for i in todo}
+                                 initargs=(registry.url, params, key, rescan)) as pool:
+            futures = {pool.submit(_worker_match, entries[i]): i for i in todo}
             for future in as_completed(futures):
                 finish(futures[future], *future.result())
     _end_scan(registry, scan_id, clips)
@@ -482,10 +487,6 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
         },
         "clips": final,
     }
-
-
-def _worker_rescan(source: Any) -> tuple[str | None, str | None, dict[str, Any], bool]:
-    return match_source(source, _WORKER["index"], _WORKER["key"], lambda _k: None)
 
 
 def _size(entry: Any) -> int:
