@@ -332,7 +332,7 @@ class _ScanProgress:
         left = (event.total - event.done) / rate if rate > 0 else 0.0
         if event.total_bytes and self.bytes:  # by bytes: long and short clips mixed
             left = (event.total_bytes - self.bytes) / (self.bytes / elapsed)
-        rates = (f"{rate:.2f} clips/s  {self.video_s / 3600 / elapsed * 3600:.2f} h video/h  "
+        rates = (f"{rate:.2f} clips/s  {self.video_s / elapsed:.2f} h video/h  "
                  f"ETA {int(left) // 60}:{int(left) % 60:02d}")
         self.bar.update(self.task, description=event.clip["path"][-50:], completed=event.done, total=event.total,
                         rates=rates)
