@@ -196,7 +196,7 @@ class AssetDetector:
         self.method: Literal["features", "template"] = (
             "features" if len(self.features) >= params.min_asset_keypoints else "template"
         )
-        self._frame_params = params.local_params(params.frame_features)
+        self.frame_params = params.local_params(params.frame_features)
         self._bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=False)
         logger.debug("asset %dx%d: %d keypoints, method %s", w, h, len(self.features), self.method)
 
@@ -236,8 +236,9 @@ class AssetDetector:
         return Features(np.concatenate(kps), np.concatenate(des), (w, h))
 
     def frame_features(self, frame: npt.NDArray[np.uint8]) -> Features:
-        """The frame features :meth:`detect` uses (compute once, pass to many detectors)."""
-        return extract(frame, self._frame_params, mirror=False)
+        """The frame features :meth:`detect` uses (compute once, pass to every detector whose
+        :attr:`frame_params` are the same)."""
+        return extract(frame, self.frame_params, mirror=False)
 
     def _quad(self, m: F64Array, mirrored: bool) -> F64Array:
         w, h = self.size

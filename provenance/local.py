@@ -406,7 +406,7 @@ def _fit(ref: Features, query: Features, params: LocalParams) -> tuple[int, int,
     """Ratio test + RANSAC; returns (inliers, matches, homography or None, reason)."""
     src, dst = _ratio_matches(ref, query, params.ratio)
     m = len(src)
-    if m < 4:
+    if m < max(4, params.min_inliers):  # RANSAC cannot find more inliers than there are matches
         return 0, m, None, f"only {m} ratio-test matches"
     h, inl = cv2.findHomography(
         src.reshape(-1, 1, 2),
@@ -592,11 +592,14 @@ class FeatureBank:
             if use_bf:
                 matcher: cv2.DescriptorMatcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=False)
             else:
+                # ORB descriptors of real footage crowd into few LSH buckets: 16-bit keys with multi-probe
+                # visit most of a large bank (0.14 s a query of 300 against 144k). 24-bit keys in 12 tables,
+                # without probing neighbours, cost ~5 ms and keep the verified leaders (90 of 93 frames)
                 index_params: dict[str, bool | int | float | str] = {
                     "algorithm": 6,
-                    "table_number": 8,
-                    "key_size": 16,
-                    "multi_probe_level": 1,
+                    "table_number": 12,
+                    "key_size": 24,
+                    "multi_probe_level": 0,
                 }
                 matcher = cv2.FlannBasedMatcher(index_params, {"checks": 64})
             if descs:
