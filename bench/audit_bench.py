@@ -510,6 +510,11 @@ def findings(fx: Footage, res: Results) -> dict[str, Any]:
         out[name] = {"precision": total.precision, "recall": total.recall, "f1": total.f1, "tp": total.tp,
                      "fp": total.fp, "fn": total.fn, "clips_flagged": total.flagged,
                      "clean_flagged": clean.flagged, "clean_clips": clean.clips}
+    scan_layers = systems["scan"]
+    out["scan_misses"] = sorted(f"{rel}: {work}" for rel in fx.rels for work in
+                                {e["work"] for e in fx.truth[rel]} - {la["work"] for la in scan_layers.get(rel, [])})
+    out["scan_false"] = sorted(f"{rel}: {work}" for rel in fx.rels for work in
+                               {la["work"] for la in scan_layers.get(rel, [])} - {e["work"] for e in fx.truth[rel]})
     out["errors"] = errors
     out["stored_results"] = res.stored
     return out
@@ -530,6 +535,9 @@ def print_findings(fx: Footage, fnd: dict[str, Any]) -> None:
             print(f"{name:<9} per (clip, work): P {f['precision']:.3f}  R {f['recall']:.3f}  F1 {f['f1']:.3f}  "
                   f"(tp {f['tp']}, fp {f['fp']}, fn {f['fn']}); clips flagged {f['clips_flagged']}/{len(fx.rels)}, "
                   f"clean clips flagged {f['clean_flagged']}/{f['clean_clips']}")
+    for label, key in (("missed by the scan", "scan_misses"), ("reported by the scan, not in the truth", "scan_false")):
+        if fnd.get(key):
+            print(f"{label} ({len(fnd[key])}): " + "; ".join(fnd[key]))
     if fnd["errors"]:
         print(f"scan errors: {fnd['errors']}")
 
