@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
@@ -48,6 +48,9 @@ from .engine import (
 )
 from .exposure import VERDICTS, Terms, effective_terms, exposure_of, reason
 from .outputs import EXPOSURE_ORDER
+
+if TYPE_CHECKING:
+    from .executors import Executor
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +141,17 @@ def load_infos(registry: Registry) -> dict[str, RefInfo]:
     return infos
 
 
-def load_index(registry: Registry, params: EngineParams, infos: dict[str, RefInfo] | None = None
-               ) -> tuple[ReferenceIndex, dict[str, RefInfo]]:
-    """Build the in-memory reference index of the whole registry (footage prints and assets).
+IndexPayload = list[tuple[str, str, str, Any]]
+"""What a :class:`ReferenceIndex` is built from, as plain data that pickles (the index holds OpenCV matchers,
+which do not): ``(kind, key, layer, data)`` in reference id order, ``data`` the stored footage print's
+``(timestamps, data, quality)`` blobs or an asset's RGBA array."""
+
+
+def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -> IndexPayload:
+    """Read everything the reference index is built from (stored footage prints, asset images) once.
 
     ``infos`` (from :func:`load_infos`) saves reading the references again when the caller has them.
     """
-    index = ReferenceIndex(params)
     infos = load_infos(registry) if infos is None else infos
     with registry.session() as session:
         prints = {
@@ -152,16 +159,37 @@ def load_index(registry: Registry, params: EngineParams, infos: dict[str, RefInf
             for fp in session.exec(select(Fingerprint).where(
                 Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == ENGINE_VERSION)).all()
         }
+    payload: IndexPayload = []
     for key, info in infos.items():  # reference id order
         if info.kind == "footage":
             stored = prints.get(info.sha256)
             if stored is None:
                 raise ScanError(f"reference {info.path} of work {info.work} has no fingerprint; run the scan again")
-            index.add_footage(key, info.layer, FootagePrint.from_payload(stored.timestamps, stored.data,
-                                                                         stored.quality or b""))
+            payload.append(("footage", key, info.layer, (stored.timestamps, stored.data, stored.quality or b"")))
         else:
-            index.add_asset(key, info.layer, load_asset(info.location))
-    return index, infos
+            payload.append(("asset", key, info.layer, load_asset(info.location)))
+    return payload
+
+
+def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
+    """The in-memory reference index from :func:`index_payload` (in any process: no database needed)."""
+    index = ReferenceIndex(params)
+    for kind, key, layer, data in payload:
+        if kind == "footage":
+            index.add_footage(key, layer, FootagePrint.from_payload(*data))
+        else:
+            index.add_asset(key, layer, data)
+    return index
+
+
+def load_index(registry: Registry, params: EngineParams, infos: dict[str, RefInfo] | None = None
+               ) -> tuple[ReferenceIndex, dict[str, RefInfo]]:
+    """Build the in-memory reference index of the whole registry (footage prints and assets).
+
+    ``infos`` (from :func:`load_infos`) saves reading the references again when the caller has them.
+    """
+    infos = load_infos(registry) if infos is None else infos
+    return build_index(params, index_payload(registry, infos)), infos
 
 
 def match_key(registry: Registry, params: EngineParams) -> str:
@@ -353,21 +381,6 @@ def _stored_lookup(registry: Registry, rescan: bool) -> Lookup:
     return lookup
 
 
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(url: str, params: EngineParams, key: str, rescan: bool) -> None:
-    """Load the reference index once per worker process (not once per clip)."""
-    registry = Registry(url, auto_migrate=False)
-    _WORKER["index"], _ = load_index(registry, params)
-    _WORKER["lookup"] = _stored_lookup(registry, rescan)
-    _WORKER["key"] = key
-
-
-def _worker_match(source: Any) -> tuple[str | None, str | None, dict[str, Any], bool]:
-    return match_source(source, _WORKER["index"], _WORKER["key"], _WORKER["lookup"])
-
-
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -394,8 +407,8 @@ ClipCallback = Callable[[ClipDone], None]
 
 def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(),
          progress: Progress | None = None, workers: int = 1, *, as_of: date | None = None,
-         territory: str | None = None, on_clip: ClipCallback | None = None, rescan: bool = False
-         ) -> dict[str, Any]:
+         territory: str | None = None, on_clip: ClipCallback | None = None, rescan: bool = False,
+         executor: Executor | None = None) -> dict[str, Any]:
     """Scan a dataset (a folder, a WebDataset shard, or a JSONL/CSV/Parquet manifest) and return the report.
 
     Every clip's raw result is committed to the registry database as it finishes (``clip_results``, keyed by
@@ -404,9 +417,15 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     uninterrupted run's. ``rescan`` ignores stored results (and replaces them). Policies are applied as of
     ``as_of`` (default: today, UTC) in ``territory`` (ISO 3166-1 alpha-2, optional).
 
-    ``workers`` > 1 matches clips in that many processes, each loading the reference index once. An
-    in-memory database cannot be shared with other processes, so it always scans in this one.
+    ``executor`` matches the clips (:mod:`provenance.executors`: local processes or a Ray cluster); by
+    default a :class:`~provenance.executors.LocalExecutor` of ``workers`` processes, each loading the
+    reference index once. An in-memory database cannot be shared with other processes, so it always scans
+    in this one. Whatever the executor, results are stored here, one transaction per clip, and the report is
+    the same.
     """
+    from contextlib import closing
+
+    from .executors import LocalExecutor, MatchJob
     from .sources import BadEntry, ClipSource, iter_sources
 
     root = dataset.resolve()
@@ -428,10 +447,6 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     sizes = [_size(entry) for entry in entries]
     total_bytes = sum(sizes)
     _begin_scan(registry, scan_id, root, digest, params, total)
-    workers = min(workers, max(1, total))
-    if workers > 1 and registry.in_memory:
-        log.info("in-memory registry: scanning in one process")
-        workers = 1
     infos = load_infos(registry)
     clips: list[dict[str, Any] | None] = [None] * total
     done = 0
@@ -455,21 +470,11 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
             finish(i, None, None, {"error": entry.error}, False)
         else:
             todo.append(i)
-    if workers == 1:
-        index, _ = load_index(registry, params, infos)
-        lookup = _stored_lookup(registry, rescan)
-        for i in todo:
-            finish(i, *match_source(entries[i], index, key, lookup))
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(registry.url, params, key, rescan)) as pool:
-            futures = {pool.submit(_worker_match, entries[i]): i for i in todo}
-            for future in as_completed(futures):
-                finish(futures[future], *future.result())
+    runner = executor if executor is not None else LocalExecutor(workers)
+    job = MatchJob(registry, params, key, rescan, infos)
+    with closing(runner.run(job, [(i, entries[i]) for i in todo])) as results:
+        for i, result in results:
+            finish(i, *result)
     _end_scan(registry, scan_id, clips)
     if progress:
         progress("done", total, total)

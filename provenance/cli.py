@@ -47,6 +47,11 @@ EXIT_STORE = 3
 EXIT_FINDINGS = 4  # --fail-on found a clip at or above its level
 
 
+class ExecutorName(enum.StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 class FailOn(enum.StrEnum):
     medium = "medium"
     high = "high"
@@ -273,16 +278,24 @@ def scan_command(
         show_default=False)] = None,
     rescan: Annotated[bool, typer.Option(
         "--rescan", help="Match every clip again instead of reusing stored results.")] = False,
+    executor: Annotated[ExecutorName, typer.Option(
+        "--executor", help="Where clips are matched: local processes, or a Ray cluster (pip install "
+        "'provenance\\[ray]'; without --address, a local cluster of --workers CPUs).")] = ExecutorName.local,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="The Ray cluster to join (ray://HEAD:10001, HEAD:6379 or auto); its workers need the "
+        "dataset at the same path and a database they reach (PostgreSQL).", show_default=False)] = None,
 ) -> None:
     """Scan a dataset against the registry and write the report JSON (resumable: run it again to go on)."""
     from .audit import default_workers, scan, write_report
     from .engine import EngineParams
+    from .executors import make_executor
 
+    runner = make_executor(executor.value, workers, address)
     registry = state.open()
     with _ScanProgress() as progress:
         report = scan(registry, dataset, EngineParams(), progress.message, workers or default_workers(),
                       as_of=as_of.date() if as_of else None, territory=territory, on_clip=progress.clip,
-                      rescan=rescan)
+                      rescan=rescan, executor=runner)
     write_report(report, out)
     summary = report["scan"]["summary"]
     err.print(
@@ -409,7 +422,9 @@ def _fail(code: int, message: str, exc: BaseException) -> NoReturn:
     if state.debug:
         err.print_exception(show_locals=False)
     line = " ".join(message.split("\n")[0].split()) or type(exc).__name__
-    err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)  # [x] in names is text
     raise SystemExit(code)
 
 

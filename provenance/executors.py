@@ -1,0 +1,352 @@
+"""Where a scan's clips are matched: in this process, in a pool of local processes, or on a Ray cluster.
+
+An executor is one method, ``run(job, clips)``: it matches each ``(i, source)`` of ``clips`` with
+:func:`provenance.audit.match_source` and yields ``(i, result)`` as each clip finishes, in any order. It
+never writes the database: the scan (:func:`provenance.audit.scan`) renders and stores every result in the
+driver, one transaction per clip keyed by the clip's path, so a clip matched twice (a task retried after its
+worker died) is still one stored row, and the progress callbacks are the same whatever the executor.
+
+- :class:`LocalExecutor`: ``workers`` spawned processes on this machine, each loading the reference index
+  from the database once (or this process alone when ``workers`` is 1 or the database is in memory).
+- :class:`RayExecutor`: Ray tasks on a cluster (``address``) or on a local one started for the scan. The
+  driver reads the index's data once and puts it in Ray's object store (once per node, shared by the
+  node's workers); each Ray worker process builds the index from it once, on its first clip, and keeps it
+  for every later clip (the index holds OpenCV matchers, which do not pickle, so the built index cannot be
+  shipped). A worker killed mid-clip has its clip retried on another (``max_retries``).
+
+Workers read the clips at their paths (a cluster needs the dataset on a shared file system at the same
+path) and look up stored results in the registry database by its URL (a cluster needs a database every node
+reaches: PostgreSQL; a SQLite file only on a one-machine cluster).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from rightsdb import Registry
+
+from ._errors import ScanError
+from .audit import (
+    IndexPayload,
+    Lookup,
+    RefInfo,
+    _error_text,
+    _stored_lookup,
+    build_index,
+    engine_id,
+    index_payload,
+    load_index,
+    match_source,
+)
+from .engine import EngineParams, ReferenceIndex
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "MatchJob", "MatchResult", "RayExecutor", "RayStats",
+           "Results", "make_executor"]
+
+MatchResult = tuple[str | None, str | None, dict[str, Any], bool]
+"""``(sha256, cache_key, raw result, from_cache)`` of one clip, as :func:`provenance.audit.match_source`."""
+
+Results = Generator[tuple[int, MatchResult], None, None]
+"""``(i, result)`` as each clip finishes; closing it early stops the work still queued."""
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True, slots=True)
+class MatchJob:
+    """What every worker of one scan needs: the registry, the engine settings, the match key, --rescan."""
+
+    registry: Registry
+    params: EngineParams
+    key: str
+    rescan: bool
+    infos: dict[str, RefInfo]
+
+
+class Executor(Protocol):
+    """Matches clips and yields ``(i, result)`` as each finishes (any order); writes nothing."""
+
+    name: str
+
+    def run(self, job: MatchJob, clips: Sequence[tuple[int, Any]]) -> Results: ...
+
+
+# ---------------------------------------------------------------------------------------------------------
+# local: this process, or a pool of spawned processes
+# ---------------------------------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(url: str, params: EngineParams, key: str, rescan: bool) -> None:
+    """Load the reference index once per worker process (not once per clip)."""
+    registry = Registry(url, auto_migrate=False)
+    _WORKER["index"], _ = load_index(registry, params)
+    _WORKER["lookup"] = _stored_lookup(registry, rescan)
+    _WORKER["key"] = key
+
+
+def _worker_match(source: Any) -> MatchResult:
+    return match_source(source, _WORKER["index"], _WORKER["key"], _WORKER["lookup"])
+
+
+@dataclass
+class LocalExecutor:
+    """Clips matched in ``workers`` spawned processes on this machine (or in this one when ``workers`` is 1)."""
+
+    workers: int = 1
+    name: str = field(default="local", init=False)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ScanError(f"workers must be >= 1, got {self.workers}")
+
+    def run(self, job: MatchJob, clips: Sequence[tuple[int, Any]]) -> Results:
+        workers = min(self.workers, max(1, len(clips)))
+        if workers > 1 and job.registry.in_memory:
+            log.info("in-memory registry: scanning in one process")
+            workers = 1
+        if workers == 1:
+            index, _ = load_index(job.registry, job.params, job.infos)
+            lookup = _stored_lookup(job.registry, job.rescan)
+            for i, source in clips:
+                yield i, match_source(source, index, job.key, lookup)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                   initargs=(job.registry.url, job.params, job.key, job.rescan))
+        try:
+            futures: dict[Future[MatchResult], int] = {pool.submit(_worker_match, source): i for i, source in clips}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:  # also when the caller stops early: drop what has not started
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ray
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _RayContext:
+    url: str
+    params: EngineParams
+    key: str
+    rescan: bool
+    engine: str  # the driver's engine id: a node running another version would match differently
+
+
+_RAY_PROCESS: dict[str, Any] = {}  # per Ray worker process: the built index and its payload's id
+
+
+def _ray_state(ctx: _RayContext, payload_ref: Any) -> tuple[ReferenceIndex, Lookup, bool]:
+    """This worker process's index (built once per payload, kept across tasks), its stored-result lookup, and
+    whether this call built the index."""
+    import ray
+
+    if ctx.engine != engine_id():
+        raise ScanError(f"node {socket.gethostname()} runs {engine_id()}, the driver {ctx.engine}: "
+                        "install the same provenance version on every node")
+    ref_id = payload_ref.hex()
+    built = _RAY_PROCESS.get("payload") != ref_id
+    if built:
+        _RAY_PROCESS.pop("index", None)  # one index at a time in a process
+        payload: IndexPayload = ray.get(payload_ref)
+        _RAY_PROCESS["index"] = build_index(ctx.params, payload)
+        _RAY_PROCESS["payload"] = ref_id
+    db: tuple[str, Registry] | None = _RAY_PROCESS.get("db")
+    if db is None or db[0] != ctx.url:  # one database at a time; connections are opened on the first lookup
+        if db is not None:
+            db[1].dispose()
+        db = _RAY_PROCESS["db"] = (ctx.url, Registry(ctx.url, auto_migrate=False))
+    return _RAY_PROCESS["index"], _stored_lookup(db[1], ctx.rescan), built
+
+
+def _ray_match(ctx: _RayContext, box: list[Any], source: Any) -> tuple[int, bool, MatchResult]:
+    """One clip in a Ray worker: ``(pid, whether this task built the index, result)``.
+
+    ``box`` holds the payload's object ref inside a list so that Ray passes the ref, not the payload: it is
+    fetched (and the index built) only when this process has not built it yet.
+    """
+    index, lookup, built = _ray_state(ctx, box[0])
+    return os.getpid(), built, match_source(source, index, ctx.key, lookup)
+
+
+@dataclass
+class RayStats:
+    """What a Ray scan did: tasks finished, and per worker process that ran them its tasks and index builds."""
+
+    tasks: int = 0
+    per_worker: dict[int, int] = field(default_factory=dict)  # worker pid -> tasks it finished
+    builds: dict[int, int] = field(default_factory=dict)  # worker pid -> index builds in it
+
+    @property
+    def index_builds(self) -> int:
+        return sum(self.builds.values())
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ScanError(f"--executor ray needs Ray, which is not installed ({exc}): "
+                        "pip install 'provenance[ray]'") from exc
+    return ray
+
+
+def _check_reachable(address: str, timeout: float) -> None:
+    """Fail fast, in one line, when nothing listens at a Ray address (``ray://host[:port]`` or ``host:port``);
+    Ray itself waits 30 s to minutes, or exits the process, on an unreachable cluster."""
+    if address in ("auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"gcs://{address}")
+    default = 10001 if parts.scheme == "ray" else 6379
+    try:
+        host, port = parts.hostname, parts.port or default
+    except ValueError as exc:
+        raise ScanError(f"--address {address}: not a Ray address ({exc})") from exc
+    if not host or parts.scheme not in ("ray", "gcs"):
+        raise ScanError(f"--address {address}: not a Ray address (ray://HOST[:PORT] or HOST:PORT)")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ScanError(f"cannot reach the Ray cluster at {address}: {_error_text(exc)}") from exc
+
+
+@dataclass
+class RayExecutor:
+    """Clips matched as Ray tasks; see the module docstring.
+
+    ``address``: a running cluster (``ray://head:10001`` through Ray Client, ``head:6379`` on a cluster
+    node, or ``auto``); None starts a local cluster of ``num_cpus`` CPUs for the scan (default: every core)
+    and stops it afterwards. A Ray already initialised in this process is used as it is. ``max_retries``:
+    how often a clip whose worker died is tried again; a clip that still fails gets a one-line ``error``
+    (and is tried again by the next scan). ``in_flight``: tasks submitted ahead (default: twice the
+    cluster's CPUs), so the driver never lists millions of pending tasks.
+    """
+
+    address: str | None = None
+    num_cpus: int | None = None
+    max_retries: int = 3
+    in_flight: int | None = None
+    connect_timeout: float = 5.0
+    name: str = field(default="ray", init=False)
+    stats: RayStats = field(default_factory=RayStats, init=False)
+
+    def __post_init__(self) -> None:
+        if self.num_cpus is not None and self.num_cpus < 1:
+            raise ScanError(f"workers must be >= 1, got {self.num_cpus}")
+        if self.max_retries < 0:
+            raise ScanError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.in_flight is not None and self.in_flight < 1:
+            raise ScanError(f"in_flight must be >= 1, got {self.in_flight}")
+
+    def _connect(self, ray: Any) -> bool:
+        """Join or start a cluster; True when this call started it (and so must stop it)."""
+        if ray.is_initialized():
+            return False
+        quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+        if self.address is None:
+            try:
+                ray.init(num_cpus=self.num_cpus, include_dashboard=False, **quiet)
+            except (Exception, SystemExit) as exc:
+                raise ScanError(f"cannot start a local Ray cluster: {_error_text(exc)}") from exc
+            return True
+        if self.num_cpus is not None:
+            log.info("--workers is ignored with --address: the cluster's CPUs are used")
+        _check_reachable(self.address, self.connect_timeout)
+        try:
+            ray.init(address=self.address, **quiet)
+        except (Exception, SystemExit) as exc:  # Ray exits the process when its GCS never answers
+            raise ScanError(f"cannot join the Ray cluster at {self.address}: {_error_text(exc)}") from exc
+        return True
+
+    def run(self, job: MatchJob, clips: Sequence[tuple[int, Any]]) -> Results:
+        if not clips:
+            return
+        if job.registry.in_memory:
+            raise ScanError("an in-memory database cannot be shared with Ray workers: use a SQLite file or "
+                            "PostgreSQL (--db)")
+        ray = _import_ray()
+        payload = index_payload(job.registry, job.infos)  # before starting Ray: bad references fail fast
+        started = self._connect(ray)
+        try:
+            yield from self._run(ray, job, payload, clips)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray: Any, job: MatchJob, payload: IndexPayload, clips: Sequence[tuple[int, Any]]
+             ) -> Results:
+        from ray.exceptions import RayError, RayTaskError
+
+        ctx = _RayContext(job.registry.url, job.params, job.key, job.rescan, engine_id())
+        box = [ray.put(payload)]  # once: each node's object store holds one copy for all its workers
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_ray_match)
+        window = self.in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        todo = iter(clips)
+        pending: dict[Any, tuple[int, Any]] = {}
+
+        def submit() -> None:
+            for i, source in todo:
+                pending[remote.remote(ctx, box, source)] = (i, source)
+                if len(pending) >= window:
+                    return
+
+        submit()
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                i, source = pending.pop(ready[0])
+                try:
+                    pid, built, result = ray.get(ready[0])
+                except RayTaskError as exc:  # our code raised in the worker: not the clip's fault
+                    cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                    raise ScanError(f"{getattr(source, 'rel', source)}: Ray worker failed: "
+                                    f"{_error_text(cause)}") from exc
+                except RayError as exc:  # the worker or its node died on every try
+                    log.warning("%s: %s", getattr(source, "rel", source), _error_text(exc))
+                    tries = self.max_retries + 1
+                    result = (None, None, {"error": f"the Ray worker matching this clip died (tried {tries} "
+                                                    f"time{'s' if tries > 1 else ''}: {type(exc).__name__})"}, False)
+                else:
+                    self.stats.tasks += 1
+                    self.stats.per_worker[pid] = self.stats.per_worker.get(pid, 0) + 1
+                    self.stats.builds[pid] = self.stats.builds.get(pid, 0) + built
+                submit()
+                yield i, result
+        finally:
+            for ref in pending:  # the caller stopped early: drop what is still queued
+                ray.cancel(ref)
+
+
+def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
+    """The executor a command line names: ``local`` (``workers`` processes, default every core) or ``ray``
+    (on ``address``, or on a local cluster of ``workers`` CPUs, default every core)."""
+    from .audit import default_workers
+
+    if name == "local":
+        if address is not None:
+            raise ScanError("--address needs --executor ray")
+        return LocalExecutor(workers or default_workers())
+    if name == "ray":
+        _import_ray()  # fail before the scan starts, in one line
+        if address is not None:
+            _check_reachable(address, RayExecutor.connect_timeout)
+        return RayExecutor(address, num_cpus=workers)
+    raise ScanError(f"unknown executor {name!r}: choose one of {', '.join(EXECUTORS)}")
