@@ -447,5 +447,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", exc)
 
 
+from .cli_service import keys_app, serve_command  # noqa: E402  (the HTTP service's commands)
+
+app.command("serve")(serve_command)
+app.add_typer(keys_app, name="keys")
+
+
 if __name__ == "__main__":
     main(sys.argv[1:])

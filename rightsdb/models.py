@@ -220,3 +220,84 @@ class Finding(SQLModel, table=True):
     confidence: float
     segments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The HTTP service's tables (migration 0002): API keys, the history of policy changes, scan jobs.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class ApiRole(StrEnum):
+    admin = "admin"  # everything, including registry writes
+    auditor = "auditor"  # scans, clip checks, reads
+    holder = "holder"  # a rights holder: reads its own works and the findings on them
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key. Only the sha256 of its secret is stored; the key itself is shown once, when created."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        _enum_check("role", ApiRole, "ck_api_keys_role"),
+        CheckConstraint("(role = 'holder') = (holder_id IS NOT NULL)", name="ck_api_keys_holder"),
+    )
+
+    id: str = Field(sa_column=Column(String(32), primary_key=True))
+    secret_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    holder_id: str | None = Field(
+        default=None, sa_column=Column(String(128), ForeignKey("holders.id", ondelete="CASCADE"), nullable=True)
+    )
+    name: str | None = Field(default=None, sa_column=Column(String(256), nullable=True))
+    created_at: datetime = _timestamp()
+    revoked_at: datetime | None = _timestamp(nullable=True)
+
+
+class PolicyChange(SQLModel, table=True):
+    """Who changed a work's terms, when, from what to what (terms as in the manifest's ``policy``)."""
+
+    __tablename__ = "policy_changes"
+    __table_args__ = (Index("ix_policy_changes_work_id", "work_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    work_id: str = Field(sa_column=Column(String(128), nullable=False))  # kept when the work is deleted
+    actor: str = Field(sa_column=Column(String(256), nullable=False))
+    changed_at: datetime = _timestamp()
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ScanJob(SQLModel, table=True):
+    """A dataset scan started through the service; its state lives here so it survives a restart."""
+
+    __tablename__ = "scan_jobs"
+    __table_args__ = (
+        _enum_check("status", JobStatus, "ck_scan_jobs_status"),
+        Index("ix_scan_jobs_status", "status"),
+    )
+
+    id: str = Field(sa_column=Column(String(32), primary_key=True))
+    dataset: str = Field(sa_column=Column(String(4096), nullable=False))
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="queued", sa_column=Column(String(16), nullable=False))
+    phase: str | None = Field(default=None, sa_column=Column(String(512), nullable=True))
+    clips_total: int = 0
+    clips_done: int = 0
+    clips_error: int = 0
+    attempts: int = 0
+    cancel_requested: bool = False
+    scan_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    error: str | None = Field(default=None, sa_column=Column(String(4096), nullable=True))
+    created_by: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    created_at: datetime = _timestamp()
+    started_at: datetime | None = _timestamp(nullable=True)
+    finished_at: datetime | None = _timestamp(nullable=True)
+    report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

@@ -1,0 +1,111 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+It opens the registry (migrating a new database), holds the clip checker and the scan job runner, and
+mounts the routes under ``/v1`` plus ``/healthz`` and ``/readyz``. Starting it resumes the scan jobs a
+previous run left unfinished; stopping it leaves running jobs queued for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from provenance import __version__
+from provenance.service import Checker
+from rightsdb import Registry
+
+from . import problems
+from .auth import KeyCache
+from .bodies import BODY_MODELS
+from .config import ApiSettings, get_api_settings
+from .jobs import JobRunner
+from .routes import clips, findings, health, registry, scans
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Audit video clips for registered copyrighted works, per rights layer, over HTTP.
+
+Every `/v1` route needs `Authorization: Bearer KEY`, a key made by `provenance keys create --role
+admin|auditor|holder [--holder ID]`. Roles: **admin** (everything, including registry writes), **auditor**
+(scans, clip checks, reads), **holder** (its own holder and works, and the findings on them). A missing or
+invalid key is answered 401, a key whose role may not use the route 403. Every error is an RFC 9457 problem
+details object (`application/problem+json`).
+"""
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The service for ``settings`` (default: from the environment, ``PROVENANCE_*``)."""
+    settings = settings or get_api_settings()
+    registry_ = Registry(settings.db)
+
+    def workers() -> tuple[Checker, JobRunner]:
+        return (Checker(registry_, threads=settings.check_threads),
+                JobRunner(registry_, settings.data_root_paths, settings.max_scans, settings.scan_workers))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.stopped:  # started again after a stop: new pools
+            app.state.checker, app.state.runner = workers()
+        app.state.stopped = False
+        resumed = app.state.runner.start()
+        if resumed:
+            log.info("resumed %d scan jobs", len(resumed))
+        try:
+            yield
+        finally:
+            app.state.stopped = True
+            app.state.runner.stop()
+            app.state.checker.close()
+            app.state.registry.dispose()
+
+    app = FastAPI(title="provenance", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  openapi_tags=[
+                      {"name": "health", "description": "Liveness and readiness (no key needed)."},
+                      {"name": "registry", "description": "Holders, works, their terms and references."},
+                      {"name": "clips", "description": "Check one clip; stored results by content hash."},
+                      {"name": "findings", "description": "Stored findings, filtered and paged."},
+                      {"name": "scans", "description": "Dataset scans as background jobs."},
+                  ])
+    app.state.settings = settings
+    app.state.registry = registry_
+    app.state.checker, app.state.runner = workers()
+    app.state.stopped = False
+    app.state.key_cache = KeyCache()
+    problems.install(app)
+    app.include_router(health.router)
+    for module in (registry, clips, findings, scans):
+        app.include_router(module.router, prefix="/v1")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the bodies read after authentication, errors as problem details only."""
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                         tags=app.openapi_tags)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in BODY_MODELS.items():
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(body.pop("$defs", {}))
+        components[name] = body
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for code, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if code[0] in "45" and problems.PROBLEM_JSON in content:
+                    content.pop("application/json", None)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema

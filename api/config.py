@@ -1,0 +1,54 @@
+"""The service's settings, from the environment (``PROVENANCE_*``), built once on demand."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ApiSettings", "get_api_settings"]
+
+
+class ApiSettings(BaseSettings):
+    """Settings of ``provenance serve`` (each also an environment variable, ``PROVENANCE_`` + the name).
+
+    - ``db``: database URL (as the CLI's ``--db``).
+    - ``data_roots``: folders that server-side scans and path checks may read, separated like ``PATH``.
+      Empty: no server-side reads at all (uploads still work).
+    - ``max_upload_bytes``: largest upload (clip or reference) accepted; larger ones get 413.
+    - ``upload_dir``: where uploads are streamed while they are checked (default: the system's temp folder).
+    - ``media_dir``: where uploaded reference files are kept (they are the registry's references).
+    - ``max_scans``: scan jobs running at once (others wait, queued).
+    - ``scan_workers``: processes one scan job matches clips in.
+    - ``check_threads``: clip checks matched at once (each thread keeps its own copy of the index).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PROVENANCE_", extra="ignore")
+
+    db: str = "sqlite:///provenance.db"
+    data_roots: str = ""
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    upload_dir: str | None = None
+    media_dir: str = "provenance-media"
+    max_scans: int = Field(default=1, ge=1, le=64)
+    scan_workers: int = Field(default=1, ge=1, le=256)
+    check_threads: int = Field(default=2, ge=1, le=64)
+
+    @field_validator("db")
+    @classmethod
+    def _db_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("PROVENANCE_DB is empty")
+        return value.strip()
+
+    @property
+    def data_root_paths(self) -> list[Path]:
+        return [Path(p).expanduser().resolve() for p in self.data_roots.split(os.pathsep) if p.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_api_settings() -> ApiSettings:
+    return ApiSettings()

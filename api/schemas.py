@@ -1,0 +1,274 @@
+"""Request and response bodies of the HTTP API (pydantic), with the examples the OpenAPI document shows.
+
+Report objects (a clip, its layers) follow the report JSON contract; fields beyond the contract's are
+allowed (the report only ever adds fields).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+AiTrainingT = Literal["allow", "deny", "conditional", "unknown"]
+LayerT = Literal["game", "stream", "ugc", "other"]
+HolderKindT = Literal["publisher", "streamer", "ugc_creator", "other"]
+ExposureT = Literal["none", "low", "medium", "high"]
+
+_POLICY_EXAMPLE: Any = {"ai_training": "deny", "license": "All rights reserved", "territories": ["DE", "US"],
+                   "valid_until": "2027-12-31", "source": "tdm-reservation", "url": "https://acme.example/ai-terms"}
+_SEGMENT_EXAMPLE: Any = {"start": 1.0, "end": 7.5, "reference": "footage/acme-racer-trailer.mp4", "ref_start": 31.0,
+                    "ref_end": 37.5}
+_CLIP_EXAMPLE: Any = {
+    "path": "clip.mp4", "sha256": "9f2c" + "0" * 60, "duration_s": 8.0, "exposure": "high", "error": None,
+    "reason": "High exposure: footage of Acme Racer (Acme Games, AI training denied).",
+    "layers": [{"layer": "game", "holder": "acme", "holder_name": "Acme Games", "work": "acme-racer",
+                "title": "Acme Racer", "verdict": "denied", "policy": {"ai_training": "deny",
+                                                                      "license": "All rights reserved"},
+                "confidence": 0.93, "segments": [_SEGMENT_EXAMPLE],
+                "evidence": [{"kind": "footage", "reference": "footage/acme-racer-trailer.mp4", "region": None,
+                              "clip_time": 4.2, "ref_time": 34.2}]}]}
+
+
+class Status(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+    status: str
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready", "database": "sqlite",
+                                                               "schema": "0002"}]})
+    status: str
+    database: str
+    schema_revision: str = Field(alias="schema")
+
+
+class PolicyIn(BaseModel):
+    """A work's terms for AI training, as in the manifest's ``policy``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_POLICY_EXAMPLE]})
+    ai_training: AiTrainingT
+    license: str | None = Field(default=None, max_length=2048)
+    territories: list[str] | None = Field(default=None, min_length=1,
+                                          description="ISO 3166-1 alpha-2 codes where the terms apply")
+    valid_from: date | None = None
+    valid_until: date | None = None
+    source: str | None = Field(default=None, max_length=64)
+    url: str | None = Field(default=None, max_length=2048)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_POLICY_EXAMPLE]})
+    ai_training: AiTrainingT
+    license: str | None = None
+    territories: list[str] | None = None
+    valid_from: str | None = None
+    valid_until: str | None = None
+    source: str | None = None
+    url: str | None = None
+
+
+class HolderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"id": "acme", "name": "Acme Games", "kind": "publisher"}]})
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=512)
+    kind: HolderKindT
+
+
+class HolderUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Acme Games Ltd"}]})
+    name: str | None = Field(default=None, min_length=1, max_length=512)
+    kind: HolderKindT | None = None
+
+
+class HolderOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": "acme", "name": "Acme Games", "kind": "publisher", "created_at": "2026-11-25T10:00:00+00:00",
+         "updated_at": "2026-11-25T10:00:00+00:00"}]})
+    id: str
+    name: str
+    kind: HolderKindT
+    created_at: str
+    updated_at: str
+
+
+class ReferenceOut(BaseModel):
+    path: str
+    kind: Literal["footage", "asset"]
+    sha256: str
+    media_kind: Literal["video", "image"]
+    width: int
+    height: int
+    duration_s: float
+
+
+class WorkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"id": "acme-racer", "title": "Acme Racer", "holder": "acme", "layer": "game",
+         "policy": {"ai_training": "deny", "license": "All rights reserved"}}]})
+    id: str = Field(pattern=ID_PATTERN)
+    title: str = Field(min_length=1, max_length=512)
+    holder: str = Field(pattern=ID_PATTERN)
+    layer: LayerT
+    policy: PolicyIn
+
+
+class WorkUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"title": "Acme Racer (2026)"}]})
+    title: str | None = Field(default=None, min_length=1, max_length=512)
+    layer: LayerT | None = None
+
+
+class WorkOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": "acme-racer", "title": "Acme Racer", "holder": "acme", "layer": "game",
+         "policy": {"ai_training": "deny", "license": "All rights reserved"},
+         "references": [{"path": "footage/acme-racer-trailer.mp4", "kind": "footage", "sha256": "ab" * 32,
+                         "media_kind": "video", "width": 1280, "height": 720, "duration_s": 62.0}],
+         "created_at": "2026-11-25T10:00:00+00:00", "updated_at": "2026-11-25T10:00:00+00:00"}]})
+    id: str
+    title: str
+    holder: str
+    layer: LayerT
+    policy: Policy
+    references: list[ReferenceOut]
+    created_at: str
+    updated_at: str
+
+
+class PolicyChangeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": 1, "work": "acme-racer", "actor": "key:3f9a0c2b7d1e", "changed_at": "2026-11-25T10:00:00+00:00",
+         "before": {"ai_training": "unknown"}, "after": {"ai_training": "deny"}}]})
+    id: int
+    work: str
+    actor: str
+    changed_at: str
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+
+class Segment(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_SEGMENT_EXAMPLE]})
+    start: float
+    end: float
+    reference: str
+    ref_start: float | None = None
+    ref_end: float | None = None
+
+
+class ClipLayer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    layer: LayerT
+    holder: str
+    work: str
+    policy: dict[str, Any]
+    confidence: float
+    segments: list[Segment]
+    holder_name: str | None = None
+    title: str | None = None
+    verdict: str | None = None
+    evidence: list[dict[str, Any]] = []
+
+
+class Clip(BaseModel):
+    """One clip of the report (the report JSON contract's clip object)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_CLIP_EXAMPLE]})
+    path: str
+    sha256: str | None
+    duration_s: float | None
+    exposure: ExposureT
+    error: str | None
+    layers: list[ClipLayer]
+    reason: str | None = None
+
+
+class ClipPath(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"path": "/data/clips/clip.mp4"}]})
+    path: str = Field(min_length=1, max_length=4096, description="a media file under one of the data roots")
+
+
+class FindingClip(BaseModel):
+    path: str
+    sha256: str | None
+    exposure: ExposureT
+    duration_s: float | None
+
+
+class FindingOut(BaseModel):
+    id: int
+    scan: str
+    clip: FindingClip
+    layer: LayerT
+    holder: str
+    work: str
+    ai_training: AiTrainingT
+    confidence: float
+    segments: list[Segment]
+
+
+class FindingPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "items": [{"id": 17, "scan": "5b1c9e0f3a2d4c6b8e7f9a0b1c2d3e4f",
+                   "clip": {"path": "streams/highlight.mp4", "sha256": "9f2c" + "0" * 60, "exposure": "high",
+                            "duration_s": 8.0},
+                   "layer": "game", "holder": "acme", "work": "acme-racer", "ai_training": "deny",
+                   "confidence": 0.93, "segments": [_SEGMENT_EXAMPLE]}],
+        "next_cursor": "MTc"}]})
+    items: list[FindingOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
+
+
+class ScanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"dataset": "/data/datasets/batch-0042", "as_of": "2026-11-25", "territory": "DE"}]})
+    dataset: str = Field(min_length=1, max_length=4096,
+                         description="absolute path of a folder, .tar shard or manifest under a data root")
+    as_of: date | None = Field(default=None, description="apply the terms in force on this date (default today)")
+    territory: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
+    rescan: bool = Field(default=False, description="match every clip again, ignoring stored results")
+
+
+class JobProgress(BaseModel):
+    clips_total: int
+    clips_done: int
+    clips_error: int
+    fraction: float | None
+
+
+_JOB_EXAMPLE: Any = {"id": "0c6f1a8e9b2d4f7a8c3e5d1b9a7f2e4c", "dataset": "/data/datasets/batch-0042",
+                "status": "running", "phase": "scanning", "options": {"as_of": "2026-11-25"},
+                "scan_id": "5b1c9e0f3a2d4c6b8e7f9a0b1c2d3e4f",
+                "progress": {"clips_total": 120, "clips_done": 37, "clips_error": 1, "fraction": 0.3083},
+                "attempts": 1, "cancel_requested": False, "error": None, "created_by": "3f9a0c2b7d1e",
+                "created_at": "2026-11-25T10:00:00+00:00", "started_at": "2026-11-25T10:00:01+00:00",
+                "finished_at": None, "summary": None}
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_JOB_EXAMPLE]})
+    id: str
+    dataset: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    phase: str | None
+    options: dict[str, Any]
+    scan_id: str | None
+    progress: JobProgress
+    attempts: int
+    cancel_requested: bool
+    error: str | None
+    created_by: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    summary: dict[str, int] | None
+
+
+class JobPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_JOB_EXAMPLE], "next_cursor": None}]})
+    items: list[Job]
+    next_cursor: str | None
