@@ -46,7 +46,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     def workers() -> tuple[Checker, JobRunner]:
         return (Checker(registry_, threads=settings.check_threads),
-                JobRunner(registry_, settings.data_root_paths, settings.max_scans, settings.scan_workers))
+                JobRunner(registry_, settings.data_root_paths, settings.max_scans, settings.scan_workers,
+                          settings.scan_executor, settings.ray_address))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

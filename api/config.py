@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +23,10 @@ class ApiSettings(BaseSettings):
     - ``upload_dir``: where uploads are streamed while they are checked (default: the system's temp folder).
     - ``media_dir``: where uploaded reference files are kept (they are the registry's references).
     - ``max_scans``: scan jobs running at once (others wait, queued).
-    - ``scan_workers``: processes one scan job matches clips in.
+    - ``scan_workers``: processes one scan job matches clips in (with ``ray`` and no address: the local
+      cluster's CPUs).
+    - ``scan_executor``: ``local`` (processes of this machine) or ``ray`` (a Ray cluster), as the CLI's
+      ``--executor``; ``ray_address``: the cluster to join (none: a local cluster started per job).
     - ``check_threads``: clip checks matched at once (each thread keeps its own copy of the index).
     """
 
@@ -35,6 +39,8 @@ class ApiSettings(BaseSettings):
     media_dir: str = "provenance-media"
     max_scans: int = Field(default=1, ge=1, le=64)
     scan_workers: int = Field(default=1, ge=1, le=256)
+    scan_executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     check_threads: int = Field(default=2, ge=1, le=64)
 
     @field_validator("db")

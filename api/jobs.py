@@ -22,10 +22,13 @@ __all__ = ["JobRunner"]
 
 
 class JobRunner:
-    def __init__(self, registry: Registry, roots: list[Path], max_scans: int = 1, workers: int = 1) -> None:
+    def __init__(self, registry: Registry, roots: list[Path], max_scans: int = 1, workers: int = 1,
+                 executor: str = "local", address: str | None = None) -> None:
         self.registry = registry
         self.roots = roots
         self.workers = workers
+        self.executor = executor
+        self.address = address
         self._pool = ThreadPoolExecutor(max_scans, thread_name_prefix="scan-job")
         self._stop = threading.Event()
         self._futures: dict[str, Future[str]] = {}
@@ -45,7 +48,8 @@ class JobRunner:
 
     def _run(self, job_id: str) -> str:
         try:
-            return run_scan_job(self.registry, job_id, self.roots, self.workers, stop=self._stop)
+            return run_scan_job(self.registry, job_id, self.roots, self.workers, stop=self._stop,
+                                executor=self.executor, address=self.address)
         finally:
             with self._lock:
                 self._futures.pop(job_id, None)

@@ -21,6 +21,7 @@ from rightsdb.queries import stored_results
 from . import audit
 from ._errors import ProvenanceError, ScanError
 from .engine import EngineParams, ReferenceIndex
+from .executors import make_executor
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +153,13 @@ class _Stopping(Exception):
 
 
 def run_scan_job(registry: Registry, job_id: str, roots: list[Path], workers: int = 1,
-                 params: EngineParams | None = None, stop: threading.Event | None = None) -> str:
+                 params: EngineParams | None = None, stop: threading.Event | None = None,
+                 executor: str = "local", address: str | None = None) -> str:
     """Run one queued scan job to its end; returns its final status. Never raises for a failed scan: the
     job row says what went wrong. When ``stop`` is set the scan stops after the clip it is on and the job
-    is queued again (a restarted service resumes it)."""
+    is queued again (a restarted service resumes it). ``executor`` (``local`` or ``ray``, with the Ray
+    cluster's ``address``: none joins the cluster this process is connected to, or starts a local one)
+    matches the clips, as the CLI's ``--executor``."""
     job = claim_job(registry, job_id)
     if job is None:
         return "skipped"
@@ -186,9 +190,10 @@ def run_scan_job(registry: Registry, job_id: str, roots: list[Path], workers: in
         else:
             _check_entries(dataset, roots)
         as_of = date.fromisoformat(options["as_of"]) if options.get("as_of") else None
+        runner = make_executor(executor, workers, address)
         report = audit.scan(registry, dataset, params or EngineParams(), progress, workers, as_of=as_of,
                             territory=options.get("territory"), on_clip=on_clip,
-                            rescan=bool(options.get("rescan")), **kwargs)
+                            rescan=bool(options.get("rescan")), executor=runner, **kwargs)
         set_scan_id(registry, job_id, str(dataset))
         finish_job(registry, job_id, "done", report=report)
         return "done"

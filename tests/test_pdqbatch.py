@@ -25,7 +25,7 @@ def _frames(rel: str, n: int = 12) -> list[np.ndarray]:
 def test_same_bits_and_quality_as_pdqhash(rel: str, max_side: int | None) -> None:
     frames = _frames(rel)
     h, w = frames[0].shape
-    boxes = list(region_boxes(h, w).values()) + [Box(3, 5, w - 7, h - 2), Box(10, 10, 74, 74)]  # odd sizes, 64x64
+    boxes = [*region_boxes(h, w).values(), Box(3, 5, w - 7, h - 2), Box(10, 10, 74, 74)]  # odd sizes, 64x64
     specs = [(b, False) for b in boxes] + [(b, True) for b in boxes]
     hashes, quality = pdq_crops(frames, specs, max_side)
     assert hashes.shape == (len(frames), len(specs), 32) and quality.shape == (len(frames), len(specs))

@@ -277,3 +277,39 @@ def test_make_executor_names() -> None:
         make_executor("dask", 2)
     with pytest.raises(ScanError, match="workers must be >= 1"):
         RayExecutor(num_cpus=0)
+
+
+def test_a_service_scan_job_runs_on_the_cluster(cluster: Any, pg_copy: str, sample_report: dict[str, Any],
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's scan jobs take the executor too (``PROVENANCE_SCAN_EXECUTOR=ray``): the same report, its
+    clips matched by Ray tasks on the cluster this process has joined; a cluster that cannot be reached fails
+    the job with a one-line error."""
+    from provenance import service
+    from rightsdb.jobs import create_job, get_job
+
+    made: list[Any] = []
+
+    def keep(*args: Any) -> Any:  # the real executor, kept to read its statistics afterwards
+        made.append(make_executor(*args))
+        return made[-1]
+
+    monkeypatch.setattr(service, "make_executor", keep)
+    root = tmp_path / "data"
+    dataset = root / "sample"
+    shutil.copytree(SAMPLE / "dataset", dataset)
+    registry = Registry(pg_copy)
+    try:
+        job = create_job(registry, str(dataset), {}, created_by=None)
+        assert service.run_scan_job(registry, job.id, [root.resolve()], workers=2, executor="ray") == "done"
+        report = get_job(registry, job.id).report
+        assert report is not None
+        _one_row_per_clip(registry, report)
+        bad = create_job(registry, str(dataset), {}, created_by=None)
+        assert service.run_scan_job(registry, bad.id, [root.resolve()], executor="ray",
+                                    address="127.0.0.1:1") == "failed"
+        error = get_job(registry, bad.id).error or ""
+    finally:
+        registry.dispose()
+    assert report["clips"] == sample_report["clips"]
+    assert isinstance(made[0], RayExecutor) and made[0].stats.tasks == len(report["clips"])
+    assert "127.0.0.1:1" in error and "\n" not in error
