@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+
+from provenance.settings import Settings
 
 __all__ = ["ApiSettings", "get_api_settings"]
 
 
-class ApiSettings(BaseSettings):
-    """Settings of ``provenance serve`` (each also an environment variable, ``PROVENANCE_`` + the name).
+class ApiSettings(Settings):
+    """Settings of ``provenance serve`` (each also an environment variable, ``PROVENANCE_`` + the name): the
+    process-wide :class:`~provenance.settings.Settings` (``db``, ``data_roots``) and the service's own.
 
     - ``db``: database URL (as the CLI's ``--db``).
     - ``data_roots``: folders that server-side scans and path checks may read, separated like ``PATH``.
@@ -30,10 +30,6 @@ class ApiSettings(BaseSettings):
     - ``check_threads``: clip checks matched at once (each thread keeps its own copy of the index).
     """
 
-    model_config = SettingsConfigDict(env_prefix="PROVENANCE_", extra="ignore")
-
-    db: str = "sqlite:///provenance.db"
-    data_roots: str = ""
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     upload_dir: str | None = None
     media_dir: str = "provenance-media"
@@ -42,17 +38,6 @@ class ApiSettings(BaseSettings):
     scan_executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     check_threads: int = Field(default=2, ge=1, le=64)
-
-    @field_validator("db")
-    @classmethod
-    def _db_not_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("PROVENANCE_DB is empty")
-        return value.strip()
-
-    @property
-    def data_root_paths(self) -> list[Path]:
-        return [Path(p).expanduser().resolve() for p in self.data_roots.split(os.pathsep) if p.strip()]
 
 
 @lru_cache(maxsize=1)
