@@ -95,3 +95,21 @@ def start_service(url: str, tmp_path: Path, **settings: object) -> Iterator[Serv
             for role in ("admin", "auditor", "holder")}
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Service(app, client, registry, keys, data, cfg)
+
+
+def sample_service(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> Iterator[Service]:
+    """Body of a ``service`` fixture parametrised over :data:`BOTH_DATABASES`: the app on the fingerprinted
+    sample, on a SQLite copy or a fresh PostgreSQL database (dropped afterwards)."""
+    pg = None
+    if request.param == "postgres":
+        server = request.getfixturevalue("pg_server")
+        pg = server.fresh()
+    try:
+        url = sample_registry_url(request.param, template, tmp_path, pg)
+        yield from start_service(url, tmp_path)
+    finally:
+        if pg is not None:
+            server.drop(pg)
+
+
+BOTH_DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

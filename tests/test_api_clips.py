@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from .apihelp import SAMPLE, Service, fingerprinted_sqlite, sample_registry_url, start_service
+from .apihelp import (
+    BOTH_DATABASES,
+    SAMPLE,
+    Service,
+    fingerprinted_sqlite,
+    sample_registry_url,
+    sample_service,
+    start_service,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +34,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fingerprinted_sqlite(tmp_path_factory)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def service(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> Iterator[Service]:
-    pg = None
-    if request.param == "postgres":
-        server = request.getfixturevalue("pg_server")
-        pg = server.fresh()
-    try:
-        url = sample_registry_url(request.param, template, tmp_path, pg)
-        yield from start_service(url, tmp_path)
-    finally:
-        if pg is not None:
-            server.drop(pg)
+service = pytest.fixture(params=BOTH_DATABASES, name="service")(sample_service)
 
 
 def _upload(service: Service, path: Path, role: str = "auditor", **params: str) -> Any:

@@ -7,7 +7,6 @@ import csv
 import io
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,15 @@ from rightsdb import Registry
 from rightsdb.jobs import create_job
 from rightsdb.models import ScanJob
 
-from .apihelp import SAMPLE, Service, fingerprinted_sqlite, sample_registry_url, start_service
+from .apihelp import (
+    BOTH_DATABASES,
+    SAMPLE,
+    Service,
+    fingerprinted_sqlite,
+    sample_registry_url,
+    sample_service,
+    start_service,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -47,18 +54,7 @@ def _wait(service: Service, job_id: str, until: tuple[str, ...] = ("done", "fail
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def service(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> Iterator[Service]:
-    pg = None
-    if request.param == "postgres":
-        server = request.getfixturevalue("pg_server")
-        pg = server.fresh()
-    try:
-        url = sample_registry_url(request.param, template, tmp_path, pg)
-        yield from start_service(url, tmp_path)
-    finally:
-        if pg is not None:
-            server.drop(pg)
+service = pytest.fixture(params=BOTH_DATABASES, name="service")(sample_service)
 
 
 def test_scan_job_end_to_end(service: Service) -> None:
