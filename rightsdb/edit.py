@@ -38,20 +38,25 @@ def create_holder(registry: Registry, holder_id: str, name: str, kind: str) -> N
         session.add(Holder(id=holder_id, name=name, kind=kind))
 
 
+def _update(session: Session, row: Holder | Work, **values: str | None) -> None:
+    """Set the given (not None) attributes that differ, and stamp ``updated_at`` when any did."""
+    changed = False
+    for attr, value in values.items():
+        if value is not None and getattr(row, attr) != value:
+            setattr(row, attr, value)
+            changed = True
+    if changed:
+        row.updated_at = utcnow()
+        session.add(row)
+
+
 def update_holder(registry: Registry, holder_id: str, name: str | None = None, kind: str | None = None) -> None:
     _check(kind, HolderKind, "kind")
     with registry.write() as session:
         row = session.get(Holder, holder_id)
         if row is None:
             raise NotFoundError(f"holder: no holder with id {holder_id!r}")
-        changed = False
-        for attr, value in (("name", name), ("kind", kind)):
-            if value is not None and getattr(row, attr) != value:
-                setattr(row, attr, value)
-                changed = True
-        if changed:
-            row.updated_at = utcnow()
-            session.add(row)
+        _update(session, row, name=name, kind=kind)
 
 
 def _terms(work_id: str, policy: dict[str, Any]) -> dict[str, Any]:
@@ -81,14 +86,7 @@ def update_work(registry: Registry, work_id: str, title: str | None = None, laye
     _check(layer, Layer, "layer")
     with registry.write() as session:
         row = _work(session, work_id)
-        changed = False
-        for attr, value in (("title", title), ("layer", layer)):
-            if value is not None and getattr(row, attr) != value:
-                setattr(row, attr, value)
-                changed = True
-        if changed:
-            row.updated_at = utcnow()
-            session.add(row)
+        _update(session, row, title=title, layer=layer)
 
 
 def set_policy(registry: Registry, work_id: str, policy: dict[str, Any], actor: str) -> bool:
