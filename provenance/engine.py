@@ -52,7 +52,7 @@ from .decode import open_video
 from .fingerprint.pdq import PDQ, PDQParams
 from .fingerprint.pdqbatch import CropSpec, pdq_crops
 from .fingerprint.regions import DEFAULT_REGIONS, Box, RegionHasher, detect_borders, trim
-from .index import MultiIndexHashIndex
+from .index import StaticHashIndex
 from .layout import find_panels
 from .local import FeatureBank, Features, LocalParams, RegionMatch, extract, warp_region
 
@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 #: Bumped whenever fingerprints or matching change in a way that changes results.
-ENGINE_VERSION = "0.4"
+ENGINE_VERSION = "0.5"
 
 REGIONS = tuple(DEFAULT_REGIONS)
 _WHOLE = REGIONS.index("whole")
@@ -360,7 +360,7 @@ class ReferenceIndex:
         self._bank_ref: list[int] = []
         self._bank_time: list[float] = []
         self._assets: list[tuple[_RefMeta, AssetDetector]] = []
-        self._index: MultiIndexHashIndex | None = None
+        self._index: StaticHashIndex | None = None
         self._n_rows = 0
 
     @property
@@ -393,13 +393,10 @@ class ReferenceIndex:
 
     def _built(
         self,
-    ) -> tuple[MultiIndexHashIndex, npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.int8]]:
-        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 32), np.uint8)
+    ) -> tuple[StaticHashIndex, npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.int8]]:
         if self._index is None:
-            index = MultiIndexHashIndex(256, self.params.max_distance)
-            if len(hashes):
-                index.add(np.arange(len(hashes), dtype=np.int64), hashes)
-            self._index = index
+            hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 32), np.uint8)
+            self._index = StaticHashIndex(hashes, 256, self.params.max_distance)
             self._cat = (
                 np.concatenate(self._row_ref) if self._row_ref else np.zeros(0, np.int32),
                 np.concatenate(self._row_time) if self._row_time else np.zeros(0, np.float32),

