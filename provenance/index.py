@@ -664,6 +664,7 @@ class StaticHashIndex:
         self.max_distance = _check_radius(max_distance, self.bits)
         data = np.ascontiguousarray(_check_hashes(hashes, self.bits))
         self._n = int(data.shape[0])
+        self._index: Any
         if self._n <= self.flat_max or self.bits % 16:
             self._index = faiss.IndexBinaryFlat(self.bits)
         else:
