@@ -22,12 +22,17 @@ class ApiSettings(Settings):
     - ``max_upload_bytes``: largest upload (clip or reference) accepted; larger ones get 413.
     - ``upload_dir``: where uploads are streamed while they are checked (default: the system's temp folder).
     - ``media_dir``: where uploaded reference files are kept (they are the registry's references).
-    - ``max_scans``: scan jobs running at once (others wait, queued).
+    - ``max_scans``: scan jobs running at once over all the service's processes sharing the database (others
+      wait, queued).
     - ``scan_workers``: processes one scan job matches clips in (with ``ray`` and no address: the local
       cluster's CPUs).
     - ``scan_executor``: ``local`` (processes of this machine) or ``ray`` (a Ray cluster), as the CLI's
       ``--executor``; ``ray_address``: the cluster to join (none: a local cluster started per job).
-    - ``check_threads``: clip checks matched at once (each thread keeps its own copy of the index).
+    - ``check_threads``: clip checks matched at once (each thread keeps its own copy of the index); per
+      server process.
+    - ``job_lease_seconds``: how long a scan job stays claimed by a service process that stopped renewing it
+      (renewed three times a lease while it runs): a job whose process died is taken over by another process,
+      or by the next start, this long after its last renewal.
     """
 
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
@@ -38,6 +43,7 @@ class ApiSettings(Settings):
     scan_executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     check_threads: int = Field(default=2, ge=1, le=64)
+    job_lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
 
 
 @lru_cache(maxsize=1)

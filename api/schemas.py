@@ -39,7 +39,7 @@ class Status(BaseModel):
 
 class Readiness(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready", "database": "sqlite",
-                                                               "schema": "0002"}]})
+                                                               "schema": "0003"}]})
     status: str
     database: str
     schema_revision: str = Field(alias="schema")

@@ -7,6 +7,7 @@ Registered on the main app in :mod:`provenance.cli`. The database is the CLI's (
 from __future__ import annotations
 
 import enum
+import os
 from typing import Annotated
 
 import typer
@@ -20,29 +21,50 @@ class Role(enum.StrEnum):
     holder = "holder"
 
 
+def default_workers() -> int:
+    """Server processes by default: one per CPU core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def serve_command(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=64, show_default=False,
+        help="Server processes sharing the port (default: one per CPU core). Scan jobs run in one of them at a "
+             "time; clip checks are matched in the process the request reaches.")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the HTTP service (JSON API under /v1, OpenAPI at /docs and /openapi.json).
 
     Settings come from the environment: PROVENANCE_DATA_ROOTS (folders scans may read, separated like PATH),
     PROVENANCE_MAX_UPLOAD_BYTES, PROVENANCE_MAX_SCANS, PROVENANCE_SCAN_WORKERS, PROVENANCE_CHECK_THREADS,
-    PROVENANCE_MEDIA_DIR, PROVENANCE_UPLOAD_DIR.
+    PROVENANCE_MEDIA_DIR, PROVENANCE_UPLOAD_DIR, PROVENANCE_JOB_LEASE_SECONDS.
     """
     import uvicorn
 
     from api import ApiSettings, create_app
+    from rightsdb import Registry
 
     from .cli import err, state
 
     overrides = {"db": state.db} if state.db else {}
     settings = ApiSettings(**overrides)  # type: ignore[arg-type]
-    app = create_app(settings)
+    processes = workers or default_workers()
     roots = ", ".join(map(str, settings.data_root_paths)) or "none (PROVENANCE_DATA_ROOTS is not set)"
-    err.print(f"provenance service on http://{host}:{port} (data roots: {roots})")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    err.print(f"provenance service on http://{host}:{port}, {processes} process{'es' if processes > 1 else ''} "
+              f"(data roots: {roots})")
+    if processes == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        return
+    # Each worker process builds its app from the environment (the factory api.app:create_app): the --db of
+    # this command goes there too. The database is opened (a new one migrated) once, here, before they start.
+    os.environ["PROVENANCE_DB"] = settings.db
+    Registry(settings.db).dispose()
+    uvicorn.run("api.app:create_app", factory=True, workers=processes, host=host, port=port, log_level=log_level)
 
 
 @keys_app.command("create")

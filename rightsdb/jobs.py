@@ -1,30 +1,64 @@
 """Scan jobs of the HTTP service: rows in ``scan_jobs`` that outlive the process running them.
 
-States: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled``. A job found ``running`` or
-``queued`` when the service starts was interrupted (the service stopped): :func:`requeue_interrupted`
-queues it again (the scan itself resumes from the clips it committed) unless it already took
-``max_attempts`` tries, when it is marked ``failed``.
+States: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled``.
+
+Several service processes may share one database; a job is run by one of them at a time. A runner
+*claims* a job (:func:`claim_job`) with one conditional ``UPDATE`` (it changes the row only while the job is
+still claimable and unchanged since it was read; the row count says whether this runner won), which gives it
+a *lease*: its owner id and an expiry time, renewed while it runs (:func:`renew_lease`, and every progress
+write). A job is claimable while it is ``queued``, or ``running`` under a lease that expired (its owner died:
+killed, crashed, its machine lost) or under none (rows of an older service). A runner whose lease was taken
+over meanwhile is told so (:class:`LeaseLost`) at its next write, and none of its writes land. A job taken
+over after ``max_attempts`` tries is marked ``failed`` instead. Lease times are the runners' clocks (UTC):
+machines sharing a database need clocks in step (NTP), well within a lease.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 
 from ._errors import NotFoundError
 from .models import JobStatus, Scan, ScanJob, utcnow
 from .store import Registry
 
-__all__ = ["FINAL", "JobCancelled", "cancel_job", "claim_job", "create_job", "finish_job", "get_job",
-           "job_dict", "list_jobs", "record_progress", "release_job", "requeue_interrupted", "set_scan_id"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "FINAL", "JobCancelled", "LeaseLost", "cancel_job", "claim_job",
+           "claimable_jobs", "create_job", "finish_job", "get_job", "job_dict", "list_jobs", "new_owner",
+           "record_progress", "release_job", "renew_lease", "running_count", "set_scan_id"]
 
 FINAL = frozenset({JobStatus.done, JobStatus.failed, JobStatus.cancelled})
+
+#: How long a claimed job stays its runner's without a renewal; runners renew it a few times per lease.
+DEFAULT_LEASE_SECONDS = 30.0
+
+_TABLE = ScanJob.__table__  # type: ignore[attr-defined]
+_T = _TABLE.c
 
 
 class JobCancelled(Exception):
     """Raised inside a running scan's callbacks when its job was cancelled."""
+
+
+class LeaseLost(Exception):
+    """Raised to a runner whose job is not its own any more (its lease expired and another runner took the job
+    over, or the job was finished or released meanwhile): it must stop without writing."""
+
+
+def new_owner() -> str:
+    """A runner's owner id: host, process and a random part (unique even when a pid is reused)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _claimable(now: Any) -> Any:
+    """SQL condition: a job a runner may claim at ``now``."""
+    return or_(_T.status == JobStatus.queued,
+               and_(_T.status == JobStatus.running, or_(_T.lease_expires_at.is_(None), _T.lease_expires_at < now)))
 
 
 def job_dict(job: ScanJob) -> dict[str, Any]:
@@ -78,29 +112,92 @@ def list_jobs(registry: Registry, status: str | None, after: str | None, limit: 
     return rows[:limit], len(rows) > limit
 
 
-def claim_job(registry: Registry, job_id: str) -> ScanJob | None:
-    """Mark a queued job running (one more attempt); None when it is not queued any more (cancelled...)."""
+def claimable_jobs(registry: Registry) -> list[str]:
+    """Ids of the jobs a runner may claim now (queued, or running under an expired lease), oldest first."""
+    with registry.session() as session:
+        rows = session.execute(select(_T.id).where(_claimable(utcnow()))
+                               .order_by(_T.created_at, _T.id)).all()
+    return [str(r[0]) for r in rows]
+
+
+def running_count(registry: Registry) -> int:
+    """How many jobs run now under a live lease (over every runner sharing the database)."""
+    with registry.session() as session:
+        return int(session.execute(select(func.count()).select_from(_TABLE).where(
+            _T.status == JobStatus.running, _T.lease_expires_at >= utcnow())).scalar_one())
+
+
+def claim_job(registry: Registry, job_id: str, owner: str | None = None, *,
+              lease_seconds: float = DEFAULT_LEASE_SECONDS, max_running: int | None = None,
+              max_attempts: int = 3) -> ScanJob | None:
+    """Claim a job for ``owner`` (default: a new owner id, see :func:`new_owner`): mark it running (one more
+    attempt) under a lease of ``lease_seconds``. Returns the job, or None when this runner did not get it: it is
+    not claimable (another runner holds it, it finished...), ``max_running`` jobs already run under live
+    leases, or it was cancelled (it is marked so) or taken over from dead owners ``max_attempts`` times already
+    (it is marked failed).
+
+    The claim is one conditional ``UPDATE`` (the row is changed only while still claimable and at the attempt
+    count read) in a serialised write transaction: of runners racing for a job exactly one gets it, on SQLite
+    and PostgreSQL alike."""
+    owner = owner or new_owner()
     with registry.write() as session:
+        now = utcnow()
+        row = session.execute(select(_T.status, _T.attempts, _T.cancel_requested)
+                              .where(_T.id == job_id, _claimable(now))).first()
+        if row is None:
+            return None
+        status, attempts, cancel_requested = row
+        ended: dict[str, Any] | None = None
+        if cancel_requested:
+            ended = {"status": JobStatus.cancelled, "phase": "cancelled"}
+        elif status == JobStatus.running and attempts >= max_attempts:
+            ended = {"status": JobStatus.failed, "phase": JobStatus.failed,
+                     "error": f"interrupted {attempts} times (the service stopped or died while it ran); gave up"}
+        if ended is not None:
+            session.execute(update(_TABLE).where(_T.id == job_id, _T.attempts == attempts, _claimable(now))
+                            .values(finished_at=now, lease_expires_at=None, **ended))
+            return None
+        if max_running is not None:
+            running = session.execute(select(func.count()).select_from(_TABLE).where(
+                _T.status == JobStatus.running, _T.lease_expires_at >= now)).scalar_one()
+            if running >= max_running:
+                return None
+        claimed = session.execute(
+            update(_TABLE).where(_T.id == job_id, _T.attempts == attempts, _claimable(now))
+            .values(status=JobStatus.running, attempts=attempts + 1, started_at=now, error=None,
+                    phase="starting" if status == JobStatus.queued else "resuming: its last runner stopped",
+                    lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds)))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
         job = session.get(ScanJob, job_id)
-        if job is None or job.status != JobStatus.queued:
-            return None
-        if job.cancel_requested:
-            job.status, job.finished_at = JobStatus.cancelled, utcnow()
-            session.add(job)
-            return None
-        job.status, job.started_at, job.attempts = JobStatus.running, utcnow(), job.attempts + 1
-        job.phase, job.error = "starting", None
-        session.add(job)
     return job
 
 
+def renew_lease(registry: Registry, job_id: str, owner: str, lease_seconds: float = DEFAULT_LEASE_SECONDS
+                ) -> bool:
+    """Extend ``owner``'s lease on a running job; False when the job is not its own any more."""
+    with registry.write() as session:
+        done = session.execute(update(_TABLE).where(_T.id == job_id, _T.lease_owner == owner,
+                                                     _T.status == JobStatus.running)
+                               .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds)))
+        return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _owned(job: ScanJob | None, owner: str | None) -> bool:
+    return owner is None or (job is not None and job.status == JobStatus.running and job.lease_owner == owner)
+
+
 def record_progress(registry: Registry, job_id: str, *, phase: str | None = None, done: int | None = None,
-                    total: int | None = None, errors: int | None = None) -> None:
-    """Store a running job's progress; raises :class:`JobCancelled` when the job was cancelled meanwhile."""
+                    total: int | None = None, errors: int | None = None, owner: str | None = None,
+                    lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+    """Store a running job's progress (and, for its ``owner``, renew the lease); raises :class:`JobCancelled`
+    when the job was cancelled meanwhile, :class:`LeaseLost` when it is not ``owner``'s any more."""
     with registry.write() as session:
         job = session.get(ScanJob, job_id)
         if job is None:
             raise JobCancelled(job_id)
+        if not _owned(job, owner):
+            raise LeaseLost(job_id)
         if job.cancel_requested:
             raise JobCancelled(job_id)
         if phase is not None:
@@ -111,6 +208,8 @@ def record_progress(registry: Registry, job_id: str, *, phase: str | None = None
             job.clips_total = total
         if errors is not None:
             job.clips_error = errors
+        if owner is not None:
+            job.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
         session.add(job)
 
 
@@ -128,13 +227,16 @@ def set_scan_id(registry: Registry, job_id: str, dataset: str) -> str | None:
 
 
 def finish_job(registry: Registry, job_id: str, status: str, *, report: dict[str, Any] | None = None,
-               error: str | None = None) -> None:
+               error: str | None = None, owner: str | None = None) -> bool:
+    """Record a job's end; with ``owner``, only while the job is still that runner's (returns whether it was
+    recorded)."""
     with registry.write() as session:
         job = session.get(ScanJob, job_id)
-        if job is None:
-            return
+        if job is None or not _owned(job, owner):
+            return False
         job.status, job.finished_at = status, utcnow()
         job.phase = status
+        job.lease_expires_at = None
         if report is not None:
             job.report = report
             clips = report.get("clips", [])
@@ -143,14 +245,17 @@ def finish_job(registry: Registry, job_id: str, status: str, *, report: dict[str
         if error is not None:
             job.error = " ".join(error.split())[:4096]
         session.add(job)
+    return True
 
 
-def release_job(registry: Registry, job_id: str) -> None:
-    """Put a running job back in the queue (the service is stopping; it resumes on the next start)."""
+def release_job(registry: Registry, job_id: str, owner: str | None = None) -> None:
+    """Put a running job back in the queue (the service is stopping; a runner claims it again), when it is
+    still ``owner``'s."""
     with registry.write() as session:
         job = session.get(ScanJob, job_id)
-        if job is not None and job.status == JobStatus.running:
+        if job is not None and job.status == JobStatus.running and _owned(job, owner):
             job.status, job.phase = JobStatus.queued, "interrupted: the service stopped; resumes on restart"
+            job.lease_owner = job.lease_expires_at = None
             session.add(job)
 
 
@@ -168,25 +273,3 @@ def cancel_job(registry: Registry, job_id: str) -> ScanJob:
             job.status, job.finished_at, job.phase = JobStatus.cancelled, utcnow(), "cancelled"
         session.add(job)
     return job
-
-
-def requeue_interrupted(registry: Registry, max_attempts: int = 3) -> list[str]:
-    """At start-up: queue again the jobs a stopped service left queued or running; returns their ids in
-    creation order. A job interrupted ``max_attempts`` times is marked failed instead."""
-    out: list[str] = []
-    with registry.write() as session:
-        rows = session.exec(select(ScanJob).where(col(ScanJob.status).in_([JobStatus.queued, JobStatus.running]))
-                            .order_by(col(ScanJob.created_at), col(ScanJob.id))).all()
-        for job in rows:
-            if job.cancel_requested:
-                job.status, job.finished_at, job.phase = JobStatus.cancelled, utcnow(), "cancelled"
-            elif job.status == JobStatus.running and job.attempts >= max_attempts:
-                job.status, job.finished_at = JobStatus.failed, utcnow()
-                job.error = f"interrupted {job.attempts} times (the service stopped while it ran); gave up"
-            else:
-                if job.status == JobStatus.running:
-                    job.phase = "resuming after a restart"
-                job.status = JobStatus.queued
-                out.append(job.id)
-            session.add(job)
-    return out

@@ -301,3 +301,6 @@ class ScanJob(SQLModel, table=True):
     started_at: datetime | None = _timestamp(nullable=True)
     finished_at: datetime | None = _timestamp(nullable=True)
     report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # migration 0003: the runner (one service process) holding a running job, until its lease expires
+    lease_owner: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    lease_expires_at: datetime | None = _timestamp(nullable=True)
