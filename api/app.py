@@ -2,7 +2,11 @@
 
 It opens the registry (migrating a new database), holds the clip checker and the scan job runner, and
 mounts the routes under ``/v1`` plus ``/healthz`` and ``/readyz``. Starting it resumes the scan jobs a
-previous run left unfinished; stopping it leaves running jobs queued for the next start.
+previous run left unfinished (see :mod:`api.jobs`: several processes may serve one database); stopping it
+leaves running jobs queued for another process or the next start.
+
+``create_app()`` without settings reads them from the environment: ``api.app:create_app`` is the factory
+uvicorn's worker processes call (``provenance serve --workers N``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import Receive, Scope, Send
 
 from provenance import __version__
 from provenance.service import Checker
@@ -24,6 +29,7 @@ from .auth import KeyCache
 from .bodies import BODY_MODELS
 from .config import ApiSettings, get_api_settings
 from .jobs import JobRunner
+from .reads import Reads
 from .routes import clips, findings, health, registry, scans
 
 log = logging.getLogger(__name__)
@@ -39,33 +45,52 @@ details object (`application/problem+json`).
 """
 
 
+class ServiceApp(FastAPI):
+    """The FastAPI application with one shortcut: an ordinary finding query (the service's hot path: a key
+    verified moments ago, valid parameters) is answered by the route's own code without FastAPI's routing,
+    dependency injection and middleware stack, which cost more than the query. Every other request, and any
+    finding query that is not ordinary (errors included), goes through the full application. (Middleware added
+    to this app would not see ordinary finding queries: add it around the app, or to this shortcut.)"""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == findings.PATH
+                and not scope.get("root_path") and not self.root_path):
+            response = await findings.fast_response(self.state, scope)
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The service for ``settings`` (default: from the environment, ``PROVENANCE_*``)."""
     settings = settings or get_api_settings()
     registry_ = Registry(settings.db)
 
-    def workers() -> tuple[Checker, JobRunner]:
+    def workers() -> tuple[Checker, JobRunner, Reads]:
         return (Checker(registry_, threads=settings.check_threads),
                 JobRunner(registry_, settings.data_root_paths, settings.max_scans, settings.scan_workers,
-                          settings.scan_executor, settings.ray_address))
+                          settings.scan_executor, settings.ray_address, lease_seconds=settings.job_lease_seconds),
+                Reads(registry_))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.stopped:  # started again after a stop: new pools
-            app.state.checker, app.state.runner = workers()
+            app.state.checker, app.state.runner, app.state.reads = workers()
         app.state.stopped = False
-        resumed = app.state.runner.start()
-        if resumed:
-            log.info("resumed %d scan jobs", len(resumed))
+        claimed = app.state.runner.start()
+        if claimed:
+            log.info("started %d scan jobs (queued, or left by a stopped service)", len(claimed))
         try:
             yield
         finally:
             app.state.stopped = True
             app.state.runner.stop()
             app.state.checker.close()
+            app.state.reads.close()
             app.state.registry.dispose()
 
-    app = FastAPI(title="provenance", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+    app = ServiceApp(title="provenance", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   openapi_tags=[
                       {"name": "health", "description": "Liveness and readiness (no key needed)."},
                       {"name": "registry", "description": "Holders, works, their terms and references."},
@@ -75,7 +100,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   ])
     app.state.settings = settings
     app.state.registry = registry_
-    app.state.checker, app.state.runner = workers()
+    app.state.checker, app.state.runner, app.state.reads = workers()
     app.state.stopped = False
     app.state.key_cache = KeyCache()
     problems.install(app)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 
 from rightsdb import Registry
@@ -25,7 +26,7 @@ from rightsdb.keys import KeyInfo, verify_key
 
 from .problems import ApiProblem
 
-__all__ = ["ADMIN", "ALL", "AUDIT", "Principal", "require"]
+__all__ = ["ADMIN", "ALL", "AUDIT", "KeyCache", "Principal", "bearer_token", "cached_principal", "require"]
 
 ADMIN = ("admin",)
 AUDIT = ("admin", "auditor")
@@ -93,6 +94,27 @@ class Principal:
 
     def may_see_holder(self, holder_id: str) -> bool:
         return not self.is_holder or self.holder_id == holder_id
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer KEY`` header value, as :class:`HTTPBearer` reads it; None for no
+    header, another scheme or an empty key."""
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    return credentials
+
+
+def cached_principal(cache: KeyCache, headers: list[tuple[bytes, bytes]]) -> Principal | None:
+    """The caller of a request with these raw (ASGI) headers when its key was verified moments ago (the
+    :class:`KeyCache`), without touching the database; None otherwise (no key, a bad one, or one not verified
+    lately: the full authentication answers it)."""
+    for name, value in headers:
+        if name == b"authorization":
+            key = bearer_token(value.decode("latin-1"))
+            info = cache.cached(key) if key is not None else None
+            return Principal(info.id, info.role, info.holder_id) if info is not None else None
+    return None
 
 
 async def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:

@@ -6,20 +6,23 @@ rows when others are added meanwhile.
 
 from __future__ import annotations
 
-import json
+import threading
+import time
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from ._errors import NotFoundError
+from ._errors import NotFoundError, StoreError
 from .manifest import _policy_dict
 from .models import ClipResult, Holder, PolicyChange, Reference, Work
 from .store import Registry
 
-__all__ = ["FindingFilter", "FindingRow", "find_findings", "get_work", "holder_dict", "list_holders",
-           "list_works", "policy_history", "stored_results", "work_dict"]
+__all__ = ["FindingFilter", "FindingReader", "find_findings", "finding_dict", "get_work", "holder_dict",
+           "list_holders", "list_works", "policy_history", "stored_results", "work_dict"]
 
 
 def holder_dict(h: Holder) -> dict[str, Any]:
@@ -84,6 +87,8 @@ def policy_history(registry: Registry, work_id: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True, slots=True)
 class FindingFilter:
+    """Which findings to list; ``scan`` is a scan id or a scan job's id (the scan that job ran)."""
+
     holder: str | None = None
     work: str | None = None
     layer: str | None = None
@@ -91,56 +96,178 @@ class FindingFilter:
     scan: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FindingRow:
-    id: int
-    scan: str
-    path: str
-    sha256: str | None
-    exposure: str
-    duration_s: float | None
-    layer: str
-    holder: str
-    work: str
-    ai_training: str
-    confidence: float
-    segments_json: str  # the stored JSON text of the segments (passed through, not decoded)
-
-    @property
-    def segments(self) -> list[dict[str, Any]]:
-        value: list[dict[str, Any]] = json.loads(self.segments_json)
-        return value
-
-
-_FINDINGS_SQL = (
+_FINDINGS_SELECT = (
     "SELECT f.id, c.scan_id, c.path, c.sha256, c.exposure, c.duration_s, f.layer, f.holder_id, f.work_id, "
-    "f.ai_training, f.confidence, f.segments FROM findings f JOIN clip_results c ON c.id = f.clip_id"
+    "f.ai_training, f.confidence, CAST(f.segments AS TEXT) FROM findings f JOIN clip_results c ON c.id = f.clip_id"
+)
+#: (parameter, condition with ``{name}`` for the parameter's placeholder); a scan job's id stands for its scan
+_FINDINGS_WHERE = (
+    ("holder", "f.holder_id = {holder}"),
+    ("work", "f.work_id = {work}"),
+    ("layer", "f.layer = {layer}"),
+    ("exposure", "c.exposure = {exposure}"),
+    ("scan", "c.scan_id = COALESCE((SELECT j.scan_id FROM scan_jobs j WHERE j.id = {scan}), {scan})"),
+    ("after", "f.id > {after}"),
 )
 
 
-def find_findings(registry: Registry, flt: FindingFilter, after: int | None, limit: int
-                  ) -> tuple[list[FindingRow], int | None]:
-    """Stored findings matching ``flt`` with ids above ``after``, by id; returns the page and the id to
-    continue after (None on the last page).
+class FindingReader:
+    """Pages of stored findings for a busy caller (the service's hot path).
 
-    This is the service's hot path: one plain SQL statement (bound parameters, no ORM), segments passed on
-    as the JSON text they are stored as.
+    One plain SQL statement per page, its text made once per combination of filters; run on a DB-API
+    connection each thread keeps (no ORM, no pool checkout, no transaction around a single ``SELECT``: the
+    connection is in autocommit mode). A connection that fails (the server restarted...) is replaced and the
+    query tried once more, as the pool's pre-ping would; a second failure is a :class:`StoreError`.
+
+    On SQLite a page may also be read *at once* (:meth:`page_now`) on the calling thread, which then never waits:
+    its connection does not wait for locks and a query is interrupted past a small time budget; the caller
+    reads such a page with :meth:`page` on a thread that may wait. (An event loop thus skips the hop to a
+    thread for the common page, a tenth of a millisecond of work, and is never held up by a slow one.)
+
+    Thread-safe; :meth:`close` closes every connection it opened.
     """
-    where: list[str] = []
-    params: dict[str, Any] = {"limit": limit + 1}
-    for column, name, value in (("f.holder_id", "holder", flt.holder), ("f.work_id", "work", flt.work),
-                                ("f.layer", "layer", flt.layer), ("c.exposure", "exposure", flt.exposure),
-                                ("c.scan_id", "scan", flt.scan), ("f.id", "after", after)):
-        if value is not None:
-            where.append(f"{column} {'>' if name == 'after' else '='} :{name}")
-            params[name] = value
-    sql = _FINDINGS_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.id LIMIT :limit"
-    with registry.engine.connect() as conn:
-        rows = conn.execute(text(sql), params).all()
-    page = [FindingRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], float(r[10]),
-                       r[11] if isinstance(r[11], str) else json.dumps(r[11]))
-            for r in rows[:limit]]
-    return page, (page[-1].id if len(rows) > limit else None)
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        #: :meth:`page_now` may answer (SQLite: a local file, no round trips)
+        self.reads_at_once = registry.dialect == "sqlite"
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[Any] = []
+        self._closed = False
+        self._statements: dict[tuple[str, ...], str] = {}
+        placeholder = ":{}" if registry.dialect == "sqlite" else "%({})s"  # sqlite3 named, psycopg pyformat
+        self._placeholders = {name: placeholder.format(name) for name, _ in _FINDINGS_WHERE}
+        self._limit = placeholder.format("limit")
+        self._dbapi_error: type[Exception] = registry.engine.dialect.loaded_dbapi.Error
+
+    def page(self, flt: FindingFilter, after: int | None, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        """Findings matching ``flt`` with ids above ``after``, by id, as :func:`finding_dict` gives them;
+        returns the page and the id to continue after (None on the last page)."""
+        sql, params = self._query(flt, after, limit)
+        try:
+            rows = self._fetch("conn", sql, params)
+        except self._dbapi_error:
+            self._drop("conn")
+            try:
+                rows = self._fetch("conn", sql, params)
+            except self._dbapi_error as exc:
+                self._drop("conn")
+                raise StoreError(f"findings query on {self.registry!r} failed: {_first_line(exc)}") from exc
+        return self._page(rows, limit)
+
+    def page_now(self, flt: FindingFilter, after: int | None, limit: int, budget: float = 0.002
+                 ) -> tuple[list[dict[str, Any]], int | None] | None:
+        """The page as :meth:`page` gives it, read on this thread without waiting: None when it cannot be (not
+        SQLite, the database is locked by a writer, the query needs more than ``budget`` seconds of CPU, or any
+        database error: :meth:`page` then reads it, waits, retries or reports)."""
+        if not self.reads_at_once:
+            return None
+        sql, params = self._query(flt, after, limit)
+        try:
+            conn = getattr(self._local, "now", None) or self._connect("now")
+            deadline = time.thread_time() + budget  # work done, not time spent preempted by other processes
+            conn.set_progress_handler(lambda: time.thread_time() > deadline, 2000)  # true: interrupt
+            try:
+                rows = self._fetch("now", sql, params)
+            finally:
+                conn.set_progress_handler(None, 0)
+        except self._dbapi_error as exc:
+            if "locked" not in str(exc) and "interrupted" not in str(exc):
+                self._drop("now")
+            return None
+        return self._page(rows, limit)
+
+    def _query(self, flt: FindingFilter, after: int | None, limit: int) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit + 1}
+        for name, value in (("holder", flt.holder), ("work", flt.work), ("layer", flt.layer),
+                            ("exposure", flt.exposure), ("scan", flt.scan), ("after", after)):
+            if value is not None:
+                params[name] = value
+        names = tuple(params)
+        sql = self._statements.get(names)
+        if sql is None:
+            where = [cond.format(**self._placeholders) for name, cond in _FINDINGS_WHERE if name in names]
+            sql = (_FINDINGS_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+                   + f" ORDER BY f.id LIMIT {self._limit}")
+            self._statements[names] = sql
+        return sql, params
+
+    @staticmethod
+    def _page(rows: list[Any], limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        page = [finding_dict(r) for r in rows[:limit]]
+        return page, (page[-1]["id"] if len(rows) > limit else None)
+
+    def _fetch(self, slot: str, sql: str, params: dict[str, Any]) -> list[Any]:
+        conn = getattr(self._local, slot, None) or self._connect(slot)
+        cursor = conn.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def _connect(self, slot: str) -> Any:
+        """A new connection of this thread for ``slot``: ``conn`` (waits for locks as the registry's do) or
+        ``now`` (SQLite, waits for nothing)."""
+        if self._closed:
+            raise StoreError(f"findings reader of {self.registry!r} is closed")
+        try:
+            fairy = self.registry.engine.raw_connection()  # the engine's connect hooks (SQLite pragmas) apply
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot connect to {self.registry!r}: {_first_line(exc)}") from exc
+        conn: Any = fairy.driver_connection
+        fairy.detach()  # ours from now on: the pool neither counts nor resets it
+        if self.registry.dialect != "sqlite":  # SQLite connections are in autocommit mode already (store.py)
+            conn.autocommit = True
+        elif slot == "now":
+            conn.execute("PRAGMA busy_timeout=0")
+        with self._lock:
+            self._open.append(conn)
+        setattr(self._local, slot, conn)
+        return conn
+
+    def _drop(self, slot: str) -> None:
+        conn = getattr(self._local, slot, None)
+        setattr(self._local, slot, None)
+        if conn is not None:
+            with self._lock:
+                if conn in self._open:
+                    self._open.remove(conn)
+            with suppress(Exception):
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns, self._open = self._open, []
+        for conn in conns:
+            with suppress(Exception):
+                conn.close()
+
+
+def finding_dict(row: tuple[Any, ...] | Any) -> dict[str, Any]:
+    """A finding as the service shows it, from a row of the findings statement."""
+    return {"id": int(row[0]), "scan": row[1],
+            "clip": {"path": row[2], "sha256": row[3], "exposure": row[4], "duration_s": row[5]},
+            "layer": row[6], "holder": row[7], "work": row[8], "ai_training": row[9],
+            "confidence": float(row[10]), "segments": orjson.loads(row[11])}
+
+
+def find_findings(registry: Registry, flt: FindingFilter, after: int | None, limit: int
+                  ) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of findings (see :meth:`FindingReader.page`) on a connection opened for it; a caller
+    asking often keeps a :class:`FindingReader`."""
+    reader = FindingReader(registry)
+    try:
+        return reader.page(flt, after, limit)
+    finally:
+        reader.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text_ = str(getattr(exc, "orig", None) or exc).strip()
+    return text_.splitlines()[0] if text_ else type(exc).__name__
 
 
 def stored_results(registry: Registry, sha256: str) -> list[tuple[str, str, str | None, dict[str, Any]]]:
