@@ -39,9 +39,9 @@ Audit video clips for registered copyrighted works, per rights layer, over HTTP.
 
 Every `/v1` route needs `Authorization: Bearer KEY`, a key made by `provenance keys create --role
 admin|auditor|holder [--holder ID]`. Roles: **admin** (everything, including registry writes), **auditor**
-(scans, clip checks, reads), **holder** (its own holder and works, and the findings on them). A missing or
-invalid key is answered 401, a key whose role may not use the route 403. Every error is an RFC 9457 problem
-details object (`application/problem+json`).
+(scans, clip checks, reads), **holder** (its own holder and works, the findings on them, and stored clip
+results showing only the layers of its own works). A missing or invalid key is answered 401, a key whose role
+may not use the route 403. Every error is an RFC 9457 problem details object (`application/problem+json`).
 """
 
 
@@ -94,7 +94,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   openapi_tags=[
                       {"name": "health", "description": "Liveness and readiness (no key needed)."},
                       {"name": "registry", "description": "Holders, works, their terms and references."},
-                      {"name": "clips", "description": "Check one clip; stored results by content hash."},
+                      {"name": "clips", "description": "Check one clip (admin, auditor); stored results by "
+                                                       "content hash (a holder: its own layers only)."},
                       {"name": "findings", "description": "Stored findings, filtered and paged."},
                       {"name": "scans", "description": "Dataset scans as background jobs."},
                   ])

@@ -5,7 +5,8 @@
 - a valid key whose role may not use the route: **403**.
 
 Roles: ``admin`` may do everything; ``auditor`` runs scans and checks and reads everything; ``holder``
-reads its own holder, its own works and the findings on them, nothing else.
+reads its own holder, its own works, the findings on them and stored clip results showing only the layers of
+its own works, nothing else.
 """
 
 from __future__ import annotations

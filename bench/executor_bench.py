@@ -268,7 +268,7 @@ def _store_main(url: str, n: int = 300) -> int:
     import hashlib
     from datetime import date
 
-    from provenance.audit import RefInfo, _begin_scan, _store_clip, render_clip
+    from provenance.audit import RefInfo, _begin_scan, render_clip, store_clip
     from provenance.engine import EngineParams
     from provenance.exposure import Terms
     from rightsdb import Registry, Scan
@@ -290,7 +290,7 @@ def _store_main(url: str, n: int = 300) -> int:
             for i in range(n):
                 sha = hashlib.sha256(f"{name}{i}".encode()).hexdigest()
                 clip = render_clip(f"{name}/{i:05d}.mp4", sha, raw, infos, date(2026, 1, 1), None)
-                _store_clip(registry, scan_id, clip, f"{sha}:bench", raw, replace_cached=False)
+                store_clip(registry, scan_id, clip, f"{sha}:bench", raw, replace_cached=False)
             rate = n / (time.perf_counter() - t0)
             print(f"{name:7s} clips stored: {rate:.0f}/s into {registry.url.split('://')[0]} (load {_load()})",
                   flush=True)

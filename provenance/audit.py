@@ -368,7 +368,7 @@ def _layers(raw: dict[str, Any], infos: dict[str, RefInfo], as_of: date, territo
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _stored_lookup(registry: Registry, rescan: bool) -> Lookup:
+def stored_lookup(registry: Registry, rescan: bool) -> Lookup:
     """``lookup(cache_key)``: a stored raw result of the same clip content, references and engine (none when
     rescanning)."""
     def lookup(cache_key: str) -> dict[str, Any] | None:
@@ -458,7 +458,7 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
         if isinstance(entry, ClipSource) and entry.member is not None:
             source_info = {"shard": entry.rel[: -len(entry.member) - 1], "member": entry.member}
         clip = render_clip(entry.rel, sha, raw, infos, as_of, territory, entry.metadata, source_info)
-        _store_clip(registry, scan_id, clip, cache_key, raw, replace_cached=rescan)
+        store_clip(registry, scan_id, clip, cache_key, raw, replace_cached=rescan)
         clips[i] = clip
         done += 1
         if on_clip:
@@ -517,8 +517,8 @@ def _begin_scan(registry: Registry, scan_id: str, root: Path, digest: str, param
             session.add(row)
 
 
-def _store_clip(registry: Registry, scan_id: str, clip: dict[str, Any], cache_key: str | None,
-                raw: dict[str, Any], *, replace_cached: bool) -> None:
+def store_clip(registry: Registry, scan_id: str, clip: dict[str, Any], cache_key: str | None,
+               raw: dict[str, Any], *, replace_cached: bool) -> None:
     """Commit one clip's result (and its findings) at once: an interrupted scan loses nothing it finished."""
     with registry.write() as session:
         old = session.exec(select(ClipResult).where(ClipResult.scan_id == scan_id,

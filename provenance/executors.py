@@ -37,12 +37,12 @@ from .audit import (
     Lookup,
     RefInfo,
     _error_text,
-    _stored_lookup,
     build_index,
     engine_id,
     index_payload,
     load_index,
     match_source,
+    stored_lookup,
 )
 from .engine import EngineParams, ReferenceIndex
 
@@ -93,7 +93,7 @@ def _worker_init(url: str, params: EngineParams, key: str, rescan: bool) -> None
     """Load the reference index once per worker process (not once per clip)."""
     registry = Registry(url, auto_migrate=False)
     _WORKER["index"], _ = load_index(registry, params)
-    _WORKER["lookup"] = _stored_lookup(registry, rescan)
+    _WORKER["lookup"] = stored_lookup(registry, rescan)
     _WORKER["key"] = key
 
 
@@ -119,7 +119,7 @@ class LocalExecutor:
             workers = 1
         if workers == 1:
             index, _ = load_index(job.registry, job.params, job.infos)
-            lookup = _stored_lookup(job.registry, job.rescan)
+            lookup = stored_lookup(job.registry, job.rescan)
             for i, source in clips:
                 yield i, match_source(source, index, job.key, lookup)
             return
@@ -174,7 +174,7 @@ def _ray_state(ctx: _RayContext, payload_ref: Any) -> tuple[ReferenceIndex, Look
         if db is not None:
             db[1].dispose()
         db = _RAY_PROCESS["db"] = (ctx.url, Registry(ctx.url, auto_migrate=False))
-    return _RAY_PROCESS["index"], _stored_lookup(db[1], ctx.rescan), built
+    return _RAY_PROCESS["index"], stored_lookup(db[1], ctx.rescan), built
 
 
 def _ray_match(ctx: _RayContext, box: list[Any], source: Any) -> tuple[int, bool, MatchResult]:

@@ -34,6 +34,7 @@ from . import audit
 from ._errors import ProvenanceError, ScanError
 from .engine import EngineParams, ReferenceIndex
 from .executors import make_executor
+from .exposure import exposure_of, reason
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +95,14 @@ class Checker:
         """The report's clip object for the media file ``path`` (called ``name``); stored by content hash.
         A content already matched against the same references is not matched again unless ``rescan``."""
         key, index = self._index()
-        lookup = audit._stored_lookup(self.registry, rescan)
+        lookup = audit.stored_lookup(self.registry, rescan)
         sha, cache_key, raw, _cached = audit.match_source(path, index, key, lookup)
         infos = audit.load_infos(self.registry)
         clip = audit.render_clip(name, sha, raw, infos, as_of, territory)
         if sha is not None:
             _ensure_checks_scan(self.registry)
-            audit._store_clip(self.registry, CHECKS_SCAN_ID, {**clip, "path": f"{sha}/{name}"}, cache_key, raw,
-                              replace_cached=rescan)
+            audit.store_clip(self.registry, CHECKS_SCAN_ID, {**clip, "path": f"{sha}/{name}"}, cache_key, raw,
+                             replace_cached=rescan)
         return clip
 
 
@@ -116,12 +117,25 @@ def _ensure_checks_scan(registry: Registry) -> None:
 
 
 def stored_clip(registry: Registry, sha256: str, as_of: date, territory: str | None,
-                params: EngineParams | None = None) -> dict[str, Any]:
+                params: EngineParams | None = None, holder: str | None = None) -> dict[str, Any]:
     """The stored result of a clip's content rendered with the registry's current terms.
 
     Raises :class:`NotFoundError` when the content was never checked or scanned, or only against other
     references than the registry holds now (its stored matches may miss a new reference).
+
+    With ``holder`` (what a holder may see) only the layers of that holder's works are shown, and the
+    exposure and the reason are those of these layers alone; a clip with none of them, like any other clip
+    this holder may not see, is a :class:`NotFoundError` that does not say whether the clip is stored.
     """
+    if holder is not None:
+        try:
+            clip = stored_clip(registry, sha256, as_of, territory, params)
+        except NotFoundError:
+            clip = None
+        mine = [x for x in clip["layers"] if x["holder"] == holder] if clip is not None else []
+        if clip is None or not mine:
+            raise NotFoundError(f"clip: no stored result for sha256 {sha256} with a work of holder {holder!r}")
+        return _with_layers(clip, mine)
     rows = stored_results(registry, sha256)
     if not rows:
         raise NotFoundError(f"clip: no stored result for sha256 {sha256}; check the clip first "
@@ -133,6 +147,14 @@ def stored_clip(registry: Registry, sha256: str, as_of: date, territory: str | N
             return audit.render_clip(name, sha256, raw, audit.load_infos(registry), as_of, territory)
     raise NotFoundError(f"clip: the stored results for sha256 {sha256} were matched against other references "
                         "than the registry holds now; check the clip again")
+
+
+def _with_layers(clip: dict[str, Any], layers: list[dict[str, Any]]) -> dict[str, Any]:
+    """``clip`` showing only ``layers``, its exposure and reason computed from them alone."""
+    shown = {**clip, "layers": layers}
+    shown["exposure"] = exposure_of([x["policy"]["ai_training"] for x in shown["layers"]])
+    shown["reason"] = reason(shown)
+    return shown
 
 
 def confine_dataset(dataset: Path, roots: list[Path], label: str = "dataset") -> Path:

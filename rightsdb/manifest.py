@@ -27,7 +27,10 @@ manifest's folder and is a video for ``footage`` or an image for ``asset``)
 before the database is touched. Import is one serialised transaction: either
 the whole manifest lands or nothing changes. Re-importing updates rows in
 place; a row whose content is unchanged is not written at all, so importing
-the same manifest twice leaves the database identical.
+the same manifest twice leaves the database identical. Every work the import
+creates, and every work whose terms it changes, gets an entry in its policy
+history (``policy_changes``, as the service's edits do), in the same transaction;
+the actor is ``manifest import: <file>``.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from sqlmodel import Session, col, select
 
 from ._errors import ManifestError, MediaProbeError, RegistryError
 from ._files import atomic_write_text, sha256_file
-from .models import AiTraining, Holder, HolderKind, Layer, Reference, ReferenceKind, Work, utcnow
+from .models import AiTraining, Holder, HolderKind, Layer, PolicyChange, Reference, ReferenceKind, Work, utcnow
 from .store import Registry
 
 log = logging.getLogger(__name__)
@@ -117,9 +120,11 @@ class WorkSpec:
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    source: Path
+    source: Path  # resolved
     holders: tuple[HolderSpec, ...]
     works: tuple[WorkSpec, ...]
+    #: the file as the caller named it (as load errors and the policy history's actor name it); empty: ``source``
+    name: str = ""
 
 
 @dataclass(slots=True)
@@ -221,7 +226,7 @@ def _validate(name: str, root: Path, source: Path, data: Any, probe: MediaProbe)
             raise ctx.error("id", f"duplicate work id {work.id!r} (first at works[{seen_works[work.id]}])")
         seen_works[work.id] = i
         works.append(work)
-    return Manifest(source=source, holders=tuple(holders), works=tuple(works))
+    return Manifest(source=source, holders=tuple(holders), works=tuple(works), name=name)
 
 
 def _entry_name(section: str, i: int, item: Any) -> str:
@@ -422,10 +427,28 @@ def _normalize_rel(rel: PurePosixPath) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 
+#: The length of ``policy_changes.actor``.
+_ACTOR_MAX = 256
+_ACTOR_PREFIX = "manifest import: "
+
+
+def import_actor(name: str) -> str:
+    """The policy history's actor for an import of the manifest file ``name``: ``manifest import: <name>``,
+    the name cut at the front (``...``) when the whole would not fit the column."""
+    room = _ACTOR_MAX - len(_ACTOR_PREFIX)
+    if len(name) > room:
+        name = "..." + name[len(name) - room + 3:]
+    return _ACTOR_PREFIX + name
+
+
 def import_manifest(registry: Registry, manifest: Manifest) -> ImportReport:
-    """Apply ``manifest`` to the registry in one serialised transaction (all or nothing)."""
+    """Apply ``manifest`` to the registry in one serialised transaction (all or nothing).
+
+    A work created, or one whose terms change, gets a :class:`PolicyChange` (actor :func:`import_actor`).
+    """
     report = ImportReport()
     name = str(manifest.source)
+    actor = import_actor(manifest.name or name)
     with registry.write() as session:
         known = set(session.exec(select(Holder.id)).all())
         declared = {h.id for h in manifest.holders}
@@ -439,7 +462,7 @@ def import_manifest(registry: Registry, manifest: Manifest) -> ImportReport:
             _upsert_holder(session, holder, report)
         session.flush()
         for work in manifest.works:
-            _upsert_work(session, work, report)
+            _upsert_work(session, work, report, actor)
         session.flush()
     log.info("imported %s: created %s, updated %s", name, report.created, report.updated)
     return report
@@ -504,19 +527,26 @@ def _reference_values(spec: ReferenceSpec) -> dict[str, Any]:
     }
 
 
-def _upsert_work(session: Session, spec: WorkSpec, report: ImportReport) -> None:
+def _upsert_work(session: Session, spec: WorkSpec, report: ImportReport, actor: str) -> None:
     row = session.get(Work, spec.id)
     values = _work_values(spec)
     if row is None:
-        session.add(Work(id=spec.id, **values))
+        work = Work(id=spec.id, **values)
+        session.add(work)
+        session.add(PolicyChange(work_id=spec.id, actor=actor, before=None, after=_policy_dict(work)))
         _count(report, "works", "created")
         session.flush()
-    elif _apply(row, values):
-        row.updated_at = utcnow()
-        session.add(row)
-        _count(report, "works", "updated")
     else:
-        _count(report, "works", "unchanged")
+        before = _policy_dict(row)
+        if _apply(row, values):
+            row.updated_at = utcnow()
+            session.add(row)
+            _count(report, "works", "updated")
+            after = _policy_dict(row)
+            if after != before:
+                session.add(PolicyChange(work_id=spec.id, actor=actor, before=before, after=after))
+        else:
+            _count(report, "works", "unchanged")
 
     existing = {r.path: r for r in session.exec(select(Reference).where(Reference.work_id == spec.id)).all()}
     wanted = {r.path for r in spec.references}

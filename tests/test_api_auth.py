@@ -39,7 +39,7 @@ ROUTES: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/v1/works/{work_id}/references"): ADMIN,
     ("DELETE", "/v1/works/{work_id}/references"): ADMIN,
     ("POST", "/v1/clips/check"): AUDIT,
-    ("GET", "/v1/clips/{sha256}"): AUDIT,
+    ("GET", "/v1/clips/{sha256}"): ALL,  # a holder: only its own layers (tests/test_api_clips.py)
     ("GET", "/v1/findings"): ALL,
     ("POST", "/v1/scans"): AUDIT,
     ("GET", "/v1/scans"): AUDIT,

@@ -74,15 +74,16 @@ def test_check_matches_the_cli_scan(service: Service, sample_report: dict[str, A
     assert layer["policy"]["ai_training"] == "allow" and layer["verdict"] == "allowed"
     assert layer["segments"] == next(x for x in clip["layers"] if x["work"] == "freedoom")["segments"]
     history = service.client.get("/v1/works/freedoom/policy/history", headers=service.auth("holder")).json()
-    assert len(history) == 1
-    assert history[0]["before"] == {"ai_training": "deny", "license": "All rights reserved"}
-    assert history[0]["after"] == {"ai_training": "allow", "license": "BSD-3-Clause"}
+    assert len(history) == 2  # the sample's import created the work, then the edit
+    assert history[0]["actor"].startswith("manifest import: ") and history[0]["before"] is None
+    assert history[1]["before"] == {"ai_training": "deny", "license": "All rights reserved"}
+    assert history[1]["after"] == {"ai_training": "allow", "license": "BSD-3-Clause"}
     admin_id = service.keys["admin"].split("_")[1]
-    assert history[0]["actor"] == f"key:{admin_id}"
+    assert history[1]["actor"] == f"key:{admin_id}"
     # the same terms again change nothing and record nothing
     service.client.put("/v1/works/freedoom/policy", headers=service.auth("admin"),
                        json={"ai_training": "allow", "license": "BSD-3-Clause"})
-    assert len(service.client.get("/v1/works/freedoom/policy/history", headers=service.auth("admin")).json()) == 1
+    assert len(service.client.get("/v1/works/freedoom/policy/history", headers=service.auth("admin")).json()) == 2
 
 
 def test_findings_filters_and_cursor(service: Service) -> None:
@@ -117,6 +118,47 @@ def test_findings_filters_and_cursor(service: Service) -> None:
     assert len(checks["items"]) == len(everything["items"])
     bad = c.get("/v1/findings", headers=service.auth("auditor"), params={"cursor": "!!"})
     assert bad.status_code == 422 and bad.json()["detail"].startswith("cursor:")
+
+
+def test_holder_sees_only_its_own_layers_of_a_stored_clip(service: Service) -> None:
+    from rightsdb.keys import create_key
+
+    c = service.client
+    nightowl = {"Authorization": f"Bearer {create_key(service.registry, 'holder', 'nightowl')[1]}"}
+    mapsmith = {"Authorization": f"Bearer {create_key(service.registry, 'holder', 'mapsmith')[1]}"}
+    stream = SAMPLE / "dataset" / "streams" / "nightowl_highlight.mp4"  # NightOwl's VOD showing Freedoom
+    pong = SAMPLE / "dataset" / "retro" / "pong_fast_gamma.mp4"  # Pixelworks only
+    assert _upload(service, stream, role="holder").status_code == 403  # checks stay with admins and auditors
+    for clip in (stream, pong, CLEAN):
+        assert _upload(service, clip).status_code == 200
+    full = c.get(f"/v1/clips/{_sha(stream)}", headers=service.auth("auditor")).json()
+    assert {x["holder"] for x in full["layers"]} == {"hellgate", "nightowl"} and full["exposure"] == "high"
+
+    # each holder: its own layers only, the exposure and reason of those alone
+    mine = c.get(f"/v1/clips/{_sha(stream)}", headers=service.auth("holder"))  # hellgate
+    assert mine.status_code == 200, mine.text
+    hellgate = mine.json()
+    assert hellgate["layers"] == [x for x in full["layers"] if x["holder"] == "hellgate"] != []
+    assert hellgate["exposure"] == "high"  # Freedoom denies
+    assert {k: v for k, v in hellgate.items() if k not in ("layers", "reason")} == \
+        {k: v for k, v in full.items() if k not in ("layers", "reason")}
+    theirs = c.get(f"/v1/clips/{_sha(stream)}", headers=nightowl).json()
+    assert theirs["layers"] == [x for x in full["layers"] if x["holder"] == "nightowl"] != []
+    assert theirs["exposure"] == "medium"  # conditional: Freedoom's denial is none of NightOwl's business
+    assert theirs["reason"].startswith("Medium exposure") and "Freedoom" not in theirs["reason"]
+    assert "NightOwl" not in hellgate["reason"] and "Freedoom" in hellgate["reason"]
+
+    # a clip with none of the holder's works is as unknown as a clip never checked
+    unknown = "f" * 64
+    for who, sha in (("hellgate", _sha(pong)), ("hellgate", _sha(CLEAN)), ("mapsmith", _sha(stream))):
+        headers = service.auth("holder") if who == "hellgate" else mapsmith
+        hidden = c.get(f"/v1/clips/{sha}", headers=headers)
+        never = c.get(f"/v1/clips/{unknown}", headers=headers)
+        assert hidden.status_code == never.status_code == 404, (who, sha, hidden.text)
+        assert hidden.headers["content-type"] == "application/problem+json"
+        assert hidden.json()["detail"].replace(sha, unknown) == never.json()["detail"]
+        assert hidden.json()["code"] == "not_found"
+    assert c.get(f"/v1/clips/{_sha(pong)}", headers=service.auth("auditor")).json()["exposure"] == "medium"
 
 
 def test_check_by_path_is_confined_to_the_data_roots(service: Service, tmp_path: Path) -> None:

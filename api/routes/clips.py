@@ -1,4 +1,5 @@
-"""One clip: check it (upload or a path under a data root) and get its stored result by content hash."""
+"""One clip: check it (upload or a path under a data root; admin, auditor) and get its stored result by content
+hash (every role; a holder key sees only the layers of its own works)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from provenance.service import Checker, confine_dataset, stored_clip
 from rightsdb import Registry
 
 from .. import deps
-from ..auth import AUDIT, Principal, require
+from ..auth import ALL, AUDIT, Principal, require
 from ..bodies import json_body_spec, read_json
 from ..config import ApiSettings
 from ..problems import ApiProblem, responses
@@ -86,13 +87,18 @@ async def check_clip(
 
 
 @router.get("/clips/{sha256}", response_model=Clip, responses=responses(401, 403, 404, 422),
-            summary="The stored result of a clip, by content hash")
+            summary="The stored result of a clip, by content hash (a holder: its own layers)")
 def get_clip(
     sha256: str = PathParam(pattern=r"^[0-9a-f]{64}$", description="sha256 of the clip's bytes (lower-case hex)"),
     as_of: date | None = Query(default=None, description="apply the terms in force on this date (default today)"),
     territory: str | None = Query(default=None, pattern=_TERRITORY, description="ISO 3166-1 alpha-2"),
-    principal: Principal = Depends(require(*AUDIT)),
+    principal: Principal = Depends(require(*ALL)),
     registry: Registry = Depends(deps.registry),
 ) -> dict[str, Any]:
-    """The clip as last checked or scanned, rendered with the registry's current terms."""
-    return stored_clip(registry, sha256, _when(as_of), territory.upper() if territory else None)
+    """The clip as last checked or scanned, rendered with the registry's current terms.
+
+    A holder key sees only the layers of its own works, with the exposure (and reason) of those layers alone;
+    a clip without any of them is 404, as a clip never stored is.
+    """
+    return stored_clip(registry, sha256, _when(as_of), territory.upper() if territory else None,
+                       holder=principal.holder_id if principal.is_holder else None)

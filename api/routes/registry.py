@@ -76,7 +76,8 @@ def work(work_id: str, principal: Principal = Depends(require(*ALL)), registry: 
             responses=responses(401, 403, 404, 422), summary="Who changed a work's terms, when")
 def history(work_id: str, principal: Principal = Depends(require(*ALL)),
             registry: Registry = Depends(deps.registry)) -> list[dict[str, Any]]:
-    """Changes of the work's terms made through the service, oldest first."""
+    """Changes of the work's terms, oldest first: its first terms and every change, made through the service
+    (actor `key:KEY_ID`) or by a manifest import (actor `manifest import: FILE`)."""
     found = get_work(registry, work_id)
     _own_holder(principal, found["holder"])
     return policy_history(registry, work_id)
@@ -87,6 +88,8 @@ def history(work_id: str, principal: Principal = Depends(require(*ALL)),
 # ---------------------------------------------------------------------------------------------------------
 
 WRITE_ERRORS = responses(401, 403, 404, 409, 413, 415, 422)
+#: an upload may also be malformed multipart (400)
+UPLOAD_ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422)
 
 
 @router.post("/holders", response_model=HolderOut, status_code=201, responses=WRITE_ERRORS,
@@ -150,7 +153,7 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 
 
 @router.post("/works/{work_id}/references", response_model=WorkOut,
-            response_model_exclude_none=True, status_code=201, responses=WRITE_ERRORS,
+            response_model_exclude_none=True, status_code=201, responses=UPLOAD_ERRORS,
              openapi_extra=_UPLOAD_BODY, summary="Upload footage or an asset of a work")
 async def upload_reference(
     work_id: str,
