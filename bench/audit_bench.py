@@ -177,7 +177,9 @@ def _decode_only_stub(path: str | Path, params: Any) -> int:
 
 
 def _decode_worker_init() -> None:
-    from provenance.engine import EngineParams
+    from provenance.engine import EngineParams, one_thread_per_process
+
+    one_thread_per_process()  # as the scan's workers decode
 
     _WORKER["fn"], _ = _decode_fn()
     _WORKER["params"] = EngineParams()
@@ -190,8 +192,10 @@ def _decode_file(path: str) -> int:
 def _baseline_worker_init(refs_path: str | None) -> None:
     import pickle
 
+    from provenance.engine import one_thread_per_process
     from provenance.fingerprint.pdq import PDQ
 
+    one_thread_per_process()  # as the scan's workers
     _WORKER["pdq"] = PDQ()  # full-size frames, as the reference implementation
     if refs_path is not None:
         with open(refs_path, "rb") as f:
@@ -201,14 +205,15 @@ def _baseline_worker_init(refs_path: str | None) -> None:
 def _baseline_ref(work: str, reference: str, path: str) -> dict[str, Any]:
     import engine_bench
 
-    times, hashes = engine_bench.vpdq_hashes(Path(path), _WORKER["pdq"])
+    times, hashes = engine_bench.vpdq_hashes(Path(path), _WORKER["pdq"], threads=False)
     return {"work": work, "reference": reference, "times": times, "hashes": hashes}
 
 
 def _baseline_clip(path: str) -> list[dict[str, Any]]:
     import engine_bench
 
-    layers: list[dict[str, Any]] = engine_bench.vpdq_layers(Path(path), _WORKER["refs"], _WORKER["pdq"])
+    layers: list[dict[str, Any]] = engine_bench.vpdq_layers(Path(path), _WORKER["refs"], _WORKER["pdq"],
+                                                                        threads=False)
     return layers
 
 
@@ -222,9 +227,11 @@ def _pool(workers: int, initializer: Callable[..., None], initargs: tuple[Any, .
 
 
 def _ordered(pool: Any, fn: Callable[..., Any], jobs: list[tuple[Any, ...]]) -> list[Any]:
-    """Results of ``fn(*job)`` for every job, in job order (submitted all at once, like the scan)."""
-    futures = [pool.submit(fn, *job) for job in jobs]
-    return [f.result() for f in futures]
+    """Results of ``fn(*job)`` for every job, in job order; submitted all at once, the largest file (a job's
+    last argument) first, as the scan submits its clips."""
+    order = sorted(range(len(jobs)), key=lambda i: -os.path.getsize(jobs[i][-1]))
+    futures = {i: pool.submit(fn, *jobs[i]) for i in order}
+    return [futures[i].result() for i in range(len(jobs))]
 
 
 def phase_decode(files: list[str], workers: int) -> dict[str, Any]:

@@ -141,12 +141,13 @@ VPDQ_QUALITY = 50
 VPDQ_MATCH = 0.8
 
 
-def vpdq_hashes(path: Path, pdq: PDQ, fps: float | None = VPDQ_FPS
+def vpdq_hashes(path: Path, pdq: PDQ, fps: float | None = VPDQ_FPS, threads: bool = True
                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
-    """(times, hashes) of the frames at ``fps`` (None: all) with PDQ quality >= 50 (full-size frames)."""
+    """(times, hashes) of the frames at ``fps`` (None: all) with PDQ quality >= 50 (full-size frames);
+    ``threads``: threaded decoding."""
     times: list[float] = []
     hashes: list[npt.NDArray[np.uint8]] = []
-    with open_video(path) as reader:
+    with open_video(path, threads=threads) as reader:
         for frame in reader.frames(fps=fps, gray=False):
             h, q = pdq.compute_with_quality([frame.image])
             if q[0] >= VPDQ_QUALITY:
@@ -160,9 +161,9 @@ def hamming(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[n
     return np.unpackbits(x, axis=2).sum(axis=2, dtype=np.int64)
 
 
-def vpdq_layers(clip: Path, refs: list[dict[str, Any]], pdq: PDQ) -> list[dict[str, Any]]:
+def vpdq_layers(clip: Path, refs: list[dict[str, Any]], pdq: PDQ, threads: bool = True) -> list[dict[str, Any]]:
     """Report-shaped layers for the works whose footage the clip matches by the vPDQ rule."""
-    _, q = vpdq_hashes(clip, pdq)
+    _, q = vpdq_hashes(clip, pdq, threads=threads)
     by_work: dict[str, dict[str, Any]] = {}
     if not len(q):
         return []

@@ -470,6 +470,9 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
             finish(i, None, None, {"error": entry.error}, False)
         else:
             todo.append(i)
+    # the largest clips first: a long video started last would keep one worker busy while the others idle
+    # (the report keeps the dataset's order whatever the order clips finish in)
+    todo.sort(key=lambda i: -sizes[i])
     runner = executor if executor is not None else LocalExecutor(workers)
     job = MatchJob(registry, params, key, rescan, infos)
     with closing(runner.run(job, [(i, entries[i]) for i in todo])) as results:

@@ -49,9 +49,8 @@ from ._errors import ConfigError, DecodeError, check_ranges
 from .align import AlignParams, Segment, _drop_echoes, align
 from .assets import AssetDetector, AssetMatch, chroma_difference
 from .decode import open_video
-from .fingerprint.pdq import PDQ, PDQParams
-from .fingerprint.pdqbatch import CropSpec, pdq_crops
-from .fingerprint.regions import DEFAULT_REGIONS, Box, RegionHasher, detect_borders, trim
+from .fingerprint.grids import WORK, grid_hashes, hash_grids, region_grids, working
+from .fingerprint.regions import DEFAULT_REGIONS, Box, detect_borders, trim
 from .index import StaticHashIndex
 from .layout import find_panels
 from .local import FeatureBank, Features, LocalParams, RegionMatch, extract, warp_region
@@ -69,10 +68,11 @@ __all__ = [
     "fingerprint_footage",
     "load_asset",
     "match_clip",
+    "one_thread_per_process",
 ]
 
 #: Bumped whenever fingerprints or matching change in a way that changes results.
-ENGINE_VERSION = "0.5"
+ENGINE_VERSION = "0.6"
 
 REGIONS = tuple(DEFAULT_REGIONS)
 _WHOLE = REGIONS.index("whole")
@@ -158,8 +158,26 @@ class EngineParams:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-_PDQ = PDQ(PDQParams(max_side=256))
-_REGION_HASHER = RegionHasher(_PDQ)
+
+#: Whether decoders may use threads of their own (see :func:`one_thread_per_process`).
+_DECODE_THREADS = True
+
+
+def one_thread_per_process() -> None:
+    """Make this process do its work on one thread: decoding, OpenCV, and numpy's BLAS (FAISS searches are
+    single-threaded already).
+
+    For processes that each take a core (a scan's workers, one per core): there, extra threads only fight
+    over the same cores; on this kind of machine, threaded decoding in two workers took 12 % more CPU than
+    single-threaded, and OpenBLAS's helper threads doubled the CPU of the hash DCTs while they spun.
+    """
+    global _DECODE_THREADS
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    _DECODE_THREADS = False
+    cv2.setNumThreads(1)
+    threadpool_limits(1)
 
 
 def _local_params(params: EngineParams) -> LocalParams:
@@ -189,7 +207,7 @@ class _Sampled:
         self.count = 0
 
     def __iter__(self) -> Iterator[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8] | None]]:
-        with open_video(self.source) as reader:
+        with open_video(self.source, threads=_DECODE_THREADS) as reader:
             size = _size_for(reader.info.width, reader.info.height, self.side)
             self.expected = max(1, round(reader.info.duration_s * self.fps)) if reader.info.duration_s > 0 else 0
             every = max(1, max(1, self.expected) // self.colour_frames) if self.colour_frames else 0
@@ -227,28 +245,22 @@ def decode_only(source: Any, params: EngineParams = EngineParams()) -> int:
     return sum(1 for _ in _Sampled(source, params.query_fps, params.analysis_side, params.asset_frames))
 
 
-def _region_specs(box: Box, mirrored: bool) -> list[CropSpec]:
-    """The regions of frames trimmed to ``box`` (in untrimmed pixels), or those of the trimmed frames' mirror
-    images (each region of the mirrored picture is the mirrored region of the original's mirror box)."""
-    w = box.width
-    out: list[CropSpec] = []
-    for b in _REGION_HASHER.boxes(box.height, w).values():
-        x0, x1 = (w - b.x1, w - b.x0) if mirrored else (b.x0, b.x1)
-        out.append((Box(box.x0 + x0, box.y0 + b.y0, box.x0 + x1, box.y0 + b.y1), mirrored))
-    return out
-
-
 def _region_hashes(
     images: list[npt.NDArray[np.uint8]], box: Box, mirror: bool = False
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Region hashes ``(N, R, 32)`` and their PDQ quality ``(N, R)`` of frames trimmed to ``box``; with
-    ``mirror``, ``(N, 2R, 32)`` and ``(N, 2R)``: the mirror images' regions follow.
+    ``mirror``, ``(N, 2R, 32)`` and ``(N, 2R)``: the mirror images' regions follow (:mod:`.fingerprint.grids`).
 
     Quality is per region: a flat quadrant (a wall, a sky, a game's empty playfield) hashes to noise
     that matches any other flat picture, even when the whole frame is detailed.
     """
-    specs = _region_specs(box, False) + (_region_specs(box, True) if mirror else [])
-    return pdq_crops(images, specs, _PDQ.params.max_side)
+    return grid_hashes(images, box, mirror)
+
+
+#: The whole picture only (panels: a picture pasted inside the frame).
+_WHOLE_ONLY = {"whole": DEFAULT_REGIONS["whole"]}
+#: The centre 70 % (a local-feature match warped back into its reference's geometry).
+_CENTER70_ONLY = {"center70": DEFAULT_REGIONS["center70"]}
 
 
 def _border_step(n: int) -> int:
@@ -555,7 +567,7 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
         panel = Box(panel.x0 + sx, panel.y0 + sy, panel.x1 - sx, panel.y1 - sy)
         inner = detect_borders([np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: _border_step(n)]])
         inside = Box(panel.x0 + inner.x0, panel.y0 + inner.y0, panel.x0 + inner.x1, panel.y0 + inner.y1)
-        ph, pq = pdq_crops(trimmed, [(inside, False), (inside, True)], _PDQ.params.max_side)
+        ph, pq = hash_grids(region_grids(working(trimmed, inside), _WHOLE_ONLY, mirror=True))
         queries.append(("pdq-panel", ph[:, 0], pq[:, 0], np.full(n, _PANEL)))
         queries.append(("pdq-panel-mirror", ph[:, 1], pq[:, 0], np.full(n, _PANEL)))
     return _hash_votes(index, times, n, queries, votes)
@@ -612,11 +624,13 @@ def _hash_votes(index: ReferenceIndex, times: list[float], n: int,
     starts = np.flatnonzero(new_key)
     first_seen = np.minimum.reduceat(seq, starts)
     f, ref, t, d, comp, variant = (a[starts] for a in (f, ref, t, d, comp, variant))
-    new_pair = np.ones(len(f), bool)
-    new_pair[1:] = (f[1:] != f[:-1]) | (ref[1:] != ref[:-1])
-    pair_starts = np.flatnonzero(new_pair)
-    closest = np.repeat(np.minimum.reduceat(d, pair_starts), np.diff(np.append(pair_starts, len(f))))
-    keep = np.flatnonzero(d <= closest + params.distance_margin)
+    # the margin is taken within each kind of evidence: a whole picture against the frame's best whole-picture
+    # match to the reference, a region against its best region match (a static region matching closely at
+    # other times says nothing against a whole picture that matches)
+    _, group = np.unique((f * (int(ref.max()) + 1) + ref) * 2 + comp, return_inverse=True)
+    closest = np.full(int(group.max()) + 1, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(closest, group, d)
+    keep = np.flatnonzero(d <= closest[group] + params.distance_margin)
     keep = keep[np.argsort(first_seen[keep], kind="stable")]  # votes in the order they were first found
     names = [name for name, *_ in queries]
     for i in keep.tolist():
@@ -634,7 +648,9 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
     feature bank first; around each that finds a reference, the candidates up to the next probe on both sides
     are searched as well, and so on outwards while they keep finding one. A crop, a picture-in-picture or a
     layout lasts seconds, so a probe lands in it and its whole run is then matched as densely as before;
-    footage with nothing registered in it costs only the probes.
+    footage with nothing registered in it costs only the probes. A probe searches the frame as it is and its
+    mirror image; its neighbours only the way round it found something (a mirrored copy is mirrored throughout),
+    which halves the dense search.
 
     (Tracking a found reference into the neighbours, verifying only its frames at the predicted time, halved
     the cost but lost still screens: their matches pile onto one moment that no time line crosses.)
@@ -646,28 +662,46 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
     if not candidates:
         return
     spacing = max(1, round(params.local_query_fps / params.local_probe_fps))
-    queue = candidates[::spacing]
+    queue = [(f, _BOTH_SIDES) for f in candidates[::spacing]]
     done: set[int] = set()
     position = {f: i for i, f in enumerate(candidates)}
     while queue:
-        f = queue.pop()
+        f, sides = queue.pop()
         if f in done:
             continue
         done.add(f)
-        if _local_frame(index, lp, times[f], trim(images[f], box), votes):
+        found = _local_frame(index, lp, times[f], trim(images[f], box), votes, sides)
+        if found:  # the neighbours, searched the way round (direct, mirrored) this frame was found
             i = position[f]
-            queue += [g for g in candidates[max(0, i - spacing): i + spacing + 1] if g not in done]
+            queue += [(g, found) for g in candidates[max(0, i - spacing): i + spacing + 1] if g not in done]
+
+
+#: Both ways round: the frame as it is (False) and its mirror image (True).
+_BOTH_SIDES = frozenset((False, True))
+
+
+def _oriented_features(image: npt.NDArray[np.uint8], lp: LocalParams, sides: frozenset[bool]) -> Features:
+    """The frame's features for the sides asked: direct ones, mirrored ones (in ``.mirror``, the direct set
+    left empty), or both."""
+    if sides == _BOTH_SIDES:
+        return extract(image, lp, mirror=True)
+    if False in sides:
+        return extract(image, lp, mirror=False)
+    flipped = extract(np.ascontiguousarray(image[:, ::-1]), lp, mirror=False)
+    return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), flipped.size, flipped)
 
 
 def _local_frame(index: ReferenceIndex, lp: LocalParams, t: float, image: npt.NDArray[np.uint8],
-                 votes: _Votes) -> bool:
-    """Search one (trimmed) clip frame in the feature bank and vote for what it finds; True when it finds any."""
+                 votes: _Votes, sides: frozenset[bool] = _BOTH_SIDES) -> frozenset[bool]:
+    """Search one (trimmed) clip frame in the feature bank (the ``sides`` asked: direct, mirrored) and vote for
+    what it finds; returns the sides it found references on (empty: none)."""
     params = index.params
-    feats = extract(image, lp, mirror=True)
-    if len(feats) < params.local_min_inliers:
-        return False
+    feats = _oriented_features(image, lp, sides)
+    searched = feats if False in sides else feats.mirror
+    if searched is None or len(searched) < params.local_min_inliers:
+        return frozenset()
     votes.local_tried += 1
-    found = False
+    found: set[bool] = set()
     # the best-voted frames of the best-voted video, all verified: each found one is a vote on the time line, and
     # still screens need them (verifying only the best-voted frame, or stopping at the first found, lost 4 and 2
     # of 47 works on 12 minutes of the 720p benchmark footage)
@@ -675,7 +709,7 @@ def _local_frame(index: ReferenceIndex, lp: LocalParams, t: float, image: npt.ND
         m = hit.match
         if not m.found or m.inliers < params.local_min_inliers:
             continue
-        found = True
+        found.add(m.mirrored)
         ref = index._bank_ref[hit.ref_id]
         quad = m.quad
         qw, qh = m.query_size
@@ -690,7 +724,7 @@ def _local_frame(index: ReferenceIndex, lp: LocalParams, t: float, image: npt.ND
             r_t, d = refined
             score = max(score, 1.0 - d / (params.max_distance + 1))
         votes.add(t, ref, r_t, score, method, -m.inliers, region)
-    return found
+    return frozenset(found)
 
 
 def _refine_time(index: ReferenceIndex, ref: int, r_t: float, image: npt.NDArray[np.uint8],
@@ -706,9 +740,11 @@ def _refine_time(index: ReferenceIndex, ref: int, r_t: float, image: npt.NDArray
     near = np.flatnonzero(np.abs(fp.timestamps - r_t) <= window_s)
     if not len(near):
         return None
-    warped = warp_region(image, match)
-    b = _REGION_HASHER.boxes(*warped.shape[:2])["center70"]
-    h, q = _PDQ.compute_with_quality([np.ascontiguousarray(b.crop(warped))])
+    # warped straight to twice the working picture's size (the reference frame's geometry, scaled), then
+    # area-averaged to it as the reference's frames were
+    warped = warp_region(image, match, (2 * WORK, 2 * WORK))
+    h, q = hash_grids(region_grids(working([warped]), _CENTER70_ONLY))
+    h, q = h[:, 0], q[:, 0]
     if q[0] < index.params.min_quality:
         return None
     ref_h = fp.hashes[near, _CENTER70]

@@ -44,7 +44,7 @@ from .audit import (
     match_source,
     stored_lookup,
 )
-from .engine import EngineParams, ReferenceIndex
+from .engine import EngineParams, ReferenceIndex, one_thread_per_process
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -90,7 +90,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(url: str, params: EngineParams, key: str, rescan: bool) -> None:
-    """Load the reference index once per worker process (not once per clip)."""
+    """Load the reference index once per worker process (not once per clip); one thread per worker."""
+    one_thread_per_process()
     registry = Registry(url, auto_migrate=False)
     _WORKER["index"], _ = load_index(registry, params)
     _WORKER["lookup"] = stored_lookup(registry, rescan)
@@ -165,6 +166,7 @@ def _ray_state(ctx: _RayContext, payload_ref: Any) -> tuple[ReferenceIndex, Look
     ref_id = payload_ref.hex()
     built = _RAY_PROCESS.get("payload") != ref_id
     if built:
+        one_thread_per_process()  # a Ray worker takes one CPU
         _RAY_PROCESS.pop("index", None)  # one index at a time in a process
         payload: IndexPayload = ray.get(payload_ref)
         _RAY_PROCESS["index"] = build_index(ctx.params, payload)

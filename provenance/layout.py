@@ -104,9 +104,8 @@ def _runs(strong: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDA
     return best_start, best_end
 
 
-def _lines(persist: npt.NDArray[np.float32], p: PanelParams, min_len: int) -> list[_Line]:
-    """Candidate lines across the columns of ``persist`` (L, K-1): boundaries between columns."""
-    strong = persist >= p.edge
+def _lines(strong: npt.NDArray[np.bool_], p: PanelParams, min_len: int) -> list[_Line]:
+    """Candidate lines across the columns of ``strong`` (L, K-1): persistent edges between columns."""
     # close gaps of one or two pixels along the line (compression and noise break thin edges)
     closed = strong.copy()
     closed[1:-1] |= strong[:-2] & strong[2:]
@@ -127,6 +126,29 @@ def _lines(persist: npt.NDArray[np.float32], p: PanelParams, min_len: int) -> li
     return lines
 
 
+def _persistent(x: npt.NDArray[np.uint8], q: float, edge: float) -> npt.NDArray[np.bool_]:
+    """``np.percentile(x, q, axis=0) >= edge`` (linear interpolation, as numpy computes it), without sorting:
+    the percentile lies between the order statistics ``lo`` and ``lo + 1``, so counting the values under
+    ``edge`` decides every pixel but those where ``edge`` falls between the two, which are computed."""
+    n = x.shape[0]
+    pos = q / 100.0 * (n - 1)
+    lo = int(np.floor(pos))
+    t = pos - lo
+    below = x < edge
+    count = below.sum(axis=0, dtype=np.int32)  # values under edge: the order statistic lo is >= edge iff <= lo
+    strong: npt.NDArray[np.bool_] = np.asarray(count <= lo)
+    if t > 0 and lo + 1 < n:
+        ys, xs = np.nonzero(count == lo + 1)  # x_(lo) < edge <= x_(lo+1): interpolate between them
+        if len(ys):
+            col = x[:, ys, xs].astype(np.float64)
+            under = below[:, ys, xs]
+            a = np.where(under, col, -np.inf).max(axis=0)  # the largest value under edge: x_(lo)
+            b = np.where(under, np.inf, col).min(axis=0)  # the smallest at or above: x_(lo+1)
+            value = b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+            strong[ys, xs] = value.astype(np.float32) >= edge
+    return strong
+
+
 def find_panels(frames: list[npt.NDArray[np.uint8]], params: PanelParams | None = None) -> list[Box]:
     """Panels of a clip from its sampled grey frames (all the same size), best first."""
     p = params or PanelParams()
@@ -139,8 +161,8 @@ def find_panels(frames: list[npt.NDArray[np.uint8]], params: PanelParams | None 
     _, h, w = g.shape
     q = 100.0 * (1.0 - p.persistence)
     # persistent steps between neighbouring columns (vertical lines) and rows (horizontal lines)
-    vx = np.percentile(np.abs(np.diff(g, axis=2)), q, axis=0).astype(np.float32)  # (H, W-1)
-    hy = np.percentile(np.abs(np.diff(g, axis=1)), q, axis=0).astype(np.float32)  # (H-1, W)
+    vx = _persistent(np.abs(np.diff(g, axis=2)).astype(np.uint8), q, p.edge)  # (H, W-1)
+    hy = _persistent(np.abs(np.diff(g, axis=1)).astype(np.uint8), q, p.edge)  # (H-1, W)
     vertical = _lines(vx, p, round(p.min_side * h * p.support))
     horizontal = _lines(np.ascontiguousarray(hy.T), p, round(p.min_side * w * p.support))
     xs = [_Line(0, 0, h, True, 0, 0), *vertical, _Line(w, 0, h, True, w, w)]

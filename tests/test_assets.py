@@ -181,3 +181,38 @@ def test_colour_check_abstains_on_greyscale_frames(clean: list[U8], hud: U8) -> 
     assert chroma_difference(det, grey, m) is None
     assert chroma_difference(det, placed, AssetMatch(False, "none", 0.0, (0, 0, 0, 0), np.full((4, 2), np.nan),
                                                      0.0, False)) is None
+
+
+def test_masked_correlation_is_opencvs(clean: list[U8], hud: U8) -> None:
+    """The masked correlation written as three plain ones scores like OpenCV's masked TM_CCOEFF_NORMED on real
+    frames (the HUD placed in one, absent from others), wherever the frame is not flat under the mask."""
+    from provenance.assets import _Image, _ncc, _Template
+
+    grey_hud = cv2.cvtColor(np.ascontiguousarray(hud[..., :3]), cv2.COLOR_RGB2GRAY)
+    mask = (hud[..., 3] >= 128).astype(np.uint8)
+    placed, box = _place(clean[3], hud, 0.8, 140, 90)
+    compared = 0
+    for frame in [placed, *clean[10:40:6]]:
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        for s in (0.8, 0.5):
+            tw, th = round(200 * s), round(120 * s)
+            t = cv2.resize(grey_hud, (tw, th), interpolation=cv2.INTER_AREA)
+            m = cv2.resize(mask, (tw, th), interpolation=cv2.INTER_NEAREST)
+            want = np.nan_to_num(cv2.matchTemplate(grey, t, cv2.TM_CCOEFF_NORMED, mask=m), nan=-1.0)
+            image = _Image(grey)
+            score, loc = _ncc(image, _Template.of(t, m))
+            f, sq = image.floats()
+            ones = m.astype(np.float32)
+            var = cv2.matchTemplate(sq, ones, cv2.TM_CCORR) - cv2.matchTemplate(f, ones, cv2.TM_CCORR) ** 2 / ones.sum()
+            textured = var >= ones.sum()
+            assert textured.mean() > 0.9
+            _, best, _, best_loc = cv2.minMaxLoc(np.where(textured, want, -1.0))
+            assert abs(score - best) < 2e-3
+            assert loc == best_loc or abs(score - want[loc[1], loc[0]]) < 2e-3
+            compared += 1
+    assert compared == 12
+    # and the HUD is found where it was placed, at its scale
+    image = _Image(cv2.cvtColor(placed, cv2.COLOR_RGB2GRAY))
+    t = cv2.resize(grey_hud, (160, 96), interpolation=cv2.INTER_AREA)
+    score, loc = _ncc(image, _Template.of(t, cv2.resize(mask, (160, 96), interpolation=cv2.INTER_NEAREST)))
+    assert score > 0.9 and abs(loc[0] - box[0]) <= 1 and abs(loc[1] - box[1]) <= 1

@@ -117,15 +117,19 @@ class BorderParams:
             raise ConfigError(f"BorderParams.blank_fraction must be in (0, 1], got {self.blank_fraction}")
 
 
-def _gray_stack(frames: Images) -> npt.NDArray[np.float32]:
+def _gray_stack(frames: Images) -> npt.NDArray[np.uint8] | npt.NDArray[np.float32]:
+    """The frames as one ``(T, H, W)`` stack: grey frames as they are (uint8), colour ones as float luma."""
     items = as_image_list(frames)
     if not items:
         raise FingerprintError("detect_borders needs at least one frame")
     shape = items[0].shape[:2]
-    out = np.empty((len(items), *shape), dtype=np.float32)
     for i, im in enumerate(items):
         if im.shape[:2] != shape:
             raise FingerprintError(f"frame {i} is {im.shape[:2]}, frame 0 is {shape}: sizes must agree")
+    if all(im.ndim == 2 for im in items):
+        return np.stack(items)
+    out = np.empty((len(items), *shape), dtype=np.float32)
+    for i, im in enumerate(items):
         if im.ndim == 3:
             out[i] = (
                 im[..., 0] * np.float32(0.299)
@@ -137,15 +141,40 @@ def _gray_stack(frames: Images) -> npt.NDArray[np.float32]:
     return out
 
 
-def _line_stats(
-    g: npt.NDArray[np.float32], block: int
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Per frame and row of ``g`` (T, H, W): spread (p95 - p5) and median of block means along the row."""
+def _block_means(g: npt.NDArray[np.uint8] | npt.NDArray[np.float32], block: int, rows: bool
+                 ) -> npt.NDArray[np.float32]:
+    """Means of ``block`` pixels along each row (``rows``: ``(T, H, W // b)``) or each column (``(T, W, H // b)``)
+    of ``g`` (T, H, W); the remainder of a line past the last whole block is left out."""
     t, h, w = g.shape
-    b = block if w >= 4 * block else max(1, w // 4)
-    wb = (w // b) * b
-    means = g[:, :, :wb].reshape(t, h, wb // b, b).mean(axis=3)
-    p5, p50, p95 = np.percentile(means, (5.0, 50.0, 95.0), axis=2)
+    n = w if rows else h
+    b = block if n >= 4 * block else max(1, n // 4)
+    nb = n // b
+    dtype = np.int32 if g.dtype == np.uint8 else np.float32
+    if rows:
+        sums = g[:, :, : nb * b].reshape(t, h, nb, b).sum(axis=3, dtype=dtype)
+    else:
+        sums = g[:, : nb * b, :].reshape(t, nb, b, w).sum(axis=2, dtype=dtype).transpose(0, 2, 1)
+    means: npt.NDArray[np.float32] = sums.astype(np.float32) / np.float32(b)
+    return means
+
+
+def _percentiles(x: npt.NDArray[np.float32], qs: tuple[float, ...]) -> list[npt.NDArray[np.float32]]:
+    """``np.percentile(x, q, axis=-1)`` (linear interpolation) for each ``q``, from one sort."""
+    s = np.sort(x, axis=-1)
+    n = s.shape[-1]
+    out = []
+    for q in qs:
+        pos = q / 100.0 * (n - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, n - 1)
+        frac = np.float32(pos - lo)
+        out.append(s[..., lo] + (s[..., hi] - s[..., lo]) * frac)
+    return out
+
+
+def _line_stats(means: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Per frame and line, from its block means ``(T, L, B)``: spread (p95 - p5) and median."""
+    p5, p50, p95 = _percentiles(means, (5.0, 50.0, 95.0))
     return (p95 - p5).astype(np.float32), p50.astype(np.float32)
 
 
@@ -160,13 +189,13 @@ def _border_run(flat: npt.NDArray[np.bool_], level: npt.NDArray[np.float32], tol
     return n
 
 
-def _axis_borders(g: npt.NDArray[np.float32], p: BorderParams) -> tuple[int, int]:
-    """Border lengths (start, end) along the rows of ``g`` (T, H, W) (for columns pass the transpose)."""
-    spread, level = _line_stats(g, p.block)
-    flat_tf = spread <= p.flat_spread  # (T, H)
+def _axis_borders(spread: npt.NDArray[np.float32], level: npt.NDArray[np.float32], p: BorderParams
+                  ) -> tuple[int, int]:
+    """Border lengths (start, end) along one axis, from the line stats ``(T, L)`` of the informative frames."""
+    flat_tf = spread <= p.flat_spread  # (T, L)
     flat = flat_tf.all(axis=0) & ((level.max(axis=0) - level.min(axis=0)) <= p.color_tol)
     flat &= level.max(axis=0) <= p.max_level
-    h = g.shape[1]
+    h = spread.shape[1]
     top = _border_run(flat, level, p.color_tol)
     bottom = _border_run(flat[::-1], level[:, ::-1], p.color_tol)
     if h - top - bottom < p.min_content * h:
@@ -183,17 +212,16 @@ def detect_borders(frames: Images, params: BorderParams | None = None) -> Box:
     p = params or BorderParams()
     g = _gray_stack(frames)
     _, h, w = g.shape
-    rs, _ = _line_stats(g, p.block)
-    cs, _ = _line_stats(np.ascontiguousarray(g.transpose(0, 2, 1)), p.block)
+    rs, rl = _line_stats(_block_means(g, p.block, rows=True))
+    cs, cl = _line_stats(_block_means(g, p.block, rows=False))
     informative = ((rs <= p.flat_spread).mean(axis=1) < p.blank_fraction) | (
         (cs <= p.flat_spread).mean(axis=1) < p.blank_fraction
     )
     if not informative.any():
         log.debug("detect_borders: all %d frames blank; no trim", g.shape[0])
         return Box(0, 0, w, h)
-    g = g[informative]
-    top, bottom = _axis_borders(g, p)
-    left, right = _axis_borders(np.ascontiguousarray(g.transpose(0, 2, 1)), p)
+    top, bottom = _axis_borders(rs[informative], rl[informative], p)
+    left, right = _axis_borders(cs[informative], cl[informative], p)
     return Box(left, top, w - right, h - bottom)
 
 

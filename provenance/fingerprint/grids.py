@@ -1,0 +1,161 @@
+"""Region hashes of many frames at once: PDQ's DCT hash of area-averaged 64 x 64 grids.
+
+PDQ (Meta) hashes a picture in two steps: a 64 x 64 grid of the picture's luma (PDQ blurs with a tent filter,
+then samples), then the signs of the 16 x 16 lowest DCT coefficients of that grid against their median; its
+quality is the sum of the grid's gradients. The second step is all that makes the hash; the first only has to
+reduce the picture to 64 x 64 without aliasing. Here the first is done for every region of a frame at once:
+
+1. the frame (trimmed to its content box) is area-averaged to a *working picture* of
+   :data:`WORK` x :data:`WORK` pixels, one OpenCV call (the aspect ratio is dropped, as PDQ's grid drops it);
+2. each region of :data:`~.regions.DEFAULT_REGIONS` is a box of the working picture, area-averaged to 64 x 64
+   by two small matrices (a quadrant or the centre half is 64 x 64 already: a view; the whole frame is a 2 x 2
+   mean), for all frames of a batch in a few array operations;
+3. :func:`hash_grids` is PDQ's second step, exactly (on a 64 x 64 picture, which ``pdqhash`` copies as it
+   is, both give the same bits and quality: tested).
+
+A region of the mirrored frame is the mirror image of the mirrored region of the working picture: mirrors cost
+a column reversal. Area averaging is a better anti-aliasing filter than PDQ's tent, so these hashes are not
+PDQ's bits (a median of 24 of 256 bits differ on the same crop) but behave as PDQ's under re-encoding,
+scaling, gamma and noise; what matters is that references and clips are hashed the same way, which every
+caller here does. A window of 120 frames costs about 50 ms, against 440 ms for PDQ's own pipeline per crop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .._errors import FingerprintError
+from .regions import DEFAULT_REGIONS, Box, region_boxes
+
+__all__ = ["GRID", "WORK", "grid_hashes", "hash_grids", "region_grids", "working"]
+
+#: Side of the grid PDQ's DCT reads.
+GRID = 64
+#: Side of the working picture every region is cut from (each region keeps at least a grid's worth of pixels).
+WORK = 128
+
+F32Array = npt.NDArray[np.float32]
+
+_DCT = np.array(
+    [[np.sqrt(2.0 / GRID) * np.cos(np.pi / 2 / GRID * (i + 1) * (2 * j + 1)) for j in range(GRID)]
+     for i in range(16)],
+    dtype=np.float32,
+)
+_DCT_T = np.ascontiguousarray(_DCT.T)
+_BITS_ORDER = np.arange(256)[::-1]  # pdqhash's vector is the row-major bit matrix, last bit first
+_CHUNK = 256  # grids hashed together (their temporaries stay in cache)
+
+
+def working(images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8], box: Box | None = None) -> F32Array:
+    """``(N, WORK, WORK)`` float32: each grey frame cut to ``box`` (default: whole) and area-averaged."""
+    out = np.empty((len(images), WORK, WORK), np.float32)
+    for i, image in enumerate(images):
+        if image.ndim != 2:
+            raise FingerprintError(f"working: frame {i} is {image.shape}, expected grey (H, W)")
+        crop = image if box is None else box.crop(image)
+        if box is not None and (box.x1 > image.shape[1] or box.y1 > image.shape[0]):
+            raise FingerprintError(f"working: box {box.as_tuple()} exceeds frame {i} {image.shape}")
+        if crop.shape[0] < 8 or crop.shape[1] < 8:
+            raise FingerprintError(f"working: frame {i} cut to {crop.shape} is too small to hash")
+        out[i] = cv2.resize(crop, (WORK, WORK), interpolation=cv2.INTER_AREA)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _area(n: int) -> F32Array:
+    """``(GRID, n)``: area averaging of ``n`` samples down to ``GRID`` (what OpenCV's INTER_AREA does)."""
+    if n < GRID:
+        raise FingerprintError(f"a region of {n} working pixels is smaller than the {GRID}-pixel grid")
+    m = np.zeros((GRID, n), np.float64)
+    step = n / GRID
+    for i in range(GRID):
+        a, b = i * step, (i + 1) * step
+        for j in range(int(np.floor(a)), min(n, int(np.ceil(b)))):
+            m[i, j] = min(b, j + 1) - max(a, j)
+    return np.asarray(m / step, np.float32)
+
+
+def _to_grid(stack: F32Array) -> F32Array:
+    """``(N, h, w)`` -> ``(N, GRID, GRID)`` by area averaging (two plain matrix products over the whole batch)."""
+    n, h, w = stack.shape
+    if (h, w) == (GRID, GRID):
+        return stack
+    if (h, w) == (2 * GRID, 2 * GRID):
+        s = stack[:, 0::2, 0::2] + stack[:, 1::2, 0::2]
+        s += stack[:, 0::2, 1::2]
+        s += stack[:, 1::2, 1::2]
+        s *= np.float32(0.25)
+        return s
+    cols = (np.ascontiguousarray(stack).reshape(n * h, w) @ _area(w).T).reshape(n, h, GRID)  # (N, h, GRID)
+    by_row = np.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(h, n * GRID)
+    return np.ascontiguousarray((_area(h) @ by_row).reshape(GRID, n, GRID).transpose(1, 0, 2))
+
+
+@lru_cache(maxsize=8)
+def _boxes(regions: tuple[tuple[str, tuple[float, float, float, float]], ...]) -> tuple[Box, ...]:
+    return tuple(region_boxes(WORK, WORK, dict(regions)).values())
+
+
+def _mirror_of(boxes: tuple[Box, ...]) -> tuple[int | None, ...]:
+    """For each box, the index of its left-right mirror image among ``boxes`` (None: not among them)."""
+    where = {b: i for i, b in enumerate(boxes)}
+    return tuple(where.get(Box(WORK - b.x1, b.y0, WORK - b.x0, b.y1)) for b in boxes)
+
+
+def region_grids(work: F32Array, regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS,
+                 mirror: bool = False) -> F32Array:
+    """``(N, R, GRID, GRID)``: the grid of each region (in ``regions``' order) of working pictures ``work``;
+    with ``mirror``, ``(N, 2R, GRID, GRID)``: the regions of the mirror images follow (a region of the mirror
+    image is the mirrored grid of its mirror region, when that is one of the regions)."""
+    boxes = _boxes(tuple(regions.items()))
+    r = len(boxes)
+    out = np.empty((len(work), 2 * r if mirror else r, GRID, GRID), np.float32)
+    for i, b in enumerate(boxes):
+        out[:, i] = _to_grid(work[:, b.y0:b.y1, b.x0:b.x1])
+    if mirror:
+        flipped: F32Array | None = None
+        for i, (b, m) in enumerate(zip(boxes, _mirror_of(boxes), strict=True)):
+            if m is not None:
+                out[:, r + i] = out[:, m, :, ::-1]
+            else:
+                flipped = np.ascontiguousarray(work[:, :, ::-1]) if flipped is None else flipped
+                out[:, r + i] = _to_grid(flipped[:, b.y0:b.y1, b.x0:b.x1])
+    return out
+
+
+def hash_grids(grids: F32Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """PDQ bits ``(..., 32)`` and quality ``(...)`` of 64 x 64 grids ``(..., GRID, GRID)`` (0-255 scale)."""
+    lead = grids.shape[:-2]
+    flat = np.ascontiguousarray(grids, dtype=np.float32).reshape(-1, GRID, GRID)
+    m = len(flat)
+    bits = np.empty((m, 32), np.uint8)
+    quality = np.empty(m, np.int64)
+    scale = np.float32(100.0 / 255.0)
+    for a in range(0, m, _CHUNK):
+        g = flat[a: a + _CHUNK]
+        c = len(g)
+        # pdqhash: each gradient |d| * 100 / 255 truncated to an integer, summed, divided by 90, capped at 100
+        d_rows = np.trunc(np.abs(g[:, :-1, :] - g[:, 1:, :]) * scale).sum(axis=(1, 2), dtype=np.float64)
+        d_cols = np.trunc(np.abs(g[:, :, :-1] - g[:, :, 1:]) * scale).sum(axis=(1, 2), dtype=np.float64)
+        quality[a: a + c] = np.minimum(100, (d_rows + d_cols).astype(np.int64) // 90)
+        half = (g.reshape(c * GRID, GRID) @ _DCT_T).reshape(c, GRID, 16)  # G @ D.T
+        dct_t = (half.transpose(0, 2, 1).reshape(c * 16, GRID) @ _DCT_T).reshape(c, 16, 16)  # (D @ G @ D.T).T
+        coeffs = dct_t.transpose(0, 2, 1).reshape(c, 256)
+        median = np.partition(coeffs, 127, axis=1)[:, 127:128]
+        bits[a: a + c] = np.packbits((coeffs > median)[:, _BITS_ORDER], axis=1)
+    return bits.reshape(*lead, 32), quality.reshape(lead)
+
+
+def grid_hashes(images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8], box: Box | None = None,
+                mirror: bool = False) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Hashes ``(N, R, 32)`` and quality ``(N, R)`` of the regions of grey frames cut to ``box`` (with ``mirror``:
+    ``2R``, the mirror images' regions following)."""
+    if not len(images):
+        n = len(DEFAULT_REGIONS) * (2 if mirror else 1)
+        return np.zeros((0, n, 32), np.uint8), np.zeros((0, n), np.int64)
+    return hash_grids(region_grids(working(images, box), mirror=mirror))

@@ -1,0 +1,104 @@
+"""Region hashes through area-averaged grids (provenance.fingerprint.grids), on real footage: the DCT step is
+PDQ's exactly, the grids are OpenCV's area averaging of each region, mirrors are the mirrored regions, and
+the hashes keep a copy close and other footage far."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from provenance._errors import FingerprintError
+from provenance.engine import _Sampled
+from provenance.fingerprint.grids import GRID, WORK, grid_hashes, hash_grids, region_grids, working
+from provenance.fingerprint.pdq import PDQ, PDQParams
+from provenance.fingerprint.regions import DEFAULT_REGIONS, Box, region_boxes
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"
+
+
+def _frames(rel: str, n: int = 12) -> list[np.ndarray]:
+    return [im for _, im, _ in _Sampled(SAMPLE / rel, 2.0, 640)][:n]
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.unpackbits(a ^ b, axis=-1).sum(axis=-1)
+
+
+@pytest.mark.parametrize("rel", ["dataset/clean/bikes.mp4", "dataset/gameplay/freedoom_e1m2_new.mp4"])
+def test_the_dct_step_is_pdqs(rel: str) -> None:
+    """On a 64 x 64 picture (which pdqhash hashes as it is) the bits and quality are pdqhash's."""
+    small = [cv2.resize(f, (GRID, GRID), interpolation=cv2.INTER_AREA) for f in _frames(rel)]
+    bits, quality = hash_grids(np.stack(small).astype(np.float32))
+    want, want_q = PDQ(PDQParams(max_side=None)).compute_with_quality(small)
+    d = _distance(bits, want)
+    assert d.max() <= 2 and d.mean() < 0.1  # a coefficient on the median may flip within float rounding
+    assert np.abs(quality - want_q).max() <= 1
+
+
+def test_grids_are_area_averages_of_the_regions() -> None:
+    frames = _frames("dataset/clean/bikes.mp4", 6)
+    h, w = frames[0].shape
+    box = Box(7, 3, w - 5, h - 9)  # odd sizes
+    work = working(frames, box)
+    assert work.shape == (6, WORK, WORK)
+    want_work = np.stack([cv2.resize(np.ascontiguousarray(box.crop(f)), (WORK, WORK),
+                                     interpolation=cv2.INTER_AREA) for f in frames])
+    assert np.abs(work - want_work).max() < 1e-3
+    grids = region_grids(work)
+    for r, b in enumerate(region_boxes(WORK, WORK).values()):
+        want = np.stack([cv2.resize(np.ascontiguousarray(x[b.y0:b.y1, b.x0:b.x1]), (GRID, GRID),
+                                    interpolation=cv2.INTER_AREA) for x in work])
+        assert np.abs(grids[:, r] - want).max() < 1e-2, b
+
+
+def test_mirrored_regions_are_the_regions_of_the_mirror_image() -> None:
+    work = working(_frames("dataset/retro/breakout_pip.mp4", 5))
+    both = region_grids(work, mirror=True)
+    r = len(DEFAULT_REGIONS)
+    flipped = region_grids(np.ascontiguousarray(work[:, :, ::-1]))
+    assert both.shape[1] == 2 * r
+    assert np.abs(both[:, r:] - flipped).max() < 1e-3
+    assert not np.allclose(both[:, :r], both[:, r:])  # a mirror image is another picture
+    hashes, _ = hash_grids(both)
+    assert _distance(hashes[:, 0], hashes[:, r]).min() > 64
+
+
+def test_a_copy_stays_close_and_other_footage_far() -> None:
+    frames = _frames("dataset/clean/bikes.mp4")
+    h, w = frames[0].shape
+    # a re-encode's usual damage: half the size, gamma, noise
+    rng = np.random.default_rng(0)
+    copies = []
+    for f in frames:
+        small = cv2.resize(f, (w // 2, h // 2), interpolation=cv2.INTER_AREA).astype(np.float32)
+        damaged = 255.0 * (small / 255.0) ** 0.8 + rng.normal(0, 3, small.shape)
+        copies.append(np.clip(damaged, 0, 255).astype(np.uint8))
+    a, qa = grid_hashes(frames)
+    b, _ = grid_hashes(copies)
+    other, _ = grid_hashes(_frames("dataset/gameplay/freedoom_e1m2_new.mp4"))
+    assert (qa[:, 0] >= 50).all()
+    assert _distance(a, b).max() <= 31  # every region of every frame
+    assert _distance(a[:, None, 0], other[None, :, 0]).min() > 64
+
+
+def test_flat_pictures_have_low_quality() -> None:
+    flat = np.full((2, 90, 160), 80, np.uint8)
+    flat[1, :, 80:] = 81
+    _, quality = grid_hashes(list(flat))
+    assert (quality < 50).all()
+
+
+def test_bad_input_is_refused() -> None:
+    frames = _frames("dataset/clean/bikes.mp4", 2)
+    h, w = frames[0].shape
+    with pytest.raises(FingerprintError, match="exceeds"):
+        working(frames, Box(0, 0, w + 1, h))
+    with pytest.raises(FingerprintError, match="expected grey"):
+        working([np.zeros((20, 20, 3), np.uint8)])
+    with pytest.raises(FingerprintError, match="too small"):
+        working([np.zeros((5, 40), np.uint8)])
+    empty, empty_q = grid_hashes([], mirror=True)
+    assert empty.shape == (0, 2 * len(DEFAULT_REGIONS), 32) and empty_q.shape == (0, 2 * len(DEFAULT_REGIONS))
