@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 #: Bumped whenever fingerprints or matching change in a way that changes results.
-ENGINE_VERSION = "0.6"
+ENGINE_VERSION = "0.7"
 
 REGIONS = tuple(DEFAULT_REGIONS)
 _WHOLE = REGIONS.index("whole")
@@ -652,8 +652,12 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
     mirror image; its neighbours only the way round it found something (a mirrored copy is mirrored throughout),
     which halves the dense search.
 
-    (Tracking a found reference into the neighbours, verifying only its frames at the predicted time, halved
-    the cost but lost still screens: their matches pile onto one moment that no time line crosses.)
+    A neighbour is first *tracked* (:func:`_track_frame`): the matches of the frame that found it are tried on
+    it as they are (the same reference, the same place in the clip frame, a time moved on by the clip's time
+    apart), confirmed by the hash of the warped picture; only when none is confirmed is it searched in the bank.
+    A picture-in-picture, a crop or a stream layout keeps its geometry, so most of a found run costs a warp and
+    a hash per match instead of a feature search. Every match of the frame is tracked with its own time, so a
+    still screen's matches (several moments of the reference alike) stay as many votes as the search gives.
     """
     params = index.params
     lp = _local_params(params)
@@ -662,18 +666,67 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
     if not candidates:
         return
     spacing = max(1, round(params.local_query_fps / params.local_probe_fps))
-    queue = [(f, _BOTH_SIDES) for f in candidates[::spacing]]
+    queue: list[tuple[int, frozenset[bool], tuple[_Hit, ...]]] = [(f, _BOTH_SIDES, ()) for f in candidates[::spacing]]
     done: set[int] = set()
     position = {f: i for i, f in enumerate(candidates)}
     while queue:
-        f, sides = queue.pop()
+        f, sides, origin = queue.pop()
         if f in done:
             continue
         done.add(f)
-        found = _local_frame(index, lp, times[f], trim(images[f], box), votes, sides)
-        if found:  # the neighbours, searched the way round (direct, mirrored) this frame was found
+        image = trim(images[f], box)
+        hits = _track_frame(index, times[f], image, votes, origin) if origin else ()
+        if not hits:
+            hits = _local_frame(index, lp, times[f], image, votes, sides)
+        if hits:  # the neighbours, searched the way round (direct, mirrored) this frame was found
+            found = frozenset(h.match.mirrored for h in hits)
             i = position[f]
-            queue += [(g, found) for g in candidates[max(0, i - spacing): i + spacing + 1] if g not in done]
+            queue += [(g, found, hits) for g in candidates[max(0, i - spacing): i + spacing + 1] if g not in done]
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """A local match of a clip frame (at clip time ``t``) to reference ``ref`` at ``r_t``, as voted."""
+
+    t: float
+    ref: int
+    r_t: float
+    match: RegionMatch
+    region: tuple[float, float, float, float]
+
+
+#: Reference seconds per clip second a tracked match may move by (the alignment's speed range).
+_TRACK_SPEEDS = (0.5, 2.0)
+#: Slack (seconds) around the reference times a tracked match may move to.
+_TRACK_SLACK_S = 0.5
+
+
+def _track_frame(index: ReferenceIndex, t: float, image: npt.NDArray[np.uint8], votes: _Votes,
+                 origin: tuple[_Hit, ...]) -> tuple[_Hit, ...]:
+    """Try the matches ``origin`` (of a neighbouring clip frame) on this (trimmed) frame without a feature search.
+
+    Each match's homography warps this frame into its reference's geometry; the warped picture's centre hash
+    must come within ``region_max_distance`` of a reference frame whose time the clip's time apart allows
+    (speeds :data:`_TRACK_SPEEDS`, give or take :data:`_TRACK_SLACK_S`): a picture that moved, changed or left
+    fails, and the frame is then searched as any other. Confirmed matches vote as the search's do; returns them.
+    """
+    params = index.params
+    hits: list[_Hit] = []
+    for h in origin:
+        if h.match.query_size != (image.shape[1], image.shape[0]):
+            continue
+        dt = t - h.t
+        lo, hi = sorted((h.r_t + dt * _TRACK_SPEEDS[0], h.r_t + dt * _TRACK_SPEEDS[1]))
+        placed = _place_in_time(index, h.ref, lo - _TRACK_SLACK_S, hi + _TRACK_SLACK_S, image, h.match)
+        if placed is None:
+            continue
+        r_t, d = placed
+        votes.add(t, h.ref, r_t, 1.0 - d / (params.max_distance + 1),
+                  "orb-track-mirror" if h.match.mirrored else "orb-track", -h.match.inliers, h.region)
+        hits.append(_Hit(t, h.ref, r_t, h.match, h.region))
+    if hits:
+        votes.local_tried += 1
+    return tuple(hits)
 
 
 #: Both ways round: the frame as it is (False) and its mirror image (True).
@@ -692,16 +745,16 @@ def _oriented_features(image: npt.NDArray[np.uint8], lp: LocalParams, sides: fro
 
 
 def _local_frame(index: ReferenceIndex, lp: LocalParams, t: float, image: npt.NDArray[np.uint8],
-                 votes: _Votes, sides: frozenset[bool] = _BOTH_SIDES) -> frozenset[bool]:
+                 votes: _Votes, sides: frozenset[bool] = _BOTH_SIDES) -> tuple[_Hit, ...]:
     """Search one (trimmed) clip frame in the feature bank (the ``sides`` asked: direct, mirrored) and vote for
-    what it finds; returns the sides it found references on (empty: none)."""
+    what it finds; returns the matches it voted for (none: nothing found)."""
     params = index.params
     feats = _oriented_features(image, lp, sides)
     searched = feats if False in sides else feats.mirror
     if searched is None or len(searched) < params.local_min_inliers:
-        return frozenset()
+        return ()
     votes.local_tried += 1
-    found: set[bool] = set()
+    hits: list[_Hit] = []
     # the best-voted frames of the best-voted video, all verified: each found one is a vote on the time line, and
     # still screens need them (verifying only the best-voted frame, or stopping at the first found, lost 4 and 2
     # of 47 works on 12 minutes of the 720p benchmark footage)
@@ -709,7 +762,6 @@ def _local_frame(index: ReferenceIndex, lp: LocalParams, t: float, image: npt.ND
         m = hit.match
         if not m.found or m.inliers < params.local_min_inliers:
             continue
-        found.add(m.mirrored)
         ref = index._bank_ref[hit.ref_id]
         quad = m.quad
         qw, qh = m.query_size
@@ -724,20 +776,28 @@ def _local_frame(index: ReferenceIndex, lp: LocalParams, t: float, image: npt.ND
             r_t, d = refined
             score = max(score, 1.0 - d / (params.max_distance + 1))
         votes.add(t, ref, r_t, score, method, -m.inliers, region)
-    return frozenset(found)
+        hits.append(_Hit(t, ref, r_t, m, region))
+    return tuple(hits)
 
 
 def _refine_time(index: ReferenceIndex, ref: int, r_t: float, image: npt.NDArray[np.uint8],
                  match: RegionMatch, window_s: float = 1.0) -> tuple[float, int] | None:
-    """Place a local-feature match in time on the dense reference hashes (DESIGN: warp, confirm by hash).
+    """Place a local-feature match in time on the dense reference hashes (DESIGN: warp, confirm by hash):
+    :func:`_place_in_time` within ``window_s`` of the matched reference frame."""
+    return _place_in_time(index, ref, r_t - window_s, r_t + window_s, image, match)
+
+
+def _place_in_time(index: ReferenceIndex, ref: int, start: float, end: float, image: npt.NDArray[np.uint8],
+                   match: RegionMatch) -> tuple[float, int] | None:
+    """The reference frame in ``[start, end]`` (seconds) that the clip frame's matched picture is.
 
     The clip frame is warped into the reference frame's geometry by the match's homography; the centre
     70 % of that picture (inside the clip even when the clip is a crop of up to 15 % a side) is hashed
-    and compared with the reference's ``center70`` hashes within ``window_s`` of the matched frame.
+    and compared with the reference's ``center70`` hashes in the interval.
     Returns (time, distance) of the closest within ``region_max_distance``, or None.
     """
     fp = index._prints[ref]
-    near = np.flatnonzero(np.abs(fp.timestamps - r_t) <= window_s)
+    near = np.flatnonzero((fp.timestamps >= start) & (fp.timestamps <= end))
     if not len(near):
         return None
     # warped straight to twice the working picture's size (the reference frame's geometry, scaled), then

@@ -64,3 +64,41 @@ def test_sped_up_brightened_copy_is_found_in_its_own_reference_only(prints: dict
     assert seg.speed == pytest.approx(1.5, abs=0.15)
     # truth: clip [0, 6] s shows the reference from 1 s on at 1.5x
     assert seg.ref_start - 1.5 * seg.query_start == pytest.approx(1.0, abs=0.5)
+
+
+def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
+    """Local matches carried to a neighbouring frame (engine._track_frame) are confirmed by the warped picture's
+    hash at a time the clip's time apart allows; a frame that no longer shows them, or shows another moment of
+    the reference, is left to the feature search."""
+    import cv2
+
+    from provenance import engine
+    from provenance.engine import _decode, _local_params, _Votes
+    from provenance.fingerprint.regions import trim
+
+    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    index = ReferenceIndex()
+    index.add_footage("freedoom", "game", fingerprint_footage(doom))
+    times, frames, _ = _decode(doom, 2.0, 640)
+    _, backdrop, _ = _decode(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
+
+    def filmed(i: int) -> np.ndarray:
+        return np.ascontiguousarray(cv2.resize(backdrop[i % len(backdrop)], (640, 360)))
+
+    def pip(i: int) -> np.ndarray:  # reference frame i at 45 % in a corner of a filmed frame
+        canvas = filmed(i)
+        inset = cv2.resize(frames[i], (288, 162), interpolation=cv2.INTER_AREA)
+        canvas[180:342, 330:618] = inset
+        return canvas
+
+    votes = _Votes()
+    hits = engine._local_frame(index, _local_params(index.params), times[6], trim(pip(6), engine.Box(0, 0, 640, 360)),
+                               votes)
+    assert hits and all(h.ref == 0 for h in hits)
+    tracked = engine._track_frame(index, times[7], pip(7), votes, hits)
+    assert tracked, "the next frame of the same inset is confirmed without a search"
+    assert all(abs(h.r_t - times[7]) <= 0.2 for h in tracked)
+    assert set(votes.method) >= {"orb-track"} and votes.local_tried == 2
+    assert engine._track_frame(index, times[8], filmed(8), votes, hits) == ()  # the inset is gone
+    far = min(len(frames) - 1, 6 + 16)  # 8 s later in the reference: outside what 0.5 s of clip allows
+    assert engine._track_frame(index, times[7], pip(far), votes, hits) == ()
