@@ -216,3 +216,36 @@ def test_masked_correlation_is_opencvs(clean: list[U8], hud: U8) -> None:
     t = cv2.resize(grey_hud, (160, 96), interpolation=cv2.INTER_AREA)
     score, loc = _ncc(image, _Template.of(t, cv2.resize(mask, (160, 96), interpolation=cv2.INTER_NEAREST)))
     assert score > 0.9 and abs(loc[0] - box[0]) <= 1 and abs(loc[1] - box[1]) <= 1
+
+
+def test_a_large_overlay_is_left_to_features_at_every_scale(clean: list[U8], hud: U8) -> None:
+    """A full-frame overlay keeps enough pixels for features even at the smallest scale searched, so the
+    template fallback (the asset pass's cost) does not run for it; features find it shrunk to 0.3x and 0.5x."""
+    from pathlib import Path
+
+    from provenance.engine import load_asset
+
+    overlay = load_asset(Path(__file__).resolve().parents[1] / "fixtures" / "sample" / "registry" / "assets"
+                         / "nightowl-overlay.png")
+    det = AssetDetector(overlay)
+    assert det.method == "features" and min(det.size) * det.params.min_scale > det.params.fallback_max_side
+    called: list[float] = []
+    original = det._match_template
+
+    def spy(frame: U8, max_scale: float) -> AssetMatch:
+        called.append(max_scale)
+        return original(frame, max_scale)
+
+    det._match_template = spy  # type: ignore[method-assign]
+    for i, s in enumerate((0.3, 0.5)):
+        frame, box = _place(clean[5 + i], overlay, s, 20, 10, mirror=bool(i))
+        m = det.detect(frame)
+        assert m.found and m.method == "features" and _iou(m.box, box) >= 0.8, m
+    assert not det.detect(clean[30]).found
+    assert called == []
+    # a small asset still gets the template search over its small scales
+    small = AssetDetector(hud)
+    assert small.method == "features"
+    small._match_template = spy  # type: ignore[method-assign]
+    assert not small.detect(clean[31]).found
+    assert called == [pytest.approx(min(0.75, 64 / min(small.size)))]
