@@ -473,6 +473,15 @@ class _Votes:
     quad: list[tuple[float, float, float, float] | None] = field(default_factory=list)
     informative: int = 0  # clip frames whose whole picture has PDQ quality >= min_quality
     local_tried: int = 0  # clip frames tried with local features
+    _mirror_checked: int = 0  # votes looked at by mirrored_seen
+    _mirror_seen: bool = False
+
+    def mirrored_seen(self) -> bool:
+        """Whether any vote so far matched a mirror image."""
+        if not self._mirror_seen:
+            self._mirror_seen = any("mirror" in m for m in self.method[self._mirror_checked:])
+            self._mirror_checked = len(self.method)
+        return self._mirror_seen
 
     def add(self, q_t: float, ref: int, r_t: float, score: float, method: str, distance: int,
             quad: tuple[float, float, float, float] | None = None) -> None:
@@ -648,9 +657,10 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
     feature bank first; around each that finds a reference, the candidates up to the next probe on both sides
     are searched as well, and so on outwards while they keep finding one. A crop, a picture-in-picture or a
     layout lasts seconds, so a probe lands in it and its whole run is then matched as densely as before;
-    footage with nothing registered in it costs only the probes. A probe searches the frame as it is and its
-    mirror image; its neighbours only the way round it found something (a mirrored copy is mirrored throughout),
-    which halves the dense search.
+    footage with nothing registered in it costs only the probes. A probe searches the frame as it is, and every
+    other probe its mirror image too (all of them once a mirrored match was seen in the clip); its neighbours
+    only the way round it found something (a mirrored copy is mirrored throughout), which halves the dense
+    search.
 
     A neighbour is first *tracked* (:func:`_track_frame`): the matches of the frame that found it are tried on
     it as they are (the same reference, the same place in the clip frame, a time moved on by the clip's time
@@ -666,7 +676,10 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
     if not candidates:
         return
     spacing = max(1, round(params.local_query_fps / params.local_probe_fps))
-    queue: list[tuple[int, frozenset[bool], tuple[_Hit, ...]]] = [(f, _BOTH_SIDES, ()) for f in candidates[::spacing]]
+    # probes: every one searched as it is, every other one mirrored too, all of them once the clip has shown a
+    # mirrored match (a mirror image is an edit of a whole upload or a long cut, rarely of a moment)
+    queue: list[tuple[int, frozenset[bool], tuple[_Hit, ...]]] = [
+        (f, _BOTH_SIDES if k % 2 == 0 else _DIRECT, ()) for k, f in enumerate(candidates[::spacing])]
     done: set[int] = set()
     position = {f: i for i, f in enumerate(candidates)}
     while queue:
@@ -674,6 +687,8 @@ def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDAr
         if f in done:
             continue
         done.add(f)
+        if sides == _DIRECT and not origin and votes.mirrored_seen():
+            sides = _BOTH_SIDES
         image = trim(images[f], box)
         hits = _track_frame(index, times[f], image, votes, origin) if origin else ()
         if not hits:
@@ -731,6 +746,8 @@ def _track_frame(index: ReferenceIndex, t: float, image: npt.NDArray[np.uint8], 
 
 #: Both ways round: the frame as it is (False) and its mirror image (True).
 _BOTH_SIDES = frozenset((False, True))
+#: The frame as it is only.
+_DIRECT = frozenset((False,))
 
 
 def _oriented_features(image: npt.NDArray[np.uint8], lp: LocalParams, sides: frozenset[bool]) -> Features:
