@@ -477,9 +477,11 @@ class _Votes:
     _mirror_seen: bool = False
 
     def mirrored_seen(self) -> bool:
-        """Whether any vote so far matched a mirror image."""
+        """Whether any vote so far matched a mirror image as a whole picture or by local features (a region of a
+        mirrored frame alone is weak evidence: symmetric pictures have them)."""
         if not self._mirror_seen:
-            self._mirror_seen = any("mirror" in m for m in self.method[self._mirror_checked:])
+            self._mirror_seen = any("mirror" in m and not m.endswith("-region")
+                                    for m in self.method[self._mirror_checked:])
             self._mirror_checked = len(self.method)
         return self._mirror_seen
 
