@@ -62,8 +62,11 @@ def test_mirrored_regions_are_the_regions_of_the_mirror_image() -> None:
     assert both.shape[1] == 2 * r
     assert np.abs(both[:, r:] - flipped).max() < 1e-3
     assert not np.allclose(both[:, :r], both[:, r:])  # a mirror image is another picture
-    hashes, _ = hash_grids(both)
+    hashes, quality = hash_grids(both)
     assert _distance(hashes[:, 0], hashes[:, r]).min() > 64
+    # grid_hashes takes the mirror images' hashes from the regions' DCT (odd horizontal frequencies change sign)
+    fast, fast_q = grid_hashes(_frames("dataset/retro/breakout_pip.mp4", 5), mirror=True)
+    assert np.array_equal(fast, hashes) and np.array_equal(fast_q, quality)
 
 
 def test_a_copy_stays_close_and_other_footage_far() -> None:

@@ -128,16 +128,15 @@ def region_grids(work: F32Array, regions: Mapping[str, tuple[float, float, float
     return out
 
 
-def hash_grids(grids: F32Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """PDQ bits ``(..., 32)`` and quality ``(...)`` of 64 x 64 grids ``(..., GRID, GRID)`` (0-255 scale)."""
-    lead = grids.shape[:-2]
-    flat = np.ascontiguousarray(grids, dtype=np.float32).reshape(-1, GRID, GRID)
-    m = len(flat)
-    bits = np.empty((m, 32), np.uint8)
+def _coefficients(grids: F32Array) -> tuple[F32Array, npt.NDArray[np.int64]]:
+    """PDQ's 16 x 16 DCT coefficients ``(M, 256)`` (row-major: vertical then horizontal frequency) and quality
+    ``(M,)`` of 64 x 64 grids ``(M, GRID, GRID)``."""
+    m = len(grids)
+    coeffs = np.empty((m, 256), np.float32)
     quality = np.empty(m, np.int64)
     scale = np.float32(100.0 / 255.0)
     for a in range(0, m, _CHUNK):
-        g = flat[a: a + _CHUNK]
+        g = grids[a: a + _CHUNK]
         c = len(g)
         # pdqhash: each gradient |d| * 100 / 255 truncated to an integer, summed, divided by 90, capped at 100
         d_rows = np.trunc(np.abs(g[:, :-1, :] - g[:, 1:, :]) * scale).sum(axis=(1, 2), dtype=np.float64)
@@ -145,17 +144,54 @@ def hash_grids(grids: F32Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.i
         quality[a: a + c] = np.minimum(100, (d_rows + d_cols).astype(np.int64) // 90)
         half = (g.reshape(c * GRID, GRID) @ _DCT_T).reshape(c, GRID, 16)  # G @ D.T
         dct_t = (half.transpose(0, 2, 1).reshape(c * 16, GRID) @ _DCT_T).reshape(c, 16, 16)  # (D @ G @ D.T).T
-        coeffs = dct_t.transpose(0, 2, 1).reshape(c, 256)
-        median = np.partition(coeffs, 127, axis=1)[:, 127:128]
-        bits[a: a + c] = np.packbits((coeffs > median)[:, _BITS_ORDER], axis=1)
-    return bits.reshape(*lead, 32), quality.reshape(lead)
+        coeffs[a: a + c] = dct_t.transpose(0, 2, 1).reshape(c, 256)
+    return coeffs, quality
+
+
+def _bits(coeffs: F32Array) -> npt.NDArray[np.uint8]:
+    """PDQ's bits: each coefficient above the median of its 256."""
+    median = np.partition(coeffs, 127, axis=1)[:, 127:128]
+    return np.packbits((coeffs > median)[:, _BITS_ORDER], axis=1)
+
+
+#: A grid mirrored left-right has the same DCT coefficients with the sign of the odd horizontal frequencies
+#: flipped (PDQ's coefficients start at frequency 1: the even column indices).
+_MIRROR_SIGNS = np.tile(np.where(np.arange(16) % 2 == 0, -1.0, 1.0).astype(np.float32), 16)
+
+
+def hash_grids(grids: F32Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """PDQ bits ``(..., 32)`` and quality ``(...)`` of 64 x 64 grids ``(..., GRID, GRID)`` (0-255 scale)."""
+    lead = grids.shape[:-2]
+    coeffs, quality = _coefficients(np.ascontiguousarray(grids, dtype=np.float32).reshape(-1, GRID, GRID))
+    return _bits(coeffs).reshape(*lead, 32), quality.reshape(lead)
 
 
 def grid_hashes(images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8], box: Box | None = None,
                 mirror: bool = False) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Hashes ``(N, R, 32)`` and quality ``(N, R)`` of the regions of grey frames cut to ``box`` (with ``mirror``:
-    ``2R``, the mirror images' regions following)."""
+    ``2R``, the mirror images' regions following: a region of the mirror image whose mirror region is one of the
+    regions costs no DCT, only :data:`_MIRROR_SIGNS`)."""
+    r = len(DEFAULT_REGIONS)
     if not len(images):
-        n = len(DEFAULT_REGIONS) * (2 if mirror else 1)
+        n = r * (2 if mirror else 1)
         return np.zeros((0, n, 32), np.uint8), np.zeros((0, n), np.int64)
-    return hash_grids(region_grids(working(images, box), mirror=mirror))
+    work = working(images, box)
+    n = len(work)
+    coeffs, quality = _coefficients(region_grids(work).reshape(n * r, GRID, GRID))
+    coeffs, quality = coeffs.reshape(n, r, 256), quality.reshape(n, r)
+    if mirror:
+        partners = _mirror_of(_boxes(tuple(DEFAULT_REGIONS.items())))
+        mc = np.empty_like(coeffs)
+        mq = np.empty_like(quality)
+        missing = [i for i, m in enumerate(partners) if m is None]
+        for i, m in enumerate(partners):
+            if m is not None:
+                mc[:, i] = coeffs[:, m] * _MIRROR_SIGNS
+                mq[:, i] = quality[:, m]
+        if missing:
+            flipped = region_grids(np.ascontiguousarray(work[:, :, ::-1]))[:, missing]
+            c2, q2 = _coefficients(flipped.reshape(-1, GRID, GRID))
+            mc[:, missing], mq[:, missing] = c2.reshape(n, len(missing), 256), q2.reshape(n, len(missing))
+        coeffs, quality = np.concatenate([coeffs, mc], axis=1), np.concatenate([quality, mq], axis=1)
+    k = coeffs.shape[1]
+    return _bits(coeffs.reshape(n * k, 256)).reshape(n, k, 32), quality
