@@ -126,6 +126,13 @@ def _lines(strong: npt.NDArray[np.bool_], p: PanelParams, min_len: int) -> list[
     return lines
 
 
+def _absdiff(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """``|a - b|`` of uint8 arrays, in uint8."""
+    out: npt.NDArray[np.uint8] = np.maximum(a, b)
+    out -= np.minimum(a, b)
+    return out
+
+
 def _persistent(x: npt.NDArray[np.uint8], q: float, edge: float) -> npt.NDArray[np.bool_]:
     """``np.percentile(x, q, axis=0) >= edge`` (linear interpolation, as numpy computes it), without sorting:
     the percentile lies between the order statistics ``lo`` and ``lo + 1``, so counting the values under
@@ -155,14 +162,14 @@ def find_panels(frames: list[npt.NDArray[np.uint8]], params: PanelParams | None 
     if len(frames) < 2 or p.max_panels == 0:
         return []
     pick = np.unique(np.linspace(0, len(frames) - 1, min(p.max_frames, len(frames))).round().astype(int))
-    g = np.stack([frames[i] for i in pick.tolist()]).astype(np.int16)
+    g = np.stack([frames[i] for i in pick.tolist()])
     if g.ndim != 3:
         raise ConfigError(f"find_panels wants grey frames (H, W), got {g.shape[1:]}")
     _, h, w = g.shape
     q = 100.0 * (1.0 - p.persistence)
     # persistent steps between neighbouring columns (vertical lines) and rows (horizontal lines)
-    vx = _persistent(np.abs(np.diff(g, axis=2)).astype(np.uint8), q, p.edge)  # (H, W-1)
-    hy = _persistent(np.abs(np.diff(g, axis=1)).astype(np.uint8), q, p.edge)  # (H-1, W)
+    vx = _persistent(_absdiff(g[:, :, 1:], g[:, :, :-1]), q, p.edge)  # (H, W-1)
+    hy = _persistent(_absdiff(g[:, 1:, :], g[:, :-1, :]), q, p.edge)  # (H-1, W)
     vertical = _lines(vx, p, round(p.min_side * h * p.support))
     horizontal = _lines(np.ascontiguousarray(hy.T), p, round(p.min_side * w * p.support))
     xs = [_Line(0, 0, h, True, 0, 0), *vertical, _Line(w, 0, h, True, w, w)]
