@@ -712,8 +712,8 @@ class _Hit:
     region: tuple[float, float, float, float]
 
 
-#: Reference seconds per clip second a tracked match may move by (the alignment's speed range).
-_TRACK_SPEEDS = (0.5, 2.0)
+#: Reference seconds per clip second a tracked match may move by: the alignment's speed range.
+_TRACK_SPEEDS = (AlignParams().speed_min, AlignParams().speed_max)
 #: Slack (seconds) around the reference times a tracked match may move to.
 _TRACK_SLACK_S = 0.5
 
