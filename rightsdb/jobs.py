@@ -123,8 +123,13 @@ def claimable_jobs(registry: Registry) -> list[str]:
 def running_count(registry: Registry) -> int:
     """How many jobs run now under a live lease (over every runner sharing the database)."""
     with registry.session() as session:
-        return int(session.execute(select(func.count()).select_from(_TABLE).where(
-            _T.status == JobStatus.running, _T.lease_expires_at >= utcnow())).scalar_one())
+        return _live_count(session, utcnow())
+
+
+def _live_count(session: Any, now: Any) -> int:
+    """Jobs running under a lease still live at ``now``."""
+    return int(session.execute(select(func.count()).select_from(_TABLE).where(
+        _T.status == JobStatus.running, _T.lease_expires_at >= now)).scalar_one())
 
 
 def claim_job(registry: Registry, job_id: str, owner: str | None = None, *,
@@ -157,11 +162,8 @@ def claim_job(registry: Registry, job_id: str, owner: str | None = None, *,
             session.execute(update(_TABLE).where(_T.id == job_id, _T.attempts == attempts, _claimable(now))
                             .values(finished_at=now, lease_expires_at=None, **ended))
             return None
-        if max_running is not None:
-            running = session.execute(select(func.count()).select_from(_TABLE).where(
-                _T.status == JobStatus.running, _T.lease_expires_at >= now)).scalar_one()
-            if running >= max_running:
-                return None
+        if max_running is not None and _live_count(session, now) >= max_running:
+            return None
         claimed = session.execute(
             update(_TABLE).where(_T.id == job_id, _T.attempts == attempts, _claimable(now))
             .values(status=JobStatus.running, attempts=attempts + 1, started_at=now, error=None,
