@@ -49,7 +49,7 @@ from ._errors import ConfigError, DecodeError, check_ranges
 from .align import AlignParams, Segment, _drop_echoes, align
 from .assets import AssetDetector, AssetMatch, chroma_difference
 from .decode import open_video
-from .fingerprint.grids import WORK, grid_hashes, hash_grids, region_grids, working
+from .fingerprint.grids import WORK, grid_hashes
 from .fingerprint.regions import DEFAULT_REGIONS, Box, detect_borders, trim
 from .index import StaticHashIndex
 from .layout import find_panels
@@ -578,7 +578,7 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
         panel = Box(panel.x0 + sx, panel.y0 + sy, panel.x1 - sx, panel.y1 - sy)
         inner = detect_borders([np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: _border_step(n)]])
         inside = Box(panel.x0 + inner.x0, panel.y0 + inner.y0, panel.x0 + inner.x1, panel.y0 + inner.y1)
-        ph, pq = hash_grids(region_grids(working(trimmed, inside), _WHOLE_ONLY, mirror=True))
+        ph, pq = grid_hashes(trimmed, inside, mirror=True, regions=_WHOLE_ONLY)
         queries.append(("pdq-panel", ph[:, 0], pq[:, 0], np.full(n, _PANEL)))
         queries.append(("pdq-panel-mirror", ph[:, 1], pq[:, 0], np.full(n, _PANEL)))
     return _hash_votes(index, times, n, queries, votes)
@@ -822,7 +822,7 @@ def _place_in_time(index: ReferenceIndex, ref: int, start: float, end: float, im
     # warped straight to twice the working picture's size (the reference frame's geometry, scaled), then
     # area-averaged to it as the reference's frames were
     warped = warp_region(image, match, (2 * WORK, 2 * WORK))
-    h, q = hash_grids(region_grids(working([warped]), _CENTER70_ONLY))
+    h, q = grid_hashes([warped], regions=_CENTER70_ONLY)
     h, q = h[:, 0], q[:, 0]
     if q[0] < index.params.min_quality:
         return None

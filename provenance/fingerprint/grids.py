@@ -107,24 +107,13 @@ def _mirror_of(boxes: tuple[Box, ...]) -> tuple[int | None, ...]:
     return tuple(where.get(Box(WORK - b.x1, b.y0, WORK - b.x0, b.y1)) for b in boxes)
 
 
-def region_grids(work: F32Array, regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS,
-                 mirror: bool = False) -> F32Array:
-    """``(N, R, GRID, GRID)``: the grid of each region (in ``regions``' order) of working pictures ``work``;
-    with ``mirror``, ``(N, 2R, GRID, GRID)``: the regions of the mirror images follow (a region of the mirror
-    image is the mirrored grid of its mirror region, when that is one of the regions)."""
+def region_grids(work: F32Array, regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS
+                 ) -> F32Array:
+    """``(N, R, GRID, GRID)``: the grid of each region (in ``regions``' order) of working pictures ``work``."""
     boxes = _boxes(tuple(regions.items()))
-    r = len(boxes)
-    out = np.empty((len(work), 2 * r if mirror else r, GRID, GRID), np.float32)
+    out = np.empty((len(work), len(boxes), GRID, GRID), np.float32)
     for i, b in enumerate(boxes):
         out[:, i] = _to_grid(work[:, b.y0:b.y1, b.x0:b.x1])
-    if mirror:
-        flipped: F32Array | None = None
-        for i, (b, m) in enumerate(zip(boxes, _mirror_of(boxes), strict=True)):
-            if m is not None:
-                out[:, r + i] = out[:, m, :, ::-1]
-            else:
-                flipped = np.ascontiguousarray(work[:, :, ::-1]) if flipped is None else flipped
-                out[:, r + i] = _to_grid(flipped[:, b.y0:b.y1, b.x0:b.x1])
     return out
 
 
@@ -167,29 +156,30 @@ def hash_grids(grids: F32Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.i
 
 
 def grid_hashes(images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8], box: Box | None = None,
-                mirror: bool = False) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """Hashes ``(N, R, 32)`` and quality ``(N, R)`` of the regions of grey frames cut to ``box`` (with ``mirror``:
-    ``2R``, the mirror images' regions following: a region of the mirror image whose mirror region is one of the
-    regions costs no DCT, only :data:`_MIRROR_SIGNS`)."""
-    r = len(DEFAULT_REGIONS)
+                mirror: bool = False, regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS
+                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Hashes ``(N, R, 32)`` and quality ``(N, R)`` of the ``regions`` of grey frames cut to ``box`` (with
+    ``mirror``: ``2R``, the mirror images' regions following: a region of the mirror image whose mirror region is
+    one of the regions costs no DCT, only :data:`_MIRROR_SIGNS`)."""
+    r = len(regions)
     if not len(images):
-        n = r * (2 if mirror else 1)
-        return np.zeros((0, n, 32), np.uint8), np.zeros((0, n), np.int64)
+        k = r * (2 if mirror else 1)
+        return np.zeros((0, k, 32), np.uint8), np.zeros((0, k), np.int64)
     work = working(images, box)
     n = len(work)
-    coeffs, quality = _coefficients(region_grids(work).reshape(n * r, GRID, GRID))
+    coeffs, quality = _coefficients(region_grids(work, regions).reshape(n * r, GRID, GRID))
     coeffs, quality = coeffs.reshape(n, r, 256), quality.reshape(n, r)
     if mirror:
-        partners = _mirror_of(_boxes(tuple(DEFAULT_REGIONS.items())))
+        partners = _mirror_of(_boxes(tuple(regions.items())))
         mc = np.empty_like(coeffs)
         mq = np.empty_like(quality)
-        missing = [i for i, m in enumerate(partners) if m is None]
         for i, m in enumerate(partners):
             if m is not None:
                 mc[:, i] = coeffs[:, m] * _MIRROR_SIGNS
                 mq[:, i] = quality[:, m]
-        if missing:
-            flipped = region_grids(np.ascontiguousarray(work[:, :, ::-1]))[:, missing]
+        missing = [i for i, m in enumerate(partners) if m is None]
+        if missing:  # regions whose mirror is not a region: the mirror images' own grids
+            flipped = region_grids(np.ascontiguousarray(work[:, :, ::-1]), regions)[:, missing]
             c2, q2 = _coefficients(flipped.reshape(-1, GRID, GRID))
             mc[:, missing], mq[:, missing] = c2.reshape(n, len(missing), 256), q2.reshape(n, len(missing))
         coeffs, quality = np.concatenate([coeffs, mc], axis=1), np.concatenate([quality, mq], axis=1)
