@@ -50,7 +50,7 @@ from .align import AlignParams, Segment, _drop_echoes, align
 from .assets import AssetDetector, AssetMatch, chroma_difference
 from .decode import open_video
 from .fingerprint.grids import WORK, grid_hashes
-from .fingerprint.regions import DEFAULT_REGIONS, Box, detect_borders, trim
+from .fingerprint.regions import DEFAULT_REGIONS, Box, detect_borders, frame_borders, trim
 from .index import StaticHashIndex
 from .layout import find_panels
 from .local import FeatureBank, Features, LocalParams, RegionMatch, extract, warp_region
@@ -555,8 +555,49 @@ def _match_window(index: ReferenceIndex, times: list[float], images: list[npt.ND
     return box
 
 
+#: Shortest run of frames (at the clip's sampling) whose own borders are judged apart from their window's.
+_MIN_SHOT_FRAMES = 3
+#: Largest difference of an edge, as a share of the frame's side, between boxes taken as the same.
+_BOX_TOLERANCE = 0.02
+
+
+def _same_box(a: Box, b: Box, width: int, height: int) -> bool:
+    tx, ty = _BOX_TOLERANCE * width, _BOX_TOLERANCE * height
+    return (abs(a.x0 - b.x0) <= tx and abs(a.x1 - b.x1) <= tx and abs(a.y0 - b.y0) <= ty
+            and abs(a.y1 - b.y1) <= ty)
+
+
+def _shot_boxes(images: list[npt.NDArray[np.uint8]], box: Box) -> list[tuple[Box, list[int]]]:
+    """Runs of consecutive frames whose borders are not the window's ``box``: ``(their box, their frames)``.
+
+    A window's borders are those of all its frames, so a video that cuts between pictures of other shapes (a
+    compilation, a stream that shows a 4:3 game between full-frame scenes) gets no trim at all, and a
+    pillarboxed shot is then hashed with its bars. Frames are grouped by their own box (edges within
+    :data:`_BOX_TOLERANCE`); a run of at least :data:`_MIN_SHOT_FRAMES` gets the borders of its frames taken
+    together (a dark frame alone looks barred).
+    """
+    if len(images) < _MIN_SHOT_FRAMES:
+        return []
+    h, w = images[0].shape[:2]
+    own = frame_borders(images)
+    runs: list[tuple[Box, list[int]]] = []
+    start = 0
+    for i in range(1, len(images) + 1):
+        if i < len(images) and _same_box(own[i], own[start], w, h):
+            continue
+        if i - start >= _MIN_SHOT_FRAMES and not _same_box(own[start], box, w, h):
+            shot = detect_borders(images[start:i])
+            if not _same_box(shot, box, w, h):
+                runs.append((shot, list(range(start, i))))
+        start = i
+    return runs
+
+
 def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
                votes: _Votes) -> set[int]:
+    """Region hashes of the window's frames (each shot whose borders are not the window's also trimmed to its
+    own), and of pictures pasted in them (panels), searched and voted for: returns the frames they placed in
+    time (:func:`_hash_votes`)."""
     params = index.params
     if len(index._built()[0]) == 0:
         return set()
@@ -568,8 +609,15 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
     quality = quality[:, :r]
     votes.informative += int((quality[:, _WHOLE] >= params.min_quality).sum())
     regions = np.tile(np.arange(r), n)
-    queries = [("pdq", hashes.reshape(n * r, 32), quality.reshape(n * r), regions),
-               ("pdq-mirror", mhashes.reshape(n * r, 32), mquality.reshape(n * r), regions)]
+    frames = np.repeat(np.arange(n), r)
+    queries = [("pdq", hashes.reshape(n * r, 32), quality.reshape(n * r), regions, frames),
+               ("pdq-mirror", mhashes.reshape(n * r, 32), mquality.reshape(n * r), regions, frames)]
+    for shot, members in _shot_boxes(images, box):
+        sh, sq = _region_hashes([images[f] for f in members], shot, mirror=True)
+        k = len(members)
+        sregions, sframes = np.tile(np.arange(r), k), np.repeat(np.asarray(members), r)
+        queries.append(("pdq", sh[:, :r].reshape(k * r, 32), sq[:, :r].reshape(k * r), sregions, sframes))
+        queries.append(("pdq-mirror", sh[:, r:].reshape(k * r, 32), sq[:, r:].reshape(k * r), sregions, sframes))
     trimmed = [trim(im, box) for im in images]
     for panel in find_panels(trimmed):
         # shave the line itself (a drawn frame around an inset), then trim the pasted picture's own
@@ -579,9 +627,9 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
         inner = detect_borders([np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: _border_step(n)]])
         inside = Box(panel.x0 + inner.x0, panel.y0 + inner.y0, panel.x0 + inner.x1, panel.y0 + inner.y1)
         ph, pq = grid_hashes(trimmed, inside, mirror=True, regions=_WHOLE_ONLY)
-        queries.append(("pdq-panel", ph[:, 0], pq[:, 0], np.full(n, _PANEL)))
-        queries.append(("pdq-panel-mirror", ph[:, 1], pq[:, 0], np.full(n, _PANEL)))
-    return _hash_votes(index, times, n, queries, votes)
+        queries.append(("pdq-panel", ph[:, 0], pq[:, 0], np.full(n, _PANEL), np.arange(n)))
+        queries.append(("pdq-panel-mirror", ph[:, 1], pq[:, 0], np.full(n, _PANEL), np.arange(n)))
+    return _hash_votes(index, times, queries, votes)
 
 
 #: lookup tables over (clip region, reference region): compatible pairs, composition pairs; full-picture regions
@@ -594,21 +642,30 @@ for _q, _r in _COMPOSITION:
 _FULL_TABLE = np.array([q in _FULL_PICTURE for q in range(len(REGIONS) + 1)])
 
 
-def _hash_votes(index: ReferenceIndex, times: list[float], n: int,
-                queries: list[tuple[str, Any, Any, Any]], votes: _Votes) -> set[int]:
+#: Largest spread (seconds) of the reference times of a frame's kept matches (of one kind, to one reference)
+#: that still places the frame in time.
+_PLACED_SPAN_S = 2.0
+
+
+def _hash_votes(index: ReferenceIndex, times: list[float], queries: list[tuple[str, Any, Any, Any, Any]],
+                votes: _Votes) -> set[int]:
     """Search the query hashes and vote for the best pair of regions of each (frame, reference, time).
+
+    A query is ``(method, hashes (M, 32), quality (M,), region of each hash (M,), frame of each hash (M,))``.
 
     A whole-picture pair (a composition) outranks any region pair of the same frames (it says more), then
     the smaller distance, then the first found. A frame's matches to a reference far worse than its best
     one are the reference's static parts (a wall, a score bar) matching everywhere; they carry no time and
     would drown the true line, so they are dropped.
+
+    Returns the frames placed in time: those with one kind of kept matches (whole picture, region) to one
+    reference within :data:`_PLACED_SPAN_S` of one another.
     """
     params = index.params
     mih, row_ref, row_time, row_region = index._built()
     stream = np.array([m.layer == "stream" for m in index._refs], bool)
     cols: dict[str, list[Any]] = {k: [] for k in ("f", "ref", "t", "d", "comp", "variant")}
-    for vi, (_, flat, qual, qregion_of) in enumerate(queries):
-        rows_per_frame = len(flat) // n
+    for vi, (_, flat, qual, qregion_of, frame_of) in enumerate(queries):
         found = mih.search(flat, params.max_distance)
         qrows, ids, dists = (np.asarray(a, dtype=np.int64) for a in found)
         qr = np.asarray(qregion_of)[qrows].astype(np.int64)
@@ -618,7 +675,7 @@ def _hash_votes(index: ReferenceIndex, times: list[float], n: int,
         ok = (np.asarray(qual)[qrows] >= params.min_quality) & _COMPAT_TABLE[qr, rr]
         ok &= _FULL_TABLE[qr] | (dists <= params.region_max_distance)
         ok &= ~stream[ref] | comp  # a streamer's VOD counts only through its whole composition
-        cols["f"].append(qrows[ok] // rows_per_frame)
+        cols["f"].append(np.asarray(frame_of, np.int64)[qrows[ok]])
         cols["ref"].append(ref[ok])
         cols["t"].append(row_time[ids[ok]].astype(np.float64))
         cols["d"].append(dists[ok])
@@ -641,14 +698,31 @@ def _hash_votes(index: ReferenceIndex, times: list[float], n: int,
     _, group = np.unique((f * (int(ref.max()) + 1) + ref) * 2 + comp, return_inverse=True)
     closest = np.full(int(group.max()) + 1, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(closest, group, d)
-    keep = np.flatnonzero(d <= closest[group] + params.distance_margin)
+    kept = d <= closest[group] + params.distance_margin
+    # a frame that matches a reference as a whole picture is placed in time by that: its region matches to the
+    # reference at other moments are the parts that stay the same (a score bar, a playfield's frame), and
+    # a still region matches all along, which would swamp the whole pictures' time line
+    pair = f * (int(ref.max()) + 1) + ref
+    whole_pairs = np.unique(pair[kept & comp])
+    kept &= comp | ~np.isin(pair, whole_pairs)
+    keep = np.flatnonzero(kept)
     keep = keep[np.argsort(first_seen[keep], kind="stable")]  # votes in the order they were first found
     names = [name for name, *_ in queries]
     for i in keep.tolist():
         method = names[variant[i]] if comp[i] else f"{names[variant[i]]}-region"
         votes.add(times[int(f[i])], int(ref[i]), float(t[i]), 1.0 - int(d[i]) / (params.max_distance + 1), method,
                   int(d[i]))
-    return {int(x) for x in f[keep]}
+    # a frame is explained when one kind of its matches to one reference places it in time; a still screen
+    # (a maze, a menu) matches its reference all along, and is left to local features, which tell its moments
+    # apart by what moves in it
+    lo = np.full(len(closest), np.inf)
+    hi = np.full(len(closest), -np.inf)
+    np.minimum.at(lo, group[keep], t[keep])
+    np.maximum.at(hi, group[keep], t[keep])
+    placed = np.flatnonzero(hi - lo <= _PLACED_SPAN_S)
+    frame_of_group = np.zeros(len(closest), np.int64)
+    frame_of_group[group] = f
+    return {int(x) for x in frame_of_group[placed]}
 
 
 def _local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
@@ -773,37 +847,56 @@ def _local_frame(index: ReferenceIndex, lp: LocalParams, t: float, image: npt.ND
     if searched is None or len(searched) < params.local_min_inliers:
         return ()
     votes.local_tried += 1
-    hits: list[_Hit] = []
+    bank = index._bank
+    found: list[tuple[RegionMatch, int, float, float]] = []  # (match, reference, its time, score)
+    placed: list[tuple[int, float]] = []  # (reference, time) of found frames the hashes placed in time
     # the best-voted frames of the best-voted video, all verified: each found one is a vote on the time line, and
     # still screens need them (verifying only the best-voted frame, or stopping at the first found, lost 4 and 2
-    # of 47 works on 12 minutes of the 720p benchmark footage)
-    for hit in index._bank.search(feats, top_groups=1):
-        m = hit.match
-        if not m.found or m.inliers < params.local_min_inliers:
+    # of 47 works on 12 minutes of the 720p benchmark footage); two rules spare verifications that cannot add a
+    # vote:
+    # - a frame within the time window of a found one that the hashes placed in time: that placement already
+    #   compared the dense reference frames of the window, the closest won, and this one's would be the same;
+    # - all the others, when the best-voted frame shares fewer than half the inliers a match needs even as
+    #   ratio-test pairs: the video is not there (on the 720p benchmark footage, 69 % of the searches that find
+    #   nothing stop there, against 3 of 1,022 that find something, whose neighbours still find it)
+    for rank, (ref_id, _) in enumerate(bank.shortlist(feats, top_groups=1)):
+        ref = index._bank_ref[ref_id]
+        r_t = index._bank_time[ref_id]
+        if any(ref == other and abs(r_t - at) <= _REFINE_WINDOW_S for other, at in placed):
             continue
-        ref = index._bank_ref[hit.ref_id]
-        quad = m.quad
-        qw, qh = m.query_size
-        x0, y0 = float(quad[:, 0].min()), float(quad[:, 1].min())
-        x1, y1 = float(quad[:, 0].max()), float(quad[:, 1].max())
+        m = bank.verify(ref_id, feats)
+        if not m.found or m.inliers < params.local_min_inliers:
+            if rank == 0 and m.matches < params.local_min_inliers // 2:
+                break
+            continue
         score = min(1.0, m.inliers / (3.0 * params.local_min_inliers))
-        region = (max(0.0, x0 / qw), max(0.0, y0 / qh), min(1.0, x1 / qw), min(1.0, y1 / qh))
-        method = "orb-mirror" if m.mirrored else "orb"
-        r_t = index._bank_time[hit.ref_id]
         refined = _refine_time(index, ref, r_t, image, m)
         if refined is not None:  # the warped picture's hash placed it among the dense reference frames
             r_t, d = refined
             score = max(score, 1.0 - d / (params.max_distance + 1))
-        votes.add(t, ref, r_t, score, method, -m.inliers, region)
+            placed.append((ref, r_t))
+        found.append((m, ref, r_t, score))
+    hits: list[_Hit] = []
+    for m, ref, r_t, score in sorted(found, key=lambda f: -f[0].inliers):  # the most inliers vote first
+        quad = m.quad
+        qw, qh = m.query_size
+        x0, y0 = float(quad[:, 0].min()), float(quad[:, 1].min())
+        x1, y1 = float(quad[:, 0].max()), float(quad[:, 1].max())
+        region = (max(0.0, x0 / qw), max(0.0, y0 / qh), min(1.0, x1 / qw), min(1.0, y1 / qh))
+        votes.add(t, ref, r_t, score, "orb-mirror" if m.mirrored else "orb", -m.inliers, region)
         hits.append(_Hit(t, ref, r_t, m, region))
     return tuple(hits)
 
 
+#: Seconds either side of a local match's reference frame in which its hashes place it in time.
+_REFINE_WINDOW_S = 1.0
+
+
 def _refine_time(index: ReferenceIndex, ref: int, r_t: float, image: npt.NDArray[np.uint8],
-                 match: RegionMatch, window_s: float = 1.0) -> tuple[float, int] | None:
+                 match: RegionMatch) -> tuple[float, int] | None:
     """Place a local-feature match in time on the dense reference hashes (DESIGN: warp, confirm by hash):
-    :func:`_place_in_time` within ``window_s`` of the matched reference frame."""
-    return _place_in_time(index, ref, r_t - window_s, r_t + window_s, image, match)
+    :func:`_place_in_time` within :data:`_REFINE_WINDOW_S` of the matched reference frame."""
+    return _place_in_time(index, ref, r_t - _REFINE_WINDOW_S, r_t + _REFINE_WINDOW_S, image, match)
 
 
 def _place_in_time(index: ReferenceIndex, ref: int, start: float, end: float, image: npt.NDArray[np.uint8],

@@ -464,7 +464,7 @@ def match_region(ref: Features, query: Features, params: LocalParams = DEFAULT_P
     Always returns a :class:`RegionMatch`; ``found`` tells whether a plausible
     homography with at least ``params.min_inliers`` inliers exists. When both the
     direct and the mirrored attempt succeed, the one with more inliers wins.
-    The result of the best attempt (by inliers) is reported when neither is found.
+    The result of the best attempt (by inliers, then ratio-test matches) is reported when neither is found.
     """
     attempts: list[tuple[bool, Features]] = [(False, query)]
     if params.try_mirror and query.mirror is not None:
@@ -496,7 +496,7 @@ def match_region(ref: Features, query: Features, params: LocalParams = DEFAULT_P
         else:
             res = _nan_result(ref, query, reason, n_in, m)
         results.append(res)
-    return max(results, key=lambda r: (r.found, r.inliers))
+    return max(results, key=lambda r: (r.found, r.inliers, r.matches))
 
 
 def warp_region(
@@ -650,9 +650,10 @@ class FeatureBank:
             out += np.bincount(pairs % len(self._refs), minlength=len(self._refs))
         return out
 
-    def search(self, query: Features, top_k: int | None = None, top_groups: int | None = None) -> list[BankHit]:
-        """Shortlist by votes, verify the top ``top_k`` (per group, of the ``top_groups`` best groups when
-        given); hits sorted found-first, then by inliers."""
+    def shortlist(self, query: Features, top_k: int | None = None, top_groups: int | None = None
+                  ) -> list[tuple[int, int]]:
+        """``(frame id, votes)`` of the frames to verify, most voted first: the top ``top_k`` (per group, of the
+        ``top_groups`` best groups when given)."""
         votes = self.votes(query)
         k = min(top_k if top_k is not None else self.params.top_k, len(self._refs))
         if k <= 0:
@@ -667,6 +668,15 @@ class FeatureBank:
                 if per_group[g] > 0:
                     frames = np.flatnonzero(groups == g)
                     order += frames[np.argsort(-votes[frames], kind="stable")[:k]].tolist()
-        hits = [BankHit(i, int(votes[i]), match_region(self._refs[i], query, self.params)) for i in order]
+        return [(i, int(votes[i])) for i in order]
+
+    def verify(self, ref_id: int, query: Features) -> RegionMatch:
+        """:func:`match_region` of stored frame ``ref_id`` in ``query``."""
+        return match_region(self.reference(ref_id), query, self.params)
+
+    def search(self, query: Features, top_k: int | None = None, top_groups: int | None = None) -> list[BankHit]:
+        """Shortlist by votes (:meth:`shortlist`), verify every frame of it; hits sorted found-first, then by
+        inliers."""
+        hits = [BankHit(i, v, self.verify(i, query)) for i, v in self.shortlist(query, top_k, top_groups)]
         hits.sort(key=lambda h: (not h.match.found, -h.match.inliers))
         return hits

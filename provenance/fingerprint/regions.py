@@ -47,6 +47,7 @@ __all__ = [
     "Box",
     "RegionHasher",
     "detect_borders",
+    "frame_borders",
     "region_boxes",
     "trim",
 ]
@@ -223,6 +224,28 @@ def detect_borders(frames: Images, params: BorderParams | None = None) -> Box:
     top, bottom = _axis_borders(rs[informative], rl[informative], p)
     left, right = _axis_borders(cs[informative], cl[informative], p)
     return Box(left, top, w - right, h - bottom)
+
+
+def frame_borders(frames: Images, params: BorderParams | None = None) -> list[Box]:
+    """Each frame's own content box: :func:`detect_borders` of the frame alone, for every frame of a batch
+    (the line statistics computed once for the whole batch)."""
+    p = params or BorderParams()
+    g = _gray_stack(frames)
+    _, h, w = g.shape
+    rs, rl = _line_stats(_block_means(g, p.block, rows=True))
+    cs, cl = _line_stats(_block_means(g, p.block, rows=False))
+    informative = ((rs <= p.flat_spread).mean(axis=1) < p.blank_fraction) | (
+        (cs <= p.flat_spread).mean(axis=1) < p.blank_fraction
+    )
+    boxes = []
+    for i in range(g.shape[0]):
+        if not informative[i]:
+            boxes.append(Box(0, 0, w, h))
+            continue
+        top, bottom = _axis_borders(rs[i : i + 1], rl[i : i + 1], p)
+        left, right = _axis_borders(cs[i : i + 1], cl[i : i + 1], p)
+        boxes.append(Box(left, top, w - right, h - bottom))
+    return boxes
 
 
 def trim(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.uint8]:
