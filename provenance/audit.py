@@ -38,6 +38,7 @@ from . import ENGINE_NAME, __version__
 from ._errors import ProvenanceError, ScanError
 from .engine import (
     ENGINE_VERSION,
+    FINGERPRINT_VERSION,
     ClipMatches,
     EngineParams,
     FootagePrint,
@@ -95,7 +96,7 @@ def ensure_fingerprints(registry: Registry, params: EngineParams, progress: Prog
     with registry.session() as session:
         refs = session.exec(select(Reference).where(Reference.kind == "footage")).all()
         done = set(session.exec(select(Fingerprint.sha256).where(
-            Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == ENGINE_VERSION)).all())
+            Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == FINGERPRINT_VERSION)).all())
     todo: dict[str, Reference] = {}
     for ref in refs:
         if ref.sha256 not in done and ref.sha256 not in todo:
@@ -112,9 +113,9 @@ def ensure_fingerprints(registry: Registry, params: EngineParams, progress: Prog
         with registry.write() as session:
             exists = session.exec(select(Fingerprint).where(
                 Fingerprint.sha256 == sha, Fingerprint.algorithm == FOOTAGE_ALGORITHM,
-                Fingerprint.version == ENGINE_VERSION)).first()
+                Fingerprint.version == FINGERPRINT_VERSION)).first()
             if exists is None:
-                session.add(Fingerprint(sha256=sha, algorithm=FOOTAGE_ALGORITHM, version=ENGINE_VERSION,
+                session.add(Fingerprint(sha256=sha, algorithm=FOOTAGE_ALGORITHM, version=FINGERPRINT_VERSION,
                                         params=params.as_dict(), count=len(fp.timestamps),
                                         timestamps=timestamps, data=data, quality=quality))
     if progress:
@@ -157,7 +158,7 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
         prints = {
             fp.sha256: fp
             for fp in session.exec(select(Fingerprint).where(
-                Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == ENGINE_VERSION)).all()
+                Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == FINGERPRINT_VERSION)).all()
         }
     payload: IndexPayload = []
     for key, info in infos.items():  # reference id order

@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ENGINE_VERSION",
+    "FINGERPRINT_VERSION",
     "AssetHit",
     "ClipMatches",
     "EngineParams",
@@ -71,8 +72,11 @@ __all__ = [
     "one_thread_per_process",
 ]
 
-#: Bumped whenever fingerprints or matching change in a way that changes results.
-ENGINE_VERSION = "0.7"
+#: Bumped whenever matching changes in a way that changes results (stored clip results are keyed by it).
+ENGINE_VERSION = "0.8"
+#: Bumped whenever reference fingerprints change (stored fingerprints are keyed by it, and recomputed when it
+#: moves); matching alone changing leaves them as they are.
+FINGERPRINT_VERSION = "0.7"
 
 REGIONS = tuple(DEFAULT_REGIONS)
 _WHOLE = REGIONS.index("whole")
