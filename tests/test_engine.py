@@ -102,3 +102,82 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
     assert engine._track_frame(index, times[8], filmed(8), votes, hits) == ()  # the inset is gone
     far = min(len(frames) - 1, 6 + 16)  # 8 s later in the reference: outside what 0.5 s of clip allows
     assert engine._track_frame(index, times[7], pip(far), votes, hits) == ()
+
+
+def _doom_index() -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
+    from provenance.engine import _decode
+
+    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    index = ReferenceIndex()
+    index.add_footage("freedoom", "game", fingerprint_footage(doom))
+    times, frames, _ = _decode(doom, 2.0, 640)
+    return index, times, frames
+
+
+def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_borders() -> None:
+    """A window's borders are those of all its frames, so a pillarboxed shot of the reference between full-frame
+    shots of other footage gets no trim from them. The hash pass finds the shot's own borders and places its
+    frames at their reference times; a frame matched as a whole picture keeps no region match at another moment
+    (the reference's status bar, the same all along, would otherwise match everywhere)."""
+    import cv2
+
+    from provenance import engine
+    from provenance.engine import _decode, _Votes
+    from provenance.fingerprint.regions import Box, detect_borders
+
+    index, times, frames = _doom_index()
+    _, other, _ = _decode(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
+
+    def full(i: int) -> np.ndarray:
+        return np.ascontiguousarray(cv2.resize(other[i % len(other)], (640, 360)))
+
+    def pillarboxed(i: int) -> np.ndarray:
+        canvas = np.zeros((360, 640), np.uint8)
+        canvas[:, 80:560] = cv2.resize(frames[i], (480, 360), interpolation=cv2.INTER_AREA)
+        return canvas
+
+    shot = list(range(8, 20))  # clip frame k shows the reference's frame k, 6 s in all
+    images = [full(k) for k in range(8)] + [pillarboxed(k) for k in shot] + [full(k) for k in range(8, 16)]
+    clip_t = [0.5 * k for k in range(len(images))]
+    box = detect_borders(images)
+    assert box == Box(0, 0, 640, 360)
+    runs = engine._shot_boxes(images, box)
+    assert [members for _, members in runs] == [shot]
+    assert abs(runs[0][0].x0 - 80) <= 2 and abs(runs[0][0].x1 - 560) <= 2
+
+    votes = _Votes()
+    placed = engine._hash_pass(index, clip_t, images, box, votes)
+    assert placed <= set(shot) and len(placed) >= 0.75 * len(shot)
+    for q_t, r_t in zip(votes.q_t, votes.r_t, strict=True):
+        k = round(q_t / 0.5)
+        assert k in shot and abs(r_t - times[k]) <= 1.0, (q_t, r_t)
+
+
+def test_local_search_stops_when_the_best_voted_frame_shares_almost_nothing(monkeypatch: pytest.MonkeyPatch
+                                                                           ) -> None:
+    """The shortlist's other frames are verified only when its best-voted one shares at least half the inliers
+    a match needs as ratio-test pairs: a frame of other footage costs one verification, a copy all of them."""
+    import cv2
+
+    from provenance import engine
+    from provenance.engine import _decode, _local_params, _Votes
+    from provenance.local import FeatureBank
+
+    index, times, frames = _doom_index()
+    _, other, _ = _decode(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
+    verified: list[int] = []
+    verify = FeatureBank.verify
+    monkeypatch.setattr(FeatureBank, "verify", lambda self, i, q: verified.append(i) or verify(self, i, q))
+    lp = _local_params(index.params)
+
+    clean = np.ascontiguousarray(cv2.resize(other[6], (640, 360)))
+    shortlist = index._bank.shortlist(engine._oriented_features(clean, lp, engine._BOTH_SIDES), top_groups=1)
+    assert len(shortlist) >= 2
+    assert engine._local_frame(index, lp, 3.0, clean, _Votes()) == ()
+    assert verified == [shortlist[0][0]]
+
+    verified.clear()
+    copy = np.ascontiguousarray(cv2.resize(frames[12], (640, 360)))
+    hits = engine._local_frame(index, lp, 6.0, copy, _Votes())
+    assert hits and all(abs(h.r_t - times[12]) <= 1.0 for h in hits)
+    assert len(verified) >= 1

@@ -24,6 +24,7 @@ from provenance.fingerprint import (
     PHash,
     RegionHasher,
     detect_borders,
+    frame_borders,
     get_hasher,
     hamming,
     hamming_matrix,
@@ -235,6 +236,19 @@ def test_letterbox_clip_level(frames: dict[str, list[np.ndarray]]) -> None:
         clip.append(_noisy(lb, 2, 0))
     clip.append(np.zeros_like(clip[0]))  # a black frame is skipped, not a reason to trim everything
     assert _close(detect_borders(clip), (0, 44, 640, 316))
+
+
+def test_frame_borders_are_each_frames_own(frames: dict[str, list[np.ndarray]]) -> None:
+    f = frames["bikes"][3]
+    h, w = f.shape[:2]
+    lb = np.zeros_like(f)
+    lb[40 : h - 40] = cv2.resize(f, (w, h - 80), interpolation=cv2.INTER_AREA)
+    pb = np.zeros_like(f)
+    pb[:, 90 : w - 90] = cv2.resize(f, (w - 180, h), interpolation=cv2.INTER_AREA)
+    batch = [f, _noisy(lb, 2, 0), _noisy(pb, 2, 1), np.zeros_like(f), (f * 0.15).astype(np.uint8), lb]
+    boxes = frame_borders(batch)
+    assert boxes == [detect_borders([x]) for x in batch]
+    assert _close(boxes[1], (0, 40, w, h - 40)) and _close(boxes[2], (90, 0, w - 90, h))
 
 
 def test_untouched_and_dark_frames_not_trimmed(frames: dict[str, list[np.ndarray]]) -> None:

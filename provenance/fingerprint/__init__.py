@@ -20,7 +20,16 @@ from .base import (
 )
 from .pdq import DIHEDRAL_NAMES, MIRROR, PDQ, PDQParams
 from .phash import PHash, phash_arrays32, phash_images
-from .regions import DEFAULT_REGIONS, BorderParams, Box, RegionHasher, detect_borders, region_boxes, trim
+from .regions import (
+    DEFAULT_REGIONS,
+    BorderParams,
+    Box,
+    RegionHasher,
+    detect_borders,
+    frame_borders,
+    region_boxes,
+    trim,
+)
 
 __all__ = [
     "DEFAULT_REGIONS",
@@ -36,6 +45,7 @@ __all__ = [
     "QualityHasher",
     "RegionHasher",
     "detect_borders",
+    "frame_borders",
     "get_hasher",
     "hamming",
     "hamming_matrix",
