@@ -204,6 +204,35 @@ def _axis_borders(spread: npt.NDArray[np.float32], level: npt.NDArray[np.float32
     return top, bottom
 
 
+@dataclass(frozen=True, slots=True)
+class _Lines:
+    """Line statistics of a batch of frames (:func:`_line_stats` of rows and columns) and which frames are
+    informative (not blank)."""
+
+    width: int
+    height: int
+    rows: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
+    cols: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
+    informative: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, frames: Images, p: BorderParams) -> _Lines:
+        g = _gray_stack(frames)
+        _, h, w = g.shape
+        rows = _line_stats(_block_means(g, p.block, rows=True))
+        cols = _line_stats(_block_means(g, p.block, rows=False))
+        informative = ((rows[0] <= p.flat_spread).mean(axis=1) < p.blank_fraction) | (
+            (cols[0] <= p.flat_spread).mean(axis=1) < p.blank_fraction
+        )
+        return cls(w, h, rows, cols, informative)
+
+    def box(self, which: npt.NDArray[np.bool_] | slice, p: BorderParams) -> Box:
+        """The content box of the frames ``which`` selects (informative ones only)."""
+        top, bottom = _axis_borders(self.rows[0][which], self.rows[1][which], p)
+        left, right = _axis_borders(self.cols[0][which], self.cols[1][which], p)
+        return Box(left, top, self.width - right, self.height - bottom)
+
+
 def detect_borders(frames: Images, params: BorderParams | None = None) -> Box:
     """The content box of one frame or of a clip (frames sampled from it, all the same size).
 
@@ -211,41 +240,20 @@ def detect_borders(frames: Images, params: BorderParams | None = None) -> Box:
     Returns the full frame's box when there are no bars or when every frame is blank.
     """
     p = params or BorderParams()
-    g = _gray_stack(frames)
-    _, h, w = g.shape
-    rs, rl = _line_stats(_block_means(g, p.block, rows=True))
-    cs, cl = _line_stats(_block_means(g, p.block, rows=False))
-    informative = ((rs <= p.flat_spread).mean(axis=1) < p.blank_fraction) | (
-        (cs <= p.flat_spread).mean(axis=1) < p.blank_fraction
-    )
-    if not informative.any():
-        log.debug("detect_borders: all %d frames blank; no trim", g.shape[0])
-        return Box(0, 0, w, h)
-    top, bottom = _axis_borders(rs[informative], rl[informative], p)
-    left, right = _axis_borders(cs[informative], cl[informative], p)
-    return Box(left, top, w - right, h - bottom)
+    lines = _Lines.of(frames, p)
+    if not lines.informative.any():
+        log.debug("detect_borders: all %d frames blank; no trim", len(lines.informative))
+        return Box(0, 0, lines.width, lines.height)
+    return lines.box(lines.informative, p)
 
 
 def frame_borders(frames: Images, params: BorderParams | None = None) -> list[Box]:
     """Each frame's own content box: :func:`detect_borders` of the frame alone, for every frame of a batch
     (the line statistics computed once for the whole batch)."""
     p = params or BorderParams()
-    g = _gray_stack(frames)
-    _, h, w = g.shape
-    rs, rl = _line_stats(_block_means(g, p.block, rows=True))
-    cs, cl = _line_stats(_block_means(g, p.block, rows=False))
-    informative = ((rs <= p.flat_spread).mean(axis=1) < p.blank_fraction) | (
-        (cs <= p.flat_spread).mean(axis=1) < p.blank_fraction
-    )
-    boxes = []
-    for i in range(g.shape[0]):
-        if not informative[i]:
-            boxes.append(Box(0, 0, w, h))
-            continue
-        top, bottom = _axis_borders(rs[i : i + 1], rl[i : i + 1], p)
-        left, right = _axis_borders(cs[i : i + 1], cl[i : i + 1], p)
-        boxes.append(Box(left, top, w - right, h - bottom))
-    return boxes
+    lines = _Lines.of(frames, p)
+    full = Box(0, 0, lines.width, lines.height)
+    return [lines.box(slice(i, i + 1), p) if lines.informative[i] else full for i in range(len(lines.informative))]
 
 
 def trim(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.uint8]:
