@@ -597,6 +597,17 @@ def _shot_boxes(images: list[npt.NDArray[np.uint8]], box: Box) -> list[tuple[Box
     return runs
 
 
+def _region_queries(hashes: npt.NDArray[np.uint8], quality: npt.NDArray[np.int64], frames: list[int]
+                    ) -> list[tuple[str, Any, Any, Any, Any]]:
+    """The :func:`_hash_votes` queries of region hashes ``(K, 2R, 32)`` (direct, then mirrored) and their quality
+    ``(K, 2R)`` of the window's frames ``frames``."""
+    r = len(REGIONS)
+    k = len(frames)
+    regions, frame_of = np.tile(np.arange(r), k), np.repeat(np.asarray(frames, np.int64), r)
+    return [(name, hashes[:, side].reshape(k * r, 32), quality[:, side].reshape(k * r), regions, frame_of)
+            for name, side in (("pdq", slice(0, r)), ("pdq-mirror", slice(r, 2 * r)))]
+
+
 def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
                votes: _Votes) -> set[int]:
     """Region hashes of the window's frames (each shot whose borders are not the window's also trimmed to its
@@ -605,23 +616,12 @@ def _hash_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
     params = index.params
     if len(index._built()[0]) == 0:
         return set()
-    r = len(REGIONS)
     n = len(images)
-    both, quality = _region_hashes(images, box, mirror=True)
-    hashes, mhashes = both[:, :r], both[:, r:]
-    mquality = quality[:, r:]
-    quality = quality[:, :r]
+    hashes, quality = _region_hashes(images, box, mirror=True)
     votes.informative += int((quality[:, _WHOLE] >= params.min_quality).sum())
-    regions = np.tile(np.arange(r), n)
-    frames = np.repeat(np.arange(n), r)
-    queries = [("pdq", hashes.reshape(n * r, 32), quality.reshape(n * r), regions, frames),
-               ("pdq-mirror", mhashes.reshape(n * r, 32), mquality.reshape(n * r), regions, frames)]
+    queries = _region_queries(hashes, quality, list(range(n)))
     for shot, members in _shot_boxes(images, box):
-        sh, sq = _region_hashes([images[f] for f in members], shot, mirror=True)
-        k = len(members)
-        sregions, sframes = np.tile(np.arange(r), k), np.repeat(np.asarray(members), r)
-        queries.append(("pdq", sh[:, :r].reshape(k * r, 32), sq[:, :r].reshape(k * r), sregions, sframes))
-        queries.append(("pdq-mirror", sh[:, r:].reshape(k * r, 32), sq[:, r:].reshape(k * r), sregions, sframes))
+        queries += _region_queries(*_region_hashes([images[f] for f in members], shot, mirror=True), members)
     trimmed = [trim(im, box) for im in images]
     for panel in find_panels(trimmed):
         # shave the line itself (a drawn frame around an inset), then trim the pasted picture's own
@@ -699,16 +699,16 @@ def _hash_votes(index: ReferenceIndex, times: list[float], queries: list[tuple[s
     # the margin is taken within each kind of evidence: a whole picture against the frame's best whole-picture
     # match to the reference, a region against its best region match (a static region matching closely at
     # other times says nothing against a whole picture that matches)
-    _, group = np.unique((f * (int(ref.max()) + 1) + ref) * 2 + comp, return_inverse=True)
+    comp = comp.astype(bool)
+    pair = f * (int(ref.max()) + 1) + ref  # (frame, reference)
+    _, group = np.unique(pair * 2 + comp, return_inverse=True)
     closest = np.full(int(group.max()) + 1, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(closest, group, d)
     kept = d <= closest[group] + params.distance_margin
     # a frame that matches a reference as a whole picture is placed in time by that: its region matches to the
     # reference at other moments are the parts that stay the same (a score bar, a playfield's frame), and
     # a still region matches all along, which would swamp the whole pictures' time line
-    pair = f * (int(ref.max()) + 1) + ref
-    whole_pairs = np.unique(pair[kept & comp])
-    kept &= comp | ~np.isin(pair, whole_pairs)
+    kept &= comp | ~np.isin(pair, pair[kept & comp])
     keep = np.flatnonzero(kept)
     keep = keep[np.argsort(first_seen[keep], kind="stable")]  # votes in the order they were first found
     names = [name for name, *_ in queries]
