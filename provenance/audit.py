@@ -61,6 +61,11 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 Lookup = Callable[[str], dict[str, Any] | None]  # cache key -> a stored raw result
 
 
+def _current_prints() -> tuple[Any, Any]:
+    """The ``where`` conditions of the stored footage fingerprints this engine uses."""
+    return Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == FINGERPRINT_VERSION
+
+
 @dataclass(frozen=True, slots=True)
 class RefInfo:
     """What the report says of a reference: its path and its work's holder, layer and terms."""
@@ -95,8 +100,7 @@ def ensure_fingerprints(registry: Registry, params: EngineParams, progress: Prog
     """
     with registry.session() as session:
         refs = session.exec(select(Reference).where(Reference.kind == "footage")).all()
-        done = set(session.exec(select(Fingerprint.sha256).where(
-            Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == FINGERPRINT_VERSION)).all())
+        done = set(session.exec(select(Fingerprint.sha256).where(*_current_prints())).all())
     todo: dict[str, Reference] = {}
     for ref in refs:
         if ref.sha256 not in done and ref.sha256 not in todo:
@@ -112,8 +116,7 @@ def ensure_fingerprints(registry: Registry, params: EngineParams, progress: Prog
         timestamps, data, quality = fp.to_payload()
         with registry.write() as session:
             exists = session.exec(select(Fingerprint).where(
-                Fingerprint.sha256 == sha, Fingerprint.algorithm == FOOTAGE_ALGORITHM,
-                Fingerprint.version == FINGERPRINT_VERSION)).first()
+                Fingerprint.sha256 == sha, *_current_prints())).first()
             if exists is None:
                 session.add(Fingerprint(sha256=sha, algorithm=FOOTAGE_ALGORITHM, version=FINGERPRINT_VERSION,
                                         params=params.as_dict(), count=len(fp.timestamps),
@@ -157,8 +160,7 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
     with registry.session() as session:
         prints = {
             fp.sha256: fp
-            for fp in session.exec(select(Fingerprint).where(
-                Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == FINGERPRINT_VERSION)).all()
+            for fp in session.exec(select(Fingerprint).where(*_current_prints())).all()
         }
     payload: IndexPayload = []
     for key, info in infos.items():  # reference id order
