@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provenance import NotMediaError, ProvenanceError
-from provenance.sources import SourceError
+from provenance.dataset.sources import SourceError
 from rightsdb import ManifestError, NotFoundError, RegistryError, StoreError
 from rightsdb.edit import ConflictError
 

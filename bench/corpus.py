@@ -70,7 +70,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import footage as F
 
-from provenance._errors import ConfigError
+from provenance.errors import ConfigError
 
 log = logging.getLogger("bench.corpus")
 

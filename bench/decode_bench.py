@@ -36,8 +36,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from provenance.decode import BACKENDS, open_video
-from provenance.fingerprint.phash import phash_arrays32, phash_images
+from provenance.media.decode import BACKENDS, open_video
+from provenance.engine.fingerprint.phash import phash_arrays32, phash_images
 
 
 def _source() -> Path:

@@ -64,8 +64,8 @@ def _index_memory(url: str) -> dict[str, float]:
 
     import psutil
 
-    from provenance.audit import build_index, index_payload
-    from provenance.engine import EngineParams, FootagePrint
+    from provenance.audit.scan import build_index, index_payload
+    from provenance.engine.match import EngineParams, FootagePrint
     from rightsdb import Registry
 
     registry = Registry(url, auto_migrate=False)
@@ -109,8 +109,8 @@ def _index_scale(url: str, copies: int) -> dict[str, float]:
 
     import psutil
 
-    from provenance.audit import build_index, index_payload
-    from provenance.engine import EngineParams, FootagePrint, match_clip
+    from provenance.audit.scan import build_index, index_payload
+    from provenance.engine.match import EngineParams, FootagePrint, match_clip
     from rightsdb import Registry
 
     registry = Registry(url, auto_migrate=False)
@@ -185,10 +185,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from provenance.audit import engine_id, ensure_fingerprints, scan
-    from provenance.engine import EngineParams
-    from provenance.executors import LocalExecutor, RayExecutor
-    from provenance.registry import import_manifest_file
+    from provenance.audit.scan import engine_id, ensure_fingerprints, scan
+    from provenance.engine.match import EngineParams
+    from provenance.audit.executors import LocalExecutor, RayExecutor
+    from provenance.audit.manifests import import_manifest_file
     from rightsdb import Registry
 
     work = Path(tempfile.mkdtemp(prefix="executor-bench-"))
@@ -268,9 +268,9 @@ def _store_main(url: str, n: int = 300) -> int:
     import hashlib
     from datetime import date
 
-    from provenance.audit import RefInfo, _begin_scan, render_clip, store_clip
-    from provenance.engine import EngineParams
-    from provenance.exposure import Terms
+    from provenance.audit.scan import RefInfo, _begin_scan, render_clip, store_clip
+    from provenance.engine.match import EngineParams
+    from provenance.report.exposure import Terms
     from rightsdb import Registry, Scan
 
     registry = Registry(url)
@@ -306,9 +306,9 @@ def _store_main(url: str, n: int = 300) -> int:
 def _scale_main(copies: list[int], out: Path | None) -> int:
     import multiprocessing
 
-    from provenance.audit import engine_id, ensure_fingerprints
-    from provenance.engine import EngineParams
-    from provenance.registry import import_manifest_file
+    from provenance.audit.scan import engine_id, ensure_fingerprints
+    from provenance.engine.match import EngineParams
+    from provenance.audit.manifests import import_manifest_file
     from rightsdb import Registry
 
     work = Path(tempfile.mkdtemp(prefix="index-scale-"))

@@ -57,7 +57,7 @@ sys.path.insert(2, str(_ROOT / "bench"))
 
 import footage as F  # noqa: E402
 
-from provenance._errors import ConfigError  # noqa: E402
+from provenance.errors import ConfigError  # noqa: E402
 
 log = logging.getLogger("bench.footage720")
 

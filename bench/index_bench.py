@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from provenance.index import BruteForceIndex, MultiIndexHashIndex, make_index
+from provenance.engine.index import BruteForceIndex, MultiIndexHashIndex, make_index
 
 
 def random_hashes(rng: np.random.Generator, n: int, bits: int) -> npt.NDArray[np.uint8]:

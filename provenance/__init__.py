@@ -1,8 +1,14 @@
-"""provenance: audit AI training video datasets for registered copyrighted works, per layer."""
+"""provenance: audit AI training video datasets for registered copyrighted works, per layer.
+
+The packages, in the order data flows (docs/architecture.md): :mod:`provenance.dataset` (what a scan
+reads), :mod:`provenance.media` (probe, decode), :mod:`provenance.engine` (fingerprints, index, matching;
+pure), :mod:`provenance.audit` (one clip with the cache, the scan, executors, the service's operations),
+:mod:`provenance.report` (the typed report and its outputs), :mod:`provenance.cli`.
+"""
 
 from __future__ import annotations
 
-from ._errors import (
+from provenance.errors import (
     ConfigError,
     DecodeError,
     FingerprintError,
@@ -11,8 +17,6 @@ from ._errors import (
     ProvenanceError,
     ScanError,
 )
-from .frames import Frame
-from .media import MediaInfo, probe
 
 __version__ = "0.1.0"
 ENGINE_NAME = "provenance"
@@ -22,12 +26,9 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "FingerprintError",
-    "Frame",
     "IndexError_",
-    "MediaInfo",
     "NotMediaError",
     "ProvenanceError",
     "ScanError",
     "__version__",
-    "probe",
 ]

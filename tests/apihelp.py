@@ -30,9 +30,9 @@ def fingerprinted_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     session; callers copy it)."""
     if _TEMPLATE and _TEMPLATE[0].exists():
         return _TEMPLATE[0]
-    from provenance.audit import ensure_fingerprints
-    from provenance.engine import EngineParams
-    from provenance.registry import import_manifest_file
+    from provenance.audit.scan import ensure_fingerprints
+    from provenance.engine.match import EngineParams
+    from provenance.audit.manifests import import_manifest_file
 
     path = tmp_path_factory.mktemp("api-db") / "sample.db"
     registry = Registry(f"sqlite:///{path}")
@@ -53,7 +53,7 @@ def sample_registry_url(kind: str, template: Path, tmp_path: Path, pg_url: str |
         shutil.copyfile(template, dst)
         return f"sqlite:///{dst}"
     assert pg_url is not None
-    from provenance.registry import import_manifest_file
+    from provenance.audit.manifests import import_manifest_file
 
     source = Registry(f"sqlite:///{template}", auto_migrate=False)
     target = Registry(pg_url)

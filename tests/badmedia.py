@@ -247,8 +247,8 @@ def check_dataset(dataset: Path) -> dict[str, dict[str, Any]]:
     a rel listed twice is an error of the check itself.
     """
     from provenance import ProvenanceError
-    from provenance.decode import open_video
-    from provenance.sources import BadEntry, iter_sources
+    from provenance.media.decode import open_video
+    from provenance.dataset.sources import BadEntry, iter_sources
 
     out: dict[str, dict[str, Any]] = {}
     for entry in iter_sources(dataset):
@@ -290,7 +290,7 @@ def _drop_dac_capabilities() -> None:
 
 
 def _scan(db_url: str, dataset: Path) -> dict[str, Any]:
-    from provenance.audit import scan
+    from provenance.audit.scan import scan
     from rightsdb import Registry
 
     registry = Registry(db_url)

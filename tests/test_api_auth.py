@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.registry import import_manifest_file
+from provenance.audit.manifests import import_manifest_file
 from rightsdb import Registry
 from rightsdb.keys import create_key, revoke_key, verify_key
 

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel, select
 
-from provenance.registry import import_manifest_file
+from provenance.audit.manifests import import_manifest_file
 from rightsdb import Holder, Registry, head_revision
 from rightsdb.jobs import claim_job, claimable_jobs
 from rightsdb.keys import create_key, verify_key

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import rightsdb.manifest
-from provenance.registry import import_manifest_file
+from provenance.audit.manifests import import_manifest_file
 from rightsdb import Registry
 
 from .apihelp import SAMPLE, Service, start_service

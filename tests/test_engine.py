@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from provenance._errors import ConfigError
-from provenance.engine import EngineParams, FootagePrint, ReferenceIndex, fingerprint_footage, match_clip
+from provenance.errors import ConfigError
+from provenance.engine.match import EngineParams, FootagePrint, ReferenceIndex, fingerprint_footage, match_clip
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"
 PONG = SAMPLE / "registry" / "footage" / "pixelworks-pong-attract.mp4"
@@ -72,9 +72,9 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
     the reference, is left to the feature search."""
     import cv2
 
-    from provenance import engine
-    from provenance.engine import _decode, _local_params, _Votes
-    from provenance.fingerprint.regions import trim
+    from provenance.engine import match as engine
+    from provenance.engine.match import _decode, _local_params, _Votes
+    from provenance.engine.fingerprint.regions import trim
 
     doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
     index = ReferenceIndex()
@@ -105,7 +105,7 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
 
 
 def _doom_index() -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
-    from provenance.engine import _decode
+    from provenance.engine.match import _decode
 
     doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
     index = ReferenceIndex()
@@ -121,9 +121,9 @@ def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_bord
     (the reference's status bar, the same all along, would otherwise match everywhere)."""
     import cv2
 
-    from provenance import engine
-    from provenance.engine import _decode, _Votes
-    from provenance.fingerprint.regions import Box, detect_borders
+    from provenance.engine import match as engine
+    from provenance.engine.match import _decode, _Votes
+    from provenance.engine.fingerprint.regions import Box, detect_borders
 
     index, times, frames = _doom_index()
     _, other, _ = _decode(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
@@ -159,9 +159,9 @@ def test_local_search_stops_when_the_best_voted_frame_shares_almost_nothing(monk
     a match needs as ratio-test pairs: a frame of other footage costs one verification, a copy all of them."""
     import cv2
 
-    from provenance import engine
-    from provenance.engine import _decode, _local_params, _Votes
-    from provenance.local import FeatureBank
+    from provenance.engine import match as engine
+    from provenance.engine.match import _decode, _local_params, _Votes
+    from provenance.engine.local import FeatureBank
 
     index, times, frames = _doom_index()
     _, other, _ = _decode(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)

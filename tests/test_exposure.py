@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from provenance.exposure import Terms, effective_terms, exposure_of, reason
+from provenance.report.exposure import Terms, effective_terms, exposure_of, reason
 
 DAY = date(2026, 11, 25)
 

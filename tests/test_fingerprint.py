@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from provenance import ConfigError, FingerprintError
-from provenance.decode import iter_frames
-from provenance.fingerprint import (
+from provenance.media.decode import iter_frames
+from provenance.engine.fingerprint import (
     DEFAULT_REGIONS,
     HASHERS,
     MIRROR,
@@ -168,13 +168,13 @@ def test_pdq_mirror(frames: dict[str, list[np.ndarray]], name: str) -> None:
 
 def test_pdq_params() -> None:
     with pytest.raises(ConfigError):
-        from provenance.fingerprint import PDQParams
+        from provenance.engine.fingerprint import PDQParams
 
         PDQParams(max_side=10)
 
 
 def test_pdq_max_side_close(golden_frame: np.ndarray) -> None:
-    from provenance.fingerprint import PDQParams
+    from provenance.engine.fingerprint import PDQParams
 
     full = PDQ().compute([golden_frame])
     small = PDQ(PDQParams(max_side=256)).compute([golden_frame])

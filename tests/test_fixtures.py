@@ -20,7 +20,7 @@ sys.path.insert(0, str(FIXTURES))
 
 import footage as F  # noqa: E402
 
-from provenance._errors import ConfigError  # noqa: E402
+from provenance.errors import ConfigError  # noqa: E402
 
 
 def _digest(frames: object) -> str:
@@ -280,7 +280,7 @@ def test_manifest_parses_and_references_exist() -> None:
 
 
 def test_expected_matches_dataset_and_registry() -> None:
-    from provenance.media import probe
+    from provenance.media.probe import probe
 
     expected = json.loads((SAMPLE / "expected.json").read_text(encoding="utf-8"))
     manifest = yaml.safe_load((SAMPLE / "registry" / "manifest.yaml").read_text(encoding="utf-8"))
@@ -314,8 +314,8 @@ def test_sample_size_budget() -> None:
 def test_media_odd_files_are_what_they_claim() -> None:
     from PIL import Image
 
-    from provenance._errors import NotMediaError
-    from provenance.media import probe
+    from provenance.errors import NotMediaError
+    from provenance.media.probe import probe
 
     assert (MEDIA / "empty.mp4").stat().st_size == 0
     for name in ("empty.mp4", "corrupt.mp4", "text.mp4"):

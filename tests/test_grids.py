@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from provenance._errors import FingerprintError
-from provenance.engine import _Sampled
-from provenance.fingerprint.grids import GRID, WORK, grid_hashes, hash_grids, region_grids, working
-from provenance.fingerprint.pdq import PDQ, PDQParams
-from provenance.fingerprint.regions import DEFAULT_REGIONS, Box, region_boxes
+from provenance.errors import FingerprintError
+from provenance.engine.match import _Sampled
+from provenance.engine.fingerprint.grids import GRID, WORK, grid_hashes, hash_grids, region_grids, working
+from provenance.engine.fingerprint.pdq import PDQ, PDQParams
+from provenance.engine.fingerprint.regions import DEFAULT_REGIONS, Box, region_boxes
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"
 

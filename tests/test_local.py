@@ -7,8 +7,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from provenance._errors import ConfigError, FingerprintError
-from provenance.local import (
+from provenance.errors import ConfigError, FingerprintError
+from provenance.engine.local import (
     FeatureBank,
     Features,
     LocalParams,
@@ -185,7 +185,7 @@ def test_unrelated_real_frames_not_found(bbb: list[Gray], others: list[Gray]) ->
 
 def test_degenerate_params_reject() -> None:
     # a homography that collapses the reference is refused even with many inliers
-    from provenance.local import _check_quad
+    from provenance.engine.local import _check_quad
 
     p = LocalParams()
     shrink = np.diag([0.05, 0.05, 1.0])

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from provenance import DecodeError, NotMediaError, probe
-from provenance.media import MAX_PIXELS, MAX_SIDE
+from provenance import DecodeError, NotMediaError
+from provenance.media.probe import probe
+from provenance.media.probe import MAX_PIXELS, MAX_SIDE
 from tests.conftest import BytesSource
 
 MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
@@ -163,7 +164,7 @@ def test_huge_tiff_is_refused_without_pillow_warnings(tmp_path: Path, width: int
     ("GIF", {}), ("BMP", {}), ("WEBP", {"lossless": True}), ("WEBP", {"quality": 50}), ("TIFF", {}),
 ])
 def test_header_sizes_agree_with_pillow(tmp_path: Path, fmt: str, options: dict[str, object]) -> None:
-    from provenance.media import _image_header_size
+    from provenance.media.probe import _image_header_size
 
     rng = np.random.default_rng(3)
     im = Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8))

@@ -29,11 +29,11 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from provenance import ScanError
-from provenance.audit import ClipDone, ensure_fingerprints, scan, write_report
-from provenance.cli import main
-from provenance.engine import EngineParams
-from provenance.executors import RayExecutor, make_executor
-from provenance.registry import import_manifest_file
+from provenance.audit.scan import ClipDone, ensure_fingerprints, scan, write_report
+from provenance.cli.app import main
+from provenance.engine.match import EngineParams
+from provenance.audit.executors import RayExecutor, make_executor
+from provenance.audit.manifests import import_manifest_file
 from rightsdb import ClipResult, Finding, Registry
 
 ray = pytest.importorskip("ray", reason="the ray extra is part of dev: pip install -e '.[dev]'")
@@ -284,7 +284,7 @@ def test_a_service_scan_job_runs_on_the_cluster(cluster: Any, pg_copy: str, samp
     """The service's scan jobs take the executor too (``PROVENANCE_SCAN_EXECUTOR=ray``): the same report, its
     clips matched by Ray tasks on the cluster this process has joined; a cluster that cannot be reached fails
     the job with a one-line error."""
-    from provenance import service
+    from provenance.audit import service
     from rightsdb.jobs import create_job, get_job
 
     made: list[Any] = []

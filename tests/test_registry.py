@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy import MetaData, select, text
 from sqlmodel import SQLModel
 
-from provenance.registry import import_manifest_file, media_probe
+from provenance.audit.manifests import import_manifest_file, media_probe
 from rightsdb import (
     ManifestError,
     Registry,

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from provenance import DecodeError
-from provenance.decode import open_video
-from provenance.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
-from provenance.sources import (
+from provenance.media.decode import open_video
+from provenance.media.probe import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
+from provenance.dataset.sources import (
     BadEntry,
     ClipSource,
     SourceError,

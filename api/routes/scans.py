@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from provenance.service import confine_dataset
+from provenance.audit.service import confine_dataset
 from rightsdb import Reference, Registry
 from rightsdb.jobs import cancel_job, create_job, get_job, job_dict, list_jobs
 from rightsdb.models import JobStatus
@@ -98,7 +98,7 @@ async def report(job_id: str,
     if format == "json":
         return JSONResponse(data)
     if format == "csv":
-        from provenance.outputs import csv_text
+        from provenance.report.outputs import csv_text
 
         return PlainTextResponse(csv_text(data), media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="scan-{job_id}.csv"'})
@@ -109,8 +109,8 @@ async def report(job_id: str,
 def _html(registry: Registry, data: dict[str, Any]) -> str:
     from sqlmodel import select
 
-    from provenance.html import render_html
-    from provenance.thumbs import Thumbnailer
+    from provenance.report.html import render_html
+    from provenance.report.thumbs import Thumbnailer
 
     locations: dict[str, Path] = {}
     with registry.session() as session:

@@ -36,9 +36,9 @@ from rightsdb import (
     registry_digest,
 )
 
-from . import __version__
-from ._errors import ConfigError, DecodeError, ProvenanceError
-from .settings import get_settings
+from provenance import __version__
+from provenance.errors import ConfigError, DecodeError, ProvenanceError
+from provenance.settings import get_settings
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -158,7 +158,7 @@ def registry_import(
     manifest: Annotated[Path, typer.Argument(help="Manifest file (YAML or JSON).", show_default=False)],
 ) -> None:
     """Import a manifest: all or nothing; re-importing updates in place."""
-    from .registry import import_manifest_file
+    from provenance.audit.manifests import import_manifest_file
 
     registry = state.open()
     with err.status(f"Checking and importing {manifest} ..."):
@@ -286,9 +286,9 @@ def scan_command(
         "dataset at the same path and a database they reach (PostgreSQL).", show_default=False)] = None,
 ) -> None:
     """Scan a dataset against the registry and write the report JSON (resumable: run it again to go on)."""
-    from .audit import default_workers, scan, write_report
-    from .engine import EngineParams
-    from .executors import make_executor
+    from provenance.audit.scan import default_workers, scan, write_report
+    from provenance.engine.match import EngineParams
+    from provenance.audit.executors import make_executor
 
     runner = make_executor(executor.value, workers, address)
     registry = state.open()
@@ -365,7 +365,7 @@ def report_command(
     Thumbnails for the HTML are read again from the clips and the registry's references when they are still
     where the report says; otherwise the page says they are missing.
     """
-    from .outputs import load_report
+    from provenance.report.outputs import load_report
 
     registry = None
     if html is not None:
@@ -378,7 +378,7 @@ def report_command(
 
 def _emit(report: dict[str, Any], csv_path: Path | None, emit_clean: Path | None, emit_flagged: Path | None,
           fail_on: FailOn | None, html: Path | None = None, registry: Registry | None = None) -> None:
-    from .outputs import exceeds, write_csv, write_list
+    from provenance.report.outputs import exceeds, write_csv, write_list
 
     if html is not None:
         _write_html(report, html, registry)
@@ -400,8 +400,8 @@ def _emit(report: dict[str, Any], csv_path: Path | None, emit_clean: Path | None
 
 
 def _write_html(report: dict[str, Any], path: Path, registry: Registry | None) -> None:
-    from .html import write_html
-    from .thumbs import Thumbnailer
+    from provenance.report.html import write_html
+    from provenance.report.thumbs import Thumbnailer
 
     locations: dict[str, Path] = {}
     if registry is not None:
@@ -447,7 +447,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", exc)
 
 
-from .cli_service import keys_app, serve_command  # noqa: E402  (the HTTP service's commands)
+from provenance.cli.service import keys_app, serve_command  # noqa: E402  (the HTTP service's commands)
 
 app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from .._errors import FingerprintError
+from provenance.errors import FingerprintError
 
 __all__ = [
     "HASHERS",

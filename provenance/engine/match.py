@@ -45,15 +45,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError, DecodeError, check_ranges
-from .align import AlignParams, Segment, _drop_echoes, align
-from .assets import AssetDetector, AssetMatch, chroma_difference
-from .decode import open_video
-from .fingerprint.grids import WORK, grid_hashes
-from .fingerprint.regions import DEFAULT_REGIONS, Box, detect_borders, frame_borders, trim
-from .index import StaticHashIndex
-from .layout import find_panels
-from .local import FeatureBank, Features, LocalParams, RegionMatch, extract, warp_region
+from provenance.errors import ConfigError, DecodeError, check_ranges
+from provenance.engine.align import AlignParams, Segment, _drop_echoes, align
+from provenance.engine.assets import AssetDetector, AssetMatch, chroma_difference
+from provenance.media.decode import open_video
+from provenance.engine.fingerprint.grids import WORK, grid_hashes
+from provenance.engine.fingerprint.regions import DEFAULT_REGIONS, Box, detect_borders, frame_borders, trim
+from provenance.engine.index import StaticHashIndex
+from provenance.engine.layout import find_panels
+from provenance.engine.local import FeatureBank, Features, LocalParams, RegionMatch, extract, warp_region
 
 log = logging.getLogger(__name__)
 

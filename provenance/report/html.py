@@ -30,7 +30,7 @@ from typing import Any
 
 from rightsdb import atomic_write_text
 
-from .thumbs import Thumbnailer
+from provenance.report.thumbs import Thumbnailer
 
 __all__ = ["evidence_times", "render_html", "write_html"]
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .._errors import ConfigError, FingerprintError
-from .base import FrameHasher, Images, as_image_list, hamming
+from provenance.errors import ConfigError, FingerprintError
+from provenance.engine.fingerprint.base import FrameHasher, Images, as_image_list, hamming
 
 log = logging.getLogger(__name__)
 

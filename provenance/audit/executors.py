@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 
 from rightsdb import Registry
 
-from ._errors import ScanError
-from .audit import (
+from provenance.errors import ScanError
+from provenance.audit.scan import (
     IndexPayload,
     Lookup,
     RefInfo,
@@ -44,7 +44,7 @@ from .audit import (
     match_source,
     stored_lookup,
 )
-from .engine import EngineParams, ReferenceIndex, one_thread_per_process
+from provenance.engine.match import EngineParams, ReferenceIndex, one_thread_per_process
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -340,7 +340,7 @@ class RayExecutor:
 def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
     """The executor a command line names: ``local`` (``workers`` processes, default every core) or ``ray``
     (on ``address``, or on a local cluster of ``workers`` CPUs, default every core)."""
-    from .audit import default_workers
+    from provenance.audit.scan import default_workers
 
     if name == "local":
         if address is not None:

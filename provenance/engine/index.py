@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError, IndexError_
+from provenance.errors import ConfigError, IndexError_
 
 __all__ = [
     "BruteForceIndex",

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError, FingerprintError, check_ranges
+from provenance.errors import ConfigError, FingerprintError, check_ranges
 
 __all__ = [
     "FEATURES_VERSION",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from rightsdb import ImportReport, MediaFacts, MediaProbeError, Registry, import_manifest, load_manifest
 
-from ._errors import DecodeError
-from .media import probe
+from provenance.errors import DecodeError
+from provenance.media.probe import probe
 
 
 def media_probe(path: Path) -> MediaFacts:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError, check_ranges
-from .fingerprint.regions import Box
+from provenance.errors import ConfigError, check_ranges
+from provenance.engine.fingerprint.regions import Box
 
 __all__ = ["PanelParams", "find_panels"]
 

@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from .._errors import FingerprintError
-from .base import Images, as_image_list, hamming, register_hasher
+from provenance.errors import FingerprintError
+from provenance.engine.fingerprint.base import Images, as_image_list, hamming, register_hasher
 
 log = logging.getLogger(__name__)
 

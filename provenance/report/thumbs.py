@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
 
-from .media import IMAGE_SUFFIXES
+from provenance.media.probe import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class Thumbnailer:
 def _sources() -> Any:
     """:mod:`provenance.sources` when it is there (it is optional for thumbnails), else None."""
     try:
-        return importlib.import_module("provenance.sources")
+        return importlib.import_module("provenance.dataset.sources")
     except ImportError:
         return None
 

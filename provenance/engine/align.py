@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError
+from provenance.errors import ConfigError
 
 __all__ = ["AlignParams", "Segment", "align", "scores_from_distances"]
 

@@ -60,8 +60,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO, Literal, TypeVar, cast
 
-from ._errors import DecodeError, ScanError
-from .media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from provenance.errors import DecodeError, ScanError
+from provenance.media.probe import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, runtime_checkable
 
-from ._errors import DecodeError, NotMediaError
+from provenance.errors import DecodeError, NotMediaError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage

@@ -67,9 +67,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import ConfigError, DecodeError, NotMediaError
-from .frames import Frame
-from .media import MediaInfo, MediaInput, MediaSource, media_input, open_container, open_image, opened, probe
+from provenance.errors import ConfigError, DecodeError, NotMediaError
+from provenance.media.frames import Frame
+from provenance.media.probe import MediaInfo, MediaInput, MediaSource, media_input, open_container, open_image, opened, probe
 
 log = logging.getLogger(__name__)
 

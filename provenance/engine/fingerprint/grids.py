@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .._errors import FingerprintError
-from .regions import DEFAULT_REGIONS, Box, region_boxes
+from provenance.errors import FingerprintError
+from provenance.engine.fingerprint.regions import DEFAULT_REGIONS, Box, region_boxes
 
 __all__ = ["GRID", "WORK", "grid_hashes", "hash_grids", "region_grids", "working"]
 

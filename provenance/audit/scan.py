@@ -34,9 +34,9 @@ from rightsdb import (
     sha256_file,
 )
 
-from . import ENGINE_NAME, __version__
-from ._errors import ProvenanceError, ScanError
-from .engine import (
+from provenance import ENGINE_NAME, __version__
+from provenance.errors import ProvenanceError, ScanError
+from provenance.engine.match import (
     ENGINE_VERSION,
     FINGERPRINT_VERSION,
     ClipMatches,
@@ -47,11 +47,11 @@ from .engine import (
     load_asset,
     match_clip,
 )
-from .exposure import VERDICTS, Terms, effective_terms, exposure_of, reason
-from .outputs import EXPOSURE_ORDER
+from provenance.report.exposure import VERDICTS, Terms, effective_terms, exposure_of, reason
+from provenance.report.outputs import EXPOSURE_ORDER
 
 if TYPE_CHECKING:
-    from .executors import Executor
+    from provenance.audit.executors import Executor
 
 log = logging.getLogger(__name__)
 
@@ -428,8 +428,8 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     """
     from contextlib import closing
 
-    from .executors import LocalExecutor, MatchJob
-    from .sources import BadEntry, ClipSource, iter_sources
+    from provenance.audit.executors import LocalExecutor, MatchJob
+    from provenance.dataset.sources import BadEntry, ClipSource, iter_sources
 
     root = dataset.resolve()
     if not root.exists():

@@ -49,7 +49,7 @@ def serve_command(
     from api import ApiSettings, create_app
     from rightsdb import Registry
 
-    from .cli import err, state
+    from provenance.cli.app import err, state
 
     overrides = {"db": state.db} if state.db else {}
     settings = ApiSettings(**overrides)  # type: ignore[arg-type]
@@ -76,7 +76,7 @@ def keys_create(
     """Create an API key. The key is printed once, as the last line; only its hash is stored."""
     from rightsdb.keys import create_key
 
-    from .cli import err, state
+    from provenance.cli.app import err, state
 
     info, key = create_key(state.open(), role.value, holder, name)
     bound = f" for holder {info.holder_id}" if info.holder_id else ""
@@ -89,7 +89,7 @@ def keys_list() -> None:
     """List the API keys (ids, roles, holders; never the keys themselves)."""
     from rightsdb.keys import list_keys
 
-    from .cli import state
+    from provenance.cli.app import state
 
     for info, created in list_keys(state.open()):
         status = "revoked" if info.revoked else "active"
@@ -101,7 +101,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `
     """Revoke an API key: a running service refuses it within 2 seconds."""
     from rightsdb.keys import revoke_key
 
-    from .cli import err, state
+    from provenance.cli.app import err, state
 
     revoke_key(state.open(), key_id)
     err.print(f"key {key_id} revoked")

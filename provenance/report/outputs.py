@@ -22,7 +22,7 @@ from typing import Any
 
 from rightsdb import atomic_write_text
 
-from ._errors import ConfigError
+from provenance.errors import ConfigError
 
 __all__ = ["CSV_COLUMNS", "EXPOSURE_ORDER", "cleared", "csv_text", "exceeds", "load_report", "write_csv",
            "write_list"]

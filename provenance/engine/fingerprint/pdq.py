@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .._errors import ConfigError, FingerprintError
-from .base import Images, as_image_list, hamming, register_hasher
+from provenance.errors import ConfigError, FingerprintError
+from provenance.engine.fingerprint.base import Images, as_image_list, hamming, register_hasher
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ Every hasher is a :class:`FrameHasher` (name, version, bits, ``compute``,
 
 from __future__ import annotations
 
-from .base import (
+from provenance.engine.fingerprint.base import (
     HASHERS,
     FrameHasher,
     QualityHasher,
@@ -18,9 +18,9 @@ from .base import (
     hamming_matrix,
     register_hasher,
 )
-from .pdq import DIHEDRAL_NAMES, MIRROR, PDQ, PDQParams
-from .phash import PHash, phash_arrays32, phash_images
-from .regions import (
+from provenance.engine.fingerprint.pdq import DIHEDRAL_NAMES, MIRROR, PDQ, PDQParams
+from provenance.engine.fingerprint.phash import PHash, phash_arrays32, phash_images
+from provenance.engine.fingerprint.regions import (
     DEFAULT_REGIONS,
     BorderParams,
     Box,

@@ -30,11 +30,11 @@ from rightsdb.jobs import (
 from rightsdb.models import ScanJob
 from rightsdb.queries import stored_results
 
-from . import audit
-from ._errors import ProvenanceError, ScanError
-from .engine import EngineParams, ReferenceIndex
-from .executors import make_executor
-from .exposure import exposure_of, reason
+from provenance.audit import scan as audit
+from provenance.errors import ProvenanceError, ScanError
+from provenance.engine.match import EngineParams, ReferenceIndex
+from provenance.audit.executors import make_executor
+from provenance.report.exposure import exposure_of, reason
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def confine_dataset(dataset: Path, roots: list[Path], label: str = "dataset") ->
 
 def _check_entries(dataset: Path, roots: list[Path]) -> None:
     """Refuse a dataset any of whose clips resolves outside the roots (a symlink or a manifest row)."""
-    from .sources import BadEntry, iter_sources
+    from provenance.dataset.sources import BadEntry, iter_sources
 
     for entry in iter_sources(dataset, allowed_roots=roots):
         if isinstance(entry, BadEntry) and entry.error.endswith("outside the allowed data roots"):
@@ -319,9 +319,9 @@ def add_reference_file(checker: Checker, work_id: str, kind: str, upload: Path, 
     from rightsdb.edit import add_reference, remove_reference
     from rightsdb.queries import get_work
 
-    from ._errors import DecodeError, NotMediaError
-    from .engine import load_asset
-    from .registry import media_probe
+    from provenance.errors import DecodeError, NotMediaError
+    from provenance.engine.match import load_asset
+    from provenance.audit.manifests import media_probe
 
     registry = checker.registry
     get_work(registry, work_id)  # NotFoundError before any work

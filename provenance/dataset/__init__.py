@@ -1,0 +1,1 @@
+"""Datasets: the clips a scan reads (folders, WebDataset tar shards, manifests)."""

@@ -1,0 +1,1 @@
+"""Media: probe files, decode sampled frames."""

@@ -1,0 +1,1 @@
+"""The report: exposure, outputs for pipelines, the HTML page."""
