@@ -1,11 +1,18 @@
-"""The frame type every engine stage passes along."""
+"""What decoding gives: the :class:`Frame` every engine stage passes along, and the :class:`VideoReader`
+protocol every decoder backend keeps (its contract: :mod:`provenance.media.decode`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from provenance.media.probe import MediaInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +34,37 @@ class Frame:
     @property
     def is_gray(self) -> bool:
         return self.image.ndim == 2
+
+
+@runtime_checkable
+class VideoReader(Protocol):
+    """An opened media file. Use as a context manager or call :meth:`close`.
+
+    ``name`` is what messages call it (the path as given, or the source's name); ``path`` the plain
+    file read, or for a source read through ``open()`` (a tar member) its name as a path.
+    """
+
+    backend: str
+    name: str
+    path: Path
+    info: MediaInfo
+    warnings: list[str]
+
+    def frames(
+        self,
+        fps: float | None = None,
+        size: tuple[int, int] | None = None,
+        gray: bool = True,
+        keyframes_only: bool = False,
+        colour_every: int = 0,
+    ) -> Iterator[Frame]:
+        """Yield sampled frames; see the module docstring for the contract."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> VideoReader: ...
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None: ...

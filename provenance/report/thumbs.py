@@ -8,9 +8,8 @@ them (display-matrix rotation for videos, EXIF orientation for stills).
 It is a best-effort helper for a report, not part of the audit: a missing, unreadable or truncated file
 gives ``None`` (and a debug log line), never an exception, so one bad file cannot cost the whole report.
 
-Seeking: ``container.seek`` to the key frame at or before ``t``, then decode forward to the first frame
-whose time (from the stream start, as :mod:`provenance.decode` counts it) is ``>= t``; a ``t`` past the
-last frame gives the last frame. Results are cached per (file, t).
+Frames come from :func:`provenance.media.frame_at` (one seek, then decoding forward to the frame shown at
+``t``); results are cached per (file, t).
 
 Where a clip's bytes are: ``provenance.sources.resolve(dataset, clip)`` says, when that module is
 importable (it knows folders, manifests and WebDataset tar shards). A member of a shard (``member`` in
@@ -29,10 +28,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import numpy.typing as npt
 from PIL import Image, ImageOps
 
-from provenance.media.probe import IMAGE_SUFFIXES
+from provenance.media import IMAGE_SUFFIXES, MediaSource, frame_at
 
 log = logging.getLogger(__name__)
 
@@ -127,25 +125,25 @@ class Thumbnailer:
         if sources is None:
             return None
         source = sources.resolve(self.dataset, {**clip, "member": member})
-        with source.open() as fileobj:
-            if Path(member).suffix.lower() in IMAGE_SUFFIXES:
+        if Path(member).suffix.lower() in IMAGE_SUFFIXES:
+            with source.open() as fileobj:
                 return self._still(fileobj)
-            return self._video_frame(fileobj, t)
+        return self._video_frame(source, t)
 
     def _frame(self, file: Path, t: float) -> bytes | None:
         if not file.is_file():
             return None
         if file.suffix.lower() in IMAGE_SUFFIXES:
             return self._still(file)
-        return self._video_frame(str(file), t)
+        return self._video_frame(file, t)
 
     def _still(self, source: Path | IO[bytes]) -> bytes:
         with Image.open(source) as src:
             im = ImageOps.exif_transpose(src).convert("RGB")
         return self._jpeg(im)
 
-    def _video_frame(self, source: str | IO[bytes], t: float) -> bytes | None:
-        img = _decode_at(source, max(0.0, t), self.max_side)
+    def _video_frame(self, source: Path | MediaSource, t: float) -> bytes | None:
+        img = frame_at(source, max(0.0, t), self.max_side)
         return None if img is None else self._jpeg(Image.fromarray(img))
 
     def _asset(self, file: Path) -> bytes | None:
@@ -186,12 +184,6 @@ def _member(clip: Mapping[str, Any]) -> str | None:
     return member if isinstance(member, str) and member else None
 
 
-def _rotate(img: npt.NDArray[np.uint8], rotation: int) -> npt.NDArray[np.uint8]:
-    """Turn a frame as its display matrix says (FFmpeg's convention, as :mod:`provenance.decode` does)."""
-    k = (rotation // 90) % 4
-    return np.ascontiguousarray(np.rot90(img, k)) if k else img
-
-
 def _finite(t: object) -> bool:
     return isinstance(t, int | float) and math.isfinite(t)
 
@@ -204,53 +196,3 @@ def _checker(size: tuple[int, int]) -> Image.Image:
     grey = np.where(light, 204, 153).astype(np.uint8)
     rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
     return Image.fromarray(rgba, "RGBA")
-
-
-def _scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
-    """Stored size to decode to: the longer side at most ``max_side`` (rotation keeps the longer side)."""
-    scale = min(1.0, max_side / max(width, height, 1))
-    w = max(2, round(width * scale))
-    h = max(2, round(height * scale))
-    return w, h
-
-
-def _decode_at(source: str | IO[bytes], t: float, max_side: int) -> npt.NDArray[np.uint8] | None:
-    """RGB frame at ``t`` s from the stream start (first frame with time >= t; the last one if none)."""
-    import av
-
-    with av.open(source, mode="r") as container:
-        if not container.streams.video:
-            return None
-        stream = container.streams.video[0]
-        tb = float(stream.time_base) if stream.time_base else 0.0
-        start = int(stream.start_time) if stream.start_time is not None else None
-        if start is not None and tb > 0 and t > 0:  # without a known start, times count from the first frame
-            container.seek(start + int(t / tb), stream=stream)
-        best: Any = None
-        t0: float | None = start * tb if start is not None and tb > 0 else None
-        frames = container.decode(stream)
-        while True:
-            try:
-                frame = next(frames)
-            except StopIteration:
-                break
-            except (av.error.FFmpegError, OSError, ValueError):  # damaged further on: keep what decoded
-                if best is None:
-                    raise
-                break
-            if frame.pts is not None and tb > 0:
-                t_abs = float(frame.pts) * tb
-                t0 = t_abs if t0 is None else t0
-                ft = t_abs - t0
-            else:  # no timestamps: take the first frame that decodes
-                ft = math.inf
-            best = frame
-            if ft + 1e-6 >= t:
-                break
-        if best is None:
-            return None
-        rot = round(float(getattr(best, "rotation", 0) or 0)) % 360
-        w, h = _scaled_size(best.width, best.height, max_side)
-        img = best.reformat(width=w, height=h, format="rgb24").to_ndarray()
-        return _rotate(np.ascontiguousarray(img, dtype=np.uint8), rot)
-
