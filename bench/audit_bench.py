@@ -164,8 +164,8 @@ def _decode_fn() -> tuple[Callable[..., int], str]:
 
 def _decode_only_stub(path: str | Path, params: Any) -> int:
     """The frames ``engine.match_clip`` decodes (``engine._decode``: grey, scaled, colour copies), counted."""
+    from provenance.engine.sampling import size_for as _size_for
     from provenance.media.decode import open_video
-    from provenance.engine.match import _size_for
 
     with open_video(path) as reader:
         size = _size_for(reader.info.width, reader.info.height, params.analysis_side)
@@ -177,7 +177,7 @@ def _decode_only_stub(path: str | Path, params: Any) -> int:
 
 
 def _decode_worker_init() -> None:
-    from provenance.engine.match import EngineParams, one_thread_per_process
+    from provenance.engine import EngineParams, one_thread_per_process
 
     one_thread_per_process()  # as the scan's workers decode
 
@@ -192,8 +192,9 @@ def _decode_file(path: str) -> int:
 def _baseline_worker_init(refs_path: str | None) -> None:
     import pickle
 
-    from provenance.engine.match import one_thread_per_process
-    from provenance.engine.fingerprint.pdq import PDQ
+    from pdq import PDQ
+
+    from provenance.engine import one_thread_per_process
 
     one_thread_per_process()  # as the scan's workers
     _WORKER["pdq"] = PDQ()  # full-size frames, as the reference implementation

@@ -65,7 +65,7 @@ def _index_memory(url: str) -> dict[str, float]:
     import psutil
 
     from provenance.audit.scan import build_index, index_payload
-    from provenance.engine.match import EngineParams, FootagePrint
+    from provenance.engine import EngineParams, FootagePrint
     from rightsdb import Registry
 
     registry = Registry(url, auto_migrate=False)
@@ -110,7 +110,7 @@ def _index_scale(url: str, copies: int) -> dict[str, float]:
     import psutil
 
     from provenance.audit.scan import build_index, index_payload
-    from provenance.engine.match import EngineParams, FootagePrint, match_clip
+    from provenance.engine import EngineParams, FootagePrint, match_clip
     from rightsdb import Registry
 
     registry = Registry(url, auto_migrate=False)
@@ -185,10 +185,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from provenance.audit.scan import engine_id, ensure_fingerprints, scan
-    from provenance.engine.match import EngineParams
     from provenance.audit.executors import LocalExecutor, RayExecutor
     from provenance.audit.manifests import import_manifest_file
+    from provenance.audit.scan import engine_id, ensure_fingerprints, scan
+    from provenance.engine import EngineParams
     from rightsdb import Registry
 
     work = Path(tempfile.mkdtemp(prefix="executor-bench-"))
@@ -269,7 +269,7 @@ def _store_main(url: str, n: int = 300) -> int:
     from datetime import date
 
     from provenance.audit.scan import RefInfo, _begin_scan, render_clip, store_clip
-    from provenance.engine.match import EngineParams
+    from provenance.engine import EngineParams
     from provenance.report.exposure import Terms
     from rightsdb import Registry, Scan
 
@@ -306,9 +306,9 @@ def _store_main(url: str, n: int = 300) -> int:
 def _scale_main(copies: list[int], out: Path | None) -> int:
     import multiprocessing
 
-    from provenance.audit.scan import engine_id, ensure_fingerprints
-    from provenance.engine.match import EngineParams
     from provenance.audit.manifests import import_manifest_file
+    from provenance.audit.scan import engine_id, ensure_fingerprints
+    from provenance.engine import EngineParams
     from rightsdb import Registry
 
     work = Path(tempfile.mkdtemp(prefix="index-scale-"))

@@ -247,8 +247,8 @@ def check_dataset(dataset: Path) -> dict[str, dict[str, Any]]:
     a rel listed twice is an error of the check itself.
     """
     from provenance import ProvenanceError
-    from provenance.media.decode import open_video
     from provenance.dataset.sources import BadEntry, iter_sources
+    from provenance.media.decode import open_video
 
     out: dict[str, dict[str, Any]] = {}
     for entry in iter_sources(dataset):

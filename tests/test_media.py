@@ -11,8 +11,7 @@ import pytest
 from PIL import Image
 
 from provenance import DecodeError, NotMediaError
-from provenance.media.probe import probe
-from provenance.media.probe import MAX_PIXELS, MAX_SIDE
+from provenance.media.probe import MAX_PIXELS, MAX_SIDE, probe
 from tests.conftest import BytesSource
 
 MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"

@@ -29,11 +29,11 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from provenance import ScanError
-from provenance.audit.scan import ClipDone, ensure_fingerprints, scan, write_report
-from provenance.cli.app import main
-from provenance.engine.match import EngineParams
 from provenance.audit.executors import RayExecutor, make_executor
 from provenance.audit.manifests import import_manifest_file
+from provenance.audit.scan import ClipDone, ensure_fingerprints, scan, write_report
+from provenance.cli.app import main
+from provenance.engine import EngineParams
 from rightsdb import ClipResult, Finding, Registry
 
 ray = pytest.importorskip("ray", reason="the ray extra is part of dev: pip install -e '.[dev]'")

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from provenance.audit.manifests import import_manifest_file
 from provenance.audit.scan import scan, write_report
 from provenance.cli.app import EXIT_FINDINGS, main
-from provenance.engine.match import EngineParams
+from provenance.engine import EngineParams
 from provenance.report.exposure import exposure_of
 from provenance.report.outputs import CSV_COLUMNS
-from provenance.audit.manifests import import_manifest_file
 from rightsdb import Registry
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"

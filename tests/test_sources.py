@@ -17,8 +17,6 @@ import numpy as np
 import pytest
 
 from provenance import DecodeError
-from provenance.media.decode import open_video
-from provenance.media.probe import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
 from provenance.dataset.sources import (
     BadEntry,
     ClipSource,
@@ -28,6 +26,8 @@ from provenance.dataset.sources import (
     iter_sources,
     resolve,
 )
+from provenance.media.decode import open_video
+from provenance.media.probe import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
 from rightsdb import sha256_file
 from tests.badmedia import write_shard
 

@@ -44,7 +44,7 @@ from provenance.audit.scan import (
     match_source,
     stored_lookup,
 )
-from provenance.engine.match import EngineParams, ReferenceIndex, one_thread_per_process
+from provenance.engine import EngineParams, ReferenceIndex, one_thread_per_process
 
 if TYPE_CHECKING:
     from concurrent.futures import Future

@@ -36,7 +36,7 @@ from rightsdb import (
 
 from provenance import ENGINE_NAME, __version__
 from provenance.errors import ProvenanceError, ScanError
-from provenance.engine.match import (
+from provenance.engine import (
     ENGINE_VERSION,
     FINGERPRINT_VERSION,
     ClipMatches,

@@ -32,7 +32,7 @@ from rightsdb.queries import stored_results
 
 from provenance.audit import scan as audit
 from provenance.errors import ProvenanceError, ScanError
-from provenance.engine.match import EngineParams, ReferenceIndex
+from provenance.engine import EngineParams, ReferenceIndex
 from provenance.audit.executors import make_executor
 from provenance.report.exposure import exposure_of, reason
 
@@ -320,7 +320,7 @@ def add_reference_file(checker: Checker, work_id: str, kind: str, upload: Path, 
     from rightsdb.queries import get_work
 
     from provenance.errors import DecodeError, NotMediaError
-    from provenance.engine.match import load_asset
+    from provenance.engine import load_asset
     from provenance.audit.manifests import media_probe
 
     registry = checker.registry

@@ -287,7 +287,7 @@ def scan_command(
 ) -> None:
     """Scan a dataset against the registry and write the report JSON (resumable: run it again to go on)."""
     from provenance.audit.scan import default_workers, scan, write_report
-    from provenance.engine.match import EngineParams
+    from provenance.engine import EngineParams
     from provenance.audit.executors import make_executor
 
     runner = make_executor(executor.value, workers, address)

@@ -195,7 +195,7 @@ def align(
     for ref in np.unique(refs):
         idx = np.flatnonzero(refs == ref).astype(np.int64)
         found = _align_one(int(ref), idx, q[idx], r[idx], w[idx], p, tol, gap, q_step, q_span)
-        segments.extend(_drop_echoes(found, p.overlap_drop))
+        segments.extend(drop_echoes(found, p.overlap_drop))
     segments.sort(key=lambda s: (s.reference, s.query_start, s.ref_start))
     log.debug("align: %d matches -> %d segments", q.size, len(segments))
     return segments
@@ -369,7 +369,7 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def _drop_echoes(segs: list[Segment], overlap_drop: float) -> list[Segment]:
+def drop_echoes(segs: list[Segment], overlap_drop: float) -> list[Segment]:
     """Of segments (one reference) overlapping in both timelines, keep the strongest."""
     kept: list[Segment] = []
     for s in sorted(segs, key=lambda s: (-s.query_frames, -s.score)):

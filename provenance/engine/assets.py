@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from provenance.engine.features import Features, LocalParams, extract, ratio_pairs
 from provenance.errors import FingerprintError, check_ranges
-from provenance.engine.local import Features, LocalParams, extract, ratio_pairs
 
 __all__ = ["AssetDetector", "AssetMatch", "AssetParams", "chroma_difference"]
 

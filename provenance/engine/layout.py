@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from provenance.errors import ConfigError, check_ranges
 from provenance.engine.fingerprint.regions import Box
+from provenance.errors import ConfigError, check_ranges
 
 __all__ = ["PanelParams", "find_panels"]
 

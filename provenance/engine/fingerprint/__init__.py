@@ -1,13 +1,10 @@
-"""Frame fingerprints: perceptual hashes of whole frames and of fixed regions, border trimming.
+"""Frame fingerprints: the frame-hasher interface, the engine's grid hasher, border trimming and fixed regions.
 
-Every hasher is a :class:`FrameHasher` (name, version, bits, ``compute``,
-``distance``) and is found by name in :data:`HASHERS` / :func:`get_hasher`:
-``"phash"`` (64 bits, imagehash-compatible, batch numpy DCT) and ``"pdq"``
-(256 bits, with quality and dihedral hashes). Hashes are packed bits
+Every hasher is a :class:`FrameHasher` (name, version, bits, ``compute``, ``distance``) found by name in
+:data:`HASHERS` / :func:`get_hasher`. The engine's is ``pdq-grid`` (:class:`GridHasher`: PDQ's DCT hash of
+area-averaged grids, 256 bits with quality, many regions of many frames at once). Hashes are packed bits
 ``(N, bits // 8)`` uint8; distances are Hamming.
 """
-
-from __future__ import annotations
 
 from provenance.engine.fingerprint.base import (
     HASHERS,
@@ -18,13 +15,11 @@ from provenance.engine.fingerprint.base import (
     hamming_matrix,
     register_hasher,
 )
-from provenance.engine.fingerprint.pdq import DIHEDRAL_NAMES, MIRROR, PDQ, PDQParams
-from provenance.engine.fingerprint.phash import PHash, phash_arrays32, phash_images
+from provenance.engine.fingerprint.grids import GridHasher, grid_hashes
 from provenance.engine.fingerprint.regions import (
     DEFAULT_REGIONS,
     BorderParams,
     Box,
-    RegionHasher,
     detect_borders,
     frame_borders,
     region_boxes,
@@ -33,24 +28,18 @@ from provenance.engine.fingerprint.regions import (
 
 __all__ = [
     "DEFAULT_REGIONS",
-    "DIHEDRAL_NAMES",
     "HASHERS",
-    "MIRROR",
-    "PDQ",
     "BorderParams",
     "Box",
     "FrameHasher",
-    "PDQParams",
-    "PHash",
+    "GridHasher",
     "QualityHasher",
-    "RegionHasher",
     "detect_borders",
     "frame_borders",
     "get_hasher",
+    "grid_hashes",
     "hamming",
     "hamming_matrix",
-    "phash_arrays32",
-    "phash_images",
     "region_boxes",
     "register_hasher",
     "trim",

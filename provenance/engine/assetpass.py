@@ -1,0 +1,49 @@
+"""Registered stills (HUDs, logos, overlays) found in a clip's colour frames: grey search, colour check."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from provenance.engine.assets import AssetMatch, chroma_difference
+from provenance.engine.features import Features, LocalParams
+from provenance.engine.references import ReferenceIndex
+from provenance.engine.results import AssetHit
+
+__all__ = ["find_assets"]
+
+
+def find_assets(index: ReferenceIndex,
+                frames: list[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]) -> list[AssetHit]:
+    """Registered stills in the frames that have an RGB copy (grey search, colour check)."""
+    params = index.params
+    if not index.assets or params.asset_frames == 0 or not frames:
+        return []
+    need = min(params.asset_min_frames, len(frames))
+    hits: list[AssetHit] = []
+    features: dict[tuple[int, LocalParams], Features] = {}  # a frame's features serve every asset
+    for meta, detector in index.assets:
+        found: list[tuple[float, AssetMatch]] = []
+        for i, (t, grey, colour) in enumerate(frames):
+            if len(found) + len(frames) - i < need:
+                break  # too few frames left to find it in enough of them
+            ff = None
+            if detector.method == "features":
+                key = (i, detector.frame_params)
+                ff = features.get(key)
+                if ff is None:
+                    ff = features[key] = detector.frame_features(grey)
+            m = detector.detect(grey, ff)
+            if not m.found:
+                continue
+            diff = chroma_difference(detector, colour, m)
+            if diff is not None and diff > params.asset_max_chroma:
+                continue  # the same shapes in other colours: another's copy of a template
+            found.append((t, m))
+        if len(found) >= need:
+            first = found[0][1]
+            x, y, bw, bh = (int(v) for v in first.box)
+            h, w = frames[0][1].shape[:2]
+            hits.append(AssetHit(meta.key, meta.layer, tuple(t for t, _ in found), (x, y, bw, bh), (w, h),
+                                 float(np.median([m.score for _, m in found])), first.method, first.mirrored))
+    return hits

@@ -1,0 +1,106 @@
+"""Step 3 of matching a clip: decide which references it holds, from the votes of its frames.
+
+Votes are aligned in time (Hough voting on offset and speed, :mod:`~provenance.engine.align`) into segments on
+both timelines; scattered chance matches are rejected. Static pictures: where a game's screen hardly changes (a
+maze, a playfield), every clip frame matches the reference at many times and no time line stands out from
+chance. When most of the clip's informative frames match a reference as whole pictures (vPDQ's rule:
+``coverage`` of them), the work is reported anyway, with the best line the votes give.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+import numpy as np
+
+from provenance.engine.align import AlignParams, Segment, align, drop_echoes
+from provenance.engine.references import ReferenceIndex
+from provenance.engine.results import ReferenceMatch
+from provenance.engine.votes import Votes
+
+__all__ = ["align_votes"]
+
+
+def align_votes(index: ReferenceIndex, votes: Votes) -> list[ReferenceMatch]:
+    if not votes.q_t:
+        return []
+    params = index.params
+    q_t = np.asarray(votes.q_t, np.float64)
+    ref = np.asarray(votes.ref, np.int64)
+    r_t = np.asarray(votes.r_t, np.float64)
+    score = np.asarray(votes.score, np.float64)
+    # Hash and local-feature matches are aligned apart: they are sampled differently, and the scattered
+    # matches of one family must not count as chance against the other's line.
+    local = np.array([m.startswith("orb") for m in votes.method])
+    segments: list[Segment] = []
+    for family, step in ((~local, 1.0 / params.ref_fps), (local, 1.0 / params.local_ref_fps)):
+        idx = np.flatnonzero(family)
+        if not len(idx):
+            continue
+        for seg in align(q_t[idx], ref[idx], r_t[idx], score[idx], AlignParams(),
+                         query_step_s=1.0 / params.query_fps, ref_step_s=step):
+            segments.append(replace(seg, evidence=tuple(int(idx[e]) for e in seg.evidence)))
+    segments += _static_matches(index, votes, {int(s.reference) for s in segments}, 1.0 / params.ref_fps)
+    by_ref: dict[int, list[Segment]] = defaultdict(list)
+    for seg in segments:
+        by_ref[int(seg.reference)].append(seg)
+    by_ref = {r: drop_echoes(segs, AlignParams().overlap_drop) for r, segs in by_ref.items()}
+    out: list[ReferenceMatch] = []
+    for ref_i, segs in sorted(by_ref.items()):
+        evidence = sorted({int(e) for s in segs for e in s.evidence})
+        methods: dict[str, int] = defaultdict(int)
+        for e in evidence:
+            methods[votes.method[e]] += 1
+        dists = [votes.distance[e] for e in evidence if votes.distance[e] >= 0]
+        quads = [votes.quad[e] for e in evidence if votes.quad[e] is not None]
+        region: tuple[float, float, float, float] | None = None
+        if quads:
+            x0, y0, x1, y1 = (float(v) for v in np.median(np.asarray(quads, np.float64), axis=0))
+            region = (x0, y0, x1, y1)
+        mirrored = sum(v for k, v in methods.items() if "mirror" in k) > sum(methods.values()) / 2
+        meta = index.refs[ref_i]
+        out.append(ReferenceMatch(meta.key, meta.layer, tuple(sorted(segs, key=lambda s: s.query_start)),
+                                  dict(methods), mirrored, min(dists) if dists else None, region))
+    return out
+
+
+_WHOLE_METHODS = ("pdq", "pdq-mirror", "pdq-panel", "pdq-panel-mirror")
+
+
+def _static_matches(index: ReferenceIndex, votes: Votes, aligned: set[int], ref_step: float) -> list[Segment]:
+    """Segments for references that most clip frames match, but with no clear time line.
+
+    A frame counts when it matches the reference as a whole picture (hashes of the frame, a panel, the
+    mirror) or through local features (a RANSAC homography of at least ``local_min_inliers``); the
+    share is taken of the frames each method could judge (informative frames; frames tried with local
+    features). Region hashes never count: a game's status bar matches every playthrough.
+    """
+    params = index.params
+    min_frames = AlignParams().min_matches
+    hashed: dict[int, set[float]] = defaultdict(set)
+    local: dict[int, set[float]] = defaultdict(set)
+    for q, ref, method in zip(votes.q_t, votes.ref, votes.method, strict=True):
+        if ref in aligned:
+            continue
+        if method in _WHOLE_METHODS:
+            hashed[ref].add(q)
+        elif method.startswith("orb"):
+            local[ref].add(q)
+    out: list[Segment] = []
+    for ref in sorted(set(hashed) | set(local)):
+        shares = [len(qs) / n for qs, n in ((hashed[ref], votes.informative), (local[ref], votes.local_tried))
+                  if n >= min_frames and len(qs) >= min_frames]
+        if not shares or max(shares) < params.coverage:
+            continue
+        idx = [i for i, (r, m) in enumerate(zip(votes.ref, votes.method, strict=True))
+               if r == ref and (m in _WHOLE_METHODS or m.startswith("orb"))]
+        lines = align(np.asarray([votes.q_t[i] for i in idx]), np.zeros(len(idx), np.int64),
+                      np.asarray([votes.r_t[i] for i in idx]), np.asarray([votes.score[i] for i in idx]),
+                      AlignParams(alpha=1.0, min_density=0.0), query_step_s=1.0 / params.query_fps,
+                      ref_step_s=ref_step)
+        if lines:
+            best = max(lines, key=lambda s: (s.query_frames, s.score))
+            out.append(replace(best, reference=ref, evidence=tuple(idx[i] for i in best.evidence),
+                               score=best.score * max(shares)))
+    return out

@@ -1,0 +1,86 @@
+"""The engine's parameters (one frozen dataclass, the documented recipe) and its versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provenance.engine.features import LocalParams
+from provenance.errors import check_ranges
+
+__all__ = ["ENGINE_VERSION", "FINGERPRINT_VERSION", "EngineParams", "local_params"]
+
+#: Bumped whenever matching changes in a way that changes results (stored clip results are keyed by it).
+ENGINE_VERSION = "0.8"
+#: Bumped whenever reference fingerprints change (stored fingerprints are keyed by it, and recomputed when it
+#: moves); matching alone changing leaves them as they are.
+FINGERPRINT_VERSION = "0.7"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineParams:
+    """Matching parameters; the defaults are the documented recipe.
+
+    query_fps / ref_fps: sampling of clips and of reference footage (references denser).
+    analysis_side: longer side of decoded frames, in pixels.
+    max_distance: PDQ distance (of 256 bits) for a whole-frame match (vPDQ's 31).
+    region_max_distance: stricter PDQ distance for partial regions (quadrants, centre crops).
+    distance_margin: a clip frame's matches to a reference farther than this above its best one are dropped.
+    min_quality: PDQ quality below which a frame's hashes are not used (flat frames).
+    local_ref_fps: reference frames per second kept for local features.
+    local_query_fps: clip frames per second tried with local features where they find something.
+    local_probe_fps: clip frames per second probed with local features (denser around what they find).
+    local_min_inliers: RANSAC inliers for a local match (negatives reach ~9).
+    explained_fraction: skip local features when hashes matched at least this share of frames.
+    coverage: share of a clip's informative frames that, matching a reference as whole pictures,
+        report it even when no time line is significant (static screens; vPDQ's 80 %).
+    asset_frames: frames of a clip searched for registered assets.
+    asset_min_frames: frames an asset must be found in.
+    asset_max_chroma: largest median chroma distance (YCrCb) between a found asset and the frame.
+    """
+
+    query_fps: float = 2.0
+    ref_fps: float = 15.0
+    analysis_side: int = 640
+    max_distance: int = 31
+    region_max_distance: int = 24
+    distance_margin: int = 8
+    min_quality: int = 50
+    local_ref_fps: float = 3.0
+    local_query_fps: float = 2.0
+    local_probe_fps: float = 0.5
+    local_min_inliers: int = 20
+    explained_fraction: float = 0.8
+    coverage: float = 0.8
+    asset_frames: int = 6
+    asset_min_frames: int = 2
+    asset_max_chroma: float = 20.0
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("query_fps", 0.1 <= self.query_fps <= 30),
+            ("ref_fps", 0.1 <= self.ref_fps <= 60),
+            ("analysis_side", 128 <= self.analysis_side <= 4096),
+            ("max_distance", 0 <= self.max_distance <= 64),
+            ("region_max_distance", 0 <= self.region_max_distance <= self.max_distance),
+            ("distance_margin", 0 <= self.distance_margin <= 256),
+            ("min_quality", 0 <= self.min_quality <= 100),
+            ("local_ref_fps", 0.05 <= self.local_ref_fps <= self.ref_fps),
+            ("local_query_fps", 0.05 <= self.local_query_fps <= self.query_fps),
+            ("local_probe_fps", 0.05 <= self.local_probe_fps <= self.local_query_fps),
+            ("local_min_inliers", 8 <= self.local_min_inliers <= 1000),
+            ("explained_fraction", 0.0 <= self.explained_fraction <= 1.0),
+            ("coverage", 0.5 <= self.coverage <= 1.0),
+            ("asset_frames", 0 <= self.asset_frames <= 100),
+            ("asset_min_frames", 1 <= self.asset_min_frames <= max(1, self.asset_frames)),
+            ("asset_max_chroma", 0 <= self.asset_max_chroma <= 255),
+        ]
+        check_ranges(self, checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def local_params(params: EngineParams) -> LocalParams:
+    """The local-feature parameters of the engine's settings."""
+    return LocalParams(min_inliers=params.local_min_inliers, max_side=params.analysis_side)

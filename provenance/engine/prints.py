@@ -1,0 +1,119 @@
+"""Step 1 of matching a clip: fingerprint a window of its frames, without the registry.
+
+The window's borders (letterbox, pillarbox) are trimmed; each frame is hashed as a whole picture, its quadrants
+and centre crops, and as its mirror image (:mod:`~provenance.engine.fingerprint.grids`); a run of frames whose
+own borders differ from the window's (a compilation cutting between 4:3 and 16:9 pictures) is hashed again with
+its own; pictures pasted inside the frames (panels: a picture-in-picture inset, a stream layout's game box) are
+hashed as whole pictures. What comes out are :class:`HashQuery` rows for the index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from provenance.engine.fingerprint.regions import Box, detect_borders, frame_borders, trim
+from provenance.engine.layout import find_panels
+from provenance.engine.pairs import HASHER, PANEL, REGIONS, WHOLE, WHOLE_ONLY
+from provenance.engine.sampling import border_step
+
+__all__ = ["HashQuery", "WindowPrint", "fingerprint_window"]
+
+
+class HashQuery(NamedTuple):
+    """Hashes to look up, of one kind (``method``): ``hashes (M, 32)``, their ``quality (M,)``, the clip region
+    of each (``regions (M,)``, :mod:`~provenance.engine.pairs` numbering) and the window frame of each
+    (``frames (M,)``)."""
+
+    method: str
+    hashes: npt.NDArray[np.uint8]
+    quality: npt.NDArray[np.int64]
+    regions: npt.NDArray[np.int64]
+    frames: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPrint:
+    """The fingerprint of a window of clip frames: its borders, the hash queries, and how many of its frames are
+    informative as whole pictures (quality at least ``min_quality``)."""
+
+    box: Box
+    queries: list[HashQuery]
+    informative: int
+
+
+#: Shortest run of frames (at the clip's sampling) whose own borders are judged apart from their window's.
+_MIN_SHOT_FRAMES = 3
+#: Largest difference of an edge, as a share of the frame's side, between boxes taken as the same.
+_BOX_TOLERANCE = 0.02
+
+
+def _same_box(a: Box, b: Box, width: int, height: int) -> bool:
+    tx, ty = _BOX_TOLERANCE * width, _BOX_TOLERANCE * height
+    return (abs(a.x0 - b.x0) <= tx and abs(a.x1 - b.x1) <= tx and abs(a.y0 - b.y0) <= ty
+            and abs(a.y1 - b.y1) <= ty)
+
+
+def _shot_boxes(images: list[npt.NDArray[np.uint8]], box: Box) -> list[tuple[Box, list[int]]]:
+    """Runs of consecutive frames whose borders are not the window's ``box``: ``(their box, their frames)``.
+
+    A window's borders are those of all its frames, so a video that cuts between pictures of other shapes (a
+    compilation, a stream that shows a 4:3 game between full-frame scenes) gets no trim at all, and a
+    pillarboxed shot is then hashed with its bars. Frames are grouped by their own box (edges within
+    :data:`_BOX_TOLERANCE`); a run of at least :data:`_MIN_SHOT_FRAMES` gets the borders of its frames taken
+    together (a dark frame alone looks barred).
+    """
+    if len(images) < _MIN_SHOT_FRAMES:
+        return []
+    h, w = images[0].shape[:2]
+    own = frame_borders(images)
+    runs: list[tuple[Box, list[int]]] = []
+    start = 0
+    for i in range(1, len(images) + 1):
+        if i < len(images) and _same_box(own[i], own[start], w, h):
+            continue
+        if i - start >= _MIN_SHOT_FRAMES and not _same_box(own[start], box, w, h):
+            shot = detect_borders(images[start:i])
+            if not _same_box(shot, box, w, h):
+                runs.append((shot, list(range(start, i))))
+        start = i
+    return runs
+
+
+def _region_queries(hashes: npt.NDArray[np.uint8], quality: npt.NDArray[np.int64], frames: list[int]
+                    ) -> list[HashQuery]:
+    """The queries of region hashes ``(K, 2R, 32)`` (direct, then mirrored) and their quality ``(K, 2R)`` of the
+    window's frames ``frames``."""
+    r = len(REGIONS)
+    k = len(frames)
+    regions, frame_of = np.tile(np.arange(r), k), np.repeat(np.asarray(frames, np.int64), r)
+    return [HashQuery(name, hashes[:, side].reshape(k * r, 32), quality[:, side].reshape(k * r), regions, frame_of)
+            for name, side in (("pdq", slice(0, r)), ("pdq-mirror", slice(r, 2 * r)))]
+
+
+
+def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) -> WindowPrint:
+    """Region hashes of the window's frames (each shot whose borders are not the window's also trimmed to its
+    own), and of pictures pasted in them (panels)."""
+    n = len(images)
+    box = detect_borders(images[:: border_step(n)])
+    hashes, quality = HASHER.regions(images, box, mirror=True)
+    informative = int((quality[:, WHOLE] >= min_quality).sum())
+    queries = _region_queries(hashes, quality, list(range(n)))
+    for shot, members in _shot_boxes(images, box):
+        queries += _region_queries(*HASHER.regions([images[f] for f in members], shot, mirror=True), members)
+    trimmed = [trim(im, box) for im in images]
+    for panel in find_panels(trimmed):
+        # shave the line itself (a drawn frame around an inset), then trim the pasted picture's own
+        # bars as its reference's were trimmed
+        sx, sy = max(2, panel.width // 100), max(2, panel.height // 100)
+        panel = Box(panel.x0 + sx, panel.y0 + sy, panel.x1 - sx, panel.y1 - sy)
+        inner = detect_borders([np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: border_step(n)]])
+        inside = Box(panel.x0 + inner.x0, panel.y0 + inner.y0, panel.x0 + inner.x1, panel.y0 + inner.y1)
+        ph, pq = HASHER.regions(trimmed, inside, mirror=True, regions=WHOLE_ONLY)
+        queries.append(HashQuery("pdq-panel", ph[:, 0], pq[:, 0], np.full(n, PANEL), np.arange(n)))
+        queries.append(HashQuery("pdq-panel-mirror", ph[:, 1], pq[:, 0], np.full(n, PANEL), np.arange(n)))
+    return WindowPrint(box, queries, informative)

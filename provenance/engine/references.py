@@ -1,0 +1,179 @@
+"""Reference fingerprints and the reference index: what a clip is matched against.
+
+A footage reference is decoded densely (``ref_fps``), its frames' region hashes kept with their quality, and
+local features kept for some of them (``local_ref_fps``); stills (HUDs, logos, overlays) are kept as images for
+the asset detector. :class:`ReferenceIndex` holds a registry's references, ready for
+:func:`~provenance.engine.match.match_clip`.
+
+A reference of a ``stream``-layer work (a streamer's VOD) shows the game it was played on, so its frames get no
+local features: another streamer's overlay built from the same template lines up with a VOD's features as
+well as the VOD itself does. Its hashes count only through the whole composition
+(:data:`~provenance.engine.pairs.COMPOSITION`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from provenance.engine.assets import AssetDetector
+from provenance.engine.bank import FeatureBank
+from provenance.engine.features import Features, extract
+from provenance.engine.fingerprint.regions import detect_borders, trim
+from provenance.engine.index import StaticHashIndex
+from provenance.engine.pairs import HASHER, REGIONS
+from provenance.engine.params import EngineParams, local_params
+from provenance.engine.sampling import border_step, decode_all
+from provenance.errors import ConfigError
+
+__all__ = ["FootagePrint", "RefMeta", "ReferenceIndex", "fingerprint_footage", "load_asset"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FootagePrint:
+    """Fingerprints of one reference video: region hashes per sampled frame, and local features."""
+
+    timestamps: npt.NDArray[np.float32]  # (N,)
+    hashes: npt.NDArray[np.uint8]  # (N, R, 32)
+    quality: npt.NDArray[np.uint8]  # (N, R)
+    local_times: npt.NDArray[np.float32]  # (M,)
+    local_features: tuple[Features, ...]  # (M,)
+    duration_s: float
+
+    def to_payload(self) -> tuple[bytes, bytes, bytes]:
+        """(timestamps, data, quality) blobs for storage; ``data`` holds hashes then local features."""
+        feats = [f.to_bytes() for f in self.local_features]
+        header = np.array([len(self.timestamps), len(REGIONS), len(feats), *[len(b) for b in feats]], "<u4")
+        data = b"".join([
+            header.tobytes(), self.local_times.astype("<f4").tobytes(), self.hashes.tobytes(), *feats,
+            np.array([self.duration_s], "<f8").tobytes(),
+        ])
+        return self.timestamps.astype("<f4").tobytes(), data, self.quality.astype(np.uint8).tobytes()
+
+    @classmethod
+    def from_payload(cls, timestamps: bytes, data: bytes, quality: bytes) -> FootagePrint:
+        ts = np.frombuffer(timestamps, "<f4").astype(np.float32)
+        n_head = 3
+        head = np.frombuffer(data, "<u4", count=n_head)
+        n, r, m = (int(x) for x in head)
+        if r != len(REGIONS) or n != len(ts):
+            raise ConfigError(f"stored fingerprint has {r} regions / {n} frames, expected {len(REGIONS)} / {len(ts)}")
+        lens = np.frombuffer(data, "<u4", count=n_head + m)[n_head:]
+        off = 4 * (n_head + m)
+        local_times = np.frombuffer(data, "<f4", count=m, offset=off).astype(np.float32)
+        off += 4 * m
+        hashes = np.frombuffer(data, np.uint8, count=n * r * 32, offset=off).reshape(n, r, 32).copy()
+        off += n * r * 32
+        feats = []
+        for length in lens:
+            feats.append(Features.from_bytes(data[off: off + int(length)]))
+            off += int(length)
+        duration = float(np.frombuffer(data, "<f8", count=1, offset=off)[0])
+        q = np.frombuffer(quality, np.uint8).copy()
+        if q.size != n * r:
+            raise ConfigError(f"stored fingerprint has {q.size} quality values, expected {n * r}")
+        q = q.reshape(n, r)
+        return cls(ts, hashes, q, local_times, tuple(feats), duration)
+
+
+def fingerprint_footage(path: str | Path, params: EngineParams = EngineParams()) -> FootagePrint:
+    """Decode a reference video at ``ref_fps`` and fingerprint it (borders trimmed)."""
+    times, images, duration = decode_all(path, params.ref_fps, params.analysis_side)
+    box = detect_borders(images[:: border_step(len(images))])
+    hashes, quality = HASHER.regions(images, box)
+    step = max(1, round(params.ref_fps / params.local_ref_fps))
+    lp = local_params(params)
+    local_idx = list(range(0, len(images), step))
+    feats = tuple(extract(trim(images[i], box), lp, mirror=False) for i in local_idx)
+    return FootagePrint(
+        timestamps=np.asarray(times, np.float32),
+        hashes=hashes,
+        quality=np.clip(quality, 0, 100).astype(np.uint8),
+        local_times=np.asarray([times[i] for i in local_idx], np.float32),
+        local_features=feats,
+        duration_s=float(duration),
+    )
+
+
+def load_asset(path: str | Path) -> npt.NDArray[np.uint8]:
+    """A still asset as RGBA uint8 (alpha 255 where the file has none)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGBA"), dtype=np.uint8)
+
+
+@dataclass(frozen=True, slots=True)
+class RefMeta:
+    """A reference as the index knows it: the caller's key and its work's layer."""
+
+    key: str
+    layer: str
+
+
+class ReferenceIndex:
+    """Every registered reference of a registry, ready to match clips against.
+
+    ``add_footage(key, layer, print)`` and ``add_asset(key, layer, rgba)``, then
+    :func:`match_clip`. Keys are the caller's (the audit uses reference ids).
+    """
+
+    def __init__(self, params: EngineParams = EngineParams()) -> None:
+        self.params = params
+        self.refs: list[RefMeta] = []
+        self.prints: list[FootagePrint] = []
+        self._row_ref: list[npt.NDArray[np.int32]] = []
+        self._row_time: list[npt.NDArray[np.float32]] = []
+        self._row_region: list[npt.NDArray[np.int8]] = []
+        self._hashes: list[npt.NDArray[np.uint8]] = []
+        self.bank = FeatureBank(local_params(params))
+        self.bank_ref: list[int] = []
+        self.bank_time: list[float] = []
+        self.assets: list[tuple[RefMeta, AssetDetector]] = []
+        self._index: StaticHashIndex | None = None
+        self._n_rows = 0
+
+    @property
+    def footage_count(self) -> int:
+        return len(self.refs)
+
+    @property
+    def asset_count(self) -> int:
+        return len(self.assets)
+
+    def add_footage(self, key: str, layer: str, fp: FootagePrint) -> None:
+        ref = len(self.refs)
+        self.refs.append(RefMeta(key, layer))
+        self.prints.append(fp)
+        n, r = fp.hashes.shape[:2]
+        keep = (fp.quality >= self.params.min_quality).reshape(n * r)
+        self._hashes.append(fp.hashes.reshape(n * r, 32)[keep])
+        self._row_ref.append(np.full(int(keep.sum()), ref, np.int32))
+        self._row_time.append(np.repeat(fp.timestamps, r)[keep])
+        self._row_region.append(np.tile(np.arange(r, dtype=np.int8), n)[keep])
+        for t, feats in zip(fp.local_times, fp.local_features, strict=True):
+            if len(feats) and layer != "stream":  # VODs are matched by hashes only (module docstring)
+                self.bank.add(feats, group=ref)
+                self.bank_ref.append(ref)
+                self.bank_time.append(float(t))
+        self._index = None
+
+    def add_asset(self, key: str, layer: str, rgba: npt.NDArray[np.uint8]) -> None:
+        self.assets.append((RefMeta(key, layer), AssetDetector(rgba)))
+
+    def hash_table(
+        self,
+    ) -> tuple[StaticHashIndex, npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.int8]]:
+        """The exact hash index over every kept region hash, and per row its reference, time and region."""
+        if self._index is None:
+            hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 32), np.uint8)
+            self._index = StaticHashIndex(hashes, 256, self.params.max_distance)
+            self._cat = (
+                np.concatenate(self._row_ref) if self._row_ref else np.zeros(0, np.int32),
+                np.concatenate(self._row_time) if self._row_time else np.zeros(0, np.float32),
+                np.concatenate(self._row_region) if self._row_region else np.zeros(0, np.int8),
+            )
+        return (self._index, *self._cat)

@@ -1,0 +1,103 @@
+"""How the engine samples a video: small grey frames streamed at a rate, an RGB copy of a few, one decoding
+thread per worker process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from provenance.engine.params import EngineParams
+from provenance.errors import DecodeError
+from provenance.media import open_video
+
+__all__ = ["Sampled", "border_step", "decode_all", "decode_only", "one_thread_per_process", "size_for"]
+
+#: Whether decoders may use threads of their own (see :func:`one_thread_per_process`).
+_DECODE_THREADS = True
+
+
+def one_thread_per_process() -> None:
+    """Make this process do its work on one thread: decoding, OpenCV, and numpy's BLAS (FAISS searches are
+    single-threaded already).
+
+    For processes that each take a core (a scan's workers, one per core): there, extra threads only fight
+    over the same cores; on this kind of machine, threaded decoding in two workers took 12 % more CPU than
+    single-threaded, and OpenBLAS's helper threads doubled the CPU of the hash DCTs while they spun.
+    """
+    global _DECODE_THREADS
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    _DECODE_THREADS = False
+    cv2.setNumThreads(1)
+    threadpool_limits(1)
+
+
+def size_for(width: int, height: int, side: int) -> tuple[int, int]:
+    scale = min(1.0, side / max(width, height))
+    return max(16, round(width * scale) // 2 * 2), max(16, round(height * scale) // 2 * 2)
+
+
+class Sampled:
+    """The frames a pass samples from a video, streamed: ``(time, grey, rgb copy or None)``.
+
+    Grey frames at ``fps`` scaled so the longer side is ``side``; with ``colour_frames``, about that many of
+    them (spread over the clip, the first included) also come as RGB. After iteration ``duration`` holds the
+    clip's duration (the container's, else the last frame's time plus one sampling step).
+    """
+
+    def __init__(self, source: Any, fps: float, side: int, colour_frames: int = 0) -> None:
+        self.source = source
+        self.fps = fps
+        self.side = side
+        self.colour_frames = colour_frames
+        self.duration = 0.0
+        self.expected = 0  # frames the container's duration announces (0: unknown)
+        self.count = 0
+
+    def __iter__(self) -> Iterator[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8] | None]]:
+        with open_video(self.source, threads=_DECODE_THREADS) as reader:
+            size = size_for(reader.info.width, reader.info.height, self.side)
+            self.expected = max(1, round(reader.info.duration_s * self.fps)) if reader.info.duration_s > 0 else 0
+            every = max(1, max(1, self.expected) // self.colour_frames) if self.colour_frames else 0
+            last = 0.0
+            for frame in reader.frames(fps=self.fps, size=size, gray=True, colour_every=every):
+                self.count += 1
+                last = frame.t
+                yield frame.t, frame.image, frame.colour
+            duration = reader.info.duration_s
+        if not self.count:
+            raise DecodeError(_source_name(self.source), "no frame could be decoded")
+        self.duration = duration if duration > 0 else last + 1.0 / self.fps
+
+
+def _source_name(source: Any) -> Path:
+    return source if isinstance(source, Path) else Path(getattr(source, "name", str(source)))
+
+
+def decode_all(path: Any, fps: float, side: int) -> tuple[list[float], list[npt.NDArray[np.uint8]], float]:
+    """All grey frames at ``fps`` in memory (reference footage, fingerprinted once per file)."""
+    sampled = Sampled(path, fps, side)
+    times: list[float] = []
+    images: list[npt.NDArray[np.uint8]] = []
+    for t, image, _ in sampled:
+        times.append(t)
+        images.append(image)
+    return times, images, sampled.duration
+
+
+def decode_only(source: Any, params: EngineParams = EngineParams()) -> int:
+    """Decode exactly the frames :func:`match_clip` samples (grey and RGB copies) and nothing else.
+
+    The floor a scan's speed is measured against (``bench/audit_bench.py``). Returns the frame count.
+    """
+    return sum(1 for _ in Sampled(source, params.query_fps, params.analysis_side, params.asset_frames))
+
+
+def border_step(n: int) -> int:
+    """Every how many frames to judge borders on: about 40 of them say as much as all."""
+    return max(1, n // 40)

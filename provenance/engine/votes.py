@@ -1,0 +1,44 @@
+"""The votes of a clip's frame matches: what the candidate searches find, and what the decision aligns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Votes"]
+
+
+@dataclass(slots=True)
+class Votes:
+    """One vote per (clip frame, reference, reference time) match, in parallel lists, with its method and
+    distance (inliers, negated, for local features), and what the clip's frames allowed to judge."""
+
+    q_t: list[float] = field(default_factory=list)
+    ref: list[int] = field(default_factory=list)
+    r_t: list[float] = field(default_factory=list)
+    score: list[float] = field(default_factory=list)
+    method: list[str] = field(default_factory=list)
+    distance: list[int] = field(default_factory=list)
+    quad: list[tuple[float, float, float, float] | None] = field(default_factory=list)
+    informative: int = 0  # clip frames whose whole picture has PDQ quality >= min_quality
+    local_tried: int = 0  # clip frames tried with local features
+    _mirror_checked: int = 0  # votes looked at by mirrored_seen
+    _mirror_seen: bool = False
+
+    def mirrored_seen(self) -> bool:
+        """Whether any vote so far matched a mirror image as a whole picture or by local features (a region of a
+        mirrored frame alone is weak evidence: symmetric pictures have them)."""
+        if not self._mirror_seen:
+            self._mirror_seen = any("mirror" in m and not m.endswith("-region")
+                                    for m in self.method[self._mirror_checked:])
+            self._mirror_checked = len(self.method)
+        return self._mirror_seen
+
+    def add(self, q_t: float, ref: int, r_t: float, score: float, method: str, distance: int,
+            quad: tuple[float, float, float, float] | None = None) -> None:
+        self.q_t.append(q_t)
+        self.ref.append(ref)
+        self.r_t.append(r_t)
+        self.score.append(score)
+        self.method.append(method)
+        self.distance.append(distance)
+        self.quad.append(quad)
