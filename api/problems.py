@@ -21,8 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provenance import NotMediaError, ProvenanceError
 from provenance.dataset.sources import SourceError
-from rightsdb import ManifestError, NotFoundError, RegistryError, StoreError
-from rightsdb.edit import ConflictError
+from rightsdb import ConflictError, ManifestError, NotFoundError, RegistryError, StoreError
 
 log = logging.getLogger(__name__)
 

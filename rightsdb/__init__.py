@@ -6,19 +6,21 @@ by the caller (see :data:`rightsdb.manifest.MediaProbe`).
 
 from __future__ import annotations
 
-from ._errors import ManifestError, MediaProbeError, NotFoundError, RegistryError, StoreError
-from ._files import atomic_write_bytes, atomic_write_text, sha256_file
-from .manifest import (
-    ImportReport,
-    Manifest,
-    MediaFacts,
-    MediaProbe,
-    export_manifest,
-    import_manifest,
-    load_manifest,
-    registry_digest,
-    snapshot,
+from ._errors import (
+    ConflictError,
+    JobCancelled,
+    JobError,
+    LeaseLost,
+    ManifestError,
+    MediaProbeError,
+    NotFoundError,
+    RegistryError,
+    StoreError,
 )
+from ._files import atomic_write_bytes, atomic_write_text, sha256_file
+from .exports import export_manifest, policy_dict, registry_digest, snapshot
+from .imports import import_manifest
+from .manifest import ImportReport, Manifest, MediaFacts, MediaProbe, load_manifest
 from .models import (
     AiTraining,
     ClipResult,
@@ -38,12 +40,16 @@ __all__ = [
     "DEFAULT_URL",
     "AiTraining",
     "ClipResult",
+    "ConflictError",
     "Finding",
     "Fingerprint",
     "Holder",
     "HolderKind",
     "ImportReport",
+    "JobCancelled",
+    "JobError",
     "Layer",
+    "LeaseLost",
     "Manifest",
     "ManifestError",
     "MediaFacts",
@@ -64,6 +70,7 @@ __all__ = [
     "import_manifest",
     "load_manifest",
     "normalize_url",
+    "policy_dict",
     "registry_digest",
     "sha256_file",
     "snapshot",

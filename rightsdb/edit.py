@@ -12,17 +12,14 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from ._errors import NotFoundError, RegistryError
-from .manifest import MediaFacts, _Ctx, _policy, _policy_dict
+from ._errors import ConflictError, NotFoundError, RegistryError
+from .exports import policy_dict
+from .manifest import MediaFacts, parse_policy
 from .models import Holder, HolderKind, Layer, PolicyChange, Reference, ReferenceKind, Work, utcnow
 from .store import Registry
 
 __all__ = ["ConflictError", "add_reference", "create_holder", "create_work", "remove_reference", "set_policy",
            "update_holder", "update_work"]
-
-
-class ConflictError(RegistryError):
-    """The entry exists already (create) or is still in use (delete)."""
 
 
 def _check(value: str | None, enum: type[Any], fld: str) -> None:
@@ -60,7 +57,7 @@ def update_holder(registry: Registry, holder_id: str, name: str | None = None, k
 
 
 def _terms(work_id: str, policy: dict[str, Any]) -> dict[str, Any]:
-    spec = _policy(_Ctx("request", f"work {work_id}"), policy)
+    spec = parse_policy(policy, file="request", entry=f"work {work_id}")
     return {"ai_training": spec.ai_training, "license": spec.license,
             "territories": list(spec.territories) if spec.territories else None, "valid_from": spec.valid_from,
             "valid_until": spec.valid_until, "terms_source": spec.source, "terms_url": spec.url}
@@ -78,7 +75,7 @@ def create_work(registry: Registry, work_id: str, title: str, holder_id: str, la
             raise NotFoundError(f"holder: no holder with id {holder_id!r}")
         work = Work(id=work_id, title=title, holder_id=holder_id, layer=layer, **terms)
         session.add(work)
-        session.add(PolicyChange(work_id=work_id, actor=actor, before=None, after=_policy_dict(work)))
+        session.add(PolicyChange(work_id=work_id, actor=actor, before=None, after=policy_dict(work)))
 
 
 def update_work(registry: Registry, work_id: str, title: str | None = None, layer: str | None = None) -> None:
@@ -95,10 +92,10 @@ def set_policy(registry: Registry, work_id: str, policy: dict[str, Any], actor: 
     terms = _terms(work_id, policy)
     with registry.write() as session:
         row = _work(session, work_id)
-        before = _policy_dict(row)
+        before = policy_dict(row)
         for attr, value in terms.items():
             setattr(row, attr, value)
-        after = _policy_dict(row)
+        after = policy_dict(row)
         if after == before:
             return False
         row.updated_at = utcnow()

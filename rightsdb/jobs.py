@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 
-from ._errors import NotFoundError
+from ._errors import JobCancelled, LeaseLost, NotFoundError
 from .models import JobStatus, Scan, ScanJob, utcnow
 from .store import Registry
 
@@ -39,15 +39,6 @@ DEFAULT_LEASE_SECONDS = 30.0
 
 _TABLE = ScanJob.__table__  # type: ignore[attr-defined]
 _T = _TABLE.c
-
-
-class JobCancelled(Exception):
-    """Raised inside a running scan's callbacks when its job was cancelled."""
-
-
-class LeaseLost(Exception):
-    """Raised to a runner whose job is not its own any more (its lease expired and another runner took the job
-    over, or the job was finished or released meanwhile): it must stop without writing."""
 
 
 def new_owner() -> str:

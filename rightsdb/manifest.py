@@ -1,4 +1,4 @@
-"""Registry manifests: load and validate, import into the store, export back.
+"""Registry manifests: load and validate (import: :mod:`rightsdb.imports`; export: :mod:`rightsdb.exports`).
 
 The schema (YAML or JSON, the same either way; reference paths are relative to
 the manifest's folder)::
@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -46,12 +45,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
-from sqlmodel import Session, col, select
 
-from ._errors import ManifestError, MediaProbeError, RegistryError
-from ._files import atomic_write_text, sha256_file
-from .models import AiTraining, Holder, HolderKind, Layer, PolicyChange, Reference, ReferenceKind, Work, utcnow
-from .store import Registry
+from ._errors import ManifestError, MediaProbeError
+from ._files import sha256_file
+from .models import AiTraining, HolderKind, Layer, ReferenceKind
 
 log = logging.getLogger(__name__)
 
@@ -422,256 +419,7 @@ def _normalize_rel(rel: PurePosixPath) -> str:
     return "/".join(parts)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Import
-# ---------------------------------------------------------------------------------------------------------
-
-
-#: The length of ``policy_changes.actor``.
-_ACTOR_MAX = 256
-_ACTOR_PREFIX = "manifest import: "
-
-
-def import_actor(name: str) -> str:
-    """The policy history's actor for an import of the manifest file ``name``: ``manifest import: <name>``,
-    the name cut at the front (``...``) when the whole would not fit the column."""
-    room = _ACTOR_MAX - len(_ACTOR_PREFIX)
-    if len(name) > room:
-        name = "..." + name[len(name) - room + 3:]
-    return _ACTOR_PREFIX + name
-
-
-def import_manifest(registry: Registry, manifest: Manifest) -> ImportReport:
-    """Apply ``manifest`` to the registry in one serialised transaction (all or nothing).
-
-    A work created, or one whose terms change, gets a :class:`PolicyChange` (actor :func:`import_actor`).
-    """
-    report = ImportReport()
-    name = str(manifest.source)
-    actor = import_actor(manifest.name or name)
-    with registry.write() as session:
-        known = set(session.exec(select(Holder.id)).all())
-        declared = {h.id for h in manifest.holders}
-        for i, work in enumerate(manifest.works):
-            if work.holder not in declared and work.holder not in known:
-                raise ManifestError(
-                    name, f"unknown holder {work.holder!r} (not in this manifest nor in the registry)",
-                    entry=f"works[{i}] ({work.id})", field="holder",
-                )
-        for holder in manifest.holders:
-            _upsert_holder(session, holder, report)
-        session.flush()
-        for work in manifest.works:
-            _upsert_work(session, work, report, actor)
-        session.flush()
-    log.info("imported %s: created %s, updated %s", name, report.created, report.updated)
-    return report
-
-
-def _apply(row: Any, values: Mapping[str, Any]) -> bool:
-    changed = False
-    for key, value in values.items():
-        if getattr(row, key) != value:
-            setattr(row, key, value)
-            changed = True
-    return changed
-
-
-def _count(report: ImportReport, what: str, outcome: str) -> None:
-    getattr(report, outcome)[what] += 1
-
-
-def _upsert_holder(session: Session, spec: HolderSpec, report: ImportReport) -> None:
-    values: dict[str, Any] = {"name": spec.name, "kind": spec.kind}
-    row = session.get(Holder, spec.id)
-    if row is None:
-        session.add(Holder(id=spec.id, **values))
-        _count(report, "holders", "created")
-    elif _apply(row, values):
-        row.updated_at = utcnow()
-        session.add(row)
-        _count(report, "holders", "updated")
-    else:
-        _count(report, "holders", "unchanged")
-
-
-def _work_values(spec: WorkSpec) -> dict[str, Any]:
-    p = spec.policy
-    return {
-        "title": spec.title,
-        "holder_id": spec.holder,
-        "layer": spec.layer,
-        "ai_training": p.ai_training,
-        "license": p.license,
-        "territories": list(p.territories) if p.territories is not None else None,
-        "valid_from": p.valid_from,
-        "valid_until": p.valid_until,
-        "terms_source": p.source,
-        "terms_url": p.url,
-    }
-
-
-def _reference_values(spec: ReferenceSpec) -> dict[str, Any]:
-    m = spec.media
-    return {
-        "kind": spec.kind,
-        "sha256": spec.sha256,
-        "size_bytes": spec.size_bytes,
-        "media_kind": m.kind,
-        "width": m.width,
-        "height": m.height,
-        "duration_s": round(float(m.duration_s), 6),
-        "fps": round(float(m.fps), 6),
-        "frame_count": int(m.frame_count),
-        "location": str(spec.location),
-    }
-
-
-def _upsert_work(session: Session, spec: WorkSpec, report: ImportReport, actor: str) -> None:
-    row = session.get(Work, spec.id)
-    values = _work_values(spec)
-    if row is None:
-        work = Work(id=spec.id, **values)
-        session.add(work)
-        session.add(PolicyChange(work_id=spec.id, actor=actor, before=None, after=_policy_dict(work)))
-        _count(report, "works", "created")
-        session.flush()
-    else:
-        before = _policy_dict(row)
-        if _apply(row, values):
-            row.updated_at = utcnow()
-            session.add(row)
-            _count(report, "works", "updated")
-            after = _policy_dict(row)
-            if after != before:
-                session.add(PolicyChange(work_id=spec.id, actor=actor, before=before, after=after))
-        else:
-            _count(report, "works", "unchanged")
-
-    existing = {r.path: r for r in session.exec(select(Reference).where(Reference.work_id == spec.id)).all()}
-    wanted = {r.path for r in spec.references}
-    for path, ref_row in existing.items():
-        if path not in wanted:
-            session.delete(ref_row)
-            report.removed_references += 1
-    for ref in spec.references:
-        values = _reference_values(ref)
-        found = existing.get(ref.path)
-        if found is None:
-            ref_row = Reference(work_id=spec.id, path=ref.path, **values)
-            session.add(ref_row)
-            session.flush()
-            _count(report, "references", "created")
-            report.changed_reference_ids.append(int(ref_row.id or 0))
-        else:
-            content_changed = found.sha256 != ref.sha256
-            if _apply(found, values):
-                found.updated_at = utcnow()
-                session.add(found)
-                _count(report, "references", "updated")
-                if content_changed:
-                    report.changed_reference_ids.append(int(found.id or 0))
-            else:
-                _count(report, "references", "unchanged")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Snapshot, digest and export
-# ---------------------------------------------------------------------------------------------------------
-
-
-def snapshot(session: Session) -> dict[str, Any]:
-    """The registry's content in manifest form (reference paths as stored), sorted by id."""
-    holders = session.exec(select(Holder).order_by(col(Holder.id))).all()
-    works = session.exec(select(Work).order_by(col(Work.id))).all()
-    refs = session.exec(select(Reference).order_by(col(Reference.work_id), col(Reference.path))).all()
-    by_work: dict[str, list[Reference]] = {}
-    for ref in refs:
-        by_work.setdefault(ref.work_id, []).append(ref)
-    return {
-        "holders": [{"id": h.id, "name": h.name, "kind": h.kind} for h in holders],
-        "works": [
-            {
-                "id": w.id,
-                "title": w.title,
-                "holder": w.holder_id,
-                "layer": w.layer,
-                "policy": _policy_dict(w),
-                "references": [{"path": r.path, "kind": r.kind, "sha256": r.sha256} for r in by_work.get(w.id, [])],
-            }
-            for w in works
-        ],
-    }
-
-
-def _policy_dict(w: Work) -> dict[str, Any]:
-    policy: dict[str, Any] = {"ai_training": w.ai_training}
-    if w.license is not None:
-        policy["license"] = w.license
-    if w.territories:
-        policy["territories"] = list(w.territories)
-    if w.valid_from is not None:
-        policy["valid_from"] = w.valid_from.isoformat()
-    if w.valid_until is not None:
-        policy["valid_until"] = w.valid_until.isoformat()
-    if w.terms_source is not None:
-        policy["source"] = w.terms_source
-    if w.terms_url is not None:
-        policy["url"] = w.terms_url
-    return policy
-
-
-def registry_digest(session: Session) -> str:
-    """A sha256 over the registry's content: changes whenever a holder, work, policy or reference does."""
-    import hashlib
-
-    canonical = json.dumps(snapshot(session), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def export_manifest(registry: Registry, path: str | Path, *, copy_references: bool = False) -> dict[str, Any]:
-    """Write the registry as a manifest (YAML, or JSON for a ``.json`` name), atomically.
-
-    Reference paths are written relative to the new file's folder. A reference
-    that does not lie below that folder is refused unless ``copy_references``,
-    which copies each such file to ``<folder>/<stored path>``: a self-contained bundle.
-    Returns the document written.
-    """
-    target = Path(path)
-    folder = target.resolve().parent
-    if not folder.is_dir():
-        raise RegistryError(f"{target}: folder {folder} does not exist")
-    with registry.session() as session:
-        doc = snapshot(session)
-        locations = {(r.work_id, r.path): r for r in session.exec(select(Reference)).all()}
-    for work in doc["works"]:
-        for ref in work["references"]:
-            row = locations[(work["id"], ref["path"])]
-            ref["path"] = _export_path(folder, row, copy_references)
-            del ref["sha256"]
-    text = (
-        json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-        if target.suffix.lower() == ".json"
-        else yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110)
-    )
-    atomic_write_text(target, text)
-    return doc
-
-
-def _export_path(folder: Path, row: Reference, copy: bool) -> str:
-    location = Path(row.location)
-    same = folder.joinpath(*PurePosixPath(row.path).parts)
-    if same.exists() and same.resolve() == location.resolve():
-        return row.path
-    if location.is_relative_to(folder):
-        return location.relative_to(folder).as_posix()
-    if not copy:
-        raise RegistryError(
-            f"work {row.work_id}: reference {row.path} ({location}) lies outside {folder}; "
-            "export into a folder that contains the references, or copy them with --copy-references"
-        )
-    same.parent.mkdir(parents=True, exist_ok=True)
-    if not same.exists() or sha256_file(same) != row.sha256:
-        shutil.copy2(location, same)
-    return row.path
-
+def parse_policy(value: Any, *, file: str, entry: str) -> PolicySpec:
+    """A work's policy (the manifest's ``policy`` mapping) checked as a manifest's is; :class:`ManifestError`
+    naming ``file`` and ``entry`` (a request, a work) when it is invalid."""
+    return _policy(_Ctx(file, entry), value)

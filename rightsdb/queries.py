@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from ._errors import NotFoundError, StoreError
-from .manifest import _policy_dict
+from .exports import policy_dict
 from .models import ClipResult, Holder, PolicyChange, Reference, Work
 from .store import Registry
 
@@ -32,7 +32,7 @@ def holder_dict(h: Holder) -> dict[str, Any]:
 
 def work_dict(w: Work, refs: list[Reference]) -> dict[str, Any]:
     return {
-        "id": w.id, "title": w.title, "holder": w.holder_id, "layer": w.layer, "policy": _policy_dict(w),
+        "id": w.id, "title": w.title, "holder": w.holder_id, "layer": w.layer, "policy": policy_dict(w),
         "references": [{"path": r.path, "kind": r.kind, "sha256": r.sha256, "media_kind": r.media_kind,
                         "width": r.width, "height": r.height, "duration_s": r.duration_s}
                        for r in sorted(refs, key=lambda r: r.path)],

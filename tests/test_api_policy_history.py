@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-import rightsdb.manifest
+import rightsdb.imports
 from provenance.audit.manifests import import_manifest_file
 from rightsdb import Registry
 
@@ -117,14 +117,14 @@ def test_a_failed_import_records_no_history(service: Service, tmp_path: Path, mo
     terms (here: on the next work, a fault injected while its references are written) leaves none behind."""
     before = _history(service, "freedoom")
     manifest = _manifest(tmp_path / "reg", freedoom={"ai_training": "allow"})
-    real = rightsdb.manifest._reference_values
+    real = rightsdb.imports._reference_values
 
     def failing(spec: Any) -> dict[str, Any]:
         if spec.path == "assets/nightowl-overlay.png":  # the second work, after freedoom's change was added
             raise RuntimeError("disk on fire")
         return real(spec)
 
-    monkeypatch.setattr(rightsdb.manifest, "_reference_values", failing)
+    monkeypatch.setattr(rightsdb.imports, "_reference_values", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
         import_manifest_file(service.registry, manifest)
     assert _history(service, "freedoom") == before
