@@ -248,7 +248,7 @@ def check_dataset(dataset: Path) -> dict[str, dict[str, Any]]:
     """
     from provenance import ProvenanceError
     from provenance.media.decode import open_video
-    from provenance.dataset.sources import BadEntry, iter_sources
+    from provenance.dataset import BadEntry, iter_sources
 
     out: dict[str, dict[str, Any]] = {}
     for entry in iter_sources(dataset):

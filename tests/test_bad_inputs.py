@@ -20,7 +20,7 @@ from provenance import DecodeError, NotMediaError
 from provenance.media.decode import open_video
 from provenance.media.probe import MAX_PIXELS, MAX_SIDE, probe
 from provenance.audit.manifests import import_manifest_file
-from provenance.dataset.sources import BadEntry, ClipSource, iter_sources
+from provenance.dataset import BadEntry, ClipSource, iter_sources
 from rightsdb import Registry
 from tests.badmedia import check_dataset, make_bad_dataset, run_unprivileged, write_bad_manifest
 

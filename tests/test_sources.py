@@ -19,7 +19,7 @@ import pytest
 from provenance import DecodeError
 from provenance.media.decode import open_video
 from provenance.media.probe import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
-from provenance.dataset.sources import (
+from provenance.dataset import (
     BadEntry,
     ClipSource,
     SourceError,

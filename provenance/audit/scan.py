@@ -429,7 +429,7 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     from contextlib import closing
 
     from provenance.audit.executors import LocalExecutor, MatchJob
-    from provenance.dataset.sources import BadEntry, ClipSource, iter_sources
+    from provenance.dataset import BadEntry, ClipSource, iter_sources
 
     root = dataset.resolve()
     if not root.exists():
