@@ -175,10 +175,10 @@ def confine_dataset(dataset: Path, roots: list[Path], label: str = "dataset") ->
 
 def _check_entries(dataset: Path, roots: list[Path]) -> None:
     """Refuse a dataset any of whose clips resolves outside the roots (a symlink or a manifest row)."""
-    from provenance.dataset.sources import BadEntry, iter_sources
+    from provenance.dataset import BadEntry, iter_sources
 
     for entry in iter_sources(dataset, allowed_roots=roots):
-        if isinstance(entry, BadEntry) and entry.error.endswith("outside the allowed data roots"):
+        if isinstance(entry, BadEntry) and entry.outside_roots:
             raise ScanError(f"dataset: {entry.error}; nothing was scanned")
 
 
