@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provenance import NotMediaError, ProvenanceError
-from provenance.dataset.sources import SourceError
+from provenance.dataset import SourceError
 from rightsdb import ConflictError, ManifestError, NotFoundError, RegistryError, StoreError
 
 log = logging.getLogger(__name__)

@@ -247,7 +247,7 @@ def check_dataset(dataset: Path) -> dict[str, dict[str, Any]]:
     a rel listed twice is an error of the check itself.
     """
     from provenance import ProvenanceError
-    from provenance.dataset.sources import BadEntry, iter_sources
+    from provenance.dataset import BadEntry, iter_sources
     from provenance.media.decode import open_video
 
     out: dict[str, dict[str, Any]] = {}

@@ -18,7 +18,7 @@ import pytest
 
 from provenance import DecodeError, NotMediaError
 from provenance.audit.manifests import import_manifest_file
-from provenance.dataset.sources import BadEntry, ClipSource, iter_sources
+from provenance.dataset import BadEntry, ClipSource, iter_sources
 from provenance.media.decode import open_video
 from provenance.media.probe import MAX_PIXELS, MAX_SIDE, probe
 from rightsdb import Registry

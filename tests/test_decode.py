@@ -313,7 +313,7 @@ def test_file_object_source_errors_name_it(media: dict[str, Path]) -> None:
 def test_opencv_refuses_file_object_sources_but_reads_plain_file_sources(media: dict[str, Path]) -> None:
     if "opencv" not in BACKENDS:
         pytest.skip("OpenCV backend not available")
-    from provenance.dataset.sources import ClipSource
+    from provenance.dataset import ClipSource
 
     with pytest.raises(DecodeError, match=r"^x/clip\.mp4: the opencv backend reads only plain files"):
         open_video(BytesSource("x/clip.mp4", media["mp4"].read_bytes()), "opencv")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from provenance import DecodeError
-from provenance.dataset.sources import (
+from provenance.dataset import (
     BadEntry,
     ClipSource,
     SourceError,
@@ -401,6 +401,10 @@ def test_allowed_roots_confine_what_is_read(tmp_path: Path) -> None:
     ]
     assert _listing(manifest, allowed_roots=[root])[1] == (str(outside), f"{outside}: outside the allowed data roots")
     assert _listing(manifest, allowed_roots=[tmp_path])[1] == (str(outside), "clip")
+    flags = [(e.rel, e.outside_roots) for e in iter_sources(root, allowed_roots=[root]) if isinstance(e, BadEntry)]
+    assert flags == [("clips/escape.mp4", True)]  # machine-readable, beside the message
+    bad_row = _write_manifest(root / "bad.jsonl", [{"path": str(outside)}, {"name": "no path"}])
+    assert [e.outside_roots for e in iter_sources(bad_row, allowed_roots=[root])] == [True, False]
 
 
 def test_sources_are_plain_data(shard_dir: Path) -> None:

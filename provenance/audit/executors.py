@@ -29,9 +29,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from rightsdb import Registry
-
-from provenance.errors import ScanError
 from provenance.audit.scan import (
     IndexPayload,
     Lookup,
@@ -45,6 +42,8 @@ from provenance.audit.scan import (
     stored_lookup,
 )
 from provenance.engine import EngineParams, ReferenceIndex, one_thread_per_process
+from provenance.errors import ScanError
+from rightsdb import Registry
 
 if TYPE_CHECKING:
     from concurrent.futures import Future

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rightsdb import ImportReport, MediaFacts, MediaProbeError, Registry, import_manifest, load_manifest
-
 from provenance.errors import DecodeError
 from provenance.media.probe import probe
+from rightsdb import ImportReport, MediaFacts, MediaProbeError, Registry, import_manifest, load_manifest
 
 
 def media_probe(path: Path) -> MediaFacts:

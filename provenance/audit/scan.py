@@ -20,6 +20,21 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from provenance import ENGINE_NAME, __version__
+from provenance.engine import (
+    ENGINE_VERSION,
+    FINGERPRINT_VERSION,
+    ClipMatches,
+    EngineParams,
+    FootagePrint,
+    ReferenceIndex,
+    fingerprint_footage,
+    load_asset,
+    match_clip,
+)
+from provenance.errors import ProvenanceError, ScanError
+from provenance.report.exposure import VERDICTS, Terms, effective_terms, exposure_of, reason
+from provenance.report.outputs import EXPOSURE_ORDER
 from rightsdb import (
     ClipResult,
     Finding,
@@ -33,22 +48,6 @@ from rightsdb import (
     registry_digest,
     sha256_file,
 )
-
-from provenance import ENGINE_NAME, __version__
-from provenance.errors import ProvenanceError, ScanError
-from provenance.engine import (
-    ENGINE_VERSION,
-    FINGERPRINT_VERSION,
-    ClipMatches,
-    EngineParams,
-    FootagePrint,
-    ReferenceIndex,
-    fingerprint_footage,
-    load_asset,
-    match_clip,
-)
-from provenance.report.exposure import VERDICTS, Terms, effective_terms, exposure_of, reason
-from provenance.report.outputs import EXPOSURE_ORDER
 
 if TYPE_CHECKING:
     from provenance.audit.executors import Executor
@@ -429,7 +428,7 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     from contextlib import closing
 
     from provenance.audit.executors import LocalExecutor, MatchJob
-    from provenance.dataset.sources import BadEntry, ClipSource, iter_sources
+    from provenance.dataset import BadEntry, ClipSource, iter_sources
 
     root = dataset.resolve()
     if not root.exists():

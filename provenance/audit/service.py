@@ -14,6 +14,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from provenance.audit import scan as audit
+from provenance.audit.executors import make_executor
+from provenance.engine import EngineParams, ReferenceIndex
+from provenance.errors import ProvenanceError, ScanError
+from provenance.report.exposure import exposure_of, reason
 from rightsdb import NotFoundError, Registry, RegistryError, Scan, StoreError
 from rightsdb.jobs import (
     DEFAULT_LEASE_SECONDS,
@@ -29,12 +34,6 @@ from rightsdb.jobs import (
 )
 from rightsdb.models import ScanJob
 from rightsdb.queries import stored_results
-
-from provenance.audit import scan as audit
-from provenance.errors import ProvenanceError, ScanError
-from provenance.engine import EngineParams, ReferenceIndex
-from provenance.audit.executors import make_executor
-from provenance.report.exposure import exposure_of, reason
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +174,10 @@ def confine_dataset(dataset: Path, roots: list[Path], label: str = "dataset") ->
 
 def _check_entries(dataset: Path, roots: list[Path]) -> None:
     """Refuse a dataset any of whose clips resolves outside the roots (a symlink or a manifest row)."""
-    from provenance.dataset.sources import BadEntry, iter_sources
+    from provenance.dataset import BadEntry, iter_sources
 
     for entry in iter_sources(dataset, allowed_roots=roots):
-        if isinstance(entry, BadEntry) and entry.error.endswith("outside the allowed data roots"):
+        if isinstance(entry, BadEntry) and entry.outside_roots:
             raise ScanError(f"dataset: {entry.error}; nothing was scanned")
 
 
@@ -315,13 +314,12 @@ def add_reference_file(checker: Checker, work_id: str, kind: str, upload: Path, 
     import os
     import shutil
 
+    from provenance.audit.manifests import media_probe
+    from provenance.engine import load_asset
+    from provenance.errors import DecodeError, NotMediaError
     from rightsdb import MediaProbeError, sha256_file
     from rightsdb.edit import add_reference, remove_reference
     from rightsdb.queries import get_work
-
-    from provenance.errors import DecodeError, NotMediaError
-    from provenance.engine import load_asset
-    from provenance.audit.manifests import media_probe
 
     registry = checker.registry
     get_work(registry, work_id)  # NotFoundError before any work
