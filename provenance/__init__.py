@@ -12,10 +12,11 @@ from provenance.errors import (
     ConfigError,
     DecodeError,
     FingerprintError,
-    IndexError_,
+    HashIndexError,
     NotMediaError,
     ProvenanceError,
     ScanError,
+    SourceError,
 )
 
 __version__ = "0.1.0"
@@ -26,9 +27,10 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "FingerprintError",
-    "IndexError_",
+    "HashIndexError",
     "NotMediaError",
     "ProvenanceError",
     "ScanError",
+    "SourceError",
     "__version__",
 ]

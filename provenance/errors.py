@@ -1,14 +1,20 @@
-"""Errors raised by the ``provenance`` engine and audit.
+"""The errors of the ``provenance`` package, every stage's in one tree.
 
 Hierarchy (catch the base class to handle any of them)::
 
     ProvenanceError
-    ├── ConfigError        a setting or parameter is out of range
-    ├── DecodeError        a file cannot be opened or decoded as media
-    │   └── NotMediaError  the file is neither a video nor a still image
-    ├── FingerprintError   a fingerprint cannot be computed or compared
-    ├── IndexError_        the match index is inconsistent or misused
-    └── ScanError          a dataset scan cannot start or go on
+    ├── ConfigError         a setting or parameter is out of range
+    ├── DecodeError         a file cannot be opened or decoded as media (media)
+    │   └── NotMediaError   the file is neither a video nor a still image
+    ├── FingerprintError    a fingerprint cannot be computed or compared (engine)
+    ├── HashIndexError      a hash index is given hashes of the wrong shape or width (engine)
+    └── ScanError           a dataset scan cannot start or go on (audit)
+        ├── SourceError     a dataset, or a report clip to resolve, cannot be read at all (dataset)
+        ├── ShardBroken     a tar shard is cut short or corrupt (dataset: its entry becomes a BadEntry)
+        └── RowError        a manifest row gives no clip (dataset: its entry becomes a BadEntry)
+
+The registry's errors are :mod:`rightsdb`'s own tree (``RegistryError``); the service's answers are
+:mod:`api.problems`'.
 
 Messages are one line and name the file, entry or field at fault. Exit codes
 are chosen only by the CLI and HTTP status codes only by ``api``.
@@ -44,12 +50,32 @@ class FingerprintError(ProvenanceError):
     """A fingerprint cannot be computed or compared (wrong algorithm, version or shape)."""
 
 
-class IndexError_(ProvenanceError):
-    """The match index is inconsistent or used with incompatible fingerprints."""
+class HashIndexError(ProvenanceError):
+    """A hash index is given hashes of the wrong shape, type or width."""
 
 
 class ScanError(ProvenanceError):
     """A dataset scan cannot start or go on."""
+
+
+class SourceError(ScanError):
+    """A dataset (or a report clip to resolve) cannot be read at all: missing, of unknown kind, unreadable."""
+
+
+class ShardBroken(ScanError):
+    """The shard is cut short or corrupt; ``args[0]`` says where (after the good members)."""
+
+
+class RowError(ScanError):
+    """A manifest row that gives no clip; ``where`` names the manifest and line (row for Parquet).
+
+    The message is ``"<where>: <reason>"`` (``manifest.jsonl line 7: field 'path' is missing``).
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
 
 
 def check_ranges(params: object, checks: Iterable[tuple[str, bool]]) -> None:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provenance.engine.index import BruteForceIndex, HashIndex, StaticHashIndex, hamming_distances
-from provenance.errors import ConfigError, IndexError_
+from provenance.errors import ConfigError, HashIndexError
 
 HYP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -128,7 +128,7 @@ def test_static_index_equals_bruteforce(flat_max: int, monkeypatch: pytest.Monke
         assert_same(got, expected)
     empty = StaticHashIndex(np.zeros((0, 32), np.uint8), 256, 31)
     assert len(empty) == 0 and empty.search(q, 31)[0].size == 0
-    with pytest.raises(IndexError_, match="64 bits"):
+    with pytest.raises(HashIndexError, match="64 bits"):
         StaticHashIndex(h[:, :8], 256, 31)
 
 
@@ -155,13 +155,13 @@ def test_edge_cases(cls: type) -> None:
     # empty query batch
     assert all(a.size == 0 for a in idx.search(np.empty((0, 8), np.uint8), 8))
     # wrong width, dtype, shape
-    with pytest.raises(IndexError_):
+    with pytest.raises(HashIndexError):
         make(random_hashes(rng, 1, 256))
-    with pytest.raises(IndexError_):
+    with pytest.raises(HashIndexError):
         idx.search(random_hashes(rng, 1, 256), 8)
-    with pytest.raises(IndexError_):
+    with pytest.raises(HashIndexError):
         make(h[:1].astype(np.int64))
-    with pytest.raises(IndexError_):
+    with pytest.raises(HashIndexError):
         make(h[0])
     # bad radius
     with pytest.raises(ConfigError):

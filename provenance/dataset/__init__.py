@@ -41,10 +41,10 @@ at call time; a shard given as DATASET that cannot be read is a BadEntry, as any
 """
 
 from provenance.dataset.entries import MEDIA_SUFFIXES, BadEntry, ClipSource, Entry
-from provenance.dataset.errors import SourceError
 from provenance.dataset.folders import COMPRESSED_SHARD_SUFFIXES
 from provenance.dataset.shards import JSON_MAX_BYTES, SIDECAR_MAX_BYTES
 from provenance.dataset.sources import MANIFEST_SUFFIXES, DatasetKind, dataset_kind, dataset_root, iter_sources, resolve
+from provenance.errors import SourceError
 
 __all__ = [
     "COMPRESSED_SHARD_SUFFIXES",

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from provenance.dataset.entries import MEDIA_SUFFIXES, BadEntry, ClipSource, Entry
-from provenance.dataset.errors import SourceError
 from provenance.dataset.paths import os_reason
 from provenance.dataset.shards import iter_shard
+from provenance.errors import SourceError
 
 log = logging.getLogger(__name__)
 

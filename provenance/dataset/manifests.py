@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from provenance.dataset.entries import BadEntry, ClipSource, Entry
-from provenance.dataset.errors import RowError, ShardBroken, SourceError
 from provenance.dataset.paths import join, split_member
 from provenance.dataset.tarfiles import member_offsets
+from provenance.errors import RowError, ShardBroken, SourceError
 
 __all__ = ["iter_manifest"]
 

@@ -14,9 +14,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from provenance.dataset.entries import MEDIA_SUFFIXES, BadEntry, ClipSource, Entry
-from provenance.dataset.errors import ShardBroken
 from provenance.dataset.paths import os_reason
 from provenance.dataset.tarfiles import members, open_shard, read_member
+from provenance.errors import ShardBroken
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from provenance.dataset.entries import BadEntry, ClipSource, Entry
-from provenance.dataset.errors import ShardBroken, SourceError
 from provenance.dataset.folders import iter_folder
 from provenance.dataset.manifests import iter_manifest
 from provenance.dataset.paths import join, os_reason, split_member
 from provenance.dataset.shards import iter_shard
 from provenance.dataset.tarfiles import members, open_shard
+from provenance.errors import ShardBroken, SourceError
 
 __all__ = ["MANIFEST_SUFFIXES", "DatasetKind", "dataset_kind", "dataset_root", "iter_sources", "resolve"]
 

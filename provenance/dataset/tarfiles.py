@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO, TypeVar, cast
 
-from provenance.dataset.errors import ShardBroken
 from provenance.dataset.paths import os_reason
-from provenance.errors import DecodeError
+from provenance.errors import DecodeError, ShardBroken
 
 __all__ = ["member_offsets", "members", "open_member", "open_shard", "read_member"]
 

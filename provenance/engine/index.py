@@ -9,7 +9,7 @@ set of rows (their ids are their positions):
 * :class:`StaticHashIndex` - the engine's: exact, in FAISS (C++, popcount SIMD).
 
 ``search`` answers three parallel arrays ``(query_rows, ids, distances)`` sorted by query row, then
-distance, then id. Misuse (a wrong hash width or shape) raises :class:`~provenance.errors.IndexError_`; bad
+distance, then id. Misuse (a wrong hash width or shape) raises :class:`~provenance.errors.HashIndexError`; bad
 parameters raise :class:`~provenance.errors.ConfigError`.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from provenance.errors import ConfigError, IndexError_
+from provenance.errors import ConfigError, HashIndexError
 
 __all__ = ["BruteForceIndex", "HashIndex", "SearchResult", "StaticHashIndex", "hamming_distances"]
 
@@ -83,11 +83,11 @@ def hamming_distances(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int3
 def _check_hashes(hashes: npt.ArrayLike, bits: int | None, what: str = "hashes") -> HashArray:
     h = np.asarray(hashes)
     if h.ndim != 2:
-        raise IndexError_(f"{what}: expected a 2-D array (N, bits/8), got shape {h.shape}")
+        raise HashIndexError(f"{what}: expected a 2-D array (N, bits/8), got shape {h.shape}")
     if h.dtype != np.uint8:
-        raise IndexError_(f"{what}: expected packed uint8 bits, got dtype {h.dtype}")
+        raise HashIndexError(f"{what}: expected packed uint8 bits, got dtype {h.dtype}")
     if bits is not None and h.shape[1] * 8 != bits:
-        raise IndexError_(f"{what}: width {h.shape[1] * 8} bits does not match the index's {bits} bits")
+        raise HashIndexError(f"{what}: width {h.shape[1] * 8} bits does not match the index's {bits} bits")
     return np.ascontiguousarray(h)
 
 
