@@ -334,42 +334,45 @@ def _quad_area(q: F64Array) -> float:
     return abs(_signed_area(q))
 
 
+class _Implausible(Exception):
+    """A homography whose reference quad is degenerate; ``args[0]`` says why."""
+
+
 def _check_quad(
     h: F64Array, ref_size: tuple[int, int], query_size: tuple[int, int], params: LocalParams
-) -> str:
-    """Return "" for a plausible homography, else the reason it is degenerate."""
+) -> None:
+    """Raise :class:`_Implausible` (saying why) unless the homography maps the reference to a plausible quad."""
     if not np.all(np.isfinite(h)) or abs(h[2, 2]) < 1e-12:
-        return "degenerate homography"
+        raise _Implausible("degenerate homography")
     corners = _corners(ref_size)
     ph = np.hstack([corners, np.ones((4, 1))]) @ h.T
     if np.any(ph[:, 2] <= 1e-9 * np.abs(ph[:, 2]).max()):
-        return "homography folds the reference across the horizon"
+        raise _Implausible("homography folds the reference across the horizon")
     q = ph[:, :2] / ph[:, 2:3]
     # convex and same orientation as the reference corners (positive area in image coords)
     edges = np.roll(q, -1, axis=0) - q
     cross = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
     if not np.all(cross > 0):
-        return "quad not convex or flipped"
+        raise _Implausible("quad not convex or flipped")
     area = _signed_area(q)
     qarea = float(query_size[0] * query_size[1])
     if area < params.min_area_frac * qarea:
-        return f"quad too small ({area / qarea:.4f} of the query)"
+        raise _Implausible(f"quad too small ({area / qarea:.4f} of the query)")
     if area > params.max_area_frac * qarea:
-        return f"quad too large ({area / qarea:.1f}x the query)"
+        raise _Implausible(f"quad too large ({area / qarea:.1f}x the query)")
     lens = np.linalg.norm(edges, axis=1)
     width = 0.5 * (lens[0] + lens[2])
     height = 0.5 * (lens[1] + lens[3])
     ref_aspect = ref_size[0] / ref_size[1]
     change = (width / max(height, 1e-9)) / ref_aspect
     if not (1.0 / params.max_aspect_change <= change <= params.max_aspect_change):
-        return f"aspect changed {change:.2f}x"
+        raise _Implausible(f"aspect changed {change:.2f}x")
     a = -np.roll(edges, 1, axis=0)  # vectors from each corner to the previous one
     b = edges  # vectors from each corner to the next one
     cosang = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * lens, 1e-12)
     ang = np.degrees(np.arccos(np.clip(cosang, -1.0, 1.0)))
     if np.any(ang < params.min_corner_angle) or np.any(ang > 180.0 - params.min_corner_angle):
-        return f"quad sheared (corner angles {ang.round(1).tolist()})"
-    return ""
+        raise _Implausible(f"quad sheared (corner angles {ang.round(1).tolist()})")
 
 
 def single_thread_faiss() -> Any:
@@ -465,7 +468,10 @@ def match_region(ref: Features, query: Features, params: LocalParams = DEFAULT_P
             if n_in < params.min_inliers:
                 reason = f"{n_in} inliers < {params.min_inliers}"
             else:
-                reason = _check_quad(h, ref.size, q.size, params)
+                try:
+                    _check_quad(h, ref.size, q.size, params)
+                except _Implausible as exc:
+                    reason = str(exc)
         found = h is not None and reason == ""
         if h is not None:
             hq = _flip_matrix(q.size[0]) @ h if mirrored else h

@@ -162,15 +162,16 @@ def probe(path: str | Path | MediaSource | MediaInput) -> MediaInfo:
             info = _probe_image(target, inp.label)
             if info is not None:
                 return info
-        video = _probe_video(target, inp.label)
-        if isinstance(video, MediaInfo):
-            return video
+        try:
+            return _probe_video(target, inp.label)
+        except _NoVideo as exc:
+            why = str(exc)
         info = _probe_image(target, inp.label)
         if info is not None:
             return info
     container = _container_signature(head, inp.suffix)
     if container is not None:
-        raise DecodeError(inp.label, f"corrupt or truncated {container} file: {video}")
+        raise DecodeError(inp.label, f"corrupt or truncated {container} file: {why}")
     raise NotMediaError(inp.label, "neither a video nor an image")
 
 
@@ -357,31 +358,35 @@ def _probe_image(target: Path | IO[bytes], label: str) -> MediaInfo | None:
     return MediaInfo("image", width, height, 0.0, 0.0, 1, fmt)
 
 
-def _probe_video(target: Path | IO[bytes], label: str) -> MediaInfo | str:
-    """The video's facts, or why it is none (a short reason for the error message)."""
+class _NoVideo(Exception):
+    """The file holds no decodable video stream; ``args[0]`` says why, for the error message."""
+
+
+def _probe_video(target: Path | IO[bytes], label: str) -> MediaInfo:
+    """The video's facts; :class:`_NoVideo` saying why it is none (a short reason for the error message)."""
     import av
 
     try:
         container = open_container(target)
     except av.error.EOFError:
-        return "no video frame before the end of the file"
+        raise _NoVideo("no video frame before the end of the file") from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        return f"no decodable video stream ({_av_reason(exc)})"
+        raise _NoVideo(f"no decodable video stream ({_av_reason(exc)})") from exc
     try:
         if not container.streams.video:
-            return "no video stream"
+            raise _NoVideo("no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
         width, height = int(ctx.width or 0), int(ctx.height or 0)
         if width <= 0 or height <= 0:
-            return "no decodable video stream (size unknown)"
+            raise _NoVideo("no decodable video stream (size unknown)")
         codec = ctx.name or "unknown"
         demuxer = getattr(container.format, "name", "") or ""
         if codec in {"png", "mjpeg", "webp", "bmp", "tiff"} and (stream.frames or 1) <= 1 and (
             demuxer.endswith("_pipe") or demuxer.startswith("image2")
         ):
             # A still image seen through FFmpeg's image demuxer (an MJPEG video in a real container is a video).
-            return "a still image"
+            raise _NoVideo("a still image")
         check_size(label, width, height)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
@@ -395,7 +400,7 @@ def _probe_video(target: Path | IO[bytes], label: str) -> MediaInfo | str:
         return MediaInfo("video", width, height, duration_s, fps, frames, codec, rotation)
     except (av.error.FFmpegError, ValueError, ZeroDivisionError) as exc:
         log.debug("probe of %s failed: %s", label, exc)
-        return f"no decodable video stream ({_av_reason(exc)})"
+        raise _NoVideo(f"no decodable video stream ({_av_reason(exc)})") from exc
     finally:
         container.close()
 
