@@ -115,21 +115,6 @@ def _sorted_result(q: IntArray, ids: IntArray, d: npt.NDArray[Any]) -> SearchRes
     return (q[order].astype(np.int64), ids[order].astype(np.int64), d[order].astype(np.int32))
 
 
-def _check_bits(bits: int) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or bits <= 0 or bits % 8:
-        raise ConfigError(f"bits: expected a positive multiple of 8, got {bits!r}")
-    return int(bits)
-
-
-def _empty_result() -> SearchResult:
-    return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32))
-
-
-def _sorted_result(q: IntArray, ids: IntArray, d: npt.NDArray[Any]) -> SearchResult:
-    order = np.lexsort((ids, d, q))
-    return (q[order].astype(np.int64), ids[order].astype(np.int64), d[order].astype(np.int32))
-
-
 # --------------------------------------------------------------------------------------------------
 # Indexes
 

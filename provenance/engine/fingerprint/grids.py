@@ -204,7 +204,8 @@ class GridHasher:
 
     def compute_with_quality(self, images: Images) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
         """Hashes ``(N, 32)`` and qualities ``(N,)`` of whole grey frames (RGB frames are taken as their luma)."""
-        grey = [im if im.ndim == 2 else cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in as_image_list(images)]
+        grey = [im if im.ndim == 2 else np.asarray(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), np.uint8)
+                for im in as_image_list(images)]
         h, q = self.regions(grey, regions=_WHOLE)
         return h[:, 0], q[:, 0]
 
