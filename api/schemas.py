@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from provenance.report.vocabulary import AiTraining, Exposure, LayerName
+
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-AiTrainingT = Literal["allow", "deny", "conditional", "unknown"]
-LayerT = Literal["game", "stream", "ugc", "other"]
+AiTrainingT = AiTraining
+LayerT = LayerName
 HolderKindT = Literal["publisher", "streamer", "ugc_creator", "other"]
-ExposureT = Literal["none", "low", "medium", "high"]
+ExposureT = Exposure
 
 _POLICY_EXAMPLE: Any = {"ai_training": "deny", "license": "All rights reserved", "territories": ["DE", "US"],
                    "valid_until": "2027-12-31", "source": "tdm-reservation", "url": "https://acme.example/ai-terms"}

@@ -47,8 +47,8 @@ from provenance.engine.match import (
     load_asset,
     match_clip,
 )
-from provenance.report.exposure import VERDICTS, Terms, effective_terms, exposure_of, reason
-from provenance.report.outputs import EXPOSURE_ORDER
+from provenance.report.exposure import Terms, effective_terms, exposure_of, reason
+from provenance.report.vocabulary import EXPOSURE_ORDER, LAYERS, VERDICTS
 
 if TYPE_CHECKING:
     from provenance.audit.executors import Executor
@@ -362,7 +362,7 @@ def _layers(raw: dict[str, Any], infos: dict[str, RefInfo], as_of: date, territo
     layers = list(by_work.values())
     for layer in layers:
         layer["segments"].sort(key=lambda s: (s["start"], s["reference"]))
-    layers.sort(key=lambda item: (["game", "stream", "ugc", "other"].index(item["layer"]), item["work"]))
+    layers.sort(key=lambda item: (LAYERS.index(item["layer"]), item["work"]))
     return layers
 
 
@@ -485,7 +485,7 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     if progress:
         progress("done", total, total)
     final = [c for c in clips if c is not None]
-    summary = {level: sum(1 for c in final if c["exposure"] == level) for level in EXPOSURE_ORDER}
+    summary: dict[str, Any] = {level: sum(1 for c in final if c["exposure"] == level) for level in EXPOSURE_ORDER}
     summary["errors"] = sum(1 for c in final if c["error"])
     footage_count = sum(1 for info in infos.values() if info.kind == "footage")
     return {

@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-__all__ = ["VERDICTS", "Terms", "effective_terms", "exposure_of", "reason"]
-
-#: Report verdict per ``ai_training`` value.
-VERDICTS = {"allow": "allowed", "deny": "denied", "conditional": "conditional", "unknown": "unknown"}
+__all__ = ["Terms", "effective_terms", "exposure_of", "reason"]
 
 
 @dataclass(frozen=True, slots=True)

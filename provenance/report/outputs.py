@@ -20,15 +20,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from provenance.errors import ConfigError
+from provenance.report.vocabulary import EXPOSURE_ORDER
 from rightsdb import atomic_write_text
 
-from provenance.errors import ConfigError
-
-__all__ = ["CSV_COLUMNS", "EXPOSURE_ORDER", "cleared", "csv_text", "exceeds", "load_report", "write_csv",
-           "write_list"]
-
-#: The contract's exposure levels, lowest first.
-EXPOSURE_ORDER = ("none", "low", "medium", "high")
+__all__ = ["CSV_COLUMNS", "cleared", "csv_text", "exceeds", "load_report", "write_csv", "write_list"]
 
 CSV_COLUMNS = (
     "path", "sha256", "duration_s", "exposure", "error", "layer", "holder", "work", "ai_training", "license",
