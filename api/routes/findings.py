@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.datastructures import QueryParams
 from starlette.types import Scope
 
-from provenance.report.vocabulary import EXPOSURE_ORDER, LAYERS
+from provenance.report import EXPOSURE_ORDER, LAYERS
 from rightsdb.queries import FindingFilter
 
 from ..auth import ALL, Principal, cached_principal, require

@@ -35,7 +35,6 @@ from provenance.errors import ScanError
 from provenance.audit.scan import (
     IndexPayload,
     Lookup,
-    RefInfo,
     _error_text,
     build_index,
     engine_id,
@@ -45,6 +44,7 @@ from provenance.audit.scan import (
     stored_lookup,
 )
 from provenance.engine.match import EngineParams, ReferenceIndex, one_thread_per_process
+from provenance.report import RefInfo
 
 if TYPE_CHECKING:
     from concurrent.futures import Future

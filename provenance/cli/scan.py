@@ -6,15 +6,16 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from provenance.cli.app import EXIT_FINDINGS, app, err, state
-from rightsdb import Registry, RegistryError, StoreError
+from rightsdb import Registry, RegistryError, StoreError, atomic_write_text
 
 if TYPE_CHECKING:
     from provenance.audit.scan import ClipDone
+    from provenance.report import Report
 
 __all__ = ["ExecutorName", "FailOn", "report_command", "scan_command"]
 
@@ -86,9 +87,10 @@ def scan_command(
                       as_of=as_of.date() if as_of else None, territory=territory, on_clip=progress.clip,
                       rescan=rescan, executor=runner)
     write_report(report, out)
-    summary = report["scan"]["summary"]
+    facts = report.scan
+    summary = facts.summary if facts is not None and facts.summary is not None else {}
     err.print(
-        f"{len(report['clips'])} clips: {summary['high']} high, {summary['medium']} medium, {summary['low']} low, "
+        f"{len(report.clips)} clips: {summary['high']} high, {summary['medium']} medium, {summary['low']} low, "
         f"{summary['none']} none, {summary['errors']} errors; report written to {out}"
     )
     if progress.reused:
@@ -154,7 +156,7 @@ def report_command(
     Thumbnails for the HTML are read again from the clips and the registry's references when they are still
     where the report says; otherwise the page says they are missing.
     """
-    from provenance.report.outputs import load_report
+    from provenance.report import load_report
 
     registry = None
     if html is not None:
@@ -165,35 +167,29 @@ def report_command(
     _emit(load_report(report_path), csv_path, emit_clean, emit_flagged, fail_on, html, registry)
 
 
-def _emit(report: dict[str, Any], csv_path: Path | None, emit_clean: Path | None, emit_flagged: Path | None,
+def _emit(report: Report, csv_path: Path | None, emit_clean: Path | None, emit_flagged: Path | None,
           fail_on: FailOn | None, html: Path | None = None, registry: Registry | None = None) -> None:
-    from provenance.report.outputs import exceeds, write_csv, write_list
+    from provenance.report import clip_list, csv_text, exceeds, list_text
 
     if html is not None:
-        _write_html(report, html, registry)
+        from provenance.audit.pages import report_page
+
+        atomic_write_text(html, report_page(report, registry))
+        err.print(f"HTML report written to {html}")
 
     if csv_path is not None:
-        write_csv(report, csv_path)
+        atomic_write_text(csv_path, csv_text(report))
         err.print(f"CSV written to {csv_path}")
     if emit_clean is not None:
-        n = write_list(report, emit_clean, flagged=False)
-        err.print(f"{n} clips cleared for training listed in {emit_clean}")
+        paths = clip_list(report, flagged=False)
+        atomic_write_text(emit_clean, list_text(paths))
+        err.print(f"{len(paths)} clips cleared for training listed in {emit_clean}")
     if emit_flagged is not None:
-        n = write_list(report, emit_flagged, flagged=True)
-        err.print(f"{n} clips held back listed in {emit_flagged}")
+        paths = clip_list(report, flagged=True)
+        atomic_write_text(emit_flagged, list_text(paths))
+        err.print(f"{len(paths)} clips held back listed in {emit_flagged}")
     if fail_on is not None:
         over = exceeds(report, fail_on.value)
         if over:
             err.print(f"{len(over)} clips at or above {fail_on.value} exposure (--fail-on), e.g. {over[0]}")
             raise SystemExit(EXIT_FINDINGS)
-
-
-def _write_html(report: dict[str, Any], path: Path, registry: Registry | None) -> None:
-    from provenance.report.html import write_html
-    from provenance.report.thumbs import Thumbnailer
-    from rightsdb.queries import reference_locations
-
-    locations = reference_locations(registry) if registry is not None else {}
-    thumbnails = Thumbnailer(Path(report["scan"].get("dataset", ".")), locations.get)
-    write_html(report, path, thumbnails)
-    err.print(f"HTML report written to {path}")

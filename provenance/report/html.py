@@ -12,13 +12,13 @@ browser and paginated (100 rows a page) so that 10,000 clips stay fast, and for 
 detail view: per work its terms, verdict, confidence, segments, and the evidence side by side - the clip
 frame with the matched region outlined beside the reference frame or asset.
 
-Thumbnails are computed here, in Python, by a :class:`~provenance.thumbs.Thumbnailer` (optional); the
-times they are taken at come from :func:`evidence_times`. Without one, or past ``max_thumbnails``
-evidence pairs, or when a file is gone, the page shows a placeholder that says why.
-
 The page itself (HTML, CSS, JavaScript) is static: ``static/report.html``, ``report.css`` and ``report.js``
 beside this module, package resources read with :mod:`importlib.resources`; the report and the evidence are
 filled into the page's placeholders.
+
+Thumbnails are computed here, in Python, by a :class:`~provenance.report.thumbs.Thumbnailer` (optional); the
+times they are taken at come from :func:`~provenance.report.evidence.evidence_times`. Without one, or past
+``max_thumbnails`` evidence pairs, or when a file is gone, the page shows a placeholder that says why.
 """
 
 from __future__ import annotations
@@ -34,14 +34,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rightsdb import atomic_write_text
-
+from provenance.report.evidence import evidence_times
+from provenance.report.model import AssetEvidence, Clip, Evidence, Report
 from provenance.report.thumbs import Thumbnailer
+from provenance.report.vocabulary import Exposure
 
-__all__ = ["evidence_times", "render_html", "write_html"]
+__all__ = ["FLAGGED", "render_html"]
 
 #: Exposure levels that get a detail view with evidence, most exposed first (thumbnails go to them first).
-FLAGGED = ("high", "medium", "low")
+FLAGGED: tuple[Exposure, ...] = ("high", "medium", "low")
 
 _NO_THUMBNAILER = "No thumbnail: the report was rendered without access to the media."
 _NO_TIME = "No thumbnail: the report gives no time for this match."
@@ -49,19 +50,17 @@ _NO_CLIP = "No thumbnail: the clip frame could not be read (file missing or unre
 _NO_REF = "No thumbnail: the reference file was not found or could not be read."
 
 
-def render_html(report: Mapping[str, Any], thumbnails: Thumbnailer | None = None, *,
-                max_thumbnails: int = 2000) -> str:
+def render_html(report: Report, thumbnails: Thumbnailer[Clip] | None = None, *, max_thumbnails: int = 2000) -> str:
     """The report as one HTML page (a string); see the module docstring for what it shows."""
     if max_thumbnails < 0:
         raise ValueError(f"max_thumbnails must be >= 0, got {max_thumbnails}")
     evidence = _evidence_data(report, thumbnails, max_thumbnails)
-    scan = report.get("scan") if isinstance(report.get("scan"), Mapping) else {}
-    dataset = str((scan or {}).get("dataset") or "dataset")
+    dataset = str((report.scan.dataset if report.scan is not None else None) or "dataset")
     title = f"Provenance audit: {Path(dataset).name or dataset}"
     return (_static("report.html")
             .replace("@@TITLE@@", html.escape(title))
             .replace("@@CSS@@", _static("report.css"))
-            .replace("@@REPORT@@", _script_json(dict(report)))
+            .replace("@@REPORT@@", _script_json(report.to_dict()))
             .replace("@@EVIDENCE@@", _script_json(evidence))
             .replace("@@JS@@", _static("report.js")))
 
@@ -72,71 +71,26 @@ def _static(name: str) -> str:
     return resources.files("provenance.report").joinpath("static", name).read_bytes().decode("utf-8")
 
 
-def write_html(report: Mapping[str, Any], path: Path, thumbnails: Thumbnailer | None = None, *,
-               max_thumbnails: int = 2000) -> None:
-    """Render the report and write it to ``path`` atomically (a reader never sees half a page)."""
-    atomic_write_text(path, render_html(report, thumbnails, max_thumbnails=max_thumbnails))
-
-
-def evidence_times(layer: Mapping[str, Any], evidence: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    """(clip time, reference time) in seconds at which to show one piece of evidence.
-
-    The evidence's own ``clip_time`` / ``ref_time`` win. Reports without them still get pictures: a
-    footage match is shown at the middle of its longest segment with that reference, mapped onto the
-    reference's time linearly; an asset match at the middle of the frames it was seen in (an asset has
-    no reference time). ``None`` when the report gives nothing to go by.
-    """
-    ct = _num(evidence.get("clip_time"))
-    rt = _num(evidence.get("ref_time"))
-    ref = evidence.get("reference")
-    segs = [s for s in _list(layer.get("segments"))
-            if isinstance(s, Mapping) and s.get("reference") == ref
-            and _num(s.get("start")) is not None and _num(s.get("end")) is not None]
-    if evidence.get("kind") == "asset":
-        if ct is None:
-            frames = [f for f in (_num(x) for x in _list(evidence.get("frames"))) if f is not None]
-            if frames:
-                ct = frames[len(frames) // 2]
-            elif segs:
-                ct = _num(segs[0]["start"])
-        return _r(ct), None
-    timed = [s for s in segs if _num(s.get("ref_start")) is not None and _num(s.get("ref_end")) is not None]
-    if timed and (ct is None or rt is None):
-        seg = _segment_for(timed, ct)
-        start, end = float(seg["start"]), float(seg["end"])
-        if ct is None:
-            ct = (start + end) / 2
-        if rt is None:
-            ref_start, ref_end = float(seg["ref_start"]), float(seg["ref_end"])
-            frac = (min(max(ct, start), end) - start) / (end - start) if end > start else 0.0
-            rt = ref_start + frac * (ref_end - ref_start)
-    return _r(ct), _r(rt)
-
-
 # --------------------------------------------------------------------------- evidence and thumbnails
 
 
-def _evidence_data(report: Mapping[str, Any], thumbs: Thumbnailer | None, limit: int) -> dict[str, Any]:
+def _evidence_data(report: Report, thumbs: Thumbnailer[Clip] | None, limit: int) -> dict[str, Any]:
     """Per evidence item of each flagged clip (key ``"clip:layer:evidence"`` indices): times, images, notes.
 
     Images are stored once each (``images``: id -> data URI) however many clips show them (a HUD asset
     appears in every clip of its game). Most exposed clips get their thumbnails first.
     """
-    clips = _list(report.get("clips"))
+    clips = report.clips
     rank = {level: i for i, level in enumerate(FLAGGED)}
-    order = sorted((i for i, c in enumerate(clips) if _flagged(c)), key=lambda i: rank[clips[i]["exposure"]])
+    order = sorted((i for i, c in enumerate(clips) if _flagged(c)), key=lambda i: rank[clips[i].exposure])
     views: dict[str, dict[str, Any]] = {}
     images: dict[str, str] = {}
     pairs = 0
     for ci in order:
         clip = clips[ci]
-        for li, layer in enumerate(_list(clip.get("layers"))):
-            if not isinstance(layer, Mapping):
-                continue
-            for ei, ev in enumerate(_list(layer.get("evidence"))):
-                if not isinstance(ev, Mapping):
-                    continue
-                ct, rt = evidence_times(layer, ev)
+        for li, layer in enumerate(clip.layers):
+            for ei, ev in enumerate(layer.evidence):
+                ct, rt = evidence_times(ev, layer.segments)
                 view: dict[str, Any] = {"clip_time": ct, "ref_time": rt}
                 if thumbs is None:
                     view["clip_note"] = view["ref_note"] = _NO_THUMBNAILER
@@ -150,23 +104,20 @@ def _evidence_data(report: Mapping[str, Any], thumbs: Thumbnailer | None, limit:
     return {"views": views, "images": images, "thumbnails": thumbs is not None, "limit": limit}
 
 
-def _pair(thumbs: Thumbnailer, clip: Mapping[str, Any], ev: Mapping[str, Any], ct: float | None,
-          rt: float | None, images: dict[str, str]) -> dict[str, str]:
+def _pair(thumbs: Thumbnailer[Clip], clip: Clip, ev: Evidence, ct: float | None, rt: float | None,
+          images: dict[str, str]) -> dict[str, str]:
     """The clip-side and reference-side picture ids of one evidence item, or the note saying why not."""
     out: dict[str, str] = {}
     if ct is None:
         out["clip_note"] = _NO_TIME
     else:
         _put(out, "clip", thumbs.clip_frame(clip, ct), _NO_CLIP, images)
-    ref = ev.get("reference")
-    if not isinstance(ref, str):
-        out["ref_note"] = "No thumbnail: the evidence names no reference."
-    elif ev.get("kind") == "asset":
-        _put(out, "ref", thumbs.asset(ref), _NO_REF, images)
+    if isinstance(ev, AssetEvidence):
+        _put(out, "ref", thumbs.asset(ev.reference), _NO_REF, images)
     elif rt is None:
         out["ref_note"] = _NO_TIME
     else:
-        _put(out, "ref", thumbs.reference_frame(ref, rt), _NO_REF, images)
+        _put(out, "ref", thumbs.reference_frame(ev.reference, rt), _NO_REF, images)
     return out
 
 
@@ -181,31 +132,8 @@ def _put(out: dict[str, str], side: str, data: bytes | None, missing: str, image
     out[f"{side}_img"] = key
 
 
-def _flagged(clip: object) -> bool:
-    return isinstance(clip, Mapping) and not clip.get("error") and clip.get("exposure") in FLAGGED
-
-
-def _segment_for(segs: list[Mapping[str, Any]], ct: float | None) -> Mapping[str, Any]:
-    """The segment containing ``ct`` (if given), else the longest."""
-    if ct is not None:
-        for s in segs:
-            if float(s["start"]) <= ct <= float(s["end"]):
-                return s
-    return max(segs, key=lambda s: float(s["end"]) - float(s["start"]))
-
-
-def _num(x: object) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-        return None
-    return float(x)
-
-
-def _r(x: float | None) -> float | None:
-    return None if x is None else round(x, 3)
-
-
-def _list(x: object) -> list[Any]:
-    return x if isinstance(x, list) else []
+def _flagged(clip: Clip) -> bool:
+    return not clip.error and clip.exposure in FLAGGED
 
 
 # --------------------------------------------------------------------------- embedding
