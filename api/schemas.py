@@ -1,7 +1,8 @@
 """Request and response bodies of the HTTP API (pydantic), with the examples the OpenAPI document shows.
 
-Report objects (a clip, its layers) follow the report JSON contract; fields beyond the contract's are
-allowed (the report only ever adds fields).
+Report objects (a clip, its layers, segments and policies) are the report's own typed model
+(:mod:`provenance.report.model`, re-exported here with its examples): they follow the report JSON contract,
+and fields beyond the contract's are allowed (the report only ever adds fields). So are the vocabularies.
 """
 
 from __future__ import annotations
@@ -11,25 +12,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-AiTrainingT = Literal["allow", "deny", "conditional", "unknown"]
-LayerT = Literal["game", "stream", "ugc", "other"]
-HolderKindT = Literal["publisher", "streamer", "ugc_creator", "other"]
-ExposureT = Literal["none", "low", "medium", "high"]
+from provenance.report import AiTraining, Clip, Exposure, LayerName, Policy, Segment
+from provenance.report import Layer as ClipLayer
+from provenance.report.model import POLICY_EXAMPLE, SEGMENT_EXAMPLE
 
-_POLICY_EXAMPLE: Any = {"ai_training": "deny", "license": "All rights reserved", "territories": ["DE", "US"],
-                   "valid_until": "2027-12-31", "source": "tdm-reservation", "url": "https://acme.example/ai-terms"}
-_SEGMENT_EXAMPLE: Any = {"start": 1.0, "end": 7.5, "reference": "footage/acme-racer-trailer.mp4", "ref_start": 31.0,
-                    "ref_end": 37.5}
-_CLIP_EXAMPLE: Any = {
-    "path": "clip.mp4", "sha256": "9f2c" + "0" * 60, "duration_s": 8.0, "exposure": "high", "error": None,
-    "reason": "High exposure: footage of Acme Racer (Acme Games, AI training denied).",
-    "layers": [{"layer": "game", "holder": "acme", "holder_name": "Acme Games", "work": "acme-racer",
-                "title": "Acme Racer", "verdict": "denied", "policy": {"ai_training": "deny",
-                                                                      "license": "All rights reserved"},
-                "confidence": 0.93, "segments": [_SEGMENT_EXAMPLE],
-                "evidence": [{"kind": "footage", "reference": "footage/acme-racer-trailer.mp4", "region": None,
-                              "clip_time": 4.2, "ref_time": 34.2}]}]}
+__all__ = ["ID_PATTERN", "AiTrainingT", "Clip", "ClipLayer", "ClipPath", "ExposureT", "FindingClip", "FindingOut",
+           "FindingPage", "HolderIn", "HolderKindT", "HolderOut", "HolderUpdate", "Job", "JobPage", "JobProgress",
+           "LayerT", "Policy", "PolicyChangeOut", "PolicyIn", "Readiness", "ReferenceOut", "ScanRequest", "Segment",
+           "Status", "WorkIn", "WorkOut", "WorkUpdate"]
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+AiTrainingT = AiTraining
+LayerT = LayerName
+HolderKindT = Literal["publisher", "streamer", "ugc_creator", "other"]
+ExposureT = Exposure
 
 
 class Status(BaseModel):
@@ -48,7 +44,7 @@ class Readiness(BaseModel):
 class PolicyIn(BaseModel):
     """A work's terms for AI training, as in the manifest's ``policy``."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_POLICY_EXAMPLE]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [POLICY_EXAMPLE]})
     ai_training: AiTrainingT
     license: str | None = Field(default=None, max_length=2048)
     territories: list[str] | None = Field(default=None, min_length=1,
@@ -57,17 +53,6 @@ class PolicyIn(BaseModel):
     valid_until: date | None = None
     source: str | None = Field(default=None, max_length=64)
     url: str | None = Field(default=None, max_length=2048)
-
-
-class Policy(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_POLICY_EXAMPLE]})
-    ai_training: AiTrainingT
-    license: str | None = None
-    territories: list[str] | None = None
-    valid_from: str | None = None
-    valid_until: str | None = None
-    source: str | None = None
-    url: str | None = None
 
 
 class HolderIn(BaseModel):
@@ -151,42 +136,6 @@ class PolicyChangeOut(BaseModel):
     after: dict[str, Any]
 
 
-class Segment(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_SEGMENT_EXAMPLE]})
-    start: float
-    end: float
-    reference: str
-    ref_start: float | None = None
-    ref_end: float | None = None
-
-
-class ClipLayer(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    layer: LayerT
-    holder: str
-    work: str
-    policy: dict[str, Any]
-    confidence: float
-    segments: list[Segment]
-    holder_name: str | None = None
-    title: str | None = None
-    verdict: str | None = None
-    evidence: list[dict[str, Any]] = []
-
-
-class Clip(BaseModel):
-    """One clip of the report (the report JSON contract's clip object)."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_CLIP_EXAMPLE]})
-    path: str
-    sha256: str | None
-    duration_s: float | None
-    exposure: ExposureT
-    error: str | None
-    layers: list[ClipLayer]
-    reason: str | None = None
-
-
 class ClipPath(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"path": "/data/clips/clip.mp4"}]})
     path: str = Field(min_length=1, max_length=4096, description="a media file under one of the data roots")
@@ -217,7 +166,7 @@ class FindingPage(BaseModel):
                    "clip": {"path": "streams/highlight.mp4", "sha256": "9f2c" + "0" * 60, "exposure": "high",
                             "duration_s": 8.0},
                    "layer": "game", "holder": "acme", "work": "acme-racer", "ai_training": "deny",
-                   "confidence": 0.93, "segments": [_SEGMENT_EXAMPLE]}],
+                   "confidence": 0.93, "segments": [SEGMENT_EXAMPLE]}],
         "next_cursor": "MTc"}]})
     items: list[FindingOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")

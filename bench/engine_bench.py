@@ -210,7 +210,7 @@ def run_engine(root: Path, truth: dict[str, Any]) -> tuple[dict[str, list[dict[s
         try:
             t0 = time.perf_counter()
             import_manifest_file(registry, root / truth["registry"])
-            report = scan(registry, root / truth["dataset"])
+            report = scan(registry, root / truth["dataset"]).to_dict()
             elapsed = time.perf_counter() - t0
         finally:
             registry.dispose()

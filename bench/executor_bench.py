@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 cpu0 = _children_cpu()
                 t0 = time.perf_counter()
                 report = scan(registry, dataset, EngineParams(), workers=args.workers, rescan=True,
-                              executor=executor)
+                              executor=executor).to_dict()
                 wall = time.perf_counter() - t0
                 cpu = _children_cpu() - cpu0  # the local pool's workers, reaped at its shutdown
                 clips = len(report["clips"])
@@ -268,9 +268,9 @@ def _store_main(url: str, n: int = 300) -> int:
     import hashlib
     from datetime import date
 
-    from provenance.audit.scan import RefInfo, _begin_scan, render_clip, store_clip
+    from provenance.audit.scan import _begin_scan, store_clip
     from provenance.engine import EngineParams
-    from provenance.report.exposure import Terms
+    from provenance.report import RefInfo, Terms, render_clip
     from rightsdb import Registry, Scan
 
     registry = Registry(url)
@@ -290,7 +290,7 @@ def _store_main(url: str, n: int = 300) -> int:
             for i in range(n):
                 sha = hashlib.sha256(f"{name}{i}".encode()).hexdigest()
                 clip = render_clip(f"{name}/{i:05d}.mp4", sha, raw, infos, date(2026, 1, 1), None)
-                store_clip(registry, scan_id, clip, f"{sha}:bench", raw, replace_cached=False)
+                store_clip(registry, scan_id, clip.to_dict(), f"{sha}:bench", raw, replace_cached=False)
             rate = n / (time.perf_counter() - t0)
             print(f"{name:7s} clips stored: {rate:.0f}/s into {registry.url.split('://')[0]} (load {_load()})",
                   flush=True)

@@ -1,5 +1,5 @@
 """``python -m provenance`` runs the CLI."""
 
-from provenance.cli.app import main
+from provenance.cli import main
 
 main()

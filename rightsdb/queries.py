@@ -10,6 +10,7 @@ import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,8 +22,9 @@ from .exports import policy_dict
 from .models import ClipResult, Holder, PolicyChange, Reference, Work
 from .store import Registry
 
-__all__ = ["FindingFilter", "FindingReader", "find_findings", "finding_dict", "get_work", "holder_dict",
-           "list_holders", "list_works", "policy_history", "stored_results", "work_dict"]
+__all__ = ["FindingFilter", "FindingReader", "WorkDetail", "find_findings", "finding_dict", "get_work", "holder_dict",
+           "list_holders", "list_works", "policy_history", "reference_locations", "stored_results", "work_detail",
+           "work_dict"]
 
 
 def holder_dict(h: Holder) -> dict[str, Any]:
@@ -74,6 +76,37 @@ def get_work(registry: Registry, work_id: str) -> dict[str, Any]:
             raise NotFoundError(f"work: no work with id {work_id!r}")
         refs = list(session.exec(select(Reference).where(Reference.work_id == work_id)).all())
         return work_dict(w, refs)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkDetail:
+    """One work as stored, with its holder (None if the row is gone) and its references, by path."""
+
+    work: Work
+    holder: Holder | None
+    references: list[Reference]
+
+
+def work_detail(registry: Registry, work_id: str) -> WorkDetail | None:
+    """One work with its holder and references (the CLI's ``registry show``); None when there is no such work."""
+    with registry.session() as session:
+        work = session.get(Work, work_id)
+        if work is None:
+            return None
+        holder = session.get(Holder, work.holder_id)
+        refs = session.exec(select(Reference).where(Reference.work_id == work_id)
+                            .order_by(col(Reference.path))).all()
+        return WorkDetail(work, holder, list(refs))
+
+
+def reference_locations(registry: Registry) -> dict[str, Path]:
+    """Where each reference's file is, by the path manifests name it by (of references sharing a path, the
+    first imported)."""
+    locations: dict[str, Path] = {}
+    with registry.session() as session:
+        for ref in session.exec(select(Reference).order_by(col(Reference.id))).all():
+            locations.setdefault(ref.path, Path(ref.location))
+    return locations
 
 
 def policy_history(registry: Registry, work_id: str) -> list[dict[str, Any]]:

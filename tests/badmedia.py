@@ -295,7 +295,7 @@ def _scan(db_url: str, dataset: Path) -> dict[str, Any]:
 
     registry = Registry(db_url)
     try:
-        return scan(registry, dataset)
+        return scan(registry, dataset).to_dict()
     finally:
         registry.dispose()
 

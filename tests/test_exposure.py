@@ -7,9 +7,19 @@ from typing import Any
 
 import pytest
 
-from provenance.report.exposure import Terms, effective_terms, exposure_of, reason
+from provenance.report import Clip, Terms, effective_terms, exposure_of
+from provenance.report import reason as clip_reason
 
 DAY = date(2026, 11, 25)
+
+
+def reason(clip: dict[str, Any]) -> str:
+    """The reason of a clip given by the fields the sentence reads, as a typed clip (the rest filled in)."""
+    layers = [{"confidence": 1.0, "segments": [], **layer,
+               "evidence": [{"reference": "r.mp4", **e} for e in layer.get("evidence", [])]}
+              for layer in clip["layers"]]
+    return clip_reason(Clip.model_validate({"path": "c.mp4", "sha256": None, "duration_s": None, **clip,
+                                            "layers": layers}))
 
 
 @pytest.mark.parametrize(("terms", "territory", "expected", "note"), [

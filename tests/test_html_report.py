@@ -24,10 +24,15 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import TypeAdapter
 
+from provenance.audit.pages import clip_locator
 from provenance.media.decode import open_video
-from provenance.report.html import evidence_times, render_html, write_html
-from provenance.report.thumbs import Thumbnailer
+from provenance.report import Report, Segment, Thumbnailer
+from provenance.report import evidence_times as report_evidence_times
+from provenance.report import render_html as report_html
+from provenance.report.model import Evidence
+from rightsdb import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "fixtures" / "sample"
@@ -37,6 +42,23 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--disable-component-update", "--disable-sync"]  # --headless: playwright adds it
 FLAGGED = ("low", "medium", "high")
 NASTY = "x/</script><script>window.__pwned=1</script><img src=zz onerror=window.__pwned=2>\u2028.mp4"
+
+
+def render_html(report: dict[str, Any], thumbnails: Thumbnailer[Any] | None = None, *,
+                max_thumbnails: int = 2000) -> str:
+    """The page of a report given as its JSON (the typed report it loads as)."""
+    return report_html(Report.model_validate(report), thumbnails, max_thumbnails=max_thumbnails)
+
+
+def write_html(report: dict[str, Any], path: Path, thumbnails: Thumbnailer[Any] | None = None) -> None:
+    """The page written as the CLI writes it: atomically."""
+    atomic_write_text(path, render_html(report, thumbnails))
+
+
+def evidence_times(layer: dict[str, Any], evidence: dict[str, Any]) -> tuple[float | None, float | None]:
+    """The report's evidence-time rule, given a layer's segments and an evidence item as JSON."""
+    return report_evidence_times(TypeAdapter(Evidence).validate_python(evidence),
+                                 [Segment.model_validate(s) for s in layer["segments"]])
 
 
 def _sample_locator(ref: str) -> Path | None:
@@ -59,7 +81,7 @@ def _rgb(data: bytes | None) -> np.ndarray:
 def test_clip_frame_is_the_first_frame_at_or_after_t() -> None:
     """Seek + decode forward lands on the same frame a sequential decode reaches first at or after t."""
     clip = {"path": "reupload/e1m1_reencode.mp4"}
-    thumbs = Thumbnailer(SAMPLE / "dataset", _sample_locator, max_side=320)
+    thumbs = Thumbnailer(clip_locator(SAMPLE / "dataset"), _sample_locator, max_side=320)
     first = _rgb(thumbs.clip_frame(clip, 0.0))
     h, w = first.shape[:2]
     assert max(w, h) == 320
@@ -75,18 +97,18 @@ def test_clip_frame_is_the_first_frame_at_or_after_t() -> None:
 
 def test_reference_frame_follows_the_locator() -> None:
     ref = "footage/pixelworks-pong-attract.mp4"
-    thumbs = Thumbnailer(SAMPLE / "dataset", _sample_locator, max_side=200)
+    thumbs = Thumbnailer(clip_locator(SAMPLE / "dataset"), _sample_locator, max_side=200)
     got = _rgb(thumbs.reference_frame(ref, 2.0))
     assert max(got.shape[:2]) == 200
     frames = _frames_of(SAMPLE / "registry" / ref, size=(got.shape[1], got.shape[0]))
     expected = next(i for i, f in enumerate(frames) if f.t + 1e-6 >= 2.0)
     diffs = [float(np.abs(f.image.astype(np.float64) - got).mean()) for f in frames]
     assert diffs[expected] == min(diffs) and diffs[expected] < 4.0
-    assert Thumbnailer(SAMPLE / "dataset", lambda _: None).reference_frame(ref, 2.0) is None
+    assert Thumbnailer(clip_locator(SAMPLE / "dataset"), lambda _: None).reference_frame(ref, 2.0) is None
 
 
 def test_rotation_and_stills_are_shown_as_a_player_shows_them() -> None:
-    thumbs = Thumbnailer(MEDIA, _sample_locator)
+    thumbs = Thumbnailer(clip_locator(MEDIA), _sample_locator)
     rotated = _rgb(thumbs.clip_frame({"path": "rotated.mp4"}, 0.5))
     shown = _frames_of(MEDIA / "rotated.mp4")  # decode.py applies the display matrix
     assert rotated.shape[:2] == shown[0].image.shape[:2] == (160, 90)  # stored 160x90, shown portrait
@@ -102,7 +124,7 @@ def test_rotation_and_stills_are_shown_as_a_player_shows_them() -> None:
 
 @pytest.mark.parametrize("name", ["corrupt.mp4", "truncated.mp4", "empty.mp4", "text.mp4", "missing.mp4"])
 def test_bad_or_missing_files_give_none(name: str) -> None:
-    thumbs = Thumbnailer(MEDIA, lambda ref: MEDIA / ref)
+    thumbs = Thumbnailer(clip_locator(MEDIA), lambda ref: MEDIA / ref)
     assert thumbs.clip_frame({"path": name}, 1.0) is None
     assert thumbs.reference_frame(name, 1.0) is None
     assert thumbs.asset(name) is None
@@ -112,7 +134,7 @@ def test_odd_inputs_give_none_never_an_exception() -> None:
     def broken(ref: str) -> Path | None:
         raise RuntimeError("registry went away")
 
-    thumbs = Thumbnailer(SAMPLE / "dataset", broken)
+    thumbs = Thumbnailer(clip_locator(SAMPLE / "dataset"), broken)
     assert thumbs.reference_frame("footage/freedoom-e1m1-playthrough.mp4", 1.0) is None
     assert thumbs.asset("assets/freedoom-hud.png") is None
     assert thumbs.clip_frame({"path": None}, 1.0) is None
@@ -124,14 +146,15 @@ def test_odd_inputs_give_none_never_an_exception() -> None:
 def test_clips_in_tar_shards_and_manifests_are_found(tmp_path: Path) -> None:
     """Members of WebDataset shards are read in place; manifest paths are relative to the manifest."""
     video = SAMPLE / "dataset" / "retro" / "pong_fast_gamma.mp4"
-    plain = Thumbnailer(SAMPLE / "dataset", _sample_locator).clip_frame({"path": "retro/pong_fast_gamma.mp4"}, 2.0)
-    still = Thumbnailer(MEDIA, _sample_locator).clip_frame({"path": "still.png"}, 0.0)
+    plain = Thumbnailer(clip_locator(SAMPLE / "dataset"), _sample_locator).clip_frame(
+        {"path": "retro/pong_fast_gamma.mp4"}, 2.0)
+    still = Thumbnailer(clip_locator(MEDIA), _sample_locator).clip_frame({"path": "still.png"}, 0.0)
     assert plain is not None and still is not None
     (tmp_path / "shards").mkdir()
     with tarfile.open(tmp_path / "shards" / "000.tar", "w") as tar:
         tar.add(MEDIA / "still.png", arcname="k1.png")
         tar.add(video, arcname="k2.mp4")
-    thumbs = Thumbnailer(tmp_path, _sample_locator)
+    thumbs = Thumbnailer(clip_locator(tmp_path), _sample_locator)
     assert thumbs.clip_frame({"path": "shards/000.tar/k2.mp4", "member": "k2.mp4"}, 2.0) == plain
     assert thumbs.clip_frame({"path": "shards/000.tar/k2.mp4",
                               "source": {"shard": "shards/000.tar", "member": "k2.mp4"}}, 2.0) == plain
@@ -141,11 +164,11 @@ def test_clips_in_tar_shards_and_manifests_are_found(tmp_path: Path) -> None:
     shutil.copy(video, tmp_path / "m" / "clips" / "a.mp4")
     manifest = tmp_path / "m" / "list.jsonl"
     manifest.write_text(json.dumps({"path": "clips/a.mp4"}) + "\n", encoding="utf-8")
-    assert Thumbnailer(manifest, _sample_locator).clip_frame({"path": "clips/a.mp4"}, 2.0) == plain
+    assert Thumbnailer(clip_locator(manifest), _sample_locator).clip_frame({"path": "clips/a.mp4"}, 2.0) == plain
 
 
 def test_results_are_cached_per_file_and_time() -> None:
-    thumbs = Thumbnailer(SAMPLE / "dataset", _sample_locator)
+    thumbs = Thumbnailer(clip_locator(SAMPLE / "dataset"), _sample_locator)
     clip = {"path": "retro/pong_fast_gamma.mp4"}
     a = thumbs.clip_frame(clip, 2.0)
     assert a is not None and thumbs.clip_frame(clip, 2.0) is a
@@ -157,7 +180,7 @@ def test_asset_alpha_is_composited_on_a_checker(tmp_path: Path) -> None:
     rgba = np.zeros((100, 400, 4), np.uint8)
     rgba[:, :200] = (255, 0, 0, 255)  # left half opaque red, right half transparent
     Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
-    data = Thumbnailer(tmp_path, lambda ref: tmp_path / ref, max_side=200).asset("logo.png")
+    data = Thumbnailer(clip_locator(tmp_path), lambda ref: tmp_path / ref, max_side=200).asset("logo.png")
     assert data is not None and data.startswith(b"\x89PNG")
     with Image.open(io.BytesIO(data)) as im:
         assert im.mode == "RGB" and im.size == (200, 50)
@@ -165,7 +188,7 @@ def test_asset_alpha_is_composited_on_a_checker(tmp_path: Path) -> None:
     assert (np.abs(px[:, :90].astype(int) - (255, 0, 0)).max()) <= 2
     right = px[:, 110:]
     assert set(np.unique(right)) == {153, 204}  # both checker greys, nothing else
-    real = Thumbnailer(SAMPLE, _sample_locator).asset("assets/nightowl-overlay.png")
+    real = Thumbnailer(clip_locator(SAMPLE), _sample_locator).asset("assets/nightowl-overlay.png")
     assert real is not None and max(Image.open(io.BytesIO(real)).size) == 320
 
 
@@ -214,7 +237,7 @@ def test_thumbnail_budget_and_missing_media_are_explained() -> None:
     report = _synthetic_report(12, seed=5)
     flagged_items = sum(len(layer["evidence"]) for c in report["clips"] if c["exposure"] in FLAGGED
                         and not c["error"] for layer in c["layers"])
-    thumbs = Thumbnailer(SAMPLE / "dataset", _sample_locator)  # synthetic paths: no such files
+    thumbs = Thumbnailer(clip_locator(SAMPLE / "dataset"), _sample_locator)  # synthetic paths: no such files
     ev = _embedded(render_html(report, thumbs, max_thumbnails=3), "evidence-data")
     notes = [v.get("clip_note", "") for v in ev["views"].values()]
     assert len(ev["views"]) == flagged_items > 3
@@ -389,7 +412,7 @@ def report(sample_report: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def sample_html(report: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("html") / "report.html"
-    write_html(report, out, Thumbnailer(SAMPLE / "dataset", _sample_locator))
+    write_html(report, out, Thumbnailer(clip_locator(SAMPLE / "dataset"), _sample_locator))
     return out
 
 
@@ -585,7 +608,7 @@ def test_sparse_and_odd_reports_render_without_script_errors(tmp_path: Path,
         {"path": "b.mp4", "sha256": None, "duration_s": float("nan"), "exposure": "none",
          "error": "b.mp4: no frame could be decoded", "layers": []}]}
     out = tmp_path / "sparse.html"
-    write_html(report, out, Thumbnailer(tmp_path, lambda _: None))
+    write_html(report, out, Thumbnailer(clip_locator(tmp_path), lambda _: None))
     page = open_page(out)
     assert page.rows() == ["a.mp4", "b.mp4"]
     assert "b.mp4: no frame could be decoded" in page.page.inner_text("#errors")

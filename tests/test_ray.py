@@ -34,6 +34,7 @@ from provenance.audit.manifests import import_manifest_file
 from provenance.audit.scan import ClipDone, ensure_fingerprints, scan, write_report
 from provenance.cli.app import main
 from provenance.engine import EngineParams
+from provenance.report import Report
 from rightsdb import ClipResult, Finding, Registry
 
 ray = pytest.importorskip("ray", reason="the ray extra is part of dev: pip install -e '.[dev]'")
@@ -79,7 +80,7 @@ def pg_copy(pg_server: Any, fingerprinted: str) -> Iterator[str]:
     pg_server.drop(url)
 
 
-def _as_written(report: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def _as_written(report: Report, tmp_path: Path) -> dict[str, Any]:
     out = tmp_path / f"{uuid.uuid4().hex}.json"
     write_report(report, out)
     loaded: dict[str, Any] = json.loads(out.read_text())

@@ -19,8 +19,7 @@ from provenance.audit.manifests import import_manifest_file
 from provenance.audit.scan import scan, write_report
 from provenance.cli.app import EXIT_FINDINGS, main
 from provenance.engine import EngineParams
-from provenance.report.exposure import exposure_of
-from provenance.report.outputs import CSV_COLUMNS
+from provenance.report import CSV_COLUMNS, Report, exposure_of
 from rightsdb import Registry
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"
@@ -127,7 +126,7 @@ def test_exposure_rule() -> None:
 @pytest.fixture(scope="module")
 def report_file(report: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("stored") / "report.json"
-    write_report(report, path)
+    write_report(Report.model_validate(report), path)
     return path
 
 
@@ -149,7 +148,7 @@ def test_file_lists_split_the_dataset_by_exposure(report_file: Path, tmp_path: P
 def test_fail_on_passes_when_nothing_reaches_the_level(report: dict[str, Any], tmp_path: Path) -> None:
     only_clean = dict(report, clips=[c for c in report["clips"] if c["exposure"] in ("none", "low")])
     path = tmp_path / "clean-report.json"
-    write_report(only_clean, path)
+    write_report(Report.model_validate(only_clean), path)
     assert _run(["report", str(path), "--fail-on", "medium"]) == 0
 
 
@@ -202,7 +201,7 @@ def test_two_worker_processes_give_the_same_report(report: dict[str, Any], tmp_p
         import_manifest_file(registry, SAMPLE / "registry" / "manifest.yaml")
         seen: list[tuple[str, int, int]] = []
         parallel = scan(registry, SAMPLE / "dataset", EngineParams(), workers=2,
-                        on_clip=lambda e: seen.append((e.clip["path"], e.done, e.total)))
+                        on_clip=lambda e: seen.append((e.clip["path"], e.done, e.total))).to_dict()
     finally:
         registry.dispose()
     # Every clip object identical to one process's: segments, evidence, confidences, reasons, order.

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
@@ -43,7 +42,7 @@ def _when(as_of: date | None) -> date:
 
 
 async def _checked(checker: Checker, path: Path, name: str, as_of: date, territory: str | None, rescan: bool
-                   ) -> dict[str, Any]:
+                   ) -> Clip:
     try:
         await run_in_threadpool(probe, path)
     except NotMediaError as exc:
@@ -53,8 +52,8 @@ async def _checked(checker: Checker, path: Path, name: str, as_of: date, territo
     return await asyncio.wrap_future(checker.submit(path, name, as_of, territory, rescan))
 
 
-@router.post("/clips/check", response_model=Clip, responses=responses(400, 401, 403, 413, 415, 422),
-             openapi_extra=_CHECK_BODY, summary="Check one clip")
+@router.post("/clips/check", response_model=Clip, response_model_exclude_unset=True,
+             responses=responses(400, 401, 403, 413, 415, 422), openapi_extra=_CHECK_BODY, summary="Check one clip")
 async def check_clip(
     request: Request,
     as_of: date | None = Query(default=None, description="apply the terms in force on this date (default today)"),
@@ -63,7 +62,7 @@ async def check_clip(
     principal: Principal = Depends(require(*AUDIT)),
     settings: ApiSettings = Depends(deps.settings),
     checker: Checker = Depends(deps.checker),
-) -> dict[str, Any]:
+) -> Clip:
     """Match one clip against the registry and answer the report's clip object.
 
     Send the clip as multipart field `file` (streamed to disk, at most `PROVENANCE_MAX_UPLOAD_BYTES`, checked
@@ -86,7 +85,8 @@ async def check_clip(
         upload.discard()
 
 
-@router.get("/clips/{sha256}", response_model=Clip, responses=responses(401, 403, 404, 422),
+@router.get("/clips/{sha256}", response_model=Clip, response_model_exclude_unset=True,
+            responses=responses(401, 403, 404, 422),
             summary="The stored result of a clip, by content hash (a holder: its own layers)")
 def get_clip(
     sha256: str = PathParam(pattern=r"^[0-9a-f]{64}$", description="sha256 of the clip's bytes (lower-case hex)"),
@@ -94,7 +94,7 @@ def get_clip(
     territory: str | None = Query(default=None, pattern=_TERRITORY, description="ISO 3166-1 alpha-2"),
     principal: Principal = Depends(require(*ALL)),
     registry: Registry = Depends(deps.registry),
-) -> dict[str, Any]:
+) -> Clip:
     """The clip as last checked or scanned, rendered with the registry's current terms.
 
     A holder key sees only the layers of its own works, with the exposure (and reason) of those layers alone;

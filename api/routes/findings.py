@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.datastructures import QueryParams
 from starlette.types import Scope
 
+from provenance.report import EXPOSURE_ORDER, LAYERS
 from rightsdb.queries import FindingFilter
 
 from ..auth import ALL, Principal, cached_principal, require
@@ -38,8 +39,8 @@ def decode_cursor(cursor: str) -> int:
                          ) from None
 
 
-_LAYERS = ("game", "stream", "ugc", "other")
-_EXPOSURES = ("none", "low", "medium", "high")
+_LAYERS = LAYERS
+_EXPOSURES = EXPOSURE_ORDER
 
 
 def _param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from provenance.audit.pages import report_page
 from provenance.audit.service import confine_dataset
-from rightsdb import Reference, Registry
+from provenance.report import Report, csv_text
+from rightsdb import Registry
 from rightsdb.jobs import cancel_job, create_job, get_job, job_dict, list_jobs
 from rightsdb.models import JobStatus
 
@@ -94,27 +96,11 @@ async def report(job_id: str,
     job = await run_in_threadpool(get_job, registry, job_id)
     if job.status != JobStatus.done or job.report is None:
         raise ApiProblem(409, "not_ready", f"scan job {job_id} is {job.status}: a report exists once it is done")
-    data = job.report
     if format == "json":
-        return JSONResponse(data)
+        return JSONResponse(job.report)  # the report JSON as the scan stored it
+    report = await run_in_threadpool(Report.model_validate, job.report)
     if format == "csv":
-        from provenance.report.outputs import csv_text
-
-        return PlainTextResponse(csv_text(data), media_type="text/csv",
+        return PlainTextResponse(csv_text(report), media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="scan-{job_id}.csv"'})
-    page = await run_in_threadpool(_html, registry, data)
+    page = await run_in_threadpool(report_page, report, registry)
     return HTMLResponse(page)
-
-
-def _html(registry: Registry, data: dict[str, Any]) -> str:
-    from sqlmodel import select
-
-    from provenance.report.html import render_html
-    from provenance.report.thumbs import Thumbnailer
-
-    locations: dict[str, Path] = {}
-    with registry.session() as session:
-        for ref in session.exec(select(Reference)).all():
-            locations.setdefault(ref.path, Path(ref.location))
-    thumbnails = Thumbnailer(Path(data["scan"].get("dataset", ".")), locations.get)
-    return render_html(data, thumbnails)

@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 from provenance.audit.scan import (
     IndexPayload,
     Lookup,
-    RefInfo,
     _error_text,
     build_index,
     engine_id,
@@ -43,6 +42,7 @@ from provenance.audit.scan import (
 )
 from provenance.engine import EngineParams, ReferenceIndex, one_thread_per_process
 from provenance.errors import ScanError
+from provenance.report import RefInfo
 from rightsdb import Registry
 
 if TYPE_CHECKING:

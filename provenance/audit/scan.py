@@ -33,8 +33,18 @@ from provenance.engine import (
     match_clip,
 )
 from provenance.errors import ProvenanceError, ScanError
-from provenance.report.exposure import VERDICTS, Terms, effective_terms, exposure_of, reason
-from provenance.report.outputs import EXPOSURE_ORDER
+from provenance.report import (
+    EXPOSURE_ORDER,
+    Clip,
+    References,
+    RefInfo,
+    Report,
+    ScanFacts,
+    Source,
+    Terms,
+    render_clip,
+    report_json,
+)
 from rightsdb import (
     ClipResult,
     Finding,
@@ -63,23 +73,6 @@ Lookup = Callable[[str], dict[str, Any] | None]  # cache key -> a stored raw res
 def _current_prints() -> tuple[Any, Any]:
     """The ``where`` conditions of the stored footage fingerprints this engine uses."""
     return Fingerprint.algorithm == FOOTAGE_ALGORITHM, Fingerprint.version == FINGERPRINT_VERSION
-
-
-@dataclass(frozen=True, slots=True)
-class RefInfo:
-    """What the report says of a reference: its path and its work's holder, layer and terms."""
-
-    reference_id: int
-    path: str
-    kind: str
-    work: str
-    title: str
-    holder: str
-    holder_name: str
-    layer: str
-    terms: Terms
-    sha256: str = ""
-    location: str = ""
 
 
 def ref_key(work: str, path: str) -> str:
@@ -268,103 +261,6 @@ def match_source(source: Any, index: ReferenceIndex, key: str, lookup: Lookup
     return sha, cache_key, raw, False
 
 
-def _evidence_times(segments: list[dict[str, Any]]) -> tuple[float | None, float | None]:
-    """A clip time and its reference time to show a reviewer: the middle of the best-scored segment."""
-    if not segments:
-        return None, None
-    best = max(segments, key=lambda s: (s.get("score") or 0.0, -(s["start"])))
-    t = (best["start"] + best["end"]) / 2
-    if best.get("ref_start") is None:
-        return _r(t), None
-    return _r(t), _r(best["ref_start"] + (t - best["start"]) * (best.get("speed") or 1.0))
-
-
-def render_clip(rel: str, sha: str | None, raw: dict[str, Any], infos: dict[str, RefInfo], as_of: date,
-                territory: str | None, metadata: Any = None, source: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The report's clip object from a raw result and the registry's current terms."""
-    clip: dict[str, Any] = {"path": rel, "sha256": sha, "duration_s": raw.get("duration_s"), "exposure": "none",
-                            "error": raw.get("error"), "layers": []}
-    if source:
-        clip["source"] = source
-    if metadata:
-        clip["metadata"] = dict(metadata)
-    if raw.get("frame_size"):
-        clip["frame_size"] = raw["frame_size"]
-    if not clip["error"]:
-        clip["layers"] = _layers(raw, infos, as_of, territory)
-        clip["exposure"] = exposure_of([layer["policy"]["ai_training"] for layer in clip["layers"]])
-    clip["reason"] = reason(clip)
-    return clip
-
-
-def _policy(info: RefInfo, as_of: date, territory: str | None) -> dict[str, Any]:
-    terms = info.terms
-    effective, note = effective_terms(terms, as_of, territory)
-    policy: dict[str, Any] = {"ai_training": effective}
-    if terms.license is not None:
-        policy["license"] = terms.license
-    if effective != terms.ai_training:
-        policy["stated"] = terms.ai_training
-    if note:
-        policy["note"] = note
-    if terms.valid_from is not None:
-        policy["valid_from"] = terms.valid_from.isoformat()
-    if terms.valid_until is not None:
-        policy["valid_until"] = terms.valid_until.isoformat()
-    if terms.territories:
-        policy["territories"] = list(terms.territories)
-    if terms.url:
-        policy["url"] = terms.url
-    return policy
-
-
-def _layers(raw: dict[str, Any], infos: dict[str, RefInfo], as_of: date, territory: str | None
-            ) -> list[dict[str, Any]]:
-    """Group footage and asset matches by work into the report's layer objects."""
-    by_work: dict[str, dict[str, Any]] = {}
-
-    def entry(info: RefInfo) -> dict[str, Any]:
-        if info.work not in by_work:
-            policy = _policy(info, as_of, territory)
-            by_work[info.work] = {
-                "layer": info.layer, "holder": info.holder, "work": info.work, "title": info.title,
-                "holder_name": info.holder_name, "policy": policy, "verdict": VERDICTS[policy["ai_training"]],
-                "confidence": 0.0, "segments": [], "evidence": [],
-            }
-        return by_work[info.work]
-
-    for ref in raw.get("footage", []):
-        info = infos[ref["ref"]]
-        e = entry(info)
-        segments = [{"start": s["start"], "end": s["end"], "reference": info.path, "ref_start": s["ref_start"],
-                     "ref_end": s["ref_end"], "speed": s["speed"], "score": s["score"]} for s in ref["segments"]]
-        e["segments"] += segments
-        e["confidence"] = max(e["confidence"], ref["confidence"])
-        clip_time, ref_time = _evidence_times(segments)
-        e["evidence"].append({
-            "reference": info.path, "kind": "footage", "methods": ref["methods"], "mirrored": ref["mirrored"],
-            "best_pdq_distance": ref["best_distance"], "region": ref["region"], "clip_time": clip_time,
-            "ref_time": ref_time,
-        })
-    for hit in raw.get("assets", []):
-        info = infos[hit["ref"]]
-        e = entry(info)
-        confidence = min(1.0, hit["score"] / 36.0) if hit["method"] == "features" else hit["score"]
-        e["confidence"] = max(e["confidence"], _r(confidence))
-        e["segments"].append({"start": min(hit["frames"]), "end": max(hit["frames"]), "reference": info.path,
-                              "ref_start": None, "ref_end": None})
-        e["evidence"].append({
-            "reference": info.path, "kind": "asset", "method": hit["method"], "mirrored": hit["mirrored"],
-            "frames": hit["frames"], "score": hit["score"], "region": hit["region"],
-            "clip_time": hit["frames"][len(hit["frames"]) // 2],
-        })
-    layers = list(by_work.values())
-    for layer in layers:
-        layer["segments"].sort(key=lambda s: (s["start"], s["reference"]))
-    layers.sort(key=lambda item: (["game", "stream", "ugc", "other"].index(item["layer"]), item["work"]))
-    return layers
-
-
 # ---------------------------------------------------------------------------------------------------------
 # workers
 # ---------------------------------------------------------------------------------------------------------
@@ -410,7 +306,7 @@ ClipCallback = Callable[[ClipDone], None]
 def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(),
          progress: Progress | None = None, workers: int = 1, *, as_of: date | None = None,
          territory: str | None = None, on_clip: ClipCallback | None = None, rescan: bool = False,
-         executor: Executor | None = None) -> dict[str, Any]:
+         executor: Executor | None = None) -> Report:
     """Scan a dataset (a folder, a WebDataset shard, or a JSONL/CSV/Parquet manifest) and return the report.
 
     Every clip's raw result is committed to the registry database as it finishes (``clip_results``, keyed by
@@ -450,7 +346,7 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     total_bytes = sum(sizes)
     _begin_scan(registry, scan_id, root, digest, params, total)
     infos = load_infos(registry)
-    clips: list[dict[str, Any] | None] = [None] * total
+    clips: list[Clip | None] = [None] * total
     done = 0
 
     def finish(i: int, sha: str | None, cache_key: str | None, raw: dict[str, Any], cached: bool) -> None:
@@ -458,13 +354,14 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
         entry = entries[i]
         source_info = None
         if isinstance(entry, ClipSource) and entry.member is not None:
-            source_info = {"shard": entry.rel[: -len(entry.member) - 1], "member": entry.member}
+            source_info = Source(shard=entry.rel[: -len(entry.member) - 1], member=entry.member)
         clip = render_clip(entry.rel, sha, raw, infos, as_of, territory, entry.metadata, source_info)
-        store_clip(registry, scan_id, clip, cache_key, raw, replace_cached=rescan)
+        data = clip.to_dict()
+        store_clip(registry, scan_id, data, cache_key, raw, replace_cached=rescan)
         clips[i] = clip
         done += 1
         if on_clip:
-            on_clip(ClipDone(clip, done, total, cached, sizes[i], total_bytes))
+            on_clip(ClipDone(data, done, total, cached, sizes[i], total_bytes))
 
     todo: list[int] = []
     for i, entry in enumerate(entries):
@@ -484,19 +381,19 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     if progress:
         progress("done", total, total)
     final = [c for c in clips if c is not None]
-    summary = {level: sum(1 for c in final if c["exposure"] == level) for level in EXPOSURE_ORDER}
-    summary["errors"] = sum(1 for c in final if c["error"])
+    summary: dict[str, int] = {level: sum(1 for c in final if c.exposure == level) for level in EXPOSURE_ORDER}
+    summary["errors"] = sum(1 for c in final if c.error)
     footage_count = sum(1 for info in infos.values() if info.kind == "footage")
-    return {
-        "scan": {
-            "dataset": str(root), "registry_digest": digest, "engine": engine_id(),
-            "settings": params.as_dict(), "date": datetime.now(UTC).date().isoformat(),
-            "as_of": as_of.isoformat(), "territory": territory, "match_key": key,
-            "references": {"footage": footage_count, "assets": len(infos) - footage_count},
-            "summary": summary,
-        },
-        "clips": final,
-    }
+    return Report(
+        scan=ScanFacts(
+            dataset=str(root), registry_digest=digest, engine=engine_id(),
+            settings=params.as_dict(), date=datetime.now(UTC).date().isoformat(),
+            as_of=as_of.isoformat(), territory=territory, match_key=key,
+            references=References(footage=footage_count, assets=len(infos) - footage_count),
+            summary=summary,
+        ),
+        clips=final,
+    )
 
 
 def _size(entry: Any) -> int:
@@ -546,16 +443,17 @@ def store_clip(registry: Registry, scan_id: str, clip: dict[str, Any], cache_key
                                 evidence={"items": layer["evidence"]}))
 
 
-def _end_scan(registry: Registry, scan_id: str, clips: list[dict[str, Any] | None]) -> None:
+def _end_scan(registry: Registry, scan_id: str, clips: list[Clip | None]) -> None:
     with registry.write() as session:
         row = session.get(Scan, scan_id)
         if row is not None:
             final = [c for c in clips if c is not None]
             row.status, row.clips_done = "done", len(final)
-            row.clips_error = sum(1 for c in final if c["error"])
+            row.clips_error = sum(1 for c in final if c.error)
             row.finished_at = datetime.now(UTC)
             session.add(row)
 
 
-def write_report(report: dict[str, Any], path: Path) -> None:
-    atomic_write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+def write_report(report: Report, path: Path) -> None:
+    """Write the report JSON to ``path`` atomically (a reader never sees half a file)."""
+    atomic_write_text(path, report_json(report))

@@ -18,7 +18,7 @@ from provenance.audit import scan as audit
 from provenance.audit.executors import make_executor
 from provenance.engine import EngineParams, ReferenceIndex
 from provenance.errors import ProvenanceError, ScanError
-from provenance.report.exposure import exposure_of, reason
+from provenance.report import Clip, render_clip, with_layers
 from rightsdb import NotFoundError, Registry, RegistryError, Scan, StoreError
 from rightsdb.jobs import (
     DEFAULT_LEASE_SECONDS,
@@ -60,7 +60,7 @@ class Checker:
         self._ready_key: str | None = None
 
     def submit(self, path: Path, name: str, as_of: date, territory: str | None, rescan: bool = False
-               ) -> Future[dict[str, Any]]:
+               ) -> Future[Clip]:
         return self._pool.submit(self.check, path, name, as_of, territory, rescan)
 
     def close(self) -> None:
@@ -90,18 +90,18 @@ class Checker:
         return key, local.index
 
     def check(self, path: Path, name: str, as_of: date, territory: str | None, rescan: bool = False
-              ) -> dict[str, Any]:
+              ) -> Clip:
         """The report's clip object for the media file ``path`` (called ``name``); stored by content hash.
         A content already matched against the same references is not matched again unless ``rescan``."""
         key, index = self._index()
         lookup = audit.stored_lookup(self.registry, rescan)
         sha, cache_key, raw, _cached = audit.match_source(path, index, key, lookup)
         infos = audit.load_infos(self.registry)
-        clip = audit.render_clip(name, sha, raw, infos, as_of, territory)
+        clip = render_clip(name, sha, raw, infos, as_of, territory)
         if sha is not None:
             _ensure_checks_scan(self.registry)
-            audit.store_clip(self.registry, CHECKS_SCAN_ID, {**clip, "path": f"{sha}/{name}"}, cache_key, raw,
-                             replace_cached=rescan)
+            audit.store_clip(self.registry, CHECKS_SCAN_ID, {**clip.to_dict(), "path": f"{sha}/{name}"}, cache_key,
+                             raw, replace_cached=rescan)
         return clip
 
 
@@ -116,7 +116,7 @@ def _ensure_checks_scan(registry: Registry) -> None:
 
 
 def stored_clip(registry: Registry, sha256: str, as_of: date, territory: str | None,
-                params: EngineParams | None = None, holder: str | None = None) -> dict[str, Any]:
+                params: EngineParams | None = None, holder: str | None = None) -> Clip:
     """The stored result of a clip's content rendered with the registry's current terms.
 
     Raises :class:`NotFoundError` when the content was never checked or scanned, or only against other
@@ -131,10 +131,10 @@ def stored_clip(registry: Registry, sha256: str, as_of: date, territory: str | N
             clip = stored_clip(registry, sha256, as_of, territory, params)
         except NotFoundError:
             clip = None
-        mine = [x for x in clip["layers"] if x["holder"] == holder] if clip is not None else []
+        mine = [x for x in clip.layers if x.holder == holder] if clip is not None else []
         if clip is None or not mine:
             raise NotFoundError(f"clip: no stored result for sha256 {sha256} with a work of holder {holder!r}")
-        return _with_layers(clip, mine)
+        return with_layers(clip, mine)
     rows = stored_results(registry, sha256)
     if not rows:
         raise NotFoundError(f"clip: no stored result for sha256 {sha256}; check the clip first "
@@ -143,17 +143,9 @@ def stored_clip(registry: Registry, sha256: str, as_of: date, territory: str | N
     for scan_id, path, cache_key, raw in rows:
         if cache_key == f"{sha256}:{key}":
             name = path.split("/", 1)[1] if scan_id == CHECKS_SCAN_ID and "/" in path else path
-            return audit.render_clip(name, sha256, raw, audit.load_infos(registry), as_of, territory)
+            return render_clip(name, sha256, raw, audit.load_infos(registry), as_of, territory)
     raise NotFoundError(f"clip: the stored results for sha256 {sha256} were matched against other references "
                         "than the registry holds now; check the clip again")
-
-
-def _with_layers(clip: dict[str, Any], layers: list[dict[str, Any]]) -> dict[str, Any]:
-    """``clip`` showing only ``layers``, its exposure and reason computed from them alone."""
-    shown = {**clip, "layers": layers}
-    shown["exposure"] = exposure_of([x["policy"]["ai_training"] for x in shown["layers"]])
-    shown["reason"] = reason(shown)
-    return shown
 
 
 def confine_dataset(dataset: Path, roots: list[Path], label: str = "dataset") -> Path:
@@ -276,7 +268,7 @@ def _run_claimed(registry: Registry, job: ScanJob, roots: list[Path], workers: i
                             territory=options.get("territory"), on_clip=on_clip,
                             rescan=bool(options.get("rescan")), executor=runner, **kwargs)
         set_scan_id(registry, job_id, str(dataset))
-        if not finish_job(registry, job_id, "done", report=report, owner=owner):
+        if not finish_job(registry, job_id, "done", report=report.to_dict(), owner=owner):
             raise LeaseLost(job_id)
         return "done"
     except _Stopping:

@@ -1,5 +1,20 @@
-"""The ``provenance`` command line."""
+"""The ``provenance`` command line (console script ``provenance = provenance.cli:main``).
 
-from provenance.cli.app import main
+:mod:`provenance.cli.app` holds the Typer app, the global options and the exit codes; importing this package
+imports the command modules, which register their commands on it: :mod:`~provenance.cli.registry` (``db``,
+``registry``), :mod:`~provenance.cli.scan` (``scan``, ``report``), :mod:`~provenance.cli.service` (``serve``,
+``keys``).
+"""
 
-__all__ = ["main"]
+from provenance.cli import registry, scan, service  # noqa: F401  (they register their commands on the app)
+from provenance.cli.app import (
+    EXIT_FINDINGS,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_STORE,
+    app,
+    main,
+)
+
+__all__ = ["EXIT_FINDINGS", "EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "EXIT_STORE", "app", "main"]

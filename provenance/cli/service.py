@@ -1,7 +1,7 @@
 """``provenance serve`` and ``provenance keys ...``: the HTTP service and its API keys.
 
-Registered on the main app in :mod:`provenance.cli`. The database is the CLI's (``--db``, else
-``PROVENANCE_DB``, else ``sqlite:///provenance.db``).
+Registered on the main app (:mod:`provenance.cli.app`) when :mod:`provenance.cli` is imported. The database is
+the CLI's (``--db``, else ``PROVENANCE_DB``, else ``sqlite:///provenance.db``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from typing import Annotated
 
 import typer
 
+from provenance.cli.app import app, err, state
+
+__all__ = ["Role", "keys_app", "serve_command"]
+
 keys_app = typer.Typer(help="API keys of the HTTP service (shown once, stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 class Role(enum.StrEnum):
@@ -21,14 +26,7 @@ class Role(enum.StrEnum):
     holder = "holder"
 
 
-def default_workers() -> int:
-    """Server processes by default: one per CPU core this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
+@app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
@@ -47,9 +45,8 @@ def serve_command(
     import uvicorn
 
     from api import ApiSettings, create_app
+    from provenance.audit.scan import default_workers  # one server process per CPU core this process may use
     from rightsdb import Registry
-
-    from provenance.cli.app import err, state
 
     overrides = {"db": state.db} if state.db else {}
     settings = ApiSettings(**overrides)  # type: ignore[arg-type]
@@ -76,8 +73,6 @@ def keys_create(
     """Create an API key. The key is printed once, as the last line; only its hash is stored."""
     from rightsdb.keys import create_key
 
-    from provenance.cli.app import err, state
-
     info, key = create_key(state.open(), role.value, holder, name)
     bound = f" for holder {info.holder_id}" if info.holder_id else ""
     err.print(f"created {info.role} key {info.id}{bound}; store it now, it is not shown again:")
@@ -89,8 +84,6 @@ def keys_list() -> None:
     """List the API keys (ids, roles, holders; never the keys themselves)."""
     from rightsdb.keys import list_keys
 
-    from provenance.cli.app import state
-
     for info, created in list_keys(state.open()):
         status = "revoked" if info.revoked else "active"
         typer.echo(f"{info.id}\t{info.role}\t{info.holder_id or '-'}\t{status}\t{created}\t{info.name or ''}")
@@ -101,7 +94,6 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `
     """Revoke an API key: a running service refuses it within 2 seconds."""
     from rightsdb.keys import revoke_key
 
-    from provenance.cli.app import err, state
-
     revoke_key(state.open(), key_id)
     err.print(f"key {key_id} revoked")
+

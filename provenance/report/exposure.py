@@ -15,14 +15,14 @@ matched work allows training), ``medium`` (some conditional or unknown), ``high`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
-__all__ = ["VERDICTS", "Terms", "effective_terms", "exposure_of", "reason"]
+from provenance.report.model import Clip, Layer, Policy
+from provenance.report.vocabulary import AiTraining, Exposure
 
-#: Report verdict per ``ai_training`` value.
-VERDICTS = {"allow": "allowed", "deny": "denied", "conditional": "conditional", "unknown": "unknown"}
+__all__ = ["Terms", "effective_terms", "exposure_of", "reason"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ def effective_terms(terms: Terms, as_of: date, territory: str | None = None) -> 
     return terms.ai_training, None
 
 
-def exposure_of(ai_trainings: list[str]) -> str:
+def exposure_of(ai_trainings: Sequence[str]) -> Exposure:
     """The contract's rule: none / low (all allow) / medium (some conditional or unknown) / high (any deny)."""
     if not ai_trainings:
         return "none"
@@ -65,7 +65,7 @@ def exposure_of(ai_trainings: list[str]) -> str:
     return "low"
 
 
-_TERMS_WORDS = {
+_TERMS_WORDS: dict[AiTraining, str] = {
     "allow": "AI training allowed",
     "deny": "AI training denied",
     "conditional": "AI training under conditions",
@@ -73,20 +73,19 @@ _TERMS_WORDS = {
 }
 
 
-def _terms_words(layer: dict[str, Any]) -> str:
-    policy = layer.get("policy") or {}
-    words = _TERMS_WORDS.get(policy.get("ai_training", "unknown"), "terms unknown")
-    if policy.get("note"):
-        words += f": {policy['note']}"
+def _terms_words(policy: Policy) -> str:
+    words = _TERMS_WORDS[policy.ai_training]
+    if policy.note:
+        words += f": {policy.note}"
     return words
 
 
-def _what(layer: dict[str, Any]) -> str:
-    kinds = {e.get("kind") for e in layer.get("evidence") or []}
-    title = layer.get("title") or layer.get("work", "?")
-    holder = layer.get("holder_name") or layer.get("holder", "?")
-    terms = _terms_words(layer)
-    kind = layer.get("layer")
+def _what(layer: Layer) -> str:
+    kinds = {e.kind for e in layer.evidence}
+    title = layer.title or layer.work
+    holder = layer.holder_name or layer.holder
+    terms = _terms_words(layer.policy)
+    kind = layer.layer
     if kind == "game":
         what = "game footage" if "footage" in kinds else "game art (HUD, logos)"
         return f"{what} of {title} ({holder}, {terms})"
@@ -98,16 +97,15 @@ def _what(layer: dict[str, Any]) -> str:
     return f"{title} of {holder} ({terms})"
 
 
-def reason(clip: dict[str, Any]) -> str:
+def reason(clip: Clip) -> str:
     """One sentence a person can read: why the clip has its exposure."""
-    if clip.get("error"):
-        return f"Not checked: {clip['error']}"
-    layers: list[dict[str, Any]] = clip.get("layers") or []
-    if not layers:
+    if clip.error:
+        return f"Not checked: {clip.error}"
+    if not clip.layers:
         return "No registered work was found."
-    games = [_what(x) for x in layers if x.get("layer") == "game"]
-    streams = [_what(x) for x in layers if x.get("layer") == "stream"]
-    others = [_what(x) for x in layers if x.get("layer") not in ("game", "stream")]
+    games = [_what(x) for x in clip.layers if x.layer == "game"]
+    streams = [_what(x) for x in clip.layers if x.layer == "stream"]
+    others = [_what(x) for x in clip.layers if x.layer not in ("game", "stream")]
     parts: list[str] = []
     if games:
         parts.append(" and ".join(games))
@@ -116,5 +114,5 @@ def reason(clip: dict[str, Any]) -> str:
     if others:
         parts.append(("showing " if parts else "") + " and ".join(others))
     sentence = " ".join(parts)
-    level = str(clip.get("exposure", "none")).capitalize()
+    level = str(clip.exposure).capitalize()
     return f"{level} exposure: {sentence}."

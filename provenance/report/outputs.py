@@ -1,7 +1,8 @@
-"""Outputs of a report for pipelines: CSV, the cleared and held-back file lists, and the CI gate.
+"""Outputs of a report for pipelines: the report JSON, CSV, the cleared and held-back file lists, and the CI gate.
 
-All of them are functions of the report JSON (the contract), so ``provenance report`` can render them
-again from a stored report without scanning. Files are written atomically.
+All of them are functions of the report (:class:`~provenance.report.model.Report`, the contract), so
+``provenance report`` can render them again from a stored report without scanning. They return text; the
+caller writes it (atomically: the CLI never leaves half a file).
 
 * CSV: one row per (clip, layer); a clip without layers (clean, or an error) has one row with the layer
   columns empty. Segments are ``start-end@reference[ref_start-ref_end]`` joined by ``;``.
@@ -17,18 +18,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rightsdb import atomic_write_text
+from pydantic import ValidationError
 
 from provenance.errors import ConfigError
+from provenance.report.model import Clip, Layer, Report
+from provenance.report.vocabulary import EXPOSURE_ORDER
 
-__all__ = ["CSV_COLUMNS", "EXPOSURE_ORDER", "cleared", "csv_text", "exceeds", "load_report", "write_csv",
-           "write_list"]
-
-#: The contract's exposure levels, lowest first.
-EXPOSURE_ORDER = ("none", "low", "medium", "high")
+__all__ = ["CSV_COLUMNS", "cleared", "clip_list", "csv_text", "exceeds", "list_text", "load_report", "report_json"]
 
 CSV_COLUMNS = (
     "path", "sha256", "duration_s", "exposure", "error", "layer", "holder", "work", "ai_training", "license",
@@ -36,7 +36,7 @@ CSV_COLUMNS = (
 )
 
 
-def load_report(path: Path) -> dict[str, Any]:
+def load_report(path: Path) -> Report:
     """A stored report JSON, checked enough to render it; a bad file is a one-line :class:`ConfigError`."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -52,56 +52,64 @@ def load_report(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: clips[{i}].path is missing")
         if clip.get("exposure") not in EXPOSURE_ORDER:
             raise ConfigError(f"{path}: clips[{i}].exposure must be one of {', '.join(EXPOSURE_ORDER)}")
-    report: dict[str, Any] = data
-    return report
+    try:
+        return Report.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+        raise ConfigError(f"{path}: {where or 'report'}: {first['msg']}") from None
 
 
-def cleared(clip: dict[str, Any]) -> bool:
+def report_json(report: Report) -> str:
+    """The report JSON as a file holds it: indented, UTF-8 text as is, a final newline."""
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def cleared(clip: Clip) -> bool:
     """Whether a clip may go to training: it was read, and nothing found in it denies or conditions that."""
-    return not clip.get("error") and clip.get("exposure") in ("none", "low")
+    return not clip.error and clip.exposure in ("none", "low")
 
 
-def exceeds(report: dict[str, Any], level: str) -> list[str]:
+def clip_list(report: Report, *, flagged: bool) -> list[str]:
+    """Paths of the cleared (``flagged=False``) or held-back clips, in report order."""
+    return [c.path for c in report.clips if cleared(c) != flagged]
+
+
+def list_text(paths: Iterable[str]) -> str:
+    """A file list: one path a line."""
+    return "".join(p + "\n" for p in paths)
+
+
+def exceeds(report: Report, level: str) -> list[str]:
     """Paths of the clips whose exposure is at or above ``level`` (``medium`` or ``high``)."""
     if level not in EXPOSURE_ORDER[1:]:
         raise ValueError(f"--fail-on must be one of {', '.join(EXPOSURE_ORDER[1:])}, got {level!r}")
     floor = EXPOSURE_ORDER.index(level)
-    return [c["path"] for c in report["clips"] if EXPOSURE_ORDER.index(c["exposure"]) >= floor]
+    return [c.path for c in report.clips if EXPOSURE_ORDER.index(c.exposure) >= floor]
 
 
-def _segments(layer: dict[str, Any]) -> str:
+def _segments(layer: Layer) -> str:
     out = []
-    for s in layer.get("segments", []):
-        where = f"{s['start']:g}-{s['end']:g}@{s['reference']}"
-        if s.get("ref_start") is not None:
-            where += f"[{s['ref_start']:g}-{s['ref_end']:g}]"
+    for s in layer.segments:
+        where = f"{s.start:g}-{s.end:g}@{s.reference}"
+        if s.ref_start is not None:
+            where += f"[{s.ref_start:g}-{s.ref_end:g}]"
         out.append(where)
     return ";".join(out)
 
 
-def csv_text(report: dict[str, Any]) -> str:
+def csv_text(report: Report) -> str:
+    """The CSV: a row per clip and layer (see the module docstring)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
-    for clip in report["clips"]:
-        head = [clip["path"], clip.get("sha256") or "", clip.get("duration_s") if clip.get("duration_s")
-                is not None else "", clip["exposure"], clip.get("error") or ""]
-        layers = clip.get("layers") or []
-        if not layers:
+    for clip in report.clips:
+        head: list[Any] = [clip.path, clip.sha256 or "", clip.duration_s if clip.duration_s is not None else "",
+                           clip.exposure, clip.error or ""]
+        if not clip.layers:
             w.writerow([*head, "", "", "", "", "", "", ""])
-        for layer in layers:
-            policy = layer.get("policy", {})
-            w.writerow([*head, layer["layer"], layer["holder"], layer["work"], policy.get("ai_training", ""),
-                        policy.get("license", ""), layer.get("confidence", ""), _segments(layer)])
+        for layer in clip.layers:
+            policy = layer.policy
+            w.writerow([*head, layer.layer, layer.holder, layer.work, policy.ai_training,
+                        policy.license or "", layer.confidence, _segments(layer)])
     return buf.getvalue()
-
-
-def write_csv(report: dict[str, Any], path: Path) -> None:
-    atomic_write_text(path, csv_text(report))
-
-
-def write_list(report: dict[str, Any], path: Path, *, flagged: bool) -> int:
-    """Write the cleared (``flagged=False``) or held-back list; returns how many paths it holds."""
-    paths = [c["path"] for c in report["clips"] if cleared(c) != flagged]
-    atomic_write_text(path, "".join(p + "\n" for p in paths))
-    return len(paths)

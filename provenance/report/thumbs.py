@@ -11,21 +11,19 @@ gives ``None`` (and a debug log line), never an exception, so one bad file canno
 Frames come from :func:`provenance.media.frame_at` (one seek, then decoding forward to the frame shown at
 ``t``); results are cached per (file, t).
 
-Where a clip's bytes are: ``provenance.sources.resolve(dataset, clip)`` says, when that module is
-importable (it knows folders, manifests and WebDataset tar shards). A member of a shard (``member`` in
-the clip object, or ``source.member``) is read through the source's seekable ``open()``; without
-:mod:`provenance.sources` such a clip has no thumbnail. A plain clip falls back to ``dataset / path``.
+Where a clip's bytes are, the caller says, as where a reference's are: a *clip locator* maps a report clip to
+its file or to a media source (a member of a WebDataset tar shard, read through its seekable ``open()``), e.g.
+``lambda clip: provenance.dataset.sources.resolve(root, clip)`` (see :func:`provenance.audit.pages.clip_locator`).
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Generic, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -34,51 +32,61 @@ from provenance.media import IMAGE_SUFFIXES, MediaSource, frame_at
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ReferenceLocator", "Thumbnailer"]
+__all__ = ["ClipLocator", "ReferenceLocator", "Thumbnailer"]
 
 #: JPEG quality of frame thumbnails: small files, artefacts a reviewer does not notice at 320 px.
 JPEG_QUALITY = 80
 #: Side of the checker squares that show through an asset's transparent pixels.
 CHECKER = 8
 
+#: A reference path as the report names it (relative to its manifest) -> the file, or ``None`` when not known.
 ReferenceLocator = Callable[[str], Path | None]
 
+ClipT = TypeVar("ClipT", contravariant=True)
+#: A report clip -> its file, or a media source (``name``, ``suffix``, ``open()``, maybe ``local_file``), or
+#: ``None`` when not known.
+ClipLocator = Callable[[ClipT], Path | MediaSource | None]
 
-class Thumbnailer:
+
+class Thumbnailer(Generic[ClipT]):
     """Encoded thumbnails of clip frames, reference frames and assets, cached per (file, time).
 
-    ``dataset`` is the scanned folder (clip paths in the report are relative to it);
-    ``reference_locator`` maps a reference path as the report names it (relative to its manifest) to the
-    file, or ``None`` when it is not known.
+    ``clip_locator`` finds a clip of the report (whatever the caller's clips are: the renderer passes the
+    report's :class:`~provenance.report.model.Clip` objects); ``reference_locator`` a reference by the path the
+    report names it by. A locator that raises counts as one that does not know.
     """
 
-    def __init__(self, dataset: Path, reference_locator: ReferenceLocator, max_side: int = 320) -> None:
+    def __init__(self, clip_locator: ClipLocator[ClipT], reference_locator: ReferenceLocator,
+                 max_side: int = 320) -> None:
         if max_side < 16:
             raise ValueError(f"max_side must be >= 16, got {max_side}")
-        self.dataset = Path(dataset)
+        self.clip_locator = clip_locator
         self.reference_locator = reference_locator
         self.max_side = max_side
         self._cache: dict[tuple[str, float], bytes | None] = {}
 
     # ------------------------------------------------------------------ public
 
-    def clip_frame(self, clip: Mapping[str, Any], t: float) -> bytes | None:
+    def clip_frame(self, clip: ClipT, t: float) -> bytes | None:
         """JPEG of the clip's frame at ``t`` seconds, or ``None`` when it cannot be read."""
-        path = clip.get("path")
-        if not isinstance(path, str) or not path or not _finite(t):
+        if not _finite(t):
             return None
-        member = _member(clip)
-        if member:
-            return self._cached(f"member:{path}#{member}", t, lambda: self._member_frame(clip, member, t))
-        file = self._clip_file(clip, path)
-        return self._cached(f"file:{file}", t, lambda: self._frame(file, t))
+        source = self._locate_clip(clip)
+        if source is None:
+            return None
+        if isinstance(source, Path):
+            return self._file_frame(source, t)
+        local = getattr(source, "local_file", None)  # a source that is a plain file is read by path
+        if local is not None:
+            return self._file_frame(Path(local), t)
+        return self._cached(f"source:{source.name}", t, lambda: self._source_frame(source, t))
 
     def reference_frame(self, ref_path: str, t: float) -> bytes | None:
         """JPEG of a footage reference's frame at ``t`` seconds, or ``None``."""
         file = self._locate(ref_path)
         if file is None or not _finite(t):
             return None
-        return self._cached(f"file:{file}", t, lambda: self._frame(file, t))
+        return self._file_frame(file, t)
 
     def asset(self, ref_path: str) -> bytes | None:
         """PNG of an asset reference (transparent parts shown on a grey checker), or ``None``."""
@@ -88,6 +96,13 @@ class Thumbnailer:
         return self._cached(f"asset:{file}", 0.0, lambda: self._asset(file))
 
     # ------------------------------------------------------------------ internals
+
+    def _locate_clip(self, clip: ClipT) -> Path | MediaSource | None:
+        try:
+            return self.clip_locator(clip)
+        except Exception as exc:  # a locator bug (or a clip it cannot place) must not cost the report
+            log.debug("clip locator failed for %r: %s", clip, exc)
+            return None
 
     def _locate(self, ref_path: str) -> Path | None:
         try:
@@ -107,25 +122,11 @@ class Thumbnailer:
                 self._cache[k] = None
         return self._cache[k]
 
-    def _clip_file(self, clip: Mapping[str, Any], path: str) -> Path:
-        """The plain file of a clip: as :mod:`provenance.sources` resolves it (manifests too), else under dataset."""
-        sources = _sources()
-        if sources is not None:
-            try:
-                local = sources.resolve(self.dataset, clip).local_file  # a property: the file, or None
-            except Exception as exc:  # unresolvable here: the plain join below still may be right
-                log.debug("cannot resolve clip %s: %s", path, exc)
-            else:
-                if local is not None:
-                    return Path(local)
-        return self.dataset / path
+    def _file_frame(self, file: Path, t: float) -> bytes | None:
+        return self._cached(f"file:{file}", t, lambda: self._frame(file, t))
 
-    def _member_frame(self, clip: Mapping[str, Any], member: str, t: float) -> bytes | None:
-        sources = _sources()
-        if sources is None:
-            return None
-        source = sources.resolve(self.dataset, {**clip, "member": member})
-        if Path(member).suffix.lower() in IMAGE_SUFFIXES:
+    def _source_frame(self, source: MediaSource, t: float) -> bytes | None:
+        if source.suffix in IMAGE_SUFFIXES:
             with source.open() as fileobj:
                 return self._still(fileobj)
         return self._video_frame(source, t)
@@ -165,23 +166,6 @@ class Thumbnailer:
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=JPEG_QUALITY)
         return buf.getvalue()
-
-
-def _sources() -> Any:
-    """:mod:`provenance.sources` when it is there (it is optional for thumbnails), else None."""
-    try:
-        return importlib.import_module("provenance.dataset.sources")
-    except ImportError:
-        return None
-
-
-def _member(clip: Mapping[str, Any]) -> str | None:
-    """The tar member a clip is, from ``member`` or ``source.member`` (the report has used both)."""
-    member = clip.get("member")
-    source = clip.get("source")
-    if not member and isinstance(source, Mapping):
-        member = source.get("member")
-    return member if isinstance(member, str) and member else None
 
 
 def _finite(t: object) -> bool:

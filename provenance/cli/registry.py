@@ -1,0 +1,135 @@
+"""``provenance db ...`` and ``provenance registry ...``: the database schema and the rights registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from provenance.cli.app import app, err, out, state
+from rightsdb import NotFoundError, export_manifest, registry_digest
+from rightsdb.queries import list_holders, list_works, work_detail
+
+__all__ = ["db_app", "registry_app"]
+
+registry_app = typer.Typer(help="The rights registry: import, export and inspect holders and works.",
+                           no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+app.add_typer(db_app, name="db")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# db
+# ---------------------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply schema migrations to the database (a new SQLite file is migrated automatically)."""
+    registry = state.open(auto_migrate=False)
+    before = registry.current_revision()
+    registry.upgrade()
+    after = registry.current_revision()
+    if before == after:
+        err.print(f"schema is up to date ({after})")
+    else:
+        err.print(f"schema upgraded from {before or 'empty'} to {after}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision."""
+    out.print(state.open(auto_migrate=False).current_revision() or "empty")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# registry
+# ---------------------------------------------------------------------------------------------------------
+
+
+@registry_app.command("import")
+def registry_import(
+    manifest: Annotated[Path, typer.Argument(help="Manifest file (YAML or JSON).", show_default=False)],
+) -> None:
+    """Import a manifest: all or nothing; re-importing updates in place."""
+    from provenance.audit.manifests import import_manifest_file
+
+    registry = state.open()
+    with err.status(f"Checking and importing {manifest} ..."):
+        report = import_manifest_file(registry, manifest)
+    table = Table(title=f"Imported {manifest}", show_edge=False)
+    for column in ("", "created", "updated", "unchanged"):
+        table.add_column(column, justify="right" if column else "left")
+    for kind in ("holders", "works", "references"):
+        table.add_row(kind, str(report.created[kind]), str(report.updated[kind]), str(report.unchanged[kind]))
+    err.print(table)
+    if report.removed_references:
+        err.print(f"removed {report.removed_references} reference(s) no longer listed")
+    with registry.session() as session:
+        out.print(f"registry digest {registry_digest(session)}")
+
+
+@registry_app.command("export")
+def registry_export(
+    target: Annotated[Path, typer.Argument(help="Manifest file to write (.yaml/.yml or .json).",
+                                           show_default=False)],
+    copy_references: Annotated[bool, typer.Option(
+        "--copy-references", help="Copy reference files that lie outside the target's folder into it.")] = False,
+) -> None:
+    """Write the whole registry as a manifest that imports back to the same registry."""
+    doc = export_manifest(state.open(), target, copy_references=copy_references)
+    err.print(f"wrote {target}: {len(doc['holders'])} holders, {len(doc['works'])} works")
+
+
+@registry_app.command("list")
+def registry_list(
+    holder: Annotated[str | None, typer.Option(help="Only this holder's works.")] = None,
+    layer: Annotated[str | None, typer.Option(help="Only works of this layer.")] = None,
+) -> None:
+    """List the registered works."""
+    registry = state.open()
+    works = list_works(registry, holder or None, layer or None)
+    kinds = {h["id"]: h["kind"] for h in list_holders(registry)}
+    table = Table(show_edge=False)
+    for column in ("work", "title", "holder", "layer", "ai_training", "references"):
+        table.add_column(column)
+    for work in works:
+        table.add_row(work["id"], work["title"], f"{work['holder']} ({kinds[work['holder']]})", work["layer"],
+                      work["policy"]["ai_training"], str(len(work["references"])))
+    out.print(table)
+    err.print(f"{len(works)} work(s)")
+
+
+@registry_app.command("show")
+def registry_show(work_id: Annotated[str, typer.Argument(help="Work id.", show_default=False)]) -> None:
+    """Show one work: holder, terms and references."""
+    found = work_detail(state.open(), work_id)
+    if found is None:
+        raise NotFoundError(f"no work with id {work_id!r}")
+    work, holder, refs = found.work, found.holder, found.references
+    out.print(f"[bold]{work.title}[/] ({work.id})")
+    out.print(f"holder   {holder.name if holder else '?'} ({work.holder_id}, {holder.kind if holder else '?'})")
+    out.print(f"layer    {work.layer}")
+    terms = [f"AI training: {work.ai_training}"]
+    if work.license:
+        terms.append(f"license: {work.license}")
+    if work.territories:
+        terms.append("territories: " + ", ".join(work.territories))
+    if work.valid_from or work.valid_until:
+        terms.append(f"valid {work.valid_from or '...'} to {work.valid_until or '...'}")
+    if work.terms_source:
+        terms.append(f"source: {work.terms_source}")
+    if work.terms_url:
+        terms.append(f"url: {work.terms_url}")
+    out.print("terms    " + "; ".join(terms))
+    table = Table(show_edge=False)
+    for column in ("path", "kind", "media", "size", "duration", "sha256"):
+        table.add_column(column)
+    for ref in refs:
+        media = f"{ref.width}x{ref.height}" + (f" {ref.fps:.2f} fps" if ref.media_kind == "video" else "")
+        duration = f"{ref.duration_s:.1f}s" if ref.media_kind == "video" else "-"
+        table.add_row(ref.path, ref.kind, media, f"{ref.size_bytes / 1024:.0f} KiB", duration, ref.sha256[:12])
+    out.print(table)

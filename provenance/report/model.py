@@ -1,0 +1,186 @@
+"""The report as a typed model (pydantic): one definition that the JSON writer, the CSV, the file lists, the HTML
+page and the service's schemas share.
+
+The report JSON is a contract other tools read (README, docs): it is only ever extended. So the model is written
+back exactly as it was read or built (:meth:`ReportModel.to_dict`):
+
+* fields come out in the order declared here (the order reports have always had), then any field the model does
+  not know, in the order given: a report of another tool, or of a later version, keeps what it carries
+  (``extra="allow"``);
+* a field comes out when it was given, and only then (``exclude_unset``), null or not. A clip's ``source``,
+  ``metadata`` and ``frame_size``, a policy's optional terms and a footage segment's ``speed`` and ``score`` are
+  left out when there are none; ``error``, ``sha256``, ``region`` and an asset segment's ``ref_start`` and
+  ``ref_end`` are always given, as null when there is nothing (see :mod:`provenance.report.render`).
+
+Fields that the contract does not require default to nothing, so that reports without its extensions load.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from provenance.report.vocabulary import AiTraining, Exposure, LayerName, Verdict
+
+__all__ = ["CLIP_EXAMPLE", "POLICY_EXAMPLE", "SEGMENT_EXAMPLE", "AssetEvidence", "Clip", "Evidence", "FootageEvidence",
+           "Layer", "Policy", "References", "Report", "ReportModel", "ScanFacts", "Segment", "Source"]
+
+#: Examples of report objects, which the service's OpenAPI document shows (api.schemas re-exports these models).
+POLICY_EXAMPLE: dict[str, Any] = {
+    "ai_training": "deny", "license": "All rights reserved", "territories": ["DE", "US"], "valid_until": "2027-12-31",
+    "source": "tdm-reservation", "url": "https://acme.example/ai-terms"}
+SEGMENT_EXAMPLE: dict[str, Any] = {"start": 1.0, "end": 7.5, "reference": "footage/acme-racer-trailer.mp4",
+                                   "ref_start": 31.0, "ref_end": 37.5}
+CLIP_EXAMPLE: dict[str, Any] = {
+    "path": "clip.mp4", "sha256": "9f2c" + "0" * 60, "duration_s": 8.0, "exposure": "high", "error": None,
+    "reason": "High exposure: footage of Acme Racer (Acme Games, AI training denied).",
+    "layers": [{"layer": "game", "holder": "acme", "holder_name": "Acme Games", "work": "acme-racer",
+                "title": "Acme Racer", "verdict": "denied", "policy": {"ai_training": "deny",
+                                                                      "license": "All rights reserved"},
+                "confidence": 0.93, "segments": [SEGMENT_EXAMPLE],
+                "evidence": [{"kind": "footage", "reference": "footage/acme-racer-trailer.mp4", "region": None,
+                              "clip_time": 4.2, "ref_time": 34.2}]}]}
+
+
+class ReportModel(BaseModel):
+    """An object of the report: unknown fields are kept, and it is written back as it was given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object as the report JSON has it: the fields it was given (null or not), in the report's order,
+        then any others."""
+        return self.model_dump(exclude_unset=True)
+
+
+class Policy(ReportModel):
+    """A work's terms for AI training as they apply to the scan: ``ai_training`` is the term in force on the
+    scan date in its territory; ``stated`` (the registry's term) and ``note`` (why) say when it differs."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [POLICY_EXAMPLE]})
+
+    ai_training: AiTraining
+    license: str | None = None
+    stated: AiTraining | None = None
+    note: str | None = None
+    valid_from: str | None = None
+    valid_until: str | None = None
+    territories: list[str] | None = None
+    source: str | None = None
+    url: str | None = None
+
+
+class Segment(ReportModel):
+    """Where a work is in the clip (``start``-``end``, seconds) and in its reference (``ref_start``-``ref_end``;
+    null for an asset, a still). A footage segment also has the alignment's ``speed`` and ``score``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SEGMENT_EXAMPLE]})
+
+    start: float
+    end: float
+    reference: str
+    ref_start: float | None = None
+    ref_end: float | None = None
+    speed: float | None = None
+    score: float | None = None
+
+
+class FootageEvidence(ReportModel):
+    """A match with a reference video: how it was found, where in the frame (``region``, fractions of the
+    frame; null for the whole picture) and the moment to show a reviewer on both timelines."""
+
+    reference: str
+    kind: Literal["footage"]
+    methods: dict[str, int] = Field(default_factory=dict)
+    mirrored: bool = False
+    best_pdq_distance: int | None = None
+    region: list[float] | None = None
+    clip_time: float | None = None
+    ref_time: float | None = None
+
+
+class AssetEvidence(ReportModel):
+    """A registered still (HUD, logo, overlay) found in the clip's ``frames`` (seconds), within ``region``."""
+
+    reference: str
+    kind: Literal["asset"]
+    method: str | None = None
+    mirrored: bool = False
+    frames: list[float] = Field(default_factory=list)
+    score: float | None = None
+    region: list[float] | None = None
+    clip_time: float | None = None
+
+
+#: One piece of evidence of a layer, told apart by ``kind``.
+Evidence = Annotated[FootageEvidence | AssetEvidence, Field(discriminator="kind")]
+
+
+class Layer(ReportModel):
+    """One matched work in a clip: its layer, holder, terms, verdict, confidence, segments and evidence."""
+
+    layer: LayerName
+    holder: str
+    work: str
+    title: str | None = None
+    holder_name: str | None = None
+    policy: Policy
+    verdict: Verdict | None = None
+    confidence: float
+    segments: list[Segment]
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class Source(ReportModel):
+    """Where a clip read from a WebDataset shard is: the shard's path and the member's name in it."""
+
+    shard: str
+    member: str
+
+
+class Clip(ReportModel):
+    """One clip of the report (the contract's clip object). A clip that could not be read has an ``error`` and
+    no layers."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [CLIP_EXAMPLE]})
+
+    path: str
+    sha256: str | None
+    duration_s: float | None
+    exposure: Exposure
+    error: str | None
+    layers: list[Layer]
+    source: Source | None = None
+    metadata: dict[str, Any] | None = None
+    frame_size: list[int] | None = None
+    reason: str | None = None
+
+
+class References(ReportModel):
+    """How many references the registry held when scanning, by kind."""
+
+    footage: int
+    assets: int
+
+
+class ScanFacts(ReportModel):
+    """What was scanned, against what, how and when; ``summary`` counts the clips by exposure (and errors)."""
+
+    dataset: str
+    registry_digest: str
+    engine: str
+    settings: dict[str, Any]
+    date: str | None = None
+    as_of: str | None = None
+    territory: str | None = None
+    match_key: str | None = None
+    references: References | None = None
+    summary: dict[str, int] | None = None
+
+
+class Report(ReportModel):
+    """The audit report: the scan's facts and every clip, in the dataset's order."""
+
+    scan: ScanFacts | None = None
+    clips: list[Clip]

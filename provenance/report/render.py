@@ -1,0 +1,136 @@
+"""Rendering one clip: the engine's raw result for it, the registry's references and their terms -> the report's
+clip object.
+
+The raw result (what a scan stores per clip content) says which references matched where, and nothing of
+policies; rendering puts each match under its work, with the work's holder, layer and the terms in force on
+the scan date, so a change of terms re-renders stored results without matching again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from provenance.report.evidence import evidence_times
+from provenance.report.exposure import Terms, effective_terms, exposure_of, reason
+from provenance.report.model import AssetEvidence, Clip, FootageEvidence, Layer, Policy, Segment, Source
+from provenance.report.vocabulary import LAYERS, VERDICTS, ai_training, layer_name
+
+__all__ = ["RefInfo", "render_clip", "with_layers"]
+
+
+@dataclass(frozen=True, slots=True)
+class RefInfo:
+    """What the report says of a reference: its path and its work's holder, layer and terms (and, for the
+    audit, where the file is and what it holds)."""
+
+    reference_id: int
+    path: str
+    kind: str
+    work: str
+    title: str
+    holder: str
+    holder_name: str
+    layer: str
+    terms: Terms
+    sha256: str = ""
+    location: str = ""
+
+
+def _r(x: float) -> float:
+    return round(float(x), 3)
+
+
+def render_clip(rel: str, sha: str | None, raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date,
+                territory: str | None, metadata: Mapping[str, Any] | None = None, source: Source | None = None
+                ) -> Clip:
+    """The report's clip object from a raw result (``infos`` by reference key) and the registry's current terms."""
+    clip = Clip(path=rel, sha256=sha, duration_s=raw.get("duration_s"), exposure="none", error=raw.get("error"),
+                layers=[])
+    if source:
+        clip.source = source
+    if metadata:
+        clip.metadata = dict(metadata)
+    if raw.get("frame_size"):
+        clip.frame_size = raw["frame_size"]
+    if not clip.error:
+        clip.layers = _layers(raw, infos, as_of, territory)
+        clip.exposure = exposure_of([layer.policy.ai_training for layer in clip.layers])
+    clip.reason = reason(clip)
+    return clip
+
+
+def with_layers(clip: Clip, layers: list[Layer]) -> Clip:
+    """``clip`` showing only ``layers`` (a holder's view of it), its exposure and reason computed from them alone."""
+    shown = clip.model_copy(update={"layers": layers})
+    shown.exposure = exposure_of([x.policy.ai_training for x in shown.layers])
+    shown.reason = reason(shown)
+    return shown
+
+
+def _policy(info: RefInfo, as_of: date, territory: str | None) -> Policy:
+    terms = info.terms
+    effective, note = effective_terms(terms, as_of, territory)
+    policy = Policy(ai_training=ai_training(effective))
+    if terms.license is not None:
+        policy.license = terms.license
+    if effective != terms.ai_training:
+        policy.stated = ai_training(terms.ai_training)
+    if note:
+        policy.note = note
+    if terms.valid_from is not None:
+        policy.valid_from = terms.valid_from.isoformat()
+    if terms.valid_until is not None:
+        policy.valid_until = terms.valid_until.isoformat()
+    if terms.territories:
+        policy.territories = list(terms.territories)
+    if terms.url:
+        policy.url = terms.url
+    return policy
+
+
+def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, territory: str | None
+            ) -> list[Layer]:
+    """Group footage and asset matches by work into the report's layer objects."""
+    by_work: dict[str, Layer] = {}
+
+    def entry(info: RefInfo) -> Layer:
+        if info.work not in by_work:
+            policy = _policy(info, as_of, territory)
+            by_work[info.work] = Layer(
+                layer=layer_name(info.layer), holder=info.holder, work=info.work, title=info.title,
+                holder_name=info.holder_name, policy=policy, verdict=VERDICTS[policy.ai_training],
+                confidence=0.0, segments=[], evidence=[],
+            )
+        return by_work[info.work]
+
+    for ref in raw.get("footage", []):
+        info = infos[ref["ref"]]
+        e = entry(info)
+        e.segments += [Segment(start=s["start"], end=s["end"], reference=info.path, ref_start=s["ref_start"],
+                               ref_end=s["ref_end"], speed=s["speed"], score=s["score"]) for s in ref["segments"]]
+        e.confidence = max(e.confidence, ref["confidence"])
+        footage = FootageEvidence(
+            reference=info.path, kind="footage", methods=ref["methods"], mirrored=ref["mirrored"],
+            best_pdq_distance=ref["best_distance"], region=ref["region"], clip_time=None, ref_time=None,
+        )
+        footage.clip_time, footage.ref_time = evidence_times(footage, e.segments)
+        e.evidence.append(footage)
+    for hit in raw.get("assets", []):
+        info = infos[hit["ref"]]
+        e = entry(info)
+        confidence = min(1.0, hit["score"] / 36.0) if hit["method"] == "features" else hit["score"]
+        e.confidence = max(e.confidence, _r(confidence))
+        e.segments.append(Segment(start=min(hit["frames"]), end=max(hit["frames"]), reference=info.path,
+                                  ref_start=None, ref_end=None))
+        asset = AssetEvidence(reference=info.path, kind="asset", method=hit["method"], mirrored=hit["mirrored"],
+                              frames=hit["frames"], score=hit["score"], region=hit["region"], clip_time=None)
+        asset.clip_time, _ = evidence_times(asset, e.segments)
+        e.evidence.append(asset)
+    layers = list(by_work.values())
+    for layer in layers:
+        layer.segments.sort(key=lambda s: (s.start, s.reference))
+    layers.sort(key=lambda item: (LAYERS.index(item.layer), item.work))
+    return layers

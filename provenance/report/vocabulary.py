@@ -1,0 +1,49 @@
+"""The report's vocabularies, each written once: layers, exposure levels, AI-training terms and verdicts.
+
+Each is a ``Literal`` type (what the typed report model and the service's schemas check) and the tuple of its
+values in their order (what loops, sorts and menus use), taken from the type so the two cannot differ.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar, get_args
+
+__all__ = ["AI_TRAINING", "EXPOSURE_ORDER", "LAYERS", "VERDICTS", "AiTraining", "Exposure", "LayerName", "Verdict",
+           "ai_training", "layer_name"]
+
+#: The rights layers of a clip, in the order a report lists them: the publisher's game, the streamer's
+#: contribution, user-generated content, anything else.
+LayerName = Literal["game", "stream", "ugc", "other"]
+LAYERS: tuple[LayerName, ...] = get_args(LayerName)
+
+#: The contract's exposure levels, lowest first.
+Exposure = Literal["none", "low", "medium", "high"]
+EXPOSURE_ORDER: tuple[Exposure, ...] = get_args(Exposure)
+
+#: A work's terms for AI training (``policy.ai_training``).
+AiTraining = Literal["allow", "deny", "conditional", "unknown"]
+AI_TRAINING: tuple[AiTraining, ...] = get_args(AiTraining)
+
+#: A layer's verdict, one per ``ai_training`` value.
+Verdict = Literal["allowed", "denied", "conditional", "unknown"]
+VERDICTS: dict[AiTraining, Verdict] = {"allow": "allowed", "deny": "denied", "conditional": "conditional",
+                                       "unknown": "unknown"}
+
+_T = TypeVar("_T", bound=str)
+
+
+def _one_of(value: str, names: tuple[_T, ...], what: str) -> _T:
+    for name in names:
+        if name == value:
+            return name
+    raise ValueError(f"{value!r} is not a {what} (one of {', '.join(names)})")
+
+
+def layer_name(value: str) -> LayerName:
+    """``value`` (a registry's layer) as a layer name; :class:`ValueError` when it is none."""
+    return _one_of(value, LAYERS, "layer")
+
+
+def ai_training(value: str) -> AiTraining:
+    """``value`` (a registry's terms) as an AI-training value; :class:`ValueError` when it is none."""
+    return _one_of(value, AI_TRAINING, "value of ai_training")
