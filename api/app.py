@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import Receive, Scope, Send
 
 from provenance import __version__
-from provenance.audit.service import Checker
+from provenance.audit import Checker
 from rightsdb import Registry
 
 from . import problems

@@ -9,7 +9,7 @@ from typing import cast
 
 from fastapi import Request
 
-from provenance.audit.service import Checker
+from provenance.audit import Checker
 from rightsdb import Registry
 
 from .config import ApiSettings

@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from provenance.audit.service import run_scan_job
+from provenance.audit import run_scan_job
 from rightsdb import Registry, StoreError
 from rightsdb.jobs import DEFAULT_LEASE_SECONDS, claim_job, claimable_jobs, new_owner, release_job, running_count
 from rightsdb.models import ScanJob

@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import corpus  # noqa: E402
 from pdq import PDQ  # noqa: E402
 
+from provenance.audit import scan  # noqa: E402
 from provenance.audit.manifests import import_manifest_file  # noqa: E402
-from provenance.audit.scan import scan  # noqa: E402
 from provenance.media.decode import open_video  # noqa: E402
 from provenance.media.probe import IMAGE_SUFFIXES  # noqa: E402
 from rightsdb import Registry  # noqa: E402

@@ -64,7 +64,7 @@ def _index_memory(url: str) -> dict[str, float]:
 
     import psutil
 
-    from provenance.audit.scan import build_index, index_payload
+    from provenance.audit import build_index, index_payload
     from provenance.engine import EngineParams, FootagePrint
     from rightsdb import Registry
 
@@ -109,7 +109,7 @@ def _index_scale(url: str, copies: int) -> dict[str, float]:
 
     import psutil
 
-    from provenance.audit.scan import build_index, index_payload
+    from provenance.audit import build_index, index_payload
     from provenance.engine import EngineParams, FootagePrint, match_clip
     from rightsdb import Registry
 
@@ -185,9 +185,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
+    from provenance.audit import engine_id, ensure_fingerprints, scan
     from provenance.audit.executors import LocalExecutor, RayExecutor
     from provenance.audit.manifests import import_manifest_file
-    from provenance.audit.scan import engine_id, ensure_fingerprints, scan
     from provenance.engine import EngineParams
     from rightsdb import Registry
 
@@ -268,10 +268,11 @@ def _store_main(url: str, n: int = 300) -> int:
     import hashlib
     from datetime import date
 
-    from provenance.audit.scan import _begin_scan, store_clip
+    from provenance.audit import engine_id, store_clip
     from provenance.engine import EngineParams
     from provenance.report import RefInfo, Terms, render_clip
     from rightsdb import Registry, Scan
+    from rightsdb.results import begin_scan
 
     registry = Registry(url)
     infos = {f"w{k}::ref": RefInfo(k, "footage/ref.mp4", "footage", f"w{k}", "Work", "h", "Holder", "game",
@@ -283,14 +284,14 @@ def _store_main(url: str, n: int = 300) -> int:
                             "region": None} for key in infos]}
     clean = {**flagged, "footage": []}
     scan_id = hashlib.sha256(f"store-rate {time.time()}".encode()).hexdigest()[:32]
-    _begin_scan(registry, scan_id, Path("/bench"), "0" * 64, EngineParams(), 2 * n)
+    begin_scan(registry, scan_id, "/bench", "0" * 64, engine_id(), EngineParams().as_dict(), 2 * n)
     try:
         for name, raw in (("clean", clean), ("flagged", flagged)):
             t0 = time.perf_counter()
             for i in range(n):
                 sha = hashlib.sha256(f"{name}{i}".encode()).hexdigest()
                 clip = render_clip(f"{name}/{i:05d}.mp4", sha, raw, infos, date(2026, 1, 1), None)
-                store_clip(registry, scan_id, clip.to_dict(), f"{sha}:bench", raw, replace_cached=False)
+                store_clip(registry, scan_id, clip, f"{sha}:bench", raw, replace_cached=False)
             rate = n / (time.perf_counter() - t0)
             print(f"{name:7s} clips stored: {rate:.0f}/s into {registry.url.split('://')[0]} (load {_load()})",
                   flush=True)
@@ -306,8 +307,8 @@ def _store_main(url: str, n: int = 300) -> int:
 def _scale_main(copies: list[int], out: Path | None) -> int:
     import multiprocessing
 
+    from provenance.audit import engine_id, ensure_fingerprints
     from provenance.audit.manifests import import_manifest_file
-    from provenance.audit.scan import engine_id, ensure_fingerprints
     from provenance.engine import EngineParams
     from rightsdb import Registry
 

@@ -18,7 +18,7 @@ from sqlmodel import select
 from .models import ClipResult, Finding, Scan
 from .store import Registry
 
-__all__ = ["FindingRow", "begin_scan", "end_scan", "ensure_scan", "store_clip", "stored_result"]
+__all__ = ["FindingRow", "begin_scan", "end_scan", "ensure_scan", "store_result", "stored_result"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ def ensure_scan(registry: Registry, scan_id: str, dataset: str, engine: str, sta
                              status=status))
 
 
-def store_clip(registry: Registry, scan_id: str, *, path: str, sha256: str | None, cache_key: str | None,
+def store_result(registry: Registry, scan_id: str, *, path: str, sha256: str | None, cache_key: str | None,
                duration_s: float | None, exposure: str, error: str | None, raw: dict[str, Any],
                findings: Sequence[FindingRow], replace_cached: bool) -> None:
     """Commit one clip's result (and its findings) at once: an interrupted scan loses nothing it finished.

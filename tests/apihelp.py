@@ -30,8 +30,8 @@ def fingerprinted_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     session; callers copy it)."""
     if _TEMPLATE and _TEMPLATE[0].exists():
         return _TEMPLATE[0]
+    from provenance.audit import ensure_fingerprints
     from provenance.audit.manifests import import_manifest_file
-    from provenance.audit.scan import ensure_fingerprints
     from provenance.engine import EngineParams
 
     path = tmp_path_factory.mktemp("api-db") / "sample.db"

@@ -290,7 +290,7 @@ def _drop_dac_capabilities() -> None:
 
 
 def _scan(db_url: str, dataset: Path) -> dict[str, Any]:
-    from provenance.audit.scan import scan
+    from provenance.audit import scan
     from rightsdb import Registry
 
     registry = Registry(db_url)

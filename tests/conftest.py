@@ -146,8 +146,8 @@ def sample_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     Shared: a module that changes it takes a copy (``copy.deepcopy``).
     """
+    from provenance.audit import scan, write_report
     from provenance.audit.manifests import import_manifest_file
-    from provenance.audit.scan import scan, write_report
     from provenance.engine import EngineParams
 
     registry = Registry(f"sqlite:///{tmp_path_factory.mktemp('db') / 'r.db'}")

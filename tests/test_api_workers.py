@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from api.jobs import JobRunner
-from provenance.audit.service import run_scan_job
+from provenance.audit import run_scan_job
 from rightsdb import Registry
 from rightsdb.jobs import (
     LeaseLost,

@@ -29,9 +29,9 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from provenance import ScanError
+from provenance.audit import ClipDone, ensure_fingerprints, scan, write_report
 from provenance.audit.executors import RayExecutor, make_executor
 from provenance.audit.manifests import import_manifest_file
-from provenance.audit.scan import ClipDone, ensure_fingerprints, scan, write_report
 from provenance.cli.app import main
 from provenance.engine import EngineParams
 from provenance.report import Report
@@ -285,7 +285,7 @@ def test_a_service_scan_job_runs_on_the_cluster(cluster: Any, pg_copy: str, samp
     """The service's scan jobs take the executor too (``PROVENANCE_SCAN_EXECUTOR=ray``): the same report, its
     clips matched by Ray tasks on the cluster this process has joined; a cluster that cannot be reached fails
     the job with a one-line error."""
-    from provenance.audit import service
+    from provenance.audit import jobs
     from rightsdb.jobs import create_job, get_job
 
     made: list[Any] = []
@@ -294,20 +294,20 @@ def test_a_service_scan_job_runs_on_the_cluster(cluster: Any, pg_copy: str, samp
         made.append(make_executor(*args))
         return made[-1]
 
-    monkeypatch.setattr(service, "make_executor", keep)
+    monkeypatch.setattr(jobs, "make_executor", keep)
     root = tmp_path / "data"
     dataset = root / "sample"
     shutil.copytree(SAMPLE / "dataset", dataset)
     registry = Registry(pg_copy)
     try:
         job = create_job(registry, str(dataset), {}, created_by=None)
-        assert service.run_scan_job(registry, job.id, [root.resolve()], workers=2, executor="ray") == "done"
+        assert jobs.run_scan_job(registry, job.id, [root.resolve()], workers=2, executor="ray") == "done"
         report = get_job(registry, job.id).report
         assert report is not None
         _one_row_per_clip(registry, report)
         bad = create_job(registry, str(dataset), {}, created_by=None)
-        assert service.run_scan_job(registry, bad.id, [root.resolve()], executor="ray",
-                                    address="127.0.0.1:1") == "failed"
+        assert jobs.run_scan_job(registry, bad.id, [root.resolve()], executor="ray",
+                                 address="127.0.0.1:1") == "failed"
         error = get_job(registry, bad.id).error or ""
     finally:
         registry.dispose()

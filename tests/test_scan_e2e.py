@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from provenance.audit import scan, write_report
 from provenance.audit.manifests import import_manifest_file
-from provenance.audit.scan import scan, write_report
 from provenance.cli.app import EXIT_FINDINGS, main
 from provenance.engine import EngineParams
 from provenance.report import CSV_COLUMNS, Report, exposure_of

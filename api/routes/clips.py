@@ -12,7 +12,7 @@ from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from provenance import DecodeError, NotMediaError
-from provenance.audit.service import Checker, confine_dataset, stored_clip
+from provenance.audit import Checker, confine_dataset, stored_clip
 from provenance.media.probe import probe
 from rightsdb import Registry
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from provenance.audit.service import Checker, add_reference_file
+from provenance.audit import Checker, add_reference_file
 from rightsdb import Registry, edit
 from rightsdb.queries import get_work, list_holders, list_works, policy_history
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from provenance.audit import confine_dataset
 from provenance.audit.pages import report_page
-from provenance.audit.service import confine_dataset
 from provenance.report import Report, csv_text
 from rightsdb import Registry
 from rightsdb.jobs import cancel_job, create_job, get_job, job_dict, list_jobs

@@ -1,1 +1,82 @@
-"""The audit: one clip with the cache, the scan loop, executors, the service's operations."""
+"""The audit: the engine and the registry joined.
+
+- :mod:`~provenance.audit.references`: the registry's references fingerprinted (once per file content),
+  described for the report, read into a reference index;
+- :mod:`~provenance.audit.clip`: one clip with the cache (its stored result of the same content, else the
+  engine's matches), and its result stored;
+- :mod:`~provenance.audit.scan`: the scan loop (resumable, incremental) and the report;
+- :mod:`~provenance.audit.executors`: where clips are matched (this process, local processes, a Ray cluster);
+- :mod:`~provenance.audit.checks`, :mod:`~provenance.audit.jobs`: the service's operations (clip checks,
+  reference uploads, scan jobs under a lease);
+- :mod:`~provenance.audit.manifests`, :mod:`~provenance.audit.pages`: manifest import with the media probe,
+  the HTML page of a report with its thumbnails.
+"""
+
+from provenance.audit.checks import CHECKS_SCAN_ID, Checker, add_reference_file, stored_clip
+from provenance.audit.clip import Lookup, MatchResult, error_text, match_source, raw_matches, store_clip, stored_lookup
+from provenance.audit.executors import (
+    EXECUTORS,
+    Executor,
+    LocalExecutor,
+    MatchJob,
+    RayExecutor,
+    default_workers,
+    make_executor,
+)
+from provenance.audit.jobs import confine_dataset, run_scan_job
+from provenance.audit.manifests import import_manifest_file, media_probe
+from provenance.audit.pages import clip_locator, report_page
+from provenance.audit.references import (
+    FOOTAGE_ALGORITHM,
+    IndexPayload,
+    build_index,
+    engine_id,
+    ensure_fingerprints,
+    index_payload,
+    load_index,
+    load_infos,
+    match_key,
+    ref_key,
+)
+from provenance.audit.scan import ClipCallback, ClipDone, scan, write_report
+
+__all__ = [
+    "CHECKS_SCAN_ID",
+    "EXECUTORS",
+    "FOOTAGE_ALGORITHM",
+    "Checker",
+    "ClipCallback",
+    "ClipDone",
+    "Executor",
+    "IndexPayload",
+    "LocalExecutor",
+    "Lookup",
+    "MatchJob",
+    "MatchResult",
+    "RayExecutor",
+    "add_reference_file",
+    "build_index",
+    "clip_locator",
+    "confine_dataset",
+    "default_workers",
+    "engine_id",
+    "ensure_fingerprints",
+    "error_text",
+    "import_manifest_file",
+    "index_payload",
+    "load_index",
+    "load_infos",
+    "make_executor",
+    "match_key",
+    "match_source",
+    "media_probe",
+    "raw_matches",
+    "ref_key",
+    "report_page",
+    "run_scan_job",
+    "scan",
+    "store_clip",
+    "stored_clip",
+    "stored_lookup",
+    "write_report",
+]

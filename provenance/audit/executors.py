@@ -1,8 +1,8 @@
 """Where a scan's clips are matched: in this process, in a pool of local processes, or on a Ray cluster.
 
 An executor is one method, ``run(job, clips)``: it matches each ``(i, source)`` of ``clips`` with
-:func:`provenance.audit.match_source` and yields ``(i, result)`` as each clip finishes, in any order. It
-never writes the database: the scan (:func:`provenance.audit.scan`) renders and stores every result in the
+:func:`provenance.audit.clip.match_source` and yields ``(i, result)`` as each clip finishes, in any order. It
+never writes the database: the scan (:func:`provenance.audit.scan.scan`) renders and stores every result in the
 driver, one transaction per clip keyed by the clip's path, so a clip matched twice (a task retried after its
 worker died) is still one stored row, and the progress callbacks are the same whatever the executor.
 
@@ -29,17 +29,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from provenance.audit.scan import (
-    IndexPayload,
-    Lookup,
-    _error_text,
-    build_index,
-    engine_id,
-    index_payload,
-    load_index,
-    match_source,
-    stored_lookup,
-)
+from provenance.audit.clip import Lookup, MatchResult, error_text, match_source, stored_lookup
+from provenance.audit.references import IndexPayload, build_index, engine_id, index_payload, load_index
 from provenance.engine import EngineParams, ReferenceIndex, one_thread_per_process
 from provenance.errors import ScanError
 from provenance.report import RefInfo
@@ -51,10 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "MatchJob", "MatchResult", "RayExecutor", "RayStats",
-           "Results", "make_executor"]
-
-MatchResult = tuple[str | None, str | None, dict[str, Any], bool]
-"""``(sha256, cache_key, raw result, from_cache)`` of one clip, as :func:`provenance.audit.match_source`."""
+           "Results", "default_workers", "make_executor"]
 
 Results = Generator[tuple[int, MatchResult], None, None]
 """``(i, result)`` as each clip finishes; closing it early stops the work still queued."""
@@ -226,7 +214,7 @@ def _check_reachable(address: str, timeout: float) -> None:
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
-        raise ScanError(f"cannot reach the Ray cluster at {address}: {_error_text(exc)}") from exc
+        raise ScanError(f"cannot reach the Ray cluster at {address}: {error_text(exc)}") from exc
 
 
 @dataclass
@@ -266,7 +254,7 @@ class RayExecutor:
             try:
                 ray.init(num_cpus=self.num_cpus, include_dashboard=False, **quiet)
             except (Exception, SystemExit) as exc:
-                raise ScanError(f"cannot start a local Ray cluster: {_error_text(exc)}") from exc
+                raise ScanError(f"cannot start a local Ray cluster: {error_text(exc)}") from exc
             return True
         if self.num_cpus is not None:
             log.info("--workers is ignored with --address: the cluster's CPUs are used")
@@ -274,7 +262,7 @@ class RayExecutor:
         try:
             ray.init(address=self.address, **quiet)
         except (Exception, SystemExit) as exc:  # Ray exits the process when its GCS never answers
-            raise ScanError(f"cannot join the Ray cluster at {self.address}: {_error_text(exc)}") from exc
+            raise ScanError(f"cannot join the Ray cluster at {self.address}: {error_text(exc)}") from exc
         return True
 
     def run(self, job: MatchJob, clips: Sequence[tuple[int, Any]]) -> Results:
@@ -319,9 +307,9 @@ class RayExecutor:
                 except RayTaskError as exc:  # our code raised in the worker: not the clip's fault
                     cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                     raise ScanError(f"{getattr(source, 'rel', source)}: Ray worker failed: "
-                                    f"{_error_text(cause)}") from exc
+                                    f"{error_text(cause)}") from exc
                 except RayError as exc:  # the worker or its node died on every try
-                    log.warning("%s: %s", getattr(source, "rel", source), _error_text(exc))
+                    log.warning("%s: %s", getattr(source, "rel", source), error_text(exc))
                     tries = self.max_retries + 1
                     result = (None, None, {"error": f"the Ray worker matching this clip died (tried {tries} "
                                                     f"time{'s' if tries > 1 else ''}: {type(exc).__name__})"}, False)
@@ -336,11 +324,17 @@ class RayExecutor:
                 ray.cancel(ref)
 
 
+def default_workers() -> int:
+    """Processes by default: one per CPU core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
     """The executor a command line names: ``local`` (``workers`` processes, default every core) or ``ray``
     (on ``address``, or on a local cluster of ``workers`` CPUs, default every core)."""
-    from provenance.audit.scan import default_workers
-
     if name == "local":
         if address is not None:
             raise ScanError("--address needs --executor ray")

@@ -14,7 +14,7 @@ from provenance.cli.app import EXIT_FINDINGS, app, err, state
 from rightsdb import Registry, RegistryError, StoreError, atomic_write_text
 
 if TYPE_CHECKING:
-    from provenance.audit.scan import ClipDone
+    from provenance.audit import ClipDone
     from provenance.report import Report
 
 __all__ = ["ExecutorName", "FailOn", "report_command", "scan_command"]
@@ -76,8 +76,8 @@ def scan_command(
         "dataset at the same path and a database they reach (PostgreSQL).", show_default=False)] = None,
 ) -> None:
     """Scan a dataset against the registry and write the report JSON (resumable: run it again to go on)."""
+    from provenance.audit import default_workers, scan, write_report
     from provenance.audit.executors import make_executor
-    from provenance.audit.scan import default_workers, scan, write_report
     from provenance.engine import EngineParams
 
     runner = make_executor(executor.value, workers, address)

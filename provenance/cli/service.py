@@ -45,7 +45,7 @@ def serve_command(
     import uvicorn
 
     from api import ApiSettings, create_app
-    from provenance.audit.scan import default_workers  # one server process per CPU core this process may use
+    from provenance.audit import default_workers  # one server process per CPU core this process may use
     from rightsdb import Registry
 
     overrides = {"db": state.db} if state.db else {}

@@ -1,0 +1,139 @@
+"""The registry's references ready for the engine: fingerprinted once per file content, described for the report,
+and read into a reference index.
+
+Reference fingerprints are cached in the registry, keyed by the file's sha256 and the engine's fingerprint
+version, so they are computed once per file, whatever manifest or path names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from provenance import ENGINE_NAME, __version__
+from provenance.engine import (
+    ENGINE_VERSION,
+    FINGERPRINT_VERSION,
+    EngineParams,
+    FootagePrint,
+    ReferenceIndex,
+    fingerprint_footage,
+    load_asset,
+)
+from provenance.errors import ScanError
+from provenance.report import RefInfo, Terms
+from rightsdb import Registry, sha256_file
+from rightsdb.references import fingerprinted, reference_rows, save_fingerprint, stored_fingerprints
+
+__all__ = ["FOOTAGE_ALGORITHM", "IndexPayload", "Progress", "build_index", "engine_id", "ensure_fingerprints",
+           "index_payload", "load_index", "load_infos", "match_key", "ref_key"]
+
+FOOTAGE_ALGORITHM = "provenance-footage"
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+def ref_key(work: str, path: str) -> str:
+    """A reference's key in stored results: its work and manifest path (stable across re-imports)."""
+    return f"{work}::{path}"
+
+
+def engine_id() -> str:
+    return f"{ENGINE_NAME}+{__version__}/engine-{ENGINE_VERSION}"
+
+
+def ensure_fingerprints(registry: Registry, params: EngineParams, progress: Progress | None = None) -> int:
+    """Fingerprint every footage reference that has no stored fingerprint of this engine version.
+
+    Returns how many were computed. Each is committed on its own, so an
+    interrupted run keeps what it finished.
+    """
+    refs = [ref for ref, _, _ in reference_rows(registry) if ref.kind == "footage"]
+    done = fingerprinted(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
+    todo: dict[str, Any] = {}
+    for ref in refs:
+        if ref.sha256 not in done and ref.sha256 not in todo:
+            todo[ref.sha256] = ref
+    for i, (sha, ref) in enumerate(sorted(todo.items(), key=lambda kv: kv[1].path)):
+        if progress:
+            progress(f"fingerprinting {ref.path}", i, len(todo))
+        location = Path(ref.location)
+        if not location.is_file() or sha256_file(location) != sha:
+            raise ScanError(f"reference {ref.path} of work {ref.work_id}: file {location} is missing or has "
+                            "changed since import; re-import the manifest")
+        fp = fingerprint_footage(location, params)
+        save_fingerprint(registry, sha, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, params.as_dict(),
+                         len(fp.timestamps), fp.to_payload())
+    if progress:
+        progress("fingerprints ready", len(todo), len(todo))
+    return len(todo)
+
+
+def load_infos(registry: Registry) -> dict[str, RefInfo]:
+    """What the report says of each reference (work, holder, layer, terms), by :func:`ref_key`."""
+    infos: dict[str, RefInfo] = {}
+    for ref, work, holder in reference_rows(registry):
+        terms = Terms(work.ai_training, work.license, work.valid_from, work.valid_until,
+                      tuple(work.territories) if work.territories else None, work.terms_source, work.terms_url)
+        infos[ref_key(work.id, ref.path)] = RefInfo(
+            int(ref.id or 0), ref.path, ref.kind, work.id, work.title, holder.id, holder.name, work.layer, terms,
+            ref.sha256, ref.location)
+    return infos
+
+
+IndexPayload = list[tuple[str, str, str, Any]]
+"""What a :class:`ReferenceIndex` is built from, as plain data that pickles (the index holds OpenCV matchers,
+which do not): ``(kind, key, layer, data)`` in reference id order, ``data`` the stored footage print's
+``(timestamps, data, quality)`` blobs or an asset's RGBA array."""
+
+
+def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -> IndexPayload:
+    """Read everything the reference index is built from (stored footage prints, asset images) once.
+
+    ``infos`` (from :func:`load_infos`) saves reading the references again when the caller has them.
+    """
+    infos = load_infos(registry) if infos is None else infos
+    prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
+    payload: IndexPayload = []
+    for key, info in infos.items():  # reference id order
+        if info.kind == "footage":
+            stored = prints.get(info.sha256)
+            if stored is None:
+                raise ScanError(f"reference {info.path} of work {info.work} has no fingerprint; run the scan again")
+            payload.append(("footage", key, info.layer, stored))
+        else:
+            payload.append(("asset", key, info.layer, load_asset(info.location)))
+    return payload
+
+
+def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
+    """The in-memory reference index from :func:`index_payload` (in any process: no database needed)."""
+    index = ReferenceIndex(params)
+    for kind, key, layer, data in payload:
+        if kind == "footage":
+            index.add_footage(key, layer, FootagePrint.from_payload(*data))
+        else:
+            index.add_asset(key, layer, data)
+    return index
+
+
+def load_index(registry: Registry, params: EngineParams, infos: dict[str, RefInfo] | None = None
+               ) -> tuple[ReferenceIndex, dict[str, RefInfo]]:
+    """Build the in-memory reference index of the whole registry (footage prints and assets).
+
+    ``infos`` (from :func:`load_infos`) saves reading the references again when the caller has them.
+    """
+    infos = load_infos(registry) if infos is None else infos
+    return build_index(params, index_payload(registry, infos)), infos
+
+
+def match_key(registry: Registry, params: EngineParams) -> str:
+    """What a clip's matches depend on: the engine, its settings and the registry's references (content and
+    layer, in index order). Policies, titles and holder names are not in it: changing them re-renders stored
+    results instead of matching again. A reference added or removed changes it (any clip may hold it)."""
+    refs = [[ref.sha256, ref.kind, ref.path, work.id, work.layer] for ref, work, _ in reference_rows(registry)]
+    payload = {"engine": engine_id(), "params": params.as_dict(), "references": refs}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
