@@ -15,13 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from provenance.report import AiTraining, Clip, Exposure, LayerName, Policy, Segment
 from provenance.report import Layer as ClipLayer
 from provenance.report.model import POLICY_EXAMPLE, SEGMENT_EXAMPLE
+from rightsdb import ID_PATTERN as RIGHTSDB_ID
 
 __all__ = ["ID_PATTERN", "AiTrainingT", "Clip", "ClipLayer", "ClipPath", "ExposureT", "FindingClip", "FindingOut",
            "FindingPage", "HolderIn", "HolderKindT", "HolderOut", "HolderUpdate", "Job", "JobPage", "JobProgress",
            "LayerT", "Policy", "PolicyChangeOut", "PolicyIn", "Readiness", "ReferenceOut", "ScanRequest", "Segment",
            "Status", "WorkIn", "WorkOut", "WorkUpdate"]
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+#: Holder and work ids, as the manifest checks them (rightsdb.manifest.ID_PATTERN).
+ID_PATTERN = RIGHTSDB_ID.pattern
 AiTrainingT = AiTraining
 LayerT = LayerName
 HolderKindT = Literal["publisher", "streamer", "ugc_creator", "other"]

@@ -9,7 +9,10 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DB_URL = "sqlite:///provenance.db"
+from rightsdb import DEFAULT_URL
+
+#: The database when none is given: a SQLite file in the current folder (the registry's default).
+DEFAULT_DB_URL = DEFAULT_URL
 
 
 class Settings(BaseSettings):

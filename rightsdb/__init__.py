@@ -20,7 +20,7 @@ from ._errors import (
 from ._files import atomic_write_bytes, atomic_write_text, sha256_file
 from .exports import export_manifest, policy_dict, registry_digest, snapshot
 from .imports import import_manifest
-from .manifest import ImportReport, Manifest, MediaFacts, MediaProbe, load_manifest
+from .manifest import ID_PATTERN, ImportReport, Manifest, MediaFacts, MediaProbe, load_manifest
 from .models import (
     AiTraining,
     ClipResult,
@@ -38,6 +38,7 @@ from .store import DEFAULT_URL, Registry, head_revision, normalize_url
 
 __all__ = [
     "DEFAULT_URL",
+    "ID_PATTERN",
     "AiTraining",
     "ClipResult",
     "ConflictError",
