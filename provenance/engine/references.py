@@ -134,7 +134,6 @@ class ReferenceIndex:
         self.bank_time: list[float] = []
         self.assets: list[tuple[RefMeta, AssetDetector]] = []
         self._index: StaticHashIndex | None = None
-        self._n_rows = 0
 
     @property
     def footage_count(self) -> int:

@@ -448,6 +448,3 @@ def _first_frame_rotation(container: object, stream: object) -> int:
         return 0
     return 0
 
-
-def is_finite_positive(x: float) -> bool:
-    return math.isfinite(x) and x > 0
