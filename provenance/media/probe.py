@@ -23,7 +23,6 @@ probing (FFmpeg may decode one frame to learn them).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import struct
 import warnings
