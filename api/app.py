@@ -53,8 +53,13 @@ class ServiceApp(FastAPI):
     to this app would not see ordinary finding queries: add it around the app, or to this shortcut.)"""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == findings.PATH
-                and not scope.get("root_path") and not self.root_path):
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and scope["path"] == findings.PATH
+            and not scope.get("root_path")
+            and not self.root_path
+        ):
             response = await findings.fast_response(self.state, scope)
             if response is not None:
                 await response(scope, receive, send)
@@ -68,10 +73,19 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     registry_ = Registry(settings.db)
 
     def workers() -> tuple[Checker, JobRunner, Reads]:
-        return (Checker(registry_, threads=settings.check_threads),
-                JobRunner(registry_, settings.data_root_paths, settings.max_scans, settings.scan_workers,
-                          settings.scan_executor, settings.ray_address, lease_seconds=settings.job_lease_seconds),
-                Reads(registry_))
+        return (
+            Checker(registry_, threads=settings.check_threads),
+            JobRunner(
+                registry_,
+                settings.data_root_paths,
+                settings.max_scans,
+                settings.scan_workers,
+                settings.scan_executor,
+                settings.ray_address,
+                lease_seconds=settings.job_lease_seconds,
+            ),
+            Reads(registry_),
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,15 +104,23 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             app.state.reads.close()
             app.state.registry.dispose()
 
-    app = ServiceApp(title="provenance", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  openapi_tags=[
-                      {"name": "health", "description": "Liveness and readiness (no key needed)."},
-                      {"name": "registry", "description": "Holders, works, their terms and references."},
-                      {"name": "clips", "description": "Check one clip (admin, auditor); stored results by "
-                                                       "content hash (a holder: its own layers only)."},
-                      {"name": "findings", "description": "Stored findings, filtered and paged."},
-                      {"name": "scans", "description": "Dataset scans as background jobs."},
-                  ])
+    app = ServiceApp(
+        title="provenance",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "health", "description": "Liveness and readiness (no key needed)."},
+            {"name": "registry", "description": "Holders, works, their terms and references."},
+            {
+                "name": "clips",
+                "description": "Check one clip (admin, auditor); stored results by "
+                "content hash (a holder: its own layers only).",
+            },
+            {"name": "findings", "description": "Stored findings, filtered and paged."},
+            {"name": "scans", "description": "Dataset scans as background jobs."},
+        ],
+    )
     app.state.settings = settings
     app.state.registry = registry_
     app.state.checker, app.state.runner, app.state.reads = workers()
@@ -120,8 +142,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document plus the bodies read after authentication, errors as problem details only."""
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
-                         tags=app.openapi_tags)
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes, tags=app.openapi_tags
+    )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, model in BODY_MODELS.items():
         body = model.model_json_schema(ref_template="#/components/schemas/{model}")

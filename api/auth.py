@@ -120,8 +120,9 @@ def cached_principal(cache: KeyCache, headers: list[tuple[bytes, bytes]]) -> Pri
 
 async def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if request.headers.get("authorization") is None:
-        raise ApiProblem(401, "unauthorized", "missing Authorization header: send 'Authorization: Bearer KEY'",
-                         headers=_CHALLENGE)
+        raise ApiProblem(
+            401, "unauthorized", "missing Authorization header: send 'Authorization: Bearer KEY'", headers=_CHALLENGE
+        )
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise ApiProblem(401, "unauthorized", "Authorization header must be 'Bearer KEY'", headers=_CHALLENGE)
     cache: KeyCache = request.app.state.key_cache
@@ -129,22 +130,27 @@ async def _authenticate(request: Request, credentials: HTTPAuthorizationCredenti
     if info is None:
         info = await run_in_threadpool(cache.verify, request.app.state.registry, credentials.credentials)
     if info is None:
-        raise ApiProblem(401, "unauthorized", "invalid API key (unknown, revoked or malformed)",
-                         headers={**_CHALLENGE, "WWW-Authenticate": 'Bearer realm="provenance", '
-                                  'error="invalid_token"'})
+        raise ApiProblem(
+            401,
+            "unauthorized",
+            "invalid API key (unknown, revoked or malformed)",
+            headers={**_CHALLENGE, "WWW-Authenticate": 'Bearer realm="provenance", error="invalid_token"'},
+        )
     return Principal(info.id, info.role, info.holder_id)
 
 
 def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks that its role is one of ``roles``."""
 
-    async def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
-                         ) -> Principal:
+    async def dependency(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    ) -> Principal:
         principal = await _authenticate(request, credentials)
         if principal.role not in roles:
             needed = " or ".join(roles)
-            raise ApiProblem(403, "forbidden", f"this route needs a key with role {needed}; "
-                                               f"this key's role is {principal.role}")
+            raise ApiProblem(
+                403, "forbidden", f"this route needs a key with role {needed}; this key's role is {principal.role}"
+            )
         return principal
 
     return dependency

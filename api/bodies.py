@@ -40,8 +40,11 @@ async def read_json(request: Request, model: type[M]) -> M:
     bad field (all of them in ``errors``)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        raise ApiProblem(415, "unsupported_media_type", f"send a JSON body (Content-Type: application/json), "
-                                                        f"not {ctype or 'no body'}")
+        raise ApiProblem(
+            415,
+            "unsupported_media_type",
+            f"send a JSON body (Content-Type: application/json), not {ctype or 'no body'}",
+        )
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -50,8 +53,9 @@ async def read_json(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
-                  for e in exc.errors()]
+        errors = [
+            {"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))} for e in exc.errors()
+        ]
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ApiProblem(422, "invalid", f"{first['field']}: {first['message']}{more}", errors=errors) from None

@@ -28,9 +28,18 @@ __all__ = ["JobRunner"]
 
 
 class JobRunner:
-    def __init__(self, registry: Registry, roots: list[Path], max_scans: int = 1, workers: int = 1,
-                 executor: str = "local", address: str | None = None, *,
-                 lease_seconds: float = DEFAULT_LEASE_SECONDS, poll_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        roots: list[Path],
+        max_scans: int = 1,
+        workers: int = 1,
+        executor: str = "local",
+        address: str | None = None,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        poll_seconds: float | None = None,
+    ) -> None:
         self.registry = registry
         self.roots = roots
         self.max_scans = max_scans
@@ -88,8 +97,9 @@ class JobRunner:
                     break
                 if job_id in self._futures:
                     continue
-            job = claim_job(self.registry, job_id, self.owner, lease_seconds=self.lease_seconds,
-                            max_running=self.max_scans)
+            job = claim_job(
+                self.registry, job_id, self.owner, lease_seconds=self.lease_seconds, max_running=self.max_scans
+            )
             if job is None:
                 continue
             log.info("scan job %s claimed (attempt %d)", job_id, job.attempts)
@@ -100,9 +110,18 @@ class JobRunner:
 
     def _run(self, job: ScanJob) -> str:
         try:
-            return run_scan_job(self.registry, job.id, self.roots, self.workers, stop=self._stop,
-                                executor=self.executor, address=self.address, owner=self.owner, claimed=job,
-                                lease_seconds=self.lease_seconds)
+            return run_scan_job(
+                self.registry,
+                job.id,
+                self.roots,
+                self.workers,
+                stop=self._stop,
+                executor=self.executor,
+                address=self.address,
+                owner=self.owner,
+                claimed=job,
+                lease_seconds=self.lease_seconds,
+            )
         finally:
             with self._lock:
                 self._futures.pop(job.id, None)

@@ -31,10 +31,21 @@ PROBLEM_JSON = "application/problem+json"
 class Problem(BaseModel):
     """An error (RFC 9457 problem details)."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "type": "about:blank", "title": "Forbidden", "status": 403,
-        "detail": "this route needs an admin key; this key's role is auditor",
-        "instance": "/v1/holders", "code": "forbidden"}]})
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "about:blank",
+                    "title": "Forbidden",
+                    "status": 403,
+                    "detail": "this route needs an admin key; this key's role is auditor",
+                    "instance": "/v1/holders",
+                    "code": "forbidden",
+                }
+            ]
+        },
+    )
 
     type: str = "about:blank"
     title: str
@@ -48,8 +59,9 @@ class Problem(BaseModel):
 class ApiProblem(Exception):
     """Raised by routes and dependencies: answered as a problem with this status, code and detail."""
 
-    def __init__(self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
@@ -58,11 +70,17 @@ class ApiProblem(Exception):
         self.extra = extra
 
 
-def problem_response(request: Request, status: int, code: str, detail: str,
-                     headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
-                            "detail": " ".join(detail.split()) or HTTPStatus(status).phrase,
-                            "instance": request.url.path, "code": code}
+def problem_response(
+    request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": " ".join(detail.split()) or HTTPStatus(status).phrase,
+        "instance": request.url.path,
+        "code": code,
+    }
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -72,9 +90,21 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          406: "not_acceptable", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-          422: "invalid", 429: "too_many_requests", 500: "internal", 503: "unavailable"}
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "internal",
+    503: "unavailable",
+}
 
 
 def install(app: FastAPI) -> None:
@@ -94,12 +124,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
-                  for e in exc.errors()]
+        errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors()]
         first = errors[0] if errors else {"field": "body", "message": "invalid request"}
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return problem_response(request, 422, "invalid", f"{first['field']}: {first['message']}{more}",
-                                errors=errors)
+        return problem_response(request, 422, "invalid", f"{first['field']}: {first['message']}{more}", errors=errors)
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
@@ -144,6 +172,9 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these error statuses (problem details)."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        out[status] = {"description": HTTPStatus(status).phrase, "model": Problem,
-                       "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        out[status] = {
+            "description": HTTPStatus(status).phrase,
+            "model": Problem,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
     return out

@@ -24,8 +24,9 @@ class Reads:
         self.reader = FindingReader(registry)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="reads")
 
-    async def findings(self, flt: FindingFilter, after: int | None, limit: int
-                       ) -> tuple[list[dict[str, Any]], int | None]:
+    async def findings(
+        self, flt: FindingFilter, after: int | None, limit: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """A page of findings (see :meth:`FindingReader.page`), read off the event loop."""
         page = self.reader.page_now(flt, after, limit)
         if page is not None:

@@ -17,10 +17,36 @@ from provenance.report import Layer as ClipLayer
 from provenance.report.model import POLICY_EXAMPLE, SEGMENT_EXAMPLE
 from rightsdb import ID_PATTERN as RIGHTSDB_ID
 
-__all__ = ["ID_PATTERN", "AiTrainingT", "Clip", "ClipLayer", "ClipPath", "ExposureT", "FindingClip", "FindingOut",
-           "FindingPage", "HolderIn", "HolderKindT", "HolderOut", "HolderUpdate", "Job", "JobPage", "JobProgress",
-           "LayerT", "Policy", "PolicyChangeOut", "PolicyIn", "Readiness", "ReferenceOut", "ScanRequest", "Segment",
-           "Status", "WorkIn", "WorkOut", "WorkUpdate"]
+__all__ = [
+    "ID_PATTERN",
+    "AiTrainingT",
+    "Clip",
+    "ClipLayer",
+    "ClipPath",
+    "ExposureT",
+    "FindingClip",
+    "FindingOut",
+    "FindingPage",
+    "HolderIn",
+    "HolderKindT",
+    "HolderOut",
+    "HolderUpdate",
+    "Job",
+    "JobPage",
+    "JobProgress",
+    "LayerT",
+    "Policy",
+    "PolicyChangeOut",
+    "PolicyIn",
+    "Readiness",
+    "ReferenceOut",
+    "ScanRequest",
+    "Segment",
+    "Status",
+    "WorkIn",
+    "WorkOut",
+    "WorkUpdate",
+]
 
 #: Holder and work ids, as the manifest checks them (rightsdb.manifest.ID_PATTERN).
 ID_PATTERN = RIGHTSDB_ID.pattern
@@ -36,8 +62,9 @@ class Status(BaseModel):
 
 
 class Readiness(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready", "database": "sqlite",
-                                                               "schema": "0003"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "database": "sqlite", "schema": "0003"}]}
+    )
     status: str
     database: str
     schema_revision: str = Field(alias="schema")
@@ -49,8 +76,9 @@ class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [POLICY_EXAMPLE]})
     ai_training: AiTrainingT
     license: str | None = Field(default=None, max_length=2048)
-    territories: list[str] | None = Field(default=None, min_length=1,
-                                          description="ISO 3166-1 alpha-2 codes where the terms apply")
+    territories: list[str] | None = Field(
+        default=None, min_length=1, description="ISO 3166-1 alpha-2 codes where the terms apply"
+    )
     valid_from: date | None = None
     valid_until: date | None = None
     source: str | None = Field(default=None, max_length=64)
@@ -58,8 +86,9 @@ class PolicyIn(BaseModel):
 
 
 class HolderIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"id": "acme", "name": "Acme Games", "kind": "publisher"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"id": "acme", "name": "Acme Games", "kind": "publisher"}]}
+    )
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1, max_length=512)
     kind: HolderKindT
@@ -72,9 +101,19 @@ class HolderUpdate(BaseModel):
 
 
 class HolderOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": "acme", "name": "Acme Games", "kind": "publisher", "created_at": "2026-11-25T10:00:00+00:00",
-         "updated_at": "2026-11-25T10:00:00+00:00"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "acme",
+                    "name": "Acme Games",
+                    "kind": "publisher",
+                    "created_at": "2026-11-25T10:00:00+00:00",
+                    "updated_at": "2026-11-25T10:00:00+00:00",
+                }
+            ]
+        }
+    )
     id: str
     name: str
     kind: HolderKindT
@@ -93,9 +132,20 @@ class ReferenceOut(BaseModel):
 
 
 class WorkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"id": "acme-racer", "title": "Acme Racer", "holder": "acme", "layer": "game",
-         "policy": {"ai_training": "deny", "license": "All rights reserved"}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "acme-racer",
+                    "title": "Acme Racer",
+                    "holder": "acme",
+                    "layer": "game",
+                    "policy": {"ai_training": "deny", "license": "All rights reserved"},
+                }
+            ]
+        },
+    )
     id: str = Field(pattern=ID_PATTERN)
     title: str = Field(min_length=1, max_length=512)
     holder: str = Field(pattern=ID_PATTERN)
@@ -110,12 +160,32 @@ class WorkUpdate(BaseModel):
 
 
 class WorkOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": "acme-racer", "title": "Acme Racer", "holder": "acme", "layer": "game",
-         "policy": {"ai_training": "deny", "license": "All rights reserved"},
-         "references": [{"path": "footage/acme-racer-trailer.mp4", "kind": "footage", "sha256": "ab" * 32,
-                         "media_kind": "video", "width": 1280, "height": 720, "duration_s": 62.0}],
-         "created_at": "2026-11-25T10:00:00+00:00", "updated_at": "2026-11-25T10:00:00+00:00"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "acme-racer",
+                    "title": "Acme Racer",
+                    "holder": "acme",
+                    "layer": "game",
+                    "policy": {"ai_training": "deny", "license": "All rights reserved"},
+                    "references": [
+                        {
+                            "path": "footage/acme-racer-trailer.mp4",
+                            "kind": "footage",
+                            "sha256": "ab" * 32,
+                            "media_kind": "video",
+                            "width": 1280,
+                            "height": 720,
+                            "duration_s": 62.0,
+                        }
+                    ],
+                    "created_at": "2026-11-25T10:00:00+00:00",
+                    "updated_at": "2026-11-25T10:00:00+00:00",
+                }
+            ]
+        }
+    )
     id: str
     title: str
     holder: str
@@ -127,9 +197,20 @@ class WorkOut(BaseModel):
 
 
 class PolicyChangeOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": 1, "work": "acme-racer", "actor": "key:3f9a0c2b7d1e", "changed_at": "2026-11-25T10:00:00+00:00",
-         "before": {"ai_training": "unknown"}, "after": {"ai_training": "deny"}}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1,
+                    "work": "acme-racer",
+                    "actor": "key:3f9a0c2b7d1e",
+                    "changed_at": "2026-11-25T10:00:00+00:00",
+                    "before": {"ai_training": "unknown"},
+                    "after": {"ai_training": "deny"},
+                }
+            ]
+        }
+    )
     id: int
     work: str
     actor: str
@@ -163,22 +244,47 @@ class FindingOut(BaseModel):
 
 
 class FindingPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "items": [{"id": 17, "scan": "5b1c9e0f3a2d4c6b8e7f9a0b1c2d3e4f",
-                   "clip": {"path": "streams/highlight.mp4", "sha256": "9f2c" + "0" * 60, "exposure": "high",
-                            "duration_s": 8.0},
-                   "layer": "game", "holder": "acme", "work": "acme-racer", "ai_training": "deny",
-                   "confidence": 0.93, "segments": [SEGMENT_EXAMPLE]}],
-        "next_cursor": "MTc"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 17,
+                            "scan": "5b1c9e0f3a2d4c6b8e7f9a0b1c2d3e4f",
+                            "clip": {
+                                "path": "streams/highlight.mp4",
+                                "sha256": "9f2c" + "0" * 60,
+                                "exposure": "high",
+                                "duration_s": 8.0,
+                            },
+                            "layer": "game",
+                            "holder": "acme",
+                            "work": "acme-racer",
+                            "ai_training": "deny",
+                            "confidence": 0.93,
+                            "segments": [SEGMENT_EXAMPLE],
+                        }
+                    ],
+                    "next_cursor": "MTc",
+                }
+            ]
+        }
+    )
     items: list[FindingOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
 
 
 class ScanRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"dataset": "/data/datasets/batch-0042", "as_of": "2026-11-25", "territory": "DE"}]})
-    dataset: str = Field(min_length=1, max_length=4096,
-                         description="absolute path of a folder, .tar shard or manifest under a data root")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"dataset": "/data/datasets/batch-0042", "as_of": "2026-11-25", "territory": "DE"}]
+        },
+    )
+    dataset: str = Field(
+        min_length=1, max_length=4096, description="absolute path of a folder, .tar shard or manifest under a data root"
+    )
     as_of: date | None = Field(default=None, description="apply the terms in force on this date (default today)")
     territory: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
     rescan: bool = Field(default=False, description="match every clip again, ignoring stored results")
@@ -191,13 +297,23 @@ class JobProgress(BaseModel):
     fraction: float | None
 
 
-_JOB_EXAMPLE: Any = {"id": "0c6f1a8e9b2d4f7a8c3e5d1b9a7f2e4c", "dataset": "/data/datasets/batch-0042",
-                "status": "running", "phase": "scanning", "options": {"as_of": "2026-11-25"},
-                "scan_id": "5b1c9e0f3a2d4c6b8e7f9a0b1c2d3e4f",
-                "progress": {"clips_total": 120, "clips_done": 37, "clips_error": 1, "fraction": 0.3083},
-                "attempts": 1, "cancel_requested": False, "error": None, "created_by": "3f9a0c2b7d1e",
-                "created_at": "2026-11-25T10:00:00+00:00", "started_at": "2026-11-25T10:00:01+00:00",
-                "finished_at": None, "summary": None}
+_JOB_EXAMPLE: Any = {
+    "id": "0c6f1a8e9b2d4f7a8c3e5d1b9a7f2e4c",
+    "dataset": "/data/datasets/batch-0042",
+    "status": "running",
+    "phase": "scanning",
+    "options": {"as_of": "2026-11-25"},
+    "scan_id": "5b1c9e0f3a2d4c6b8e7f9a0b1c2d3e4f",
+    "progress": {"clips_total": 120, "clips_done": 37, "clips_error": 1, "fraction": 0.3083},
+    "attempts": 1,
+    "cancel_requested": False,
+    "error": None,
+    "created_by": "3f9a0c2b7d1e",
+    "created_at": "2026-11-25T10:00:00+00:00",
+    "started_at": "2026-11-25T10:00:01+00:00",
+    "finished_at": None,
+    "summary": None,
+}
 
 
 class Job(BaseModel):

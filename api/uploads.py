@@ -115,10 +115,15 @@ class _Receiver:
         self.in_file = False
 
     def callbacks(self) -> Any:
-        return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
-                "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
-                "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,
-                "on_part_end": self.on_part_end}
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
 
     def cleanup(self) -> None:
         if self.target is not None:
@@ -138,15 +143,17 @@ async def receive_upload(request: Request, field: str, limit: int, tmp_dir: str 
     """
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data":
-        raise ApiProblem(415, "unsupported_media_type",
-                         f"send the file as multipart/form-data field {field!r}, not {ctype.decode() or 'no body'}")
+        raise ApiProblem(
+            415,
+            "unsupported_media_type",
+            f"send the file as multipart/form-data field {field!r}, not {ctype.decode() or 'no body'}",
+        )
     boundary = params.get(b"boundary")
     if not boundary:
         raise ApiProblem(400, "bad_request", "multipart/form-data without a boundary")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + _FIELD_LIMIT:
-        raise ApiProblem(413, "too_large", f"upload of {int(declared)} bytes is larger than the limit "
-                                           f"({limit} bytes)")
+        raise ApiProblem(413, "too_large", f"upload of {int(declared)} bytes is larger than the limit ({limit} bytes)")
     receiver = _Receiver(field, limit, tmp_dir)
     try:
         parser = MultipartParser(boundary, receiver.callbacks())
@@ -169,8 +176,9 @@ async def receive_upload(request: Request, field: str, limit: int, tmp_dir: str 
         receiver.cleanup()
         raise ApiProblem(422, "invalid", f"field {field!r}: send one file, not several")
     if receiver.file is None:
-        raise ApiProblem(422, "invalid", f"field {field!r}: missing (send the file as multipart field {field!r} "
-                                         "with a filename)")
+        raise ApiProblem(
+            422, "invalid", f"field {field!r}: missing (send the file as multipart field {field!r} with a filename)"
+        )
     path, name = receiver.file
     if receiver.size == 0:
         receiver.cleanup()

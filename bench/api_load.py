@@ -55,8 +55,9 @@ TARGET_CHECK_RATIO = 2.0
 
 
 def _cli(db: str, *args: str) -> subprocess.CompletedProcess[str]:
-    run = subprocess.run([sys.executable, "-m", "provenance", "--db", db, *args], capture_output=True, text=True,
-                         check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "provenance", "--db", db, *args], capture_output=True, text=True, check=False
+    )
     if run.returncode != 0:
         raise SystemExit(f"provenance {' '.join(args)} failed: {run.stderr.strip()[-500:]}")
     return run
@@ -90,19 +91,45 @@ def _prepare(work: Path, copies: int) -> tuple[str, str]:
         for k in range(copies):
             with registry.write() as session:
                 copy_id = f"bench-copy-{k:05d}"
-                session.add(Scan(id=copy_id, dataset=f"{scan.dataset}#{k}", registry_digest=scan.registry_digest,
-                                 engine=scan.engine, settings=scan.settings, status="done",
-                                 clips_total=scan.clips_total, clips_done=scan.clips_done))
+                session.add(
+                    Scan(
+                        id=copy_id,
+                        dataset=f"{scan.dataset}#{k}",
+                        registry_digest=scan.registry_digest,
+                        engine=scan.engine,
+                        settings=scan.settings,
+                        status="done",
+                        clips_total=scan.clips_total,
+                        clips_done=scan.clips_done,
+                    )
+                )
                 session.flush()
                 for r in results:
-                    row = ClipResult(scan_id=copy_id, path=r.path, sha256=r.sha256, cache_key=None,
-                                     duration_s=r.duration_s, exposure=r.exposure, error=r.error, result={})
+                    row = ClipResult(
+                        scan_id=copy_id,
+                        path=r.path,
+                        sha256=r.sha256,
+                        cache_key=None,
+                        duration_s=r.duration_s,
+                        exposure=r.exposure,
+                        error=r.error,
+                        result={},
+                    )
                     session.add(row)
                     session.flush()
                     for f in by_clip.get(int(r.id or 0), []):
-                        session.add(Finding(clip_id=int(row.id or 0), layer=f.layer, holder_id=f.holder_id,
-                                            work_id=f.work_id, ai_training=f.ai_training, confidence=f.confidence,
-                                            segments=f.segments, evidence=f.evidence))
+                        session.add(
+                            Finding(
+                                clip_id=int(row.id or 0),
+                                layer=f.layer,
+                                holder_id=f.holder_id,
+                                work_id=f.work_id,
+                                ai_training=f.ai_training,
+                                confidence=f.confidence,
+                                segments=f.segments,
+                                evidence=f.evidence,
+                            )
+                        )
         _, key = create_key(registry, "auditor", name="bench")
         with registry.session() as session:
             n = len(session.exec(select(Finding.id)).all())
@@ -119,12 +146,19 @@ def _free_port() -> int:
 
 
 def _serve(db: str, port: int, work: Path, workers: int | None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PROVENANCE_DATA_ROOTS": str(work), "PROVENANCE_MEDIA_DIR": str(work / "media"),
-           "PROVENANCE_CHECK_THREADS": "2"}
+    env = {
+        **os.environ,
+        "PROVENANCE_DATA_ROOTS": str(work),
+        "PROVENANCE_MEDIA_DIR": str(work / "media"),
+        "PROVENANCE_CHECK_THREADS": "2",
+    }
     more = ["--workers", str(workers)] if workers is not None else []
-    proc = subprocess.Popen([sys.executable, "-m", "provenance", "--db", db, "serve", "--port", str(port),
-                             "--log-level", "warning", *more], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provenance", "--db", db, "serve", "--port", str(port), "--log-level", "warning", *more],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     import httpx
 
     deadline = time.monotonic() + 60
@@ -193,17 +227,22 @@ def _requests(host: str, port: int, key: str, choices: list[dict[str, Any]]) -> 
     """The finding queries as ready-made HTTP/1.1 requests (keep-alive)."""
     from urllib.parse import urlencode
 
-    return [(f"GET /v1/findings?{urlencode(params)} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-             f"Authorization: Bearer {key}\r\nAccept: application/json\r\n\r\n").encode("ascii")
-            for params in choices]
+    return [
+        (
+            f"GET /v1/findings?{urlencode(params)} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Bearer {key}\r\nAccept: application/json\r\n\r\n"
+        ).encode("ascii")
+        for params in choices
+    ]
 
 
 class _Broken(Exception):
     """The server answered something that is not a complete HTTP/1.1 response with a Content-Length."""
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-                    ) -> tuple[int, bytes, bool]:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes, bool]:
     """Send one request, read one response: (status, body, whether the server keeps the connection)."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -225,8 +264,9 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return int(parts[1]), await reader.readexactly(length), keep
 
 
-async def _queries(host: str, port: int, key: str, seconds: float, concurrency: int, seed: int = 7
-                   ) -> tuple[int, int, list[float], float]:
+async def _queries(
+    host: str, port: int, key: str, seconds: float, concurrency: int, seed: int = 7
+) -> tuple[int, int, list[float], float]:
     """The finding-query phase, driven by a lean client: raw asyncio streams, one HTTP/1.1 keep-alive
     connection per concurrent client, requests built once. Every response is still checked (status 200, a
     JSON body with ``items``) and timed."""
@@ -241,8 +281,12 @@ async def _queries(host: str, port: int, key: str, seconds: float, concurrency: 
     cursor = first["next_cursor"]
     some = first["items"][0]
     choices: list[dict[str, Any]] = [
-        {"limit": 50}, {"holder": some["holder"], "limit": 50}, {"work": some["work"], "limit": 50},
-        {"layer": "game", "limit": 50}, {"exposure": "high", "limit": 50}, {"scan": some["scan"], "limit": 50},
+        {"limit": 50},
+        {"holder": some["holder"], "limit": 50},
+        {"work": some["work"], "limit": 50},
+        {"layer": "game", "limit": 50},
+        {"exposure": "high", "limit": 50},
+        {"scan": some["scan"], "limit": 50},
     ]
     if cursor:
         choices.append({"limit": 50, "cursor": cursor})
@@ -308,8 +352,9 @@ async def _checks(base: str, key: str, n: int, parallel: int) -> tuple[int, list
             nonlocal errors
             async with sem:
                 t = time.perf_counter()
-                r = await client.post("/v1/clips/check", params={"rescan": "true"},
-                                      files={"file": (CLIP.name, data, "video/mp4")})
+                r = await client.post(
+                    "/v1/clips/check", params={"rescan": "true"}, files={"file": (CLIP.name, data, "video/mp4")}
+                )
                 latencies.append(time.perf_counter() - t)
                 errors += r.status_code != 200
 
@@ -336,8 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checks", type=int, default=12, help="clip checks to time")
     ap.add_argument("--parallel-checks", type=int, default=2, help="clip checks in flight at once")
     ap.add_argument("--copies", type=int, default=200, help="copies of the sample's findings in the database")
-    ap.add_argument("--workers", type=int, default=None,
-                    help="server processes (provenance serve --workers; default: the service's default)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes (provenance serve --workers; default: the service's default)",
+    )
     ap.add_argument("--skip-checks", action="store_true", help="time finding queries only")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args(argv)
@@ -361,21 +410,27 @@ def main(argv: list[str] | None = None) -> int:
         p50, p99 = _pct(lat, 0.5) * 1000, _pct(lat, 0.99) * 1000
         ok = qps >= TARGET_QPS and p99 < TARGET_P99_MS and errors == 0
         failed |= not ok
-        print(f"finding queries: {n} in {wall:.1f} s = {qps:.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-              f"{errors} errors (concurrency {args.concurrency}; target >= {TARGET_QPS:.0f}/s at p99 < "
-              f"{TARGET_P99_MS:.0f} ms: {'met' if ok else 'NOT met'})")
-        print(f"  service CPU per finding query: {cpu_ms:.2f} ms (summed over its {len(cpu1)} "
-              f"process{'es' if len(cpu1) > 1 else ''}); "
-              f"load client CPU per query: {client_ms:.2f} ms")
+        print(
+            f"finding queries: {n} in {wall:.1f} s = {qps:.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+            f"{errors} errors (concurrency {args.concurrency}; target >= {TARGET_QPS:.0f}/s at p99 < "
+            f"{TARGET_P99_MS:.0f} ms: {'met' if ok else 'NOT met'})"
+        )
+        print(
+            f"  service CPU per finding query: {cpu_ms:.2f} ms (summed over its {len(cpu1)} "
+            f"process{'es' if len(cpu1) > 1 else ''}); "
+            f"load client CPU per query: {client_ms:.2f} ms"
+        )
         if args.skip_checks:
             return 1 if failed else 0
         check_errors, clat = asyncio.run(_checks(base, key, args.checks, args.parallel_checks))
         c50, c99 = _pct(clat, 0.5), _pct(clat, 0.99)
         ok = c99 < TARGET_CHECK_RATIO * cli_s and check_errors == 0
         failed |= not ok
-        print(f"clip checks (8 s clip, {args.parallel_checks} at a time): {len(clat)} checks, p50 {c50:.2f} s, "
-              f"p99 {c99:.2f} s, {check_errors} errors; CLI on the same clip {cli_s:.2f} s; p99 / CLI = "
-              f"{c99 / cli_s:.2f} (target < {TARGET_CHECK_RATIO:.0f}: {'met' if ok else 'NOT met'})")
+        print(
+            f"clip checks (8 s clip, {args.parallel_checks} at a time): {len(clat)} checks, p50 {c50:.2f} s, "
+            f"p99 {c99:.2f} s, {check_errors} errors; CLI on the same clip {cli_s:.2f} s; p99 / CLI = "
+            f"{c99 / cli_s:.2f} (target < {TARGET_CHECK_RATIO:.0f}: {'met' if ok else 'NOT met'})"
+        )
     finally:
         if proc is not None:
             _stop(proc)

@@ -213,8 +213,7 @@ def _baseline_ref(work: str, reference: str, path: str) -> dict[str, Any]:
 def _baseline_clip(path: str) -> list[dict[str, Any]]:
     import engine_bench
 
-    layers: list[dict[str, Any]] = engine_bench.vpdq_layers(Path(path), _WORKER["refs"], _WORKER["pdq"],
-                                                                        threads=False)
+    layers: list[dict[str, Any]] = engine_bench.vpdq_layers(Path(path), _WORKER["refs"], _WORKER["pdq"], threads=False)
     return layers
 
 
@@ -223,8 +222,9 @@ def _pool(workers: int, initializer: Callable[..., None], initargs: tuple[Any, .
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=initializer, initargs=initargs)
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer, initargs=initargs
+    )
 
 
 def _ordered(pool: Any, fn: Callable[..., Any], jobs: list[tuple[Any, ...]]) -> list[Any]:
@@ -250,9 +250,12 @@ def phase_baseline_refs(manifest: Path, workers: int, out: Path) -> dict[str, An
     from provenance.media.probe import IMAGE_SUFFIXES
 
     doc = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    jobs = [(work["id"], r["path"], str(manifest.parent / r["path"]))
-            for work in doc["works"] for r in work.get("references", [])
-            if r.get("kind", "footage") == "footage" and Path(r["path"]).suffix.lower() not in IMAGE_SUFFIXES]
+    jobs = [
+        (work["id"], r["path"], str(manifest.parent / r["path"]))
+        for work in doc["works"]
+        for r in work.get("references", [])
+        if r.get("kind", "footage") == "footage" and Path(r["path"]).suffix.lower() not in IMAGE_SUFFIXES
+    ]
     with _pool(workers, _baseline_worker_init, (None,)) as pool:
         refs = _ordered(pool, _baseline_ref, jobs)
     tmp = out.with_name(out.name + ".partial")
@@ -306,8 +309,11 @@ def prepare_footage(args: argparse.Namespace, work: Path) -> Footage:
     truth_path = corpus.build(args.corpus / f"seed{args.seed}-x1", seed=args.seed, scale=1)
     out = args.corpus / f"footage720-seed{args.seed}"
     limit = None if args.limit_minutes is None else args.limit_minutes * 60
-    index = json.loads(footage720.build(out, truth_path, seed=args.seed, limit_s=limit,
-                                        workers=args.workers).read_text(encoding="utf-8"))
+    index = json.loads(
+        footage720.build(out, truth_path, seed=args.seed, limit_s=limit, workers=args.workers).read_text(
+            encoding="utf-8"
+        )
+    )
     chosen = footage720.select(index, limit)
     dataset = work / "dataset"
     dataset.mkdir()
@@ -319,12 +325,20 @@ def prepare_footage(args: argparse.Namespace, work: Path) -> Footage:
             dst.symlink_to(src)
     rels = sorted(Path(rel).name for rel in chosen)  # the scan's order (provenance.audit.iter_dataset)
     by_name = {Path(rel).name: index["clips"][rel] for rel in chosen}
-    print(f"footage {out}: {len(rels)} clips, {sum(c['duration_s'] for c in by_name.values()) / 60:.1f} min of "
-          f"{index['settings']['width']}x{index['settings']['height']} at {index['settings']['fps']} fps "
-          f"(ready in {time.perf_counter() - t0:.1f} s)", flush=True)
-    return Footage(dataset, rels, sum(c["duration_s"] for c in by_name.values()),
-                   {n: c["truth"] for n, c in by_name.items()}, {n: c["mix"] for n, c in by_name.items()},
-                   (out / index["registry"]).resolve())
+    print(
+        f"footage {out}: {len(rels)} clips, {sum(c['duration_s'] for c in by_name.values()) / 60:.1f} min of "
+        f"{index['settings']['width']}x{index['settings']['height']} at {index['settings']['fps']} fps "
+        f"(ready in {time.perf_counter() - t0:.1f} s)",
+        flush=True,
+    )
+    return Footage(
+        dataset,
+        rels,
+        sum(c["duration_s"] for c in by_name.values()),
+        {n: c["truth"] for n, c in by_name.items()},
+        {n: c["mix"] for n, c in by_name.items()},
+        (out / index["registry"]).resolve(),
+    )
 
 
 def provenance_exe() -> str:
@@ -389,31 +403,51 @@ def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
     fp_db = work / "fingerprinted.db"
     url = f"sqlite:///{fp_db}"
     step("registry import")
-    done = subprocess.run([exe, "--db", url, "registry", "import", str(fx.manifest)], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [exe, "--db", url, "registry", "import", str(fx.manifest)], cwd=ROOT, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise BenchError(f"registry import of {fx.manifest} failed: {done.stderr.strip()[-500:]}")
     (work / "empty").mkdir()
     step("reference fingerprinting (scan of an empty folder)")
-    scan_refs = measure([exe, "--db", url, "scan", str(work / "empty"), "--out", str(work / "empty.json"),
-                         "--workers", w], work / "scan-refs.log", "reference fingerprinting")
+    scan_refs = measure(
+        [exe, "--db", url, "scan", str(work / "empty"), "--out", str(work / "empty.json"), "--workers", w],
+        work / "scan-refs.log",
+        "reference fingerprinting",
+    )
     refs_pickle = work / "baseline-refs.pickle"
     baseline_refs = None
     if not args.skip_baseline:
         step("baseline reference hashing")
-        baseline_refs = measure(_phase_cmd("baseline-refs", {"manifest": str(fx.manifest), "workers": args.workers,
-                                                             "refs": str(refs_pickle),
-                                                             "result": str(work / "baseline-refs.json")},
-                                           work, "baseline-refs"),
-                                work / "baseline-refs.log", "baseline reference hashing")
+        baseline_refs = measure(
+            _phase_cmd(
+                "baseline-refs",
+                {
+                    "manifest": str(fx.manifest),
+                    "workers": args.workers,
+                    "refs": str(refs_pickle),
+                    "result": str(work / "baseline-refs.json"),
+                },
+                work,
+                "baseline-refs",
+            ),
+            work / "baseline-refs.log",
+            "baseline reference hashing",
+        )
 
     res = Results([], [], [], scan_refs, baseline_refs, 0, "", {}, {})
     for k in range(args.repeat):
         step(f"run {k + 1}/{args.repeat}: decode-only")
         result = work / f"decode-{k}.json"
-        res.decode.append(measure(_phase_cmd("decode", {"files": files, "workers": args.workers,
-                                                        "result": str(result)}, work, f"decode-{k}"),
-                                  work / f"decode-{k}.log", "decode-only"))
+        res.decode.append(
+            measure(
+                _phase_cmd(
+                    "decode", {"files": files, "workers": args.workers, "result": str(result)}, work, f"decode-{k}"
+                ),
+                work / f"decode-{k}.log",
+                "decode-only",
+            )
+        )
         dec = json.loads(result.read_text(encoding="utf-8"))
         res.frames, res.decode_only = dec["frames"], dec["decode_only"]
 
@@ -423,18 +457,37 @@ def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
         if stored_results(db):
             raise BenchError(f"{db}: the copied database already holds clip results: the scan would reuse them")
         report = work / f"report-{k}.json"
-        res.scan.append(measure([exe, "--db", f"sqlite:///{db}", "scan", str(fx.dataset), "--out", str(report),
-                                 "--workers", w], work / f"scan-{k}.log", "scan"))
+        res.scan.append(
+            measure(
+                [exe, "--db", f"sqlite:///{db}", "scan", str(fx.dataset), "--out", str(report), "--workers", w],
+                work / f"scan-{k}.log",
+                "scan",
+            )
+        )
         res.report = json.loads(report.read_text(encoding="utf-8"))
         res.stored = stored_results(db)
 
         if not args.skip_baseline:
             step(f"run {k + 1}/{args.repeat}: baseline")
             result = work / f"baseline-{k}.json"
-            res.baseline.append(measure(_phase_cmd("baseline", {"files": files, "rels": fx.rels,
-                                                                "refs": str(refs_pickle), "workers": args.workers,
-                                                                "result": str(result)}, work, f"baseline-{k}"),
-                                        work / f"baseline-{k}.log", "baseline"))
+            res.baseline.append(
+                measure(
+                    _phase_cmd(
+                        "baseline",
+                        {
+                            "files": files,
+                            "rels": fx.rels,
+                            "refs": str(refs_pickle),
+                            "workers": args.workers,
+                            "result": str(result),
+                        },
+                        work,
+                        f"baseline-{k}",
+                    ),
+                    work / f"baseline-{k}.log",
+                    "baseline",
+                )
+            )
             res.baseline_layers = json.loads(result.read_text(encoding="utf-8"))["clips"]
     return res
 
@@ -447,8 +500,11 @@ def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
 def median_run(runs: list[Run]) -> Run | None:
     if not runs:
         return None
-    return Run(statistics.median(r.wall_s for r in runs), statistics.median(r.peak_mb for r in runs),
-               sum(r.samples for r in runs))
+    return Run(
+        statistics.median(r.wall_s for r in runs),
+        statistics.median(r.peak_mb for r in runs),
+        sum(r.samples for r in runs),
+    )
 
 
 def _verdict(ok: bool) -> str:
@@ -460,8 +516,12 @@ def figures(res: Results, seconds: float) -> dict[str, Any]:
     for name, runs in (("decode-only", res.decode), ("scan", res.scan), ("baseline", res.baseline)):
         m = median_run(runs)
         if m is not None:
-            rows[name] = {"wall_s": m.wall_s, "x_realtime": seconds / m.wall_s, "peak_mb": m.peak_mb,
-                          "runs": [asdict(r) for r in runs]}
+            rows[name] = {
+                "wall_s": m.wall_s,
+                "x_realtime": seconds / m.wall_s,
+                "peak_mb": m.peak_mb,
+                "runs": [asdict(r) for r in runs],
+            }
     scan, dec, base = rows.get("scan"), rows.get("decode-only"), rows.get("baseline")
     ratios: dict[str, Any] = {"peak_scan_mb": scan["peak_mb"] if scan else None}
     if scan and dec:
@@ -475,8 +535,9 @@ def print_table(fig: dict[str, Any], res: Results, seconds: float, workers: int)
     print()
     print(f"{'':<34}{'wall s':>9}{'x realtime':>12}{'h video/h':>11}{'peak MB':>9}")
     for name, row in fig["rows"].items():
-        print(f"{name:<34}{row['wall_s']:>9.1f}{row['x_realtime']:>12.2f}{row['x_realtime']:>11.2f}"
-              f"{row['peak_mb']:>9.0f}")
+        print(
+            f"{name:<34}{row['wall_s']:>9.1f}{row['x_realtime']:>12.2f}{row['x_realtime']:>11.2f}{row['peak_mb']:>9.0f}"
+        )
     once = [("reference fingerprinting (scan)", res.scan_refs), ("reference hashing (baseline)", res.baseline_refs)]
     for name, run in once:
         if run is not None:
@@ -485,18 +546,24 @@ def print_table(fig: dict[str, Any], res: Results, seconds: float, workers: int)
     print()
     if "scan_over_decode" in r:
         v = r["scan_over_decode"]
-        print(f"scan / decode-only   {v:6.2f}   target <= {TARGET_SCAN_OVER_DECODE}: "
-              f"{_verdict(v <= TARGET_SCAN_OVER_DECODE)}")
+        print(
+            f"scan / decode-only   {v:6.2f}   target <= {TARGET_SCAN_OVER_DECODE}: "
+            f"{_verdict(v <= TARGET_SCAN_OVER_DECODE)}"
+        )
     if "scan_over_baseline" in r:
         v = r["scan_over_baseline"]
-        print(f"scan / baseline      {v:6.2f}   target < {TARGET_SCAN_OVER_BASELINE}: "
-              f"{_verdict(v < TARGET_SCAN_OVER_BASELINE)}")
+        print(
+            f"scan / baseline      {v:6.2f}   target < {TARGET_SCAN_OVER_BASELINE}: "
+            f"{_verdict(v < TARGET_SCAN_OVER_BASELINE)}"
+        )
     if r["peak_scan_mb"] is not None:
         v = r["peak_scan_mb"]
         note = "" if workers == 2 else f" (the target is for 2 workers; ran with {workers})"
         print(f"peak scan MB        {v:7.0f}   target < {TARGET_PEAK_MB:.0f}: {_verdict(v < TARGET_PEAK_MB)}{note}")
-    print(f"decode-only decoded {res.frames} frames with {res.decode_only}; {seconds / 60:.1f} min of video, "
-          f"{workers} worker processes each")
+    print(
+        f"decode-only decoded {res.frames} frames with {res.decode_only}; {seconds / 60:.1f} min of video, "
+        f"{workers} worker processes each"
+    )
 
 
 def findings(fx: Footage, res: Results) -> dict[str, Any]:
@@ -515,14 +582,28 @@ def findings(fx: Footage, res: Results) -> dict[str, Any]:
             total.add(t)
             if not fx.truth[rel]:
                 clean.add(t)
-        out[name] = {"precision": total.precision, "recall": total.recall, "f1": total.f1, "tp": total.tp,
-                     "fp": total.fp, "fn": total.fn, "clips_flagged": total.flagged,
-                     "clean_flagged": clean.flagged, "clean_clips": clean.clips}
+        out[name] = {
+            "precision": total.precision,
+            "recall": total.recall,
+            "f1": total.f1,
+            "tp": total.tp,
+            "fp": total.fp,
+            "fn": total.fn,
+            "clips_flagged": total.flagged,
+            "clean_flagged": clean.flagged,
+            "clean_clips": clean.clips,
+        }
     scan_layers = systems["scan"]
-    out["scan_misses"] = sorted(f"{rel}: {work}" for rel in fx.rels for work in
-                                {e["work"] for e in fx.truth[rel]} - {la["work"] for la in scan_layers.get(rel, [])})
-    out["scan_false"] = sorted(f"{rel}: {work}" for rel in fx.rels for work in
-                               {la["work"] for la in scan_layers.get(rel, [])} - {e["work"] for e in fx.truth[rel]})
+    out["scan_misses"] = sorted(
+        f"{rel}: {work}"
+        for rel in fx.rels
+        for work in {e["work"] for e in fx.truth[rel]} - {la["work"] for la in scan_layers.get(rel, [])}
+    )
+    out["scan_false"] = sorted(
+        f"{rel}: {work}"
+        for rel in fx.rels
+        for work in {la["work"] for la in scan_layers.get(rel, [])} - {e["work"] for e in fx.truth[rel]}
+    )
     out["errors"] = errors
     out["stored_results"] = res.stored
     return out
@@ -532,17 +613,23 @@ def print_findings(fx: Footage, fnd: dict[str, Any]) -> None:
     s = fnd["summary"]
     with_truth = sum(1 for r in fx.rels if fx.truth[r])
     print()
-    print(f"footage: {with_truth}/{len(fx.rels)} clips contain registered material "
-          f"({sum(1 for r in fx.rels if fx.mix[r] == 'clean')} drawn from clean corpus clips only)")
-    print(f"scan summary: {s.get('high', 0)} high, {s.get('medium', 0)} medium, {s.get('low', 0)} low, "
-          f"{s.get('none', 0)} none, {s.get('errors', 0)} errors; {fnd['stored_results']} clip results stored "
-          f"by the scan (its database had none before)")
+    print(
+        f"footage: {with_truth}/{len(fx.rels)} clips contain registered material "
+        f"({sum(1 for r in fx.rels if fx.mix[r] == 'clean')} drawn from clean corpus clips only)"
+    )
+    print(
+        f"scan summary: {s.get('high', 0)} high, {s.get('medium', 0)} medium, {s.get('low', 0)} low, "
+        f"{s.get('none', 0)} none, {s.get('errors', 0)} errors; {fnd['stored_results']} clip results stored "
+        f"by the scan (its database had none before)"
+    )
     for name in ("scan", "baseline"):
         if name in fnd:
             f = fnd[name]
-            print(f"{name:<9} per (clip, work): P {f['precision']:.3f}  R {f['recall']:.3f}  F1 {f['f1']:.3f}  "
-                  f"(tp {f['tp']}, fp {f['fp']}, fn {f['fn']}); clips flagged {f['clips_flagged']}/{len(fx.rels)}, "
-                  f"clean clips flagged {f['clean_flagged']}/{f['clean_clips']}")
+            print(
+                f"{name:<9} per (clip, work): P {f['precision']:.3f}  R {f['recall']:.3f}  F1 {f['f1']:.3f}  "
+                f"(tp {f['tp']}, fp {f['fp']}, fn {f['fn']}); clips flagged {f['clips_flagged']}/{len(fx.rels)}, "
+                f"clean clips flagged {f['clean_flagged']}/{f['clean_clips']}"
+            )
     for label, key in (("missed by the scan", "scan_misses"), ("reported by the scan, not in the truth", "scan_false")):
         if fnd.get(key):
             print(f"{label} ({len(fnd[key])}): " + "; ".join(fnd[key]))
@@ -550,14 +637,15 @@ def print_findings(fx: Footage, fnd: dict[str, Any]) -> None:
         print(f"scan errors: {fnd['errors']}")
 
 
-
 def load_warning() -> str | None:
     load = os.getloadavg()[0]
     if load <= LOAD_WARNING:
         return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"warning: load average {load:.2f} at start (> {LOAD_WARNING}) on {cores} cores: other processes "
-            f"compete for the CPU, the figures below are slower than this machine can do")
+    return (
+        f"warning: load average {load:.2f} at start (> {LOAD_WARNING}) on {cores} cores: other processes "
+        f"compete for the CPU, the figures below are slower than this machine can do"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -575,8 +663,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.phase:
         return run_phase(args)
-    for name, ok in (("--workers", args.workers >= 1), ("--repeat", args.repeat >= 1),
-                     ("--limit-minutes", args.limit_minutes is None or args.limit_minutes > 0)):
+    for name, ok in (
+        ("--workers", args.workers >= 1),
+        ("--repeat", args.repeat >= 1),
+        ("--limit-minutes", args.limit_minutes is None or args.limit_minutes > 0),
+    ):
         if not ok:
             ap.error(f"{name} must be positive")
 
@@ -594,11 +685,20 @@ def main(argv: list[str] | None = None) -> int:
         print_findings(fx, fnd)
         print(f"load average at the end: {os.getloadavg()[0]:.2f}")
         if args.json:
-            payload = {"footage_s": fx.seconds, "clips": len(fx.rels), "workers": args.workers,
-                       "repeat": args.repeat, "load_warning": warning, "decode_only": res.decode_only,
-                       "frames": res.frames, "reference_fingerprinting": asdict(res.scan_refs),
-                       "baseline_reference_hashing": asdict(res.baseline_refs) if res.baseline_refs else None,
-                       **fig, "findings": fnd, "settings": res.report["scan"].get("settings")}
+            payload = {
+                "footage_s": fx.seconds,
+                "clips": len(fx.rels),
+                "workers": args.workers,
+                "repeat": args.repeat,
+                "load_warning": warning,
+                "decode_only": res.decode_only,
+                "frames": res.frames,
+                "reference_fingerprinting": asdict(res.scan_refs),
+                "baseline_reference_hashing": asdict(res.baseline_refs) if res.baseline_refs else None,
+                **fig,
+                "findings": fnd,
+                "settings": res.report["scan"].get("settings"),
+            }
             tmp = args.json.with_name(args.json.name + ".partial")
             tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
             os.replace(tmp, args.json)

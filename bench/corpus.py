@@ -267,8 +267,6 @@ class Truth:
         self.transforms[path] = what
 
 
-
-
 def _copy_entry(ref: _Ref, dur: float, start: float, factor: float = 1.0) -> dict[str, Any]:
     """``ref`` copied from ``start`` over the whole clip of ``dur`` seconds played ``factor`` times faster."""
     return F.truth_entry(ref.layer, ref.holder, ref.work, (0.0, dur), ref.path, (start, start + dur * factor))

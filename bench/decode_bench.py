@@ -149,10 +149,7 @@ def main() -> None:
 
         # ---- hashing
         with open_video(clip) as r:
-            pil = [
-                Image.fromarray(f.image)
-                for _, f in zip(range(200), r.frames(fps=5.0, gray=False), strict=False)
-            ]
+            pil = [Image.fromarray(f.image) for _, f in zip(range(200), r.frames(fps=5.0, gray=False), strict=False)]
         import imagehash
         import pdqhash
 

@@ -115,15 +115,19 @@ def score_clip(truth: list[dict[str, Any]], layers: list[dict[str, Any]]) -> Tal
     """Tally one clip: ``layers`` in the report's shape (work, segments with reference/ref_start/ref_end)."""
     expected = {e["work"] for e in truth}
     found = {layer["work"] for layer in layers}
-    t = Tally(clips=1, tp=len(expected & found), fp=len(found - expected), fn=len(expected - found),
-              flagged=int(bool(found)))
+    t = Tally(
+        clips=1, tp=len(expected & found), fp=len(found - expected), fn=len(expected - found), flagged=int(bool(found))
+    )
     by_work = {layer["work"]: layer for layer in layers}
     for e in truth:
         if e.get("ref_segment") is None:
             continue
         layer = by_work.get(e["work"])
-        pred = [(s["ref_start"], s["ref_end"]) for s in (layer or {}).get("segments", [])
-                if s.get("reference") == e["reference"] and s.get("ref_start") is not None]
+        pred = [
+            (s["ref_start"], s["ref_end"])
+            for s in (layer or {}).get("segments", [])
+            if s.get("reference") == e["reference"] and s.get("ref_start") is not None
+        ]
         if not pred:
             t.missed_copies += 1
         else:
@@ -141,8 +145,9 @@ VPDQ_QUALITY = 50
 VPDQ_MATCH = 0.8
 
 
-def vpdq_hashes(path: Path, pdq: PDQ, fps: float | None = VPDQ_FPS, threads: bool = True
-                ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
+def vpdq_hashes(
+    path: Path, pdq: PDQ, fps: float | None = VPDQ_FPS, threads: bool = True
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
     """(times, hashes) of the frames at ``fps`` (None: all) with PDQ quality >= 50 (full-size frames);
     ``threads``: threaded decoding."""
     times: list[float] = []
@@ -175,13 +180,19 @@ def vpdq_layers(clip: Path, refs: list[dict[str, Any]], pdq: PDQ, threads: bool 
         matched_t = ref["times"][hit.any(axis=0)]
         layer = by_work.setdefault(ref["work"], {"work": ref["work"], "segments": []})
         step = float(np.median(np.diff(ref["times"]))) if len(ref["times"]) > 1 else 1.0 / VPDQ_FPS
-        layer["segments"].append({"reference": ref["reference"], "ref_start": float(matched_t.min()),
-                                  "ref_end": float(matched_t.max()) + step})
+        layer["segments"].append(
+            {
+                "reference": ref["reference"],
+                "ref_start": float(matched_t.min()),
+                "ref_end": float(matched_t.max()) + step,
+            }
+        )
     return list(by_work.values())
 
 
-def run_baseline(root: Path, truth: dict[str, Any], ref_fps: float | None = VPDQ_FPS
-                 ) -> tuple[dict[str, list[dict[str, Any]]], float]:
+def run_baseline(
+    root: Path, truth: dict[str, Any], ref_fps: float | None = VPDQ_FPS
+) -> tuple[dict[str, list[dict[str, Any]]], float]:
     import yaml
 
     pdq = PDQ()  # full-size frames, as the reference implementation
@@ -249,20 +260,37 @@ def summary(truth: dict[str, Any], per: dict[str, Tally]) -> dict[str, Any]:
             clean_flagged += t.flagged
     copy_recalls = {cat: t.recall for cat, t in per.items() if kinds[cat] == "copy"}
     return {
-        "precision": total.precision, "recall": total.recall, "f1": total.f1, "clean_flagged": clean_flagged,
+        "precision": total.precision,
+        "recall": total.recall,
+        "f1": total.f1,
+        "clean_flagged": clean_flagged,
         "clean_clips": sum(t.clips for c, t in per.items() if kinds[c] == "clean"),
         "min_copy_recall": min(copy_recalls.values()) if copy_recalls else None,
-        "copy_iou_all": copies.iou_all(), "copy_iou_found": copies.iou_found(),
-        "per_category": {c: {"clips": t.clips, "tp": t.tp, "fp": t.fp, "fn": t.fn, "precision": t.precision,
-                             "recall": t.recall, "f1": t.f1, "flagged": t.flagged, "iou_all": t.iou_all(),
-                             "iou_found": t.iou_found()} for c, t in sorted(per.items())},
+        "copy_iou_all": copies.iou_all(),
+        "copy_iou_found": copies.iou_found(),
+        "per_category": {
+            c: {
+                "clips": t.clips,
+                "tp": t.tp,
+                "fp": t.fp,
+                "fn": t.fn,
+                "precision": t.precision,
+                "recall": t.recall,
+                "f1": t.f1,
+                "flagged": t.flagged,
+                "iou_all": t.iou_all(),
+                "iou_found": t.iou_found(),
+            }
+            for c, t in sorted(per.items())
+        },
     }
 
 
 def print_table(truth: dict[str, Any], results: dict[str, dict[str, Tally]]) -> None:
     names = list(results)
     head = f"{'category':<16}{'kind':<7}{'clips':>5} " + "".join(
-        f"| {n[:10]:<10} {'P':>4} {'R':>4} {'F1':>4} {'IoU':>4} {'flag':>4} " for n in names)
+        f"| {n[:10]:<10} {'P':>4} {'R':>4} {'F1':>4} {'IoU':>4} {'flag':>4} " for n in names
+    )
     print(head)
     print("-" * len(head))
     order = ["copy", "stream", "ugc", "new", "clean"]
@@ -271,22 +299,27 @@ def print_table(truth: dict[str, Any], results: dict[str, dict[str, Tally]]) -> 
         row = f"{cat:<16}{truth['kinds'][cat]:<7}{results[names[0]][cat].clips:>5} "
         for n in names:
             t = results[n][cat]
-            row += (f"| {'':<10} {_f(t.precision)} {_f(t.recall)} {_f(t.f1)} {_f(t.iou_all())} "
-                    f"{t.flagged:>4} ")
+            row += f"| {'':<10} {_f(t.precision)} {_f(t.recall)} {_f(t.f1)} {_f(t.iou_all())} {t.flagged:>4} "
         print(row)
     print("-" * len(head))
     for n in names:
         s = summary(truth, results[n])
-        print(f"{n:<9} overall P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  "
-              f"clean flagged {s['clean_flagged']}/{s['clean_clips']}  "
-              f"min copy-category recall {_f(s['min_copy_recall'])}  "
-              f"copy IoU all {_f(s['copy_iou_all'])} / found {_f(s['copy_iou_found'])}")
+        print(
+            f"{n:<9} overall P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  "
+            f"clean flagged {s['clean_flagged']}/{s['clean_clips']}  "
+            f"min copy-category recall {_f(s['min_copy_recall'])}  "
+            f"copy IoU all {_f(s['copy_iou_all'])} / found {_f(s['copy_iou_found'])}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--corpus", type=Path, default=ROOT / "bench" / ".corpus",
-                    help="corpus folder (built there from the seed when missing)")
+    ap.add_argument(
+        "--corpus",
+        type=Path,
+        default=ROOT / "bench" / ".corpus",
+        help="corpus folder (built there from the seed when missing)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scale", type=int, default=1, help="clips per category multiplier")
     ap.add_argument("--json", type=Path, help="also write the figures and every clip's findings here")
@@ -299,10 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     truth = json.loads(corpus.build(out, seed=args.seed, scale=args.scale).read_text(encoding="utf-8"))
     if args.only:
         truth["clips"] = {k: v for k, v in truth["clips"].items() if args.only in k}
-        truth["kinds"] = {c: k for c, k in truth["kinds"].items()
-                          if any(truth["categories"][p] == c for p in truth["clips"])}
-    print(f"corpus {out}: {len(truth['clips'])} clips in {len(truth['kinds'])} categories "
-          f"(ready in {time.perf_counter() - t0:.1f} s)")
+        truth["kinds"] = {
+            c: k for c, k in truth["kinds"].items() if any(truth["categories"][p] == c for p in truth["clips"])
+        }
+    print(
+        f"corpus {out}: {len(truth['clips'])} clips in {len(truth['kinds'])} categories "
+        f"(ready in {time.perf_counter() - t0:.1f} s)"
+    )
 
     engine_layers, engine_s, report = run_engine(out, truth)
     print(f"engine: {engine_s:.1f} s (import, reference fingerprints, scan)")
@@ -328,9 +364,16 @@ def main(argv: list[str] | None = None) -> int:
         print("\nengine errors:")
         print("\n".join(wrong))
     if args.json:
-        payload = {"corpus": str(out), "seed": args.seed, "scale": args.scale, "engine_s": engine_s,
-                   "figures": {n: summary(truth, r) for n, r in results.items()},
-                   "engine_clips": engine_layers, "baseline_clips": base_layers, "settings": report["scan"]}
+        payload = {
+            "corpus": str(out),
+            "seed": args.seed,
+            "scale": args.scale,
+            "engine_s": engine_s,
+            "figures": {n: summary(truth, r) for n, r in results.items()},
+            "engine_clips": engine_layers,
+            "baseline_clips": base_layers,
+            "settings": report["scan"],
+        }
         args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     return 0
 

@@ -93,9 +93,16 @@ def _index_memory(url: str) -> dict[str, float]:
     build_s = time.perf_counter() - t0
     gc.collect()
     grown = psutil.Process().memory_info().rss - before
-    return {"footage_refs": sum(1 for p in payload if p[0] == "footage"), "assets": sum(1 for p in payload
-            if p[0] == "asset"), "ref_seconds": ref_seconds, "hash_frames": frames, "feature_frames": local_frames,
-            "payload_mb": payload_bytes / 2**20, "index_rss_mb": grown / 2**20, "build_s": build_s}
+    return {
+        "footage_refs": sum(1 for p in payload if p[0] == "footage"),
+        "assets": sum(1 for p in payload if p[0] == "asset"),
+        "ref_seconds": ref_seconds,
+        "hash_frames": frames,
+        "feature_frames": local_frames,
+        "payload_mb": payload_bytes / 2**20,
+        "index_rss_mb": grown / 2**20,
+        "build_s": build_s,
+    }
 
 
 SCALE_CLIPS = ["clean/bikes.mp4", "clean/bigbuckbunny.mp4", "clean/space_invaders.mp4"]  # no match: pure search
@@ -136,8 +143,13 @@ def _index_scale(url: str, copies: int) -> dict[str, float]:
         if found.footage:
             raise SystemExit(f"{rel} matched {[m.key for m in found.footage]}: not a clean clip any more")
     match_cpu = (time.process_time() - t0) / len(SCALE_CLIPS)
-    return {"copies": copies, "frames": frames, "index_rss_mb": grown / 2**20, "build_s": build_s,
-            "clean_clip_cpu_s": match_cpu}
+    return {
+        "copies": copies,
+        "frames": frames,
+        "index_rss_mb": grown / 2**20,
+        "build_s": build_s,
+        "clean_clip_cpu_s": match_cpu,
+    }
 
 
 def _children_cpu() -> float:
@@ -155,8 +167,9 @@ def _sample_data(work: Path, copies: int) -> tuple[Path, Path]:
 def _footage_data(work: Path, args: argparse.Namespace) -> tuple[Path, Path]:
     import audit_bench
 
-    ns = argparse.Namespace(corpus=BENCH / ".corpus", seed=args.seed, limit_minutes=args.limit_minutes,
-                            workers=args.workers)
+    ns = argparse.Namespace(
+        corpus=BENCH / ".corpus", seed=args.seed, limit_minutes=args.limit_minutes, workers=args.workers
+    )
     footage = audit_bench.prepare_footage(ns, work)
     return footage.dataset, footage.manifest
 
@@ -170,11 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="footage720: corpus seed")
     ap.add_argument("--runs", type=int, default=1, help="runs of each executor (medians are reported)")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
-    ap.add_argument("--store-rate", metavar="DB_URL", help="only measure how many clip results per second the "
-                    "driver stores (one transaction each, as a scan does) into this database (a scratch one: a "
-                    "scan row and its results are added and deleted)")
-    ap.add_argument("--index-scale", metavar="K,K,...", help="only measure the index of the sample registry's "
-                    "footage repeated K times: RSS and build time per reference frame, CPU time of a clean clip")
+    ap.add_argument(
+        "--store-rate",
+        metavar="DB_URL",
+        help="only measure how many clip results per second the "
+        "driver stores (one transaction each, as a scan does) into this database (a scratch one: a "
+        "scan row and its results are added and deleted)",
+    )
+    ap.add_argument(
+        "--index-scale",
+        metavar="K,K,...",
+        help="only measure the index of the sample registry's "
+        "footage repeated K times: RSS and build time per reference frame, CPU time of a clean clip",
+    )
     args = ap.parse_args(argv)
     if args.store_rate:
         return _store_main(args.store_rate)
@@ -193,23 +214,27 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="executor-bench-"))
     try:
-        dataset, manifest = (_sample_data(work, args.copies) if args.data == "sample"
-                             else _footage_data(work, args))
+        dataset, manifest = _sample_data(work, args.copies) if args.data == "sample" else _footage_data(work, args)
         url = f"sqlite:///{work / 'registry.db'}"
         registry = Registry(url)
         import_manifest_file(registry, manifest)
         t0 = time.perf_counter()
         ensure_fingerprints(registry, EngineParams())
-        print(f"engine {engine_id()}; references fingerprinted in {time.perf_counter() - t0:.1f} s (not timed "
-              "below)", flush=True)
+        print(
+            f"engine {engine_id()}; references fingerprinted in {time.perf_counter() - t0:.1f} s (not timed below)",
+            flush=True,
+        )
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             mem = pool.apply(_index_memory, (url,))
         frames = mem["hash_frames"]
-        print(f"index: {mem['footage_refs']:.0f} footage refs ({mem['ref_seconds']:.0f} s, {frames:.0f} hashed "
-              f"frames, {mem['feature_frames']:.0f} with local features), {mem['assets']:.0f} assets; payload "
-              f"{mem['payload_mb']:.2f} MB ({mem['payload_mb'] * 2**20 / max(frames, 1):.0f} B/frame); built in "
-              f"{mem['build_s']:.2f} s, +{mem['index_rss_mb']:.1f} MB RSS "
-              f"({mem['index_rss_mb'] * 2**20 / max(frames, 1):.0f} B/frame)", flush=True)
+        print(
+            f"index: {mem['footage_refs']:.0f} footage refs ({mem['ref_seconds']:.0f} s, {frames:.0f} hashed "
+            f"frames, {mem['feature_frames']:.0f} with local features), {mem['assets']:.0f} assets; payload "
+            f"{mem['payload_mb']:.2f} MB ({mem['payload_mb'] * 2**20 / max(frames, 1):.0f} B/frame); built in "
+            f"{mem['build_s']:.2f} s, +{mem['index_rss_mb']:.1f} MB RSS "
+            f"({mem['index_rss_mb'] * 2**20 / max(frames, 1):.0f} B/frame)",
+            flush=True,
+        )
 
         t0 = time.perf_counter()
         ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
@@ -222,25 +247,36 @@ def main(argv: list[str] | None = None) -> int:
                 load = _load()
                 cpu0 = _children_cpu()
                 t0 = time.perf_counter()
-                report = scan(registry, dataset, EngineParams(), workers=args.workers, rescan=True,
-                              executor=executor).to_dict()
+                report = scan(
+                    registry, dataset, EngineParams(), workers=args.workers, rescan=True, executor=executor
+                ).to_dict()
                 wall = time.perf_counter() - t0
                 cpu = _children_cpu() - cpu0  # the local pool's workers, reaped at its shutdown
                 clips = len(report["clips"])
                 errors = report["scan"]["summary"]["errors"]
                 video = sum(float(c["duration_s"] or 0.0) for c in report["clips"])
-                row = {"wall_s": wall, "clips": clips, "clips_per_s": clips / wall, "video_x": video / wall,
-                       "errors": errors, "video_s": video}
+                row = {
+                    "wall_s": wall,
+                    "clips": clips,
+                    "clips_per_s": clips / wall,
+                    "video_x": video / wall,
+                    "errors": errors,
+                    "video_s": video,
+                }
                 if name == "local":
                     row["worker_cpu_s"] = cpu
                 runs[name].append(row)
                 extra = ""
                 if isinstance(executor, RayExecutor):
-                    extra = (f", {len(executor.stats.per_worker)} Ray workers, "
-                             f"{executor.stats.index_builds} index builds")
-                print(f"run {r + 1} {name:5s}: {clips} clips ({video:.0f} s of video) in {wall:.1f} s = "
-                      f"{clips / wall:.3f} clips/s, {video / wall:.1f}x realtime, {errors} errors{extra} "
-                      f"(load at start {load})", flush=True)
+                    extra = (
+                        f", {len(executor.stats.per_worker)} Ray workers, {executor.stats.index_builds} index builds"
+                    )
+                print(
+                    f"run {r + 1} {name:5s}: {clips} clips ({video:.0f} s of video) in {wall:.1f} s = "
+                    f"{clips / wall:.3f} clips/s, {video / wall:.1f}x realtime, {errors} errors{extra} "
+                    f"(load at start {load})",
+                    flush=True,
+                )
         ray.shutdown()
         registry.dispose()
         med = {name: statistics.median(r["wall_s"] for r in rows) for name, rows in runs.items()}
@@ -249,15 +285,32 @@ def main(argv: list[str] | None = None) -> int:
         cpu = statistics.median(r["worker_cpu_s"] for r in runs["local"])
         per_clip = cpu / clips
         video = runs["local"][0]["video_s"]
-        print(f"median local {clips / med['local']:.3f} clips/s, ray {clips / med['ray']:.3f} clips/s; "
-              f"Ray overhead {overhead * 100:+.1f} % (target < {TARGET_OVERHEAD * 100:.0f} %: "
-              f"{'met' if overhead < TARGET_OVERHEAD else 'NOT met'})")
-        print(f"local workers' CPU time: {per_clip:.2f} CPU-s per clip, {cpu / video:.3f} CPU-s per second of "
-              f"video ({video / cpu:.1f}x realtime per busy core; load {_load()})")
+        print(
+            f"median local {clips / med['local']:.3f} clips/s, ray {clips / med['ray']:.3f} clips/s; "
+            f"Ray overhead {overhead * 100:+.1f} % (target < {TARGET_OVERHEAD * 100:.0f} %: "
+            f"{'met' if overhead < TARGET_OVERHEAD else 'NOT met'})"
+        )
+        print(
+            f"local workers' CPU time: {per_clip:.2f} CPU-s per clip, {cpu / video:.3f} CPU-s per second of "
+            f"video ({video / cpu:.1f}x realtime per busy core; load {_load()})"
+        )
         if args.json:
-            args.json.write_text(json.dumps({"data": args.data, "workers": args.workers, "index": mem,
-                                             "ray_start_s": ray_start, "runs": runs, "median_wall_s": med,
-                                             "overhead": overhead, "cpu_s_per_clip": per_clip}, indent=2) + "\n")
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "data": args.data,
+                        "workers": args.workers,
+                        "index": mem,
+                        "ray_start_s": ray_start,
+                        "runs": runs,
+                        "median_wall_s": med,
+                        "overhead": overhead,
+                        "cpu_s_per_clip": per_clip,
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -275,13 +328,39 @@ def _store_main(url: str, n: int = 300) -> int:
     from rightsdb.results import begin_scan
 
     registry = Registry(url)
-    infos = {f"w{k}::ref": RefInfo(k, "footage/ref.mp4", "footage", f"w{k}", "Work", "h", "Holder", "game",
-                                   Terms("deny", None, None, None, None, None, None)) for k in range(2)}
-    flagged = {"duration_s": 6.0, "frames": 12, "frame_size": [480, 270], "assets": [], "error": None,
-               "footage": [{"ref": key, "segments": [{"start": 0.0, "end": 6.0, "ref_start": 1.0, "ref_end": 7.0,
-                                                      "speed": 1.0, "score": 0.9}],
-                            "methods": {"hash": 12}, "mirrored": False, "best_distance": 10, "confidence": 0.9,
-                            "region": None} for key in infos]}
+    infos = {
+        f"w{k}::ref": RefInfo(
+            k,
+            "footage/ref.mp4",
+            "footage",
+            f"w{k}",
+            "Work",
+            "h",
+            "Holder",
+            "game",
+            Terms("deny", None, None, None, None, None, None),
+        )
+        for k in range(2)
+    }
+    flagged = {
+        "duration_s": 6.0,
+        "frames": 12,
+        "frame_size": [480, 270],
+        "assets": [],
+        "error": None,
+        "footage": [
+            {
+                "ref": key,
+                "segments": [{"start": 0.0, "end": 6.0, "ref_start": 1.0, "ref_end": 7.0, "speed": 1.0, "score": 0.9}],
+                "methods": {"hash": 12},
+                "mirrored": False,
+                "best_distance": 10,
+                "confidence": 0.9,
+                "region": None,
+            }
+            for key in infos
+        ],
+    }
     clean = {**flagged, "footage": []}
     scan_id = hashlib.sha256(f"store-rate {time.time()}".encode()).hexdigest()[:32]
     begin_scan(registry, scan_id, "/bench", "0" * 64, engine_id(), EngineParams().as_dict(), 2 * n)
@@ -293,8 +372,9 @@ def _store_main(url: str, n: int = 300) -> int:
                 clip = render_clip(f"{name}/{i:05d}.mp4", sha, raw, infos, date(2026, 1, 1), None)
                 store_clip(registry, scan_id, clip, f"{sha}:bench", raw, replace_cached=False)
             rate = n / (time.perf_counter() - t0)
-            print(f"{name:7s} clips stored: {rate:.0f}/s into {registry.url.split('://')[0]} (load {_load()})",
-                  flush=True)
+            print(
+                f"{name:7s} clips stored: {rate:.0f}/s into {registry.url.split('://')[0]} (load {_load()})", flush=True
+            )
     finally:
         with registry.write() as session:
             row = session.get(Scan, scan_id)
@@ -325,9 +405,12 @@ def _scale_main(copies: list[int], out: Path | None) -> int:
             with multiprocessing.get_context("spawn").Pool(1) as pool:  # a fresh process for each size
                 row = pool.apply(_index_scale, (url, k))
             rows.append(row)
-            print(f"x{k:<4d} {row['frames']:8.0f} reference frames: index +{row['index_rss_mb']:7.1f} MB RSS "
-                  f"({row['index_rss_mb'] * 2**20 / row['frames']:6.0f} B/frame), built in {row['build_s']:6.2f} s; "
-                  f"a clean sample clip costs {row['clean_clip_cpu_s']:.2f} CPU-s (load {_load()})", flush=True)
+            print(
+                f"x{k:<4d} {row['frames']:8.0f} reference frames: index +{row['index_rss_mb']:7.1f} MB RSS "
+                f"({row['index_rss_mb'] * 2**20 / row['frames']:6.0f} B/frame), built in {row['build_s']:6.2f} s; "
+                f"a clean sample clip costs {row['clean_clip_cpu_s']:.2f} CPU-s (load {_load()})",
+                flush=True,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if out:

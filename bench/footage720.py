@@ -86,10 +86,15 @@ class Settings:
 
     def __post_init__(self) -> None:
         checks = {
-            "clips": self.clips >= 0, "clip_s": self.clip_s >= 1, "long_clips": self.long_clips >= 0,
-            "long_s": self.long_s >= 1, "width": self.width >= 16 and self.width % 2 == 0,
-            "height": self.height >= 16 and self.height % 2 == 0, "fps": 1 <= self.fps <= 120,
-            "crf": 0 <= self.crf <= 51, "gop_s": self.gop_s >= 1,
+            "clips": self.clips >= 0,
+            "clip_s": self.clip_s >= 1,
+            "long_clips": self.long_clips >= 0,
+            "long_s": self.long_s >= 1,
+            "width": self.width >= 16 and self.width % 2 == 0,
+            "height": self.height >= 16 and self.height % 2 == 0,
+            "fps": 1 <= self.fps <= 120,
+            "crf": 0 <= self.crf <= 51,
+            "gop_s": self.gop_s >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -144,9 +149,19 @@ def _digest(truth: dict[str, Any], seed: int, s: Settings) -> str:
     not throw away ten minutes of encoding.
     """
     h = hashlib.sha256(Path(F.__file__).resolve().read_bytes())
-    h.update(json.dumps({"version": VERSION, "corpus": truth.get("generator"), "corpus_seed": truth.get("seed"),
-                         "corpus_scale": truth.get("scale"), "seed": seed, "settings": asdict(s)},
-                        sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {
+                "version": VERSION,
+                "corpus": truth.get("generator"),
+                "corpus_seed": truth.get("seed"),
+                "corpus_scale": truth.get("scale"),
+                "seed": seed,
+                "settings": asdict(s),
+            },
+            sort_keys=True,
+        ).encode()
+    )
     return h.hexdigest()[:16]
 
 
@@ -165,9 +180,14 @@ def _shift(entry: dict[str, Any], offset: float, taken: float) -> dict[str, Any]
     if ref is not None and e2 < e:
         rs, re_ = float(ref[0]), float(ref[1])
         ref = (rs, rs + (re_ - rs) * (e2 - s) / (e - s)) if e > s else (rs, re_)
-    shifted: dict[str, Any] = F.truth_entry(entry["layer"], entry["holder"], entry["work"], (offset + s, offset + e2),
-                                            entry.get("reference"),
-                                            None if ref is None else (float(ref[0]), float(ref[1])))
+    shifted: dict[str, Any] = F.truth_entry(
+        entry["layer"],
+        entry["holder"],
+        entry["work"],
+        (offset + s, offset + e2),
+        entry.get("reference"),
+        None if ref is None else (float(ref[0]), float(ref[1])),
+    )
     return shifted
 
 
@@ -199,8 +219,9 @@ def _write_clip(out: str, data: str, plan: _ClipPlan, s: Settings, truth: dict[s
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # hidden: a scan never sees it
     sources: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    frames = F.write_video(tmp, _frames(Path(data), plan, s, sources), s.fps, crf=s.crf, gop=s.gop_s * s.fps,
-                           preset=s.preset)
+    frames = F.write_video(
+        tmp, _frames(Path(data), plan, s, sources), s.fps, crf=s.crf, gop=s.gop_s * s.fps, preset=s.preset
+    )
     os.replace(tmp, path)
     entries: list[dict[str, Any]] = []
     for src in sources:
@@ -211,8 +232,15 @@ def _write_clip(out: str, data: str, plan: _ClipPlan, s: Settings, truth: dict[s
                 entries.append(shifted)
     blob = path.read_bytes()
     log.info("wrote %s (%d frames, %d bytes) in %.1f s", path, frames, len(blob), time.perf_counter() - t0)
-    return {"duration_s": frames / s.fps, "frames": frames, "bytes": len(blob),
-            "sha256": hashlib.sha256(blob).hexdigest(), "mix": plan.mix, "sources": sources, "truth": entries}
+    return {
+        "duration_s": frames / s.fps,
+        "frames": frames,
+        "bytes": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "mix": plan.mix,
+        "sources": sources,
+        "truth": entries,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -262,8 +290,15 @@ def _planned_seconds(index: dict[str, Any], rel: str) -> float:
     return float(s["long_s"] if Path(rel).name.startswith("long_") else s["clip_s"])
 
 
-def build(out: Path, corpus_truth: Path, *, seed: int = 1, settings: Settings = Settings(),
-          limit_s: float | None = None, workers: int = 2) -> Path:
+def build(
+    out: Path,
+    corpus_truth: Path,
+    *,
+    seed: int = 1,
+    settings: Settings = Settings(),
+    limit_s: float | None = None,
+    workers: int = 2,
+) -> Path:
     """Write the footage under ``out`` (only what is missing) and return the index path.
 
     ``corpus_truth`` is the ``truth.json`` of a built corpus (:func:`corpus.build`). With ``limit_s`` only the
@@ -283,11 +318,17 @@ def build(out: Path, corpus_truth: Path, *, seed: int = 1, settings: Settings = 
     doc = load_index(out)
     if doc is None or doc.get("digest") != digest:
         shutil.rmtree(out / "dataset", ignore_errors=True)
-        doc = {"description": "720p H.264 footage for bench/audit_bench.py, concatenated from the corpus's clips "
-               "by bench/footage720.py. truth entries: see the corpus's truth.json; times on these clips.",
-               "digest": digest, "seed": seed,
-               "registry": os.path.relpath(corpus_root / truth["registry"], out), "dataset": "dataset",
-               "settings": asdict(settings), "plan": [p.rel for p in plans], "clips": {}}
+        doc = {
+            "description": "720p H.264 footage for bench/audit_bench.py, concatenated from the corpus's clips "
+            "by bench/footage720.py. truth entries: see the corpus's truth.json; times on these clips.",
+            "digest": digest,
+            "seed": seed,
+            "registry": os.path.relpath(corpus_root / truth["registry"], out),
+            "dataset": "dataset",
+            "settings": asdict(settings),
+            "plan": [p.rel for p in plans],
+            "clips": {},
+        }
     (out / "dataset").mkdir(parents=True, exist_ok=True)
     wanted = set(select(doc, limit_s))
     todo = [p for p in plans if p.rel in wanted and not _done(out, doc["clips"].get(p.rel), p.rel)]
@@ -320,8 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     import corpus
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--corpus", type=Path, default=_ROOT / "bench" / ".corpus",
-                    help="cache folder of the corpus and of the footage")
+    ap.add_argument(
+        "--corpus", type=Path, default=_ROOT / "bench" / ".corpus", help="cache folder of the corpus and of the footage"
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--limit-minutes", type=float, help="write only the first clips covering this many minutes")
     ap.add_argument("--workers", type=int, default=2, help="encoding processes")
@@ -331,8 +373,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         truth = corpus.build(args.corpus / f"seed{args.seed}-x1", seed=args.seed, scale=1)
-        path = build(args.corpus / f"footage720-seed{args.seed}", truth, seed=args.seed, workers=args.workers,
-                     limit_s=None if args.limit_minutes is None else args.limit_minutes * 60)
+        path = build(
+            args.corpus / f"footage720-seed{args.seed}",
+            truth,
+            seed=args.seed,
+            workers=args.workers,
+            limit_s=None if args.limit_minutes is None else args.limit_minutes * 60,
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -340,8 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     clips = index["clips"]
     seconds = sum(c["duration_s"] for c in clips.values())
     registered = sum(1 for c in clips.values() if c["truth"])
-    print(f"{path}: {len(clips)} clips, {seconds / 60:.1f} min, {sum(c['bytes'] for c in clips.values()):,d} bytes, "
-          f"{registered}/{len(clips)} with registered material, {time.perf_counter() - t0:.1f} s")
+    print(
+        f"{path}: {len(clips)} clips, {seconds / 60:.1f} min, {sum(c['bytes'] for c in clips.values()):,d} bytes, "
+        f"{registered}/{len(clips)} with registered material, {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 

@@ -126,4 +126,3 @@ class PDQ:
 
     def __repr__(self) -> str:
         return f"PDQ(version={self.version!r}, max_side={self.params.max_side})"
-

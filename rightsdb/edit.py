@@ -18,8 +18,16 @@ from .manifest import MediaFacts, parse_policy
 from .models import Holder, HolderKind, Layer, PolicyChange, Reference, ReferenceKind, Work, utcnow
 from .store import Registry
 
-__all__ = ["ConflictError", "add_reference", "create_holder", "create_work", "remove_reference", "set_policy",
-           "update_holder", "update_work"]
+__all__ = [
+    "ConflictError",
+    "add_reference",
+    "create_holder",
+    "create_work",
+    "remove_reference",
+    "set_policy",
+    "update_holder",
+    "update_work",
+]
 
 
 def _check(value: str | None, enum: type[Any], fld: str) -> None:
@@ -58,13 +66,20 @@ def update_holder(registry: Registry, holder_id: str, name: str | None = None, k
 
 def _terms(work_id: str, policy: dict[str, Any]) -> dict[str, Any]:
     spec = parse_policy(policy, file="request", entry=f"work {work_id}")
-    return {"ai_training": spec.ai_training, "license": spec.license,
-            "territories": list(spec.territories) if spec.territories else None, "valid_from": spec.valid_from,
-            "valid_until": spec.valid_until, "terms_source": spec.source, "terms_url": spec.url}
+    return {
+        "ai_training": spec.ai_training,
+        "license": spec.license,
+        "territories": list(spec.territories) if spec.territories else None,
+        "valid_from": spec.valid_from,
+        "valid_until": spec.valid_until,
+        "terms_source": spec.source,
+        "terms_url": spec.url,
+    }
 
 
-def create_work(registry: Registry, work_id: str, title: str, holder_id: str, layer: str, policy: dict[str, Any],
-                actor: str) -> None:
+def create_work(
+    registry: Registry, work_id: str, title: str, holder_id: str, layer: str, policy: dict[str, Any], actor: str
+) -> None:
     """Create a work (no references yet); its first terms are the first entry of its history."""
     _check(layer, Layer, "layer")
     terms = _terms(work_id, policy)
@@ -111,8 +126,16 @@ def _work(session: Session, work_id: str) -> Work:
     return row
 
 
-def add_reference(registry: Registry, work_id: str, path: str, kind: str, location: Path, sha256: str,
-                  size_bytes: int, media: MediaFacts) -> bool:
+def add_reference(
+    registry: Registry,
+    work_id: str,
+    path: str,
+    kind: str,
+    location: Path,
+    sha256: str,
+    size_bytes: int,
+    media: MediaFacts,
+) -> bool:
     """Add (or replace, by ``path``) a reference of a work; returns True when it was new.
 
     ``footage`` must be a video and ``asset`` a still image (``media.kind``).
@@ -122,9 +145,18 @@ def add_reference(registry: Registry, work_id: str, path: str, kind: str, locati
         raise RegistryError(f"file: footage must be a video, {path} is a still image (upload it as an asset)")
     if kind == "asset" and media.kind != "image":
         raise RegistryError(f"file: an asset must be a still image, {path} is a video (upload it as footage)")
-    values: dict[str, Any] = {"kind": kind, "sha256": sha256, "size_bytes": size_bytes, "media_kind": media.kind,
-              "width": media.width, "height": media.height, "duration_s": round(float(media.duration_s), 6),
-              "fps": round(float(media.fps), 6), "frame_count": int(media.frame_count), "location": str(location)}
+    values: dict[str, Any] = {
+        "kind": kind,
+        "sha256": sha256,
+        "size_bytes": size_bytes,
+        "media_kind": media.kind,
+        "width": media.width,
+        "height": media.height,
+        "duration_s": round(float(media.duration_s), 6),
+        "fps": round(float(media.fps), 6),
+        "frame_count": int(media.frame_count),
+        "location": str(location),
+    }
     with registry.write() as session:
         _work(session, work_id)
         row = session.exec(select(Reference).where(Reference.work_id == work_id, Reference.path == path)).first()

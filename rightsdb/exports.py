@@ -17,6 +17,7 @@ from .store import Registry
 
 __all__ = ["export_manifest", "policy_dict", "registry_digest", "snapshot"]
 
+
 def snapshot(session: Session) -> dict[str, Any]:
     """The registry's content in manifest form (reference paths as stored), sorted by id."""
     holders = session.exec(select(Holder).order_by(col(Holder.id))).all()
@@ -112,4 +113,3 @@ def _export_path(folder: Path, row: Reference, copy: bool) -> str:
     if not same.exists() or sha256_file(same) != row.sha256:
         shutil.copy2(location, same)
     return row.path
-

@@ -35,7 +35,7 @@ def import_actor(name: str) -> str:
     the name cut at the front (``...``) when the whole would not fit the column."""
     room = _ACTOR_MAX - len(_ACTOR_PREFIX)
     if len(name) > room:
-        name = "..." + name[len(name) - room + 3:]
+        name = "..." + name[len(name) - room + 3 :]
     return _ACTOR_PREFIX + name
 
 
@@ -53,8 +53,10 @@ def import_manifest(registry: Registry, manifest: Manifest) -> ImportReport:
         for i, work in enumerate(manifest.works):
             if work.holder not in declared and work.holder not in known:
                 raise ManifestError(
-                    name, f"unknown holder {work.holder!r} (not in this manifest nor in the registry)",
-                    entry=f"works[{i}] ({work.id})", field="holder",
+                    name,
+                    f"unknown holder {work.holder!r} (not in this manifest nor in the registry)",
+                    entry=f"works[{i}] ({work.id})",
+                    field="holder",
                 )
         for holder in manifest.holders:
             _upsert_holder(session, holder, report)
@@ -171,5 +173,3 @@ def _upsert_work(session: Session, spec: WorkSpec, report: ImportReport, actor: 
                     report.changed_reference_ids.append(int(found.id or 0))
             else:
                 _count(report, "references", "unchanged")
-
-

@@ -28,9 +28,26 @@ from ._errors import JobCancelled, LeaseLost, NotFoundError
 from .models import JobStatus, Scan, ScanJob, utcnow
 from .store import Registry
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "FINAL", "JobCancelled", "LeaseLost", "cancel_job", "claim_job",
-           "claimable_jobs", "create_job", "finish_job", "get_job", "job_dict", "list_jobs", "new_owner",
-           "record_progress", "release_job", "renew_lease", "running_count", "set_scan_id"]
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "FINAL",
+    "JobCancelled",
+    "LeaseLost",
+    "cancel_job",
+    "claim_job",
+    "claimable_jobs",
+    "create_job",
+    "finish_job",
+    "get_job",
+    "job_dict",
+    "list_jobs",
+    "new_owner",
+    "record_progress",
+    "release_job",
+    "renew_lease",
+    "running_count",
+    "set_scan_id",
+]
 
 FINAL = frozenset({JobStatus.done, JobStatus.failed, JobStatus.cancelled})
 
@@ -48,23 +65,37 @@ def new_owner() -> str:
 
 def _claimable(now: Any) -> Any:
     """SQL condition: a job a runner may claim at ``now``."""
-    return or_(_T.status == JobStatus.queued,
-               and_(_T.status == JobStatus.running, or_(_T.lease_expires_at.is_(None), _T.lease_expires_at < now)))
+    return or_(
+        _T.status == JobStatus.queued,
+        and_(_T.status == JobStatus.running, or_(_T.lease_expires_at.is_(None), _T.lease_expires_at < now)),
+    )
 
 
 def job_dict(job: ScanJob) -> dict[str, Any]:
     """A job as the service shows it (the report itself is fetched on its own)."""
+
     def iso(t: Any) -> str | None:
         return t.isoformat() if t is not None else None
 
     return {
-        "id": job.id, "dataset": job.dataset, "status": job.status, "phase": job.phase,
-        "options": dict(job.options), "scan_id": job.scan_id,
-        "progress": {"clips_total": job.clips_total, "clips_done": job.clips_done,
-                     "clips_error": job.clips_error,
-                     "fraction": round(job.clips_done / job.clips_total, 4) if job.clips_total else None},
-        "attempts": job.attempts, "cancel_requested": job.cancel_requested, "error": job.error,
-        "created_by": job.created_by, "created_at": iso(job.created_at), "started_at": iso(job.started_at),
+        "id": job.id,
+        "dataset": job.dataset,
+        "status": job.status,
+        "phase": job.phase,
+        "options": dict(job.options),
+        "scan_id": job.scan_id,
+        "progress": {
+            "clips_total": job.clips_total,
+            "clips_done": job.clips_done,
+            "clips_error": job.clips_error,
+            "fraction": round(job.clips_done / job.clips_total, 4) if job.clips_total else None,
+        },
+        "attempts": job.attempts,
+        "cancel_requested": job.cancel_requested,
+        "error": job.error,
+        "created_by": job.created_by,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "summary": (job.report or {}).get("scan", {}).get("summary") if job.report else None,
     }
@@ -96,18 +127,20 @@ def list_jobs(registry: Registry, status: str | None, after: str | None, limit: 
             last = session.get(ScanJob, after)
             if last is None:
                 raise NotFoundError(f"cursor: no scan job with id {after!r}")
-            q = q.where((col(ScanJob.created_at) < last.created_at)
-                        | ((col(ScanJob.created_at) == last.created_at) & (col(ScanJob.id) < last.id)))
-        rows = list(session.exec(q.order_by(col(ScanJob.created_at).desc(), col(ScanJob.id).desc())
-                                 .limit(limit + 1)).all())
+            q = q.where(
+                (col(ScanJob.created_at) < last.created_at)
+                | ((col(ScanJob.created_at) == last.created_at) & (col(ScanJob.id) < last.id))
+            )
+        rows = list(
+            session.exec(q.order_by(col(ScanJob.created_at).desc(), col(ScanJob.id).desc()).limit(limit + 1)).all()
+        )
     return rows[:limit], len(rows) > limit
 
 
 def claimable_jobs(registry: Registry) -> list[str]:
     """Ids of the jobs a runner may claim now (queued, or running under an expired lease), oldest first."""
     with registry.session() as session:
-        rows = session.execute(select(_T.id).where(_claimable(utcnow()))
-                               .order_by(_T.created_at, _T.id)).all()
+        rows = session.execute(select(_T.id).where(_claimable(utcnow())).order_by(_T.created_at, _T.id)).all()
     return [str(r[0]) for r in rows]
 
 
@@ -119,13 +152,22 @@ def running_count(registry: Registry) -> int:
 
 def _live_count(session: Any, now: Any) -> int:
     """Jobs running under a lease still live at ``now``."""
-    return int(session.execute(select(func.count()).select_from(_TABLE).where(
-        _T.status == JobStatus.running, _T.lease_expires_at >= now)).scalar_one())
+    return int(
+        session.execute(
+            select(func.count()).select_from(_TABLE).where(_T.status == JobStatus.running, _T.lease_expires_at >= now)
+        ).scalar_one()
+    )
 
 
-def claim_job(registry: Registry, job_id: str, owner: str | None = None, *,
-              lease_seconds: float = DEFAULT_LEASE_SECONDS, max_running: int | None = None,
-              max_attempts: int = 3) -> ScanJob | None:
+def claim_job(
+    registry: Registry,
+    job_id: str,
+    owner: str | None = None,
+    *,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    max_running: int | None = None,
+    max_attempts: int = 3,
+) -> ScanJob | None:
     """Claim a job for ``owner`` (default: a new owner id, see :func:`new_owner`): mark it running (one more
     attempt) under a lease of ``lease_seconds``. Returns the job, or None when this runner did not get it: it is
     not claimable (another runner holds it, it finished...), ``max_running`` jobs already run under live
@@ -138,8 +180,9 @@ def claim_job(registry: Registry, job_id: str, owner: str | None = None, *,
     owner = owner or new_owner()
     with registry.write() as session:
         now = utcnow()
-        row = session.execute(select(_T.status, _T.attempts, _T.cancel_requested)
-                              .where(_T.id == job_id, _claimable(now))).first()
+        row = session.execute(
+            select(_T.status, _T.attempts, _T.cancel_requested).where(_T.id == job_id, _claimable(now))
+        ).first()
         if row is None:
             return None
         status, attempts, cancel_requested = row
@@ -147,32 +190,47 @@ def claim_job(registry: Registry, job_id: str, owner: str | None = None, *,
         if cancel_requested:
             ended = {"status": JobStatus.cancelled, "phase": "cancelled"}
         elif status == JobStatus.running and attempts >= max_attempts:
-            ended = {"status": JobStatus.failed, "phase": JobStatus.failed,
-                     "error": f"interrupted {attempts} times (the service stopped or died while it ran); gave up"}
+            ended = {
+                "status": JobStatus.failed,
+                "phase": JobStatus.failed,
+                "error": f"interrupted {attempts} times (the service stopped or died while it ran); gave up",
+            }
         if ended is not None:
-            session.execute(update(_TABLE).where(_T.id == job_id, _T.attempts == attempts, _claimable(now))
-                            .values(finished_at=now, lease_expires_at=None, **ended))
+            session.execute(
+                update(_TABLE)
+                .where(_T.id == job_id, _T.attempts == attempts, _claimable(now))
+                .values(finished_at=now, lease_expires_at=None, **ended)
+            )
             return None
         if max_running is not None and _live_count(session, now) >= max_running:
             return None
         claimed = session.execute(
-            update(_TABLE).where(_T.id == job_id, _T.attempts == attempts, _claimable(now))
-            .values(status=JobStatus.running, attempts=attempts + 1, started_at=now, error=None,
-                    phase="starting" if status == JobStatus.queued else "resuming: its last runner stopped",
-                    lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds)))
+            update(_TABLE)
+            .where(_T.id == job_id, _T.attempts == attempts, _claimable(now))
+            .values(
+                status=JobStatus.running,
+                attempts=attempts + 1,
+                started_at=now,
+                error=None,
+                phase="starting" if status == JobStatus.queued else "resuming: its last runner stopped",
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+            )
+        )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return None
         job = session.get(ScanJob, job_id)
     return job
 
 
-def renew_lease(registry: Registry, job_id: str, owner: str, lease_seconds: float = DEFAULT_LEASE_SECONDS
-                ) -> bool:
+def renew_lease(registry: Registry, job_id: str, owner: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
     """Extend ``owner``'s lease on a running job; False when the job is not its own any more."""
     with registry.write() as session:
-        done = session.execute(update(_TABLE).where(_T.id == job_id, _T.lease_owner == owner,
-                                                     _T.status == JobStatus.running)
-                               .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds)))
+        done = session.execute(
+            update(_TABLE)
+            .where(_T.id == job_id, _T.lease_owner == owner, _T.status == JobStatus.running)
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        )
         return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -180,9 +238,17 @@ def _owned(job: ScanJob | None, owner: str | None) -> bool:
     return owner is None or (job is not None and job.status == JobStatus.running and job.lease_owner == owner)
 
 
-def record_progress(registry: Registry, job_id: str, *, phase: str | None = None, done: int | None = None,
-                    total: int | None = None, errors: int | None = None, owner: str | None = None,
-                    lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+def record_progress(
+    registry: Registry,
+    job_id: str,
+    *,
+    phase: str | None = None,
+    done: int | None = None,
+    total: int | None = None,
+    errors: int | None = None,
+    owner: str | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> None:
     """Store a running job's progress (and, for its ``owner``, renew the lease); raises :class:`JobCancelled`
     when the job was cancelled meanwhile, :class:`LeaseLost` when it is not ``owner``'s any more."""
     with registry.write() as session:
@@ -209,8 +275,9 @@ def record_progress(registry: Registry, job_id: str, *, phase: str | None = None
 def set_scan_id(registry: Registry, job_id: str, dataset: str) -> str | None:
     """Record the audit's scan id of a running job (the latest scan of its dataset); returns it."""
     with registry.write() as session:
-        scan = session.exec(select(Scan).where(Scan.dataset == dataset)
-                            .order_by(col(Scan.started_at).desc()).limit(1)).first()
+        scan = session.exec(
+            select(Scan).where(Scan.dataset == dataset).order_by(col(Scan.started_at).desc()).limit(1)
+        ).first()
         job = session.get(ScanJob, job_id)
         if scan is None or job is None:
             return None
@@ -219,8 +286,15 @@ def set_scan_id(registry: Registry, job_id: str, dataset: str) -> str | None:
         return scan.id
 
 
-def finish_job(registry: Registry, job_id: str, status: str, *, report: dict[str, Any] | None = None,
-               error: str | None = None, owner: str | None = None) -> bool:
+def finish_job(
+    registry: Registry,
+    job_id: str,
+    status: str,
+    *,
+    report: dict[str, Any] | None = None,
+    error: str | None = None,
+    owner: str | None = None,
+) -> bool:
     """Record a job's end; with ``owner``, only while the job is still that runner's (returns whether it was
     recorded)."""
     with registry.write() as session:

@@ -48,8 +48,9 @@ def parse_key(key: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
-def create_key(registry: Registry, role: str, holder_id: str | None = None, name: str | None = None
-               ) -> tuple[KeyInfo, str]:
+def create_key(
+    registry: Registry, role: str, holder_id: str | None = None, name: str | None = None
+) -> tuple[KeyInfo, str]:
     """Create a key; returns its info and the key itself (to show once).
 
     ``role`` is ``admin``, ``auditor`` or ``holder``; a holder key needs ``holder_id`` (an existing holder),
@@ -91,8 +92,9 @@ def list_keys(registry: Registry) -> list[tuple[KeyInfo, str]]:
     """Every key (never its secret) with its creation time (ISO 8601), oldest first."""
     with registry.session() as session:
         rows = session.exec(select(ApiKey).order_by(col(ApiKey.created_at), col(ApiKey.id))).all()
-    return [(KeyInfo(r.id, r.role, r.holder_id, r.name, r.revoked_at is not None), r.created_at.isoformat())
-            for r in rows]
+    return [
+        (KeyInfo(r.id, r.role, r.holder_id, r.name, r.revoked_at is not None), r.created_at.isoformat()) for r in rows
+    ]
 
 
 def revoke_key(registry: Registry, key_id: str) -> None:

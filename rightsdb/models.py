@@ -99,9 +99,7 @@ class Work(SQLModel, table=True):
 
     id: str = Field(sa_column=Column(String(128), primary_key=True))
     title: str = Field(sa_column=Column(String(512), nullable=False))
-    holder_id: str = Field(
-        sa_column=Column(String(128), ForeignKey("holders.id", ondelete="RESTRICT"), nullable=False)
-    )
+    holder_id: str = Field(sa_column=Column(String(128), ForeignKey("holders.id", ondelete="RESTRICT"), nullable=False))
     layer: str = Field(sa_column=Column(String(16), nullable=False))
     ai_training: str = Field(sa_column=Column(String(16), nullable=False))
     license: str | None = Field(default=None, sa_column=Column(String(2048), nullable=True))
@@ -124,9 +122,7 @@ class Reference(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    work_id: str = Field(
-        sa_column=Column(String(128), ForeignKey("works.id", ondelete="CASCADE"), nullable=False)
-    )
+    work_id: str = Field(sa_column=Column(String(128), ForeignKey("works.id", ondelete="CASCADE"), nullable=False))
     path: str = Field(sa_column=Column(String(1024), nullable=False))
     kind: str = Field(sa_column=Column(String(16), nullable=False))
     sha256: str = Field(sa_column=Column(String(64), nullable=False))
@@ -210,9 +206,7 @@ class Finding(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    clip_id: int = Field(
-        sa_column=Column(ForeignKey("clip_results.id", ondelete="CASCADE"), nullable=False)
-    )
+    clip_id: int = Field(sa_column=Column(ForeignKey("clip_results.id", ondelete="CASCADE"), nullable=False))
     layer: str = Field(sa_column=Column(String(16), nullable=False))
     holder_id: str = Field(sa_column=Column(String(128), nullable=False))
     work_id: str = Field(sa_column=Column(String(128), nullable=False))

@@ -22,23 +22,55 @@ from .exports import policy_dict
 from .models import ClipResult, Holder, PolicyChange, Reference, Work
 from .store import Registry
 
-__all__ = ["FindingFilter", "FindingReader", "WorkDetail", "find_findings", "finding_dict", "get_work", "holder_dict",
-           "list_holders", "list_works", "policy_history", "reference_locations", "stored_results", "work_detail",
-           "work_dict"]
+__all__ = [
+    "FindingFilter",
+    "FindingReader",
+    "WorkDetail",
+    "find_findings",
+    "finding_dict",
+    "get_work",
+    "holder_dict",
+    "list_holders",
+    "list_works",
+    "policy_history",
+    "reference_locations",
+    "stored_results",
+    "work_detail",
+    "work_dict",
+]
 
 
 def holder_dict(h: Holder) -> dict[str, Any]:
-    return {"id": h.id, "name": h.name, "kind": h.kind, "created_at": h.created_at.isoformat(),
-            "updated_at": h.updated_at.isoformat()}
+    return {
+        "id": h.id,
+        "name": h.name,
+        "kind": h.kind,
+        "created_at": h.created_at.isoformat(),
+        "updated_at": h.updated_at.isoformat(),
+    }
 
 
 def work_dict(w: Work, refs: list[Reference]) -> dict[str, Any]:
     return {
-        "id": w.id, "title": w.title, "holder": w.holder_id, "layer": w.layer, "policy": policy_dict(w),
-        "references": [{"path": r.path, "kind": r.kind, "sha256": r.sha256, "media_kind": r.media_kind,
-                        "width": r.width, "height": r.height, "duration_s": r.duration_s}
-                       for r in sorted(refs, key=lambda r: r.path)],
-        "created_at": w.created_at.isoformat(), "updated_at": w.updated_at.isoformat(),
+        "id": w.id,
+        "title": w.title,
+        "holder": w.holder_id,
+        "layer": w.layer,
+        "policy": policy_dict(w),
+        "references": [
+            {
+                "path": r.path,
+                "kind": r.kind,
+                "sha256": r.sha256,
+                "media_kind": r.media_kind,
+                "width": r.width,
+                "height": r.height,
+                "duration_s": r.duration_s,
+            }
+            for r in sorted(refs, key=lambda r: r.path)
+        ],
+        "created_at": w.created_at.isoformat(),
+        "updated_at": w.updated_at.isoformat(),
     }
 
 
@@ -94,8 +126,7 @@ def work_detail(registry: Registry, work_id: str) -> WorkDetail | None:
         if work is None:
             return None
         holder = session.get(Holder, work.holder_id)
-        refs = session.exec(select(Reference).where(Reference.work_id == work_id)
-                            .order_by(col(Reference.path))).all()
+        refs = session.exec(select(Reference).where(Reference.work_id == work_id).order_by(col(Reference.path))).all()
         return WorkDetail(work, holder, list(refs))
 
 
@@ -112,10 +143,20 @@ def reference_locations(registry: Registry) -> dict[str, Path]:
 def policy_history(registry: Registry, work_id: str) -> list[dict[str, Any]]:
     """The changes of a work's terms, oldest first."""
     with registry.session() as session:
-        rows = session.exec(select(PolicyChange).where(PolicyChange.work_id == work_id)
-                            .order_by(col(PolicyChange.id))).all()
-    return [{"id": r.id, "work": r.work_id, "actor": r.actor, "changed_at": r.changed_at.isoformat(),
-             "before": r.before, "after": r.after} for r in rows]
+        rows = session.exec(
+            select(PolicyChange).where(PolicyChange.work_id == work_id).order_by(col(PolicyChange.id))
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "work": r.work_id,
+            "actor": r.actor,
+            "changed_at": r.changed_at.isoformat(),
+            "before": r.before,
+            "after": r.after,
+        }
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +230,9 @@ class FindingReader:
                 raise StoreError(f"findings query on {self.registry!r} failed: {_first_line(exc)}") from exc
         return self._page(rows, limit)
 
-    def page_now(self, flt: FindingFilter, after: int | None, limit: int, budget: float = 0.002
-                 ) -> tuple[list[dict[str, Any]], int | None] | None:
+    def page_now(
+        self, flt: FindingFilter, after: int | None, limit: int, budget: float = 0.002
+    ) -> tuple[list[dict[str, Any]], int | None] | None:
         """The page as :meth:`page` gives it, read on this thread without waiting: None when it cannot be (not
         SQLite, the database is locked by a writer, the query needs more than ``budget`` seconds of CPU, or any
         database error: :meth:`page` then reads it, waits, retries or reports)."""
@@ -213,16 +255,25 @@ class FindingReader:
 
     def _query(self, flt: FindingFilter, after: int | None, limit: int) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit + 1}
-        for name, value in (("holder", flt.holder), ("work", flt.work), ("layer", flt.layer),
-                            ("exposure", flt.exposure), ("scan", flt.scan), ("after", after)):
+        for name, value in (
+            ("holder", flt.holder),
+            ("work", flt.work),
+            ("layer", flt.layer),
+            ("exposure", flt.exposure),
+            ("scan", flt.scan),
+            ("after", after),
+        ):
             if value is not None:
                 params[name] = value
         names = tuple(params)
         sql = self._statements.get(names)
         if sql is None:
             where = [cond.format(**self._placeholders) for name, cond in _FINDINGS_WHERE if name in names]
-            sql = (_FINDINGS_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-                   + f" ORDER BY f.id LIMIT {self._limit}")
+            sql = (
+                _FINDINGS_SELECT
+                + (" WHERE " + " AND ".join(where) if where else "")
+                + f" ORDER BY f.id LIMIT {self._limit}"
+            )
             self._statements[names] = sql
         return sql, params
 
@@ -281,14 +332,22 @@ class FindingReader:
 
 def finding_dict(row: tuple[Any, ...] | Any) -> dict[str, Any]:
     """A finding as the service shows it, from a row of the findings statement."""
-    return {"id": int(row[0]), "scan": row[1],
-            "clip": {"path": row[2], "sha256": row[3], "exposure": row[4], "duration_s": row[5]},
-            "layer": row[6], "holder": row[7], "work": row[8], "ai_training": row[9],
-            "confidence": float(row[10]), "segments": orjson.loads(row[11])}
+    return {
+        "id": int(row[0]),
+        "scan": row[1],
+        "clip": {"path": row[2], "sha256": row[3], "exposure": row[4], "duration_s": row[5]},
+        "layer": row[6],
+        "holder": row[7],
+        "work": row[8],
+        "ai_training": row[9],
+        "confidence": float(row[10]),
+        "segments": orjson.loads(row[11]),
+    }
 
 
-def find_findings(registry: Registry, flt: FindingFilter, after: int | None, limit: int
-                  ) -> tuple[list[dict[str, Any]], int | None]:
+def find_findings(
+    registry: Registry, flt: FindingFilter, after: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
     """One page of findings (see :meth:`FindingReader.page`) on a connection opened for it; a caller
     asking often keeps a :class:`FindingReader`."""
     reader = FindingReader(registry)
@@ -306,6 +365,7 @@ def _first_line(exc: BaseException) -> str:
 def stored_results(registry: Registry, sha256: str) -> list[tuple[str, str, str | None, dict[str, Any]]]:
     """Stored results of a clip's content, newest first: ``(scan id, path, cache key, raw result)``."""
     with registry.session() as session:
-        rows = session.exec(select(ClipResult).where(ClipResult.sha256 == sha256)
-                            .order_by(col(ClipResult.id).desc())).all()
+        rows = session.exec(
+            select(ClipResult).where(ClipResult.sha256 == sha256).order_by(col(ClipResult.id).desc())
+        ).all()
     return [(r.scan_id, r.path, r.cache_key, dict(r.result)) for r in rows]

@@ -31,26 +31,44 @@ def reference_rows(registry: Registry) -> list[tuple[Reference, Work, Holder]]:
 def fingerprinted(registry: Registry, algorithm: str, version: str) -> set[str]:
     """The contents (sha256) that have a stored fingerprint of ``algorithm`` at ``version``."""
     with registry.session() as session:
-        return set(session.exec(select(Fingerprint.sha256).where(
-            Fingerprint.algorithm == algorithm, Fingerprint.version == version)).all())
+        return set(
+            session.exec(
+                select(Fingerprint.sha256).where(Fingerprint.algorithm == algorithm, Fingerprint.version == version)
+            ).all()
+        )
 
 
-def save_fingerprint(registry: Registry, sha256: str, algorithm: str, version: str, params: dict[str, Any],
-                     count: int, blobs: PrintBlobs) -> None:
+def save_fingerprint(
+    registry: Registry, sha256: str, algorithm: str, version: str, params: dict[str, Any], count: int, blobs: PrintBlobs
+) -> None:
     """Store a content's fingerprint, in its own transaction; one already stored (another process was quicker)
     is kept."""
     timestamps, data, quality = blobs
     with registry.write() as session:
-        exists = session.exec(select(Fingerprint).where(
-            Fingerprint.sha256 == sha256, Fingerprint.algorithm == algorithm, Fingerprint.version == version)).first()
+        exists = session.exec(
+            select(Fingerprint).where(
+                Fingerprint.sha256 == sha256, Fingerprint.algorithm == algorithm, Fingerprint.version == version
+            )
+        ).first()
         if exists is None:
-            session.add(Fingerprint(sha256=sha256, algorithm=algorithm, version=version, params=params, count=count,
-                                    timestamps=timestamps, data=data, quality=quality))
+            session.add(
+                Fingerprint(
+                    sha256=sha256,
+                    algorithm=algorithm,
+                    version=version,
+                    params=params,
+                    count=count,
+                    timestamps=timestamps,
+                    data=data,
+                    quality=quality,
+                )
+            )
 
 
 def stored_fingerprints(registry: Registry, algorithm: str, version: str) -> dict[str, PrintBlobs]:
     """Every stored fingerprint of ``algorithm`` at ``version``, by content."""
     with registry.session() as session:
-        rows = session.exec(select(Fingerprint).where(
-            Fingerprint.algorithm == algorithm, Fingerprint.version == version)).all()
+        rows = session.exec(
+            select(Fingerprint).where(Fingerprint.algorithm == algorithm, Fingerprint.version == version)
+        ).all()
         return {fp.sha256: (fp.timestamps, fp.data, fp.quality or b"") for fp in rows}

@@ -34,14 +34,23 @@ class FindingRow:
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
 
-def begin_scan(registry: Registry, scan_id: str, dataset: str, digest: str, engine: str, settings: dict[str, Any],
-               total: int) -> None:
+def begin_scan(
+    registry: Registry, scan_id: str, dataset: str, digest: str, engine: str, settings: dict[str, Any], total: int
+) -> None:
     """Create the scan's row, or mark an existing one running again (a resumed or repeated scan)."""
     with registry.write() as session:
         row = session.get(Scan, scan_id)
         if row is None:
-            session.add(Scan(id=scan_id, dataset=dataset, registry_digest=digest, engine=engine, settings=settings,
-                             clips_total=total))
+            session.add(
+                Scan(
+                    id=scan_id,
+                    dataset=dataset,
+                    registry_digest=digest,
+                    engine=engine,
+                    settings=settings,
+                    clips_total=total,
+                )
+            )
         else:
             row.status, row.registry_digest, row.clips_total, row.finished_at = "running", digest, total, None
             session.add(row)
@@ -54,13 +63,25 @@ def ensure_scan(registry: Registry, scan_id: str, dataset: str, engine: str, sta
             return
     with registry.write() as session:
         if session.get(Scan, scan_id) is None:
-            session.add(Scan(id=scan_id, dataset=dataset, registry_digest="", engine=engine, settings={},
-                             status=status))
+            session.add(
+                Scan(id=scan_id, dataset=dataset, registry_digest="", engine=engine, settings={}, status=status)
+            )
 
 
-def store_result(registry: Registry, scan_id: str, *, path: str, sha256: str | None, cache_key: str | None,
-               duration_s: float | None, exposure: str, error: str | None, raw: dict[str, Any],
-               findings: Sequence[FindingRow], replace_cached: bool) -> None:
+def store_result(
+    registry: Registry,
+    scan_id: str,
+    *,
+    path: str,
+    sha256: str | None,
+    cache_key: str | None,
+    duration_s: float | None,
+    exposure: str,
+    error: str | None,
+    raw: dict[str, Any],
+    findings: Sequence[FindingRow],
+    replace_cached: bool,
+) -> None:
     """Commit one clip's result (and its findings) at once: an interrupted scan loses nothing it finished.
 
     ``replace_cached`` (a rescan): every stored result of the same ``cache_key`` gets this raw result too.
@@ -74,14 +95,31 @@ def store_result(registry: Registry, scan_id: str, *, path: str, sha256: str | N
             for stale in session.exec(select(ClipResult).where(ClipResult.cache_key == cache_key)).all():
                 stale.result = raw
                 session.add(stale)
-        row = ClipResult(scan_id=scan_id, path=path, sha256=sha256, cache_key=cache_key, duration_s=duration_s,
-                         exposure=exposure, error=error, result=raw)
+        row = ClipResult(
+            scan_id=scan_id,
+            path=path,
+            sha256=sha256,
+            cache_key=cache_key,
+            duration_s=duration_s,
+            exposure=exposure,
+            error=error,
+            result=raw,
+        )
         session.add(row)
         session.flush()
         for f in findings:
-            session.add(Finding(clip_id=int(row.id or 0), layer=f.layer, holder_id=f.holder, work_id=f.work,
-                                ai_training=f.ai_training, confidence=float(f.confidence), segments=f.segments,
-                                evidence={"items": f.evidence}))
+            session.add(
+                Finding(
+                    clip_id=int(row.id or 0),
+                    layer=f.layer,
+                    holder_id=f.holder,
+                    work_id=f.work,
+                    ai_training=f.ai_training,
+                    confidence=float(f.confidence),
+                    segments=f.segments,
+                    evidence={"items": f.evidence},
+                )
+            )
 
 
 def end_scan(registry: Registry, scan_id: str, done: int, errors: int) -> None:

@@ -52,7 +52,7 @@ def normalize_url(url: str) -> str:
         return f"sqlite:///{url}"
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -88,7 +88,8 @@ class Registry:
         database = parsed.database or ""
         #: The database lives in this process only (SQLite in memory): other processes cannot open it.
         self.in_memory = self.dialect == "sqlite" and (
-            database in ("", ":memory:") or database.startswith("file::memory:"))
+            database in ("", ":memory:") or database.startswith("file::memory:")
+        )
         if self.dialect == "sqlite":
             if self.in_memory:
                 kwargs["poolclass"] = StaticPool
@@ -142,9 +143,7 @@ class Registry:
             log.info("migrating %r from %s to %s", self, current or "empty", head)
             self.upgrade()
             return
-        raise StoreError(
-            f"{self!r} has schema {current}, this version needs {head}: run `provenance db upgrade`"
-        )
+        raise StoreError(f"{self!r} has schema {current}, this version needs {head}: run `provenance db upgrade`")
 
     # -- sessions -------------------------------------------------------------------------------------------
     def session(self) -> Session:

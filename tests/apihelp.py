@@ -87,12 +87,15 @@ class Service:
 def start_service(url: str, tmp_path: Path, **settings: object) -> Iterator[Service]:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
-    cfg = ApiSettings(db=url, data_roots=str(data), media_dir=str(tmp_path / "media"),
-                      upload_dir=str(tmp_path), **settings)  # type: ignore[arg-type]
+    cfg = ApiSettings(
+        db=url, data_roots=str(data), media_dir=str(tmp_path / "media"), upload_dir=str(tmp_path), **settings
+    )  # type: ignore[arg-type]
     app = create_app(cfg)
     registry: Registry = app.state.registry
-    keys = {role: create_key(registry, role, "hellgate" if role == "holder" else None)[1]
-            for role in ("admin", "auditor", "holder")}
+    keys = {
+        role: create_key(registry, role, "hellgate" if role == "holder" else None)[1]
+        for role in ("admin", "auditor", "holder")
+    }
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Service(app, client, registry, keys, data, cfg)
 

@@ -184,18 +184,26 @@ def _write_shards(folder: Path, clip: list[np.ndarray]) -> dict[str, str | None]
     expected: dict[str, str | None] = {}
 
     # one garbage member among good ones: that member fails when decoded, the others are fine
-    write_shard(folder / "000.tar", [("s0.mp4", good), ("s0.json", meta), ("s0.txt", b"a bike ride"),
-                                     ("s1.mp4", garbage), ("s2.png", still)])
-    expected |= {"shards/000.tar/s0.mp4": None, "shards/000.tar/s1.mp4": "neither a video nor an image",
-                 "shards/000.tar/s2.png": None}
+    write_shard(
+        folder / "000.tar",
+        [("s0.mp4", good), ("s0.json", meta), ("s0.txt", b"a bike ride"), ("s1.mp4", garbage), ("s2.png", still)],
+    )
+    expected |= {
+        "shards/000.tar/s0.mp4": None,
+        "shards/000.tar/s1.mp4": "neither a video nor an image",
+        "shards/000.tar/s2.png": None,
+    }
 
     # cut in the middle of the last member's data: the members before it, then the shard's error
     shard = write_shard(folder / "001.tar", [("t0.mp4", good), ("t1.png", still), ("t2.mp4", rotated)])
     start, size = _member_offset(shard, "t2.mp4")
     with open(shard, "r+b") as fh:
         fh.truncate(start + size // 2)
-    expected |= {"shards/001.tar/t0.mp4": None, "shards/001.tar/t1.png": None,
-                 "shards/001.tar": "truncated tar shard: member 't2.mp4' is cut short"}
+    expected |= {
+        "shards/001.tar/t0.mp4": None,
+        "shards/001.tar/t1.png": None,
+        "shards/001.tar": "truncated tar shard: member 't2.mp4' is cut short",
+    }
 
     # a member header overwritten with garbage: the members before it, then the shard's error
     shard = write_shard(folder / "002.tar", [("u0.png", still), ("u1.mp4", good)])
@@ -254,8 +262,14 @@ def check_dataset(dataset: Path) -> dict[str, dict[str, Any]]:
     for entry in iter_sources(dataset):
         if entry.rel in out:
             raise AssertionError(f"{entry.rel} listed twice")
-        result: dict[str, Any] = {"error": None, "kind": None, "frames": 0, "shape": None, "sha256": None,
-                                  "metadata": dict(entry.metadata) if entry.metadata else None}
+        result: dict[str, Any] = {
+            "error": None,
+            "kind": None,
+            "frames": 0,
+            "shape": None,
+            "sha256": None,
+            "metadata": dict(entry.metadata) if entry.metadata else None,
+        }
         out[entry.rel] = result
         if isinstance(entry, BadEntry):
             result["error"] = entry.error
@@ -276,8 +290,7 @@ def check_dataset(dataset: Path) -> dict[str, dict[str, Any]]:
 def run_unprivileged(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` where file mode bits really apply (see the module docstring); text output captured."""
     preexec = _drop_dac_capabilities if os.geteuid() == 0 else None
-    return subprocess.run(argv, preexec_fn=preexec, capture_output=True, text=True, cwd=REPO, check=False,
-                          **kwargs)
+    return subprocess.run(argv, preexec_fn=preexec, capture_output=True, text=True, cwd=REPO, check=False, **kwargs)
 
 
 def _drop_dac_capabilities() -> None:

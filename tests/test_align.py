@@ -157,9 +157,7 @@ def test_too_few_or_too_sparse_matches_are_rejected() -> None:
     q = np.arange(6) * 3.5
     found = align(q, np.zeros(6, np.int64), q + 7.0, query_step_s=1.0)
     assert len(found) == 1
-    assert (
-        align(q, np.zeros(6, np.int64), q + 7.0, params=AlignParams(min_density=0.5), query_step_s=1.0) == []
-    )
+    assert align(q, np.zeros(6, np.int64), q + 7.0, params=AlignParams(min_density=0.5), query_step_s=1.0) == []
     # Gaps above max_gap_s split the line into runs too short to count.
     q = np.arange(8) * 5.0
     assert align(q, np.zeros(8, np.int64), q + 7.0, query_step_s=1.0) == []
@@ -180,9 +178,7 @@ def test_golden_exact_line() -> None:
 
 def test_overlapping_references_both_reported_and_sorted() -> None:
     q = np.arange(20.0)
-    segs = align(
-        np.concatenate([q, q]), np.repeat([9, 3], 20), np.concatenate([q + 5, q * 0.5 + 1]), query_step_s=1.0
-    )
+    segs = align(np.concatenate([q, q]), np.repeat([9, 3], 20), np.concatenate([q + 5, q * 0.5 + 1]), query_step_s=1.0)
     assert [s.reference for s in segs] == [3, 9]
     assert segs[0].speed == pytest.approx(0.5) and segs[1].speed == pytest.approx(1.0)
 
@@ -252,6 +248,5 @@ def test_chance_is_counted_per_query_frame_not_per_match() -> None:
     assert len(segs) == 1
     assert segs[0].speed == pytest.approx(1.5, abs=0.1)
     assert segs[0].ref_start == pytest.approx(1.0, abs=0.3)
-    only_static = align(q_static, np.zeros(q_static.size, np.int64), r_static, None, query_step_s=0.5,
-                        ref_step_s=0.2)
+    only_static = align(q_static, np.zeros(q_static.size, np.int64), r_static, None, query_step_s=0.5, ref_step_s=0.2)
     assert only_static == []

@@ -67,8 +67,9 @@ def _routes(service: Service) -> set[tuple[str, str]]:
 def _send(service: Service, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, object], str]:
     url = re.sub(r"\{(\w+)\}", lambda m: PARAMS[m.group(1)], path)
     # a malformed body: whoever is not allowed must still get 401/403, not 422
-    r = service.client.request(method, url, headers={**headers, "Content-Type": "application/json"},
-                               content=b"{not json")
+    r = service.client.request(
+        method, url, headers={**headers, "Content-Type": "application/json"}, content=b"{not json"
+    )
     return r.status_code, (r.json() if r.content else {}), r.headers.get("content-type", "")
 
 
@@ -128,13 +129,20 @@ def test_holder_key_sees_only_its_own(service: Service) -> None:
     assert c.get("/v1/holders/nightowl", headers=h).status_code == 403
     assert c.get("/v1/findings", headers=h, params={"holder": "nightowl"}).status_code == 403
     everything = c.get("/v1/works", headers=service.auth("auditor")).json()
-    assert {w["id"] for w in everything} == {"freedoom", "pw-breakout", "pw-pong", "nightowl-channel",
-                                            "corridor-of-doom"}
+    assert {w["id"] for w in everything} == {
+        "freedoom",
+        "pw-breakout",
+        "pw-pong",
+        "nightowl-channel",
+        "corridor-of-doom",
+    }
     freedoom = next(w for w in everything if w["id"] == "freedoom")
     assert freedoom["policy"] == {"ai_training": "deny", "license": "All rights reserved"}
     assert {r["kind"] for r in freedoom["references"]} == {"footage", "asset"}
-    assert c.get("/v1/works", headers=service.auth("auditor"), params={"layer": "stream"}).json()[0]["id"] == \
-        "nightowl-channel"
+    assert (
+        c.get("/v1/works", headers=service.auth("auditor"), params={"layer": "stream"}).json()[0]["id"]
+        == "nightowl-channel"
+    )
 
 
 def test_errors_are_problem_details(service: Service) -> None:
@@ -142,9 +150,14 @@ def test_errors_are_problem_details(service: Service) -> None:
     r = c.get("/v1/works/no-such-work", headers=service.auth("admin"))
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     body = r.json()
-    assert body == {"type": "about:blank", "title": "Not Found", "status": 404,
-                    "detail": "work: no work with id 'no-such-work'", "instance": "/v1/works/no-such-work",
-                    "code": "not_found"}
+    assert body == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "work: no work with id 'no-such-work'",
+        "instance": "/v1/works/no-such-work",
+        "code": "not_found",
+    }
     r = c.get("/v1/nothing-here", headers=service.auth("admin"))
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     r = c.get("/v1/works", headers=service.auth("admin"), params={"layer": "bogus"})
@@ -186,8 +199,9 @@ def test_cli_keys_create_prints_the_key_last(tmp_path: Path) -> None:
     registry.dispose()
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "provenance", "--db", db, "keys", *args],
-                              capture_output=True, text=True, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "provenance", "--db", db, "keys", *args], capture_output=True, text=True, check=False
+        )
 
     made = cli("create", "--role", "holder", "--holder", "mapsmith")
     assert made.returncode == 0, made.stderr

@@ -39,8 +39,9 @@ service = pytest.fixture(params=BOTH_DATABASES, name="service")(sample_service)
 
 def _upload(service: Service, path: Path, role: str = "auditor", **params: str) -> Any:
     with path.open("rb") as fh:
-        return service.client.post("/v1/clips/check", headers=service.auth(role), params=params,
-                                   files={"file": (path.name, fh, "video/mp4")})
+        return service.client.post(
+            "/v1/clips/check", headers=service.auth(role), params=params, files={"file": (path.name, fh, "video/mp4")}
+        )
 
 
 def _sha(path: Path) -> str:
@@ -57,16 +58,20 @@ def test_check_matches_the_cli_scan(service: Service, sample_report: dict[str, A
     assert clip["layers"] == expected["layers"]  # works, segments, evidence: the same engine, the same answer
     assert clip["error"] is None and clip["reason"] == expected["reason"]
 
-    stored = service.client.get(f"/v1/clips/{clip['sha256']}", headers=service.auth("auditor"),
-                                params={"as_of": sample_report["scan"]["as_of"]})
+    stored = service.client.get(
+        f"/v1/clips/{clip['sha256']}", headers=service.auth("auditor"), params={"as_of": sample_report["scan"]["as_of"]}
+    )
     assert stored.status_code == 200 and stored.json() == clip
 
     clean = _upload(service, CLEAN).json()
     assert clean["exposure"] == "none" and clean["layers"] == [] and clean["error"] is None
 
     # a policy change re-renders the stored result with the new terms, without matching again
-    r = service.client.put("/v1/works/freedoom/policy", headers=service.auth("admin"),
-                           json={"ai_training": "allow", "license": "BSD-3-Clause"})
+    r = service.client.put(
+        "/v1/works/freedoom/policy",
+        headers=service.auth("admin"),
+        json={"ai_training": "allow", "license": "BSD-3-Clause"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["policy"] == {"ai_training": "allow", "license": "BSD-3-Clause"}
     again = service.client.get(f"/v1/clips/{clip['sha256']}", headers=service.auth("auditor")).json()
@@ -81,8 +86,11 @@ def test_check_matches_the_cli_scan(service: Service, sample_report: dict[str, A
     admin_id = service.keys["admin"].split("_")[1]
     assert history[1]["actor"] == f"key:{admin_id}"
     # the same terms again change nothing and record nothing
-    service.client.put("/v1/works/freedoom/policy", headers=service.auth("admin"),
-                       json={"ai_training": "allow", "license": "BSD-3-Clause"})
+    service.client.put(
+        "/v1/works/freedoom/policy",
+        headers=service.auth("admin"),
+        json={"ai_training": "allow", "license": "BSD-3-Clause"},
+    )
     assert len(service.client.get("/v1/works/freedoom/policy/history", headers=service.auth("admin")).json()) == 2
 
 
@@ -140,8 +148,9 @@ def test_holder_sees_only_its_own_layers_of_a_stored_clip(service: Service) -> N
     hellgate = mine.json()
     assert hellgate["layers"] == [x for x in full["layers"] if x["holder"] == "hellgate"] != []
     assert hellgate["exposure"] == "high"  # Freedoom denies
-    assert {k: v for k, v in hellgate.items() if k not in ("layers", "reason")} == \
-        {k: v for k, v in full.items() if k not in ("layers", "reason")}
+    assert {k: v for k, v in hellgate.items() if k not in ("layers", "reason")} == {
+        k: v for k, v in full.items() if k not in ("layers", "reason")
+    }
     theirs = c.get(f"/v1/clips/{_sha(stream)}", headers=nightowl).json()
     assert theirs["layers"] == [x for x in full["layers"] if x["holder"] == "nightowl"] != []
     assert theirs["exposure"] == "medium"  # conditional: Freedoom's denial is none of NightOwl's business
@@ -171,12 +180,14 @@ def test_check_by_path_is_confined_to_the_data_roots(service: Service, tmp_path:
     outside = tmp_path / "outside.mp4"
     shutil.copyfile(COPY, outside)
     (service.data / "link.mp4").symlink_to(outside)
-    for path, words in [(str(outside), "outside the data roots"),
-                        (str(service.data / "link.mp4"), "outside the data roots"),
-                        (str(service.data / ".." / "outside.mp4"), "outside the data roots"),
-                        ("clips/copy.mp4", "must be an absolute path"),
-                        (str(service.data / "missing.mp4"), "no such file"),
-                        (str(service.data / "clips"), "is not a file")]:
+    for path, words in [
+        (str(outside), "outside the data roots"),
+        (str(service.data / "link.mp4"), "outside the data roots"),
+        (str(service.data / ".." / "outside.mp4"), "outside the data roots"),
+        ("clips/copy.mp4", "must be an absolute path"),
+        (str(service.data / "missing.mp4"), "no such file"),
+        (str(service.data / "clips"), "is not a file"),
+    ]:
         r = c.post("/v1/clips/check", headers=h, json={"path": path})
         assert r.status_code == 422, (path, r.text)
         assert words in r.json()["detail"] and r.json()["detail"].startswith("path: ")
@@ -198,8 +209,11 @@ def test_bad_uploads_are_refused(service: Service, tmp_path: Path) -> None:
     assert r.status_code == 422 and "empty" in r.json()["detail"]
     r = c.post("/v1/clips/check", headers={**h, "Content-Type": "video/mp4"}, content=b"raw")
     assert r.status_code == 415
-    r = c.post("/v1/clips/check", headers={**h, "Content-Type": "multipart/form-data; boundary=xyz"},
-               content=b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\nabc")
+    r = c.post(
+        "/v1/clips/check",
+        headers={**h, "Content-Type": "multipart/form-data; boundary=xyz"},
+        content=b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\nabc',
+    )
     assert r.status_code == 400 and r.json()["code"] == "bad_request"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("provenance-upload-")]  # nothing left behind
 
@@ -212,13 +226,16 @@ def test_oversize_upload_is_cut_off(template: Path, tmp_path: Path) -> None:
         assert r.status_code == 413 and r.json()["code"] == "too_large"
 
         def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while streaming
-            yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n"
+            yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'
             for _ in range(100):
                 yield os.urandom(1024)
             yield b"\r\n--b--\r\n"
 
-        r = service.client.post("/v1/clips/check", content=chunks(),
-                                headers={**service.auth("auditor"), "Content-Type": "multipart/form-data; boundary=b"})
+        r = service.client.post(
+            "/v1/clips/check",
+            content=chunks(),
+            headers={**service.auth("auditor"), "Content-Type": "multipart/form-data; boundary=b"},
+        )
         assert r.status_code == 413
         assert not [p for p in tmp_path.iterdir() if p.name.startswith("provenance-upload-")]
 
@@ -231,8 +248,13 @@ def test_registry_writes_and_reference_upload(service: Service) -> None:
     r = c.post("/v1/holders", headers=a, json={"id": "bad id!", "name": "x", "kind": "publisher"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "id"
     assert c.patch("/v1/holders/acme", headers=a, json={"name": "Acme Ltd"}).json()["name"] == "Acme Ltd"
-    work = {"id": "acme-bikes", "title": "Bikes", "holder": "acme", "layer": "game",
-            "policy": {"ai_training": "deny", "territories": ["de", "US"], "valid_until": "2030-01-01"}}
+    work = {
+        "id": "acme-bikes",
+        "title": "Bikes",
+        "holder": "acme",
+        "layer": "game",
+        "policy": {"ai_training": "deny", "territories": ["de", "US"], "valid_until": "2030-01-01"},
+    }
     r = c.post("/v1/works", headers=a, json=work)
     assert r.status_code == 201, r.text
     assert r.json()["policy"] == {"ai_training": "deny", "territories": ["DE", "US"], "valid_until": "2030-01-01"}
@@ -243,15 +265,27 @@ def test_registry_writes_and_reference_upload(service: Service) -> None:
     # the clip is clean before its footage is registered, and matched after
     assert _upload(service, CLEAN).json()["exposure"] == "none"
     with CLEAN.open("rb") as fh:
-        r = c.post("/v1/works/acme-bikes/references", headers=a, params={"kind": "asset"},
-                   files={"file": ("bikes.mp4", fh, "video/mp4")})
+        r = c.post(
+            "/v1/works/acme-bikes/references",
+            headers=a,
+            params={"kind": "asset"},
+            files={"file": ("bikes.mp4", fh, "video/mp4")},
+        )
     assert r.status_code == 422 and "asset must be a still" in r.json()["detail"]
-    r = c.post("/v1/works/acme-bikes/references", headers=a, params={"kind": "footage"},
-               files={"file": ("junk.mp4", b"\x00" * 4096, "video/mp4")})
+    r = c.post(
+        "/v1/works/acme-bikes/references",
+        headers=a,
+        params={"kind": "footage"},
+        files={"file": ("junk.mp4", b"\x00" * 4096, "video/mp4")},
+    )
     assert r.status_code in (415, 422)
     with CLEAN.open("rb") as fh:
-        r = c.post("/v1/works/acme-bikes/references", headers=a, params={"kind": "footage"},
-                   files={"file": ("bikes.mp4", fh, "video/mp4")})
+        r = c.post(
+            "/v1/works/acme-bikes/references",
+            headers=a,
+            params={"kind": "footage"},
+            files={"file": ("bikes.mp4", fh, "video/mp4")},
+        )
     assert r.status_code == 201, r.text
     assert [x["path"] for x in r.json()["references"]] == ["uploads/bikes.mp4"]
     found = _upload(service, CLEAN).json()

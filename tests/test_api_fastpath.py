@@ -41,21 +41,42 @@ def _seed(registry: Registry) -> str:
         session.add(Holder(id="hellgate", name="Hellgate", kind="publisher"))
         session.add(Holder(id="nightowl", name="Night Owl", kind="streamer"))
         for scan in ("scan-a", "scan-b"):
-            session.add(Scan(id=scan, dataset=f"/data/{scan}", registry_digest="d", engine="e", settings={},
-                             status="done"))
+            session.add(
+                Scan(id=scan, dataset=f"/data/{scan}", registry_digest="d", engine="e", settings={}, status="done")
+            )
     with registry.write() as session:
         for i in range(20):
-            clip = ClipResult(scan_id="scan-a" if i % 3 else "scan-b", path=f"clips/{i:02d}-Ünïcode clip ✓.mp4",
-                              sha256=None if i % 7 == 0 else f"{i:064x}", duration_s=None if i % 5 == 0 else i + 0.25,
-                              exposure=EXPOSURES[i % 4], result={})
+            clip = ClipResult(
+                scan_id="scan-a" if i % 3 else "scan-b",
+                path=f"clips/{i:02d}-Ünïcode clip ✓.mp4",
+                sha256=None if i % 7 == 0 else f"{i:064x}",
+                duration_s=None if i % 5 == 0 else i + 0.25,
+                exposure=EXPOSURES[i % 4],
+                result={},
+            )
             session.add(clip)
             session.flush()
             for k in range(2):
-                session.add(Finding(clip_id=int(clip.id or 0), layer=LAYERS[(i + k) % 4],
-                                    holder_id="hellgate" if (i + k) % 2 else "nightowl", work_id=f"work-{(i + k) % 3}",
-                                    ai_training="deny", confidence=0.5 + i / 100 + k / 1000,
-                                    segments=[{"start": i * 1.5, "end": i * 1.5 + 2.0, "reference": f"ref/{k}.mp4",
-                                               "ref_start": 0.1 * i, "ref_end": 0.1 * i + 2, "speed": 1.0 / 3}]))
+                session.add(
+                    Finding(
+                        clip_id=int(clip.id or 0),
+                        layer=LAYERS[(i + k) % 4],
+                        holder_id="hellgate" if (i + k) % 2 else "nightowl",
+                        work_id=f"work-{(i + k) % 3}",
+                        ai_training="deny",
+                        confidence=0.5 + i / 100 + k / 1000,
+                        segments=[
+                            {
+                                "start": i * 1.5,
+                                "end": i * 1.5 + 2.0,
+                                "reference": f"ref/{k}.mp4",
+                                "ref_start": 0.1 * i,
+                                "ref_end": 0.1 * i + 2,
+                                "speed": 1.0 / 3,
+                            }
+                        ],
+                    )
+                )
     job = create_job(registry, "/data/scan-b", {}, None)
     with registry.write() as session:
         row = session.get(ScanJob, job.id)
@@ -89,11 +110,26 @@ def _queries(service: Service) -> list[dict[str, str]]:
     first = service.client.get("/v1/findings", headers=service.auth("auditor"), params={"limit": "7"}).json()
     cursor = first["next_cursor"]
     assert cursor is not None
-    return [{}, {"limit": "7"}, {"limit": "7", "cursor": cursor}, {"holder": "hellgate"}, {"holder": "nightowl"},
-            {"work": "work-1", "limit": "3"}, {"layer": "stream"}, {"exposure": "high", "limit": "1000"},
-            {"scan": "scan-a"}, {"scan": service.extra["job"]}, {"scan": "nope"}, {"cursor": cursor, "layer": "game"},
-            # not ordinary: each is an error the full application renders
-            {"layer": "bad"}, {"limit": "0"}, {"limit": "x"}, {"cursor": "!!"}, {"holder": "h" * 200}]
+    return [
+        {},
+        {"limit": "7"},
+        {"limit": "7", "cursor": cursor},
+        {"holder": "hellgate"},
+        {"holder": "nightowl"},
+        {"work": "work-1", "limit": "3"},
+        {"layer": "stream"},
+        {"exposure": "high", "limit": "1000"},
+        {"scan": "scan-a"},
+        {"scan": service.extra["job"]},
+        {"scan": "nope"},
+        {"cursor": cursor, "layer": "game"},
+        # not ordinary: each is an error the full application renders
+        {"layer": "bad"},
+        {"limit": "0"},
+        {"limit": "x"},
+        {"cursor": "!!"},
+        {"holder": "h" * 200},
+    ]
 
 
 def test_short_path_answers_as_the_full_app(service: Service) -> None:
@@ -105,10 +141,16 @@ def test_short_path_answers_as_the_full_app(service: Service) -> None:
             slow = full.get("/v1/findings", headers=service.auth(role), params=params)
             assert (fast.status_code, fast.content) == (slow.status_code, slow.content), (role, params)
             assert fast.headers == slow.headers, (role, params)
-    assert service.client.get("/v1/findings", headers=service.auth("holder"),
-                              params={"holder": "nightowl"}).status_code == 403
-    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer nope"},
-                    {"Authorization": f"bearer  {service.keys['auditor']} "}):
+    assert (
+        service.client.get("/v1/findings", headers=service.auth("holder"), params={"holder": "nightowl"}).status_code
+        == 403
+    )
+    for headers in (
+        {},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": f"bearer  {service.keys['auditor']} "},
+    ):
         fast = service.client.get("/v1/findings", headers=headers)
         slow = full.get("/v1/findings", headers=headers)
         assert (fast.status_code, fast.content, fast.headers) == (slow.status_code, slow.content, slow.headers)
@@ -117,8 +159,14 @@ def test_short_path_answers_as_the_full_app(service: Service) -> None:
 
 def _scope(query: str, key: str | None) -> Scope:
     headers = [(b"host", b"test")] + ([(b"authorization", f"Bearer {key}".encode())] if key else [])
-    return {"type": "http", "method": "GET", "path": "/v1/findings", "root_path": "", "headers": headers,
-            "query_string": query.encode()}
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/findings",
+        "root_path": "",
+        "headers": headers,
+        "query_string": query.encode(),
+    }
 
 
 def test_short_path_takes_only_ordinary_queries(service: Service) -> None:
@@ -152,10 +200,20 @@ def _expected(registry: Registry, holder: str | None = None, scan: str | None = 
         if scan is not None:
             q = q.where(ClipResult.scan_id == scan)
         rows = session.exec(q.order_by(col(Finding.id))).all()
-    return [{"id": f.id, "scan": c.scan_id,
-             "clip": {"path": c.path, "sha256": c.sha256, "exposure": c.exposure, "duration_s": c.duration_s},
-             "layer": f.layer, "holder": f.holder_id, "work": f.work_id, "ai_training": f.ai_training,
-             "confidence": f.confidence, "segments": f.segments} for f, c in rows]
+    return [
+        {
+            "id": f.id,
+            "scan": c.scan_id,
+            "clip": {"path": c.path, "sha256": c.sha256, "exposure": c.exposure, "duration_s": c.duration_s},
+            "layer": f.layer,
+            "holder": f.holder_id,
+            "work": f.work_id,
+            "ai_training": f.ai_training,
+            "confidence": f.confidence,
+            "segments": f.segments,
+        }
+        for f, c in rows
+    ]
 
 
 def test_pages_hold_what_the_database_holds(service: Service) -> None:
@@ -172,7 +230,8 @@ def test_pages_hold_what_the_database_holds(service: Service) -> None:
         params = {"limit": "6", "cursor": page["next_cursor"]}
     assert seen == everything
     assert c.get("/v1/findings", headers=service.auth("holder")).json()["items"] == _expected(
-        service.registry, holder="hellgate")
+        service.registry, holder="hellgate"
+    )
     by_job = c.get("/v1/findings", headers=h, params={"scan": service.extra["job"]}).json()["items"]
     assert by_job == _expected(service.registry, scan="scan-b") and by_job
 
@@ -210,10 +269,14 @@ def test_reader_at_once_never_waits(db_url: str) -> None:
             return
         assert reader.page_now(flt, None, 5) == reader.page(flt, None, 5)
         with registry.engine.begin() as conn:  # enough rows for a query to reach the budget's first check
-            conn.execute(text("INSERT INTO findings (clip_id, layer, holder_id, work_id, ai_training, confidence, "
-                              "segments, evidence) SELECT f.clip_id, 'ugc', f.holder_id, f.work_id, f.ai_training, "
-                              "f.confidence, f.segments, f.evidence FROM findings f, findings g, findings h "
-                              "LIMIT 20000"))
+            conn.execute(
+                text(
+                    "INSERT INTO findings (clip_id, layer, holder_id, work_id, ai_training, confidence, "
+                    "segments, evidence) SELECT f.clip_id, 'ugc', f.holder_id, f.work_id, f.ai_training, "
+                    "f.confidence, f.segments, f.evidence FROM findings f, findings g, findings h "
+                    "LIMIT 20000"
+                )
+            )
         everything = FindingFilter(layer="ugc")
         assert reader.page_now(everything, None, 1000, budget=5.0) == reader.page(everything, None, 1000)
         assert reader.page_now(everything, None, 1000, budget=-1.0) is None  # interrupted at its first check
@@ -246,8 +309,9 @@ def test_a_locked_database_does_not_hold_up_the_service(tmp_path: Path) -> None:
         writer.execute("BEGIN EXCLUSIVE")
         answers: list[Any] = []
 
-        def query_findings(client: TestClient = service.client, headers: dict[str, str] = h,
-                           out: list[Any] = answers) -> None:
+        def query_findings(
+            client: TestClient = service.client, headers: dict[str, str] = h, out: list[Any] = answers
+        ) -> None:
             out.append(client.get("/v1/findings", headers=headers, params={"limit": "5"}))
 
         query = threading.Thread(target=query_findings)

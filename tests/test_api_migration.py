@@ -67,8 +67,7 @@ def test_0001_database_upgrades_to_head(empty_url: str) -> None:
         _, key = create_key(registry, "holder", "hellgate")
         assert verify_key(registry, key) is not None
         with registry.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                    SQLModel.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
         assert diff == []
         with registry.engine.begin() as conn:  # and back down: the service's tables go, the registry stays
             command.downgrade(_alembic_config(conn), "0001")
@@ -89,9 +88,13 @@ def test_0002_database_upgrades_to_leases_and_back(empty_url: str) -> None:
     old = Registry(empty_url, auto_migrate=False)
     old.upgrade("0002")
     with old.engine.begin() as conn:
-        conn.execute(text("INSERT INTO scan_jobs (id, dataset, options, status, clips_total, clips_done, clips_error, "
-                          "attempts, cancel_requested, created_at) VALUES ('j1', '/data/ds', '{}', 'running', 3, 1, "
-                          "0, 1, false, CURRENT_TIMESTAMP)"))
+        conn.execute(
+            text(
+                "INSERT INTO scan_jobs (id, dataset, options, status, clips_total, clips_done, clips_error, "
+                "attempts, cancel_requested, created_at) VALUES ('j1', '/data/ds', '{}', 'running', 3, 1, "
+                "0, 1, false, CURRENT_TIMESTAMP)"
+            )
+        )
     assert "lease_owner" not in _columns(old, "scan_jobs")
     old.upgrade()
     old.dispose()
@@ -100,8 +103,7 @@ def test_0002_database_upgrades_to_leases_and_back(empty_url: str) -> None:
         assert registry.current_revision() == "0003"
         assert {"lease_owner", "lease_expires_at"} <= _columns(registry, "scan_jobs")
         with registry.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                    SQLModel.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
         assert diff == []
         assert claimable_jobs(registry) == ["j1"]
         job = claim_job(registry, "j1", "host:1:abcd")

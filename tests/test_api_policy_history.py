@@ -21,25 +21,42 @@ from rightsdb import Registry
 from .apihelp import SAMPLE, Service, start_service
 
 FREEDOOM_TERMS = {"ai_training": "deny", "license": "All rights reserved"}
-NIGHTOWL_TERMS = {"ai_training": "conditional", "license": "Attribution and revenue share",
-                  "territories": ["DE", "US"], "valid_from": "2024-01-01"}
+NIGHTOWL_TERMS = {
+    "ai_training": "conditional",
+    "license": "Attribution and revenue share",
+    "territories": ["DE", "US"],
+    "valid_from": "2024-01-01",
+}
 
 
-def _manifest(folder: Path, freedoom: dict[str, Any] = FREEDOOM_TERMS, nightowl_title: str = "NightOwl Plays"
-              ) -> Path:
+def _manifest(folder: Path, freedoom: dict[str, Any] = FREEDOOM_TERMS, nightowl_title: str = "NightOwl Plays") -> Path:
     """Two works of two holders over the sample's (small) assets, in ``folder``."""
     for name in ("freedoom-hud.png", "nightowl-overlay.png"):
         if not (folder / "assets" / name).exists():
             (folder / "assets").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(SAMPLE / "registry" / "assets" / name, folder / "assets" / name)
     doc = {
-        "holders": [{"id": "hellgate", "name": "Hellgate Interactive", "kind": "publisher"},
-                    {"id": "nightowl", "name": "NightOwl Plays", "kind": "streamer"}],
+        "holders": [
+            {"id": "hellgate", "name": "Hellgate Interactive", "kind": "publisher"},
+            {"id": "nightowl", "name": "NightOwl Plays", "kind": "streamer"},
+        ],
         "works": [
-            {"id": "freedoom", "title": "Freedoom", "holder": "hellgate", "layer": "game", "policy": freedoom,
-             "references": [{"path": "assets/freedoom-hud.png", "kind": "asset"}]},
-            {"id": "nightowl-channel", "title": nightowl_title, "holder": "nightowl", "layer": "stream",
-             "policy": NIGHTOWL_TERMS, "references": [{"path": "assets/nightowl-overlay.png", "kind": "asset"}]},
+            {
+                "id": "freedoom",
+                "title": "Freedoom",
+                "holder": "hellgate",
+                "layer": "game",
+                "policy": freedoom,
+                "references": [{"path": "assets/freedoom-hud.png", "kind": "asset"}],
+            },
+            {
+                "id": "nightowl-channel",
+                "title": nightowl_title,
+                "holder": "nightowl",
+                "layer": "stream",
+                "policy": NIGHTOWL_TERMS,
+                "references": [{"path": "assets/nightowl-overlay.png", "kind": "asset"}],
+            },
         ],
     }
     path = folder / "manifest.yaml"
@@ -49,8 +66,15 @@ def _manifest(folder: Path, freedoom: dict[str, Any] = FREEDOOM_TERMS, nightowl_
 
 def _cli_import(db_url: str, manifest: str, cwd: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PROVENANCE_DB"}
-    done = subprocess.run([sys.executable, "-m", "provenance", "--db", db_url, "registry", "import", manifest],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "provenance", "--db", db_url, "registry", "import", manifest],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -73,10 +97,12 @@ def service(db_url: str, tmp_path: Path) -> Iterator[Service]:
 def test_import_records_new_works_and_changed_terms(service: Service, db_url: str, tmp_path: Path) -> None:
     actor = "manifest import: reg/manifest.yaml"  # the file as the command line was given it
     first = _history(service, "freedoom")
-    assert [(h["work"], h["actor"], h["before"], h["after"]) for h in first] == \
-        [("freedoom", actor, None, FREEDOOM_TERMS)]
-    assert [(h["actor"], h["before"], h["after"]) for h in _history(service, "nightowl-channel")] == \
-        [(actor, None, NIGHTOWL_TERMS)]
+    assert [(h["work"], h["actor"], h["before"], h["after"]) for h in first] == [
+        ("freedoom", actor, None, FREEDOOM_TERMS)
+    ]
+    assert [(h["actor"], h["before"], h["after"]) for h in _history(service, "nightowl-channel")] == [
+        (actor, None, NIGHTOWL_TERMS)
+    ]
     assert _history(service, "freedoom", role="holder") == first  # hellgate's own work
 
     # the same manifest again: nothing recorded
@@ -85,8 +111,13 @@ def test_import_records_new_works_and_changed_terms(service: Service, db_url: st
     assert len(_history(service, "nightowl-channel")) == 1
 
     # new terms for one work, a new title (not terms) for the other: one new entry, on the first
-    new_terms = {"ai_training": "allow", "license": "BSD-3-Clause", "territories": ["DE"],
-                 "valid_until": "2030-12-31", "url": "https://hellgate.example/ai"}
+    new_terms = {
+        "ai_training": "allow",
+        "license": "BSD-3-Clause",
+        "territories": ["DE"],
+        "valid_until": "2030-12-31",
+        "url": "https://hellgate.example/ai",
+    }
     _manifest(tmp_path / "reg", freedoom=new_terms, nightowl_title="NightOwl Plays (VODs)")
     _cli_import(db_url, "reg/manifest.yaml", tmp_path)
     history = _history(service, "freedoom")
@@ -106,13 +137,15 @@ def test_import_records_new_works_and_changed_terms(service: Service, db_url: st
     # and importing the manifest's terms back is a change again, recorded as the import's
     _cli_import(db_url, "reg/manifest.yaml", tmp_path)
     history = _history(service, "freedoom")
-    assert len(history) == 4 and (history[3]["actor"], history[3]["before"], history[3]["after"]) == \
-        (actor, FREEDOOM_TERMS, new_terms)
+    assert len(history) == 4 and (history[3]["actor"], history[3]["before"], history[3]["after"]) == (
+        actor,
+        FREEDOOM_TERMS,
+        new_terms,
+    )
 
 
 @pytest.mark.slow
-def test_a_failed_import_records_no_history(service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                            ) -> None:
+def test_a_failed_import_records_no_history(service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The history is written in the import's one transaction: an import failing after it recorded a change of
     terms (here: on the next work, a fault injected while its references are written) leaves none behind."""
     before = _history(service, "freedoom")
@@ -152,5 +185,6 @@ def test_a_long_manifest_path_fits_the_actor_column(db_url: str, tmp_path: Path)
         actor = entry["actor"]
         assert len(actor) == 256 and actor.startswith("manifest import: ...")
         assert str(manifest).endswith(actor.removeprefix("manifest import: ...")) and actor.endswith(
-            "e" * 150 + "/manifest.yaml")
+            "e" * 150 + "/manifest.yaml"
+        )
         assert entry["before"] is None and entry["after"] == FREEDOOM_TERMS

@@ -43,8 +43,9 @@ def _dataset(root: Path, name: str = "ds", clips: list[str] = CLIPS) -> Path:
     return root / name
 
 
-def _wait(service: Service, job_id: str, until: tuple[str, ...] = ("done", "failed", "cancelled"),
-          timeout: float = 300) -> dict[str, Any]:
+def _wait(
+    service: Service, job_id: str, until: tuple[str, ...] = ("done", "failed", "cancelled"), timeout: float = 300
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = service.client.get(f"/v1/scans/{job_id}", headers=service.auth("auditor")).json()
@@ -102,10 +103,12 @@ def test_scan_job_end_to_end(service: Service) -> None:
 def test_scan_paths_are_confined(service: Service, tmp_path: Path) -> None:
     c, h = service.client, service.auth("auditor")
     outside = _dataset(tmp_path, "outside", CLIPS[:1])
-    for dataset, words in [(str(outside), "outside the data roots"),
-                           (str(service.data / ".." / "outside"), "outside the data roots"),
-                           ("ds", "must be an absolute path"),
-                           (str(service.data / "missing"), "no such file")]:
+    for dataset, words in [
+        (str(outside), "outside the data roots"),
+        (str(service.data / ".." / "outside"), "outside the data roots"),
+        ("ds", "must be an absolute path"),
+        (str(service.data / "missing"), "no such file"),
+    ]:
         r = c.post("/v1/scans", headers=h, json={"dataset": dataset})
         assert r.status_code == 422 and words in r.json()["detail"], (dataset, r.text)
     (service.data / "linked").symlink_to(outside)  # a folder link out of the roots
@@ -129,8 +132,11 @@ def test_cancel_and_bounded_concurrency(template: Path, tmp_path: Path) -> None:
     for service in start_service(url, tmp_path, max_scans=1):
         c, h = service.client, service.auth("auditor")
         first = c.post("/v1/scans", headers=h, json={"dataset": str(_dataset(service.data, "a"))}).json()
-        second = c.post("/v1/scans", headers=h,  # rescan: the same clips as "a", matched again (slow enough)
-                        json={"dataset": str(_dataset(service.data, "b")), "rescan": True}).json()
+        second = c.post(
+            "/v1/scans",
+            headers=h,  # rescan: the same clips as "a", matched again (slow enough)
+            json={"dataset": str(_dataset(service.data, "b")), "rescan": True},
+        ).json()
         third = c.post("/v1/scans", headers=h, json={"dataset": str(_dataset(service.data, "c"))}).json()
         cancelled = c.post(f"/v1/scans/{third['id']}/cancel", headers=h).json()
         assert cancelled["status"] == "cancelled"  # a queued job stops at once

@@ -25,8 +25,13 @@ from rightsdb.keys import create_key
 
 from .apihelp import fingerprinted_sqlite, sample_registry_url
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 _STATE: dict[str, Any] = {}
 
 
@@ -43,8 +48,15 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     _STATE["key"] = create_key(registry, "admin")[1]
     registry.dispose()
     (root / "data").mkdir()
-    app = create_app(ApiSettings(db=url, data_roots=str(root / "data"), media_dir=str(root / "media"),
-                                 upload_dir=str(root), max_upload_bytes=1 << 20))
+    app = create_app(
+        ApiSettings(
+            db=url,
+            data_roots=str(root / "data"),
+            media_dir=str(root / "media"),
+            upload_dir=str(root),
+            max_upload_bytes=1 << 20,
+        )
+    )
     assert app.openapi() == schema.raw_schema
     with get_client(app) as client:
         yield client
@@ -53,8 +65,12 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_no_schema_violations(case: Any, live_app: Any) -> None:
-    case.call_and_validate(session=live_app, base_url="http://testserver", checks=CHECKS,
-                           headers={"Authorization": f"Bearer {_STATE['key']}"})
+    case.call_and_validate(
+        session=live_app,
+        base_url="http://testserver",
+        checks=CHECKS,
+        headers={"Authorization": f"Bearer {_STATE['key']}"},
+    )
 
 
 def test_openapi_document_is_complete() -> None:

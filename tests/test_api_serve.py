@@ -21,8 +21,7 @@ from .apihelp import SAMPLE, fingerprinted_sqlite, sample_registry_url
 
 pytestmark = pytest.mark.slow
 
-CLIPS = ["reupload/e1m1_reencode.mp4", "clean/bikes.mp4", "retro/pong_fast_gamma.mp4",
-         "streams/nightowl_highlight.mp4"]
+CLIPS = ["reupload/e1m1_reencode.mp4", "clean/bikes.mp4", "retro/pong_fast_gamma.mp4", "streams/nightowl_highlight.mp4"]
 
 
 def _port() -> int:
@@ -33,9 +32,13 @@ def _port() -> int:
 
 def _serve(db: str, data: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PROVENANCE_DATA_ROOTS": str(data)}
-    proc = subprocess.Popen([sys.executable, "-m", "provenance", "--db", db, "serve", "--port", str(port),
-                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provenance", "--db", db, "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the service exited"
@@ -60,23 +63,31 @@ def _until(what: Any, timeout: float = 300) -> None:
         time.sleep(0.05)
 
 
-def test_scan_job_survives_kill_and_stop(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
-                                         sample_report: dict[str, Any]) -> None:
+def test_scan_job_survives_kill_and_stop(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, sample_report: dict[str, Any]
+) -> None:
     db = sample_registry_url("sqlite", fingerprinted_sqlite(tmp_path_factory), tmp_path, None)
     db_file = tmp_path / "registry.db"
     data = tmp_path / "data"
     for rel in CLIPS:
         (data / "ds" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SAMPLE / "dataset" / rel, data / "ds" / rel)
-    made = subprocess.run([sys.executable, "-m", "provenance", "--db", db, "keys", "create", "--role", "auditor"],
-                          capture_output=True, text=True, check=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "provenance", "--db", db, "keys", "create", "--role", "auditor"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     headers = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
 
     port = _port()
     proc = _serve(db, data, port)
     try:
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/scans", headers=headers,
-                       json={"dataset": str(data / "ds"), "as_of": sample_report["scan"]["as_of"]})
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/v1/scans",
+            headers=headers,
+            json={"dataset": str(data / "ds"), "as_of": sample_report["scan"]["as_of"]},
+        )
         assert r.status_code == 202, r.text
         job_id = r.json()["id"]
         _until(lambda: _job(db_file, job_id)[1] >= 1)

@@ -67,6 +67,7 @@ def _set(registry: Registry, job_id: str, **values: Any) -> None:
 
 # -- claims racing in real processes --------------------------------------------------------------------------
 
+
 def _claimer(url: str, ready: Any, go: Any, out: Any, max_running: int | None, seed: int) -> None:
     """A runner in its own process: three passes over the claimable jobs, in a random order, claiming each."""
     registry = Registry(url)
@@ -108,11 +109,23 @@ def test_racing_processes_claim_each_job_once(db_url: str) -> None:
         orphans = [create_job(registry, f"/data/o{i}", OPTIONS, None).id for i in range(8)]
         held = [create_job(registry, f"/data/h{i}", OPTIONS, None).id for i in range(4)]
         for job_id in orphans:  # their runner died: the lease expired a minute ago
-            _set(registry, job_id, status="running", attempts=1, lease_owner="gone:1:dead",
-                 lease_expires_at=utcnow() - timedelta(seconds=60))
+            _set(
+                registry,
+                job_id,
+                status="running",
+                attempts=1,
+                lease_owner="gone:1:dead",
+                lease_expires_at=utcnow() - timedelta(seconds=60),
+            )
         for job_id in held:  # a live runner elsewhere holds these
-            _set(registry, job_id, status="running", attempts=1, lease_owner="alive:2:live",
-                 lease_expires_at=utcnow() + timedelta(seconds=600))
+            _set(
+                registry,
+                job_id,
+                status="running",
+                attempts=1,
+                lease_owner="alive:2:live",
+                lease_expires_at=utcnow() + timedelta(seconds=600),
+            )
         assert set(claimable_jobs(registry)) == set(queued + orphans)
 
         results = _race(db_url, 3)
@@ -146,6 +159,7 @@ def test_at_most_max_running_over_all_processes(db_url: str) -> None:
 
 
 # -- leases with real scans ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -201,8 +215,7 @@ def test_job_of_a_dead_runner_is_taken_over(sample_url: str, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_lease_is_kept_while_the_job_runs(sample_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                          ) -> None:
+def test_lease_is_kept_while_the_job_runs(sample_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A scan that runs several times its lease keeps its job: the runner renews the lease; a rival asking all
     along never gets the job."""
     import provenance.audit.executors
@@ -239,8 +252,7 @@ def test_lease_is_kept_while_the_job_runs(sample_url: str, tmp_path: Path, monke
         thread.start()
         started = time.monotonic()
         try:
-            status = run_scan_job(registry, job.id, [data.resolve()], owner=owner, claimed=claimed,
-                                  lease_seconds=lease)
+            status = run_scan_job(registry, job.id, [data.resolve()], owner=owner, claimed=claimed, lease_seconds=lease)
         finally:
             finished.set()
             thread.join()
@@ -256,6 +268,7 @@ def test_lease_is_kept_while_the_job_runs(sample_url: str, tmp_path: Path, monke
 
 # -- the real service with two worker processes ---------------------------------------------------------------
 
+
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -269,23 +282,49 @@ def _jobs(db_file: Path) -> dict[str, tuple[str, int, int, str | None]]:
 
 
 @pytest.mark.slow
-def test_serve_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
-                                sample_report: dict[str, Any]) -> None:
+def test_serve_with_two_workers(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, sample_report: dict[str, Any]
+) -> None:
     db = sample_registry_url("sqlite", fingerprinted_sqlite(tmp_path_factory), tmp_path, None)
     db_file = tmp_path / "registry.db"
     data = tmp_path / "data"
     small = [_dataset(data, name, [clip]) for name, clip in zip("abc", CLIPS, strict=True)]
     big = _dataset(data, "big", CLIPS)
-    made = subprocess.run([sys.executable, "-m", "provenance", "--db", db, "keys", "create", "--role", "auditor"],
-                          capture_output=True, text=True, check=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "provenance", "--db", db, "keys", "create", "--role", "auditor"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     headers = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
     port = _port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PROVENANCE_DATA_ROOTS": str(data), "PROVENANCE_MAX_SCANS": "1",
-           "PROVENANCE_JOB_LEASE_SECONDS": "3"}
-    proc = subprocess.Popen([sys.executable, "-m", "provenance", "--db", db, "serve", "--port", str(port),
-                             "--workers", "2", "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "PROVENANCE_DATA_ROOTS": str(data),
+        "PROVENANCE_MAX_SCANS": "1",
+        "PROVENANCE_JOB_LEASE_SECONDS": "3",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "provenance",
+            "--db",
+            db,
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -315,9 +354,11 @@ def test_serve_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPat
         assert all(jobs[i][0] == "done" and jobs[i][2] == 1 for i in ids), jobs
 
         # the worker running a job is killed: the supervisor starts another, the job is taken over and ends
-        job_id = httpx.post(f"{base}/v1/scans", headers=headers,
-                            json={"dataset": str(big), "as_of": sample_report["scan"]["as_of"],
-                                  "rescan": True}).json()["id"]
+        job_id = httpx.post(
+            f"{base}/v1/scans",
+            headers=headers,
+            json={"dataset": str(big), "as_of": sample_report["scan"]["as_of"], "rescan": True},
+        ).json()["id"]
         deadline = time.monotonic() + 300
         while not (_jobs(db_file)[job_id][0] == "running" and _jobs(db_file)[job_id][1] >= 1):
             assert time.monotonic() < deadline
@@ -349,7 +390,12 @@ def test_serve_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPat
 
 
 def test_serve_refuses_a_bad_worker_count(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "provenance", "--db", f"sqlite:///{tmp_path / 'r.db'}", "serve",
-                          "--workers", "0"], capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "provenance", "--db", f"sqlite:///{tmp_path / 'r.db'}", "serve", "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 2 and "--workers" in run.stderr and "greater than or equal to 1" in run.stderr
     assert not (tmp_path / "r.db").exists()  # refused before anything was opened

@@ -61,8 +61,12 @@ def test_no_private_name_is_used_across_modules() -> None:
                     if alias.name.split(".")[0] in PACKAGES and alias.asname:
                         imported_modules[alias.asname] = alias.name
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and node.value.id in imported_modules and _private(node.attr)):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in imported_modules
+                and _private(node.attr)
+            ):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {imported_modules[node.value.id]}.{node.attr}")
     assert not found, "private names used across modules:\n" + "\n".join(found)
 
@@ -73,8 +77,11 @@ def _is_package(module: str) -> bool:
 
 
 def test_modules_stay_readable() -> None:
-    long = [f"{p.relative_to(ROOT)}: {n} lines" for p in _modules()
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES]
+    long = [
+        f"{p.relative_to(ROOT)}: {n} lines"
+        for p in _modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    ]
     assert not long, f"modules over {MAX_LINES} lines:\n" + "\n".join(long)
 
 

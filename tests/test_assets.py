@@ -51,9 +51,7 @@ def _place(frame: U8, asset: U8, s: float, x: int, y: int, mirror: bool = False)
         r = r[:, ::-1]
     out = frame.copy()
     al = r[..., 3:4].astype(np.float32) / 255.0
-    out[y : y + th, x : x + tw] = (
-        (out[y : y + th, x : x + tw] * (1 - al) + r[..., :3] * al).round().astype(np.uint8)
-    )
+    out[y : y + th, x : x + tw] = (out[y : y + th, x : x + tw] * (1 - al) + r[..., :3] * al).round().astype(np.uint8)
     return out, (x, y, tw, th)
 
 
@@ -77,9 +75,7 @@ def test_params_and_input_checks(hud: U8) -> None:
     assert det.method == "features"
     assert det.size == (200, 120)
     with pytest.raises(FingerprintError):
-        det.detect(
-            np.zeros((360, 640), np.uint8), features=det.frame_features(np.zeros((100, 100), np.uint8))
-        )
+        det.detect(np.zeros((360, 640), np.uint8), features=det.frame_features(np.zeros((100, 100), np.uint8)))
 
 
 @pytest.mark.parametrize(
@@ -179,8 +175,12 @@ def test_colour_check_abstains_on_greyscale_frames(clean: list[U8], hud: U8) -> 
     m = det.detect(grey)
     assert m.found
     assert chroma_difference(det, grey, m) is None
-    assert chroma_difference(det, placed, AssetMatch(False, "none", 0.0, (0, 0, 0, 0), np.full((4, 2), np.nan),
-                                                     0.0, False)) is None
+    assert (
+        chroma_difference(
+            det, placed, AssetMatch(False, "none", 0.0, (0, 0, 0, 0), np.full((4, 2), np.nan), 0.0, False)
+        )
+        is None
+    )
 
 
 def test_masked_correlation_is_opencvs(clean: list[U8], hud: U8) -> None:
@@ -225,8 +225,9 @@ def test_a_large_overlay_is_left_to_features_at_every_scale(clean: list[U8], hud
 
     from provenance.engine import load_asset
 
-    overlay = load_asset(Path(__file__).resolve().parents[1] / "fixtures" / "sample" / "registry" / "assets"
-                         / "nightowl-overlay.png")
+    overlay = load_asset(
+        Path(__file__).resolve().parents[1] / "fixtures" / "sample" / "registry" / "assets" / "nightowl-overlay.png"
+    )
     det = AssetDetector(overlay)
     assert det.method == "features" and min(det.size) * det.params.min_scale > det.params.fallback_max_side
     called: list[float] = []

@@ -51,14 +51,16 @@ def checked(bad: tuple[Path, dict[str, str | None]]) -> dict[str, dict[str, Any]
     return result
 
 
-def test_every_entry_is_listed_once_and_nothing_else(bad: tuple[Path, dict[str, str | None]],
-                                                     checked: dict[str, dict[str, Any]]) -> None:
+def test_every_entry_is_listed_once_and_nothing_else(
+    bad: tuple[Path, dict[str, str | None]], checked: dict[str, dict[str, Any]]
+) -> None:
     _, expected = bad
     assert sorted(checked) == sorted(expected)  # private/inside.mp4 cannot be listed: "private" stands for it
 
 
-def test_bad_inputs_fail_with_one_line_naming_them(bad: tuple[Path, dict[str, str | None]],
-                                                   checked: dict[str, dict[str, Any]]) -> None:
+def test_bad_inputs_fail_with_one_line_naming_them(
+    bad: tuple[Path, dict[str, str | None]], checked: dict[str, dict[str, Any]]
+) -> None:
     _, expected = bad
     for rel, want in expected.items():
         error = checked[rel]["error"]
@@ -70,8 +72,9 @@ def test_bad_inputs_fail_with_one_line_naming_them(bad: tuple[Path, dict[str, st
         assert "\n" not in error and "Traceback" not in error
 
 
-def test_good_inputs_among_them_decode(bad: tuple[Path, dict[str, str | None]],
-                                       checked: dict[str, dict[str, Any]]) -> None:
+def test_good_inputs_among_them_decode(
+    bad: tuple[Path, dict[str, str | None]], checked: dict[str, dict[str, Any]]
+) -> None:
     _, expected = bad
     good = [rel for rel, want in expected.items() if want is None]
     assert len(good) == 9
@@ -87,7 +90,10 @@ def test_what_the_odd_good_files_are(checked: dict[str, dict[str, Any]]) -> None
     assert checked["vfr.mkv"]["frames"] >= 4  # frame durations of 33-200 ms over 2 s, sampled at 2 fps
     assert checked["rotated.mp4"]["shape"] == [160, 90, 3]  # stored 160x90, shown upright (portrait)
     assert checked["shards/000.tar/s0.mp4"]["metadata"] == {
-        "source_url": "https://example.org/s0", "license": "CC-BY-4.0", "txt": "a bike ride"}
+        "source_url": "https://example.org/s0",
+        "license": "CC-BY-4.0",
+        "txt": "a bike ride",
+    }
     assert checked["shards/000.tar/s2.png"]["kind"] == "image"
 
 
@@ -101,18 +107,25 @@ def test_unreadable_entries_are_readable_with_permissions(tmp_path: Path) -> Non
     assert result["private/inside.mp4"]["error"] is None and "private" not in result
 
 
-@pytest.mark.parametrize(("name", "error", "text"), [
-    ("zero.mp4", NotMediaError, "empty file (0 bytes)"),
-    ("notes.mp4", NotMediaError, "neither a video nor an image"),
-    ("truncated.mp4", DecodeError, "corrupt or truncated MP4/QuickTime file"),
-    ("noframes.mkv", DecodeError, "corrupt or truncated Matroska/WebM file: no video frame before the end"),
-    ("huge.png", DecodeError, f"20000x20000 exceeds the decoding limit ({MAX_SIDE} px a side, "
-                              f"{MAX_PIXELS // 1_000_000} MP)"),
-    ("huge.mkv", DecodeError, "20000x16 exceeds the decoding limit"),
-    ("gone.mp4", DecodeError, "cannot read file: broken symbolic link to 'deleted-long-ago.mp4'"),
-])
-def test_probe_errors_are_typed(bad: tuple[Path, dict[str, str | None]], name: str, error: type[DecodeError],
-                                text: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "error", "text"),
+    [
+        ("zero.mp4", NotMediaError, "empty file (0 bytes)"),
+        ("notes.mp4", NotMediaError, "neither a video nor an image"),
+        ("truncated.mp4", DecodeError, "corrupt or truncated MP4/QuickTime file"),
+        ("noframes.mkv", DecodeError, "corrupt or truncated Matroska/WebM file: no video frame before the end"),
+        (
+            "huge.png",
+            DecodeError,
+            f"20000x20000 exceeds the decoding limit ({MAX_SIDE} px a side, {MAX_PIXELS // 1_000_000} MP)",
+        ),
+        ("huge.mkv", DecodeError, "20000x16 exceeds the decoding limit"),
+        ("gone.mp4", DecodeError, "cannot read file: broken symbolic link to 'deleted-long-ago.mp4'"),
+    ],
+)
+def test_probe_errors_are_typed(
+    bad: tuple[Path, dict[str, str | None]], name: str, error: type[DecodeError], text: str
+) -> None:
     root, _ = bad
     with pytest.raises(error) as info:
         probe(root / name)
@@ -159,8 +172,10 @@ def test_manifest_with_bad_rows(bad: tuple[Path, dict[str, str | None]], tmp_pat
         else:
             assert error is not None and want in error and "\n" not in error, (rel, error)
     assert result["one_frame.mp4"]["metadata"] == {"license": "CC0", "source_url": "https://example.org/1"}
-    assert result["manifest.jsonl line 4"]["metadata"] == {"license": "CC0",
-                                                           "source_url": "https://example.org/no-path"}
+    assert result["manifest.jsonl line 4"]["metadata"] == {
+        "license": "CC0",
+        "source_url": "https://example.org/no-path",
+    }
 
 
 @pytest.mark.slow
@@ -178,8 +193,9 @@ def test_scan_goes_on_past_every_bad_input(tmp_path: Path) -> None:
     finally:
         registry.dispose()
     try:
-        proc = run_unprivileged([sys.executable, "-m", "tests.badmedia", "scan", f"sqlite:///{db}", str(root)],
-                                timeout=900)
+        proc = run_unprivileged(
+            [sys.executable, "-m", "tests.badmedia", "scan", f"sqlite:///{db}", str(root)], timeout=900
+        )
     finally:
         _restore_permissions(root)
     assert proc.returncode == 0, proc.stderr[-3000:]

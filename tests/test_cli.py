@@ -16,8 +16,9 @@ from tests.test_registry import make_manifest
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "PROVENANCE_DB"}
     full_env.update(COLUMNS="200", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "provenance", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "provenance", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture

@@ -301,8 +301,10 @@ def test_file_object_source_errors_name_it(media: dict[str, Path]) -> None:
         open_video(BytesSource("clips/notes.mp4", media["text"].read_bytes()))
     with pytest.raises(NotMediaError, match=r"^clips/empty\.mp4: empty file \(0 bytes\)$"):
         open_video(BytesSource("clips/empty.mp4", b""))
-    with open_video(BytesSource("clips/garbled.mp4", media["garbled"].read_bytes())) as r, \
-            pytest.raises(DecodeError, match=r"^clips/garbled\.mp4: no frame could be decoded"):
+    with (
+        open_video(BytesSource("clips/garbled.mp4", media["garbled"].read_bytes())) as r,
+        pytest.raises(DecodeError, match=r"^clips/garbled\.mp4: no frame could be decoded"),
+    ):
         list(r.frames(fps=1.0, size=(32, 32)))
     # damaged: the first frames, then a warning, exactly as from the file
     t_src, _, warn_src = _decoded(BytesSource("clips/trunc.mkv", media["trunc"].read_bytes()), size=(32, 32))

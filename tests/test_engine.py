@@ -43,10 +43,18 @@ def test_corrupt_payload_is_refused(prints: dict[str, FootagePrint]) -> None:
         FootagePrint.from_payload(ts, data, quality[:-8])
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("query_fps", 0.0), ("ref_fps", 100.0), ("region_max_distance", 40), ("distance_margin", -1),
-    ("coverage", 0.2), ("asset_max_chroma", 300.0), ("local_ref_fps", 30.0),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("query_fps", 0.0),
+        ("ref_fps", 100.0),
+        ("region_max_distance", 40),
+        ("distance_margin", -1),
+        ("coverage", 0.2),
+        ("asset_max_chroma", 300.0),
+        ("local_ref_fps", 30.0),
+    ],
+)
 def test_bad_parameters_name_the_field(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=field):
         EngineParams(**{field: value})
@@ -94,8 +102,7 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
         return canvas
 
     votes = Votes()
-    hits = localpass._local_frame(index, local_params(index.params), times[6], trim(pip(6), Box(0, 0, 640, 360)),
-                                  votes)
+    hits = localpass._local_frame(index, local_params(index.params), times[6], trim(pip(6), Box(0, 0, 640, 360)), votes)
     assert hits and all(h.ref == 0 for h in hits)
     tracked = localpass._track_frame(index, times[7], pip(7), votes, hits)
     assert tracked, "the next frame of the same inset is confirmed without a search"
@@ -159,8 +166,7 @@ def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_bord
         assert k in shot and abs(r_t - times[k]) <= 1.0, (q_t, r_t)
 
 
-def test_local_search_stops_when_the_best_voted_frame_shares_almost_nothing(monkeypatch: pytest.MonkeyPatch
-                                                                           ) -> None:
+def test_local_search_stops_when_the_best_voted_frame_shares_almost_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shortlist's other frames are verified only when its best-voted one shares at least half the inliers
     a match needs as ratio-test pairs: a frame of other footage costs one verification, a copy all of them."""
     import cv2

@@ -46,13 +46,20 @@ def test_grids_are_area_averages_of_the_regions() -> None:
     box = Box(7, 3, w - 5, h - 9)  # odd sizes
     work = working(frames, box)
     assert work.shape == (6, WORK, WORK)
-    want_work = np.stack([cv2.resize(np.ascontiguousarray(box.crop(f)), (WORK, WORK),
-                                     interpolation=cv2.INTER_AREA) for f in frames])
+    want_work = np.stack(
+        [cv2.resize(np.ascontiguousarray(box.crop(f)), (WORK, WORK), interpolation=cv2.INTER_AREA) for f in frames]
+    )
     assert np.abs(work - want_work).max() < 1e-3
     grids = region_grids(work)
     for r, b in enumerate(region_boxes(WORK, WORK).values()):
-        want = np.stack([cv2.resize(np.ascontiguousarray(x[b.y0:b.y1, b.x0:b.x1]), (GRID, GRID),
-                                    interpolation=cv2.INTER_AREA) for x in work])
+        want = np.stack(
+            [
+                cv2.resize(
+                    np.ascontiguousarray(x[b.y0 : b.y1, b.x0 : b.x1]), (GRID, GRID), interpolation=cv2.INTER_AREA
+                )
+                for x in work
+            ]
+        )
         assert np.abs(grids[:, r] - want).max() < 1e-2, b
 
 
@@ -68,8 +75,9 @@ def test_mirrored_regions_are_the_regions_of_the_mirror_image() -> None:
     assert _distance(both[:, 0], both[:, r]).min() > 64  # a mirror image is another picture
     # a set of regions without their mirrors (a quadrant alone) gets the mirror images' own grids
     one, _ = grid_hashes(frames, mirror=True, regions={"top_left": DEFAULT_REGIONS["top_left"]})
-    want, _ = grid_hashes([np.ascontiguousarray(f[:, ::-1]) for f in frames],
-                          regions={"top_left": DEFAULT_REGIONS["top_left"]})
+    want, _ = grid_hashes(
+        [np.ascontiguousarray(f[:, ::-1]) for f in frames], regions={"top_left": DEFAULT_REGIONS["top_left"]}
+    )
     assert np.array_equal(one[:, 1], want[:, 0])
 
 

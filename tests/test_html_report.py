@@ -38,14 +38,20 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "fixtures" / "sample"
 MEDIA = REPO / "fixtures" / "media"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]  # --headless: playwright adds it
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]  # --headless: playwright adds it
 FLAGGED = ("low", "medium", "high")
 NASTY = "x/</script><script>window.__pwned=1</script><img src=zz onerror=window.__pwned=2>\u2028.mp4"
 
 
-def render_html(report: dict[str, Any], thumbnails: Thumbnailer[Any] | None = None, *,
-                max_thumbnails: int = 2000) -> str:
+def render_html(
+    report: dict[str, Any], thumbnails: Thumbnailer[Any] | None = None, *, max_thumbnails: int = 2000
+) -> str:
     """The page of a report given as its JSON (the typed report it loads as)."""
     return report_html(Report.model_validate(report), thumbnails, max_thumbnails=max_thumbnails)
 
@@ -57,8 +63,9 @@ def write_html(report: dict[str, Any], path: Path, thumbnails: Thumbnailer[Any] 
 
 def evidence_times(layer: dict[str, Any], evidence: dict[str, Any]) -> tuple[float | None, float | None]:
     """The report's evidence-time rule, given a layer's segments and an evidence item as JSON."""
-    return report_evidence_times(TypeAdapter(Evidence).validate_python(evidence),
-                                 [Segment.model_validate(s) for s in layer["segments"]])
+    return report_evidence_times(
+        TypeAdapter(Evidence).validate_python(evidence), [Segment.model_validate(s) for s in layer["segments"]]
+    )
 
 
 def _sample_locator(ref: str) -> Path | None:
@@ -147,7 +154,8 @@ def test_clips_in_tar_shards_and_manifests_are_found(tmp_path: Path) -> None:
     """Members of WebDataset shards are read in place; manifest paths are relative to the manifest."""
     video = SAMPLE / "dataset" / "retro" / "pong_fast_gamma.mp4"
     plain = Thumbnailer(clip_locator(SAMPLE / "dataset"), _sample_locator).clip_frame(
-        {"path": "retro/pong_fast_gamma.mp4"}, 2.0)
+        {"path": "retro/pong_fast_gamma.mp4"}, 2.0
+    )
     still = Thumbnailer(clip_locator(MEDIA), _sample_locator).clip_frame({"path": "still.png"}, 0.0)
     assert plain is not None and still is not None
     (tmp_path / "shards").mkdir()
@@ -156,8 +164,12 @@ def test_clips_in_tar_shards_and_manifests_are_found(tmp_path: Path) -> None:
         tar.add(video, arcname="k2.mp4")
     thumbs = Thumbnailer(clip_locator(tmp_path), _sample_locator)
     assert thumbs.clip_frame({"path": "shards/000.tar/k2.mp4", "member": "k2.mp4"}, 2.0) == plain
-    assert thumbs.clip_frame({"path": "shards/000.tar/k2.mp4",
-                              "source": {"shard": "shards/000.tar", "member": "k2.mp4"}}, 2.0) == plain
+    assert (
+        thumbs.clip_frame(
+            {"path": "shards/000.tar/k2.mp4", "source": {"shard": "shards/000.tar", "member": "k2.mp4"}}, 2.0
+        )
+        == plain
+    )
     assert thumbs.clip_frame({"path": "shards/000.tar/k1.png", "member": "k1.png"}, 0.0) == still
     assert thumbs.clip_frame({"path": "shards/000.tar/k9.mp4", "member": "k9.mp4"}, 1.0) is None
     (tmp_path / "m" / "clips").mkdir(parents=True)
@@ -196,12 +208,17 @@ def test_asset_alpha_is_composited_on_a_checker(tmp_path: Path) -> None:
 
 
 def test_evidence_times_prefer_the_report_then_derive_from_segments() -> None:
-    layer = {"segments": [
-        {"start": 0.0, "end": 2.0, "reference": "f.mp4", "ref_start": 10.0, "ref_end": 12.0},
-        {"start": 2.0, "end": 6.0, "reference": "f.mp4", "ref_start": 30.0, "ref_end": 38.0},
-        {"start": 1.0, "end": 5.0, "reference": "a.png", "ref_start": None, "ref_end": None}]}
-    assert evidence_times(layer, {"kind": "footage", "reference": "f.mp4", "clip_time": 1.5, "ref_time": 7.0}) \
-        == (1.5, 7.0)
+    layer = {
+        "segments": [
+            {"start": 0.0, "end": 2.0, "reference": "f.mp4", "ref_start": 10.0, "ref_end": 12.0},
+            {"start": 2.0, "end": 6.0, "reference": "f.mp4", "ref_start": 30.0, "ref_end": 38.0},
+            {"start": 1.0, "end": 5.0, "reference": "a.png", "ref_start": None, "ref_end": None},
+        ]
+    }
+    assert evidence_times(layer, {"kind": "footage", "reference": "f.mp4", "clip_time": 1.5, "ref_time": 7.0}) == (
+        1.5,
+        7.0,
+    )
     assert evidence_times(layer, {"kind": "footage", "reference": "f.mp4"}) == (4.0, 34.0)  # longest, middle
     assert evidence_times(layer, {"kind": "footage", "reference": "f.mp4", "clip_time": 0.5}) == (0.5, 10.5)
     assert evidence_times(layer, {"kind": "footage", "reference": "other.mp4"}) == (None, None)
@@ -235,8 +252,12 @@ def test_page_is_self_contained_and_data_cannot_end_the_script(tmp_path: Path) -
 
 def test_thumbnail_budget_and_missing_media_are_explained() -> None:
     report = _synthetic_report(12, seed=5)
-    flagged_items = sum(len(layer["evidence"]) for c in report["clips"] if c["exposure"] in FLAGGED
-                        and not c["error"] for layer in c["layers"])
+    flagged_items = sum(
+        len(layer["evidence"])
+        for c in report["clips"]
+        if c["exposure"] in FLAGGED and not c["error"]
+        for layer in c["layers"]
+    )
     thumbs = Thumbnailer(clip_locator(SAMPLE / "dataset"), _sample_locator)  # synthetic paths: no such files
     ev = _embedded(render_html(report, thumbs, max_thumbnails=3), "evidence-data")
     notes = [v.get("clip_note", "") for v in ev["views"].values()]
@@ -251,8 +272,13 @@ def test_thumbnail_budget_and_missing_media_are_explained() -> None:
 
 # --------------------------------------------------------------------------- synthetic report
 
-HOLDERS = [("acme", "Acme Games", "game"), ("nightowl", "NightOwl Plays", "stream"),
-           ("mapsmith", "Mapsmith", "ugc"), ("pixel", "Pixelworks Arcade", "game"), ("lofi", "Lofi Beats", "other")]
+HOLDERS = [
+    ("acme", "Acme Games", "game"),
+    ("nightowl", "NightOwl Plays", "stream"),
+    ("mapsmith", "Mapsmith", "ugc"),
+    ("pixel", "Pixelworks Arcade", "game"),
+    ("lofi", "Lofi Beats", "other"),
+]
 TERMS = {"deny": "denied", "allow": "allowed", "conditional": "conditional", "unknown": "unknown"}
 
 
@@ -264,8 +290,16 @@ def _synthetic_report(n: int, seed: int) -> dict[str, Any]:
         path = f"shard{i % 37:02d}/clip-{rng.randrange(10**6):06d}-{i}.mp4"
         duration = round(rng.uniform(2, 120), 3)
         if rng.random() < 0.03:
-            clips.append({"path": path, "sha256": None, "duration_s": None, "exposure": "none",
-                          "error": f"{path}: corrupt or truncated MP4 file", "layers": []})
+            clips.append(
+                {
+                    "path": path,
+                    "sha256": None,
+                    "duration_s": None,
+                    "exposure": "none",
+                    "error": f"{path}: corrupt or truncated MP4 file",
+                    "layers": [],
+                }
+            )
             continue
         layers: list[dict[str, Any]] = []
         for holder, name, layer_name in rng.sample(HOLDERS, rng.choice([0, 0, 0, 1, 1, 2])):
@@ -273,25 +307,72 @@ def _synthetic_report(n: int, seed: int) -> dict[str, Any]:
             start = round(rng.uniform(0, duration / 2), 3)
             end = round(rng.uniform(start + 0.5, duration), 3)
             ref = f"footage/{holder}.mp4"
-            layers.append({
-                "layer": layer_name, "holder": holder, "holder_name": name, "work": f"{holder}-work",
-                "title": f"{name} work", "policy": {"ai_training": ai, "license": "terms", "territories": ["DE"]},
-                "verdict": TERMS[ai], "confidence": round(rng.uniform(0.2, 1.0), 3),
-                "segments": [{"start": start, "end": end, "reference": ref, "ref_start": 10.0,
-                              "ref_end": 10.0 + end - start}],
-                "evidence": [{"kind": "footage", "reference": ref, "methods": {"pdq": 3}, "mirrored": False,
-                              "region": [0.1, 0.2, 0.6, 0.7]},
-                             {"kind": "asset", "reference": f"assets/{holder}.png", "method": "features",
-                              "score": 40.0, "frames": [start], "region": [0.0, 0.8, 0.5, 1.0]}]})
+            layers.append(
+                {
+                    "layer": layer_name,
+                    "holder": holder,
+                    "holder_name": name,
+                    "work": f"{holder}-work",
+                    "title": f"{name} work",
+                    "policy": {"ai_training": ai, "license": "terms", "territories": ["DE"]},
+                    "verdict": TERMS[ai],
+                    "confidence": round(rng.uniform(0.2, 1.0), 3),
+                    "segments": [
+                        {"start": start, "end": end, "reference": ref, "ref_start": 10.0, "ref_end": 10.0 + end - start}
+                    ],
+                    "evidence": [
+                        {
+                            "kind": "footage",
+                            "reference": ref,
+                            "methods": {"pdq": 3},
+                            "mirrored": False,
+                            "region": [0.1, 0.2, 0.6, 0.7],
+                        },
+                        {
+                            "kind": "asset",
+                            "reference": f"assets/{holder}.png",
+                            "method": "features",
+                            "score": 40.0,
+                            "frames": [start],
+                            "region": [0.0, 0.8, 0.5, 1.0],
+                        },
+                    ],
+                }
+            )
         ais = [la["policy"]["ai_training"] for la in layers]
-        exposure = ("none" if not ais else "high" if "deny" in ais
-                    else "medium" if {"conditional", "unknown"} & set(ais) else "low")
-        clips.append({"path": path, "sha256": f"{i:064x}", "duration_s": duration, "exposure": exposure,
-                      "error": None, "reason": f"clip {i} reason", "layers": layers})
-    return {"scan": {"dataset": "/data/synthetic", "registry_digest": "0" * 64, "engine": "test",
-                     "settings": {}, "date": "2026-11-25", "as_of": "2026-11-25", "territory": "DE",
-                     "references": {"footage": 5, "assets": 5}},
-            "clips": clips}
+        exposure = (
+            "none"
+            if not ais
+            else "high"
+            if "deny" in ais
+            else "medium"
+            if {"conditional", "unknown"} & set(ais)
+            else "low"
+        )
+        clips.append(
+            {
+                "path": path,
+                "sha256": f"{i:064x}",
+                "duration_s": duration,
+                "exposure": exposure,
+                "error": None,
+                "reason": f"clip {i} reason",
+                "layers": layers,
+            }
+        )
+    return {
+        "scan": {
+            "dataset": "/data/synthetic",
+            "registry_digest": "0" * 64,
+            "engine": "test",
+            "settings": {},
+            "date": "2026-11-25",
+            "as_of": "2026-11-25",
+            "territory": "DE",
+            "references": {"footage": 5, "assets": 5},
+        },
+        "clips": clips,
+    }
 
 
 def _level(clip: dict[str, Any]) -> str:
@@ -362,7 +443,8 @@ class Loaded:
 
     def rows(self) -> list[str]:
         paths: list[str] = self.page.eval_on_selector_all(
-            "#clips tbody tr.clip-row td.path", "cells => cells.map(c => c.textContent)")
+            "#clips tbody tr.clip-row td.path", "cells => cells.map(c => c.textContent)"
+        )
         return paths
 
     def status(self) -> str:
@@ -438,7 +520,8 @@ _EVIDENCE_JS = """() => Array.from(document.querySelectorAll('#clips tbody tr.de
 
 @pytest.mark.slow
 def test_sample_report_shows_every_finding_with_its_evidence(
-        report: dict[str, Any], sample_html: Path, open_page: Callable[[Path], Loaded], tmp_path: Path) -> None:
+    report: dict[str, Any], sample_html: Path, open_page: Callable[[Path], Loaded], tmp_path: Path
+) -> None:
     page = open_page(sample_html)
     clips = report["clips"]
     assert page.rows() == [c["path"] for c in clips]  # 12 clips: one page, report order
@@ -452,7 +535,8 @@ def test_sample_report_shows_every_finding_with_its_evidence(
     for i in flagged:
         clip = clips[i]
         assert [(la["work"], la["title"], la["holder"]) for la in shown[i]["layers"]] == [
-            (la["work"], la["title"], f"{la['holder_name']} ({la['holder']})") for la in clip["layers"]]
+            (la["work"], la["title"], f"{la['holder_name']} ({la['holder']})") for la in clip["layers"]
+        ]
         for layer, dom in zip(clip["layers"], shown[i]["layers"], strict=True):
             assert len(dom["evidence"]) == len(layer["evidence"])
             for ev, got in zip(layer["evidence"], dom["evidence"], strict=True):
@@ -495,8 +579,9 @@ def _assert_region(got: dict[str, Any], region: list[float] | None) -> None:
 
 
 @pytest.mark.slow
-def test_sample_table_sorts_and_filters(report: dict[str, Any], sample_html: Path,
-                                        open_page: Callable[[Path], Loaded]) -> None:
+def test_sample_table_sorts_and_filters(
+    report: dict[str, Any], sample_html: Path, open_page: Callable[[Path], Loaded]
+) -> None:
     page = open_page(sample_html)
     clips = report["clips"]
     order = list(range(len(clips)))
@@ -522,8 +607,14 @@ def test_sample_table_sorts_and_filters(report: dict[str, Any], sample_html: Pat
     assert page.rows() == expect(lambda c: any(la["holder"] == "pixelworks" for la in c["layers"])) != []
     page.select("#f-holder", "")
     page.page.fill("#q", "NightOwl")
-    assert page.rows() == expect(lambda c: "nightowl" in json.dumps(
-        [c["path"]] + [[la["work"], la["title"], la["holder"], la["holder_name"]] for la in c["layers"]]).lower())
+    assert page.rows() == expect(
+        lambda c: (
+            "nightowl"
+            in json.dumps(
+                [c["path"]] + [[la["work"], la["title"], la["holder"], la["holder_name"]] for la in c["layers"]]
+            ).lower()
+        )
+    )
     assert page.rows() != []
     page.page.fill("#q", "")
     page.page.check("#f-errors")
@@ -535,8 +626,9 @@ def test_sample_table_sorts_and_filters(report: dict[str, Any], sample_html: Pat
 
 
 @pytest.mark.slow
-def test_sample_without_media_shows_placeholders(report: dict[str, Any], tmp_path: Path,
-                                                 open_page: Callable[[Path], Loaded]) -> None:
+def test_sample_without_media_shows_placeholders(
+    report: dict[str, Any], tmp_path: Path, open_page: Callable[[Path], Loaded]
+) -> None:
     out = tmp_path / "plain.html"
     write_html(report, out)
     page = open_page(out)
@@ -590,23 +682,50 @@ def test_ten_thousand_clips_stay_one_page_of_dom(tmp_path: Path, open_page: Call
     assert f"of {len(errors)} clips" in page.status() and page.rows() == errors[:100]  # no confidence: as listed
     page.page.uncheck("#f-errors")
     page.page.fill("#q", "mapsmith")
-    mapsmith = [(-max(la["confidence"] for la in c["layers"]), i, c["path"]) for i, c in enumerate(clips)
-                if any(la["holder"] == "mapsmith" for la in c["layers"])]
+    mapsmith = [
+        (-max(la["confidence"] for la in c["layers"]), i, c["path"])
+        for i, c in enumerate(clips)
+        if any(la["holder"] == "mapsmith" for la in c["layers"])
+    ]
     assert f"of {len(mapsmith)} clips" in page.status()
     assert page.rows() == [p for _, _, p in sorted(mapsmith)[:100]]  # still by confidence, highest first
     assert not page.problems, page.problems
 
 
-def test_sparse_and_odd_reports_render_without_script_errors(tmp_path: Path,
-                                                             open_page: Callable[[Path], Loaded]) -> None:
+def test_sparse_and_odd_reports_render_without_script_errors(
+    tmp_path: Path, open_page: Callable[[Path], Loaded]
+) -> None:
     """Only the contract's core fields, a NaN, an error clip: every extension field is optional."""
-    report = {"clips": [
-        {"path": "a.mp4", "sha256": "0" * 64, "duration_s": 4.0, "exposure": "high", "error": None,
-         "layers": [{"layer": "game", "holder": "h", "work": "w", "policy": {"ai_training": "deny"},
-                     "confidence": 0.5, "segments": [{"start": 0.0, "end": 1.0, "reference": "r.mp4"}],
-                     "evidence": [{"kind": "footage", "reference": "r.mp4"}]}]},
-        {"path": "b.mp4", "sha256": None, "duration_s": float("nan"), "exposure": "none",
-         "error": "b.mp4: no frame could be decoded", "layers": []}]}
+    report = {
+        "clips": [
+            {
+                "path": "a.mp4",
+                "sha256": "0" * 64,
+                "duration_s": 4.0,
+                "exposure": "high",
+                "error": None,
+                "layers": [
+                    {
+                        "layer": "game",
+                        "holder": "h",
+                        "work": "w",
+                        "policy": {"ai_training": "deny"},
+                        "confidence": 0.5,
+                        "segments": [{"start": 0.0, "end": 1.0, "reference": "r.mp4"}],
+                        "evidence": [{"kind": "footage", "reference": "r.mp4"}],
+                    }
+                ],
+            },
+            {
+                "path": "b.mp4",
+                "sha256": None,
+                "duration_s": float("nan"),
+                "exposure": "none",
+                "error": "b.mp4: no frame could be decoded",
+                "layers": [],
+            },
+        ]
+    }
     out = tmp_path / "sparse.html"
     write_html(report, out, Thumbnailer(clip_locator(tmp_path), lambda _: None))
     page = open_page(out)

@@ -29,9 +29,7 @@ def flip_bits(rng: np.random.Generator, h: npt.NDArray[np.uint8], max_flips: int
     return np.packbits(bits, axis=1)
 
 
-def clustered_hashes(
-    rng: np.random.Generator, n: int, bits: int, n_seeds: int, spread: int
-) -> npt.NDArray[np.uint8]:
+def clustered_hashes(rng: np.random.Generator, n: int, bits: int, n_seeds: int, spread: int) -> npt.NDArray[np.uint8]:
     """Near-duplicates: rows are seeds with up to ``spread`` bits flipped (like frames of one shot)."""
     seeds = random_hashes(rng, n_seeds, bits)
     return flip_bits(rng, seeds[rng.integers(0, n_seeds, n)], spread)

@@ -38,8 +38,8 @@ def _pip(main: list[U8], inset: list[U8], box: Box, border: int) -> list[U8]:
     for m, i in zip(main, inset, strict=False):
         f = m.copy()
         if border:
-            f[box.y0 - border: box.y1 + border, box.x0 - border: box.x1 + border] = 255
-        f[box.y0: box.y1, box.x0: box.x1] = cv2.resize(i, (box.width, box.height), interpolation=cv2.INTER_AREA)
+            f[box.y0 - border : box.y1 + border, box.x0 - border : box.x1 + border] = 255
+        f[box.y0 : box.y1, box.x0 : box.x1] = cv2.resize(i, (box.width, box.height), interpolation=cv2.INTER_AREA)
         out.append(f)
     return out
 
@@ -48,11 +48,14 @@ def _near(a: Box, b: Box, tol: int) -> bool:
     return all(abs(x - y) <= tol for x, y in zip(a.as_tuple(), b.as_tuple(), strict=True))
 
 
-@pytest.mark.parametrize(("box", "border"), [
-    (Box(206, 8, 470, 157), 2),  # 55% inset, top right, white frame
-    (Box(14, 100, 302, 262), 0),  # 60% inset, bottom left, no frame
-    (Box(120, 60, 360, 195), 3),  # centred
-])
+@pytest.mark.parametrize(
+    ("box", "border"),
+    [
+        (Box(206, 8, 470, 157), 2),  # 55% inset, top right, white frame
+        (Box(14, 100, 302, 262), 0),  # 60% inset, bottom left, no frame
+        (Box(120, 60, 360, 195), 3),  # centred
+    ],
+)
 def test_inset_found_and_hashes_like_its_source(bikes: list[U8], bunny: list[U8], box: Box, border: int) -> None:
     clip = _pip(bikes, bunny, box, border)
     panels = find_panels(clip)

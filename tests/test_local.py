@@ -62,8 +62,11 @@ def test_ratio_pairs_are_opencvs_ratio_test(bbb: list[Gray], others: list[Gray])
     for a in feats:
         for b in feats:
             for ratio in (0.75, 0.8):
-                want = sorted((m[0].queryIdx, m[0].trainIdx) for m in bf.knnMatch(a.descriptors, b.descriptors, k=2)
-                              if len(m) == 2 and m[0].distance < ratio * m[1].distance)
+                want = sorted(
+                    (m[0].queryIdx, m[0].trainIdx)
+                    for m in bf.knnMatch(a.descriptors, b.descriptors, k=2)
+                    if len(m) == 2 and m[0].distance < ratio * m[1].distance
+                )
                 got = sorted(map(tuple, ratio_pairs(a.descriptors, b.descriptors, ratio).tolist()))
                 assert got == want
                 compared += len(want)
@@ -120,9 +123,7 @@ def test_pip_found_with_quad_and_warp(bbb: list[Gray], others: list[Gray]) -> No
     corr = np.corrcoef(w.ravel().astype(float), small.ravel().astype(float))[0, 1]
     assert corr > 0.95
     # the background alone does not correlate with the reference
-    bg_corr = np.corrcoef(
-        cv2.resize(others[3], (320, 180)).ravel().astype(float), small.ravel().astype(float)
-    )
+    bg_corr = np.corrcoef(cv2.resize(others[3], (320, 180)).ravel().astype(float), small.ravel().astype(float))
     assert abs(bg_corr[0, 1]) < 0.5
 
 

@@ -109,12 +109,27 @@ def _tiff_1bit(path: Path, width: int, height: int) -> Path:
     row = bytes((width + 7) // 8)
     z = zlib.compressobj(9)
     data = b"".join(z.compress(row) for _ in range(height)) + z.flush()
-    tags = [(256, 4, width), (257, 4, height), (258, 3, 1), (259, 3, 8), (262, 3, 1), (273, 4, 8),
-            (277, 3, 1), (278, 4, height), (279, 4, len(data))]
+    tags = [
+        (256, 4, width),
+        (257, 4, height),
+        (258, 3, 1),
+        (259, 3, 8),
+        (262, 3, 1),
+        (273, 4, 8),
+        (277, 3, 1),
+        (278, 4, height),
+        (279, 4, len(data)),
+    ]
     ifd_at = 8 + len(data) + (len(data) % 2)
-    ifd = struct.pack("<H", len(tags)) + b"".join(
-        struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
-        for tag, kind, value in tags) + struct.pack("<I", 0)
+    ifd = (
+        struct.pack("<H", len(tags))
+        + b"".join(
+            struct.pack("<HHI", tag, kind, 1)
+            + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
+            for tag, kind, value in tags
+        )
+        + struct.pack("<I", 0)
+    )
     path.write_bytes(b"II*\x00" + struct.pack("<I", ifd_at) + data + b"\x00" * (len(data) % 2) + ifd)
     return path
 
@@ -126,8 +141,11 @@ def test_limits_are_documented_values() -> None:
 @pytest.mark.parametrize(("width", "height"), [(20000, 20000), (MAX_SIDE + 1, 8), (9000, 9000)])
 def test_a_huge_png_is_refused_before_decoding(tmp_path: Path, width: int, height: int) -> None:
     path = _png_1bit(tmp_path / "huge.png", width, height)
-    with pytest.raises(DecodeError, match=rf"^{path}: {width}x{height} exceeds the decoding limit \(16384 px a side, "
-                                          r"80 MP\)$"):
+    with pytest.raises(
+        DecodeError,
+        match=rf"^{path}: {width}x{height} exceeds the decoding limit \(16384 px a side, "
+        r"80 MP\)$",
+    ):
         probe(path)
 
 
@@ -147,10 +165,13 @@ def test_huge_jpeg_and_gif_are_refused(tmp_path: Path) -> None:
         probe(tmp_path / "tall.gif")
 
 
-@pytest.mark.parametrize(("width", "height", "text"), [
-    (9500, 9500, "9500x9500 exceeds"),  # over Pillow's warning size (89.5 MP): silenced, refused by ours
-    (20000, 20000, "image exceeds the decoding limit"),  # over Pillow's error size: its error, reworded
-])
+@pytest.mark.parametrize(
+    ("width", "height", "text"),
+    [
+        (9500, 9500, "9500x9500 exceeds"),  # over Pillow's warning size (89.5 MP): silenced, refused by ours
+        (20000, 20000, "image exceeds the decoding limit"),  # over Pillow's error size: its error, reworded
+    ],
+)
 def test_huge_tiff_is_refused_without_pillow_warnings(tmp_path: Path, width: int, height: int, text: str) -> None:
     path = _tiff_1bit(tmp_path / "huge.tif", width, height)
     with pytest.raises(DecodeError, match=text) as info:
@@ -158,10 +179,19 @@ def test_huge_tiff_is_refused_without_pillow_warnings(tmp_path: Path, width: int
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize(("fmt", "options"), [
-    ("PNG", {}), ("JPEG", {"progressive": True}), ("JPEG", {"exif": b"Exif\x00\x00" + b"\x00" * 5000}),
-    ("GIF", {}), ("BMP", {}), ("WEBP", {"lossless": True}), ("WEBP", {"quality": 50}), ("TIFF", {}),
-])
+@pytest.mark.parametrize(
+    ("fmt", "options"),
+    [
+        ("PNG", {}),
+        ("JPEG", {"progressive": True}),
+        ("JPEG", {"exif": b"Exif\x00\x00" + b"\x00" * 5000}),
+        ("GIF", {}),
+        ("BMP", {}),
+        ("WEBP", {"lossless": True}),
+        ("WEBP", {"quality": 50}),
+        ("TIFF", {}),
+    ],
+)
 def test_header_sizes_agree_with_pillow(tmp_path: Path, fmt: str, options: dict[str, object]) -> None:
     from provenance.media.probe import _image_header_size
 

@@ -98,8 +98,9 @@ def _one_row_per_clip(registry: Registry, report: dict[str, Any]) -> None:
     assert len(findings) == sum(len(c["layers"]) for c in report["clips"])
 
 
-def test_ray_report_equals_the_local_one(cluster: Any, pg_copy: str, sample_report: dict[str, Any],
-                                         tmp_path: Path) -> None:
+def test_ray_report_equals_the_local_one(
+    cluster: Any, pg_copy: str, sample_report: dict[str, Any], tmp_path: Path
+) -> None:
     registry = Registry(pg_copy)
     executor = RayExecutor()
     try:
@@ -152,16 +153,18 @@ def _copy_clips(dataset: Path, rels: list[str]) -> None:
         shutil.copyfile(SAMPLE / "dataset" / rel, dataset / rel)
 
 
-def test_a_worker_killed_mid_scan_has_its_clip_retried(cluster: Any, pg_copy: str,
-                                                       sample_report: dict[str, Any], tmp_path: Path) -> None:
+def test_a_worker_killed_mid_scan_has_its_clip_retried(
+    cluster: Any, pg_copy: str, sample_report: dict[str, Any], tmp_path: Path
+) -> None:
     dataset = tmp_path / "dataset"
     _copy_clips(dataset, KILL_CLIPS)
     killed: list[int] = []
     registry = Registry(pg_copy)
     executor = RayExecutor()
     try:
-        report = _as_written(scan(registry, dataset, EngineParams(), on_clip=_killer(killed), executor=executor),
-                             tmp_path)
+        report = _as_written(
+            scan(registry, dataset, EngineParams(), on_clip=_killer(killed), executor=executor), tmp_path
+        )
         _one_row_per_clip(registry, report)
     finally:
         registry.dispose()
@@ -176,15 +179,18 @@ def test_a_worker_killed_mid_scan_has_its_clip_retried(cluster: Any, pg_copy: st
 
 
 def test_a_clip_whose_worker_dies_on_every_try_is_an_error_tried_again_next_run(
-        cluster: Any, pg_copy: str, sample_report: dict[str, Any], tmp_path: Path) -> None:
+    cluster: Any, pg_copy: str, sample_report: dict[str, Any], tmp_path: Path
+) -> None:
     dataset = tmp_path / "dataset"
     rels = KILL_CLIPS[:4]
     _copy_clips(dataset, rels)
     killed: list[int] = []
     registry = Registry(pg_copy)
     try:
-        first = _as_written(scan(registry, dataset, EngineParams(), on_clip=_killer(killed),
-                                 executor=RayExecutor(max_retries=0)), tmp_path)
+        first = _as_written(
+            scan(registry, dataset, EngineParams(), on_clip=_killer(killed), executor=RayExecutor(max_retries=0)),
+            tmp_path,
+        )
         _one_row_per_clip(registry, first)
         failed = [c for c in first["clips"] if c["error"]]
         assert killed and len(failed) == 1, [c["error"] for c in first["clips"]]
@@ -198,8 +204,9 @@ def test_a_clip_whose_worker_dies_on_every_try_is_an_error_tried_again_next_run(
     assert again["clips"] == [expected[rel] for rel in sorted(rels)]  # the failed clip matched, the rest reused
 
 
-def test_cli_scan_on_ray_reuses_stored_results(cluster: Any, pg_copy: str, sample_report: dict[str, Any],
-                                               tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_scan_on_ray_reuses_stored_results(
+    cluster: Any, pg_copy: str, sample_report: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dataset = tmp_path / "dataset"
     rel = "retro/breakout_pip.mp4"
     (dataset / "retro").mkdir(parents=True)
@@ -234,13 +241,16 @@ def _free_port() -> int:
 
 
 def test_ray_not_installed_is_a_one_line_error(tmp_path: Path) -> None:
-    code = ("import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
-            "from provenance.cli import main\n"
-            f"main(['--db', 'sqlite:///{tmp_path / 'r.db'}', 'scan', '{SAMPLE / 'dataset' / 'clean'}', "
-            f"'--out', '{tmp_path / 'r.json'}', '--executor', 'ray'])")
+    code = (
+        "import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
+        "from provenance.cli import main\n"
+        f"main(['--db', 'sqlite:///{tmp_path / 'r.db'}', 'scan', '{SAMPLE / 'dataset' / 'clean'}', "
+        f"'--out', '{tmp_path / 'r.json'}', '--executor', 'ray'])"
+    )
     env = {k: v for k, v in os.environ.items() if k != "PROVENANCE_DB"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--executor ray needs Ray, which is not installed" in lines[0], done.stderr
@@ -248,18 +258,29 @@ def test_ray_not_installed_is_a_one_line_error(tmp_path: Path) -> None:
     assert not (tmp_path / "r.json").exists()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--executor", "ray", "--address", "ray://127.0.0.1:{port}"], "cannot reach the Ray cluster at ray://"),
-    (["--executor", "ray", "--address", "127.0.0.1:{port}"], "cannot reach the Ray cluster at 127.0.0.1"),
-    (["--executor", "ray", "--address", "http://x"], "not a Ray address"),
-    (["--address", "ray://127.0.0.1:{port}"], "--address needs --executor ray"),
-    (["--executor", "dask"], "Invalid value for '--executor'"),
-])
-def test_bad_executor_options_are_one_line_errors(args: list[str], message: str, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--executor", "ray", "--address", "ray://127.0.0.1:{port}"], "cannot reach the Ray cluster at ray://"),
+        (["--executor", "ray", "--address", "127.0.0.1:{port}"], "cannot reach the Ray cluster at 127.0.0.1"),
+        (["--executor", "ray", "--address", "http://x"], "not a Ray address"),
+        (["--address", "ray://127.0.0.1:{port}"], "--address needs --executor ray"),
+        (["--executor", "dask"], "Invalid value for '--executor'"),
+    ],
+)
+def test_bad_executor_options_are_one_line_errors(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = _free_port()  # nothing listens there
-    argv = ["--db", f"sqlite:///{tmp_path / 'r.db'}", "scan", str(SAMPLE / "dataset" / "clean"),
-            "--out", str(tmp_path / "r.json"), *[a.format(port=port) for a in args]]
+    argv = [
+        "--db",
+        f"sqlite:///{tmp_path / 'r.db'}",
+        "scan",
+        str(SAMPLE / "dataset" / "clean"),
+        "--out",
+        str(tmp_path / "r.json"),
+        *[a.format(port=port) for a in args],
+    ]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
@@ -280,8 +301,9 @@ def test_make_executor_names() -> None:
         RayExecutor(num_cpus=0)
 
 
-def test_a_service_scan_job_runs_on_the_cluster(cluster: Any, pg_copy: str, sample_report: dict[str, Any],
-                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_service_scan_job_runs_on_the_cluster(
+    cluster: Any, pg_copy: str, sample_report: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The service's scan jobs take the executor too (``PROVENANCE_SCAN_EXECUTOR=ray``): the same report, its
     clips matched by Ray tasks on the cluster this process has joined; a cluster that cannot be reached fails
     the job with a one-line error."""
@@ -306,8 +328,7 @@ def test_a_service_scan_job_runs_on_the_cluster(cluster: Any, pg_copy: str, samp
         assert report is not None
         _one_row_per_clip(registry, report)
         bad = create_job(registry, str(dataset), {}, created_by=None)
-        assert jobs.run_scan_job(registry, bad.id, [root.resolve()], executor="ray",
-                                 address="127.0.0.1:1") == "failed"
+        assert jobs.run_scan_job(registry, bad.id, [root.resolve()], executor="ray", address="127.0.0.1:1") == "failed"
         error = get_job(registry, bad.id).error or ""
     finally:
         registry.dispose()

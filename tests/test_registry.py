@@ -59,23 +59,34 @@ def make_manifest(root: Path, footage_dir: Path, n_works: int = 20, name: str = 
     holders = [{"id": f"holder-{k}", "name": f"Holder {k}", "kind": KINDS[k % 4]} for k in range(5)]
     works = []
     for i in range(n_works):
-        asset = _frame_png(footage_dir / clips[i % 3], root / "assets" / f"asset-{i:02d}.png", i % 7,
-                           (8 * (i % 5), 4 * (i % 3), 8 * (i % 5) + 96, 4 * (i % 3) + 64))
+        asset = _frame_png(
+            footage_dir / clips[i % 3],
+            root / "assets" / f"asset-{i:02d}.png",
+            i % 7,
+            (8 * (i % 5), 4 * (i % 3), 8 * (i % 5) + 96, 4 * (i % 3) + 64),
+        )
         policy: dict[str, Any] = {"ai_training": POLICIES[i % 4], "license": f"terms {i}"}
         if i % 5 == 0:
-            policy.update(territories=["US", "DE"], valid_from=date(2024, 1, 1), valid_until=date(2030, 1, 1),
-                          source="tdm-reservation", url=f"https://example.org/terms/{i}")
-        works.append({
-            "id": f"work-{i:02d}",
-            "title": f"Work number {i}",
-            "holder": f"holder-{i % 5}",
-            "layer": LAYERS[i % 4],
-            "policy": policy,
-            "references": [
-                {"path": f"footage/{clips[i % 3]}", "kind": "footage"},
-                {"path": asset.relative_to(root).as_posix(), "kind": "asset"},
-            ],
-        })
+            policy.update(
+                territories=["US", "DE"],
+                valid_from=date(2024, 1, 1),
+                valid_until=date(2030, 1, 1),
+                source="tdm-reservation",
+                url=f"https://example.org/terms/{i}",
+            )
+        works.append(
+            {
+                "id": f"work-{i:02d}",
+                "title": f"Work number {i}",
+                "holder": f"holder-{i % 5}",
+                "layer": LAYERS[i % 4],
+                "policy": policy,
+                "references": [
+                    {"path": f"footage/{clips[i % 3]}", "kind": "footage"},
+                    {"path": asset.relative_to(root).as_posix(), "kind": "asset"},
+                ],
+            }
+        )
     path = root / name
     path.write_text(yaml.safe_dump({"holders": holders, "works": works}, sort_keys=False))
     return path
@@ -285,8 +296,14 @@ def test_manifest_may_name_holders_already_registered(registry: Registry, tmp_pa
 # bad manifests: one line, entry and field named, nothing changed
 # --------------------------------------------------------------------------------------------------------
 
-GOOD_WORK = {"id": "w-new", "title": "New", "holder": "holder-0", "layer": "game",
-             "policy": {"ai_training": "deny"}, "references": [{"path": "footage/bikes.mp4", "kind": "footage"}]}
+GOOD_WORK = {
+    "id": "w-new",
+    "title": "New",
+    "holder": "holder-0",
+    "layer": "game",
+    "policy": {"ai_training": "deny"},
+    "references": [{"path": "footage/bikes.mp4", "kind": "footage"}],
+}
 
 
 def _with_work(**changes: Any) -> dict[str, Any]:
@@ -310,39 +327,63 @@ BAD_MANIFESTS: dict[str, tuple[Any, str]] = {
     "empty": ("", r"manifest is empty"),
     "unknown-holder": (_with_work(holder="nobody"), r"works\[0\] \(w-new\): holder: unknown holder 'nobody'"),
     "duplicate-work": (
-        {**_with_work(), "works": [GOOD_WORK, GOOD_WORK]}, r"works\[1\] \(w-new\): id: duplicate work id"),
+        {**_with_work(), "works": [GOOD_WORK, GOOD_WORK]},
+        r"works\[1\] \(w-new\): id: duplicate work id",
+    ),
     "duplicate-holder": (
         {"holders": [{"id": "a", "name": "A", "kind": "other"}, {"id": "a", "name": "B", "kind": "other"}]},
-        r"holders\[1\] \(a\): id: duplicate holder id 'a'"),
-    "missing-file": (_with_work(references=_ref("footage/missing.mp4")),
-                     r"works\[0\] \(w-new\): references\[0\]\.path: file not found"),
-    "escapes-folder": (_with_work(references=_ref("../outside.mp4")),
-                       r"references\[0\]\.path: '\.\./outside\.mp4' lies outside the manifest's folder"),
+        r"holders\[1\] \(a\): id: duplicate holder id 'a'",
+    ),
+    "missing-file": (
+        _with_work(references=_ref("footage/missing.mp4")),
+        r"works\[0\] \(w-new\): references\[0\]\.path: file not found",
+    ),
+    "escapes-folder": (
+        _with_work(references=_ref("../outside.mp4")),
+        r"references\[0\]\.path: '\.\./outside\.mp4' lies outside the manifest's folder",
+    ),
     "absolute-path": (_with_work(references=_ref("/etc/passwd")), r"references\[0\]\.path: .* is absolute"),
     "symlink-out": (_with_work(references=_ref("footage/link.mp4")), r"references\[0\]\.path: .* lies outside"),
-    "not-media": (_with_work(references=_ref("notes.mp4")),
-                  r"references\[0\]\.path: 'notes\.mp4' is neither a video nor an image"),
-    "zero-bytes": (_with_work(references=_ref("empty.png", "asset")),
-                   r"references\[0\]\.path: 'empty\.png' is neither a video nor an image"),
-    "footage-is-image": (_with_work(references=_ref("assets/asset-00.png", "footage")),
-                         r"references\[0\]\.kind: 'footage' must be a video"),
-    "asset-is-video": (_with_work(references=_ref("footage/bikes.mp4", "asset")),
-                       r"references\[0\]\.kind: 'asset' must be a still image"),
+    "not-media": (
+        _with_work(references=_ref("notes.mp4")),
+        r"references\[0\]\.path: 'notes\.mp4' is neither a video nor an image",
+    ),
+    "zero-bytes": (
+        _with_work(references=_ref("empty.png", "asset")),
+        r"references\[0\]\.path: 'empty\.png' is neither a video nor an image",
+    ),
+    "footage-is-image": (
+        _with_work(references=_ref("assets/asset-00.png", "footage")),
+        r"references\[0\]\.kind: 'footage' must be a video",
+    ),
+    "asset-is-video": (
+        _with_work(references=_ref("footage/bikes.mp4", "asset")),
+        r"references\[0\]\.kind: 'asset' must be a still image",
+    ),
     "bad-layer": (_with_work(layer="soundtrack"), r"works\[0\] \(w-new\): layer: 'soundtrack' is not one of"),
-    "bad-ai-training": (_with_work(policy={"ai_training": "maybe"}),
-                        r"policy\.ai_training: 'maybe' is not one of: allow, deny, conditional, unknown"),
+    "bad-ai-training": (
+        _with_work(policy={"ai_training": "maybe"}),
+        r"policy\.ai_training: 'maybe' is not one of: allow, deny, conditional, unknown",
+    ),
     "missing-policy": (_with_work(policy=None), r"works\[0\] \(w-new\): policy: is required"),
-    "bad-holder-kind": ({"holders": [{"id": "a", "name": "A", "kind": "pirate"}]},
-                        r"holders\[0\] \(a\): kind: 'pirate' is not one of"),
+    "bad-holder-kind": (
+        {"holders": [{"id": "a", "name": "A", "kind": "pirate"}]},
+        r"holders\[0\] \(a\): kind: 'pirate' is not one of",
+    ),
     "missing-title": (_with_work(title=None), r"works\[0\] \(w-new\): title: is required"),
     "unknown-field": (_with_work(polcy={"ai_training": "deny"}), r"works\[0\] \(w-new\): polcy: unknown field"),
-    "bad-date": (_with_work(policy={"ai_training": "deny", "valid_from": "next year"}),
-                 r"policy\.valid_from: 'next year' is not a date"),
+    "bad-date": (
+        _with_work(policy={"ai_training": "deny", "valid_from": "next year"}),
+        r"policy\.valid_from: 'next year' is not a date",
+    ),
     "until-before-from": (
         _with_work(policy={"ai_training": "deny", "valid_from": "2025-01-01", "valid_until": "2024-01-01"}),
-        r"policy\.valid_until: 2024-01-01 is before valid_from"),
-    "bad-territory": (_with_work(policy={"ai_training": "deny", "territories": ["Germany"]}),
-                      r"policy\.territories: 'Germany' is not an ISO 3166-1"),
+        r"policy\.valid_until: 2024-01-01 is before valid_from",
+    ),
+    "bad-territory": (
+        _with_work(policy={"ai_training": "deny", "territories": ["Germany"]}),
+        r"policy\.territories: 'Germany' is not an ISO 3166-1",
+    ),
     "bad-id": (_with_work(id="has space"), r"works\[0\] \(has space\): id: 'has space' is not a valid id"),
     "references-not-list": (_with_work(references="footage/bikes.mp4"), r"references: must be a list"),
     "malformed-json": ('{"holders": [', r"bad\.json: malformed JSON at line 1"),

@@ -34,8 +34,13 @@ pytestmark = pytest.mark.slow
 
 
 def _cli(db: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "provenance", "--db", f"sqlite:///{db}", *args],
-                          capture_output=True, text=True, check=False, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "provenance", "--db", f"sqlite:///{db}", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        **kw,
+    )
 
 
 def _done(db: Path) -> int:
@@ -69,9 +74,24 @@ def test_killed_scan_resumes_to_the_same_report(setup: dict[str, Path]) -> None:
     db = root / "b.db"
     shutil.copyfile(setup["db"], db)
     out = root / "b.json"
-    proc = subprocess.Popen([sys.executable, "-m", "provenance", "--db", f"sqlite:///{db}", "scan", str(dataset),
-                             "--out", str(out), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "provenance",
+            "--db",
+            f"sqlite:///{db}",
+            "scan",
+            str(dataset),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while _done(db) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

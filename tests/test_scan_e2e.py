@@ -62,8 +62,7 @@ KNOWN_FALSE_POSITIVES: dict[str, str] = {}  # path -> why the engine flags it (n
 
 
 def _params(table: dict[str, str], paths: list[str]) -> list[Any]:
-    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=table[p])) if p in table else p
-            for p in paths]
+    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=table[p])) if p in table else p for p in paths]
 
 
 @pytest.mark.slow
@@ -90,8 +89,13 @@ def test_copies_are_located_on_both_timelines(report: dict[str, Any], path: str)
     for truth in EXPECTED[path]:
         if truth["ref_segment"] is None:
             continue
-        segments = [s for layer in clip["layers"] if layer["work"] == truth["work"] for s in layer["segments"]
-                    if s["reference"] == truth["reference"]]
+        segments = [
+            s
+            for layer in clip["layers"]
+            if layer["work"] == truth["work"]
+            for s in layer["segments"]
+            if s["reference"] == truth["reference"]
+        ]
         assert segments, f"{path}: no segment on {truth['reference']}"
         best = max(segments, key=lambda s: s["end"] - s["start"])
         (t0, t1), (r0, r1) = truth["segment"], truth["ref_segment"]
@@ -133,8 +137,18 @@ def report_file(report: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 def test_file_lists_split_the_dataset_by_exposure(report_file: Path, tmp_path: Path) -> None:
     clean, flagged = tmp_path / "clean.txt", tmp_path / "flagged.txt"
     with pytest.raises(SystemExit) as exit_info:
-        main(["report", str(report_file), "--emit-clean", str(clean), "--emit-flagged", str(flagged),
-              "--fail-on", "high"])
+        main(
+            [
+                "report",
+                str(report_file),
+                "--emit-clean",
+                str(clean),
+                "--emit-flagged",
+                str(flagged),
+                "--fail-on",
+                "high",
+            ]
+        )
     assert exit_info.value.code == EXIT_FINDINGS  # the sample holds works that deny training
     cleared = clean.read_text().splitlines()
     held = flagged.read_text().splitlines()
@@ -165,13 +179,17 @@ def test_csv_has_a_row_per_clip_and_layer(report_file: Path, report: dict[str, A
     assert "@footage/freedoom-e1m1-playthrough.mp4[" in copy["segments"]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "not a readable report JSON"),
-    ('{"scan": {}}', "field 'clips'"),
-    ('{"clips": [{"path": "a.mp4", "exposure": "severe"}]}', "clips[0].exposure"),
-])
-def test_bad_report_file_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str,
-                                               message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not a readable report JSON"),
+        ('{"scan": {}}', "field 'clips'"),
+        ('{"clips": [{"path": "a.mp4", "exposure": "severe"}]}', "clips[0].exposure"),
+    ],
+)
+def test_bad_report_file_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(content)
     with pytest.raises(SystemExit) as exit_info:
@@ -200,8 +218,13 @@ def test_two_worker_processes_give_the_same_report(report: dict[str, Any], tmp_p
     try:
         import_manifest_file(registry, SAMPLE / "registry" / "manifest.yaml")
         seen: list[tuple[str, int, int]] = []
-        parallel = scan(registry, SAMPLE / "dataset", EngineParams(), workers=2,
-                        on_clip=lambda e: seen.append((e.clip["path"], e.done, e.total))).to_dict()
+        parallel = scan(
+            registry,
+            SAMPLE / "dataset",
+            EngineParams(),
+            workers=2,
+            on_clip=lambda e: seen.append((e.clip["path"], e.done, e.total)),
+        ).to_dict()
     finally:
         registry.dispose()
     # Every clip object identical to one process's: segments, evidence, confidences, reasons, order.

@@ -122,19 +122,22 @@ def shard_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "ds"
     (folder / "shards").mkdir(parents=True)
     meta = {"source_url": "https://example.org/v/1", "license": "CC-BY-4.0", "txt": "from json"}
-    write_shard(folder / "shards" / "000.tar", [
-        ("k1.mp4", CLIP.read_bytes()),
-        ("k1.json", json.dumps(meta).encode()),
-        ("k1.txt", b"a bike ride\n"),
-        ("k1.cls", b"3"),
-        ("k2.png", STILL.read_bytes()),
-        ("k2.json", b"[1, 2]"),  # not an object: kept under "json"
-        ("dir/k3.seg.mp4", ROTATED.read_bytes()),
-        ("._k4.mp4", b"AppleDouble junk"),  # hidden member: skipped
-        ("k5.json", b"{broken"),
-        ("k5.mp4", CLIP.read_bytes()),
-        ("x" * 120 + ".mp4", CLIP.read_bytes()),  # a long (PAX) name
-    ])
+    write_shard(
+        folder / "shards" / "000.tar",
+        [
+            ("k1.mp4", CLIP.read_bytes()),
+            ("k1.json", json.dumps(meta).encode()),
+            ("k1.txt", b"a bike ride\n"),
+            ("k1.cls", b"3"),
+            ("k2.png", STILL.read_bytes()),
+            ("k2.json", b"[1, 2]"),  # not an object: kept under "json"
+            ("dir/k3.seg.mp4", ROTATED.read_bytes()),
+            ("._k4.mp4", b"AppleDouble junk"),  # hidden member: skipped
+            ("k5.json", b"{broken"),
+            ("k5.mp4", CLIP.read_bytes()),
+            ("x" * 120 + ".mp4", CLIP.read_bytes()),  # a long (PAX) name
+        ],
+    )
     return folder
 
 
@@ -142,14 +145,24 @@ def test_shard_members_in_archive_order_with_metadata(shard_dir: Path) -> None:
     entries = list(iter_sources(shard_dir))
     rels = [e.rel for e in entries]
     long = "shards/000.tar/" + "x" * 120 + ".mp4"
-    assert rels == ["shards/000.tar/k1.mp4", "shards/000.tar/k2.png", "shards/000.tar/dir/k3.seg.mp4",
-                    "shards/000.tar/k5.mp4", "shards/000.tar/k5.json", long]
+    assert rels == [
+        "shards/000.tar/k1.mp4",
+        "shards/000.tar/k2.png",
+        "shards/000.tar/dir/k3.seg.mp4",
+        "shards/000.tar/k5.mp4",
+        "shards/000.tar/k5.json",
+        long,
+    ]
     k1, k2, k3, k5, bad_json, _ = entries
     assert isinstance(k1, ClipSource) and k1.member == "k1.mp4" and k1.location == shard_dir / "shards" / "000.tar"
     assert k1.size == CLIP.stat().st_size and k1.local_file is None
     # the JSON's keys win over a text member of the same name; text members come stripped
-    assert k1.metadata == {"source_url": "https://example.org/v/1", "license": "CC-BY-4.0", "txt": "from json",
-                           "cls": "3"}
+    assert k1.metadata == {
+        "source_url": "https://example.org/v/1",
+        "license": "CC-BY-4.0",
+        "txt": "from json",
+        "cls": "3",
+    }
     assert isinstance(k2, ClipSource) and k2.metadata == {"json": [1, 2]}
     assert isinstance(k3, ClipSource) and k3.suffix == ".mp4" and k3.metadata is None
     assert isinstance(k5, ClipSource) and k5.metadata is None
@@ -226,9 +239,13 @@ def test_a_shard_without_its_end_marker_is_truncated(tmp_path: Path) -> None:
     with open(shard, "r+b") as fh:
         fh.truncate(end)  # every member whole, the two zero blocks gone
     assert _listing(tmp_path) == [
-        ("s.tar/a.png", "clip"), ("s.tar/b.png", "clip"),
-        ("s.tar", f"s.tar: truncated tar shard: it ends at byte {end} without the end-of-archive marker, "
-                  "after member 'b.png'"),
+        ("s.tar/a.png", "clip"),
+        ("s.tar/b.png", "clip"),
+        (
+            "s.tar",
+            f"s.tar: truncated tar shard: it ends at byte {end} without the end-of-archive marker, "
+            "after member 'b.png'",
+        ),
     ]
 
 
@@ -289,9 +306,12 @@ def test_manifest_absolute_paths_and_parquet_types(tmp_path: Path) -> None:
 
     root = _manifest_dataset(tmp_path / "data")
     absolute = str(root / "clips" / "a.mp4")
-    manifest = _write_manifest(tmp_path / "m.parquet", [
-        {"path": absolute, "added": dt.date(2024, 3, 14), "score": 0.5, "blob": b"\xff\x00"},
-    ])
+    manifest = _write_manifest(
+        tmp_path / "m.parquet",
+        [
+            {"path": absolute, "added": dt.date(2024, 3, 14), "score": 0.5, "blob": b"\xff\x00"},
+        ],
+    )
     (entry,) = iter_sources(manifest)
     assert isinstance(entry, ClipSource) and entry.rel == absolute and entry.location == Path(absolute)
     assert entry.metadata == {"added": "2024-03-14", "score": 0.5, "blob": "/wA="}
@@ -301,18 +321,23 @@ def test_manifest_absolute_paths_and_parquet_types(tmp_path: Path) -> None:
 def test_bad_manifest_rows_are_entries_naming_the_line(tmp_path: Path) -> None:
     root = _manifest_dataset(tmp_path / "data")
     manifest = root / "m.jsonl"
-    manifest.write_text("\n".join([
-        json.dumps({"path": "clips/a.mp4"}),
-        json.dumps({"license": "CC0"}),
-        "not json at all",
-        json.dumps({"path": 7}),
-        json.dumps({"path": "  "}),
-        json.dumps({"path": "shards/000.tar/k9.mp4", "license": "CC0"}),
-        json.dumps({"path": "clips/a.mp4"}),
-        "",
-        json.dumps("a string"),
-        json.dumps({"path": "shards/000.tar/k1.mp4"}),
-    ]) + "\n")
+    manifest.write_text(
+        "\n".join(
+            [
+                json.dumps({"path": "clips/a.mp4"}),
+                json.dumps({"license": "CC0"}),
+                "not json at all",
+                json.dumps({"path": 7}),
+                json.dumps({"path": "  "}),
+                json.dumps({"path": "shards/000.tar/k9.mp4", "license": "CC0"}),
+                json.dumps({"path": "clips/a.mp4"}),
+                "",
+                json.dumps("a string"),
+                json.dumps({"path": "shards/000.tar/k1.mp4"}),
+            ]
+        )
+        + "\n"
+    )
     assert _listing(manifest) == [
         ("clips/a.mp4", "clip"),
         ("m.jsonl line 2", "m.jsonl line 2: field 'path' is missing"),
@@ -331,8 +356,10 @@ def test_bad_manifest_rows_are_entries_naming_the_line(tmp_path: Path) -> None:
 def test_bad_csv_rows(tmp_path: Path) -> None:
     root = _manifest_dataset(tmp_path / "data")
     manifest = root / "m.csv"
-    manifest.write_bytes(b"path,license\nclips/a.mp4,CC0\n,CC0\nclips/b.mp4,CC0,extra\n"
-                         b"shards/000.tar/k1.mp4,CC-BY\n\xff\xfe broken,CC0\nclips/c.mp4,CC0\n")
+    manifest.write_bytes(
+        b"path,license\nclips/a.mp4,CC0\n,CC0\nclips/b.mp4,CC0,extra\n"
+        b"shards/000.tar/k1.mp4,CC-BY\n\xff\xfe broken,CC0\nclips/c.mp4,CC0\n"
+    )
     assert _listing(manifest) == [
         ("clips/a.mp4", "clip"),
         ("m.csv line 3", "m.csv line 3: field 'path' is empty"),
@@ -370,8 +397,10 @@ def test_resolve_gives_back_each_listed_source(shard_dir: Path, tmp_path: Path) 
             assert again == entry and again.offset == entry.offset and again.metadata == entry.metadata
     with_member = resolve(shard_dir, {"path": "shards/000.tar/dir/k3.seg.mp4", "member": "dir/k3.seg.mp4"})
     assert with_member.member == "dir/k3.seg.mp4" and with_member.size == ROTATED.stat().st_size
-    as_reported = {"path": "shards/000.tar/dir/k3.seg.mp4", "source": {"shard": "shards/000.tar",
-                                                                        "member": "dir/k3.seg.mp4"}}
+    as_reported = {
+        "path": "shards/000.tar/dir/k3.seg.mp4",
+        "source": {"shard": "shards/000.tar", "member": "dir/k3.seg.mp4"},
+    }
     assert resolve(shard_dir, as_reported) == with_member
     for path in ("../secret.mp4", "/etc/passwd", "shards/../../x.mp4"):
         with pytest.raises(SourceError, match="outside the dataset"):
@@ -391,8 +420,9 @@ def test_allowed_roots_confine_what_is_read(tmp_path: Path) -> None:
     outside = tmp_path / "private.mp4"
     shutil.copyfile(CLIP, outside)
     (root / "clips" / "escape.mp4").symlink_to(outside)
-    manifest = _write_manifest(root / "m.jsonl", [{"path": "clips/a.mp4"}, {"path": str(outside)},
-                                                   {"path": "shards/000.tar/k1.mp4"}])
+    manifest = _write_manifest(
+        root / "m.jsonl", [{"path": "clips/a.mp4"}, {"path": str(outside)}, {"path": "shards/000.tar/k1.mp4"}]
+    )
     assert _listing(root, allowed_roots=[root]) == [
         ("clips/a.mp4", "clip"),
         ("clips/escape.mp4", "clips/escape.mp4: outside the allowed data roots"),

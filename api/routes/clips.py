@@ -28,21 +28,27 @@ router = APIRouter(tags=["clips"])
 
 _TERRITORY = r"^[A-Za-z]{2}$"
 
-_CHECK_BODY = json_body_spec(ClipPath, also={
-    "multipart/form-data": {
-        "schema": {"type": "object", "required": ["file"],
-                   "properties": {"file": {"type": "string", "format": "binary",
-                                           "description": "the clip (video or still image)"}}},
+_CHECK_BODY = json_body_spec(
+    ClipPath,
+    also={
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "the clip (video or still image)"}
+                },
+            },
+        },
     },
-})
+)
 
 
 def _when(as_of: date | None) -> date:
     return as_of or datetime.now(UTC).date()
 
 
-async def _checked(checker: Checker, path: Path, name: str, as_of: date, territory: str | None, rescan: bool
-                   ) -> Clip:
+async def _checked(checker: Checker, path: Path, name: str, as_of: date, territory: str | None, rescan: bool) -> Clip:
     try:
         await run_in_threadpool(probe, path)
     except NotMediaError as exc:
@@ -52,8 +58,14 @@ async def _checked(checker: Checker, path: Path, name: str, as_of: date, territo
     return await asyncio.wrap_future(checker.submit(path, name, as_of, territory, rescan))
 
 
-@router.post("/clips/check", response_model=Clip, response_model_exclude_unset=True,
-             responses=responses(400, 401, 403, 413, 415, 422), openapi_extra=_CHECK_BODY, summary="Check one clip")
+@router.post(
+    "/clips/check",
+    response_model=Clip,
+    response_model_exclude_unset=True,
+    responses=responses(400, 401, 403, 413, 415, 422),
+    openapi_extra=_CHECK_BODY,
+    summary="Check one clip",
+)
 async def check_clip(
     request: Request,
     as_of: date | None = Query(default=None, description="apply the terms in force on this date (default today)"),
@@ -85,9 +97,13 @@ async def check_clip(
         upload.discard()
 
 
-@router.get("/clips/{sha256}", response_model=Clip, response_model_exclude_unset=True,
-            responses=responses(401, 403, 404, 422),
-            summary="The stored result of a clip, by content hash (a holder: its own layers)")
+@router.get(
+    "/clips/{sha256}",
+    response_model=Clip,
+    response_model_exclude_unset=True,
+    responses=responses(401, 403, 404, 422),
+    summary="The stored result of a clip, by content hash (a holder: its own layers)",
+)
 def get_clip(
     sha256: str = PathParam(pattern=r"^[0-9a-f]{64}$", description="sha256 of the clip's bytes (lower-case hex)"),
     as_of: date | None = Query(default=None, description="apply the terms in force on this date (default today)"),
@@ -100,5 +116,10 @@ def get_clip(
     A holder key sees only the layers of its own works, with the exposure (and reason) of those layers alone;
     a clip without any of them is 404, as a clip never stored is.
     """
-    return stored_clip(registry, sha256, _when(as_of), territory.upper() if territory else None,
-                       holder=principal.holder_id if principal.is_holder else None)
+    return stored_clip(
+        registry,
+        sha256,
+        _when(as_of),
+        territory.upper() if territory else None,
+        holder=principal.holder_id if principal.is_holder else None,
+    )

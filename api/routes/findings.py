@@ -35,8 +35,7 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(raw)
         return int(raw)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiProblem(422, "invalid", "cursor: not a cursor this service gave out (use next_cursor as is)"
-                         ) from None
+        raise ApiProblem(422, "invalid", "cursor: not a cursor this service gave out (use next_cursor as is)") from None
 
 
 _LAYERS = LAYERS
@@ -54,8 +53,11 @@ _PARAMETERS = [
     _param("work", "only this work", {"type": "string", "maxLength": 128}),
     _param("layer", "only this layer", {"type": "string", "enum": list(_LAYERS)}),
     _param("exposure", "only clips of this exposure", {"type": "string", "enum": list(_EXPOSURES)}),
-    _param("scan", "only this scan (a scan id, or a scan job's id); `api-clip-checks` holds single clip checks",
-           {"type": "string", "maxLength": 64}),
+    _param(
+        "scan",
+        "only this scan (a scan id, or a scan job's id); `api-clip-checks` holds single clip checks",
+        {"type": "string", "maxLength": 64},
+    ),
     _param("cursor", "next_cursor of the previous page", {"type": "string", "maxLength": 64}),
     _param("limit", "findings per page", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
 ]
@@ -89,8 +91,13 @@ def parse_query(query: Mapping[str, str], principal: Principal) -> tuple[Finding
     """The filter, cursor and page size a finding query asks for; :class:`ApiProblem` (422, or 403 for a holder
     key asking for another holder) when it may not."""
     holder = _text(query, "holder", 128)
-    flt = FindingFilter(holder, _text(query, "work", 128), _text(query, "layer", 16, _LAYERS),
-                        _text(query, "exposure", 16, _EXPOSURES), _text(query, "scan", 64))
+    flt = FindingFilter(
+        holder,
+        _text(query, "work", 128),
+        _text(query, "layer", 16, _LAYERS),
+        _text(query, "exposure", 16, _EXPOSURES),
+        _text(query, "scan", 64),
+    )
     cursor = _text(query, "cursor", 64)
     limit = _limit(query)
     if principal.is_holder:
@@ -113,8 +120,13 @@ async def page_response(reads: Reads, flt: FindingFilter, after: int | None, lim
 PATH = "/v1/findings"
 
 
-@router.get("/findings", response_model=FindingPage, responses=responses(401, 403, 422), summary="Query findings",
-            openapi_extra={"parameters": _PARAMETERS})
+@router.get(
+    "/findings",
+    response_model=FindingPage,
+    responses=responses(401, 403, 422),
+    summary="Query findings",
+    openapi_extra={"parameters": _PARAMETERS},
+)
 async def findings(request: Request, principal: Principal = Depends(require(*ALL))) -> Response:
     """Findings stored by scans and clip checks, oldest first. A holder key sees findings on its own works
     only (asking for another holder's is 403)."""

@@ -21,8 +21,12 @@ def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Readiness, responses=responses(503),
-            summary="Readiness: the database answers and its schema is current")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses=responses(503),
+    summary="Readiness: the database answers and its schema is current",
+)
 def readyz(registry: Registry = Depends(deps.registry)) -> dict[str, Any]:
     try:
         with registry.engine.connect() as conn:
@@ -32,7 +36,7 @@ def readyz(registry: Registry = Depends(deps.registry)) -> dict[str, Any]:
         raise ApiProblem(503, "unavailable", f"database unavailable: {' '.join(str(exc).split())[:300]}") from None
     head = head_revision()
     if current != head:
-        raise ApiProblem(503, "unavailable", f"database schema is {current}, this version needs {head}: run "
-                                             "`provenance db upgrade`")
+        raise ApiProblem(
+            503, "unavailable", f"database schema is {current}, this version needs {head}: run `provenance db upgrade`"
+        )
     return {"status": "ready", "database": registry.dialect, "schema": current}
-

@@ -31,16 +31,19 @@ def _own_holder(principal: Principal, holder_id: str) -> None:
 
 
 @router.get("/holders", response_model=list[HolderOut], responses=READ_ERRORS, summary="List holders")
-def holders(principal: Principal = Depends(require(*ALL)), registry: Registry = Depends(deps.registry)
-            ) -> list[dict[str, Any]]:
+def holders(
+    principal: Principal = Depends(require(*ALL)), registry: Registry = Depends(deps.registry)
+) -> list[dict[str, Any]]:
     """Every rights holder, by id. A holder key sees only its own."""
     return list_holders(registry, principal.holder_id if principal.is_holder else None)
 
 
-@router.get("/holders/{holder_id}", response_model=HolderOut, responses=responses(401, 403, 404, 422),
-            summary="One holder")
-def holder(holder_id: str, principal: Principal = Depends(require(*ALL)),
-           registry: Registry = Depends(deps.registry)) -> dict[str, Any]:
+@router.get(
+    "/holders/{holder_id}", response_model=HolderOut, responses=responses(401, 403, 404, 422), summary="One holder"
+)
+def holder(
+    holder_id: str, principal: Principal = Depends(require(*ALL)), registry: Registry = Depends(deps.registry)
+) -> dict[str, Any]:
     _own_holder(principal, holder_id)
     found = list_holders(registry, holder_id)
     if not found:
@@ -48,12 +51,19 @@ def holder(holder_id: str, principal: Principal = Depends(require(*ALL)),
     return found[0]
 
 
-@router.get("/works", response_model=list[WorkOut],
-            response_model_exclude_none=True, responses=READ_ERRORS, summary="List works")
-def works(holder: str | None = Query(default=None, description="only this holder's works"),
-          layer: LayerT | None = Query(default=None, description="only works in this layer"),
-          principal: Principal = Depends(require(*ALL)), registry: Registry = Depends(deps.registry)
-          ) -> list[dict[str, Any]]:
+@router.get(
+    "/works",
+    response_model=list[WorkOut],
+    response_model_exclude_none=True,
+    responses=READ_ERRORS,
+    summary="List works",
+)
+def works(
+    holder: str | None = Query(default=None, description="only this holder's works"),
+    layer: LayerT | None = Query(default=None, description="only works in this layer"),
+    principal: Principal = Depends(require(*ALL)),
+    registry: Registry = Depends(deps.registry),
+) -> list[dict[str, Any]]:
     """Every registered work with its terms and references, by id. A holder key sees only its own works."""
     if principal.is_holder:
         if holder is not None:
@@ -62,20 +72,30 @@ def works(holder: str | None = Query(default=None, description="only this holder
     return list_works(registry, holder, layer)
 
 
-@router.get("/works/{work_id}", response_model=WorkOut,
-            response_model_exclude_none=True, responses=responses(401, 403, 404, 422),
-            summary="One work")
-def work(work_id: str, principal: Principal = Depends(require(*ALL)), registry: Registry = Depends(deps.registry)
-         ) -> dict[str, Any]:
+@router.get(
+    "/works/{work_id}",
+    response_model=WorkOut,
+    response_model_exclude_none=True,
+    responses=responses(401, 403, 404, 422),
+    summary="One work",
+)
+def work(
+    work_id: str, principal: Principal = Depends(require(*ALL)), registry: Registry = Depends(deps.registry)
+) -> dict[str, Any]:
     found = get_work(registry, work_id)
     _own_holder(principal, found["holder"])
     return found
 
 
-@router.get("/works/{work_id}/policy/history", response_model=list[PolicyChangeOut],
-            responses=responses(401, 403, 404, 422), summary="Who changed a work's terms, when")
-def history(work_id: str, principal: Principal = Depends(require(*ALL)),
-            registry: Registry = Depends(deps.registry)) -> list[dict[str, Any]]:
+@router.get(
+    "/works/{work_id}/policy/history",
+    response_model=list[PolicyChangeOut],
+    responses=responses(401, 403, 404, 422),
+    summary="Who changed a work's terms, when",
+)
+def history(
+    work_id: str, principal: Principal = Depends(require(*ALL)), registry: Registry = Depends(deps.registry)
+) -> list[dict[str, Any]]:
     """Changes of the work's terms, oldest first: its first terms and every change, made through the service
     (actor `key:KEY_ID`) or by a manifest import (actor `manifest import: FILE`)."""
     found = get_work(registry, work_id)
@@ -92,53 +112,108 @@ WRITE_ERRORS = responses(401, 403, 404, 409, 413, 415, 422)
 UPLOAD_ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422)
 
 
-@router.post("/holders", response_model=HolderOut, status_code=201, responses=WRITE_ERRORS,
-             openapi_extra=json_body_spec(HolderIn), summary="Register a holder")
-async def create_holder_(request: Request, response: Response, principal: Principal = Depends(require(*ADMIN)),
-                         registry: Registry = Depends(deps.registry)) -> dict[str, Any]:
+@router.post(
+    "/holders",
+    response_model=HolderOut,
+    status_code=201,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_body_spec(HolderIn),
+    summary="Register a holder",
+)
+async def create_holder_(
+    request: Request,
+    response: Response,
+    principal: Principal = Depends(require(*ADMIN)),
+    registry: Registry = Depends(deps.registry),
+) -> dict[str, Any]:
     body = await read_json(request, HolderIn)
     await run_in_threadpool(edit.create_holder, registry, body.id, body.name, body.kind)
     response.headers["Location"] = f"/v1/holders/{body.id}"
     return (await run_in_threadpool(list_holders, registry, body.id))[0]
 
 
-@router.patch("/holders/{holder_id}", response_model=HolderOut, responses=WRITE_ERRORS,
-              openapi_extra=json_body_spec(HolderUpdate), summary="Change a holder's name or kind")
-async def update_holder_(holder_id: str, request: Request, principal: Principal = Depends(require(*ADMIN)),
-                         registry: Registry = Depends(deps.registry)) -> dict[str, Any]:
+@router.patch(
+    "/holders/{holder_id}",
+    response_model=HolderOut,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_body_spec(HolderUpdate),
+    summary="Change a holder's name or kind",
+)
+async def update_holder_(
+    holder_id: str,
+    request: Request,
+    principal: Principal = Depends(require(*ADMIN)),
+    registry: Registry = Depends(deps.registry),
+) -> dict[str, Any]:
     body = await read_json(request, HolderUpdate)
     await run_in_threadpool(edit.update_holder, registry, holder_id, body.name, body.kind)
     return (await run_in_threadpool(list_holders, registry, holder_id))[0]
 
 
-@router.post("/works", response_model=WorkOut,
-            response_model_exclude_none=True, status_code=201, responses=WRITE_ERRORS,
-             openapi_extra=json_body_spec(WorkIn), summary="Register a work with its terms")
-async def create_work_(request: Request, response: Response, principal: Principal = Depends(require(*ADMIN)),
-                       registry: Registry = Depends(deps.registry)) -> dict[str, Any]:
+@router.post(
+    "/works",
+    response_model=WorkOut,
+    response_model_exclude_none=True,
+    status_code=201,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_body_spec(WorkIn),
+    summary="Register a work with its terms",
+)
+async def create_work_(
+    request: Request,
+    response: Response,
+    principal: Principal = Depends(require(*ADMIN)),
+    registry: Registry = Depends(deps.registry),
+) -> dict[str, Any]:
     """Create a work (add its footage and assets with `POST /v1/works/{id}/references`)."""
     body = await read_json(request, WorkIn)
-    await run_in_threadpool(edit.create_work, registry, body.id, body.title, body.holder, body.layer,
-                            body.policy.model_dump(exclude_none=True), principal.actor)
+    await run_in_threadpool(
+        edit.create_work,
+        registry,
+        body.id,
+        body.title,
+        body.holder,
+        body.layer,
+        body.policy.model_dump(exclude_none=True),
+        principal.actor,
+    )
     response.headers["Location"] = f"/v1/works/{body.id}"
     return await run_in_threadpool(get_work, registry, body.id)
 
 
-@router.patch("/works/{work_id}", response_model=WorkOut,
-            response_model_exclude_none=True, responses=WRITE_ERRORS,
-              openapi_extra=json_body_spec(WorkUpdate), summary="Change a work's title or layer")
-async def update_work_(work_id: str, request: Request, principal: Principal = Depends(require(*ADMIN)),
-                       registry: Registry = Depends(deps.registry)) -> dict[str, Any]:
+@router.patch(
+    "/works/{work_id}",
+    response_model=WorkOut,
+    response_model_exclude_none=True,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_body_spec(WorkUpdate),
+    summary="Change a work's title or layer",
+)
+async def update_work_(
+    work_id: str,
+    request: Request,
+    principal: Principal = Depends(require(*ADMIN)),
+    registry: Registry = Depends(deps.registry),
+) -> dict[str, Any]:
     body = await read_json(request, WorkUpdate)
     await run_in_threadpool(edit.update_work, registry, work_id, body.title, body.layer)
     return await run_in_threadpool(get_work, registry, work_id)
 
 
-@router.put("/works/{work_id}/policy", response_model=WorkOut,
-            response_model_exclude_none=True, responses=WRITE_ERRORS,
-            openapi_extra=json_body_spec(PolicyIn), summary="Replace a work's terms (recorded in its history)")
-async def set_policy_(work_id: str, request: Request, principal: Principal = Depends(require(*ADMIN)),
-                      registry: Registry = Depends(deps.registry)) -> dict[str, Any]:
+@router.put(
+    "/works/{work_id}/policy",
+    response_model=WorkOut,
+    response_model_exclude_none=True,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_body_spec(PolicyIn),
+    summary="Replace a work's terms (recorded in its history)",
+)
+async def set_policy_(
+    work_id: str,
+    request: Request,
+    principal: Principal = Depends(require(*ADMIN)),
+    registry: Registry = Depends(deps.registry),
+) -> dict[str, Any]:
     """Replace the work's terms. The change (who, when, before, after) is kept in its history. Stored results
     are rendered with the new terms at once; nothing is matched again."""
     body = await read_json(request, PolicyIn)
@@ -146,20 +221,43 @@ async def set_policy_(work_id: str, request: Request, principal: Principal = Dep
     return await run_in_threadpool(get_work, registry, work_id)
 
 
-_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file"],
-    "properties": {"file": {"type": "string", "format": "binary",
-                            "description": "a video (footage) or a still image (asset)"}}}}}}}
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a video (footage) or a still image (asset)",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
 
 
-@router.post("/works/{work_id}/references", response_model=WorkOut,
-            response_model_exclude_none=True, status_code=201, responses=UPLOAD_ERRORS,
-             openapi_extra=_UPLOAD_BODY, summary="Upload footage or an asset of a work")
+@router.post(
+    "/works/{work_id}/references",
+    response_model=WorkOut,
+    response_model_exclude_none=True,
+    status_code=201,
+    responses=UPLOAD_ERRORS,
+    openapi_extra=_UPLOAD_BODY,
+    summary="Upload footage or an asset of a work",
+)
 async def upload_reference(
     work_id: str,
     request: Request,
-    kind: Literal["footage", "asset"] = Query(description="footage (a video) or asset (a still: HUD, logo, "
-                                                          "overlay; PNG alpha = don't care)"),
+    kind: Literal["footage", "asset"] = Query(
+        description="footage (a video) or asset (a still: HUD, logo, overlay; PNG alpha = don't care)"
+    ),
     principal: Principal = Depends(require(*ADMIN)),
     settings: ApiSettings = Depends(deps.settings),
     registry: Registry = Depends(deps.registry),
@@ -171,18 +269,26 @@ async def upload_reference(
     await run_in_threadpool(get_work, registry, work_id)
     upload = await receive_upload(request, "file", settings.max_upload_bytes, settings.upload_dir)
     try:
-        await run_in_threadpool(add_reference_file, checker, work_id, kind, upload.path, upload.filename,
-                                Path(settings.media_dir))
+        await run_in_threadpool(
+            add_reference_file, checker, work_id, kind, upload.path, upload.filename, Path(settings.media_dir)
+        )
     finally:
         upload.discard()
     return await run_in_threadpool(get_work, registry, work_id)
 
 
-@router.delete("/works/{work_id}/references", response_model=WorkOut,
-            response_model_exclude_none=True, responses=responses(401, 403, 404, 422),
-               summary="Remove a reference of a work")
-def delete_reference(work_id: str, path: str = Query(min_length=1, description="the reference's path"),
-                     principal: Principal = Depends(require(*ADMIN)), registry: Registry = Depends(deps.registry)
-                     ) -> dict[str, Any]:
+@router.delete(
+    "/works/{work_id}/references",
+    response_model=WorkOut,
+    response_model_exclude_none=True,
+    responses=responses(401, 403, 404, 422),
+    summary="Remove a reference of a work",
+)
+def delete_reference(
+    work_id: str,
+    path: str = Query(min_length=1, description="the reference's path"),
+    principal: Principal = Depends(require(*ADMIN)),
+    registry: Registry = Depends(deps.registry),
+) -> dict[str, Any]:
     edit.remove_reference(registry, work_id, path)
     return get_work(registry, work_id)

@@ -29,11 +29,22 @@ router = APIRouter(tags=["scans"])
 StatusT = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
-@router.post("/scans", response_model=Job, status_code=202, responses=responses(401, 403, 413, 415, 422),
-             openapi_extra=json_body_spec(ScanRequest), summary="Start a scan of a dataset under a data root")
-async def start_scan(request: Request, response: Response, principal: Principal = Depends(require(*AUDIT)),
-                     registry: Registry = Depends(deps.registry), settings: ApiSettings = Depends(deps.settings),
-                     runner: JobRunner = Depends(deps.runner)) -> dict[str, Any]:
+@router.post(
+    "/scans",
+    response_model=Job,
+    status_code=202,
+    responses=responses(401, 403, 413, 415, 422),
+    openapi_extra=json_body_spec(ScanRequest),
+    summary="Start a scan of a dataset under a data root",
+)
+async def start_scan(
+    request: Request,
+    response: Response,
+    principal: Principal = Depends(require(*AUDIT)),
+    registry: Registry = Depends(deps.registry),
+    settings: ApiSettings = Depends(deps.settings),
+    runner: JobRunner = Depends(deps.runner),
+) -> dict[str, Any]:
     """Queue a scan of `dataset` (a folder, a WebDataset `.tar` shard or a JSONL/CSV/Parquet manifest under one
     of `PROVENANCE_DATA_ROOTS`; clips resolving outside them, through symbolic links or manifest rows, refuse
     the scan). Answers 202 with the job; follow it at `Location`. At most `PROVENANCE_MAX_SCANS` jobs run at
@@ -41,9 +52,11 @@ async def start_scan(request: Request, response: Response, principal: Principal 
     it finished."""
     req = await read_json(request, ScanRequest)
     dataset = await run_in_threadpool(confine_dataset, Path(req.dataset), settings.data_root_paths)
-    options: dict[str, Any] = {"as_of": req.as_of.isoformat() if req.as_of else None,
-                               "territory": req.territory.upper() if req.territory else None,
-                               "rescan": req.rescan}
+    options: dict[str, Any] = {
+        "as_of": req.as_of.isoformat() if req.as_of else None,
+        "territory": req.territory.upper() if req.territory else None,
+        "rescan": req.rescan,
+    }
     job = await run_in_threadpool(create_job, registry, str(dataset), options, principal.key_id)
     runner.submit(job.id)
     response.headers["Location"] = f"/v1/scans/{job.id}"
@@ -51,46 +64,69 @@ async def start_scan(request: Request, response: Response, principal: Principal 
 
 
 @router.get("/scans", response_model=JobPage, responses=responses(401, 403, 404, 422), summary="List scan jobs")
-def scans(status: StatusT | None = Query(default=None, description="only jobs in this state"),
-          cursor: str | None = Query(default=None, max_length=64, description="next_cursor of the previous page"),
-          limit: int = Query(default=50, ge=1, le=500),
-          principal: Principal = Depends(require(*AUDIT)), registry: Registry = Depends(deps.registry)
-          ) -> dict[str, Any]:
+def scans(
+    status: StatusT | None = Query(default=None, description="only jobs in this state"),
+    cursor: str | None = Query(default=None, max_length=64, description="next_cursor of the previous page"),
+    limit: int = Query(default=50, ge=1, le=500),
+    principal: Principal = Depends(require(*AUDIT)),
+    registry: Registry = Depends(deps.registry),
+) -> dict[str, Any]:
     """Scan jobs, newest first."""
     rows, more = list_jobs(registry, status, cursor, limit)
     return {"items": [job_dict(j) for j in rows], "next_cursor": rows[-1].id if more and rows else None}
 
 
-@router.get("/scans/{job_id}", response_model=Job, responses=responses(401, 403, 404, 422),
-            summary="A scan job: state and progress")
-def scan(job_id: str, principal: Principal = Depends(require(*AUDIT)), registry: Registry = Depends(deps.registry)
-         ) -> dict[str, Any]:
+@router.get(
+    "/scans/{job_id}",
+    response_model=Job,
+    responses=responses(401, 403, 404, 422),
+    summary="A scan job: state and progress",
+)
+def scan(
+    job_id: str, principal: Principal = Depends(require(*AUDIT)), registry: Registry = Depends(deps.registry)
+) -> dict[str, Any]:
     return job_dict(get_job(registry, job_id))
 
 
-@router.post("/scans/{job_id}/cancel", response_model=Job, status_code=202, responses=responses(401, 403, 404, 422),
-             summary="Cancel a scan job")
-def cancel(job_id: str, principal: Principal = Depends(require(*AUDIT)), registry: Registry = Depends(deps.registry)
-           ) -> dict[str, Any]:
+@router.post(
+    "/scans/{job_id}/cancel",
+    response_model=Job,
+    status_code=202,
+    responses=responses(401, 403, 404, 422),
+    summary="Cancel a scan job",
+)
+def cancel(
+    job_id: str, principal: Principal = Depends(require(*AUDIT)), registry: Registry = Depends(deps.registry)
+) -> dict[str, Any]:
     """A queued job is cancelled at once; a running one stops after the clip it is on (what it finished stays
     stored and is reused by a later scan). A finished job is answered as it is."""
     return job_dict(cancel_job(registry, job_id))
 
 
 _REPORT_CONTENT: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The report: JSON (the report contract), CSV (a row per clip and layer) or HTML",
-          "content": {"application/json": {"schema": {"type": "object"}},
-                      "text/csv": {"schema": {"type": "string"}},
-                      "text/html": {"schema": {"type": "string"}}}},
+    200: {
+        "description": "The report: JSON (the report contract), CSV (a row per clip and layer) or HTML",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    },
 }
 
 
-@router.get("/scans/{job_id}/report", responses={**_REPORT_CONTENT, **responses(401, 403, 404, 409, 422)},
-            response_class=Response, summary="A finished scan's report")
-async def report(job_id: str,
-                 format: Literal["json", "csv", "html"] = Query(default="json", description="json, csv or html"),
-                 principal: Principal = Depends(require(*AUDIT)), registry: Registry = Depends(deps.registry)
-                 ) -> Response:
+@router.get(
+    "/scans/{job_id}/report",
+    responses={**_REPORT_CONTENT, **responses(401, 403, 404, 409, 422)},
+    response_class=Response,
+    summary="A finished scan's report",
+)
+async def report(
+    job_id: str,
+    format: Literal["json", "csv", "html"] = Query(default="json", description="json, csv or html"),
+    principal: Principal = Depends(require(*AUDIT)),
+    registry: Registry = Depends(deps.registry),
+) -> Response:
     """The report of a finished (`done`) job; 409 while it is queued or running, or when it failed or was
     cancelled."""
     job = await run_in_threadpool(get_job, registry, job_id)
@@ -100,7 +136,10 @@ async def report(job_id: str,
         return JSONResponse(job.report)  # the report JSON as the scan stored it
     report = await run_in_threadpool(Report.model_validate, job.report)
     if format == "csv":
-        return PlainTextResponse(csv_text(report), media_type="text/csv",
-                                 headers={"Content-Disposition": f'attachment; filename="scan-{job_id}.csv"'})
+        return PlainTextResponse(
+            csv_text(report),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="scan-{job_id}.csv"'},
+        )
     page = await run_in_threadpool(report_page, report, registry)
     return HTMLResponse(page)

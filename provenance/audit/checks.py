@@ -47,8 +47,7 @@ class Checker:
         self._ready_lock = threading.Lock()
         self._ready_key: str | None = None
 
-    def submit(self, path: Path, name: str, as_of: date, territory: str | None, rescan: bool = False
-               ) -> Future[Clip]:
+    def submit(self, path: Path, name: str, as_of: date, territory: str | None, rescan: bool = False) -> Future[Clip]:
         return self._pool.submit(self.check, path, name, as_of, territory, rescan)
 
     def close(self) -> None:
@@ -77,8 +76,7 @@ class Checker:
             local.key, local.index = key, index
         return key, local.index
 
-    def check(self, path: Path, name: str, as_of: date, territory: str | None, rescan: bool = False
-              ) -> Clip:
+    def check(self, path: Path, name: str, as_of: date, territory: str | None, rescan: bool = False) -> Clip:
         """The report's clip object for the media file ``path`` (called ``name``); stored by content hash.
         A content already matched against the same references is not matched again unless ``rescan``."""
         key, index = self._index()
@@ -87,15 +85,21 @@ class Checker:
         infos = load_infos(self.registry)
         clip = render_clip(name, sha, raw, infos, as_of, territory)
         if sha is not None:
-            ensure_scan(self.registry, CHECKS_SCAN_ID, "(single clip checks through the service)", engine_id(),
-                        "service")
-            store_clip(self.registry, CHECKS_SCAN_ID, clip, cache_key, raw, replace_cached=rescan,
-                       path=f"{sha}/{name}")
+            ensure_scan(
+                self.registry, CHECKS_SCAN_ID, "(single clip checks through the service)", engine_id(), "service"
+            )
+            store_clip(self.registry, CHECKS_SCAN_ID, clip, cache_key, raw, replace_cached=rescan, path=f"{sha}/{name}")
         return clip
 
 
-def stored_clip(registry: Registry, sha256: str, as_of: date, territory: str | None,
-                params: EngineParams | None = None, holder: str | None = None) -> Clip:
+def stored_clip(
+    registry: Registry,
+    sha256: str,
+    as_of: date,
+    territory: str | None,
+    params: EngineParams | None = None,
+    holder: str | None = None,
+) -> Clip:
     """The stored result of a clip's content rendered with the registry's current terms.
 
     Raises :class:`NotFoundError` when the content was never checked or scanned, or only against other
@@ -116,19 +120,22 @@ def stored_clip(registry: Registry, sha256: str, as_of: date, territory: str | N
         return with_layers(clip, mine)
     rows = stored_results(registry, sha256)
     if not rows:
-        raise NotFoundError(f"clip: no stored result for sha256 {sha256}; check the clip first "
-                            "(POST /v1/clips/check) or scan a dataset holding it")
+        raise NotFoundError(
+            f"clip: no stored result for sha256 {sha256}; check the clip first "
+            "(POST /v1/clips/check) or scan a dataset holding it"
+        )
     key = match_key(registry, params or EngineParams())
     for scan_id, path, cache_key, raw in rows:
         if cache_key == f"{sha256}:{key}":
             name = path.split("/", 1)[1] if scan_id == CHECKS_SCAN_ID and "/" in path else path
             return render_clip(name, sha256, raw, load_infos(registry), as_of, territory)
-    raise NotFoundError(f"clip: the stored results for sha256 {sha256} were matched against other references "
-                        "than the registry holds now; check the clip again")
+    raise NotFoundError(
+        f"clip: the stored results for sha256 {sha256} were matched against other references "
+        "than the registry holds now; check the clip again"
+    )
 
 
-def add_reference_file(checker: Checker, work_id: str, kind: str, upload: Path, filename: str, media_dir: Path
-                       ) -> str:
+def add_reference_file(checker: Checker, work_id: str, kind: str, upload: Path, filename: str, media_dir: Path) -> str:
     """Make an uploaded file a reference of a work and index it; returns its registry path.
 
     The file is probed (a video for footage, a still for an asset), kept under ``media_dir`` by content hash

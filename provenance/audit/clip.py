@@ -29,25 +29,49 @@ def raw_matches(matches: ClipMatches) -> dict[str, Any]:
     """The engine's findings for one clip as JSON, keyed by reference (``ref_key``), without any policy."""
     footage = []
     for ref in matches.footage:
-        footage.append({
-            "ref": ref.key,
-            "segments": [{"start": _r(s.query_start), "end": _r(min(s.query_end, matches.duration_s)),
-                          "ref_start": _r(s.ref_start), "ref_end": _r(s.ref_end), "speed": _r(s.speed),
-                          "score": _r(s.score)} for s in ref.segments],
-            "methods": dict(sorted(ref.methods.items())), "mirrored": ref.mirrored,
-            "best_distance": ref.best_distance, "confidence": _r(ref.confidence),
-            "region": [_r(v) for v in ref.region] if ref.region else None,
-        })
+        footage.append(
+            {
+                "ref": ref.key,
+                "segments": [
+                    {
+                        "start": _r(s.query_start),
+                        "end": _r(min(s.query_end, matches.duration_s)),
+                        "ref_start": _r(s.ref_start),
+                        "ref_end": _r(s.ref_end),
+                        "speed": _r(s.speed),
+                        "score": _r(s.score),
+                    }
+                    for s in ref.segments
+                ],
+                "methods": dict(sorted(ref.methods.items())),
+                "mirrored": ref.mirrored,
+                "best_distance": ref.best_distance,
+                "confidence": _r(ref.confidence),
+                "region": [_r(v) for v in ref.region] if ref.region else None,
+            }
+        )
     assets = []
     for hit in matches.assets:
         w, h = hit.frame_size
         x, y, bw, bh = hit.box
-        assets.append({
-            "ref": hit.key, "frames": [_r(t) for t in hit.frames], "score": _r(hit.score), "method": hit.method,
-            "mirrored": hit.mirrored, "region": [_r(x / w), _r(y / h), _r((x + bw) / w), _r((y + bh) / h)],
-        })
-    return {"duration_s": _r(matches.duration_s), "frames": matches.frames,
-            "frame_size": list(matches.frame_size), "footage": footage, "assets": assets, "error": None}
+        assets.append(
+            {
+                "ref": hit.key,
+                "frames": [_r(t) for t in hit.frames],
+                "score": _r(hit.score),
+                "method": hit.method,
+                "mirrored": hit.mirrored,
+                "region": [_r(x / w), _r(y / h), _r((x + bw) / w), _r((y + bh) / h)],
+            }
+        )
+    return {
+        "duration_s": _r(matches.duration_s),
+        "frames": matches.frames,
+        "frame_size": list(matches.frame_size),
+        "footage": footage,
+        "assets": assets,
+        "error": None,
+    }
 
 
 def error_text(exc: BaseException) -> str:
@@ -80,21 +104,49 @@ def match_source(source: Any, index: ReferenceIndex, key: str, lookup: Lookup) -
 def stored_lookup(registry: Registry, rescan: bool) -> Lookup:
     """``lookup(cache_key)``: a stored raw result of the same clip content, references and engine (none when
     rescanning)."""
+
     def lookup(cache_key: str) -> dict[str, Any] | None:
         return None if rescan else stored_result(registry, cache_key)
 
     return lookup
 
 
-def store_clip(registry: Registry, scan_id: str, clip: Clip, cache_key: str | None, raw: dict[str, Any], *,
-               replace_cached: bool, path: str | None = None) -> None:
+def store_clip(
+    registry: Registry,
+    scan_id: str,
+    clip: Clip,
+    cache_key: str | None,
+    raw: dict[str, Any],
+    *,
+    replace_cached: bool,
+    path: str | None = None,
+) -> None:
     """Commit one rendered clip (under ``path``, default its own) with its raw result and its findings, at once:
     an interrupted scan loses nothing it finished. ``replace_cached`` (a rescan) gives every stored result of
     the same content, references and engine this raw result."""
     data = clip.to_dict()
-    findings = [FindingRow(layer=x["layer"], holder=x["holder"], work=x["work"],
-                           ai_training=x["policy"]["ai_training"], confidence=float(x["confidence"]),
-                           segments=x["segments"], evidence=x["evidence"]) for x in data["layers"]]
-    store_result(registry, scan_id, path=path or data["path"], sha256=data["sha256"], cache_key=cache_key,
-              duration_s=data["duration_s"], exposure=data["exposure"], error=data["error"], raw=raw,
-              findings=findings, replace_cached=replace_cached)
+    findings = [
+        FindingRow(
+            layer=x["layer"],
+            holder=x["holder"],
+            work=x["work"],
+            ai_training=x["policy"]["ai_training"],
+            confidence=float(x["confidence"]),
+            segments=x["segments"],
+            evidence=x["evidence"],
+        )
+        for x in data["layers"]
+    ]
+    store_result(
+        registry,
+        scan_id,
+        path=path or data["path"],
+        sha256=data["sha256"],
+        cache_key=cache_key,
+        duration_s=data["duration_s"],
+        exposure=data["exposure"],
+        error=data["error"],
+        raw=raw,
+        findings=findings,
+        replace_cached=replace_cached,
+    )

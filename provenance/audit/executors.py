@@ -41,8 +41,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "MatchJob", "MatchResult", "RayExecutor", "RayStats",
-           "Results", "default_workers", "make_executor"]
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "LocalExecutor",
+    "MatchJob",
+    "MatchResult",
+    "RayExecutor",
+    "RayStats",
+    "Results",
+    "default_workers",
+    "make_executor",
+]
 
 Results = Generator[tuple[int, MatchResult], None, None]
 """``(i, result)`` as each clip finishes; closing it early stops the work still queued."""
@@ -115,8 +125,12 @@ class LocalExecutor:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
-        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                   initargs=(job.registry.url, job.params, job.key, job.rescan))
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(job.registry.url, job.params, job.key, job.rescan),
+        )
         try:
             futures: dict[Future[MatchResult], int] = {pool.submit(_worker_match, source): i for i, source in clips}
             for future in as_completed(futures):
@@ -148,8 +162,10 @@ def _ray_state(ctx: _RayContext, payload_ref: Any) -> tuple[ReferenceIndex, Look
     import ray
 
     if ctx.engine != engine_id():
-        raise ScanError(f"node {socket.gethostname()} runs {engine_id()}, the driver {ctx.engine}: "
-                        "install the same provenance version on every node")
+        raise ScanError(
+            f"node {socket.gethostname()} runs {engine_id()}, the driver {ctx.engine}: "
+            "install the same provenance version on every node"
+        )
     ref_id = payload_ref.hex()
     built = _RAY_PROCESS.get("payload") != ref_id
     if built:
@@ -193,8 +209,9 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise ScanError(f"--executor ray needs Ray, which is not installed ({exc}): "
-                        "pip install 'provenance[ray]'") from exc
+        raise ScanError(
+            f"--executor ray needs Ray, which is not installed ({exc}): pip install 'provenance[ray]'"
+        ) from exc
     return ray
 
 
@@ -269,8 +286,9 @@ class RayExecutor:
         if not clips:
             return
         if job.registry.in_memory:
-            raise ScanError("an in-memory database cannot be shared with Ray workers: use a SQLite file or "
-                            "PostgreSQL (--db)")
+            raise ScanError(
+                "an in-memory database cannot be shared with Ray workers: use a SQLite file or PostgreSQL (--db)"
+            )
         ray = _import_ray()
         payload = index_payload(job.registry, job.infos)  # before starting Ray: bad references fail fast
         started = self._connect(ray)
@@ -280,8 +298,7 @@ class RayExecutor:
             if started:
                 ray.shutdown()
 
-    def _run(self, ray: Any, job: MatchJob, payload: IndexPayload, clips: Sequence[tuple[int, Any]]
-             ) -> Results:
+    def _run(self, ray: Any, job: MatchJob, payload: IndexPayload, clips: Sequence[tuple[int, Any]]) -> Results:
         from ray.exceptions import RayError, RayTaskError
 
         ctx = _RayContext(job.registry.url, job.params, job.key, job.rescan, engine_id())
@@ -306,13 +323,21 @@ class RayExecutor:
                     pid, built, result = ray.get(ready[0])
                 except RayTaskError as exc:  # our code raised in the worker: not the clip's fault
                     cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-                    raise ScanError(f"{getattr(source, 'rel', source)}: Ray worker failed: "
-                                    f"{error_text(cause)}") from exc
+                    raise ScanError(
+                        f"{getattr(source, 'rel', source)}: Ray worker failed: {error_text(cause)}"
+                    ) from exc
                 except RayError as exc:  # the worker or its node died on every try
                     log.warning("%s: %s", getattr(source, "rel", source), error_text(exc))
                     tries = self.max_retries + 1
-                    result = (None, None, {"error": f"the Ray worker matching this clip died (tried {tries} "
-                                                    f"time{'s' if tries > 1 else ''}: {type(exc).__name__})"}, False)
+                    result = (
+                        None,
+                        None,
+                        {
+                            "error": f"the Ray worker matching this clip died (tried {tries} "
+                            f"time{'s' if tries > 1 else ''}: {type(exc).__name__})"
+                        },
+                        False,
+                    )
                 else:
                     self.stats.tasks += 1
                     self.stats.per_worker[pid] = self.stats.per_worker.get(pid, 0) + 1

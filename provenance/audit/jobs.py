@@ -78,10 +78,20 @@ class _Lease:
         self._thread.join()
 
 
-def run_scan_job(registry: Registry, job_id: str, roots: list[Path], workers: int = 1,
-                 params: EngineParams | None = None, stop: threading.Event | None = None,
-                 executor: str = "local", address: str | None = None, *, owner: str | None = None,
-                 claimed: ScanJob | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> str:
+def run_scan_job(
+    registry: Registry,
+    job_id: str,
+    roots: list[Path],
+    workers: int = 1,
+    params: EngineParams | None = None,
+    stop: threading.Event | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    *,
+    owner: str | None = None,
+    claimed: ScanJob | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> str:
     """Run one scan job to its end; returns its final status. Never raises for a failed scan: the job row says
     what went wrong. When ``stop`` is set the scan stops after the clip it is on and the job is queued again (a
     restarted service resumes it). ``executor`` (``local`` or ``ray``, with the Ray cluster's ``address``:
@@ -100,9 +110,18 @@ def run_scan_job(registry: Registry, job_id: str, roots: list[Path], workers: in
         return _run_claimed(registry, job, roots, workers, params, stop, executor, address, owner, lease)
 
 
-def _run_claimed(registry: Registry, job: ScanJob, roots: list[Path], workers: int, params: EngineParams | None,
-                 stop: threading.Event | None, executor: str, address: str | None, owner: str, lease: _Lease
-                 ) -> str:
+def _run_claimed(
+    registry: Registry,
+    job: ScanJob,
+    roots: list[Path],
+    workers: int,
+    params: EngineParams | None,
+    stop: threading.Event | None,
+    executor: str,
+    address: str | None,
+    owner: str,
+    lease: _Lease,
+) -> str:
     job_id = job.id
     options = dict(job.options)
     dataset = Path(job.dataset)
@@ -125,16 +144,34 @@ def _run_claimed(registry: Registry, job: ScanJob, roots: list[Path], workers: i
         errors += bool(event.clip.get("error"))
         if not scan_known:
             scan_known = set_scan_id(registry, job_id, str(dataset)) is not None
-        record_progress(registry, job_id, phase="scanning", done=event.done, total=event.total, errors=errors,
-                        owner=owner, lease_seconds=lease.seconds)
+        record_progress(
+            registry,
+            job_id,
+            phase="scanning",
+            done=event.done,
+            total=event.total,
+            errors=errors,
+            owner=owner,
+            lease_seconds=lease.seconds,
+        )
 
     try:
         dataset = confine_dataset(dataset, roots)
         as_of = date.fromisoformat(options["as_of"]) if options.get("as_of") else None
         runner = make_executor(executor, workers, address)
-        report = scan(registry, dataset, params or EngineParams(), progress, workers, as_of=as_of,
-                      territory=options.get("territory"), on_clip=on_clip, rescan=bool(options.get("rescan")),
-                      executor=runner, allowed_roots=roots)
+        report = scan(
+            registry,
+            dataset,
+            params or EngineParams(),
+            progress,
+            workers,
+            as_of=as_of,
+            territory=options.get("territory"),
+            on_clip=on_clip,
+            rescan=bool(options.get("rescan")),
+            executor=runner,
+            allowed_roots=roots,
+        )
         set_scan_id(registry, job_id, str(dataset))
         if not finish_job(registry, job_id, "done", report=report.to_dict(), owner=owner):
             raise LeaseLost(job_id)
@@ -161,5 +198,3 @@ def _run_claimed(registry: Registry, job: ScanJob, roots: list[Path], workers: i
     except StoreError:
         log.exception("cannot record the end of scan job %s", job_id)
     return status
-
-

@@ -28,8 +28,19 @@ from provenance.report import RefInfo, Terms
 from rightsdb import Registry, sha256_file
 from rightsdb.references import fingerprinted, reference_rows, save_fingerprint, stored_fingerprints
 
-__all__ = ["FOOTAGE_ALGORITHM", "IndexPayload", "Progress", "build_index", "engine_id", "ensure_fingerprints",
-           "index_payload", "load_index", "load_infos", "match_key", "ref_key"]
+__all__ = [
+    "FOOTAGE_ALGORITHM",
+    "IndexPayload",
+    "Progress",
+    "build_index",
+    "engine_id",
+    "ensure_fingerprints",
+    "index_payload",
+    "load_index",
+    "load_infos",
+    "match_key",
+    "ref_key",
+]
 
 FOOTAGE_ALGORITHM = "provenance-footage"
 
@@ -62,11 +73,14 @@ def ensure_fingerprints(registry: Registry, params: EngineParams, progress: Prog
             progress(f"fingerprinting {ref.path}", i, len(todo))
         location = Path(ref.location)
         if not location.is_file() or sha256_file(location) != sha:
-            raise ScanError(f"reference {ref.path} of work {ref.work_id}: file {location} is missing or has "
-                            "changed since import; re-import the manifest")
+            raise ScanError(
+                f"reference {ref.path} of work {ref.work_id}: file {location} is missing or has "
+                "changed since import; re-import the manifest"
+            )
         fp = fingerprint_footage(location, params)
-        save_fingerprint(registry, sha, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, params.as_dict(),
-                         len(fp.timestamps), fp.to_payload())
+        save_fingerprint(
+            registry, sha, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, params.as_dict(), len(fp.timestamps), fp.to_payload()
+        )
     if progress:
         progress("fingerprints ready", len(todo), len(todo))
     return len(todo)
@@ -76,11 +90,28 @@ def load_infos(registry: Registry) -> dict[str, RefInfo]:
     """What the report says of each reference (work, holder, layer, terms), by :func:`ref_key`."""
     infos: dict[str, RefInfo] = {}
     for ref, work, holder in reference_rows(registry):
-        terms = Terms(work.ai_training, work.license, work.valid_from, work.valid_until,
-                      tuple(work.territories) if work.territories else None, work.terms_source, work.terms_url)
+        terms = Terms(
+            work.ai_training,
+            work.license,
+            work.valid_from,
+            work.valid_until,
+            tuple(work.territories) if work.territories else None,
+            work.terms_source,
+            work.terms_url,
+        )
         infos[ref_key(work.id, ref.path)] = RefInfo(
-            int(ref.id or 0), ref.path, ref.kind, work.id, work.title, holder.id, holder.name, work.layer, terms,
-            ref.sha256, ref.location)
+            int(ref.id or 0),
+            ref.path,
+            ref.kind,
+            work.id,
+            work.title,
+            holder.id,
+            holder.name,
+            work.layer,
+            terms,
+            ref.sha256,
+            ref.location,
+        )
     return infos
 
 
@@ -120,8 +151,9 @@ def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
     return index
 
 
-def load_index(registry: Registry, params: EngineParams, infos: dict[str, RefInfo] | None = None
-               ) -> tuple[ReferenceIndex, dict[str, RefInfo]]:
+def load_index(
+    registry: Registry, params: EngineParams, infos: dict[str, RefInfo] | None = None
+) -> tuple[ReferenceIndex, dict[str, RefInfo]]:
     """Build the in-memory reference index of the whole registry (footage prints and assets).
 
     ``infos`` (from :func:`load_infos`) saves reading the references again when the caller has them.

@@ -45,10 +45,20 @@ class ClipDone:
 ClipCallback = Callable[[ClipDone], None]
 
 
-def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(),
-         progress: Progress | None = None, workers: int = 1, *, as_of: date | None = None,
-         territory: str | None = None, on_clip: ClipCallback | None = None, rescan: bool = False,
-         executor: Executor | None = None, allowed_roots: Sequence[Path] | None = None) -> Report:
+def scan(
+    registry: Registry,
+    dataset: Path,
+    params: EngineParams = EngineParams(),
+    progress: Progress | None = None,
+    workers: int = 1,
+    *,
+    as_of: date | None = None,
+    territory: str | None = None,
+    on_clip: ClipCallback | None = None,
+    rescan: bool = False,
+    executor: Executor | None = None,
+    allowed_roots: Sequence[Path] | None = None,
+) -> Report:
     """Scan a dataset (a folder, a WebDataset shard, or a JSONL/CSV/Parquet manifest) and return the report.
 
     Every clip's raw result is committed to the registry database as it finishes (``clip_results``, keyed by
@@ -127,9 +137,14 @@ def scan(registry: Registry, dataset: Path, params: EngineParams = EngineParams(
     footage_count = sum(1 for info in infos.values() if info.kind == "footage")
     return Report(
         scan=ScanFacts(
-            dataset=str(root), registry_digest=digest, engine=engine_id(),
-            settings=params.as_dict(), date=datetime.now(UTC).date().isoformat(),
-            as_of=as_of.isoformat(), territory=territory, match_key=key,
+            dataset=str(root),
+            registry_digest=digest,
+            engine=engine_id(),
+            settings=params.as_dict(),
+            date=datetime.now(UTC).date().isoformat(),
+            as_of=as_of.isoformat(),
+            territory=territory,
+            match_key=key,
             references=References(footage=footage_count, assets=len(infos) - footage_count),
             summary=summary,
         ),

@@ -28,8 +28,18 @@ from provenance.errors import ConfigError, DecodeError, ProvenanceError
 from provenance.settings import get_settings
 from rightsdb import ManifestError, NotFoundError, Registry, RegistryError, StoreError
 
-__all__ = ["EXIT_FINDINGS", "EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "EXIT_STORE", "app", "err", "main", "out",
-           "state"]
+__all__ = [
+    "EXIT_FINDINGS",
+    "EXIT_INPUT",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_STORE",
+    "app",
+    "err",
+    "main",
+    "out",
+    "state",
+]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -75,18 +85,28 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    db: Annotated[str | None, typer.Option("--db", help="Database URL (else $PROVENANCE_DB, else "
-                                           "sqlite:///provenance.db).", show_default=False)] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Database URL (else $PROVENANCE_DB, else sqlite:///provenance.db).", show_default=False
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what is being done.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Debug logging and tracebacks on errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     state.db = db
     state.debug = debug
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(console=err, show_path=debug, rich_tracebacks=debug)], force=True)
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=err, show_path=debug, rich_tracebacks=debug)],
+        force=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------

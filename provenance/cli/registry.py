@@ -14,8 +14,9 @@ from rightsdb.queries import list_holders, list_works, work_detail
 
 __all__ = ["db_app", "registry_app"]
 
-registry_app = typer.Typer(help="The rights registry: import, export and inspect holders and works.",
-                           no_args_is_help=True)
+registry_app = typer.Typer(
+    help="The rights registry: import, export and inspect holders and works.", no_args_is_help=True
+)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 app.add_typer(db_app, name="db")
@@ -74,10 +75,11 @@ def registry_import(
 
 @registry_app.command("export")
 def registry_export(
-    target: Annotated[Path, typer.Argument(help="Manifest file to write (.yaml/.yml or .json).",
-                                           show_default=False)],
-    copy_references: Annotated[bool, typer.Option(
-        "--copy-references", help="Copy reference files that lie outside the target's folder into it.")] = False,
+    target: Annotated[Path, typer.Argument(help="Manifest file to write (.yaml/.yml or .json).", show_default=False)],
+    copy_references: Annotated[
+        bool,
+        typer.Option("--copy-references", help="Copy reference files that lie outside the target's folder into it."),
+    ] = False,
 ) -> None:
     """Write the whole registry as a manifest that imports back to the same registry."""
     doc = export_manifest(state.open(), target, copy_references=copy_references)
@@ -97,8 +99,14 @@ def registry_list(
     for column in ("work", "title", "holder", "layer", "ai_training", "references"):
         table.add_column(column)
     for work in works:
-        table.add_row(work["id"], work["title"], f"{work['holder']} ({kinds[work['holder']]})", work["layer"],
-                      work["policy"]["ai_training"], str(len(work["references"])))
+        table.add_row(
+            work["id"],
+            work["title"],
+            f"{work['holder']} ({kinds[work['holder']]})",
+            work["layer"],
+            work["policy"]["ai_training"],
+            str(len(work["references"])),
+        )
     out.print(table)
     err.print(f"{len(works)} work(s)")
 

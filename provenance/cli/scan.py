@@ -32,14 +32,22 @@ class FailOn(enum.StrEnum):
 
 # Outputs of a report, shared by `scan` and `report` (provenance.report.outputs)
 CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write a CSV (a row per clip and layer).")]
-EmitCleanOption = Annotated[Path | None, typer.Option(
-    "--emit-clean", help="Write the clips cleared for training (exposure none or low), one path a line.")]
-EmitFlaggedOption = Annotated[Path | None, typer.Option(
-    "--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line.")]
-HtmlOption = Annotated[Path | None, typer.Option(
-    "--html", help="Write the self-contained HTML report (summary, charts, evidence thumbnails).")]
-FailOnOption = Annotated[FailOn | None, typer.Option(
-    "--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level.")]
+EmitCleanOption = Annotated[
+    Path | None,
+    typer.Option("--emit-clean", help="Write the clips cleared for training (exposure none or low), one path a line."),
+]
+EmitFlaggedOption = Annotated[
+    Path | None,
+    typer.Option("--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line."),
+]
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option("--html", help="Write the self-contained HTML report (summary, charts, evidence thumbnails)."),
+]
+FailOnOption = Annotated[
+    FailOn | None,
+    typer.Option("--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level."),
+]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -49,31 +57,58 @@ FailOnOption = Annotated[FailOn | None, typer.Option(
 
 @app.command("scan")
 def scan_command(
-    dataset: Annotated[Path, typer.Argument(
-        help="A folder of clips (walked recursively; .tar files in it are WebDataset shards), one .tar shard, "
-             "or a manifest (.jsonl, .csv, .parquet) listing clip paths with their metadata.", show_default=False)],
+    dataset: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder of clips (walked recursively; .tar files in it are WebDataset shards), one .tar shard, "
+            "or a manifest (.jsonl, .csv, .parquet) listing clip paths with their metadata.",
+            show_default=False,
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report JSON to write.")] = Path("report.json"),
     html: HtmlOption = None,
     csv_path: CsvOption = None,
     emit_clean: EmitCleanOption = None,
     emit_flagged: EmitFlaggedOption = None,
     fail_on: FailOnOption = None,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-j", min=1, help="Processes scanning clips (default: every core).", show_default=False)] = None,
-    as_of: Annotated[datetime | None, typer.Option(
-        "--as-of", formats=["%Y-%m-%d"], help="Apply policies as of this date (default: today).",
-        show_default=False)] = None,
-    territory: Annotated[str | None, typer.Option(
-        "--territory", help="Apply policies for this territory (ISO 3166-1 alpha-2, e.g. DE).",
-        show_default=False)] = None,
-    rescan: Annotated[bool, typer.Option(
-        "--rescan", help="Match every clip again instead of reusing stored results.")] = False,
-    executor: Annotated[ExecutorName, typer.Option(
-        "--executor", help="Where clips are matched: local processes, or a Ray cluster (pip install "
-        "'provenance\\[ray]'; without --address, a local cluster of --workers CPUs).")] = ExecutorName.local,
-    address: Annotated[str | None, typer.Option(
-        "--address", help="The Ray cluster to join (ray://HEAD:10001, HEAD:6379 or auto); its workers need the "
-        "dataset at the same path and a database they reach (PostgreSQL).", show_default=False)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", "-j", min=1, help="Processes scanning clips (default: every core).", show_default=False
+        ),
+    ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of", formats=["%Y-%m-%d"], help="Apply policies as of this date (default: today).", show_default=False
+        ),
+    ] = None,
+    territory: Annotated[
+        str | None,
+        typer.Option(
+            "--territory", help="Apply policies for this territory (ISO 3166-1 alpha-2, e.g. DE).", show_default=False
+        ),
+    ] = None,
+    rescan: Annotated[
+        bool, typer.Option("--rescan", help="Match every clip again instead of reusing stored results.")
+    ] = False,
+    executor: Annotated[
+        ExecutorName,
+        typer.Option(
+            "--executor",
+            help="Where clips are matched: local processes, or a Ray cluster (pip install "
+            "'provenance\\[ray]'; without --address, a local cluster of --workers CPUs).",
+        ),
+    ] = ExecutorName.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="The Ray cluster to join (ray://HEAD:10001, HEAD:6379 or auto); its workers need the "
+            "dataset at the same path and a database they reach (PostgreSQL).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Scan a dataset against the registry and write the report JSON (resumable: run it again to go on)."""
     from provenance.audit import default_workers, scan, write_report
@@ -83,9 +118,18 @@ def scan_command(
     runner = make_executor(executor.value, workers, address)
     registry = state.open()
     with _ScanProgress() as progress:
-        report = scan(registry, dataset, EngineParams(), progress.message, workers or default_workers(),
-                      as_of=as_of.date() if as_of else None, territory=territory, on_clip=progress.clip,
-                      rescan=rescan, executor=runner)
+        report = scan(
+            registry,
+            dataset,
+            EngineParams(),
+            progress.message,
+            workers or default_workers(),
+            as_of=as_of.date() if as_of else None,
+            territory=territory,
+            on_clip=progress.clip,
+            rescan=rescan,
+            executor=runner,
+        )
     write_report(report, out)
     facts = report.scan
     summary = facts.summary if facts is not None and facts.summary is not None else {}
@@ -104,8 +148,15 @@ class _ScanProgress:
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), console=err, transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rates]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
         self.task = self.bar.add_task("starting", total=None, rates="")
         self.reused = 0
         self.video_s = 0.0
@@ -136,10 +187,12 @@ class _ScanProgress:
         left = (event.total - event.done) / rate if rate > 0 else 0.0
         if event.total_bytes and self.bytes:  # by bytes: long and short clips mixed
             left = (event.total_bytes - self.bytes) / (self.bytes / elapsed)
-        rates = (f"{rate:.2f} clips/s  {self.video_s / elapsed:.2f} h video/h  "
-                 f"ETA {int(left) // 60}:{int(left) % 60:02d}")
-        self.bar.update(self.task, description=event.clip["path"][-50:], completed=event.done, total=event.total,
-                        rates=rates)
+        rates = (
+            f"{rate:.2f} clips/s  {self.video_s / elapsed:.2f} h video/h  ETA {int(left) // 60}:{int(left) % 60:02d}"
+        )
+        self.bar.update(
+            self.task, description=event.clip["path"][-50:], completed=event.done, total=event.total, rates=rates
+        )
 
 
 @app.command("report")
@@ -167,8 +220,15 @@ def report_command(
     _emit(load_report(report_path), csv_path, emit_clean, emit_flagged, fail_on, html, registry)
 
 
-def _emit(report: Report, csv_path: Path | None, emit_clean: Path | None, emit_flagged: Path | None,
-          fail_on: FailOn | None, html: Path | None = None, registry: Registry | None = None) -> None:
+def _emit(
+    report: Report,
+    csv_path: Path | None,
+    emit_clean: Path | None,
+    emit_flagged: Path | None,
+    fail_on: FailOn | None,
+    html: Path | None = None,
+    registry: Registry | None = None,
+) -> None:
     from provenance.report import clip_list, csv_text, exceeds, list_text
 
     if html is not None:

@@ -30,10 +30,17 @@ class Role(enum.StrEnum):
 def serve_command(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", min=1, max=64, show_default=False,
-        help="Server processes sharing the port (default: one per CPU core). Scan jobs run in one of them at a "
-             "time; clip checks are matched in the process the request reaches.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            show_default=False,
+            help="Server processes sharing the port (default: one per CPU core). Scan jobs run in one of them at a "
+            "time; clip checks are matched in the process the request reaches.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the HTTP service (JSON API under /v1, OpenAPI at /docs and /openapi.json).
@@ -52,8 +59,10 @@ def serve_command(
     settings = ApiSettings(**overrides)  # type: ignore[arg-type]
     processes = workers or default_workers()
     roots = ", ".join(map(str, settings.data_root_paths)) or "none (PROVENANCE_DATA_ROOTS is not set)"
-    err.print(f"provenance service on http://{host}:{port}, {processes} process{'es' if processes > 1 else ''} "
-              f"(data roots: {roots})")
+    err.print(
+        f"provenance service on http://{host}:{port}, {processes} process{'es' if processes > 1 else ''} "
+        f"(data roots: {roots})"
+    )
     if processes == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
         return
@@ -96,4 +105,3 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `
 
     revoke_key(state.open(), key_id)
     err.print(f"key {key_id} revoked")
-

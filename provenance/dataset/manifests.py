@@ -59,7 +59,7 @@ def _jsonl_rows(manifest: Path) -> Iterator[_Row | RowError]:
         for n, line in enumerate(fh, 1):
             text = line.strip()
             if n == 1 and text.startswith(codecs.BOM_UTF8):
-                text = text[len(codecs.BOM_UTF8):]
+                text = text[len(codecs.BOM_UTF8) :]
             if not text:
                 continue
             where = f"{manifest.name} line {n}"
@@ -91,7 +91,7 @@ class _Lines:
         raw = next(self._fh)
         self.n += 1
         if self.n == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8):]
+            raw = raw[len(codecs.BOM_UTF8) :]
         return raw.decode("utf-8")
 
 
@@ -116,12 +116,15 @@ def _csv_rows(manifest: Path) -> Iterator[_Row | RowError]:
             except StopIteration:
                 return
             except UnicodeDecodeError:
-                yield RowError(f"{manifest.name} line {lines.n}",
-                               "not UTF-8 text; the rest of the manifest was not read")
+                yield RowError(
+                    f"{manifest.name} line {lines.n}", "not UTF-8 text; the rest of the manifest was not read"
+                )
                 return
             except csv.Error as exc:
-                yield RowError(f"{manifest.name} line {reader.line_num}",
-                               f"not valid CSV ({exc}); the rest of the manifest was not read")
+                yield RowError(
+                    f"{manifest.name} line {reader.line_num}",
+                    f"not valid CSV ({exc}); the rest of the manifest was not read",
+                )
                 return
             where = f"{manifest.name} line {reader.line_num}"
             extra = row.pop(None, None)
@@ -137,8 +140,9 @@ def _parquet_open(manifest: Path) -> Any:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise SourceError(f"{manifest}: reading Parquet manifests needs pyarrow: "
-                          "pip install 'provenance[parquet]'") from exc
+        raise SourceError(
+            f"{manifest}: reading Parquet manifests needs pyarrow: pip install 'provenance[parquet]'"
+        ) from exc
     try:
         table = pq.ParquetFile(manifest)
     except (pa.ArrowException, OSError) as exc:
@@ -161,8 +165,10 @@ def _parquet_rows(manifest: Path) -> Iterator[_Row | RowError]:
                 n += 1
                 yield f"{manifest.name} row {n}", row
     except (pa.ArrowException, OSError) as exc:
-        yield RowError(f"{manifest.name} row {n + 1}",
-                       f"cannot read ({' '.join(str(exc).split())}); the rest of the manifest was not read")
+        yield RowError(
+            f"{manifest.name} row {n + 1}",
+            f"cannot read ({' '.join(str(exc).split())}); the rest of the manifest was not read",
+        )
     finally:
         table.close()
 
@@ -214,8 +220,9 @@ def _checked_path(where: str, path: Any) -> str:
     return path
 
 
-def _manifest_entry(root: Path, path: str, where: str, metadata: dict[str, Any] | None,
-                    shards: dict[Path, _ShardListing]) -> Entry:
+def _manifest_entry(
+    root: Path, path: str, where: str, metadata: dict[str, Any] | None, shards: dict[Path, _ShardListing]
+) -> Entry:
     split = split_member(root, path, None)
     if split is None:
         return ClipSource(path, join(root, path), metadata=metadata)

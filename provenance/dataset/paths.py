@@ -37,6 +37,6 @@ def split_member(root: Path, path: str, member: str | None) -> tuple[Path, str] 
     while (i := lower.find(".tar/", start)) >= 0:
         shard = join(root, path[: i + 4])
         if shard.is_file():
-            return shard, path[i + 5:]
+            return shard, path[i + 5 :]
         start = i + 1
     return None

@@ -58,8 +58,9 @@ class _Sample:
 
     def _add_json(self, raw: BinaryIO, info: tarfile.TarInfo, rel: str) -> None:
         if info.size > JSON_MAX_BYTES:
-            self.bad.append(BadEntry(rel, f"{rel}: metadata not read: {info.size} bytes is over the "
-                                          f"{JSON_MAX_BYTES} byte limit"))
+            self.bad.append(
+                BadEntry(rel, f"{rel}: metadata not read: {info.size} bytes is over the {JSON_MAX_BYTES} byte limit")
+            )
             return
         try:
             value = json.loads(read_member(raw, info))
@@ -72,8 +73,9 @@ class _Sample:
     def entries(self, shard: Path, shard_rel: str) -> Iterator[Entry]:
         meta = {**{k: v for k, v in self.sidecars.items() if k not in self.metadata}, **self.metadata}
         for info in self.media:
-            yield ClipSource(f"{shard_rel}/{info.name}", shard, info.name, dict(meta) if meta else None, info.offset,
-                             info.size)
+            yield ClipSource(
+                f"{shard_rel}/{info.name}", shard, info.name, dict(meta) if meta else None, info.offset, info.size
+            )
         yield from self.bad
 
 

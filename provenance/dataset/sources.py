@@ -38,8 +38,10 @@ def dataset_kind(dataset: Path) -> DatasetKind:
         return "shard"
     if suffix in MANIFEST_SUFFIXES:
         return "manifest"
-    raise SourceError(f"{dataset}: not a dataset: expected a folder, a .tar shard or a manifest "
-                      f"({', '.join(sorted(MANIFEST_SUFFIXES))})")
+    raise SourceError(
+        f"{dataset}: not a dataset: expected a folder, a .tar shard or a manifest "
+        f"({', '.join(sorted(MANIFEST_SUFFIXES))})"
+    )
 
 
 def dataset_root(dataset: Path) -> Path:
@@ -106,8 +108,9 @@ def _confined(entries: Iterator[Entry], roots: list[Path]) -> Iterator[Entry]:
                 real = entry.location.resolve()
                 inside = resolved[entry.location] = any(real.is_relative_to(r) for r in roots)
             if not inside:
-                yield BadEntry(entry.rel, f"{entry.name}: outside the allowed data roots", entry.metadata,
-                               outside_roots=True)
+                yield BadEntry(
+                    entry.rel, f"{entry.name}: outside the allowed data roots", entry.metadata, outside_roots=True
+                )
                 continue
         yield entry
 

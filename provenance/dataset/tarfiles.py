@@ -52,8 +52,9 @@ def members(raw: BinaryIO, size: int) -> Iterator[tarfile.TarInfo]:
             continue
         if not info.issparse() and info.offset_data + info.size > size:
             have = max(0, size - info.offset_data)
-            raise ShardBroken(f"truncated tar shard: member {info.name!r} is cut short ({have} of {info.size} "
-                              f"bytes), {after()}")
+            raise ShardBroken(
+                f"truncated tar shard: member {info.name!r} is cut short ({have} of {info.size} bytes), {after()}"
+            )
         last = info.name
         yield info
     _check_end(raw, tf.offset, size, after())
@@ -194,4 +195,3 @@ class _MemberFile(io.BufferedIOBase):
             return call()
         except tarfile.TarError as exc:
             raise OSError(errno.EIO, f"{self.name}: {exc}") from exc
-

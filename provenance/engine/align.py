@@ -248,16 +248,28 @@ def _align_one(
         order = inl[np.argsort(q[inl], kind="stable")]
         cuts = np.flatnonzero(np.diff(q[order]) > gap) + 1
         for run in np.split(order, cuts):
-            seg = _make_segment(ref, idx, run, q, r, w, speed, intercept, p, tol, q_step, lam, log_alpha,
-                                int(np.unique(q[run[~saturated[run]]]).size))
+            seg = _make_segment(
+                ref,
+                idx,
+                run,
+                q,
+                r,
+                w,
+                speed,
+                intercept,
+                p,
+                tol,
+                q_step,
+                lam,
+                log_alpha,
+                int(np.unique(q[run[~saturated[run]]]).size),
+            )
             if seg is not None:
                 out.append(seg)
     return out
 
 
-def _hough(
-    q: FloatArray, r: FloatArray, w: FloatArray, p: AlignParams, tol: float
-) -> tuple[float, float, int]:
+def _hough(q: FloatArray, r: FloatArray, w: FloatArray, p: AlignParams, tol: float) -> tuple[float, float, int]:
     """Best (speed, intercept) of ``r = speed * q + intercept`` by weighted voting, and the cell count."""
     q_lo, q_hi = float(q.min()), float(q.max())
     q_mid = 0.5 * (q_lo + q_hi)
@@ -326,8 +338,9 @@ def _make_segment(
     duration = max(q_end - q_start, 1e-9)
     if n_frames / duration < p.min_density:
         return None
-    if p.alpha < 1.0 and (informative < p.min_matches
-                          or _log_poisson_tail(lam * duration * 2.0 * tol, informative) > log_alpha):
+    if p.alpha < 1.0 and (
+        informative < p.min_matches or _log_poisson_tail(lam * duration * 2.0 * tol, informative) > log_alpha
+    ):
         return None  # as many chance matches would line up this well somewhere
     speed, intercept = _fit(q[run], r[run], w[run], speed, intercept, p)
     # Best similarity per query frame, so repeated matches of one frame do not weigh more.

@@ -13,8 +13,9 @@ from provenance.engine.results import AssetHit
 __all__ = ["find_assets"]
 
 
-def find_assets(index: ReferenceIndex,
-                frames: list[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]) -> list[AssetHit]:
+def find_assets(
+    index: ReferenceIndex, frames: list[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]
+) -> list[AssetHit]:
     """Registered stills in the frames that have an RGB copy (grey search, colour check)."""
     params = index.params
     if not index.assets or params.asset_frames == 0 or not frames:
@@ -44,6 +45,16 @@ def find_assets(index: ReferenceIndex,
             first = found[0][1]
             x, y, bw, bh = (int(v) for v in first.box)
             h, w = frames[0][1].shape[:2]
-            hits.append(AssetHit(meta.key, meta.layer, tuple(t for t, _ in found), (x, y, bw, bh), (w, h),
-                                 float(np.median([m.score for _, m in found])), first.method, first.mirrored))
+            hits.append(
+                AssetHit(
+                    meta.key,
+                    meta.layer,
+                    tuple(t for t, _ in found),
+                    (x, y, bw, bh),
+                    (w, h),
+                    float(np.median([m.score for _, m in found])),
+                    first.method,
+                    first.mirrored,
+                )
+            )
     return hits

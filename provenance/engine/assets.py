@@ -160,9 +160,7 @@ def _miss(
     score: float = 0.0,
     inliers: int = 0,
 ) -> AssetMatch:
-    return AssetMatch(
-        False, method, score, (0, 0, 0, 0), np.full((4, 2), np.nan), 0.0, False, inliers, reason
-    )
+    return AssetMatch(False, method, score, (0, 0, 0, 0), np.full((4, 2), np.nan), 0.0, False, inliers, reason)
 
 
 def _gray(image: npt.NDArray[np.uint8]) -> U8Array:
@@ -201,9 +199,7 @@ class AssetDetector:
         mask = self.alpha.astype(np.uint8) * 255
         if params.erode_px > 0:
             mask = np.asarray(
-                cv2.erode(
-                    mask, cv2.getStructuringElement(cv2.MORPH_RECT, (params.erode_px, params.erode_px))
-                ),
+                cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (params.erode_px, params.erode_px))),
                 dtype=np.uint8,
             )
         self.features = self._multiscale_features(self.gray, mask)
@@ -231,11 +227,7 @@ class AssetDetector:
                 continue
             interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
             g = np.asarray(cv2.resize(gray, size, interpolation=interp), np.uint8) if s != 1.0 else gray
-            m = (
-                np.asarray(cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST), np.uint8)
-                if s != 1.0
-                else mask
-            )
+            m = np.asarray(cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST), np.uint8) if s != 1.0 else mask
             lp = LocalParams(
                 n_features=p.asset_features,
                 ratio=p.ratio,
@@ -314,19 +306,14 @@ class AssetDetector:
     def _match_template(self, frame: U8Array, max_scale: float) -> AssetMatch:
         p = self.params
         fh, fw = frame.shape
-        r = min(1.0, p.template_work_side / max(fh, fw),
-                max(p.template_coarse_side / (min(self.size) * p.min_scale), 32 / min(fh, fw)))
-        small = (
-            frame
-            if r == 1.0
-            else cv2.resize(frame, (round(fw * r), round(fh * r)), interpolation=cv2.INTER_AREA)
+        r = min(
+            1.0,
+            p.template_work_side / max(fh, fw),
+            max(p.template_coarse_side / (min(self.size) * p.min_scale), 32 / min(fh, fw)),
         )
+        small = frame if r == 1.0 else cv2.resize(frame, (round(fw * r), round(fh * r)), interpolation=cv2.INTER_AREA)
         step = (p.max_scale / p.min_scale) ** (1 / max(1, p.template_scales - 1))
-        n_scales = (
-            max(1, 1 + round(np.log(max_scale / p.min_scale) / np.log(step)))
-            if max_scale > p.min_scale
-            else 1
-        )
+        n_scales = max(1, 1 + round(np.log(max_scale / p.min_scale) / np.log(step))) if max_scale > p.min_scale else 1
         scales = p.min_scale * step ** np.arange(n_scales)
         # coarse pass on a reduced, blurred frame (blur widens the correlation peak in scale)
         small_b = _Image(np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), dtype=np.uint8))
@@ -383,8 +370,10 @@ class AssetDetector:
             t = np.asarray(cv2.resize(np.ascontiguousarray(g), (tw, th), interpolation=interp), np.uint8)
             if blur > 0:
                 t = np.asarray(cv2.GaussianBlur(t, (0, 0), blur), np.uint8)
-            m = np.asarray(cv2.resize(np.ascontiguousarray(a).astype(np.uint8), (tw, th),
-                                      interpolation=cv2.INTER_NEAREST), np.uint8)
+            m = np.asarray(
+                cv2.resize(np.ascontiguousarray(a).astype(np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST),
+                np.uint8,
+            )
             found = _Template.of(t, m)
             if blur > 0:
                 self._templates[key] = found
@@ -415,8 +404,9 @@ class AssetDetector:
         return self._match_template(np.ascontiguousarray(gray), self.params.max_scale)
 
 
-def chroma_difference(detector: AssetDetector, frame_rgb: npt.NDArray[np.uint8], match: AssetMatch,
-                      neutral: float = 4.0) -> float | None:
+def chroma_difference(
+    detector: AssetDetector, frame_rgb: npt.NDArray[np.uint8], match: AssetMatch, neutral: float = 4.0
+) -> float | None:
     """Median colour (chroma) distance between the asset placed where ``match`` found it and the frame.
 
     Shape alone cannot tell a registered overlay from another streamer's copy of the same template

@@ -156,8 +156,9 @@ class FeatureBank:
             out += np.bincount(pairs % len(self._refs), minlength=len(self._refs))
         return out
 
-    def shortlist(self, query: Features, top_k: int | None = None, top_groups: int | None = None
-                  ) -> list[tuple[int, int]]:
+    def shortlist(
+        self, query: Features, top_k: int | None = None, top_groups: int | None = None
+    ) -> list[tuple[int, int]]:
         """``(frame id, votes)`` of the frames to verify, most voted first: the top ``top_k`` (per group, of the
         ``top_groups`` best groups when given)."""
         votes = self.votes(query)

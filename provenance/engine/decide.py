@@ -38,8 +38,15 @@ def align_votes(index: ReferenceIndex, votes: Votes) -> list[ReferenceMatch]:
         idx = np.flatnonzero(family)
         if not len(idx):
             continue
-        for seg in align(q_t[idx], ref[idx], r_t[idx], score[idx], AlignParams(),
-                         query_step_s=1.0 / params.query_fps, ref_step_s=step):
+        for seg in align(
+            q_t[idx],
+            ref[idx],
+            r_t[idx],
+            score[idx],
+            AlignParams(),
+            query_step_s=1.0 / params.query_fps,
+            ref_step_s=step,
+        ):
             segments.append(replace(seg, evidence=tuple(int(idx[e]) for e in seg.evidence)))
     segments += _static_matches(index, votes, {int(s.reference) for s in segments}, 1.0 / params.ref_fps)
     by_ref: dict[int, list[Segment]] = defaultdict(list)
@@ -60,8 +67,17 @@ def align_votes(index: ReferenceIndex, votes: Votes) -> list[ReferenceMatch]:
             region = (x0, y0, x1, y1)
         mirrored = sum(v for k, v in methods.items() if "mirror" in k) > sum(methods.values()) / 2
         meta = index.refs[ref_i]
-        out.append(ReferenceMatch(meta.key, meta.layer, tuple(sorted(segs, key=lambda s: s.query_start)),
-                                  dict(methods), mirrored, min(dists) if dists else None, region))
+        out.append(
+            ReferenceMatch(
+                meta.key,
+                meta.layer,
+                tuple(sorted(segs, key=lambda s: s.query_start)),
+                dict(methods),
+                mirrored,
+                min(dists) if dists else None,
+                region,
+            )
+        )
     return out
 
 
@@ -89,18 +105,32 @@ def _static_matches(index: ReferenceIndex, votes: Votes, aligned: set[int], ref_
             local[ref].add(q)
     out: list[Segment] = []
     for ref in sorted(set(hashed) | set(local)):
-        shares = [len(qs) / n for qs, n in ((hashed[ref], votes.informative), (local[ref], votes.local_tried))
-                  if n >= min_frames and len(qs) >= min_frames]
+        shares = [
+            len(qs) / n
+            for qs, n in ((hashed[ref], votes.informative), (local[ref], votes.local_tried))
+            if n >= min_frames and len(qs) >= min_frames
+        ]
         if not shares or max(shares) < params.coverage:
             continue
-        idx = [i for i, (r, m) in enumerate(zip(votes.ref, votes.method, strict=True))
-               if r == ref and (m in _WHOLE_METHODS or m.startswith("orb"))]
-        lines = align(np.asarray([votes.q_t[i] for i in idx]), np.zeros(len(idx), np.int64),
-                      np.asarray([votes.r_t[i] for i in idx]), np.asarray([votes.score[i] for i in idx]),
-                      AlignParams(alpha=1.0, min_density=0.0), query_step_s=1.0 / params.query_fps,
-                      ref_step_s=ref_step)
+        idx = [
+            i
+            for i, (r, m) in enumerate(zip(votes.ref, votes.method, strict=True))
+            if r == ref and (m in _WHOLE_METHODS or m.startswith("orb"))
+        ]
+        lines = align(
+            np.asarray([votes.q_t[i] for i in idx]),
+            np.zeros(len(idx), np.int64),
+            np.asarray([votes.r_t[i] for i in idx]),
+            np.asarray([votes.score[i] for i in idx]),
+            AlignParams(alpha=1.0, min_density=0.0),
+            query_step_s=1.0 / params.query_fps,
+            ref_step_s=ref_step,
+        )
         if lines:
             best = max(lines, key=lambda s: (s.query_frames, s.score))
-            out.append(replace(best, reference=ref, evidence=tuple(idx[i] for i in best.evidence),
-                               score=best.score * max(shares)))
+            out.append(
+                replace(
+                    best, reference=ref, evidence=tuple(idx[i] for i in best.evidence), score=best.score * max(shares)
+                )
+            )
     return out

@@ -338,9 +338,7 @@ class _Implausible(Exception):
     """A homography whose reference quad is degenerate; ``args[0]`` says why."""
 
 
-def _check_quad(
-    h: F64Array, ref_size: tuple[int, int], query_size: tuple[int, int], params: LocalParams
-) -> None:
+def _check_quad(h: F64Array, ref_size: tuple[int, int], query_size: tuple[int, int], params: LocalParams) -> None:
     """Raise :class:`_Implausible` (saying why) unless the homography maps the reference to a plausible quad."""
     if not np.all(np.isfinite(h)) or abs(h[2, 2]) < 1e-12:
         raise _Implausible("degenerate homography")
@@ -433,9 +431,7 @@ def _fit(ref: Features, query: Features, params: LocalParams) -> tuple[int, int,
     return n_in, m, np.asarray(h, dtype=np.float64), ""
 
 
-def _nan_result(
-    ref: Features, query: Features, reason: str, inliers: int = 0, matches: int = 0
-) -> RegionMatch:
+def _nan_result(ref: Features, query: Features, reason: str, inliers: int = 0, matches: int = 0) -> RegionMatch:
     return RegionMatch(
         found=False,
         inliers=inliers,
@@ -518,7 +514,5 @@ def warp_region(
     # out pixel centre u -> ref (u + 0.5) / s - 0.5 -> query
     out_to_ref = np.array([[1 / sx, 0, 0.5 / sx - 0.5], [0, 1 / sy, 0.5 / sy - 0.5], [0, 0, 1.0]])
     m = match.homography @ out_to_ref
-    warped = cv2.warpPerspective(
-        query_image, m, (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0
-    )
+    warped = cv2.warpPerspective(query_image, m, (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
     return np.asarray(warped, dtype=np.uint8)

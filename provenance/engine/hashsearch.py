@@ -18,8 +18,7 @@ __all__ = ["hash_votes"]
 _PLACED_SPAN_S = 2.0
 
 
-def hash_votes(index: ReferenceIndex, times: list[float], queries: list[HashQuery],
-                votes: Votes) -> set[int]:
+def hash_votes(index: ReferenceIndex, times: list[float], queries: list[HashQuery], votes: Votes) -> set[int]:
     """Search the query hashes and vote for the best pair of regions of each (frame, reference, time).
 
     A whole-picture pair (a composition) outranks any region pair of the same frames (it says more), then
@@ -79,8 +78,9 @@ def hash_votes(index: ReferenceIndex, times: list[float], queries: list[HashQuer
     names = [name for name, *_ in queries]
     for i in keep.tolist():
         method = names[variant[i]] if comp[i] else f"{names[variant[i]]}-region"
-        votes.add(times[int(f[i])], int(ref[i]), float(t[i]), 1.0 - int(d[i]) / (params.max_distance + 1), method,
-                  int(d[i]))
+        votes.add(
+            times[int(f[i])], int(ref[i]), float(t[i]), 1.0 - int(d[i]) / (params.max_distance + 1), method, int(d[i])
+        )
     # a frame is explained when one kind of its matches to one reference places it in time; a still screen
     # (a maze, a menu) matches its reference all along, and is left to local features, which tell its moments
     # apart by what moves in it

@@ -144,7 +144,7 @@ class BruteForceIndex:
         rows_per_block = max(1, min(n, _BLOCK_ELEMENTS // words))
         q_per_block = max(1, _BLOCK_ELEMENTS // (rows_per_block * words))
         for r0 in range(0, n, rows_per_block):
-            block = stored[r0: min(n, r0 + rows_per_block)]
+            block = stored[r0 : min(n, r0 + rows_per_block)]
             for q0 in range(0, wq.shape[0], q_per_block):
                 q1 = min(wq.shape[0], q0 + q_per_block)
                 d = _popcount_rows(wq[q0:q1, None, :] ^ block[None, :, :])

@@ -187,8 +187,12 @@ def find_panels(frames: list[npt.NDArray[np.uint8]], params: PanelParams | None 
                         continue
                     if (x1.pos - x0.pos) * (y1.pos - y0.pos) > p.max_area * w * h:
                         continue
-                    sides = [x0.cover(y0.pos, y1.pos), x1.cover(y0.pos, y1.pos),
-                             y0.cover(x0.pos, x1.pos), y1.cover(x0.pos, x1.pos)]
+                    sides = [
+                        x0.cover(y0.pos, y1.pos),
+                        x1.cover(y0.pos, y1.pos),
+                        y0.cover(x0.pos, x1.pos),
+                        y1.cover(x0.pos, x1.pos),
+                    ]
                     real = [not ln.frame_edge for ln in (x0, x1, y0, y1)]
                     if sum(real) < 2 or not any(real[:2]) or not any(real[2:]):
                         continue

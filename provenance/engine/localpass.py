@@ -21,8 +21,14 @@ from provenance.engine.votes import Votes
 __all__ = ["local_pass"]
 
 
-def local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], box: Box,
-                votes: Votes, matched: set[int]) -> None:
+def local_pass(
+    index: ReferenceIndex,
+    times: list[float],
+    images: list[npt.NDArray[np.uint8]],
+    box: Box,
+    votes: Votes,
+    matched: set[int],
+) -> None:
     """Local features on the frames hashes left unexplained: probed sparsely, dense where they find something.
 
     Every frame at ``local_query_fps`` is a candidate. Candidates ``local_probe_fps`` apart are searched in the
@@ -51,7 +57,8 @@ def local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
     # probes: every one searched as it is, every other one mirrored too, all of them once the clip has shown a
     # mirrored match (a mirror image is an edit of a whole upload or a long cut, rarely of a moment)
     queue: list[tuple[int, frozenset[bool], tuple[_Hit, ...]]] = [
-        (f, _BOTH_SIDES if k % 2 == 0 else _DIRECT, ()) for k, f in enumerate(candidates[::spacing])]
+        (f, _BOTH_SIDES if k % 2 == 0 else _DIRECT, ()) for k, f in enumerate(candidates[::spacing])
+    ]
     done: set[int] = set()
     position = {f: i for i, f in enumerate(candidates)}
     while queue:
@@ -68,7 +75,7 @@ def local_pass(index: ReferenceIndex, times: list[float], images: list[npt.NDArr
         if hits:  # the neighbours, searched the way round (direct, mirrored) this frame was found
             found = frozenset(h.match.mirrored for h in hits)
             i = position[f]
-            queue += [(g, found, hits) for g in candidates[max(0, i - spacing): i + spacing + 1] if g not in done]
+            queue += [(g, found, hits) for g in candidates[max(0, i - spacing) : i + spacing + 1] if g not in done]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +95,9 @@ _TRACK_SPEEDS = (AlignParams().speed_min, AlignParams().speed_max)
 _TRACK_SLACK_S = 0.5
 
 
-def _track_frame(index: ReferenceIndex, t: float, image: npt.NDArray[np.uint8], votes: Votes,
-                 origin: tuple[_Hit, ...]) -> tuple[_Hit, ...]:
+def _track_frame(
+    index: ReferenceIndex, t: float, image: npt.NDArray[np.uint8], votes: Votes, origin: tuple[_Hit, ...]
+) -> tuple[_Hit, ...]:
     """Try the matches ``origin`` (of a neighbouring clip frame) on this (trimmed) frame without a feature search.
 
     Each match's homography warps this frame into its reference's geometry; the warped picture's centre hash
@@ -108,8 +116,15 @@ def _track_frame(index: ReferenceIndex, t: float, image: npt.NDArray[np.uint8], 
         if placed is None:
             continue
         r_t, d = placed
-        votes.add(t, h.ref, r_t, 1.0 - d / (params.max_distance + 1),
-                  "orb-track-mirror" if h.match.mirrored else "orb-track", -h.match.inliers, h.region)
+        votes.add(
+            t,
+            h.ref,
+            r_t,
+            1.0 - d / (params.max_distance + 1),
+            "orb-track-mirror" if h.match.mirrored else "orb-track",
+            -h.match.inliers,
+            h.region,
+        )
         hits.append(_Hit(t, h.ref, r_t, h.match, h.region))
     if hits:
         votes.local_tried += 1
@@ -133,8 +148,14 @@ def _oriented_features(image: npt.NDArray[np.uint8], lp: LocalParams, sides: fro
     return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), flipped.size, flipped)
 
 
-def _local_frame(index: ReferenceIndex, lp: LocalParams, t: float, image: npt.NDArray[np.uint8],
-                 votes: Votes, sides: frozenset[bool] = _BOTH_SIDES) -> tuple[_Hit, ...]:
+def _local_frame(
+    index: ReferenceIndex,
+    lp: LocalParams,
+    t: float,
+    image: npt.NDArray[np.uint8],
+    votes: Votes,
+    sides: frozenset[bool] = _BOTH_SIDES,
+) -> tuple[_Hit, ...]:
     """Search one (trimmed) clip frame in the feature bank (the ``sides`` asked: direct, mirrored) and vote for
     what it finds; returns the matches it voted for (none: nothing found)."""
     params = index.params
@@ -188,15 +209,17 @@ def _local_frame(index: ReferenceIndex, lp: LocalParams, t: float, image: npt.ND
 _REFINE_WINDOW_S = 1.0
 
 
-def _refine_time(index: ReferenceIndex, ref: int, r_t: float, image: npt.NDArray[np.uint8],
-                 match: RegionMatch) -> tuple[float, int] | None:
+def _refine_time(
+    index: ReferenceIndex, ref: int, r_t: float, image: npt.NDArray[np.uint8], match: RegionMatch
+) -> tuple[float, int] | None:
     """Place a local-feature match in time on the dense reference hashes (DESIGN: warp, confirm by hash):
     :func:`_place_in_time` within :data:`_REFINE_WINDOW_S` of the matched reference frame."""
     return _place_in_time(index, ref, r_t - _REFINE_WINDOW_S, r_t + _REFINE_WINDOW_S, image, match)
 
 
-def _place_in_time(index: ReferenceIndex, ref: int, start: float, end: float, image: npt.NDArray[np.uint8],
-                   match: RegionMatch) -> tuple[float, int] | None:
+def _place_in_time(
+    index: ReferenceIndex, ref: int, start: float, end: float, image: npt.NDArray[np.uint8], match: RegionMatch
+) -> tuple[float, int] | None:
     """The reference frame in ``[start, end]`` (seconds) that the clip frame's matched picture is.
 
     The clip frame is warped into the reference frame's geometry by the match's homography; the centre

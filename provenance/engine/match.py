@@ -74,8 +74,9 @@ def match_clip(source: Any, index: ReferenceIndex) -> ClipMatches:
     return result
 
 
-def _windows(sampled: Sampled, kept: list[ColourFrame], asset_frames: int
-             ) -> Iterator[tuple[list[float], list[npt.NDArray[np.uint8]]]]:
+def _windows(
+    sampled: Sampled, kept: list[ColourFrame], asset_frames: int
+) -> Iterator[tuple[list[float], list[npt.NDArray[np.uint8]]]]:
     """The clip's grey frames in windows ``(times, images)``; frames that come with an RGB copy are kept in
     ``kept`` (thinned when the clip's duration was unknown)."""
     times: list[float] = []
@@ -98,8 +99,9 @@ def _windows(sampled: Sampled, kept: list[ColourFrame], asset_frames: int
         yield times, images
 
 
-def _find_candidates(index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]],
-                     prints: WindowPrint, votes: Votes) -> None:
+def _find_candidates(
+    index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], prints: WindowPrint, votes: Votes
+) -> None:
     """Hash lookups, then local features where hashes leave the window unexplained; all found goes to ``votes``."""
     params = index.params
     votes.informative += prints.informative

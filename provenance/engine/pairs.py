@@ -48,8 +48,7 @@ COMPATIBLE |= {(PANEL, WHOLE), (PANEL, REGIONS.index("center90")), (PANEL, REGIO
 #: ``region_max_distance``).
 FULL_PICTURE = {WHOLE, PANEL}
 #: Pairs that show a whole composition (a streamer's layout counts only through these).
-COMPOSITION = {(q, rr) for q in FULL_PICTURE for rr in (WHOLE, REGIONS.index("center90"),
-                                                        REGIONS.index("center70"))}
+COMPOSITION = {(q, rr) for q in FULL_PICTURE for rr in (WHOLE, REGIONS.index("center90"), REGIONS.index("center70"))}
 
 #: lookup tables over (clip region, reference region): compatible pairs, composition pairs; full-picture regions
 COMPAT_TABLE = np.zeros((len(REGIONS) + 1, len(REGIONS)), bool)

@@ -53,8 +53,7 @@ _BOX_TOLERANCE = 0.02
 
 def _same_box(a: Box, b: Box, width: int, height: int) -> bool:
     tx, ty = _BOX_TOLERANCE * width, _BOX_TOLERANCE * height
-    return (abs(a.x0 - b.x0) <= tx and abs(a.x1 - b.x1) <= tx and abs(a.y0 - b.y0) <= ty
-            and abs(a.y1 - b.y1) <= ty)
+    return abs(a.x0 - b.x0) <= tx and abs(a.x1 - b.x1) <= tx and abs(a.y0 - b.y0) <= ty and abs(a.y1 - b.y1) <= ty
 
 
 def _shot_boxes(images: list[npt.NDArray[np.uint8]], box: Box) -> list[tuple[Box, list[int]]]:
@@ -83,16 +82,18 @@ def _shot_boxes(images: list[npt.NDArray[np.uint8]], box: Box) -> list[tuple[Box
     return runs
 
 
-def _region_queries(hashes: npt.NDArray[np.uint8], quality: npt.NDArray[np.int64], frames: list[int]
-                    ) -> list[HashQuery]:
+def _region_queries(
+    hashes: npt.NDArray[np.uint8], quality: npt.NDArray[np.int64], frames: list[int]
+) -> list[HashQuery]:
     """The queries of region hashes ``(K, 2R, 32)`` (direct, then mirrored) and their quality ``(K, 2R)`` of the
     window's frames ``frames``."""
     r = len(REGIONS)
     k = len(frames)
     regions, frame_of = np.tile(np.arange(r), k), np.repeat(np.asarray(frames, np.int64), r)
-    return [HashQuery(name, hashes[:, side].reshape(k * r, 32), quality[:, side].reshape(k * r), regions, frame_of)
-            for name, side in (("pdq", slice(0, r)), ("pdq-mirror", slice(r, 2 * r)))]
-
+    return [
+        HashQuery(name, hashes[:, side].reshape(k * r, 32), quality[:, side].reshape(k * r), regions, frame_of)
+        for name, side in (("pdq", slice(0, r)), ("pdq-mirror", slice(r, 2 * r)))
+    ]
 
 
 def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) -> WindowPrint:

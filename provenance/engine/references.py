@@ -47,10 +47,15 @@ class FootagePrint:
         """(timestamps, data, quality) blobs for storage; ``data`` holds hashes then local features."""
         feats = [f.to_bytes() for f in self.local_features]
         header = np.array([len(self.timestamps), len(REGIONS), len(feats), *[len(b) for b in feats]], "<u4")
-        data = b"".join([
-            header.tobytes(), self.local_times.astype("<f4").tobytes(), self.hashes.tobytes(), *feats,
-            np.array([self.duration_s], "<f8").tobytes(),
-        ])
+        data = b"".join(
+            [
+                header.tobytes(),
+                self.local_times.astype("<f4").tobytes(),
+                self.hashes.tobytes(),
+                *feats,
+                np.array([self.duration_s], "<f8").tobytes(),
+            ]
+        )
         return self.timestamps.astype("<f4").tobytes(), data, self.quality.astype(np.uint8).tobytes()
 
     @classmethod
@@ -69,7 +74,7 @@ class FootagePrint:
         off += n * r * 32
         feats = []
         for length in lens:
-            feats.append(Features.from_bytes(data[off: off + int(length)]))
+            feats.append(Features.from_bytes(data[off : off + int(length)]))
             off += int(length)
         duration = float(np.frombuffer(data, "<f8", count=1, offset=off)[0])
         q = np.frombuffer(quality, np.uint8).copy()

@@ -28,13 +28,22 @@ class Votes:
         """Whether any vote so far matched a mirror image as a whole picture or by local features (a region of a
         mirrored frame alone is weak evidence: symmetric pictures have them)."""
         if not self._mirror_seen:
-            self._mirror_seen = any("mirror" in m and not m.endswith("-region")
-                                    for m in self.method[self._mirror_checked:])
+            self._mirror_seen = any(
+                "mirror" in m and not m.endswith("-region") for m in self.method[self._mirror_checked :]
+            )
             self._mirror_checked = len(self.method)
         return self._mirror_seen
 
-    def add(self, q_t: float, ref: int, r_t: float, score: float, method: str, distance: int,
-            quad: tuple[float, float, float, float] | None = None) -> None:
+    def add(
+        self,
+        q_t: float,
+        ref: int,
+        r_t: float,
+        score: float,
+        method: str,
+        distance: int,
+        quad: tuple[float, float, float, float] | None = None,
+    ) -> None:
         self.q_t.append(q_t)
         self.ref.append(ref)
         self.r_t.append(r_t)

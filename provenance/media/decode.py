@@ -72,8 +72,7 @@ from provenance.media.readers import OpenCVReader, PyAVReader, rotate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "VideoBackend", "available_backends", "frame_at", "iter_frames",
-           "open_video"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "VideoBackend", "available_backends", "frame_at", "iter_frames", "open_video"]
 
 
 class VideoBackend(Protocol):
@@ -92,9 +91,7 @@ def available_backends() -> list[str]:
     return sorted(BACKENDS)
 
 
-def open_video(
-    path: str | Path | MediaSource, backend: str = DEFAULT_BACKEND, *, threads: bool = True
-) -> VideoReader:
+def open_video(path: str | Path | MediaSource, backend: str = DEFAULT_BACKEND, *, threads: bool = True) -> VideoReader:
     """Open ``path`` (a path or a media source) with ``backend`` and return its reader.
 
     ``threads=False`` asks for single-threaded decoding (better when one

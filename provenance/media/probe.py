@@ -177,8 +177,9 @@ def probe(path: str | Path | MediaSource | MediaInput) -> MediaInfo:
 def check_size(label: str, width: int, height: int) -> None:
     """Raise :class:`DecodeError` when ``width`` x ``height`` is above :data:`MAX_SIDE` / :data:`MAX_PIXELS`."""
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise DecodeError(label, f"{width}x{height} exceeds the decoding limit ({MAX_SIDE} px a side, "
-                                 f"{MAX_PIXELS // 1_000_000} MP)")
+        raise DecodeError(
+            label, f"{width}x{height} exceeds the decoding limit ({MAX_SIDE} px a side, {MAX_PIXELS // 1_000_000} MP)"
+        )
 
 
 def _head(inp: MediaInput, fh: BinaryIO) -> tuple[bytes, int]:
@@ -322,8 +323,9 @@ def open_image(target: Path | IO[bytes], label: str) -> Iterator[PILImage.Image]
         try:
             im = Image.open(_rewind(target))
         except Image.DecompressionBombError as exc:
-            raise DecodeError(label, f"image exceeds the decoding limit ({MAX_SIDE} px a side, "
-                                     f"{MAX_PIXELS // 1_000_000} MP): {exc}") from exc
+            raise DecodeError(
+                label, f"image exceeds the decoding limit ({MAX_SIDE} px a side, {MAX_PIXELS // 1_000_000} MP): {exc}"
+            ) from exc
     with im:
         check_size(label, *im.size)
         yield im
@@ -381,8 +383,10 @@ def _probe_video(target: Path | IO[bytes], label: str) -> MediaInfo:
             raise _NoVideo("no decodable video stream (size unknown)")
         codec = ctx.name or "unknown"
         demuxer = getattr(container.format, "name", "") or ""
-        if codec in {"png", "mjpeg", "webp", "bmp", "tiff"} and (stream.frames or 1) <= 1 and (
-            demuxer.endswith("_pipe") or demuxer.startswith("image2")
+        if (
+            codec in {"png", "mjpeg", "webp", "bmp", "tiff"}
+            and (stream.frames or 1) <= 1
+            and (demuxer.endswith("_pipe") or demuxer.startswith("image2"))
         ):
             # A still image seen through FFmpeg's image demuxer (an MJPEG video in a real container is a video).
             raise _NoVideo("a still image")
@@ -446,4 +450,3 @@ def _first_frame_rotation(container: object, stream: object) -> int:
     except Exception:
         return 0
     return 0
-

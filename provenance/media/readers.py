@@ -99,9 +99,7 @@ class _ReaderBase:
     def __enter__(self) -> VideoReader:
         return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
@@ -130,7 +128,11 @@ class _ReaderBase:
         yield from self._video_frames(fps, size, gray, keyframes_only, colour_every if gray else 0)
 
     def _video_frames(
-        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool,
+        self,
+        fps: float | None,
+        size: tuple[int, int] | None,
+        gray: bool,
+        keyframes_only: bool,
         colour_every: int = 0,
     ) -> Iterator[Frame]:
         raise NotImplementedError  # each backend decodes its own way
@@ -151,9 +153,7 @@ class _ReaderBase:
             where = f" after t={last_t:.3f}s" if math.isfinite(last_t) else ""
             self._warn(f"decoding stopped{where}: {error}")
         elif self.info.duration_s > 0 and last_t < self.info.duration_s - _EARLY_END_S - 1e-6:
-            self._warn(
-                f"stream ended at t={last_t:.3f}s, before its announced duration {self.info.duration_s:.3f}s"
-            )
+            self._warn(f"stream ended at t={last_t:.3f}s, before its announced duration {self.info.duration_s:.3f}s")
 
 
 # --------------------------------------------------------------------------- PyAV
@@ -165,7 +165,11 @@ class PyAVReader(_ReaderBase):
     backend = "pyav"
 
     def _video_frames(
-        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool,
+        self,
+        fps: float | None,
+        size: tuple[int, int] | None,
+        gray: bool,
+        keyframes_only: bool,
         colour_every: int = 0,
     ) -> Iterator[Frame]:
         import av
@@ -193,9 +197,7 @@ class PyAVReader(_ReaderBase):
             elif self.threads:
                 stream.thread_type = "AUTO"
             tb = float(stream.time_base) if stream.time_base else 0.0
-            t0: float | None = (
-                float(stream.start_time) * tb if stream.start_time is not None and tb > 0 else None
-            )
+            t0: float | None = float(stream.start_time) * tb if stream.start_time is not None and tb > 0 else None
             rate = self.info.fps if self.info.fps > 0 else 25.0
             prev_t = -1.0 / rate
             decoded = container.decode(stream)
@@ -259,8 +261,9 @@ class OpenCVReader(_ReaderBase):
 
     def __init__(self, source: MediaInput, info: MediaInfo, *, threads: bool = True) -> None:
         if source.path is None:
-            raise DecodeError(source.label, "the opencv backend reads only plain files, not members of "
-                                            "archives; use the pyav backend")
+            raise DecodeError(
+                source.label, "the opencv backend reads only plain files, not members of archives; use the pyav backend"
+            )
         super().__init__(source, info, threads=threads)
 
     def _keyframe_times(self) -> list[float]:
@@ -286,7 +289,11 @@ class OpenCVReader(_ReaderBase):
         return sorted(times)
 
     def _video_frames(
-        self, fps: float | None, size: tuple[int, int] | None, gray: bool, keyframes_only: bool,
+        self,
+        fps: float | None,
+        size: tuple[int, int] | None,
+        gray: bool,
+        keyframes_only: bool,
         colour_every: int = 0,
     ) -> Iterator[Frame]:
         import cv2

@@ -26,8 +26,11 @@ def evidence_times(evidence: Evidence, segments: Sequence[Segment]) -> tuple[flo
     time). ``None`` when there is nothing to go by. Times are rounded to the millisecond.
     """
     ct = _num(evidence.clip_time)
-    segs = [s for s in segments if s.reference == evidence.reference and _num(s.start) is not None
-            and _num(s.end) is not None]
+    segs = [
+        s
+        for s in segments
+        if s.reference == evidence.reference and _num(s.start) is not None and _num(s.end) is not None
+    ]
     if isinstance(evidence, AssetEvidence):
         if ct is None:
             frames = [f for f in (_num(x) for x in evidence.frames) if f is not None]

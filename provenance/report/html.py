@@ -57,12 +57,14 @@ def render_html(report: Report, thumbnails: Thumbnailer[Clip] | None = None, *, 
     evidence = _evidence_data(report, thumbnails, max_thumbnails)
     dataset = str((report.scan.dataset if report.scan is not None else None) or "dataset")
     title = f"Provenance audit: {Path(dataset).name or dataset}"
-    return (_static("report.html")
-            .replace("@@TITLE@@", html.escape(title))
-            .replace("@@CSS@@", _static("report.css"))
-            .replace("@@REPORT@@", _script_json(report.to_dict()))
-            .replace("@@EVIDENCE@@", _script_json(evidence))
-            .replace("@@JS@@", _static("report.js")))
+    return (
+        _static("report.html")
+        .replace("@@TITLE@@", html.escape(title))
+        .replace("@@CSS@@", _static("report.css"))
+        .replace("@@REPORT@@", _script_json(report.to_dict()))
+        .replace("@@EVIDENCE@@", _script_json(evidence))
+        .replace("@@JS@@", _static("report.js"))
+    )
 
 
 @functools.cache
@@ -104,8 +106,9 @@ def _evidence_data(report: Report, thumbs: Thumbnailer[Clip] | None, limit: int)
     return {"views": views, "images": images, "thumbnails": thumbs is not None, "limit": limit}
 
 
-def _pair(thumbs: Thumbnailer[Clip], clip: Clip, ev: Evidence, ct: float | None, rt: float | None,
-          images: dict[str, str]) -> dict[str, str]:
+def _pair(
+    thumbs: Thumbnailer[Clip], clip: Clip, ev: Evidence, ct: float | None, rt: float | None, images: dict[str, str]
+) -> dict[str, str]:
     """The clip-side and reference-side picture ids of one evidence item, or the note saying why not."""
     out: dict[str, str] = {}
     if ct is None:
@@ -149,8 +152,7 @@ def _script_json(data: object) -> str:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:
         text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                    ("\u2029", "\\u2029")):
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(ch, esc)
     return text
 

@@ -23,24 +23,70 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from provenance.report.vocabulary import AiTraining, Exposure, LayerName, Verdict
 
-__all__ = ["CLIP_EXAMPLE", "POLICY_EXAMPLE", "SEGMENT_EXAMPLE", "AssetEvidence", "Clip", "Evidence", "FootageEvidence",
-           "Layer", "Policy", "References", "Report", "ReportModel", "ScanFacts", "Segment", "Source"]
+__all__ = [
+    "CLIP_EXAMPLE",
+    "POLICY_EXAMPLE",
+    "SEGMENT_EXAMPLE",
+    "AssetEvidence",
+    "Clip",
+    "Evidence",
+    "FootageEvidence",
+    "Layer",
+    "Policy",
+    "References",
+    "Report",
+    "ReportModel",
+    "ScanFacts",
+    "Segment",
+    "Source",
+]
 
 #: Examples of report objects, which the service's OpenAPI document shows (api.schemas re-exports these models).
 POLICY_EXAMPLE: dict[str, Any] = {
-    "ai_training": "deny", "license": "All rights reserved", "territories": ["DE", "US"], "valid_until": "2027-12-31",
-    "source": "tdm-reservation", "url": "https://acme.example/ai-terms"}
-SEGMENT_EXAMPLE: dict[str, Any] = {"start": 1.0, "end": 7.5, "reference": "footage/acme-racer-trailer.mp4",
-                                   "ref_start": 31.0, "ref_end": 37.5}
+    "ai_training": "deny",
+    "license": "All rights reserved",
+    "territories": ["DE", "US"],
+    "valid_until": "2027-12-31",
+    "source": "tdm-reservation",
+    "url": "https://acme.example/ai-terms",
+}
+SEGMENT_EXAMPLE: dict[str, Any] = {
+    "start": 1.0,
+    "end": 7.5,
+    "reference": "footage/acme-racer-trailer.mp4",
+    "ref_start": 31.0,
+    "ref_end": 37.5,
+}
 CLIP_EXAMPLE: dict[str, Any] = {
-    "path": "clip.mp4", "sha256": "9f2c" + "0" * 60, "duration_s": 8.0, "exposure": "high", "error": None,
+    "path": "clip.mp4",
+    "sha256": "9f2c" + "0" * 60,
+    "duration_s": 8.0,
+    "exposure": "high",
+    "error": None,
     "reason": "High exposure: footage of Acme Racer (Acme Games, AI training denied).",
-    "layers": [{"layer": "game", "holder": "acme", "holder_name": "Acme Games", "work": "acme-racer",
-                "title": "Acme Racer", "verdict": "denied", "policy": {"ai_training": "deny",
-                                                                      "license": "All rights reserved"},
-                "confidence": 0.93, "segments": [SEGMENT_EXAMPLE],
-                "evidence": [{"kind": "footage", "reference": "footage/acme-racer-trailer.mp4", "region": None,
-                              "clip_time": 4.2, "ref_time": 34.2}]}]}
+    "layers": [
+        {
+            "layer": "game",
+            "holder": "acme",
+            "holder_name": "Acme Games",
+            "work": "acme-racer",
+            "title": "Acme Racer",
+            "verdict": "denied",
+            "policy": {"ai_training": "deny", "license": "All rights reserved"},
+            "confidence": 0.93,
+            "segments": [SEGMENT_EXAMPLE],
+            "evidence": [
+                {
+                    "kind": "footage",
+                    "reference": "footage/acme-racer-trailer.mp4",
+                    "region": None,
+                    "clip_time": 4.2,
+                    "ref_time": 34.2,
+                }
+            ],
+        }
+    ],
+}
 
 
 class ReportModel(BaseModel):

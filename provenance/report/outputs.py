@@ -31,8 +31,18 @@ from provenance.report.vocabulary import EXPOSURE_ORDER
 __all__ = ["CSV_COLUMNS", "cleared", "clip_list", "csv_text", "exceeds", "list_text", "load_report", "report_json"]
 
 CSV_COLUMNS = (
-    "path", "sha256", "duration_s", "exposure", "error", "layer", "holder", "work", "ai_training", "license",
-    "confidence", "segments",
+    "path",
+    "sha256",
+    "duration_s",
+    "exposure",
+    "error",
+    "layer",
+    "holder",
+    "work",
+    "ai_training",
+    "license",
+    "confidence",
+    "segments",
 )
 
 
@@ -104,12 +114,27 @@ def csv_text(report: Report) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for clip in report.clips:
-        head: list[Any] = [clip.path, clip.sha256 or "", clip.duration_s if clip.duration_s is not None else "",
-                           clip.exposure, clip.error or ""]
+        head: list[Any] = [
+            clip.path,
+            clip.sha256 or "",
+            clip.duration_s if clip.duration_s is not None else "",
+            clip.exposure,
+            clip.error or "",
+        ]
         if not clip.layers:
             w.writerow([*head, "", "", "", "", "", "", ""])
         for layer in clip.layers:
             policy = layer.policy
-            w.writerow([*head, layer.layer, layer.holder, layer.work, policy.ai_training,
-                        policy.license or "", layer.confidence, _segments(layer)])
+            w.writerow(
+                [
+                    *head,
+                    layer.layer,
+                    layer.holder,
+                    layer.work,
+                    policy.ai_training,
+                    policy.license or "",
+                    layer.confidence,
+                    _segments(layer),
+                ]
+            )
     return buf.getvalue()

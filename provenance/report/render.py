@@ -43,12 +43,20 @@ def _r(x: float) -> float:
     return round(float(x), 3)
 
 
-def render_clip(rel: str, sha: str | None, raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date,
-                territory: str | None, metadata: Mapping[str, Any] | None = None, source: Source | None = None
-                ) -> Clip:
+def render_clip(
+    rel: str,
+    sha: str | None,
+    raw: Mapping[str, Any],
+    infos: Mapping[str, RefInfo],
+    as_of: date,
+    territory: str | None,
+    metadata: Mapping[str, Any] | None = None,
+    source: Source | None = None,
+) -> Clip:
     """The report's clip object from a raw result (``infos`` by reference key) and the registry's current terms."""
-    clip = Clip(path=rel, sha256=sha, duration_s=raw.get("duration_s"), exposure="none", error=raw.get("error"),
-                layers=[])
+    clip = Clip(
+        path=rel, sha256=sha, duration_s=raw.get("duration_s"), exposure="none", error=raw.get("error"), layers=[]
+    )
     if source:
         clip.source = source
     if metadata:
@@ -91,8 +99,7 @@ def _policy(info: RefInfo, as_of: date, territory: str | None) -> Policy:
     return policy
 
 
-def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, territory: str | None
-            ) -> list[Layer]:
+def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, territory: str | None) -> list[Layer]:
     """Group footage and asset matches by work into the report's layer objects."""
     by_work: dict[str, Layer] = {}
 
@@ -100,21 +107,44 @@ def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, t
         if info.work not in by_work:
             policy = _policy(info, as_of, territory)
             by_work[info.work] = Layer(
-                layer=layer_name(info.layer), holder=info.holder, work=info.work, title=info.title,
-                holder_name=info.holder_name, policy=policy, verdict=VERDICTS[policy.ai_training],
-                confidence=0.0, segments=[], evidence=[],
+                layer=layer_name(info.layer),
+                holder=info.holder,
+                work=info.work,
+                title=info.title,
+                holder_name=info.holder_name,
+                policy=policy,
+                verdict=VERDICTS[policy.ai_training],
+                confidence=0.0,
+                segments=[],
+                evidence=[],
             )
         return by_work[info.work]
 
     for ref in raw.get("footage", []):
         info = infos[ref["ref"]]
         e = entry(info)
-        e.segments += [Segment(start=s["start"], end=s["end"], reference=info.path, ref_start=s["ref_start"],
-                               ref_end=s["ref_end"], speed=s["speed"], score=s["score"]) for s in ref["segments"]]
+        e.segments += [
+            Segment(
+                start=s["start"],
+                end=s["end"],
+                reference=info.path,
+                ref_start=s["ref_start"],
+                ref_end=s["ref_end"],
+                speed=s["speed"],
+                score=s["score"],
+            )
+            for s in ref["segments"]
+        ]
         e.confidence = max(e.confidence, ref["confidence"])
         footage = FootageEvidence(
-            reference=info.path, kind="footage", methods=ref["methods"], mirrored=ref["mirrored"],
-            best_pdq_distance=ref["best_distance"], region=ref["region"], clip_time=None, ref_time=None,
+            reference=info.path,
+            kind="footage",
+            methods=ref["methods"],
+            mirrored=ref["mirrored"],
+            best_pdq_distance=ref["best_distance"],
+            region=ref["region"],
+            clip_time=None,
+            ref_time=None,
         )
         footage.clip_time, footage.ref_time = evidence_times(footage, e.segments)
         e.evidence.append(footage)
@@ -123,10 +153,19 @@ def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, t
         e = entry(info)
         confidence = min(1.0, hit["score"] / 36.0) if hit["method"] == "features" else hit["score"]
         e.confidence = max(e.confidence, _r(confidence))
-        e.segments.append(Segment(start=min(hit["frames"]), end=max(hit["frames"]), reference=info.path,
-                                  ref_start=None, ref_end=None))
-        asset = AssetEvidence(reference=info.path, kind="asset", method=hit["method"], mirrored=hit["mirrored"],
-                              frames=hit["frames"], score=hit["score"], region=hit["region"], clip_time=None)
+        e.segments.append(
+            Segment(start=min(hit["frames"]), end=max(hit["frames"]), reference=info.path, ref_start=None, ref_end=None)
+        )
+        asset = AssetEvidence(
+            reference=info.path,
+            kind="asset",
+            method=hit["method"],
+            mirrored=hit["mirrored"],
+            frames=hit["frames"],
+            score=hit["score"],
+            region=hit["region"],
+            clip_time=None,
+        )
         asset.clip_time, _ = evidence_times(asset, e.segments)
         e.evidence.append(asset)
     layers = list(by_work.values())

@@ -56,8 +56,9 @@ class Thumbnailer(Generic[ClipT]):
     report names it by. A locator that raises counts as one that does not know.
     """
 
-    def __init__(self, clip_locator: ClipLocator[ClipT], reference_locator: ReferenceLocator,
-                 max_side: int = 320) -> None:
+    def __init__(
+        self, clip_locator: ClipLocator[ClipT], reference_locator: ReferenceLocator, max_side: int = 320
+    ) -> None:
         if max_side < 16:
             raise ValueError(f"max_side must be >= 16, got {max_side}")
         self.clip_locator = clip_locator
@@ -176,7 +177,7 @@ def _checker(size: tuple[int, int]) -> Image.Image:
     """Light and mid grey squares: transparency a reviewer recognises at a glance."""
     w, h = size
     ys, xs = np.mgrid[0:h, 0:w]
-    light = ((xs // CHECKER + ys // CHECKER) % 2 == 0)
+    light = (xs // CHECKER + ys // CHECKER) % 2 == 0
     grey = np.where(light, 204, 153).astype(np.uint8)
     rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
     return Image.fromarray(rgba, "RGBA")

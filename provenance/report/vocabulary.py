@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import Literal, TypeVar, get_args
 
-__all__ = ["AI_TRAINING", "EXPOSURE_ORDER", "LAYERS", "VERDICTS", "AiTraining", "Exposure", "LayerName", "Verdict",
-           "ai_training", "layer_name"]
+__all__ = [
+    "AI_TRAINING",
+    "EXPOSURE_ORDER",
+    "LAYERS",
+    "VERDICTS",
+    "AiTraining",
+    "Exposure",
+    "LayerName",
+    "Verdict",
+    "ai_training",
+    "layer_name",
+]
 
 #: The rights layers of a clip, in the order a report lists them: the publisher's game, the streamer's
 #: contribution, user-generated content, anything else.
@@ -26,8 +36,12 @@ AI_TRAINING: tuple[AiTraining, ...] = get_args(AiTraining)
 
 #: A layer's verdict, one per ``ai_training`` value.
 Verdict = Literal["allowed", "denied", "conditional", "unknown"]
-VERDICTS: dict[AiTraining, Verdict] = {"allow": "allowed", "deny": "denied", "conditional": "conditional",
-                                       "unknown": "unknown"}
+VERDICTS: dict[AiTraining, Verdict] = {
+    "allow": "allowed",
+    "deny": "denied",
+    "conditional": "conditional",
+    "unknown": "unknown",
+}
 
 _T = TypeVar("_T", bound=str)
 

@@ -105,8 +105,7 @@ def as_image_list(images: Images) -> list[npt.NDArray[np.uint8]]:
     if isinstance(images, np.ndarray):
         if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] == 3 and images.shape[0] > 3):
             raise FingerprintError(
-                f"an array batch must be (N, H, W) or (N, H, W, 3); got {images.shape}"
-                " - wrap one image in a list"
+                f"an array batch must be (N, H, W) or (N, H, W, 3); got {images.shape} - wrap one image in a list"
             )
         items = list(images)
     else:

@@ -44,8 +44,7 @@ WORK = 128
 F32Array = npt.NDArray[np.float32]
 
 _DCT = np.array(
-    [[np.sqrt(2.0 / GRID) * np.cos(np.pi / 2 / GRID * (i + 1) * (2 * j + 1)) for j in range(GRID)]
-     for i in range(16)],
+    [[np.sqrt(2.0 / GRID) * np.cos(np.pi / 2 / GRID * (i + 1) * (2 * j + 1)) for j in range(GRID)] for i in range(16)],
     dtype=np.float32,
 )
 _DCT_T = np.ascontiguousarray(_DCT.T)
@@ -109,13 +108,14 @@ def _mirror_of(boxes: tuple[Box, ...]) -> tuple[int | None, ...]:
     return tuple(where.get(Box(WORK - b.x1, b.y0, WORK - b.x0, b.y1)) for b in boxes)
 
 
-def region_grids(work: F32Array, regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS
-                 ) -> F32Array:
+def region_grids(
+    work: F32Array, regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS
+) -> F32Array:
     """``(N, R, GRID, GRID)``: the grid of each region (in ``regions``' order) of working pictures ``work``."""
     boxes = _boxes(tuple(regions.items()))
     out = np.empty((len(work), len(boxes), GRID, GRID), np.float32)
     for i, b in enumerate(boxes):
-        out[:, i] = _to_grid(work[:, b.y0:b.y1, b.x0:b.x1])
+        out[:, i] = _to_grid(work[:, b.y0 : b.y1, b.x0 : b.x1])
     return out
 
 
@@ -127,15 +127,15 @@ def _coefficients(grids: F32Array) -> tuple[F32Array, npt.NDArray[np.int64]]:
     quality = np.empty(m, np.int64)
     scale = np.float32(100.0 / 255.0)
     for a in range(0, m, _CHUNK):
-        g = grids[a: a + _CHUNK]
+        g = grids[a : a + _CHUNK]
         c = len(g)
         # pdqhash: each gradient |d| * 100 / 255 truncated to an integer, summed, divided by 90, capped at 100
         d_rows = np.trunc(np.abs(g[:, :-1, :] - g[:, 1:, :]) * scale).sum(axis=(1, 2), dtype=np.float64)
         d_cols = np.trunc(np.abs(g[:, :, :-1] - g[:, :, 1:]) * scale).sum(axis=(1, 2), dtype=np.float64)
-        quality[a: a + c] = np.minimum(100, (d_rows + d_cols).astype(np.int64) // 90)
+        quality[a : a + c] = np.minimum(100, (d_rows + d_cols).astype(np.int64) // 90)
         half = (g.reshape(c * GRID, GRID) @ _DCT_T).reshape(c, GRID, 16)  # G @ D.T
         dct_t = (half.transpose(0, 2, 1).reshape(c * 16, GRID) @ _DCT_T).reshape(c, 16, 16)  # (D @ G @ D.T).T
-        coeffs[a: a + c] = dct_t.transpose(0, 2, 1).reshape(c, 256)
+        coeffs[a : a + c] = dct_t.transpose(0, 2, 1).reshape(c, 256)
     return coeffs, quality
 
 
@@ -157,9 +157,12 @@ def hash_grids(grids: F32Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.i
     return _bits(coeffs).reshape(*lead, 32), quality.reshape(lead)
 
 
-def grid_hashes(images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8], box: Box | None = None,
-                mirror: bool = False, regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS
-                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+def grid_hashes(
+    images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8],
+    box: Box | None = None,
+    mirror: bool = False,
+    regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Hashes ``(N, R, 32)`` and quality ``(N, R)`` of the ``regions`` of grey frames cut to ``box`` (with
     ``mirror``: ``2R``, the mirror images' regions following: a region of the mirror image whose mirror region is
     one of the regions costs no DCT, only :data:`_MIRROR_SIGNS`)."""
@@ -204,8 +207,10 @@ class GridHasher:
 
     def compute_with_quality(self, images: Images) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
         """Hashes ``(N, 32)`` and qualities ``(N,)`` of whole grey frames (RGB frames are taken as their luma)."""
-        grey = [im if im.ndim == 2 else np.asarray(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), np.uint8)
-                for im in as_image_list(images)]
+        grey = [
+            im if im.ndim == 2 else np.asarray(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), np.uint8)
+            for im in as_image_list(images)
+        ]
         h, q = self.regions(grey, regions=_WHOLE)
         return h[:, 0], q[:, 0]
 
@@ -215,9 +220,13 @@ class GridHasher:
     def distance(self, a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]:
         return hamming(a, b)
 
-    def regions(self, images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8], box: Box | None = None,
-                mirror: bool = False, regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS
-                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    def regions(
+        self,
+        images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8],
+        box: Box | None = None,
+        mirror: bool = False,
+        regions: Mapping[str, tuple[float, float, float, float]] = DEFAULT_REGIONS,
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
         """:func:`grid_hashes`: ``(N, R, 32)`` hashes and ``(N, R)`` quality of the regions (mirrors after)."""
         return grid_hashes(images, box, mirror, regions)
 

@@ -130,18 +130,13 @@ def _gray_stack(frames: Images) -> npt.NDArray[np.uint8] | npt.NDArray[np.float3
     out = np.empty((len(items), *shape), dtype=np.float32)
     for i, im in enumerate(items):
         if im.ndim == 3:
-            out[i] = (
-                im[..., 0] * np.float32(0.299)
-                + im[..., 1] * np.float32(0.587)
-                + im[..., 2] * np.float32(0.114)
-            )
+            out[i] = im[..., 0] * np.float32(0.299) + im[..., 1] * np.float32(0.587) + im[..., 2] * np.float32(0.114)
         else:
             out[i] = im
     return out
 
 
-def _block_means(g: npt.NDArray[np.uint8] | npt.NDArray[np.float32], block: int, rows: bool
-                 ) -> npt.NDArray[np.float32]:
+def _block_means(g: npt.NDArray[np.uint8] | npt.NDArray[np.float32], block: int, rows: bool) -> npt.NDArray[np.float32]:
     """Means of ``block`` pixels along each row (``rows``: ``(T, H, W // b)``) or each column (``(T, W, H // b)``)
     of ``g`` (T, H, W); the remainder of a line past the last whole block is left out."""
     t, h, w = g.shape
@@ -188,8 +183,7 @@ def _border_run(flat: npt.NDArray[np.bool_], level: npt.NDArray[np.float32], tol
     return n
 
 
-def _axis_borders(spread: npt.NDArray[np.float32], level: npt.NDArray[np.float32], p: BorderParams
-                  ) -> tuple[int, int]:
+def _axis_borders(spread: npt.NDArray[np.float32], level: npt.NDArray[np.float32], p: BorderParams) -> tuple[int, int]:
     """Border lengths (start, end) along one axis, from the line stats ``(T, L)`` of the informative frames."""
     flat_tf = spread <= p.flat_spread  # (T, L)
     flat = flat_tf.all(axis=0) & ((level.max(axis=0) - level.min(axis=0)) <= p.color_tol)
@@ -281,9 +275,7 @@ def region_boxes(
     out: dict[str, Box] = {}
     for name, (fx0, fy0, fx1, fy1) in regions.items():
         if not (0.0 <= fx0 < fx1 <= 1.0 and 0.0 <= fy0 < fy1 <= 1.0):
-            raise ConfigError(
-                f"region {name!r}: fractions must satisfy 0 <= a < b <= 1, got {(fx0, fy0, fx1, fy1)}"
-            )
+            raise ConfigError(f"region {name!r}: fractions must satisfy 0 <= a < b <= 1, got {(fx0, fy0, fx1, fy1)}")
         x0, x1 = round(fx0 * width), max(round(fx0 * width) + 1, round(fx1 * width))
         y0, y1 = round(fy0 * height), max(round(fy0 * height) + 1, round(fy1 * height))
         out[name] = Box(x0, y0, min(x1, width), min(y1, height))
