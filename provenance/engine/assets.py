@@ -381,11 +381,32 @@ class AssetDetector:
 
     # -- public -----------------------------------------------------------------------------
 
-    def detect(self, frame: npt.NDArray[np.uint8], features: Features | None = None) -> AssetMatch:
+    @property
+    def template_top(self) -> float | None:
+        """The largest scale the template search looks at (None: this asset is never searched by template)."""
+        if self.method == "template":
+            return self.params.max_scale
+        if not self.params.template_fallback:
+            return None
+        # features miss small appearances: the template search covers the small scales
+        top = min(self.params.fallback_max_scale, self.params.fallback_max_side / min(self.size))
+        return top if top >= self.params.min_scale else None  # None: large enough for features at every scale
+
+    def match_template(self, frame: npt.NDArray[np.uint8]) -> AssetMatch:
+        """The template search alone, over the scales of :attr:`template_top` (a miss when there are none)."""
+        top = self.template_top
+        if top is None:
+            return _miss("no template search for this asset", "template")
+        return self._match_template(np.ascontiguousarray(_gray(frame)), top)
+
+    def detect(
+        self, frame: npt.NDArray[np.uint8], features: Features | None = None, *, templates: bool = True
+    ) -> AssetMatch:
         """Look for the asset in ``frame`` (grey or RGB uint8).
 
         ``features`` may be precomputed with :meth:`frame_features` (the same
-        frame); they are only used by the ``features`` method.
+        frame); they are only used by the ``features`` method. ``templates=False`` leaves the template search
+        out (a caller that knows it cannot find anything: see :func:`~provenance.engine.assetpass.find_assets`).
         """
         gray = _gray(frame)
         if self.method == "features":
@@ -393,15 +414,13 @@ class AssetDetector:
             if ff.size != (gray.shape[1], gray.shape[0]):
                 raise FingerprintError(f"features are of a {ff.size} image, frame is {gray.shape[::-1]}")
             res = self._match_features(ff)
-            if res.found or not self.params.template_fallback:
+            if res.found or not templates or self.template_top is None:
                 return res
-            # features miss small appearances: search the small scales by template
-            top = min(self.params.fallback_max_scale, self.params.fallback_max_side / min(self.size))
-            if top < self.params.min_scale:
-                return res  # the asset is large enough for features at every scale searched
-            fallback = self._match_template(np.ascontiguousarray(gray), top)
+            fallback = self.match_template(gray)
             return fallback if fallback.found else res
-        return self._match_template(np.ascontiguousarray(gray), self.params.max_scale)
+        if not templates:
+            return _miss("template search not run", "template")
+        return self.match_template(gray)
 
 
 def chroma_difference(
