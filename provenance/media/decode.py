@@ -24,6 +24,9 @@ Contract every backend keeps (``tests/test_decode.py`` runs it over all of them)
   same size in ``Frame.colour`` (one decode serves hashing in grey and colour checks).
 * ``keyframes_only=True`` yields only key frames (one per GOP), which skips
   most of the decoding work; ``fps`` still thins them.
+* Sampling (``fps``) on one thread (``threads=False``, as a scan's workers decode) leaves undecoded the
+  non-reference frames (most B-frames) that no sample time takes; the frames yielded are the same, from about
+  two thirds of the frames decoded.
 * ``Frame.t`` is seconds from the start of the stream (the first frame is at
   or near 0); timestamps increase strictly.
 * Rotation metadata (display matrix) is applied: frames look as a player
