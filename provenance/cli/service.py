@@ -12,11 +12,11 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.app import app, err, state
+from provenance.cli.app import app, err, state, sub_app
 
 __all__ = ["Role", "keys_app", "serve_command"]
 
-keys_app = typer.Typer(help="API keys of the HTTP service (shown once, stored hashed).", no_args_is_help=True)
+keys_app = sub_app("API keys of the HTTP service (shown once, stored hashed).")
 app.add_typer(keys_app, name="keys")
 
 
