@@ -240,9 +240,8 @@ def _dry_run(dataset: Path, selection: Selection, workers: int) -> None:
         typer.echo(clip.path)
         if clip.error:
             err.print(f"cannot read {clip.path}: {clip.error}", highlight=False, markup=False)
-    hours = plan.seconds / 3600
     err.print(
-        f"dry run: {len(plan.clips)} clips ({plan.errors} unreadable), {hours:.2f} h of video, "
+        f"dry run: {len(plan.clips)} clips ({plan.errors} unreadable), {clock(plan.seconds)} of video, "
         f"{plan.size / 1e9:.2f} GB; a first scan takes about {clock(plan.estimate_s(workers))} with {workers} "
         "workers (clips already scanned are reused); nothing was matched or written",
         highlight=False,
