@@ -51,7 +51,7 @@ def serve_command(
     """
     import uvicorn
 
-    from api import ApiSettings, create_app
+    from api import ApiSettings, create_app, missing_data_roots
     from provenance.audit import default_workers  # one server process per CPU core this process may use
     from rightsdb import Registry
 
@@ -63,6 +63,8 @@ def serve_command(
         f"provenance service on http://{host}:{port}, {processes} process{'es' if processes > 1 else ''} "
         f"(data roots: {roots})"
     )
+    for root in missing_data_roots(settings):
+        err.print(f"warning: data root {root} is not a folder: scans and path checks under it will fail")
     if processes == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
         return
