@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,6 +29,7 @@ from . import problems
 from .auth import KeyCache
 from .bodies import BODY_MODELS
 from .config import ApiSettings, get_api_settings
+from .docs import install_docs
 from .jobs import JobRunner
 from .reads import Reads
 from .routes import clips, findings, health, registry, scans
@@ -70,6 +72,8 @@ class ServiceApp(FastAPI):
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The service for ``settings`` (default: from the environment, ``PROVENANCE_*``)."""
     settings = settings or get_api_settings()
+    for root in missing_data_roots(settings):
+        log.warning("data root %s (PROVENANCE_DATA_ROOTS) is not a folder: scans and checks under it will fail", root)
     registry_ = Registry(settings.db)
 
     def workers() -> tuple[Checker, JobRunner, Reads]:
@@ -109,6 +113,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from the package rather than a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "health", "description": "Liveness and readiness (no key needed)."},
             {"name": "registry", "description": "Holders, works, their terms and references."},
@@ -127,6 +133,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.stopped = False
     app.state.key_cache = KeyCache()
     problems.install(app)
+    install_docs(app)
     app.include_router(health.router)
     for module in (registry, clips, findings, scans):
         app.include_router(module.router, prefix="/v1")
@@ -138,6 +145,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def missing_data_roots(settings: ApiSettings) -> list[Path]:
+    """The data roots (``PROVENANCE_DATA_ROOTS``) that are not folders: a typo, or a volume not mounted."""
+    return [root for root in settings.data_root_paths if not root.is_dir()]
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

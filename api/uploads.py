@@ -65,6 +65,8 @@ class _Receiver:
         self.file: tuple[Path, str] | None = None
         self.size = 0
         self.duplicate = False
+        self.other_file: str | None = None  # the name of a file part sent under another field name
+        self.part_name = ""
 
     def on_part_begin(self) -> None:
         self.headers, self.in_file, self.skipping = {}, False, 0
@@ -83,6 +85,9 @@ class _Receiver:
         _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
+        self.part_name = name
+        if filename is not None and name != self.field and self.other_file is None:
+            self.other_file = name
         if name != self.field or filename is None:
             return
         if self.file is not None:
@@ -106,13 +111,22 @@ class _Receiver:
         else:
             self.skipping += n
             if self.skipping > _FIELD_LIMIT:
-                raise ApiProblem(413, "too_large", f"multipart field larger than {_FIELD_LIMIT // 1024} KiB")
+                if self.file is None and self.part_name == self.other_file:  # the file, under the wrong name
+                    raise ApiProblem(422, "invalid", self.missing())
+                raise ApiProblem(
+                    413, "too_large", f"multipart field {self.part_name!r} larger than {_FIELD_LIMIT // 1024} KiB"
+                )
 
     def on_part_end(self) -> None:
         if self.in_file and self.target is not None:
             self.target.close()
             self.target = None
         self.in_file = False
+
+    def missing(self) -> str:
+        """Why the request has no file: the field is missing (and which field the file came in, if any)."""
+        sent = f"; the file came as field {self.other_file!r}" if self.other_file is not None else ""
+        return f"field {self.field!r}: missing (send the file as multipart field {self.field!r} with a filename){sent}"
 
     def callbacks(self) -> Any:
         return {
@@ -176,9 +190,7 @@ async def receive_upload(request: Request, field: str, limit: int, tmp_dir: str 
         receiver.cleanup()
         raise ApiProblem(422, "invalid", f"field {field!r}: send one file, not several")
     if receiver.file is None:
-        raise ApiProblem(
-            422, "invalid", f"field {field!r}: missing (send the file as multipart field {field!r} with a filename)"
-        )
+        raise ApiProblem(422, "invalid", receiver.missing())
     path, name = receiver.file
     if receiver.size == 0:
         receiver.cleanup()

@@ -103,7 +103,12 @@ class Registry:
         try:
             self.engine: Engine = create_engine(self.url, **kwargs)
         except (SQLAlchemyError, ImportError) as exc:
-            raise StoreError(f"cannot open database {parsed.render_as_string(hide_password=True)}: {exc}") from exc
+            hint = ""
+            if isinstance(exc, ImportError) and self.dialect == "postgresql":
+                hint = " (the PostgreSQL driver is an extra: pip install 'provenance[postgres]')"
+            raise StoreError(
+                f"cannot open database {parsed.render_as_string(hide_password=True)}: {exc}{hint}"
+            ) from exc
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine)
         if auto_migrate:

@@ -32,6 +32,7 @@ from provenance.report import Report, Segment, Thumbnailer
 from provenance.report import evidence_times as report_evidence_times
 from provenance.report import render_html as report_html
 from provenance.report.model import Evidence
+from provenance.report.thumbs import THUMBNAIL_SIDE
 from rightsdb import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -201,7 +202,7 @@ def test_asset_alpha_is_composited_on_a_checker(tmp_path: Path) -> None:
     right = px[:, 110:]
     assert set(np.unique(right)) == {153, 204}  # both checker greys, nothing else
     real = Thumbnailer(clip_locator(SAMPLE), _sample_locator).asset("assets/nightowl-overlay.png")
-    assert real is not None and max(Image.open(io.BytesIO(real)).size) == 320
+    assert real is not None and max(Image.open(io.BytesIO(real)).size) == THUMBNAIL_SIDE
 
 
 # --------------------------------------------------------------------------- page construction (no browser)
@@ -379,6 +380,24 @@ def _level(clip: dict[str, Any]) -> str:
     return "error" if clip["error"] else str(clip["exposure"])
 
 
+RISK = {"none": 0, "low": 1, "medium": 2, "high": 3, "error": 4}
+
+
+def _confidence(clip: dict[str, Any]) -> float | None:
+    values = [la["confidence"] for la in clip.get("layers") or [] if la.get("confidence") is not None]
+    return max(values) if values else None
+
+
+def _risk_order(clips: list[dict[str, Any]], keep: Callable[[dict[str, Any]], bool] = lambda c: True) -> list[str]:
+    """The paths as the page lists them first: most exposed first, then most confident (none last), then as listed."""
+    ranked = [
+        (-RISK[_level(c)], (1, 0.0) if _confidence(c) is None else (0, -(_confidence(c) or 0.0)), i, c["path"])
+        for i, c in enumerate(clips)
+        if keep(c)
+    ]
+    return [path for *_, path in sorted(ranked)]
+
+
 # --------------------------------------------------------------------------- the browser
 
 
@@ -524,14 +543,15 @@ def test_sample_report_shows_every_finding_with_its_evidence(
 ) -> None:
     page = open_page(sample_html)
     clips = report["clips"]
-    assert page.rows() == [c["path"] for c in clips]  # 12 clips: one page, report order
+    assert page.rows() == _risk_order(clips)  # 12 clips: one page, most exposed and most confident first
+    by_path = {c["path"]: c for c in clips}
     levels = page.page.eval_on_selector_all("#clips tbody tr.clip-row", "rs => rs.map(r => r.dataset.level)")
-    assert levels == [_level(c) for c in clips]
-    page.page.click("#expand-page")
-    shown = {d["index"]: d for d in page.page.evaluate(_EVIDENCE_JS)}
+    assert levels == [_level(by_path[p]) for p in page.rows()]
+    shown = {d["index"]: d for d in page.page.evaluate(_EVIDENCE_JS)}  # flagged clips: evidence open already
     flagged = [i for i, c in enumerate(clips) if _level(c) in FLAGGED]
     assert flagged and sorted(shown) == flagged
     n_pairs = 0
+    naturals: list[int] = []
     for i in flagged:
         clip = clips[i]
         assert [(la["work"], la["title"], la["holder"]) for la in shown[i]["layers"]] == [
@@ -544,7 +564,8 @@ def test_sample_report_shows_every_finding_with_its_evidence(
                 ct, rt = evidence_times(layer, ev)
                 assert got["kind"] == ev["kind"] and got["placeholders"] == 0, (clip["path"], ev["reference"])
                 assert got["clipLoaded"] and got["refLoaded"]
-                assert max(got["natural"]) <= 320
+                assert max(got["natural"]) <= 480  # shown at 320 at most, larger when enlarged
+                naturals.append(max(got["natural"]))
                 assert _seconds(got["captions"][0]) == pytest.approx(ct, abs=0.0051)
                 assert _seconds(got["alt"]) == pytest.approx(ct, abs=0.0051)
                 if ev["kind"] == "footage":
@@ -554,6 +575,7 @@ def test_sample_report_shows_every_finding_with_its_evidence(
                 _assert_region(got, ev.get("region"))
     assert n_pairs == page.page.locator("img.thumb-clip").count() == page.page.locator(".region").count()
     assert n_pairs >= len(flagged)
+    assert max(naturals) > 320  # thumbnails larger than shown, for the enlarged view
     _assert_screenshot(page.page, tmp_path / "sample.png")
     assert not page.problems, page.problems
     assert all(u.startswith("file://") for u in page.requests)
@@ -655,21 +677,31 @@ def test_ten_thousand_clips_stay_one_page_of_dom(tmp_path: Path, open_page: Call
     page = open_page(out)
     assert page.seconds < 30, f"took {page.seconds:.1f}s to render"
     assert len(page.rows()) == 100 and page.status().startswith("Showing 1\u2013100 of 10000 clips")
-    assert page.rows()[0] == NASTY  # shown as text, not run as markup
+    assert page.rows() == _risk_order(clips)[:100]
+    flagged_first = sum(1 for p in page.rows() if _level(next(c for c in clips if c["path"] == p)) in FLAGGED)
+    assert page.page.locator("#clips > tbody > tr").count() == 100 + flagged_first  # flagged: evidence open
+    page.sort("path")
+    assert page.rows() == sorted(c["path"] for c in clips)[:100]
+    page.page.fill("#q", "</script>")
+    assert page.rows() == [NASTY]  # shown as text, not run as markup
+    page.page.fill("#q", "")
     assert page.page.evaluate("() => window.__pwned") is None
-    assert page.page.locator("#clips > tbody > tr").count() == 100
 
     page.select("#f-exposure", "high")
     high = [c["path"] for c in clips if _level(c) == "high"]
-    assert f"of {len(high)} clips" in page.status() and page.rows() == high[:100]
+    by_path = sorted(high)
+    assert f"of {len(high)} clips" in page.status() and page.rows() == by_path[:100]
     page.page.click("#next")
-    assert page.rows() == high[100:200]
+    assert page.rows() == by_path[100:200]
+    assert page.page.locator("tr.detail").count() == 100  # high clips show their evidence
+    page.page.click("#collapse-all")
+    assert page.page.locator("#clips > tbody > tr").count() == 100
     page.page.click("#expand-page")
     assert page.page.locator("tr.detail").count() == 100
     assert page.page.locator("#clips > tbody > tr").count() == 200  # each row and its detail, nothing more
     page.page.click("#collapse-all")
     page.sort("path")
-    assert page.rows() == sorted(high)[:100]  # sorting starts again at the first page
+    assert page.rows() == sorted(high, reverse=True)[:100]  # sorting starts again at the first page
     page.sort("confidence")
     page.sort("confidence")
     conf = {c["path"]: max(la["confidence"] for la in c["layers"]) for c in clips if _level(c) == "high"}
@@ -729,12 +761,73 @@ def test_sparse_and_odd_reports_render_without_script_errors(
     out = tmp_path / "sparse.html"
     write_html(report, out, Thumbnailer(clip_locator(tmp_path), lambda _: None))
     page = open_page(out)
-    assert page.rows() == ["a.mp4", "b.mp4"]
+    assert page.rows() == ["b.mp4", "a.mp4"]  # most exposed first: an unreadable clip is never cleared
     assert "b.mp4: no frame could be decoded" in page.page.inner_text("#errors")
+    assert "b.mp4: b.mp4" not in page.page.inner_text("body")  # the path is not said twice
     page.page.click("#expand-page")
     assert page.page.locator("tr.detail").count() == 2
     assert "no time for this match" in page.page.inner_text(".placeholder-clip")
     assert page.page.locator(".placeholder-clip .region.whole").count() == 1
     page.sort("duration")
     assert page.rows() == ["a.mp4", "b.mp4"]  # no duration sorts last
+    assert not page.problems, page.problems
+
+
+@pytest.mark.slow
+def test_sample_page_explains_itself_and_enlarges_evidence(
+    report: dict[str, Any], sample_html: Path, open_page: Callable[[Path], Loaded], tmp_path: Path
+) -> None:
+    """A reviewer's first look: a legend of the levels and of confidence, risk first with the verdict and the
+    reason in the table, evidence open with captions in words, and a click that enlarges a picture."""
+    page = open_page(sample_html)
+    legend = page.page.inner_text("#legend")
+    for level, words in (
+        ("high", "denies"),
+        ("medium", "under conditions"),
+        ("low", "every one allows"),
+        ("none", "No registered work"),
+        ("error", "could not be read"),
+    ):
+        assert page.page.locator(f"#legend .badge.x-{level}").count() == 1 and words in legend, level
+    assert "Confidence" in legend and "from 0 to 1" in legend and "Verdict" in legend
+    assert page.page.is_visible("#legend")
+
+    headers = page.page.eval_on_selector_all("#clips thead th", "ths => ths.map(t => t.textContent.trim())")
+    assert headers[1:6] == ["Path", "Exposure", "Verdict", "Confidence", "Why"]
+    assert page.page.get_attribute("#clips thead th:nth-child(3)", "aria-sort") == "descending"
+    by_path = {c["path"]: c for c in report["clips"]}
+    rank = {"denied": 4, "conditional": 3, "unknown": 2, "allowed": 1}
+    cells = page.page.eval_on_selector_all(
+        "#clips tbody tr.clip-row",
+        "rs => rs.map(r => [r.querySelector('td.path').textContent, (r.querySelector('td.verdict') || {}).textContent,"
+        " (r.querySelector('td.why') || {}).textContent, (r.querySelector('td.conf') || {}).textContent])",
+    )
+    assert [c[0] for c in cells] == _risk_order(report["clips"])
+    for path, verdict, why, conf in cells:
+        clip = by_path[path]
+        verdicts = sorted({la["verdict"] for la in clip["layers"]}, key=lambda v: -rank[v])
+        assert verdict == ", ".join(verdicts) and why == (clip.get("reason") or ""), path
+        assert conf == ("" if _confidence(clip) is None else f"{_confidence(clip):.2f}")
+    assert cells[0][1].startswith("denied") and _level(by_path[cells[0][0]]) == "high"
+
+    heads = page.page.eval_on_selector_all(".ev-head", "hs => hs.map(h => [h.textContent, h.title])")
+    assert heads and len(heads) == sum(
+        len(la["evidence"]) for c in report["clips"] if _level(c) in FLAGGED for la in c["layers"]
+    )  # evidence open without a click
+    for text, title in heads:
+        assert not re.search(r"\b(orb|pdq)(-[a-z]+)*\b", text), text  # words, not the engine's method names
+        assert text.startswith(("Footage match: ", "Registered still found")), text
+        assert title.startswith("engine methods: "), title
+    assert any("matching points" in t for t, _ in heads) and any("matching frame" in t for t, _ in heads)
+
+    assert not page.page.evaluate("() => document.getElementById('lightbox').open")
+    page.page.click("img.thumb-clip >> nth=0")
+    assert page.page.evaluate("() => document.getElementById('lightbox').open")
+    widths = page.page.eval_on_selector_all("#lightbox img", "is => is.map(i => i.getBoundingClientRect().width)")
+    assert len(widths) == 2 and min(widths) > 480  # both sides, larger than in the table (320 at most)
+    assert page.page.locator("#lightbox .region").count() == 1  # the matched region, outlined there too
+    page.page.screenshot(path=str(tmp_path / "enlarged.png"))
+    page.page.keyboard.press("Escape")
+    assert not page.page.evaluate("() => document.getElementById('lightbox').open")
+    _assert_screenshot(page.page, tmp_path / "page.png")
     assert not page.problems, page.problems

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from provenance import DecodeError
+from provenance import ConfigError, DecodeError
 from provenance.dataset import (
     BadEntry,
     ClipSource,
+    Entry,
+    Selection,
     SourceError,
     dataset_kind,
     dataset_root,
@@ -108,10 +110,47 @@ def test_folder_rules(tmp_path: Path) -> None:
 def test_missing_or_unknown_dataset_fails_at_call_time(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such file or folder"):
         iter_sources(tmp_path / "nope")  # not only on the first next()
-    (tmp_path / "clip.mp4").write_bytes(CLIP.read_bytes())
-    with pytest.raises(SourceError, match=r"clip\.mp4: not a dataset: expected a folder, a \.tar shard"):
-        iter_sources(tmp_path / "clip.mp4")
+    (tmp_path / "notes.txt").write_text("not media")
+    with pytest.raises(SourceError, match=r"notes\.txt: not a dataset: expected a folder, a \.tar shard"):
+        iter_sources(tmp_path / "notes.txt")
     assert dataset_kind(tmp_path) == "folder" and dataset_root(tmp_path) == tmp_path
+
+
+def test_one_clip_is_a_dataset_of_one(tmp_path: Path) -> None:
+    clip = tmp_path / "sub" / "Clip One.MP4"
+    clip.parent.mkdir()
+    clip.write_bytes(CLIP.read_bytes())
+    assert dataset_kind(clip) == "clip" and dataset_root(clip) == clip.parent
+    (entry,) = list(iter_sources(clip))
+    assert entry == ClipSource("Clip One.MP4", clip) and probe(entry).kind == "video"
+    assert resolve(clip, {"path": "Clip One.MP4"}).location == clip  # a report of it maps back (thumbnails)
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    (bad,) = list(iter_sources(fifo))  # never opened: reading a FIFO would block
+    assert isinstance(bad, BadEntry) and bad.error == "pipe.mp4: not a regular file"
+
+
+def test_selection_takes_globs_and_a_limit() -> None:
+    entries: list[Entry] = [
+        ClipSource(rel, Path("/d") / rel)
+        for rel in ("a.mp4", "junk/b.mp4", "keep/junk.png", "crawl/2024-01/c.mkv", "s.tar/k.mp4")
+    ]
+    entries.append(BadEntry("junk/broken.mp4", "junk/broken.mp4: broken symbolic link"))
+
+    def rels(selection: Selection) -> list[str]:
+        return [e.rel for e in selection.apply(entries)]
+
+    assert rels(Selection()) == [e.rel for e in entries] and Selection().everything
+    assert rels(Selection(include=("*.mp4",))) == ["a.mp4", "junk/b.mp4", "s.tar/k.mp4", "junk/broken.mp4"]
+    # a name without / is a whole component: the folder junk, not the file junk.png
+    assert rels(Selection(exclude=("junk",))) == ["a.mp4", "keep/junk.png", "crawl/2024-01/c.mkv", "s.tar/k.mp4"]
+    assert rels(Selection(include=("crawl/2024-*",))) == ["crawl/2024-01/c.mkv"]  # a folder: everything below
+    assert rels(Selection(include=("*.mp4",), exclude=("junk/*",), limit=2)) == ["a.mp4", "s.tar/k.mp4"]
+    assert rels(Selection(limit=1)) == ["a.mp4"]
+    assert rels(Selection(include=("*.MP4",))) == []  # case-sensitive, as paths are
+    for bad in ({"limit": 0}, {"include": ("",)}, {"exclude": ("/",)}):
+        with pytest.raises(ConfigError):
+            Selection(**bad)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------- tar shards

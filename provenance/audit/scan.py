@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from provenance.audit.clip import store_clip
 from provenance.audit.references import Progress, engine_id, ensure_fingerprints, load_infos, match_key
-from provenance.dataset import BadEntry, ClipSource, Entry, iter_sources
+from provenance.dataset import BadEntry, ClipSource, Entry, Selection, iter_sources
 from provenance.engine import EngineParams
 from provenance.errors import ScanError
 from provenance.report import EXPOSURE_ORDER, Clip, References, Report, ScanFacts, Source, render_clip, report_json
@@ -27,7 +27,7 @@ from rightsdb.results import begin_scan, end_scan
 if TYPE_CHECKING:
     from provenance.audit.executors import Executor
 
-__all__ = ["ClipCallback", "ClipDone", "scan", "write_report"]
+__all__ = ["ClipCallback", "ClipDone", "scan", "selected_entries", "size_of", "write_report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,7 @@ def scan(
     rescan: bool = False,
     executor: Executor | None = None,
     allowed_roots: Sequence[Path] | None = None,
+    selection: Selection | None = None,
 ) -> Report:
     """Scan a dataset (a folder, a WebDataset shard, or a JSONL/CSV/Parquet manifest) and return the report.
 
@@ -75,6 +76,9 @@ def scan(
 
     ``allowed_roots`` (a service's data roots): a dataset any of whose clips resolves outside them (through a
     symbolic link or a manifest row) is refused with :class:`ScanError` before anything is scanned.
+
+    ``selection`` (:class:`~provenance.dataset.Selection`: include/exclude globs over clip paths, a limit) scans
+    part of the dataset; the report's scan facts record it.
     """
     from provenance.audit.executors import LocalExecutor, MatchJob
 
@@ -87,14 +91,16 @@ def scan(
         raise ScanError(f"territory must be an ISO 3166-1 alpha-2 code, got {territory!r}")
     territory = territory.upper() if territory else None
     as_of = as_of or datetime.now(UTC).date()
-    entries = _entries(root, allowed_roots)
+    selection = selection if selection is not None and not selection.everything else None
+    entries = selected_entries(root, allowed_roots, selection)
     ensure_fingerprints(registry, params, progress)
     with registry.session() as session:
         digest = registry_digest(session)
     key = match_key(registry, params)
-    scan_id = hashlib.sha256(f"{root}\n{key}".encode()).hexdigest()[:32]
+    scope = f"{root}\n{key}" + (f"\n{selection}" if selection is not None else "")  # a part: a scan of its own
+    scan_id = hashlib.sha256(scope.encode()).hexdigest()[:32]
     total = len(entries)
-    sizes = [_size(entry) for entry in entries]
+    sizes = [size_of(entry) for entry in entries]
     total_bytes = sum(sizes)
     begin_scan(registry, scan_id, str(root), digest, engine_id(), params.as_dict(), total)
     infos = load_infos(registry)
@@ -147,21 +153,26 @@ def scan(
             match_key=key,
             references=References(footage=footage_count, assets=len(infos) - footage_count),
             summary=summary,
+            **({"selection": selection.as_dict()} if selection is not None else {}),
         ),
         clips=final,
     )
 
 
-def _entries(root: Path, allowed_roots: Sequence[Path] | None) -> list[Entry]:
-    """The dataset's entries; with ``allowed_roots``, :class:`ScanError` when any of them lies outside."""
-    entries = list(iter_sources(root, allowed_roots=allowed_roots))
+def selected_entries(
+    root: Path, allowed_roots: Sequence[Path] | None = None, selection: Selection | None = None
+) -> list[Entry]:
+    """The dataset's entries (those ``selection`` takes); with ``allowed_roots``, :class:`ScanError` when any of
+    them lies outside."""
+    listed = iter_sources(root, allowed_roots=allowed_roots)
+    entries = list(selection.apply(listed) if selection is not None else listed)
     escaped = next((e for e in entries if isinstance(e, BadEntry) and e.outside_roots), None)
     if escaped is not None:
         raise ScanError(f"dataset: {escaped.error}; nothing was scanned")
     return entries
 
 
-def _size(entry: Any) -> int:
+def size_of(entry: Any) -> int:
     """Bytes of a clip (0 when unknown: an unreadable or broken entry)."""
     if getattr(entry, "size", None) is not None:
         return int(entry.size)

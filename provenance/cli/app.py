@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+import typer.core
+import typer.main
 from rich.console import Console
 from rich.logging import RichHandler
 
@@ -39,6 +42,7 @@ __all__ = [
     "main",
     "out",
     "state",
+    "sub_app",
 ]
 
 EXIT_OK = 0
@@ -49,15 +53,120 @@ EXIT_FINDINGS = 4  # --fail-on found a clip at or above its level
 
 
 log = logging.getLogger("provenance.cli")
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal or pipe (outside a terminal Rich assumes 80
+# columns and would cut "report written to\nreport.json"); tables and the progress bar still fit the width.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
-app = typer.Typer(
+_F = TypeVar("_F", bound=Callable[..., Any])
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+_FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL (else $PROVENANCE_DB, else sqlite:///provenance.db).",
+        show_default=False,
+        rich_help_panel="Global options",
+    ),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log what is being done.", rich_help_panel="Global options")
+]
+DebugOption = Annotated[
+    bool, typer.Option("--debug", help="Debug logging and tracebacks on errors.", rich_help_panel="Global options")
+]
+
+
+def _global_options() -> list[Any]:
+    """Fresh click parameters of the global options (``--db``, ``--verbose``, ``--debug``), built by Typer."""
+    template = typer.Typer(add_completion=False)
+
+    @template.command()
+    def options(db: DbOption = None, verbose: VerboseOption = False, debug: DebugOption = False) -> None:
+        """Only its parameters are used."""
+
+    return list(typer.main.get_command(template).params)
+
+
+def _flag_values(params: list[Any], args: list[str]) -> list[str]:
+    """``--flag=true`` / ``--flag=false`` (and yes/no, 1/0, on/off) for this command's boolean flags, as users type
+    them: rewritten to ``--flag``, or to ``--no-flag`` (dropped when there is none: a flag is off unless given).
+    Arguments after ``--`` are left alone; any other value is left for the parser to refuse."""
+    flags = {opt: p for p in params if getattr(p, "is_flag", False) for opt in p.opts if opt.startswith("--")}
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        name, eq, value = arg.partition("=")
+        param = flags.get(name) if eq and arg.startswith("--") else None
+        if param is None or value.lower() not in _TRUE | _FALSE:
+            out.append(arg)
+        elif value.lower() in _TRUE:
+            out.append(name)
+        elif param.secondary_opts:
+            out.append(param.secondary_opts[0])
+    return out
+
+
+class _Group(typer.core.TyperGroup):
+    """The app's groups: boolean flags take ``=true``/``=false``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _flag_values(self.params, args))
+
+
+class _Command(typer.core.TyperCommand):
+    """Every command: boolean flags take ``=true``/``=false``, and the global options are accepted after the
+    command as well as before it (``provenance scan D --db URL`` as ``provenance --db URL scan D``; given at
+    both places, the command's wins)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _flag_values(self.params, args))
+
+    def invoke(self, ctx: Any) -> Any:
+        db, verbose, debug = (
+            ctx.params.pop("db", None),
+            ctx.params.pop("verbose", False),
+            ctx.params.pop("debug", False),
+        )
+        if db is not None:
+            state.db = db
+        if verbose or debug:
+            state.debug = state.debug or debug
+            _configure_logging(verbose=True, debug=state.debug)
+        return super().invoke(ctx)
+
+
+class _Typer(typer.Typer):
+    """A Typer whose commands are :class:`_Command` and whose groups are :class:`_Group`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", _Group)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[_F], _F]:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+def sub_app(help_text: str) -> typer.Typer:
+    """A command group (``registry``, ``db``, ``keys``) whose commands accept the global options."""
+    return _Typer(help=help_text, no_args_is_help=True)
+
+
+app = _Typer(
     name="provenance",
     help="Audit AI training video datasets for registered copyrighted works, per rights layer.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
 )
 
 
@@ -83,22 +192,7 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def _main(
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db", help="Database URL (else $PROVENANCE_DB, else sqlite:///provenance.db).", show_default=False
-        ),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what is being done.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Debug logging and tracebacks on errors.")] = False,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    state.db = db
-    state.debug = debug
+def _configure_logging(*, verbose: bool, debug: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(
         level=level,
@@ -107,6 +201,20 @@ def _main(
         handlers=[RichHandler(console=err, show_path=debug, rich_tracebacks=debug)],
         force=True,
     )
+
+
+@app.callback()
+def _main(
+    db: DbOption = None,
+    verbose: VerboseOption = False,
+    debug: DebugOption = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    state.db = db
+    state.debug = debug
+    _configure_logging(verbose=verbose, debug=debug)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -8,16 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from provenance.cli.app import app, err, out, state
-from rightsdb import NotFoundError, export_manifest, registry_digest
+from provenance.cli.app import app, err, out, state, sub_app
+from rightsdb import Layer, NotFoundError, export_manifest, registry_digest
 from rightsdb.queries import list_holders, list_works, work_detail
 
 __all__ = ["db_app", "registry_app"]
 
-registry_app = typer.Typer(
-    help="The rights registry: import, export and inspect holders and works.", no_args_is_help=True
-)
-db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+registry_app = sub_app("The rights registry: import, export and inspect holders and works.")
+db_app = sub_app("The database schema.")
 app.add_typer(registry_app, name="registry")
 app.add_typer(db_app, name="db")
 
@@ -88,13 +86,15 @@ def registry_export(
 
 @registry_app.command("list")
 def registry_list(
-    holder: Annotated[str | None, typer.Option(help="Only this holder's works.")] = None,
-    layer: Annotated[str | None, typer.Option(help="Only works of this layer.")] = None,
+    holder: Annotated[str | None, typer.Option(help="Only this holder's works.", show_default=False)] = None,
+    layer: Annotated[Layer | None, typer.Option(help="Only works of this layer.", show_default=False)] = None,
 ) -> None:
     """List the registered works."""
     registry = state.open()
-    works = list_works(registry, holder or None, layer or None)
     kinds = {h["id"]: h["kind"] for h in list_holders(registry)}
+    if holder and holder not in kinds:
+        raise NotFoundError(f"no holder with id {holder!r} (see the holder column of `provenance registry list`)")
+    works = list_works(registry, holder or None, layer.value if layer else None)
     table = Table(show_edge=False)
     for column in ("work", "title", "holder", "layer", "ai_training", "references"):
         table.add_column(column)

@@ -4,6 +4,7 @@ report's outputs (JSON, HTML, CSV, file lists, the ``--fail-on`` gate), with a p
 from __future__ import annotations
 
 import enum
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +16,7 @@ from rightsdb import Registry, RegistryError, StoreError, atomic_write_text
 
 if TYPE_CHECKING:
     from provenance.audit import ClipDone
+    from provenance.dataset import Selection
     from provenance.report import Report
 
 __all__ = ["ExecutorName", "FailOn", "report_command", "scan_command"]
@@ -65,12 +67,22 @@ def scan_command(
             show_default=False,
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report JSON to write.")] = Path("report.json"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report JSON to write (- for standard output).")] = Path(
+        "report.json"
+    ),
     html: HtmlOption = None,
     csv_path: CsvOption = None,
     emit_clean: EmitCleanOption = None,
     emit_flagged: EmitFlaggedOption = None,
     fail_on: FailOnOption = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option(
+            "--jsonl",
+            help="Also stream each clip's report object as one JSON line as it finishes (- for standard output).",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -92,6 +104,44 @@ def scan_command(
     rescan: Annotated[
         bool, typer.Option("--rescan", help="Match every clip again instead of reusing stored results.")
     ] = False,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            help="Only clips whose path matches this glob (repeatable; with a / it matches the whole path, "
+            "else any part: '*.mp4', 'vods', 'crawl/2024-*').",
+            show_default=False,
+            rich_help_panel="Selection",
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Leave out clips whose path matches this glob (repeatable; same rules as --include).",
+            show_default=False,
+            rich_help_panel="Selection",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="Only the first N clips (in the dataset's order, after --include/--exclude).",
+            show_default=False,
+            rich_help_panel="Selection",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="List the clips a scan would take (paths on stdout), their hours of video and a rough time; "
+            "match nothing, write nothing.",
+            rich_help_panel="Selection",
+        ),
+    ] = False,
     executor: Annotated[
         ExecutorName,
         typer.Option(
@@ -110,89 +160,92 @@ def scan_command(
         ),
     ] = None,
 ) -> None:
-    """Scan a dataset against the registry and write the report JSON (resumable: run it again to go on)."""
+    """Scan a dataset (a folder, .tar shard, manifest, or one clip) against the registry and write the report JSON.
+
+    Resumable: run it again to go on where it stopped.
+    """
     from provenance.audit import default_workers, scan, write_report
     from provenance.audit.executors import make_executor
+    from provenance.cli.progress import ClipStream, ScanProgress
+    from provenance.dataset import Selection
     from provenance.engine import EngineParams
+    from provenance.report import report_json
 
+    if str(out) == "-" and jsonl is not None and str(jsonl) == "-":
+        raise typer.BadParameter("--out - and --jsonl - cannot both write to standard output", param_hint="--jsonl")
+    selection = Selection(tuple(include or ()), tuple(exclude or ()), limit)
+    if dry_run:
+        _dry_run(dataset, selection, workers or default_workers())
+        return
     runner = make_executor(executor.value, workers, address)
     registry = state.open()
-    with _ScanProgress() as progress:
-        report = scan(
-            registry,
-            dataset,
-            EngineParams(),
-            progress.message,
-            workers or default_workers(),
-            as_of=as_of.date() if as_of else None,
-            territory=territory,
-            on_clip=progress.clip,
-            rescan=rescan,
-            executor=runner,
-        )
-    write_report(report, out)
-    facts = report.scan
-    summary = facts.summary if facts is not None and facts.summary is not None else {}
-    err.print(
-        f"{len(report.clips)} clips: {summary['high']} high, {summary['medium']} medium, {summary['low']} low, "
-        f"{summary['none']} none, {summary['errors']} errors; report written to {out}"
-    )
+    stream = ClipStream(jsonl) if jsonl is not None else None
+    try:
+        with ScanProgress(err) as progress:
+
+            def on_clip(event: ClipDone) -> None:
+                progress.clip(event)
+                if stream is not None:
+                    stream.write(event.clip)
+
+            report = scan(
+                registry,
+                dataset,
+                EngineParams(),
+                progress.message,
+                workers or default_workers(),
+                as_of=as_of.date() if as_of else None,
+                territory=territory,
+                on_clip=on_clip,
+                rescan=rescan,
+                executor=runner,
+                selection=selection,
+            )
+    finally:
+        if stream is not None:
+            stream.close()
+    if str(out) == "-":
+        sys.stdout.write(report_json(report))
+        sys.stdout.flush()
+    else:
+        write_report(report, out)
+    err.print(f"{_summary(report)}; report written to {'standard output' if str(out) == '-' else out}")
     if progress.reused:
         err.print(f"{progress.reused} clips reused from stored results (same content, references and engine)")
     _emit(report, csv_path, emit_clean, emit_flagged, fail_on, html, registry)
 
 
-class _ScanProgress:
-    """A Rich progress bar on stderr: clips done, clips/s, hours of video per second, and the time left."""
+def _summary(report: Report) -> str:
+    """``12 clips: 6 high, 1 medium, 0 low, 5 none, 0 errors``."""
+    from provenance.report import EXPOSURE_ORDER
 
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    facts = report.scan
+    summary = facts.summary if facts is not None and facts.summary is not None else None
+    if summary is None:
+        summary = {level: sum(1 for c in report.clips if c.exposure == level) for level in EXPOSURE_ORDER}
+        summary["errors"] = sum(1 for c in report.clips if c.error)
+    return (
+        f"{len(report.clips)} clips: {summary.get('high', 0)} high, {summary.get('medium', 0)} medium, "
+        f"{summary.get('low', 0)} low, {summary.get('none', 0)} none, {summary.get('errors', 0)} errors"
+    )
 
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rates]}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        )
-        self.task = self.bar.add_task("starting", total=None, rates="")
-        self.reused = 0
-        self.video_s = 0.0
-        self.bytes = 0
-        self.started: float | None = None
 
-    def __enter__(self) -> _ScanProgress:
-        self.bar.__enter__()
-        return self
+def _dry_run(dataset: Path, selection: Selection, workers: int) -> None:
+    """``--dry-run``: the clips a scan would take on stdout, one path a line; the totals and an estimate on stderr."""
+    from provenance.audit.plan import plan_scan
+    from provenance.cli.progress import clock
 
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(None, None, None)
-
-    def message(self, what: str, done: int, total: int) -> None:
-        self.bar.update(self.task, description=what[-50:], completed=done, total=total)
-
-    def clip(self, event: ClipDone) -> None:
-        import time
-
-        now = time.monotonic()
-        if self.started is None:
-            self.started = now - 1e-3
-        self.reused += bool(event.cached)
-        self.video_s += float(event.clip.get("duration_s") or 0.0)
-        self.bytes += event.size
-        elapsed = now - self.started
-        rate = event.done / elapsed
-        left = (event.total - event.done) / rate if rate > 0 else 0.0
-        if event.total_bytes and self.bytes:  # by bytes: long and short clips mixed
-            left = (event.total_bytes - self.bytes) / (self.bytes / elapsed)
-        rates = (
-            f"{rate:.2f} clips/s  {self.video_s / elapsed:.2f} h video/h  ETA {int(left) // 60}:{int(left) % 60:02d}"
-        )
-        self.bar.update(
-            self.task, description=event.clip["path"][-50:], completed=event.done, total=event.total, rates=rates
-        )
+    plan = plan_scan(dataset, selection)
+    for clip in plan.clips:
+        typer.echo(clip.path)
+        if clip.error:
+            err.print(f"cannot read {clip.path}: {clip.error}", highlight=False, markup=False)
+    err.print(
+        f"dry run: {len(plan.clips)} clips ({plan.errors} unreadable), {clock(plan.seconds)} of video, "
+        f"{plan.size / 1e9:.2f} GB; a first scan takes about {clock(plan.estimate_s(workers))} with {workers} "
+        "workers (clips already scanned are reused); nothing was matched or written",
+        highlight=False,
+    )
 
 
 @app.command("report")
@@ -211,13 +264,18 @@ def report_command(
     """
     from provenance.report import load_report
 
+    report = load_report(report_path)
+    err.print(f"{_summary(report)} in {report_path}")
+    if html is None and csv_path is None and emit_clean is None and emit_flagged is None and fail_on is None:
+        err.print("nothing else to do: give --html, --csv, --emit-clean, --emit-flagged or --fail-on")
+        return
     registry = None
     if html is not None:
         try:
             registry = state.open(auto_migrate=False)
         except (StoreError, RegistryError) as exc:
             err.print(f"no registry for reference thumbnails ({exc}); rendering without them")
-    _emit(load_report(report_path), csv_path, emit_clean, emit_flagged, fail_on, html, registry)
+    _emit(report, csv_path, emit_clean, emit_flagged, fail_on, html, registry)
 
 
 def _emit(

@@ -12,11 +12,11 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.app import app, err, state
+from provenance.cli.app import app, err, state, sub_app
 
 __all__ = ["Role", "keys_app", "serve_command"]
 
-keys_app = typer.Typer(help="API keys of the HTTP service (shown once, stored hashed).", no_args_is_help=True)
+keys_app = sub_app("API keys of the HTTP service (shown once, stored hashed).")
 app.add_typer(keys_app, name="keys")
 
 
@@ -51,7 +51,7 @@ def serve_command(
     """
     import uvicorn
 
-    from api import ApiSettings, create_app
+    from api import ApiSettings, create_app, missing_data_roots
     from provenance.audit import default_workers  # one server process per CPU core this process may use
     from rightsdb import Registry
 
@@ -63,6 +63,8 @@ def serve_command(
         f"provenance service on http://{host}:{port}, {processes} process{'es' if processes > 1 else ''} "
         f"(data roots: {roots})"
     )
+    for root in missing_data_roots(settings):
+        err.print(f"warning: data root {root} is not a folder: scans and path checks under it will fail")
     if processes == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
         return

@@ -32,7 +32,12 @@ turns it into an error clip and goes on). DATASET is one of:
    names the manifest and line (row for Parquet): ``manifest.jsonl line 7: field 'path' is
    missing``. Paths outside the manifest's folder are allowed (absolute paths are part of the
    format); a server that must confine reads passes ``allowed_roots`` (every clip whose file
-   resolves outside them becomes a BadEntry, with ``outside_roots`` set; it applies to all three forms).
+   resolves outside them becomes a BadEntry, with ``outside_roots`` set; it applies to every form).
+
+4. **a clip**: a file with a media suffix given as DATASET is a dataset of that one clip, named
+   by its file name (``rel`` is ``clip.mp4``; paths are relative to its folder).
+
+:class:`Selection` (``--include``/``--exclude`` globs, ``--limit``) takes part of a dataset's entries.
 
 A DATASET that cannot be read at all (missing, unknown kind, root folder not listable,
 manifest unreadable or without a ``path`` column, ``pyarrow`` missing) raises :class:`SourceError`
@@ -42,6 +47,7 @@ at call time; a shard given as DATASET that cannot be read is a BadEntry, as any
 
 from provenance.dataset.entries import MEDIA_SUFFIXES, BadEntry, ClipSource, Entry
 from provenance.dataset.folders import COMPRESSED_SHARD_SUFFIXES
+from provenance.dataset.selection import Selection
 from provenance.dataset.shards import JSON_MAX_BYTES, SIDECAR_MAX_BYTES
 from provenance.dataset.sources import MANIFEST_SUFFIXES, DatasetKind, dataset_kind, dataset_root, iter_sources, resolve
 from provenance.errors import SourceError
@@ -56,6 +62,7 @@ __all__ = [
     "ClipSource",
     "DatasetKind",
     "Entry",
+    "Selection",
     "SourceError",
     "dataset_kind",
     "dataset_root",

@@ -1,7 +1,7 @@
 """The dataset as a whole: which form it is, its clips in order (confined to allowed roots on request), and a
 report clip mapped back to its source.
 
-The three forms and what each yields are described in :mod:`provenance.dataset`.
+The forms and what each yields are described in :mod:`provenance.dataset`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from provenance.dataset.entries import BadEntry, ClipSource, Entry
+from provenance.dataset.entries import MEDIA_SUFFIXES, BadEntry, ClipSource, Entry
 from provenance.dataset.folders import iter_folder
 from provenance.dataset.manifests import iter_manifest
 from provenance.dataset.paths import join, os_reason, split_member
@@ -23,11 +23,12 @@ __all__ = ["MANIFEST_SUFFIXES", "DatasetKind", "dataset_kind", "dataset_root", "
 #: Suffixes of manifest files DATASET may be.
 MANIFEST_SUFFIXES = frozenset({".jsonl", ".csv", ".parquet"})
 
-DatasetKind = Literal["folder", "shard", "manifest"]
+DatasetKind = Literal["folder", "shard", "manifest", "clip"]
 
 
 def dataset_kind(dataset: Path) -> DatasetKind:
-    """Which of the three forms ``dataset`` is; :class:`SourceError` when it is none of them."""
+    """Which form ``dataset`` is (a folder, a shard, a manifest, or one clip: a file with a media suffix);
+    :class:`SourceError` when it is none of them."""
     dataset = Path(dataset)
     if dataset.is_dir():
         return "folder"
@@ -38,14 +39,16 @@ def dataset_kind(dataset: Path) -> DatasetKind:
         return "shard"
     if suffix in MANIFEST_SUFFIXES:
         return "manifest"
+    if suffix in MEDIA_SUFFIXES:
+        return "clip"
     raise SourceError(
-        f"{dataset}: not a dataset: expected a folder, a .tar shard or a manifest "
-        f"({', '.join(sorted(MANIFEST_SUFFIXES))})"
+        f"{dataset}: not a dataset: expected a folder, a .tar shard, a manifest "
+        f"({', '.join(sorted(MANIFEST_SUFFIXES))}) or a clip ({', '.join(sorted(MEDIA_SUFFIXES))})"
     )
 
 
 def dataset_root(dataset: Path) -> Path:
-    """The folder clip paths are relative to: the folder itself, else the shard's or manifest's folder."""
+    """The folder clip paths are relative to: the folder itself, else the shard's, manifest's or clip's folder."""
     dataset = Path(dataset)
     return dataset if dataset_kind(dataset) == "folder" else dataset.parent
 
@@ -64,11 +67,21 @@ def iter_sources(dataset: Path, *, allowed_roots: Sequence[Path] | None = None) 
         entries = iter_folder(dataset)
     elif kind == "shard":
         entries = iter_shard(dataset, dataset.name)
+    elif kind == "clip":
+        entries = iter_clip(dataset)
     else:
         entries = iter_manifest(dataset)
     if allowed_roots is None:
         return entries
     return _confined(entries, [Path(r).resolve() for r in allowed_roots])
+
+
+def iter_clip(path: Path) -> Iterator[Entry]:
+    """A single clip given as the dataset: one entry named by its file name (a FIFO or device: a BadEntry)."""
+    if not path.is_file():
+        yield BadEntry(path.name, f"{path.name}: not a regular file")
+    else:
+        yield ClipSource(path.name, path)
 
 
 def resolve(dataset: Path, clip: Mapping[str, Any]) -> ClipSource:

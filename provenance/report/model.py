@@ -223,6 +223,7 @@ class ScanFacts(ReportModel):
     match_key: str | None = None
     references: References | None = None
     summary: dict[str, int] | None = None
+    selection: dict[str, Any] | None = None  # the part of the dataset scanned (include, exclude, limit), if not all
 
 
 class Report(ReportModel):

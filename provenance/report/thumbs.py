@@ -32,9 +32,11 @@ from provenance.media import IMAGE_SUFFIXES, MediaSource, frame_at
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ClipLocator", "ReferenceLocator", "Thumbnailer"]
+__all__ = ["THUMBNAIL_SIDE", "ClipLocator", "ReferenceLocator", "Thumbnailer"]
 
-#: JPEG quality of frame thumbnails: small files, artefacts a reviewer does not notice at 320 px.
+#: Longer side of thumbnails: shown at up to 320 px in the page, and enlarged on a click.
+THUMBNAIL_SIDE = 480
+#: JPEG quality of frame thumbnails: small files, artefacts a reviewer does not notice at this size.
 JPEG_QUALITY = 80
 #: Side of the checker squares that show through an asset's transparent pixels.
 CHECKER = 8
@@ -57,7 +59,7 @@ class Thumbnailer(Generic[ClipT]):
     """
 
     def __init__(
-        self, clip_locator: ClipLocator[ClipT], reference_locator: ReferenceLocator, max_side: int = 320
+        self, clip_locator: ClipLocator[ClipT], reference_locator: ReferenceLocator, max_side: int = THUMBNAIL_SIDE
     ) -> None:
         if max_side < 16:
             raise ValueError(f"max_side must be >= 16, got {max_side}")

@@ -8,6 +8,7 @@ var clips = (R && Array.isArray(R.clips)) ? R.clips : [];
 var LEVELS = ['none', 'low', 'medium', 'high', 'error'];
 var RANK = {none: 0, low: 1, medium: 2, high: 3, error: 4};
 var LAYER_ORDER = ['game', 'stream', 'ugc', 'other'];
+var VERDICT_RANK = {allowed: 1, unknown: 2, conditional: 3, denied: 4};
 var PAGE = 100;
 var ERROR_LIST_MAX = 50;
 
@@ -43,6 +44,23 @@ function str(x) { return (x === null || x === undefined) ? '' : String(x); }
 function uniq(list) { var seen = {}, out = []; list.forEach(function (v) {
   if (v && !seen[v]) { seen[v] = 1; out.push(v); } }); return out; }
 function list(x) { return Array.isArray(x) ? x : []; }
+// A clip's error names the clip ("a.mp4: empty file"); beside its path, the path is not said twice.
+function errText(r) {
+  var e = str(r.c.error);
+  return e.indexOf(r.path + ': ') === 0 ? e.slice(r.path.length + 2) : e;
+}
+// How a frame was matched, in words (the engine's method names are kept in a tooltip).
+var METHOD_WORDS = {pdq: 'the whole picture', orb: 'local features'};
+function methodWords(name) {
+  var parts = String(name).split('-'), base = METHOD_WORDS[parts[0]];
+  if (!base) return String(name);
+  var words = base;
+  if (parts.indexOf('track') >= 0) words = 'local features followed from frame to frame';
+  if (parts.indexOf('panel') >= 0) words = 'an inset panel (picture in picture)';
+  if (parts.indexOf('region') >= 0) words = 'a part of the picture';
+  if (parts.indexOf('mirror') >= 0) words += ', mirrored';
+  return words;
+}
 
 // ------------------------------------------------------------------ the rows
 var rows = clips.map(function (c, i) {
@@ -53,11 +71,14 @@ var rows = clips.map(function (c, i) {
   layers.forEach(function (l) { var v = num(l.confidence); if (v !== null && (conf === null || v > conf)) conf = v; });
   var works = uniq(layers.map(function (l) { return str(l.title || l.work); }));
   var holders = uniq(layers.map(function (l) { return str(l.holder_name || l.holder); }));
+  var verdicts = uniq(layers.map(function (l) { return str(l.verdict); })).sort(function (a, b) {
+    return (VERDICT_RANK[b] || 0) - (VERDICT_RANK[a] || 0); });
   var text = [str(c.path)].concat(layers.map(function (l) {
     return [l.work, l.title, l.holder, l.holder_name].map(str).join(' ');
   })).join(' ').toLowerCase();
   return {i: i, c: c, layers: layers, level: level, path: str(c.path), dur: num(c.duration_s), conf: conf,
-    works: works.join(', '), holders: holders.join(', '),
+    works: works.join(', '), holders: holders.join(', '), verdicts: verdicts,
+    verdictRank: verdicts.length ? (VERDICT_RANK[verdicts[0]] || 0) : null,
     holderIds: uniq(layers.map(function (l) { return str(l.holder); })),
     layerNames: uniq(layers.map(function (l) { return str(l.layer); })), text: text};
 });
@@ -176,7 +197,7 @@ function renderErrors() {
   var ul = document.getElementById('error-list');
   errs.slice(0, ERROR_LIST_MAX).forEach(function (r) {
     ul.appendChild(el('li', null, el('span', {cls: 'mono', text: r.path}), ': ',
-      el('span', {cls: 'errtext', text: str(r.c.error)})));
+      el('span', {cls: 'errtext', text: errText(r)})));
   });
   if (errs.length > ERROR_LIST_MAX) {
     ul.appendChild(el('li', {text: (errs.length - ERROR_LIST_MAX) + ' more: tick "errors only" below to see all.'}));
@@ -185,12 +206,20 @@ function renderErrors() {
 }
 
 // ------------------------------------------------------------------ table state
-var state = {q: '', level: '', layer: '', holder: '', errors: false, key: null, dir: 1, page: 0};
-var expanded = {};
+// Most exposed first, then the most confident: where a reviewer starts.
+var state = {q: '', level: '', layer: '', holder: '', errors: false, key: 'exposure', dir: -1, page: 0};
+// Flagged clips show their evidence unless collapsed; toggled rows differ from that default.
+var openFlagged = true;
+var toggled = {};
+function isOpen(r) {
+  var base = openFlagged && flaggedRow(r);
+  return toggled[r.i] ? !base : base;
+}
 var view = rows;
 var KEYS = {
   path: function (r) { return r.path; }, exposure: function (r) { return RANK[r.level]; },
   duration: function (r) { return r.dur; }, works: function (r) { return r.works; },
+  verdict: function (r) { return r.verdictRank; },
   holders: function (r) { return r.holders; }, layers: function (r) { return r.layerNames.join(', '); },
   confidence: function (r) { return r.conf; }
 };
@@ -211,6 +240,10 @@ function recompute() {
       var ea = a[0] === null || a[0] === '', eb = b[0] === null || b[0] === '';
       if (ea || eb) return ea === eb ? a[1].i - b[1].i : (ea ? 1 : -1);  // empty values last either way
       if (a[0] !== b[0]) return a[0] < b[0] ? -dir : dir;
+      if (state.key === 'exposure' || state.key === 'verdict') {  // then confidence, the same way round
+        var ca = a[1].conf, cb = b[1].conf;
+        if (ca !== cb) return ca === null ? 1 : cb === null ? -1 : (ca < cb ? -dir : dir);
+      }
       return a[1].i - b[1].i;
     });
     view = view.map(function (p) { return p[1]; });
@@ -218,6 +251,7 @@ function recompute() {
   state.page = 0;
   renderTable();
 }
+var COLUMNS = 10;
 function flaggedRow(r) { return r.level === 'low' || r.level === 'medium' || r.level === 'high'; }
 function renderTable() {
   var pages = Math.max(1, Math.ceil(view.length / PAGE));
@@ -227,10 +261,10 @@ function renderTable() {
   var out = [];
   slice.forEach(function (r) {
     out.push(rowFor(r));
-    if (expanded[r.i]) out.push(detailRow(r));
+    if (isOpen(r)) out.push(detailRow(r));
   });
   if (!slice.length) {
-    out.push(el('tr', {cls: 'empty-row'}, el('td', {colspan: 8, text: 'No clip matches these filters.'})));
+    out.push(el('tr', {cls: 'empty-row'}, el('td', {colspan: COLUMNS, text: 'No clip matches these filters.'})));
   }
   body.replaceChildren.apply(body, out);
   document.getElementById('status').textContent = view.length ?
@@ -248,31 +282,38 @@ function rowFor(r) {
   var tr = el('tr', {cls: 'clip-row', 'data-index': r.i, 'data-level': r.level});
   var cell = el('td');
   if (flaggedRow(r) || r.level === 'error') {
-    cell.appendChild(el('button', {type: 'button', cls: 'toggle', 'aria-expanded': expanded[r.i] ? 'true' : 'false',
+    cell.appendChild(el('button', {type: 'button', cls: 'toggle', 'aria-expanded': isOpen(r) ? 'true' : 'false',
       'aria-controls': 'detail-' + r.i, 'aria-label': 'Details of ' + r.path, 'data-index': r.i,
-      text: expanded[r.i] ? '\u25BE' : '\u25B8'}));
+      text: isOpen(r) ? '\u25BE' : '\u25B8'}));
   }
   tr.appendChild(cell);
   tr.appendChild(el('td', {cls: 'path', text: r.path}));
   tr.appendChild(el('td', null, el('span', {cls: 'badge x-' + r.level, text: r.level})));
-  tr.appendChild(el('td', {cls: 'num', text: secs(r.dur)}));
   if (r.level === 'error') {
-    tr.appendChild(el('td', {colspan: 4, cls: 'errtext', text: 'Error: ' + str(r.c.error)}));
+    tr.appendChild(el('td', {colspan: 6, cls: 'errtext', text: 'Error: ' + errText(r)}));
   } else {
+    var verdicts = el('td', {cls: 'verdict'});
+    r.verdicts.forEach(function (v, k) {
+      if (k) verdicts.appendChild(document.createTextNode(', '));
+      verdicts.appendChild(el('span', {cls: 'v-' + v + '-text', text: v}));
+    });
+    tr.appendChild(verdicts);
+    tr.appendChild(el('td', {cls: 'num conf', text: r.conf === null ? '' : r.conf.toFixed(2)}));
+    tr.appendChild(el('td', {cls: 'why', title: str(r.c.reason) || null}, el('span', {text: str(r.c.reason)})));
     tr.appendChild(el('td', {cls: 'works', text: r.works}));
     tr.appendChild(el('td', {cls: 'holders', text: r.holders}));
     tr.appendChild(el('td', {text: r.layerNames.join(', ')}));
-    tr.appendChild(el('td', {cls: 'num', text: r.conf === null ? '' : r.conf.toFixed(2)}));
   }
+  tr.appendChild(el('td', {cls: 'num', text: secs(r.dur)}));
   return tr;
 }
 
 // ------------------------------------------------------------------ detail view
 function detailRow(r) {
-  var td = el('td', {colspan: 8});
+  var td = el('td', {colspan: COLUMNS});
   var tr = el('tr', {cls: 'detail', id: 'detail-' + r.i, 'data-index': r.i}, td);
   if (r.level === 'error') {
-    td.appendChild(el('p', {cls: 'errtext', text: 'Could not be checked: ' + str(r.c.error)}));
+    td.appendChild(el('p', {cls: 'errtext', text: 'Could not be checked: ' + errText(r)}));
     return tr;
   }
   if (r.c.reason) td.appendChild(el('p', {cls: 'reason', text: str(r.c.reason)}));
@@ -335,10 +376,23 @@ function layerBox(r, l, li) {
 function evidenceBox(r, ev, v) {
   var isAsset = ev.kind === 'asset';
   var methods = (ev.methods && typeof ev.methods === 'object') ? ev.methods : {};
-  var how = isAsset
-    ? 'Asset match (' + str(ev.method || 'asset') + (num(ev.score) !== null ? ', score ' + ev.score : '') + ')'
-    : 'Footage match (' + Object.keys(methods).map(function (k) { return k + ' ' + methods[k]; }).join(', ') + ')';
-  var head = el('div', {cls: 'ev-head'}, how + ' with ', el('span', {cls: 'mono', text: str(ev.reference)}));
+  var how, raw;
+  if (isAsset) {
+    var score = num(ev.score);
+    how = 'Registered still found in the clip' + (ev.method === 'features'
+      ? ' by local features' + (score !== null ? ' (' + Math.round(score) + ' matching points)' : '')
+      : ev.method === 'template' ? ' by template matching' + (score !== null ? ' (correlation ' + score.toFixed(2) + ')' : '')
+      : '');
+    raw = str(ev.method) + (score !== null ? ', score ' + ev.score : '');
+  } else {
+    var names = Object.keys(methods).sort(function (a, b) { return methods[b] - methods[a] || (a < b ? -1 : 1); });
+    var frames = names.reduce(function (t, k) { return t + (num(methods[k]) || 0); }, 0);
+    how = 'Footage match' + (names.length ? ': ' + frames + ' matching frame' + (frames === 1 ? '' : 's') + ', by ' +
+      names.map(function (k) { return methodWords(k) + ' (' + methods[k] + ')'; }).join('; ') : '');
+    raw = names.map(function (k) { return k + ' ' + methods[k]; }).join(', ');
+  }
+  var head = el('div', {cls: 'ev-head', title: raw ? 'engine methods: ' + raw : null}, how + ', with ',
+    el('span', {cls: 'mono', text: str(ev.reference)}));
   if (ev.mirrored) head.appendChild(el('span', {cls: 'tag', text: 'mirrored'}));
   var clipAlt = 'Frame of ' + r.path + ' at ' + secs(v.clip_time);
   var refAlt = isAsset ? 'Registered asset ' + str(ev.reference)
@@ -348,13 +402,15 @@ function evidenceBox(r, ev, v) {
     'Clip at ' + secs(v.clip_time) + (region ? ', matched region outlined' : ', whole frame matched'));
   var refShot = shot('ref', v.ref_img, v.ref_note, refAlt, null, null,
     isAsset ? 'Asset ' + str(ev.reference) : 'Reference at ' + secs(v.ref_time));
-  return el('div', {cls: 'evidence', 'data-kind': str(ev.kind)}, head, el('div', {cls: 'pair'}, clipShot, refShot));
+  return el('div', {cls: 'evidence', 'data-kind': str(ev.kind), 'data-title': r.path + ' \u2014 ' + str(ev.reference)},
+    head, el('div', {cls: 'pair'}, clipShot, refShot));
 }
 function shot(side, imgId, note, alt, region, frameSize, caption) {
   var frame;
   var src = imgId ? EV.images[imgId] : null;
   if (src) {
-    frame = el('div', {cls: 'frame'}, el('img', {cls: 'thumb thumb-' + side, src: src, alt: alt}));
+    frame = el('div', {cls: 'frame'}, el('img', {cls: 'thumb thumb-' + side, src: src, alt: alt,
+      title: 'Click to enlarge'}));
   } else {
     var sized = Array.isArray(frameSize) && frameSize[0] > 0 && frameSize[1] > 0;
     var ratio = sized ? frameSize[0] + ' / ' + frameSize[1] : '16 / 9';
@@ -395,20 +451,35 @@ function wire() {
   document.getElementById('prev').addEventListener('click', function () { state.page -= 1; renderTable(); });
   document.getElementById('next').addEventListener('click', function () { state.page += 1; renderTable(); });
   document.querySelector('#clips tbody').addEventListener('click', function (e) {
+    var img = e.target.closest('img.thumb');
+    if (img) { enlarge(img.closest('.evidence')); return; }
     var b = e.target.closest('button.toggle');
     if (!b) return;
     var i = Number(b.getAttribute('data-index'));
-    if (expanded[i]) delete expanded[i]; else expanded[i] = true;
+    if (toggled[i]) delete toggled[i]; else toggled[i] = true;
     renderTable();
     var again = document.querySelector('#clips tbody button.toggle[data-index="' + i + '"]');
     if (again) again.focus();
   });
   document.getElementById('expand-page').addEventListener('click', function () {
     view.slice(state.page * PAGE, state.page * PAGE + PAGE).forEach(function (r) {
-      if (flaggedRow(r) || r.level === 'error') expanded[r.i] = true; });
+      if ((flaggedRow(r) || r.level === 'error') && !isOpen(r)) toggled[r.i] = !toggled[r.i]; });
     renderTable();
   });
-  document.getElementById('collapse-all').addEventListener('click', function () { expanded = {}; renderTable(); });
+  document.getElementById('collapse-all').addEventListener('click', function () {
+    openFlagged = false; toggled = {}; renderTable(); });
+  var box = document.getElementById('lightbox');
+  document.getElementById('lightbox-close').addEventListener('click', function () { box.close(); });
+  box.addEventListener('click', function (e) { if (e.target === box) box.close(); });
+}
+// The evidence pair of one match, enlarged in a dialog (Escape or Close to return).
+function enlarge(evidence) {
+  if (!evidence) return;
+  var box = document.getElementById('lightbox'), body = document.getElementById('lightbox-body');
+  document.getElementById('lightbox-title').textContent = evidence.getAttribute('data-title') || '';
+  var pair = evidence.querySelector('.pair').cloneNode(true);
+  body.replaceChildren.apply(body, Array.prototype.slice.call(pair.childNodes));
+  if (!box.open) box.showModal();
 }
 renderSummary();
 wire();
