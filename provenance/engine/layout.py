@@ -87,20 +87,21 @@ class _Line:
 
 
 def _runs(strong: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Longest run of True along axis 0 of ``strong`` (L, K): (start, end) per column k."""
+    """Longest run of True along axis 0 of ``strong`` (L, K): (start, end) per column k (the first of equals)."""
     length, k = strong.shape
-    pad = np.zeros((length + 2, k), np.int8)
-    pad[1:-1] = strong
-    d = np.diff(pad, axis=0)
+    pad = np.zeros((k, length + 2), np.int8)
+    pad[:, 1:-1] = strong.T
+    d = np.diff(pad, axis=1)
+    cols, starts = np.nonzero(d == 1)  # column by column, in order: the i-th start of a column ends at its i-th end
+    _, ends = np.nonzero(d == -1)
     best_start = np.zeros(k, np.int64)
     best_end = np.zeros(k, np.int64)
-    for j in range(k):
-        starts = np.flatnonzero(d[:, j] == 1)
-        if not len(starts):
-            continue
-        ends = np.flatnonzero(d[:, j] == -1)
-        i = int(np.argmax(ends - starts))
-        best_start[j], best_end[j] = starts[i], ends[i]
+    if len(cols):
+        order = np.lexsort((starts, starts - ends, cols))  # per column: longest first, then earliest
+        first = np.ones(len(order), bool)
+        first[1:] = cols[order[1:]] != cols[order[:-1]]
+        sel = order[first]
+        best_start[cols[sel]], best_end[cols[sel]] = starts[sel], ends[sel]
     return best_start, best_end
 
 
@@ -174,33 +175,9 @@ def find_panels(frames: list[npt.NDArray[np.uint8]], params: PanelParams | None 
     horizontal = _lines(np.ascontiguousarray(hy.T), p, round(p.min_side * w * p.support))
     xs = [_Line(0, 0, h, True, 0, 0), *vertical, _Line(w, 0, h, True, w, w)]
     ys = [_Line(0, 0, w, True, 0, 0), *horizontal, _Line(h, 0, w, True, h, h)]
-    scored: list[tuple[float, Box]] = []
-    for a in range(len(xs)):
-        for b in range(len(xs)):
-            x0, x1 = xs[a], xs[b]
-            if x1.pos - x0.pos < p.min_side * w:
-                continue
-            for c in range(len(ys)):
-                for d in range(len(ys)):
-                    y0, y1 = ys[c], ys[d]
-                    if y1.pos - y0.pos < p.min_side * h:
-                        continue
-                    if (x1.pos - x0.pos) * (y1.pos - y0.pos) > p.max_area * w * h:
-                        continue
-                    sides = [
-                        x0.cover(y0.pos, y1.pos),
-                        x1.cover(y0.pos, y1.pos),
-                        y0.cover(x0.pos, x1.pos),
-                        y1.cover(x0.pos, x1.pos),
-                    ]
-                    real = [not ln.frame_edge for ln in (x0, x1, y0, y1)]
-                    if sum(real) < 2 or not any(real[:2]) or not any(real[2:]):
-                        continue
-                    if min(s for s, r in zip(sides, real, strict=True) if r) < p.support:
-                        continue
-                    # inside a drawn frame: the inner edge of each side's line
-                    box = Box(x0.hi, y0.hi, x1.lo, y1.lo)
-                    scored.append((box.width * box.height * p.edge_discount ** (4 - sum(real)), box))
+    scored = [
+        (box.width * box.height * p.edge_discount ** (4 - real), box) for real, box in _frames_of(xs, ys, p, w, h)
+    ]
     scored.sort(key=lambda sb: (-sb[0], sb[1].as_tuple()))
     out: list[Box] = []
     for _, box in scored:
@@ -209,6 +186,43 @@ def find_panels(frames: list[npt.NDArray[np.uint8]], params: PanelParams | None 
             if len(out) >= p.max_panels:
                 break
     return out
+
+
+def _frames_of(xs: list[_Line], ys: list[_Line], p: PanelParams, w: int, h: int) -> list[tuple[int, Box]]:
+    """Every box of two vertical lines ``xs`` and two horizontal ones ``ys`` that frames a panel: of the right
+    size, at least one real line (not the frame's edge) each way, each real line covering ``support`` of its
+    side. ``(real lines, box inside them)`` in the order of the lines ``(x0, x1, y0, y1)``; all combinations are
+    judged at once (arrays of side ``len(xs)`` squared by ``len(ys)`` squared)."""
+    xp, xa, xb = (np.array([getattr(ln, f) for ln in xs], np.int64) for f in ("pos", "start", "end"))
+    yp, ya, yb = (np.array([getattr(ln, f) for ln in ys], np.int64) for f in ("pos", "start", "end"))
+    xr = np.array([not ln.frame_edge for ln in xs])
+    yr = np.array([not ln.frame_edge for ln in ys])
+    wide = xp[None, :] - xp[:, None]  # (x0, x1)
+    tall = yp[None, :] - yp[:, None]  # (y0, y1)
+    ok = (wide >= p.min_side * w)[:, :, None, None] & (tall >= p.min_side * h)[None, None, :, :]
+    ok &= wide[:, :, None, None] * tall[None, None, :, :] <= p.max_area * w * h
+    # cover of a vertical line (i) along the rows (y0, y1), of a horizontal one (i) along the columns (x0, x1)
+    vcover = np.maximum(
+        0, np.minimum(xb[:, None, None], yp[None, None, :]) - np.maximum(xa[:, None, None], yp[None, :, None])
+    )
+    vcover = vcover / np.maximum(1, tall)[None, :, :]
+    hcover = np.maximum(
+        0, np.minimum(yb[:, None, None], xp[None, None, :]) - np.maximum(ya[:, None, None], xp[None, :, None])
+    )
+    hcover = hcover / np.maximum(1, wide)[None, :, :]
+    sides = [
+        (vcover[:, None, :, :], xr[:, None, None, None]),  # x0 along (y0, y1)
+        (vcover[None, :, :, :], xr[None, :, None, None]),  # x1
+        (hcover.transpose(1, 2, 0)[:, :, :, None], yr[None, None, :, None]),  # y0 along (x0, x1)
+        (hcover.transpose(1, 2, 0)[:, :, None, :], yr[None, None, None, :]),  # y1
+    ]
+    real: npt.NDArray[np.int64] = np.sum([np.broadcast_to(r, ok.shape) for _, r in sides], axis=0, dtype=np.int64)
+    ok &= (real >= 2) & (sides[0][1] | sides[1][1]) & (sides[2][1] | sides[3][1])
+    for cover, r in sides:
+        ok &= ~r | (cover >= p.support)
+    return [
+        (int(real[a, b, c, d]), Box(xs[a].hi, ys[c].hi, xs[b].lo, ys[d].lo)) for a, b, c, d in np.argwhere(ok).tolist()
+    ]
 
 
 def _iou(a: Box, b: Box) -> float:
