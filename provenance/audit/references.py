@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +56,14 @@ def engine_id() -> str:
     return f"{ENGINE_NAME}+{__version__}/engine-{ENGINE_VERSION}"
 
 
-def ensure_fingerprints(registry: Registry, params: EngineParams, progress: Progress | None = None) -> int:
+def ensure_fingerprints(
+    registry: Registry, params: EngineParams, progress: Progress | None = None, workers: int = 1
+) -> int:
     """Fingerprint every footage reference that has no stored fingerprint of this engine version.
 
-    Returns how many were computed. Each is committed on its own, so an
-    interrupted run keeps what it finished.
+    With ``workers`` above 1 (and more than one reference to do) the files are fingerprinted in as many spawned
+    processes, one thread each; this process checks and stores them. Returns how many were computed. Each is
+    committed on its own as it finishes, so an interrupted run keeps what it finished.
     """
     refs = [ref for ref, _, _ in reference_rows(registry) if ref.kind == "footage"]
     done = fingerprinted(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
@@ -68,22 +71,66 @@ def ensure_fingerprints(registry: Registry, params: EngineParams, progress: Prog
     for ref in refs:
         if ref.sha256 not in done and ref.sha256 not in todo:
             todo[ref.sha256] = ref
-    for i, (sha, ref) in enumerate(sorted(todo.items(), key=lambda kv: kv[1].path)):
-        if progress:
-            progress(f"fingerprinting {ref.path}", i, len(todo))
-        location = Path(ref.location)
-        if not location.is_file() or sha256_file(location) != sha:
+    jobs = [(sha, str(ref.path), str(ref.work_id), Path(ref.location)) for sha, ref in todo.items()]
+    jobs.sort(key=lambda j: j[1])
+    for _, path, work, location in jobs:  # before any work: a missing file stops the scan at once
+        if not location.is_file():
             raise ScanError(
-                f"reference {ref.path} of work {ref.work_id}: file {location} is missing or has "
-                "changed since import; re-import the manifest"
+                f"reference {path} of work {work}: file {location} is missing; restore it or re-import the manifest"
             )
-        fp = fingerprint_footage(location, params)
+    for finished, (sha, path, payload) in enumerate(_fingerprinted(jobs, params, workers), 1):
         save_fingerprint(
-            registry, sha, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, params.as_dict(), len(fp.timestamps), fp.to_payload()
+            registry, sha, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, params.as_dict(), payload[0], payload[1]
         )
+        if progress:
+            progress(f"fingerprinted {path}", finished, len(jobs))
     if progress:
-        progress("fingerprints ready", len(todo), len(todo))
-    return len(todo)
+        progress("fingerprints ready", len(jobs), len(jobs))
+    return len(jobs)
+
+
+_Job = tuple[str, str, str, Path]  # (sha256, manifest path, work, file)
+
+
+def _fingerprint_job(job: _Job, params: EngineParams) -> tuple[int, tuple[bytes, bytes, bytes]]:
+    """One reference file, checked against its sha256 and fingerprinted: ``(frames, stored payload)``."""
+    sha, path, work, location = job
+    if sha256_file(location) != sha:
+        raise ScanError(
+            f"reference {path} of work {work}: file {location} has changed since import; re-import the manifest"
+        )
+    fp = fingerprint_footage(location, params)
+    return len(fp.timestamps), fp.to_payload()
+
+
+def _worker_start() -> None:
+    from provenance.engine import one_thread_per_process
+
+    one_thread_per_process()
+
+
+def _fingerprinted(
+    jobs: list[_Job], params: EngineParams, workers: int
+) -> Iterator[tuple[str, str, tuple[int, tuple[bytes, bytes, bytes]]]]:
+    """``(sha256, path, (frames, payload))`` of each job, in this process or in ``workers`` spawned ones (in the
+    order they finish)."""
+    workers = min(workers, len(jobs))
+    if workers <= 1:
+        for job in jobs:
+            yield job[0], job[1], _fingerprint_job(job, params)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_start) as pool:
+        futures = {pool.submit(_fingerprint_job, job, params): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                job = futures[future]
+                yield job[0], job[1], future.result()
+        finally:  # an error or a caller that stops early: drop what has not started
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def load_infos(registry: Registry) -> dict[str, RefInfo]:

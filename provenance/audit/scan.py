@@ -93,7 +93,8 @@ def scan(
     as_of = as_of or datetime.now(UTC).date()
     selection = selection if selection is not None and not selection.everything else None
     entries = selected_entries(root, allowed_roots, selection)
-    ensure_fingerprints(registry, params, progress)
+    local = executor.workers if isinstance(executor, LocalExecutor) else workers if executor is None else 1
+    ensure_fingerprints(registry, params, progress, workers=local)
     with registry.session() as session:
         digest = registry_digest(session)
     key = match_key(registry, params)

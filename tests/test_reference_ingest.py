@@ -1,0 +1,80 @@
+"""Reference ingest: footage references fingerprinted in parallel processes store what one process stores, and a
+reference file changed since import stops the ingest with a message naming it, whichever way it runs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from provenance.audit import ensure_fingerprints
+from provenance.audit.manifests import import_manifest_file
+from provenance.audit.references import FOOTAGE_ALGORITHM
+from provenance.engine import FINGERPRINT_VERSION, EngineParams
+from provenance.errors import ScanError
+from rightsdb import Registry
+from rightsdb.references import stored_fingerprints
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample" / "registry"
+FILES = ("pixelworks-breakout-attract.mp4", "pixelworks-pong-attract.mp4")
+
+MANIFEST = """\
+holders:
+  - {id: pixelworks, name: Pixelworks Arcade, kind: publisher}
+works:
+  - id: pw-breakout
+    title: Breakout
+    holder: pixelworks
+    layer: game
+    policy: {ai_training: deny}
+    references:
+      - {path: footage/pixelworks-breakout-attract.mp4, kind: footage}
+  - id: pw-pong
+    title: Pong
+    holder: pixelworks
+    layer: game
+    policy: {ai_training: deny}
+    references:
+      - {path: footage/pixelworks-pong-attract.mp4, kind: footage}
+"""
+
+
+def _registry(folder: Path) -> Registry:
+    (folder / "footage").mkdir(parents=True)
+    for name in FILES:
+        shutil.copyfile(SAMPLE / "footage" / name, folder / "footage" / name)
+    (folder / "manifest.yaml").write_text(MANIFEST, encoding="utf-8")
+    registry = Registry(f"sqlite:///{folder / 'registry.db'}")
+    import_manifest_file(registry, folder / "manifest.yaml")
+    return registry
+
+
+def test_parallel_ingest_stores_what_one_process_stores(tmp_path: Path) -> None:
+    serial, parallel = _registry(tmp_path / "serial"), _registry(tmp_path / "parallel")
+    try:
+        seen: list[tuple[str, int, int]] = []
+        assert ensure_fingerprints(serial, EngineParams(), workers=1) == 2
+        assert ensure_fingerprints(parallel, EngineParams(), lambda w, d, t: seen.append((w, d, t)), workers=2) == 2
+        one = stored_fingerprints(serial, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
+        two = stored_fingerprints(parallel, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
+        assert len(one) == 2 and one == two
+        assert [d for _, d, _ in seen] == [1, 2, 2] and seen[-1][0] == "fingerprints ready"
+        assert ensure_fingerprints(parallel, EngineParams(), workers=2) == 0  # stored: nothing to do again
+    finally:
+        serial.dispose()
+        parallel.dispose()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_reference_changed_since_import_is_named(tmp_path: Path, workers: int) -> None:
+    registry = _registry(tmp_path)
+    try:
+        with (tmp_path / "footage" / FILES[1]).open("ab") as fh:
+            fh.write(b"\0" * 16)
+        with pytest.raises(
+            ScanError, match=r"reference footage/pixelworks-pong-attract\.mp4 of work pw-pong: .*changed"
+        ):
+            ensure_fingerprints(registry, EngineParams(), workers=workers)
+    finally:
+        registry.dispose()
