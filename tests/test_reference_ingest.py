@@ -3,7 +3,10 @@ reference file changed since import stops the ingest with a message naming it, w
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,24 @@ def test_a_reference_changed_since_import_is_named(tmp_path: Path, workers: int)
             ensure_fingerprints(registry, EngineParams(), workers=workers)
     finally:
         registry.dispose()
+
+
+def test_registry_fingerprint_command(tmp_path: Path) -> None:
+    _registry(tmp_path).dispose()
+    db = f"sqlite:///{tmp_path / 'registry.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "PROVENANCE_DB"}
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "provenance", "--db", db, "registry", "fingerprint", "-j", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert "2 reference(s) fingerprinted" in first.stderr
+    again = run()
+    assert again.returncode == 0 and "0 reference(s) fingerprinted" in again.stderr

@@ -71,6 +71,29 @@ def registry_import(
         out.print(f"registry digest {registry_digest(session)}")
 
 
+@registry_app.command("fingerprint")
+def registry_fingerprint(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", "-j", min=1, help="Processes fingerprinting (default: every core).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Fingerprint the footage references that have none yet, in parallel (a scan does it first otherwise)."""
+    import time
+
+    from provenance.audit import default_workers, ensure_fingerprints
+    from provenance.cli.progress import ScanProgress
+    from provenance.engine import EngineParams
+
+    registry = state.open()
+    start = time.monotonic()
+    with ScanProgress(err) as progress:
+        count = ensure_fingerprints(registry, EngineParams(), progress.message, workers=workers or default_workers())
+    err.print(f"{count} reference(s) fingerprinted in {time.monotonic() - start:.1f} s")
+
+
 @registry_app.command("export")
 def registry_export(
     target: Annotated[Path, typer.Argument(help="Manifest file to write (.yaml/.yml or .json).", show_default=False)],
