@@ -69,7 +69,7 @@ def plan_scan(dataset: Path, selection: Selection | None = None, allowed_roots: 
             clips.append(PlannedClip(entry.rel, 0, 0.0, entry.error))
             continue
         try:
-            duration = probe(entry).duration_s
+            duration = probe(entry, first_frame=False).duration_s
         except (ProvenanceError, OSError) as exc:
             clips.append(PlannedClip(entry.rel, size_of(entry), 0.0, " ".join(str(exc).split())))
             continue

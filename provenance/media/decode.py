@@ -107,7 +107,9 @@ def open_video(path: str | Path | MediaSource, backend: str = DEFAULT_BACKEND, *
     source = media_input(path)
     if source.path is not None and source.path.is_dir():
         raise DecodeError(source.label, "is a directory")
-    info = probe(source)  # raises DecodeError / NotMediaError
+    # raises DecodeError / NotMediaError; no first frame decoded for the rotation: the readers turn every frame as
+    # its own display matrix says
+    info = probe(source, first_frame=False)
     return BACKENDS[backend](source, info, threads=threads)
 
 

@@ -41,7 +41,9 @@ class VideoReader(Protocol):
     """An opened media file. Use as a context manager or call :meth:`close`.
 
     ``name`` is what messages call it (the path as given, or the source's name); ``path`` the plain
-    file read, or for a source read through ``open()`` (a tar member) its name as a path.
+    file read, or for a source read through ``open()`` (a tar member) its name as a path. ``info`` is the
+    probe's, without decoding a frame (:func:`~provenance.media.probe.probe` with ``first_frame=False``): its
+    ``rotation`` is the stream's declared one, while frames are turned as their own display matrix says.
     """
 
     backend: str

@@ -140,8 +140,13 @@ class MediaInfo:
         return self.kind == "video"
 
 
-def probe(path: str | Path | MediaSource | MediaInput) -> MediaInfo:
+def probe(path: str | Path | MediaSource | MediaInput, *, first_frame: bool = True) -> MediaInfo:
     """Return the media facts of ``path`` (a path or a :class:`MediaSource`).
+
+    A video's rotation comes from its stream's display matrix or, where the container keeps it on frames only,
+    from its first frame, which costs decoding that frame (a 1080p key frame: about 10 ms). ``first_frame=False``
+    leaves that out (``rotation`` is then 0 unless the stream says otherwise): for a reader about to decode the
+    frames, which turns each as its own display matrix says.
 
     Raises :class:`NotMediaError` when the file holds neither a decodable image
     nor a video stream, and :class:`DecodeError` when it cannot be read or is
@@ -162,7 +167,7 @@ def probe(path: str | Path | MediaSource | MediaInput) -> MediaInfo:
             if info is not None:
                 return info
         try:
-            return _probe_video(target, inp.label)
+            return _probe_video(target, inp.label, first_frame)
         except _NoVideo as exc:
             why = str(exc)
         info = _probe_image(target, inp.label)
@@ -363,7 +368,7 @@ class _NoVideo(Exception):
     """The file holds no decodable video stream; ``args[0]`` says why, for the error message."""
 
 
-def _probe_video(target: Path | IO[bytes], label: str) -> MediaInfo:
+def _probe_video(target: Path | IO[bytes], label: str, first_frame: bool = True) -> MediaInfo:
     """The video's facts; :class:`_NoVideo` saying why it is none (a short reason for the error message)."""
     import av
 
@@ -399,7 +404,7 @@ def _probe_video(target: Path | IO[bytes], label: str) -> MediaInfo:
             frames = max(1, round(duration_s * fps))
         if fps <= 0 and duration_s > 0 and frames > 0:
             fps = frames / duration_s
-        rotation = _rotation(stream) or _first_frame_rotation(container, stream)
+        rotation = _rotation(stream) or (_first_frame_rotation(container, stream) if first_frame else 0)
         return MediaInfo("video", width, height, duration_s, fps, frames, codec, rotation)
     except (av.error.FFmpegError, ValueError, ZeroDivisionError) as exc:
         log.debug("probe of %s failed: %s", label, exc)
