@@ -93,8 +93,9 @@ class Registry:
         if self.dialect == "sqlite":
             if self.in_memory:
                 kwargs["poolclass"] = StaticPool
-            else:
-                parent = Path(database).expanduser().resolve().parent
+            else:  # a path, or a URI filename (sqlite:///file:PATH?mode=ro&uri=true)
+                uri = parsed.query.get("uri") in ("true", "1") and database.startswith("file:")
+                parent = Path(database.removeprefix("file:") if uri else database).expanduser().resolve().parent
                 if not parent.is_dir():
                     raise StoreError(f"{url}: folder {parent} does not exist")
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
