@@ -165,3 +165,11 @@ def test_store_fault_kinds() -> None:
             conn.execute(text("SELECT * FROM missing"))
         except Exception as exc:
             assert store_fault(exc) is None  # SQLite's plain error (a missing table, bad SQL): no fault of the disk
+
+
+def test_new_database_opened_read_only_says_so(tmp_path: Path) -> None:
+    """Migrating a new (empty) SQLite file opened read-only: the read-only fault, not "folder does not exist"."""
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).close()
+    with pytest.raises(DatabaseReadOnly, match=r"migration of .*: the database is read-only"):
+        Registry(f"sqlite:///file:{path}?mode=ro&uri=true")
