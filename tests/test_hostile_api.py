@@ -75,6 +75,9 @@ HOSTILE_TEXT: list[str] = [
     _b64(b"9" * 400),
     "!!!!",
     "====",
+    "2027-02-30",
+    "2027-13-01",
+    "UK",
 ]
 
 #: JSON values of every type for body fields.
