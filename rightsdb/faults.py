@@ -36,8 +36,8 @@ _ADVICE: dict[type[StoreError], str] = {
     "the quota) and run the command again, it resumes where it stopped",
     DatabaseLocked: "the database is locked by another process: nothing was written; run the command again when "
     "the other one has finished",
-    DatabaseUnavailable: "the database cannot be opened: check the --db URL (or PROVENANCE_DB), the file's folder "
-    "and permissions, or that the database server runs",
+    DatabaseUnavailable: "cannot connect to the database or open it: check the --db URL (or PROVENANCE_DB), the "
+    "file's folder and permissions, or that the database server runs",
 }
 
 
