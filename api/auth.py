@@ -24,10 +24,21 @@ from starlette.concurrency import run_in_threadpool
 
 from rightsdb import Registry
 from rightsdb.keys import KeyInfo, verify_key
+from rightsdb.validation import control_problem
 
 from .problems import ApiProblem
 
-__all__ = ["ADMIN", "ALL", "AUDIT", "KeyCache", "Principal", "bearer_token", "cached_principal", "require"]
+__all__ = [
+    "ADMIN",
+    "ALL",
+    "AUDIT",
+    "KeyCache",
+    "Principal",
+    "bearer_token",
+    "cached_principal",
+    "check_parameters",
+    "require",
+]
 
 ADMIN = ("admin",)
 AUDIT = ("admin", "auditor")
@@ -139,6 +150,19 @@ async def _authenticate(request: Request, credentials: HTTPAuthorizationCredenti
     return Principal(info.id, info.role, info.holder_id)
 
 
+def check_parameters(request: Request) -> None:
+    """Refuse (422, naming the parameter) a path or query parameter holding a control character: no id, filter,
+    cursor or reference path has one, and PostgreSQL cannot even compare text with a NUL byte. Checked once the
+    caller is authenticated, for every route that needs a key."""
+    params = [(k, v) for k, v in request.path_params.items() if isinstance(v, str)]
+    params += request.query_params.multi_items()
+    for name, value in params:
+        problem = control_problem(name) or control_problem(value)
+        if problem is not None:
+            field = name if control_problem(name) is None else "query"
+            raise ApiProblem(422, "invalid", f"{field}: {problem}", errors=[{"field": field, "message": problem}])
+
+
 def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks that its role is one of ``roles``."""
 
@@ -151,6 +175,7 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
             raise ApiProblem(
                 403, "forbidden", f"this route needs a key with role {needed}; this key's role is {principal.role}"
             )
+        check_parameters(request)
         return principal
 
     return dependency

@@ -10,6 +10,7 @@ the routes only.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
@@ -17,11 +18,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provenance import NotMediaError, ProvenanceError
 from provenance.dataset import SourceError
-from rightsdb import ConflictError, ManifestError, NotFoundError, RegistryError, StoreError
+from rightsdb import ConflictError, ManifestError, NotFoundError, RegistryError, StoreError, store_fault
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +168,15 @@ def install(app: FastAPI) -> None:
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return problem_response(request, 500, "internal", f"internal error: {type(exc).__name__}")
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        fault = store_fault(exc)
+        if fault is None:  # not the database's own fault (a bug, a constraint): an internal error
+            return await _internal(request, exc)
+        return await _store(request, fault)  # read-only, full, locked, unreachable: 503, as any StoreError
+
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(sqlite3.Error, _database)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -8,14 +8,16 @@ and fields beyond the contract's are allowed (the report only ever adds fields).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from provenance.report import AiTraining, Clip, Exposure, LayerName, Policy, Segment
 from provenance.report import Layer as ClipLayer
 from provenance.report.model import POLICY_EXAMPLE, SEGMENT_EXAMPLE
 from rightsdb import ID_PATTERN as RIGHTSDB_ID
+from rightsdb.validation import control_problem, territory_problem
 
 __all__ = [
     "ID_PATTERN",
@@ -35,6 +37,8 @@ __all__ = [
     "JobPage",
     "JobProgress",
     "LayerT",
+    "Line",
+    "PathText",
     "Policy",
     "PolicyChangeOut",
     "PolicyIn",
@@ -43,6 +47,8 @@ __all__ = [
     "ScanRequest",
     "Segment",
     "Status",
+    "Territory",
+    "Text",
     "WorkIn",
     "WorkOut",
     "WorkUpdate",
@@ -54,6 +60,42 @@ AiTrainingT = AiTraining
 LayerT = LayerName
 HolderKindT = Literal["publisher", "streamer", "ugc_creator", "other"]
 ExposureT = Exposure
+
+
+def _refuse(problem: str | None) -> None:
+    if problem is not None:
+        raise PydanticCustomError("invalid_text", problem)
+
+
+def _line(value: str) -> str:
+    _refuse(control_problem(value))
+    return value
+
+
+def _text(value: str) -> str:
+    _refuse(control_problem(value, free_text=True))
+    return value
+
+
+def _path(value: str) -> str:
+    if "\x00" in value:  # a file name may hold other control characters, never this one
+        _refuse(f"contains a NUL byte (U+0000) at position {value.index(chr(0))}")
+    return value
+
+
+def _territory(value: str) -> str:
+    _refuse(territory_problem(value))
+    return value.strip().upper()
+
+
+#: One line of text: names, titles, sources, URLs (no control characters).
+Line = Annotated[str, AfterValidator(_line)]
+#: Free text (a licence's wording): tab and line breaks allowed, no other control character.
+Text = Annotated[str, AfterValidator(_text)]
+#: A file system path: anything but a NUL byte (which no path can hold).
+PathText = Annotated[str, AfterValidator(_path)]
+#: An ISO 3166-1 alpha-2 code (any case; upper-cased), checked against the assigned codes.
+Territory = Annotated[str, AfterValidator(_territory)]
 
 
 class Status(BaseModel):
@@ -75,14 +117,14 @@ class PolicyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [POLICY_EXAMPLE]})
     ai_training: AiTrainingT
-    license: str | None = Field(default=None, max_length=2048)
-    territories: list[str] | None = Field(
+    license: Text | None = Field(default=None, max_length=2048)
+    territories: list[Territory] | None = Field(
         default=None, min_length=1, description="ISO 3166-1 alpha-2 codes where the terms apply"
     )
     valid_from: date | None = None
     valid_until: date | None = None
-    source: str | None = Field(default=None, max_length=64)
-    url: str | None = Field(default=None, max_length=2048)
+    source: Line | None = Field(default=None, max_length=64)
+    url: Line | None = Field(default=None, max_length=2048)
 
 
 class HolderIn(BaseModel):
@@ -90,13 +132,13 @@ class HolderIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"id": "acme", "name": "Acme Games", "kind": "publisher"}]}
     )
     id: str = Field(pattern=ID_PATTERN)
-    name: str = Field(min_length=1, max_length=512)
+    name: Line = Field(min_length=1, max_length=512)
     kind: HolderKindT
 
 
 class HolderUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Acme Games Ltd"}]})
-    name: str | None = Field(default=None, min_length=1, max_length=512)
+    name: Line | None = Field(default=None, min_length=1, max_length=512)
     kind: HolderKindT | None = None
 
 
@@ -147,7 +189,7 @@ class WorkIn(BaseModel):
         },
     )
     id: str = Field(pattern=ID_PATTERN)
-    title: str = Field(min_length=1, max_length=512)
+    title: Line = Field(min_length=1, max_length=512)
     holder: str = Field(pattern=ID_PATTERN)
     layer: LayerT
     policy: PolicyIn
@@ -155,7 +197,7 @@ class WorkIn(BaseModel):
 
 class WorkUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"title": "Acme Racer (2026)"}]})
-    title: str | None = Field(default=None, min_length=1, max_length=512)
+    title: Line | None = Field(default=None, min_length=1, max_length=512)
     layer: LayerT | None = None
 
 
@@ -221,7 +263,7 @@ class PolicyChangeOut(BaseModel):
 
 class ClipPath(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"path": "/data/clips/clip.mp4"}]})
-    path: str = Field(min_length=1, max_length=4096, description="a media file under one of the data roots")
+    path: PathText = Field(min_length=1, max_length=4096, description="a media file under one of the data roots")
 
 
 class FindingClip(BaseModel):
@@ -282,11 +324,11 @@ class ScanRequest(BaseModel):
             "examples": [{"dataset": "/data/datasets/batch-0042", "as_of": "2026-11-25", "territory": "DE"}]
         },
     )
-    dataset: str = Field(
+    dataset: PathText = Field(
         min_length=1, max_length=4096, description="absolute path of a folder, .tar shard or manifest under a data root"
     )
     as_of: date | None = Field(default=None, description="apply the terms in force on this date (default today)")
-    territory: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
+    territory: Territory | None = Field(default=None, description="ISO 3166-1 alpha-2")
     rescan: bool = Field(default=False, description="match every clip again, ignoring stored results")
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from ._errors import (
     ConflictError,
+    DatabaseFull,
+    DatabaseLocked,
+    DatabaseReadOnly,
+    DatabaseUnavailable,
     JobCancelled,
     JobError,
     LeaseLost,
@@ -19,6 +23,7 @@ from ._errors import (
 )
 from ._files import atomic_write_bytes, atomic_write_text, sha256_file
 from .exports import export_manifest, policy_dict, registry_digest, snapshot
+from .faults import store_fault
 from .imports import import_manifest
 from .manifest import ID_PATTERN, ImportReport, Manifest, MediaFacts, MediaProbe, load_manifest
 from .models import (
@@ -42,6 +47,10 @@ __all__ = [
     "AiTraining",
     "ClipResult",
     "ConflictError",
+    "DatabaseFull",
+    "DatabaseLocked",
+    "DatabaseReadOnly",
+    "DatabaseUnavailable",
     "Finding",
     "Fingerprint",
     "Holder",
@@ -75,4 +84,5 @@ __all__ = [
     "registry_digest",
     "sha256_file",
     "snapshot",
+    "store_fault",
 ]

@@ -8,6 +8,10 @@ Hierarchy::
     ├── NotFoundError     a holder, work or reference does not exist
     ├── ConflictError     an entry exists already (create) or is still in use (delete)
     ├── StoreError        the database cannot be opened, migrated or written
+    │   ├── DatabaseReadOnly     it may be read but not written (permissions, a read-only mount or connection)
+    │   ├── DatabaseFull         the disk (or quota, or page limit) is full, or an I/O error
+    │   ├── DatabaseLocked       another process holds it too long
+    │   └── DatabaseUnavailable  it cannot be opened or reached
     └── JobError          a scan job's runner must stop (raised inside the running scan)
         ├── JobCancelled  the job was cancelled
         └── LeaseLost     the job is not this runner's any more
@@ -44,6 +48,22 @@ class NotFoundError(RegistryError, LookupError):
 
 class StoreError(RegistryError):
     """The database cannot be opened, migrated or written."""
+
+
+class DatabaseReadOnly(StoreError):
+    """The database may be read but not written: nothing was written."""
+
+
+class DatabaseFull(StoreError):
+    """The database's disk, quota or size limit is full, or the disk failed: the failed write was rolled back."""
+
+
+class DatabaseLocked(StoreError):
+    """Another process held the database longer than the wait allows: the write was not made."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot be opened (a missing folder, no permission, not a database) or reached (server down)."""
 
 
 class ConflictError(RegistryError):

@@ -48,12 +48,15 @@ import yaml
 
 from ._errors import ManifestError, MediaProbeError
 from ._files import sha256_file
+from ._yaml import load_json, load_yaml
 from .models import AiTraining, HolderKind, Layer, ReferenceKind
+from .validation import control_problem, shown, territory_problem
 
 log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-TERRITORY_PATTERN = re.compile(r"^[A-Z]{2}$")
+#: The largest manifest read (a registry of some 100,000 works): larger files are refused before they are parsed.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 _TOP_KEYS = frozenset({"holders", "works"})
 _HOLDER_KEYS = frozenset({"id", "name", "kind"})
 _WORK_KEYS = frozenset({"id", "title", "holder", "layer", "policy", "references"})
@@ -153,11 +156,19 @@ def load_manifest(path: str | Path, probe: MediaProbe) -> Manifest:
     source = Path(path)
     name = str(path)
     try:
-        raw_text = source.read_text(encoding="utf-8")
+        if source.is_dir():
+            raise ManifestError(name, "is a folder, not a manifest file")
+        if source.exists() and not source.is_file():
+            raise ManifestError(name, "is not a regular file")
+        with source.open("rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                name, f"larger than {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB: split it into several manifests"
+            )
+        raw_text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ManifestError(name, "file not found") from None
-    except IsADirectoryError:
-        raise ManifestError(name, "is a folder, not a manifest file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(name, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     data = _parse(name, source.suffix.lower(), raw_text)
@@ -168,11 +179,17 @@ def load_manifest(path: str | Path, probe: MediaProbe) -> Manifest:
 def _parse(name: str, suffix: str, text: str) -> Any:
     if suffix == ".json":
         try:
-            return json.loads(text)
+            return load_json(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(name, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        except ValueError as exc:
+            raise ManifestError(name, f"malformed JSON: {exc}") from None
+        except RecursionError:
+            raise ManifestError(name, "malformed JSON: nested too deeply") from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
+    except RecursionError:
+        raise ManifestError(name, "malformed YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
@@ -228,7 +245,8 @@ def _validate(name: str, root: Path, source: Path, data: Any, probe: MediaProbe)
 
 def _entry_name(section: str, i: int, item: Any) -> str:
     ident = item.get("id") if isinstance(item, Mapping) else None
-    return f"{section}[{i}] ({ident})" if isinstance(ident, str) and ident else f"{section}[{i}]"
+    valid = isinstance(ident, str) and 0 < len(ident) <= 128 and control_problem(ident) is None
+    return f"{section}[{i}] ({ident})" if valid else f"{section}[{i}]"
 
 
 def _kind(value: Any) -> str:
@@ -249,7 +267,8 @@ def _check_keys(ctx: _Ctx, prefix: str, item: Mapping[str, Any], allowed: frozen
     for key in item:
         if key not in allowed:
             expected = ", ".join(sorted(allowed))
-            raise ctx.error(f"{prefix}{key}", f"unknown field (expected one of: {expected})")
+            plain = isinstance(key, str) and len(key) <= 64 and control_problem(key) is None
+            raise ctx.error(f"{prefix}{key if plain else shown(key)}", f"unknown field (expected one of: {expected})")
 
 
 def _mapping(ctx: _Ctx, fld: str, value: Any) -> Mapping[str, Any]:
@@ -258,7 +277,7 @@ def _mapping(ctx: _Ctx, fld: str, value: Any) -> Mapping[str, Any]:
     return value
 
 
-def _opt_text(ctx: _Ctx, fld: str, value: Any, *, max_len: int = 512) -> str | None:
+def _opt_text(ctx: _Ctx, fld: str, value: Any, *, max_len: int = 512, free_text: bool = False) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -266,6 +285,9 @@ def _opt_text(ctx: _Ctx, fld: str, value: Any, *, max_len: int = 512) -> str | N
     value = value.strip()
     if len(value) > max_len:
         raise ctx.error(fld, f"is longer than {max_len} characters")
+    problem = control_problem(value, free_text=free_text)
+    if problem is not None:
+        raise ctx.error(fld, problem)
     return value or None
 
 
@@ -281,7 +303,7 @@ def _text(ctx: _Ctx, fld: str, value: Any, *, max_len: int = 512) -> str:
 def _ident(ctx: _Ctx, fld: str, value: Any) -> str:
     text = _text(ctx, fld, value, max_len=128)
     if not ID_PATTERN.match(text):
-        raise ctx.error(fld, f"{text!r} is not a valid id (letters, digits, '.', '_', '-'; up to 128)")
+        raise ctx.error(fld, f"{shown(text)} is not a valid id (letters, digits, '.', '_', '-'; up to 128)")
     return text
 
 
@@ -290,7 +312,7 @@ def _enum(ctx: _Ctx, fld: str, value: Any, enum: Iterable[Any]) -> str:
     if value is None:
         raise ctx.error(fld, f"is required (one of: {', '.join(allowed)})")
     if not isinstance(value, str) or value not in allowed:
-        raise ctx.error(fld, f"{value!r} is not one of: {', '.join(allowed)}")
+        raise ctx.error(fld, f"{shown(value)} is not one of: {', '.join(allowed)}")
     return value
 
 
@@ -306,7 +328,11 @@ def _date(ctx: _Ctx, fld: str, value: Any) -> date | None:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ctx.error(fld, f"{value!r} is not a date (YYYY-MM-DD)")
+        try:  # a timestamp (2024-01-01T00:00:00): its date, as YAML's own timestamps were read
+            return datetime.fromisoformat(value.strip()).date()
+        except ValueError:
+            pass
+    raise ctx.error(fld, f"{shown(value)} is not a date (YYYY-MM-DD)")
 
 
 def _holder(ctx: _Ctx, item: Any) -> HolderSpec:
@@ -324,7 +350,7 @@ def _policy(ctx: _Ctx, value: Any) -> PolicySpec:
     item = _mapping(ctx, "policy", value)
     _check_keys(ctx, "policy.", item, _POLICY_KEYS)
     ai = _enum(ctx, "policy.ai_training", item.get("ai_training"), AiTraining)
-    license_ = _opt_text(ctx, "policy.license", item.get("license"), max_len=2048)
+    license_ = _opt_text(ctx, "policy.license", item.get("license"), max_len=2048, free_text=True)
     territories: tuple[str, ...] | None = None
     raw_t = item.get("territories")
     if raw_t is not None:
@@ -332,8 +358,11 @@ def _policy(ctx: _Ctx, value: Any) -> PolicySpec:
             raise ctx.error("policy.territories", "must be a non-empty list of ISO 3166-1 alpha-2 codes")
         codes = []
         for code in raw_t:
-            if not isinstance(code, str) or not TERRITORY_PATTERN.match(code.strip().upper()):
-                raise ctx.error("policy.territories", f"{code!r} is not an ISO 3166-1 alpha-2 code")
+            if not isinstance(code, str):
+                raise ctx.error("policy.territories", f"{shown(code)} is not an ISO 3166-1 alpha-2 code")
+            problem = territory_problem(code)
+            if problem is not None:
+                raise ctx.error("policy.territories", problem)
             codes.append(code.strip().upper())
         territories = tuple(sorted(set(codes)))
     valid_from = _date(ctx, "policy.valid_from", item.get("valid_from"))

@@ -30,6 +30,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from ._errors import StoreError
+from .faults import store_fault
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,9 @@ class Registry:
         if self.dialect == "sqlite":
             if self.in_memory:
                 kwargs["poolclass"] = StaticPool
-            else:
-                parent = Path(database).expanduser().resolve().parent
+            else:  # a path, or a URI filename (sqlite:///file:PATH?mode=ro&uri=true)
+                uri = parsed.query.get("uri") in ("true", "1") and database.startswith("file:")
+                parent = Path(database.removeprefix("file:") if uri else database).expanduser().resolve().parent
                 if not parent.is_dir():
                     raise StoreError(f"{url}: folder {parent} does not exist")
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
@@ -127,7 +129,7 @@ class Registry:
             with self.engine.connect() as conn:
                 return MigrationContext.configure(conn).get_current_revision()
         except OperationalError as exc:
-            raise StoreError(f"cannot connect to {self!r}: {_first_line(exc)}") from exc
+            raise store_fault(exc, repr(self)) or StoreError(f"cannot connect to {self!r}: {_first_line(exc)}") from exc
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply migrations up to ``revision`` in one transaction."""
@@ -137,7 +139,8 @@ class Registry:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
                 command.upgrade(_alembic_config(conn), revision)
         except SQLAlchemyError as exc:
-            raise StoreError(f"migration of {self!r} failed: {_first_line(exc)}") from exc
+            fault = store_fault(exc, f"migration of {self!r}")
+            raise fault or StoreError(f"migration of {self!r} failed: {_first_line(exc)}") from exc
 
     def _ensure_schema(self) -> None:
         current = self.current_revision()

@@ -21,12 +21,10 @@ from ..auth import ALL, AUDIT, Principal, require
 from ..bodies import json_body_spec, read_json
 from ..config import ApiSettings
 from ..problems import ApiProblem, responses
-from ..schemas import Clip, ClipPath
+from ..schemas import Clip, ClipPath, Territory
 from ..uploads import receive_upload
 
 router = APIRouter(tags=["clips"])
-
-_TERRITORY = r"^[A-Za-z]{2}$"
 
 _CHECK_BODY = json_body_spec(
     ClipPath,
@@ -69,7 +67,7 @@ async def _checked(checker: Checker, path: Path, name: str, as_of: date, territo
 async def check_clip(
     request: Request,
     as_of: date | None = Query(default=None, description="apply the terms in force on this date (default today)"),
-    territory: str | None = Query(default=None, pattern=_TERRITORY, description="ISO 3166-1 alpha-2"),
+    territory: Territory | None = Query(default=None, description="ISO 3166-1 alpha-2"),
     rescan: bool = Query(default=False, description="match again even if this content was matched before"),
     principal: Principal = Depends(require(*AUDIT)),
     settings: ApiSettings = Depends(deps.settings),
@@ -107,7 +105,7 @@ async def check_clip(
 def get_clip(
     sha256: str = PathParam(pattern=r"^[0-9a-f]{64}$", description="sha256 of the clip's bytes (lower-case hex)"),
     as_of: date | None = Query(default=None, description="apply the terms in force on this date (default today)"),
-    territory: str | None = Query(default=None, pattern=_TERRITORY, description="ISO 3166-1 alpha-2"),
+    territory: Territory | None = Query(default=None, description="ISO 3166-1 alpha-2"),
     principal: Principal = Depends(require(*ALL)),
     registry: Registry = Depends(deps.registry),
 ) -> Clip:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.types import Scope
 
 from provenance.report import EXPOSURE_ORDER, LAYERS
 from rightsdb.queries import FindingFilter
+from rightsdb.validation import control_problem, shown
 
 from ..auth import ALL, Principal, cached_principal, require
 from ..problems import ApiProblem, responses
@@ -28,13 +30,19 @@ def encode_cursor(after: int) -> str:
     return base64.urlsafe_b64encode(str(after).encode()).decode().rstrip("=")
 
 
+#: A finding id as a cursor carries it: ASCII digits, at most 18 (below 2**63, what both databases store).
+_CURSOR_ID = re.compile(r"[0-9]{1,18}")
+#: A page size as the query gives it: ASCII digits only (``str.isdigit`` takes ``²``, which ``int`` refuses).
+_LIMIT = re.compile(r"[0-9]{1,4}")
+
+
 def decode_cursor(cursor: str) -> int:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        if not raw.isdigit():
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4)).decode("ascii")
+        if not _CURSOR_ID.fullmatch(raw):
             raise ValueError(raw)
         return int(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeError):
         raise ApiProblem(422, "invalid", "cursor: not a cursor this service gave out (use next_cursor as is)") from None
 
 
@@ -73,8 +81,11 @@ def _text(query: Any, name: str, limit: int, choices: tuple[str, ...] | None = N
         return None
     if len(value) > limit:
         raise _invalid(name, f"longer than {limit} characters")
+    problem = control_problem(value)
+    if problem is not None:
+        raise _invalid(name, problem)
     if choices is not None and value not in choices:
-        raise _invalid(name, f"{value!r} is not one of: {', '.join(choices)}")
+        raise _invalid(name, f"{shown(value, 20)} is not one of: {', '.join(choices)}")
     return str(value)
 
 
@@ -82,8 +93,8 @@ def _limit(query: Any) -> int:
     raw = query.get("limit")
     if raw is None:
         return 100
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= 1000:
-        raise _invalid("limit", f"{raw!r} is not an integer from 1 to 1000")
+    if not _LIMIT.fullmatch(raw.strip()) or not 1 <= int(raw) <= 1000:
+        raise _invalid("limit", f"{shown(raw, 20)} is not an integer from 1 to 1000")
     return int(raw)
 
 

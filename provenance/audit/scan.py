@@ -23,6 +23,7 @@ from provenance.errors import ScanError
 from provenance.report import EXPOSURE_ORDER, Clip, References, Report, ScanFacts, Source, render_clip, report_json
 from rightsdb import Registry, atomic_write_text, registry_digest
 from rightsdb.results import begin_scan, end_scan
+from rightsdb.validation import territory_problem
 
 if TYPE_CHECKING:
     from provenance.audit.executors import Executor
@@ -87,9 +88,9 @@ def scan(
         raise ScanError(f"{dataset}: no such folder or file")
     if workers < 1:
         raise ScanError(f"workers must be >= 1, got {workers}")
-    if territory is not None and not (len(territory) == 2 and territory.isalpha()):
-        raise ScanError(f"territory must be an ISO 3166-1 alpha-2 code, got {territory!r}")
-    territory = territory.upper() if territory else None
+    if territory is not None and (problem := territory_problem(territory)) is not None:
+        raise ScanError(f"territory: {problem}")
+    territory = territory.strip().upper() if territory else None
     as_of = as_of or datetime.now(UTC).date()
     selection = selection if selection is not None and not selection.everything else None
     entries = selected_entries(root, allowed_roots, selection)

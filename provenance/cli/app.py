@@ -29,7 +29,7 @@ from rich.logging import RichHandler
 from provenance import __version__
 from provenance.errors import ConfigError, DecodeError, ProvenanceError
 from provenance.settings import get_settings
-from rightsdb import ManifestError, NotFoundError, Registry, RegistryError, StoreError
+from rightsdb import ManifestError, NotFoundError, Registry, RegistryError, StoreError, store_fault
 
 __all__ = [
     "EXIT_FINDINGS",
@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> None:
     except (RegistryError, ProvenanceError) as exc:
         _fail(EXIT_INPUT, str(exc), exc)
     except Exception as exc:
+        fault = store_fault(exc, repr(state.registry) if state.registry is not None else "")
+        if fault is not None:  # the database's own fault (read-only, full, locked, unreachable)
+            _fail(EXIT_STORE, str(fault), exc)
         _fail(EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", exc)
 
 
