@@ -77,7 +77,12 @@ def head_revision() -> str:
 class Registry:
     """A handle on one registry database: engine, schema state and sessions."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, auto_migrate: bool = True, echo: bool = False) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, *, auto_migrate: bool = True, echo: bool = False, create: bool = True
+    ) -> None:
+        """``create=False`` (read-only commands, scans): the database must already hold a registry; a SQLite
+        file that does not exist is not created and a database without the schema is not migrated: both raise
+        :class:`StoreError` naming the path."""
         self.url = normalize_url(url)
         try:
             parsed = make_url(self.url)
@@ -94,9 +99,14 @@ class Registry:
             if self.in_memory:
                 kwargs["poolclass"] = StaticPool
             else:
-                parent = Path(database).expanduser().resolve().parent
-                if not parent.is_dir():
-                    raise StoreError(f"{url}: folder {parent} does not exist")
+                path = Path(database).expanduser().resolve()
+                if not path.parent.is_dir():
+                    raise StoreError(f"{url}: folder {path.parent} does not exist")
+                if not create and not path.is_file():
+                    raise StoreError(
+                        f"no registry database at {path} (from {url}); nothing was created: import a manifest "
+                        "there first (provenance registry import) or give the registry's URL (--db, PROVENANCE_DB)"
+                    )
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
         else:
             kwargs["pool_pre_ping"] = True
@@ -111,6 +121,16 @@ class Registry:
             ) from exc
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine)
+        if not create:
+            try:
+                if self.current_revision() is None:
+                    raise StoreError(
+                        f"{self!r} holds no registry (no schema); nothing was created: import a manifest there "
+                        "first (provenance registry import) or give the registry's URL (--db, PROVENANCE_DB)"
+                    )
+            except BaseException:
+                self.engine.dispose()
+                raise
         if auto_migrate:
             try:
                 self._ensure_schema()
