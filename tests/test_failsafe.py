@@ -8,6 +8,7 @@ the scan instead of losing its layer.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -230,3 +231,63 @@ def test_a_replaced_asset_stops_the_scan_instead_of_losing_its_layer(tmp_path: P
     assert reimported.returncode == 0, reimported.stderr  # the new content registered: scans go on
     fourth = run("scan", str(ds), "--db", db_url, "--out", "r4.json", "-j", "1", cwd=tmp_path)
     assert fourth.returncode == 0, fourth.stderr
+
+
+# ------------------------------------------------------------------------------------------------ item 5
+
+
+def test_tar_member_names_are_normalised_and_escaping_ones_refused(tmp_path: Path) -> None:
+    """Members ``./a//b.mp4`` and ``x/../c.mp4`` are listed normalised and read; ``../../evil.mp4`` and
+    ``/abs.mp4`` are refused one by one, named by one harmless path component, never by a path leading out."""
+    import tarfile
+
+    data = CLEAN_CLIP.read_bytes()
+    shard = tmp_path / "ds" / "shard.tar"
+    shard.parent.mkdir()
+    with tarfile.open(shard, "w", format=tarfile.GNU_FORMAT) as tf:
+        for name in ("ok.mp4", "./a//b.mp4", "x/../c.mp4", "../../evil.mp4", "/abs.mp4"):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    dry = run("scan", str(tmp_path / "ds"), "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    listed = dry.stdout.splitlines()
+    good = ["shard.tar/ok.mp4", "shard.tar/a/b.mp4", "shard.tar/c.mp4"]
+    assert [p for p in listed if p in good] == good  # in archive order
+    refused = [p for p in listed if p not in good]
+    assert sorted(refused) == ["shard.tar/%2E%2E%2F%2E%2E%2Fevil%2Emp4", "shard.tar/%2Fabs%2Emp4"], listed
+    problems = [line for line in dry.stderr.splitlines() if line.startswith("cannot read")]
+    assert len(problems) == 2, dry.stderr  # the three good members are read (probed) under their new names
+    assert any("'../../evil.mp4' not read: its name leads out of the archive" in line for line in problems)
+    assert any("'/abs.mp4' not read" in line for line in problems)
+    assert "dry run: 5 clips (2 unreadable)" in dry.stderr
+
+
+def test_a_normalised_member_is_scanned_and_its_source_names_it(tmp_path: Path, db_url: str) -> None:
+    import tarfile
+
+    overlay_registry(tmp_path, db_url)
+    data = STREAM_CLIP.read_bytes()
+    shard = tmp_path / "ds" / "shard.tar"
+    shard.parent.mkdir()
+    with tarfile.open(shard, "w", format=tarfile.GNU_FORMAT) as tf:
+        for name in ("./s//stream.mp4", "../evil.mp4"):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    result = run(
+        "scan", str(tmp_path / "ds"), "--db", db_url, "--out", "r.json", "--emit-clean", "c.txt",
+        "--emit-flagged", "f.txt", "-j", "1", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    clips = {c["path"]: c for c in json.loads((tmp_path / "r.json").read_text())["clips"]}
+    good = clips["shard.tar/s/stream.mp4"]
+    assert good["path"] == "shard.tar/s/stream.mp4" and good["source"] == {
+        "shard": "shard.tar",
+        "member": "s/stream.mp4",
+    }
+    assert [la["layer"] for la in good["layers"]] == ["stream"]  # read and matched under its normalised name
+    bad = clips["shard.tar/%2E%2E%2Fevil%2Emp4"]
+    assert bad["exposure"] == "unknown" and "leads out of the archive" in bad["error"]
+    assert (tmp_path / "c.txt").read_text() == ""
+    assert sorted((tmp_path / "f.txt").read_text().splitlines()) == sorted(clips)  # medium, and the refused one
