@@ -14,10 +14,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provenance.cli.app import EXIT_FINDINGS, EXIT_REGISTRY, EXIT_STORE
+
+from .apihelp import Service
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "fixtures" / "sample"
@@ -291,3 +296,56 @@ def test_a_normalised_member_is_scanned_and_its_source_names_it(tmp_path: Path, 
     assert bad["exposure"] == "unknown" and "leads out of the archive" in bad["error"]
     assert (tmp_path / "c.txt").read_text() == ""
     assert sorted((tmp_path / "f.txt").read_text().splitlines()) == sorted(clips)  # medium, and the refused one
+
+
+# ------------------------------------------------------------------------------------------------ the service
+
+
+@pytest.fixture
+def service(tmp_path: Path, db_url: str) -> Iterator[Service]:
+    """The service on a registry with nothing in it (a fresh database on SQLite or PostgreSQL), an auditor key."""
+    from fastapi.testclient import TestClient
+
+    from api import ApiSettings, create_app
+    from rightsdb.keys import create_key
+
+    data = _mkdir(tmp_path / "data")
+    cfg = ApiSettings(db=db_url, data_roots=str(data), media_dir=str(tmp_path / "media"), upload_dir=str(tmp_path))  # type: ignore[call-arg]
+    app = create_app(cfg)
+    keys = {"auditor": create_key(app.state.registry, "auditor", None)[1]}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Service(app, client, app.state.registry, keys, data, cfg)
+
+
+def test_service_refuses_to_check_or_scan_against_an_empty_registry(service: Service) -> None:
+    ds = service.data / "ds"
+    ds.mkdir()
+    shutil.copyfile(CLEAN_CLIP, ds / "clean.mp4")
+    auth = service.auth("auditor")
+    scan = service.client.post("/v1/scans", json={"dataset": str(ds)}, headers=auth)
+    assert scan.status_code == 409, scan.text
+    assert scan.json()["code"] == "empty_registry" and "holds no references" in scan.json()["detail"]
+    assert service.client.get("/v1/scans", headers=auth).json()["items"] == []  # no job was queued
+    by_path = service.client.post("/v1/clips/check", json={"path": str(ds / "clean.mp4")}, headers=auth)
+    assert by_path.status_code == 409 and by_path.json()["code"] == "empty_registry", by_path.text
+    with CLEAN_CLIP.open("rb") as f:
+        upload = service.client.post("/v1/clips/check", files={"file": ("clean.mp4", f, "video/mp4")}, headers=auth)
+    assert upload.status_code == 409 and upload.json()["code"] == "empty_registry", upload.text
+    assert upload.headers["content-type"].startswith("application/problem+json")
+
+
+def test_service_refuses_a_check_when_an_asset_changed_since_import(service: Service, tmp_path: Path) -> None:
+    from provenance.audit.manifests import import_manifest_file
+
+    (tmp_path / "reg" / "assets").mkdir(parents=True)
+    shutil.copyfile(OVERLAY, tmp_path / "reg" / "assets" / OVERLAY.name)
+    (tmp_path / "reg" / "manifest.yaml").write_text(MANIFEST)
+    import_manifest_file(service.registry, tmp_path / "reg" / "manifest.yaml")
+    shutil.copyfile(OTHER_STILL, tmp_path / "reg" / "assets" / OVERLAY.name)
+    shutil.copyfile(STREAM_CLIP, service.data / "stream.mp4")
+    r = service.client.post(
+        "/v1/clips/check", json={"path": str(service.data / "stream.mp4")}, headers=service.auth("auditor")
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "reference_changed"
+    assert "nightowl-channel" in r.json()["detail"] and "assets/nightowl-overlay.png" in r.json()["detail"]
