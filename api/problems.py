@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from provenance import NotMediaError, ProvenanceError
+from provenance import EmptyRegistryError, NotMediaError, ProvenanceError, ReferenceChangedError
 from provenance.dataset import SourceError
 from rightsdb import ConflictError, ManifestError, NotFoundError, RegistryError, StoreError, store_fault
 
@@ -159,6 +159,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SourceError)
     async def _source(request: Request, exc: SourceError) -> JSONResponse:
         return problem_response(request, 422, "invalid_dataset", str(exc))
+
+    @app.exception_handler(EmptyRegistryError)
+    async def _empty_registry(request: Request, exc: EmptyRegistryError) -> JSONResponse:
+        # fail-safe: a registry without references would clear every clip; the registry's state conflicts
+        return problem_response(request, 409, "empty_registry", str(exc))
+
+    @app.exception_handler(ReferenceChangedError)
+    async def _reference_changed(request: Request, exc: ReferenceChangedError) -> JSONResponse:
+        return problem_response(request, 409, "reference_changed", str(exc))
 
     @app.exception_handler(ProvenanceError)
     async def _provenance(request: Request, exc: ProvenanceError) -> JSONResponse:

@@ -9,6 +9,8 @@ Hierarchy (catch the base class to handle any of them)::
     ├── FingerprintError    a fingerprint cannot be computed or compared (engine)
     ├── HashIndexError      a hash index is given hashes of the wrong shape or width (engine)
     └── ScanError           a dataset scan cannot start or go on (audit)
+        ├── EmptyRegistryError     the registry holds no reference: nothing could be found, nothing cleared
+        ├── ReferenceChangedError  a reference's file is missing or no longer what was imported (sha256)
         ├── SourceError     a dataset, or a report clip to resolve, cannot be read at all (dataset)
         ├── ShardBroken     a tar shard is cut short or corrupt (dataset: its entry becomes a BadEntry)
         └── RowError        a manifest row gives no clip (dataset: its entry becomes a BadEntry)
@@ -56,6 +58,17 @@ class HashIndexError(ProvenanceError):
 
 class ScanError(ProvenanceError):
     """A dataset scan cannot start or go on."""
+
+
+class EmptyRegistryError(ScanError):
+    """The registry holds no reference: a scan against it would find nothing and clear every clip (fail-safe:
+    refused unless asked for, and then nothing is cleared)."""
+
+
+class ReferenceChangedError(ScanError):
+    """A reference's file is missing, or its content (sha256) is no longer the one imported: matching against it
+    could miss its work, so nothing is matched (fail-safe). The message names the work, the reference and what
+    to do."""
 
 
 class SourceError(ScanError):

@@ -78,7 +78,12 @@ def head_revision() -> str:
 class Registry:
     """A handle on one registry database: engine, schema state and sessions."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, auto_migrate: bool = True, echo: bool = False) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, *, auto_migrate: bool = True, echo: bool = False, create: bool = True
+    ) -> None:
+        """``create=False`` (read-only commands, scans): the database must already hold a registry; a SQLite
+        file that does not exist is not created and a database without the schema is not migrated: both raise
+        :class:`StoreError` naming the path."""
         self.url = normalize_url(url)
         try:
             parsed = make_url(self.url)
@@ -96,9 +101,14 @@ class Registry:
                 kwargs["poolclass"] = StaticPool
             else:  # a path, or a URI filename (sqlite:///file:PATH?mode=ro&uri=true)
                 uri = parsed.query.get("uri") in ("true", "1") and database.startswith("file:")
-                parent = Path(database.removeprefix("file:") if uri else database).expanduser().resolve().parent
-                if not parent.is_dir():
-                    raise StoreError(f"{url}: folder {parent} does not exist")
+                path = Path(database.removeprefix("file:").split("?", 1)[0] if uri else database).expanduser().resolve()
+                if not path.parent.is_dir():
+                    raise StoreError(f"{url}: folder {path.parent} does not exist")
+                if not create and not path.is_file():
+                    raise StoreError(
+                        f"no registry database at {path} (from {url}); nothing was created: import a manifest "
+                        "there first (provenance registry import) or give the registry's URL (--db, PROVENANCE_DB)"
+                    )
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
         else:
             kwargs["pool_pre_ping"] = True
@@ -113,6 +123,16 @@ class Registry:
             ) from exc
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine)
+        if not create:
+            try:
+                if self.current_revision() is None:
+                    raise StoreError(
+                        f"{self!r} holds no registry (no schema); nothing was created: import a manifest there "
+                        "first (provenance registry import) or give the registry's URL (--db, PROVENANCE_DB)"
+                    )
+            except BaseException:
+                self.engine.dispose()
+                raise
         if auto_migrate:
             try:
                 self._ensure_schema()

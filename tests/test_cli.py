@@ -52,8 +52,10 @@ def test_default_database_is_sqlite_in_cwd_and_env_overrides(sample: Path, tmp_p
     assert run("registry", "import", str(sample), cwd=work).returncode == 0
     assert (work / "provenance.db").is_file()
     env_db = tmp_path / "env.db"
-    assert run("registry", "list", cwd=work, env={"PROVENANCE_DB": f"sqlite:///{env_db}"}).returncode == 0
+    env = {"PROVENANCE_DB": f"sqlite:///{env_db}"}
+    assert run("registry", "import", str(sample), cwd=work, env=env).returncode == 0
     assert env_db.is_file()
+    assert run("registry", "list", cwd=work, env=env).returncode == 0
 
 
 def test_bad_manifest_is_one_line_and_exit_2(sample: Path, tmp_path: Path) -> None:
@@ -79,6 +81,7 @@ def test_store_errors_exit_3(tmp_path: Path) -> None:
 
 def test_unknown_work_and_usage_errors_exit_2(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'r.db'}"
+    assert run("--db", db, "db", "upgrade", cwd=tmp_path).returncode == 0  # read-only commands create nothing
     assert run("--db", db, "registry", "show", "nope", cwd=tmp_path).returncode == 2
     assert run("--db", db, "registry", "import", cwd=tmp_path).returncode == 2
 

@@ -95,7 +95,9 @@ def test_one_clip_to_standard_output(sample_db: str, tmp_path: Path) -> None:
     assert report["scan"]["dataset"] == str(CLIP)
     assert not (tmp_path / "-").exists()
     lines = result.stderr.splitlines()
-    assert lines[-1] == "1 clips: 1 high, 0 medium, 0 low, 0 none, 0 errors; report written to standard output"
+    assert (
+        lines[-1] == "1 clips: 1 high, 0 medium, 0 low, 0 none, 0 unknown, 0 errors; report written to standard output"
+    )
     assert all(line.strip() for line in lines), result.stderr  # no blank lines
 
 
@@ -140,7 +142,8 @@ def test_progress_lines_jsonl_and_long_messages_without_a_terminal(sample_db: st
     assert progress[0].endswith("measuring rate")  # no rate from the first clip
     n = report["scan"]["summary"]
     summary = (
-        f"4 clips: {n['high']} high, {n['medium']} medium, {n['low']} low, {n['none']} none, {n['errors']} errors; "
+        f"4 clips: {n['high']} high, {n['medium']} medium, {n['low']} low, {n['none']} none, "
+        f"{n['unknown']} unknown, {n['errors']} errors; "
         f"report written to {out}"
     )
     assert summary in lines  # one line, however long, outside a terminal
@@ -181,7 +184,8 @@ def test_report_without_outputs_prints_its_summary(tmp_path: Path, sample_report
     assert result.returncode == 0, result.stderr
     s = sample_report["scan"]["summary"]
     assert result.stderr.splitlines() == [
-        f"12 clips: {s['high']} high, {s['medium']} medium, {s['low']} low, {s['none']} none, {s['errors']} errors "
+        f"12 clips: {s['high']} high, {s['medium']} medium, {s['low']} low, {s['none']} none, "
+        f"{s['unknown']} unknown, {s['errors']} errors "
         f"in {stored}",
         "nothing else to do: give --html, --csv, --emit-clean, --emit-flagged or --fail-on",
     ]

@@ -380,7 +380,7 @@ def _level(clip: dict[str, Any]) -> str:
     return "error" if clip["error"] else str(clip["exposure"])
 
 
-RISK = {"none": 0, "low": 1, "medium": 2, "high": 3, "error": 4}
+RISK = {"none": 0, "low": 1, "medium": 2, "high": 3, "unknown": 4, "error": 5}
 
 
 def _confidence(clip: dict[str, Any]) -> float | None:
@@ -773,6 +773,59 @@ def test_sparse_and_odd_reports_render_without_script_errors(
     assert not page.problems, page.problems
 
 
+def test_unknown_clips_are_shown_held_back_never_as_none(tmp_path: Path, open_page: Callable[[Path], Loaded]) -> None:
+    """Exposure ``unknown`` (not checked, fail-safe) has its own level: its badge and colour, its place in the
+    exposure sort (above high, below error), its filter entry, and it counts among the clips not checked."""
+    plain = {"sha256": "0" * 64, "duration_s": 4.0, "error": None, "layers": []}
+    report = {
+        "clips": [
+            {**plain, "path": "clean.mp4", "exposure": "none", "reason": "No registered work was found."},
+            {**plain, "path": "unchecked.mp4", "exposure": "unknown", "reason": "Not checked: nothing to check."},
+            {**plain, "path": "broken.mp4", "exposure": "unknown", "sha256": None, "error": "broken.mp4: empty file"},
+            {
+                **plain,
+                "path": "denied.mp4",
+                "exposure": "high",
+                "layers": [
+                    {
+                        "layer": "game",
+                        "holder": "h",
+                        "work": "w",
+                        "policy": {"ai_training": "deny"},
+                        "confidence": 0.9,
+                        "segments": [{"start": 0.0, "end": 1.0, "reference": "r.mp4"}],
+                    }
+                ],
+            },
+        ]
+    }
+    out = tmp_path / "unknown.html"
+    write_html(report, out, Thumbnailer(clip_locator(tmp_path), lambda _: None))
+    page = open_page(out)
+    assert page.rows() == ["broken.mp4", "unchecked.mp4", "denied.mp4", "clean.mp4"]  # _risk_order's ranks
+    assert page.rows() == _risk_order(report["clips"])
+    badge = page.page.locator("tr.clip-row[data-level='unknown'] .badge.x-unknown")
+    assert badge.inner_text() == "unknown"
+    colours = page.page.evaluate(
+        "() => ['unknown', 'none', 'high', 'error'].map(l => { const b = document.createElement('span');"
+        " b.className = 'badge x-' + l; document.body.appendChild(b); return getComputedStyle(b).backgroundColor; })"
+    )
+    assert len(set(colours)) == 4, colours  # a colour of its own, not none's, high's or error's
+    legend = page.page.inner_text("#legend")
+    assert page.page.locator("#legend .badge.x-unknown").count() == 1 and "could not be checked" in legend
+    options = page.page.eval_on_selector_all("#f-exposure option", "os => os.map(o => o.textContent)")
+    assert "unknown (1)" in options and "error (1)" in options and "none (1)" in options
+    page.select("#f-exposure", "unknown")
+    assert page.rows() == ["unchecked.mp4"]
+    cards = page.page.inner_text("#cards")
+    assert re.search(r"\b2\s+could not be checked", cards), cards  # the error and the unknown clip
+    bars = page.page.eval_on_selector_all(
+        "#charts rect.b-unknown", "rs => rs.map(r => [r.getAttribute('data-label'), r.getAttribute('data-value')])"
+    )
+    assert ["unknown", "1"] in bars, bars
+    assert not page.problems, page.problems
+
+
 @pytest.mark.slow
 def test_sample_page_explains_itself_and_enlarges_evidence(
     report: dict[str, Any], sample_html: Path, open_page: Callable[[Path], Loaded], tmp_path: Path
@@ -786,6 +839,7 @@ def test_sample_page_explains_itself_and_enlarges_evidence(
         ("medium", "under conditions"),
         ("low", "every one allows"),
         ("none", "No registered work"),
+        ("unknown", "could not be checked"),
         ("error", "could not be read"),
     ):
         assert page.page.locator(f"#legend .badge.x-{level}").count() == 1 and words in legend, level

@@ -229,7 +229,8 @@ def test_ray_refuses_an_in_memory_registry(cluster: Any) -> None:
     registry = Registry("sqlite://")
     try:
         with pytest.raises(ScanError, match="in-memory database cannot be shared with Ray workers"):
-            scan(registry, SAMPLE / "dataset" / "clean", EngineParams(), executor=RayExecutor())
+            clean = SAMPLE / "dataset" / "clean"
+            scan(registry, clean, EngineParams(), executor=RayExecutor(), allow_empty_registry=True)
     finally:
         registry.dispose()
 

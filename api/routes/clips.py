@@ -60,7 +60,7 @@ async def _checked(checker: Checker, path: Path, name: str, as_of: date, territo
     "/clips/check",
     response_model=Clip,
     response_model_exclude_unset=True,
-    responses=responses(400, 401, 403, 413, 415, 422),
+    responses=responses(400, 401, 403, 409, 413, 415, 422),
     openapi_extra=_CHECK_BODY,
     summary="Check one clip",
 )
@@ -78,7 +78,8 @@ async def check_clip(
     Send the clip as multipart field `file` (streamed to disk, at most `PROVENANCE_MAX_UPLOAD_BYTES`, checked
     to be a decodable video or image), or `{"path": PATH}` naming a file under a data root. The result is
     stored by content hash (`GET /v1/clips/{sha256}`); the same content is not matched twice against the same
-    references.
+    references. Fail-safe: 409 (`empty_registry`) when the registry holds no reference, 409
+    (`reference_changed`) when a reference's file changed since import; nothing is cleared.
     """
     territory = territory.upper() if territory else None
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from provenance.audit import confine_dataset
+from provenance.audit import confine_dataset, require_references
 from provenance.audit.pages import report_page
 from provenance.report import Report, csv_text
 from rightsdb import Registry
@@ -33,7 +33,7 @@ StatusT = Literal["queued", "running", "done", "failed", "cancelled"]
     "/scans",
     response_model=Job,
     status_code=202,
-    responses=responses(401, 403, 413, 415, 422),
+    responses=responses(401, 403, 409, 413, 415, 422),
     openapi_extra=json_body_spec(ScanRequest),
     summary="Start a scan of a dataset under a data root",
 )
@@ -49,9 +49,10 @@ async def start_scan(
     of `PROVENANCE_DATA_ROOTS`; clips resolving outside them, through symbolic links or manifest rows, refuse
     the scan). Answers 202 with the job; follow it at `Location`. At most `PROVENANCE_MAX_SCANS` jobs run at
     once, others wait queued. Jobs survive a restart of the service: an interrupted one resumes from the clips
-    it finished."""
+    it finished. A registry without any reference is refused (409 `empty_registry`): it would clear every clip."""
     req = await read_json(request, ScanRequest)
     dataset = await run_in_threadpool(confine_dataset, Path(req.dataset), settings.data_root_paths)
+    await run_in_threadpool(require_references, registry)  # 409: an empty registry would clear every clip
     options: dict[str, Any] = {
         "as_of": req.as_of.isoformat() if req.as_of else None,
         "territory": req.territory.upper() if req.territory else None,

@@ -37,6 +37,8 @@ from provenance.audit.references import (
     load_infos,
     match_key,
     ref_key,
+    require_references,
+    verified_asset,
 )
 from provenance.audit.scan import ClipCallback, ClipDone, scan, write_report
 
@@ -73,10 +75,12 @@ __all__ = [
     "raw_matches",
     "ref_key",
     "report_page",
+    "require_references",
     "run_scan_job",
     "scan",
     "store_clip",
     "stored_clip",
     "stored_lookup",
+    "verified_asset",
     "write_report",
 ]

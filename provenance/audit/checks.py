@@ -13,7 +13,14 @@ from pathlib import Path
 
 from provenance.audit.clip import match_source, store_clip, stored_lookup
 from provenance.audit.manifests import media_probe
-from provenance.audit.references import engine_id, ensure_fingerprints, load_index, load_infos, match_key
+from provenance.audit.references import (
+    engine_id,
+    ensure_fingerprints,
+    load_index,
+    load_infos,
+    match_key,
+    require_references,
+)
 from provenance.engine import EngineParams, ReferenceIndex, load_asset
 from provenance.errors import DecodeError, NotMediaError, ProvenanceError
 from provenance.report import Clip, render_clip, with_layers
@@ -78,11 +85,15 @@ class Checker:
 
     def check(self, path: Path, name: str, as_of: date, territory: str | None, rescan: bool = False) -> Clip:
         """The report's clip object for the media file ``path`` (called ``name``); stored by content hash.
-        A content already matched against the same references is not matched again unless ``rescan``."""
+        A content already matched against the same references is not matched again unless ``rescan``.
+        :class:`EmptyRegistryError` when the registry holds no reference, :class:`ReferenceChangedError` when a
+        reference's file changed since import (nothing is matched, nothing cleared)."""
+        infos = load_infos(self.registry)
+        if not infos:  # fail-safe: checked against nothing, a clip would come back clear
+            require_references(self.registry)
         key, index = self._index()
         lookup = stored_lookup(self.registry, rescan)
         sha, cache_key, raw, _cached = match_source(path, index, key, lookup)
-        infos = load_infos(self.registry)
         clip = render_clip(name, sha, raw, infos, as_of, territory)
         if sha is not None:
             ensure_scan(

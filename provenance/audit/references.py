@@ -8,6 +8,7 @@ version, so they are computed once per file, whatever manifest or path names it.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from provenance.engine import (
     fingerprint_footage,
     load_asset,
 )
-from provenance.errors import ScanError
+from provenance.errors import EmptyRegistryError, ReferenceChangedError, ScanError
 from provenance.report import RefInfo, Terms
 from rightsdb import Registry, sha256_file
 from rightsdb.references import fingerprinted, reference_rows, save_fingerprint, stored_fingerprints
@@ -40,6 +41,8 @@ __all__ = [
     "load_infos",
     "match_key",
     "ref_key",
+    "require_references",
+    "verified_asset",
 ]
 
 FOOTAGE_ALGORITHM = "provenance-footage"
@@ -75,9 +78,7 @@ def ensure_fingerprints(
     jobs.sort(key=lambda j: j[1])
     for _, path, work, location in jobs:  # before any work: a missing file stops the scan at once
         if not location.is_file():
-            raise ScanError(
-                f"reference {path} of work {work}: file {location} is missing; restore it or re-import the manifest"
-            )
+            raise ReferenceChangedError(_changed(work, path, location))
     for finished, (sha, path, payload) in enumerate(_fingerprinted(jobs, params, workers), 1):
         save_fingerprint(
             registry, sha, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, params.as_dict(), payload[0], payload[1]
@@ -96,9 +97,7 @@ def _fingerprint_job(job: _Job, params: EngineParams) -> tuple[int, tuple[bytes,
     """One reference file, checked against its sha256 and fingerprinted: ``(frames, stored payload)``."""
     sha, path, work, location = job
     if sha256_file(location) != sha:
-        raise ScanError(
-            f"reference {path} of work {work}: file {location} has changed since import; re-import the manifest"
-        )
+        raise ReferenceChangedError(_changed(work, path, location))
     fp = fingerprint_footage(location, params)
     return len(fp.timestamps), fp.to_payload()
 
@@ -131,6 +130,39 @@ def _fingerprinted(
                 yield job[0], job[1], future.result()
         finally:  # an error or a caller that stops early: drop what has not started
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _changed(work: str, path: str, location: Path | str) -> str:
+    return (
+        f"reference {path} of work {work}: file {location} is missing or has changed since import (sha256 "
+        "differs); nothing was matched: restore the file, or re-import the manifest that lists it "
+        "(provenance registry import MANIFEST) to register its new content"
+    )
+
+
+def require_references(registry: Registry) -> int:
+    """How many references the registry holds; :class:`EmptyRegistryError` when none (a scan against it would
+    find nothing and clear every clip: a forgotten ``--db`` opens an empty database)."""
+    count = len(reference_rows(registry))
+    if count == 0:
+        raise EmptyRegistryError(
+            f"{registry!r} holds no references, so no clip could be found holding a registered work; "
+            "import a manifest first, or point to the registry's database"
+        )
+    return count
+
+
+def verified_asset(info: RefInfo) -> Any:
+    """An asset reference's image (RGBA), read once and checked against the sha256 imported:
+    :class:`ReferenceChangedError` when the file is missing or its content changed (a replaced overlay would
+    silently lose its layer)."""
+    try:
+        data = Path(info.location).read_bytes()
+    except OSError:
+        raise ReferenceChangedError(_changed(info.work, info.path, info.location)) from None
+    if hashlib.sha256(data).hexdigest() != info.sha256:
+        raise ReferenceChangedError(_changed(info.work, info.path, info.location))
+    return load_asset(io.BytesIO(data))
 
 
 def load_infos(registry: Registry) -> dict[str, RefInfo]:
@@ -183,7 +215,7 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
                 raise ScanError(f"reference {info.path} of work {info.work} has no fingerprint; run the scan again")
             payload.append(("footage", key, info.layer, stored))
         else:
-            payload.append(("asset", key, info.layer, load_asset(info.location)))
+            payload.append(("asset", key, info.layer, verified_asset(info)))
     return payload
 
 

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.audit.clip import store_clip
-from provenance.audit.references import Progress, engine_id, ensure_fingerprints, load_infos, match_key
+from provenance.audit.references import (
+    Progress,
+    engine_id,
+    ensure_fingerprints,
+    load_infos,
+    match_key,
+    require_references,
+    verified_asset,
+)
 from provenance.dataset import BadEntry, ClipSource, Entry, Selection, iter_sources
 from provenance.engine import EngineParams
 from provenance.errors import ScanError
@@ -60,6 +68,7 @@ def scan(
     executor: Executor | None = None,
     allowed_roots: Sequence[Path] | None = None,
     selection: Selection | None = None,
+    allow_empty_registry: bool = False,
 ) -> Report:
     """Scan a dataset (a folder, a WebDataset shard, or a JSONL/CSV/Parquet manifest) and return the report.
 
@@ -80,6 +89,11 @@ def scan(
 
     ``selection`` (:class:`~provenance.dataset.Selection`: include/exclude globs over clip paths, a limit) scans
     part of the dataset; the report's scan facts record it.
+
+    Fail-safe: a registry without any reference is refused (:class:`EmptyRegistryError`) unless
+    ``allow_empty_registry``, and then every clip's exposure is ``unknown`` (nothing is cleared); a reference
+    whose file is missing or changed since import is refused (:class:`ReferenceChangedError`) before any clip
+    is matched.
     """
     from provenance.audit.executors import LocalExecutor, MatchJob
 
@@ -94,8 +108,14 @@ def scan(
     as_of = as_of or datetime.now(UTC).date()
     selection = selection if selection is not None and not selection.everything else None
     entries = selected_entries(root, allowed_roots, selection)
+    if not allow_empty_registry:
+        require_references(registry)
     local = executor.workers if isinstance(executor, LocalExecutor) else workers if executor is None else 1
     ensure_fingerprints(registry, params, progress, workers=local)
+    infos = load_infos(registry)
+    for info in infos.values():  # every asset is read again by the workers: refuse a changed one here, once
+        if info.kind == "asset":
+            verified_asset(info)
     with registry.session() as session:
         digest = registry_digest(session)
     key = match_key(registry, params)
@@ -105,7 +125,6 @@ def scan(
     sizes = [size_of(entry) for entry in entries]
     total_bytes = sum(sizes)
     begin_scan(registry, scan_id, str(root), digest, engine_id(), params.as_dict(), total)
-    infos = load_infos(registry)
     clips: list[Clip | None] = [None] * total
     done = 0
 

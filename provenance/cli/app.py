@@ -9,7 +9,9 @@ Exit codes:
     1  unexpected internal error (run again with --debug for the traceback)
     2  invalid input: a bad manifest, file, argument or setting
     3  the database cannot be opened, migrated or written
-    4  ``--fail-on`` found a clip at or above its level
+    4  ``--fail-on`` found a clip at or above its level (a clip that could not be checked reaches every level)
+    5  the registry cannot vouch for a scan: it holds no reference (``--allow-empty-registry`` forces the scan),
+       or a reference's file is missing or changed since import (nothing was matched)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from provenance import __version__
-from provenance.errors import ConfigError, DecodeError, ProvenanceError
+from provenance.errors import ConfigError, DecodeError, EmptyRegistryError, ProvenanceError, ReferenceChangedError
 from provenance.settings import get_settings
 from rightsdb import ManifestError, NotFoundError, Registry, RegistryError, StoreError, store_fault
 
@@ -36,6 +38,7 @@ __all__ = [
     "EXIT_INPUT",
     "EXIT_INTERNAL",
     "EXIT_OK",
+    "EXIT_REGISTRY",
     "EXIT_STORE",
     "app",
     "err",
@@ -50,6 +53,7 @@ EXIT_INTERNAL = 1
 EXIT_INPUT = 2
 EXIT_STORE = 3
 EXIT_FINDINGS = 4  # --fail-on found a clip at or above its level
+EXIT_REGISTRY = 5  # no reference to scan against, or a reference changed since import: nothing matched
 
 
 log = logging.getLogger("provenance.cli")
@@ -176,10 +180,12 @@ class _State:
     debug: bool = False
     registry: Registry | None = None
 
-    def open(self, *, auto_migrate: bool = True) -> Registry:
+    def open(self, *, auto_migrate: bool = True, create: bool = True) -> Registry:
+        """The registry; ``create=False`` (read-only commands, scans) opens an existing one or fails naming the
+        path, never creating an empty database."""
         if self.registry is None:
             url = self.db or get_settings().db
-            self.registry = Registry(url, auto_migrate=auto_migrate)
+            self.registry = Registry(url, auto_migrate=auto_migrate, create=create)
         return self.registry
 
 
@@ -241,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="provenance")
     except SystemExit:
         raise
+    except (EmptyRegistryError, ReferenceChangedError) as exc:
+        _fail(EXIT_REGISTRY, str(exc), exc)
     except (ManifestError, NotFoundError, ConfigError, DecodeError, FileNotFoundError) as exc:
         _fail(EXIT_INPUT, str(exc), exc)
     except StoreError as exc:

@@ -103,7 +103,7 @@ def registry_export(
     ] = False,
 ) -> None:
     """Write the whole registry as a manifest that imports back to the same registry."""
-    doc = export_manifest(state.open(), target, copy_references=copy_references)
+    doc = export_manifest(state.open(create=False), target, copy_references=copy_references)
     err.print(f"wrote {target}: {len(doc['holders'])} holders, {len(doc['works'])} works")
 
 
@@ -113,7 +113,7 @@ def registry_list(
     layer: Annotated[Layer | None, typer.Option(help="Only works of this layer.", show_default=False)] = None,
 ) -> None:
     """List the registered works."""
-    registry = state.open()
+    registry = state.open(create=False)
     kinds = {h["id"]: h["kind"] for h in list_holders(registry)}
     if holder and holder not in kinds:
         raise NotFoundError(f"no holder with id {holder!r} (see the holder column of `provenance registry list`)")
@@ -137,7 +137,7 @@ def registry_list(
 @registry_app.command("show")
 def registry_show(work_id: Annotated[str, typer.Argument(help="Work id.", show_default=False)]) -> None:
     """Show one work: holder, terms and references."""
-    found = work_detail(state.open(), work_id)
+    found = work_detail(state.open(create=False), work_id)
     if found is None:
         raise NotFoundError(f"no work with id {work_id!r}")
     work, holder, refs = found.work, found.holder, found.references

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from provenance.cli.app import EXIT_FINDINGS, app, err, state
+from provenance.errors import EmptyRegistryError
 from rightsdb import Registry, RegistryError, StoreError, atomic_write_text
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from provenance.dataset import Selection
     from provenance.report import Report
 
-__all__ = ["ExecutorName", "FailOn", "report_command", "scan_command"]
+__all__ = ["ExecutorName", "FailOn", "ListsFormat", "report_command", "scan_command"]
 
 
 class ExecutorName(enum.StrEnum):
@@ -32,15 +33,35 @@ class FailOn(enum.StrEnum):
     high = "high"
 
 
+class ListsFormat(enum.StrEnum):
+    lines = "lines"
+    nul = "nul"
+    jsonl = "jsonl"
+
+
 # Outputs of a report, shared by `scan` and `report` (provenance.report.outputs)
 CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write a CSV (a row per clip and layer).")]
 EmitCleanOption = Annotated[
     Path | None,
-    typer.Option("--emit-clean", help="Write the clips cleared for training (exposure none or low), one path a line."),
+    typer.Option(
+        "--emit-clean",
+        help="Write the clips cleared for training (read, exposure none or low), one path a line (--lists-format).",
+    ),
 ]
 EmitFlaggedOption = Annotated[
     Path | None,
-    typer.Option("--emit-flagged", help="Write the clips to hold back (medium, high, or unreadable), one path a line."),
+    typer.Option(
+        "--emit-flagged",
+        help="Write the clips to hold back (medium, high, unknown, unreadable), one path a line (--lists-format).",
+    ),
+]
+ListsFormatOption = Annotated[
+    ListsFormat,
+    typer.Option(
+        "--lists-format",
+        help="How --emit-clean/--emit-flagged separate paths: lines (a path with a line break is never listed "
+        "clean), nul (each path ends with a NUL byte: xargs -0) or jsonl (a JSON object a line).",
+    ),
 ]
 HtmlOption = Annotated[
     Path | None,
@@ -48,7 +69,10 @@ HtmlOption = Annotated[
 ]
 FailOnOption = Annotated[
     FailOn | None,
-    typer.Option("--fail-on", help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level."),
+    typer.Option(
+        "--fail-on",
+        help=f"Exit {EXIT_FINDINGS} when any clip's exposure is at or above this level (unknown reaches every level).",
+    ),
 ]
 
 
@@ -74,6 +98,7 @@ def scan_command(
     csv_path: CsvOption = None,
     emit_clean: EmitCleanOption = None,
     emit_flagged: EmitFlaggedOption = None,
+    lists_format: ListsFormatOption = ListsFormat.lines,
     fail_on: FailOnOption = None,
     jsonl: Annotated[
         Path | None,
@@ -159,6 +184,14 @@ def scan_command(
             show_default=False,
         ),
     ] = None,
+    allow_empty_registry: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty-registry",
+            help="Scan even when the registry holds no reference (else refused, exit 5); every clip is then "
+            "unknown: nothing is listed clean.",
+        ),
+    ] = False,
 ) -> None:
     """Scan a dataset (a folder, .tar shard, manifest, or one clip) against the registry and write the report JSON.
 
@@ -178,7 +211,7 @@ def scan_command(
         _dry_run(dataset, selection, workers or default_workers())
         return
     runner = make_executor(executor.value, workers, address)
-    registry = state.open()
+    registry = state.open(create=False)  # a forgotten --db must not scan against a new, empty database
     stream = ClipStream(jsonl) if jsonl is not None else None
     try:
         with ScanProgress(err) as progress:
@@ -200,7 +233,10 @@ def scan_command(
                 rescan=rescan,
                 executor=runner,
                 selection=selection,
+                allow_empty_registry=allow_empty_registry,
             )
+    except EmptyRegistryError as exc:
+        raise EmptyRegistryError(f"{exc} (--allow-empty-registry scans anyway; nothing is then listed clean)") from None
     finally:
         if stream is not None:
             stream.close()
@@ -212,21 +248,25 @@ def scan_command(
     err.print(f"{_summary(report)}; report written to {'standard output' if str(out) == '-' else out}")
     if progress.reused:
         err.print(f"{progress.reused} clips reused from stored results (same content, references and engine)")
-    _emit(report, csv_path, emit_clean, emit_flagged, fail_on, html, registry)
+    _emit(report, csv_path, emit_clean, emit_flagged, fail_on, html, registry, lists_format)
 
 
 def _summary(report: Report) -> str:
-    """``12 clips: 6 high, 1 medium, 0 low, 5 none, 0 errors``."""
+    """``12 clips: 6 high, 1 medium, 0 low, 5 none, 0 unknown, 0 errors`` (unknown: not checked, errors among
+    them)."""
     from provenance.report import EXPOSURE_ORDER
 
     facts = report.scan
-    summary = facts.summary if facts is not None and facts.summary is not None else None
-    if summary is None:
-        summary = {level: sum(1 for c in report.clips if c.exposure == level) for level in EXPOSURE_ORDER}
+    summary = facts.summary if facts is not None else None
+    if summary is None or "unknown" not in summary:  # counted here: a report from before `unknown` has its
+        # unreadable clips as `none`; they were not checked
+        levels = ["unknown" if c.error else c.exposure for c in report.clips]
+        summary = {level: levels.count(level) for level in EXPOSURE_ORDER}
         summary["errors"] = sum(1 for c in report.clips if c.error)
     return (
         f"{len(report.clips)} clips: {summary.get('high', 0)} high, {summary.get('medium', 0)} medium, "
-        f"{summary.get('low', 0)} low, {summary.get('none', 0)} none, {summary.get('errors', 0)} errors"
+        f"{summary.get('low', 0)} low, {summary.get('none', 0)} none, {summary.get('unknown', 0)} unknown, "
+        f"{summary.get('errors', 0)} errors"
     )
 
 
@@ -255,6 +295,7 @@ def report_command(
     csv_path: CsvOption = None,
     emit_clean: EmitCleanOption = None,
     emit_flagged: EmitFlaggedOption = None,
+    lists_format: ListsFormatOption = ListsFormat.lines,
     fail_on: FailOnOption = None,
 ) -> None:
     """Render a stored report again (HTML, CSV, file lists, CI gate) without scanning.
@@ -272,10 +313,10 @@ def report_command(
     registry = None
     if html is not None:
         try:
-            registry = state.open(auto_migrate=False)
+            registry = state.open(auto_migrate=False, create=False)
         except (StoreError, RegistryError) as exc:
-            err.print(f"no registry for reference thumbnails ({exc}); rendering without them")
-    _emit(report, csv_path, emit_clean, emit_flagged, fail_on, html, registry)
+            err.print(f"no registry for reference thumbnails ({exc}); rendering without them", markup=False)
+    _emit(report, csv_path, emit_clean, emit_flagged, fail_on, html, registry, lists_format)
 
 
 def _emit(
@@ -286,8 +327,9 @@ def _emit(
     fail_on: FailOn | None,
     html: Path | None = None,
     registry: Registry | None = None,
+    lists_format: ListsFormat = ListsFormat.lines,
 ) -> None:
-    from provenance.report import clip_list, csv_text, exceeds, list_text
+    from provenance.report import LIST_FORMATS, cleared, clip_list, csv_text, exceeds, list_text, listable
 
     if html is not None:
         from provenance.audit.pages import report_page
@@ -298,14 +340,24 @@ def _emit(
     if csv_path is not None:
         atomic_write_text(csv_path, csv_text(report))
         err.print(f"CSV written to {csv_path}")
+    fmt = next(f for f in LIST_FORMATS if f == lists_format.value)
+    if emit_clean is not None or emit_flagged is not None:
+        unlisted = [c.path for c in report.clips if cleared(c) and not listable(c.path, fmt)]
+        if unlisted:
+            err.print(
+                f"{len(unlisted)} clips held back because their path cannot be listed unambiguously one a line "
+                f"(a line break or NUL in it), e.g. {unlisted[0]!r}: use --lists-format nul or jsonl",
+                markup=False,
+                highlight=False,
+            )
     if emit_clean is not None:
-        paths = clip_list(report, flagged=False)
-        atomic_write_text(emit_clean, list_text(paths))
-        err.print(f"{len(paths)} clips cleared for training listed in {emit_clean}")
+        clips = clip_list(report, flagged=False, fmt=fmt)
+        atomic_write_text(emit_clean, list_text(clips, fmt))
+        err.print(f"{len(clips)} clips cleared for training listed in {emit_clean}")
     if emit_flagged is not None:
-        paths = clip_list(report, flagged=True)
-        atomic_write_text(emit_flagged, list_text(paths))
-        err.print(f"{len(paths)} clips held back listed in {emit_flagged}")
+        clips = clip_list(report, flagged=True, fmt=fmt)
+        atomic_write_text(emit_flagged, list_text(clips, fmt))
+        err.print(f"{len(clips)} clips held back listed in {emit_flagged}")
     if fail_on is not None:
         over = exceeds(report, fail_on.value)
         if over:

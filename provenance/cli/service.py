@@ -95,7 +95,7 @@ def keys_list() -> None:
     """List the API keys (ids, roles, holders; never the keys themselves)."""
     from rightsdb.keys import list_keys
 
-    for info, created in list_keys(state.open()):
+    for info, created in list_keys(state.open(create=False)):
         status = "revoked" if info.revoked else "active"
         typer.echo(f"{info.id}\t{info.role}\t{info.holder_id or '-'}\t{status}\t{created}\t{info.name or ''}")
 
@@ -105,5 +105,5 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `
     """Revoke an API key: a running service refuses it within 2 seconds."""
     from rightsdb.keys import revoke_key
 
-    revoke_key(state.open(), key_id)
+    revoke_key(state.open(create=False), key_id)
     err.print(f"key {key_id} revoked")

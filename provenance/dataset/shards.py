@@ -1,7 +1,10 @@
 """The clips of a WebDataset tar shard: members ``KEY.EXT`` sharing ``KEY`` form a sample.
 
 A sample's media members are clips; a ``KEY.json`` object is their metadata, and small text
-members (``KEY.txt``, ``KEY.cls``) are added as strings under their extension.
+members (``KEY.txt``, ``KEY.cls``) are added as strings under their extension. Member names are normalised
+(``shard.tar/./a.mp4`` is reported ``shard.tar/a.mp4``); a member whose name escapes the archive
+(``../../evil.mp4``, ``/etc/x.mp4``) is a broken entry, its name percent-encoded into one harmless path
+component (``shard.tar/%2E%2E%2F%2E%2E%2Fevil%2Emp4``), never a path that leads out of the dataset.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 from provenance.dataset.entries import MEDIA_SUFFIXES, BadEntry, ClipSource, Entry
 from provenance.dataset.paths import os_reason
-from provenance.dataset.tarfiles import members, open_shard, read_member
+from provenance.dataset.tarfiles import member_path, members, open_shard, read_member
 from provenance.errors import ShardBroken
 
 log = logging.getLogger(__name__)
@@ -40,16 +44,16 @@ class _Sample:
 
     def __init__(self, key: str | None) -> None:
         self.key = key
-        self.media: list[tarfile.TarInfo] = []
+        self.media: list[tuple[tarfile.TarInfo, str]] = []  # with the normalised name
         self.metadata: dict[str, Any] = {}
         self.sidecars: dict[str, str] = {}
         self.bad: list[BadEntry] = []
 
-    def add(self, raw: BinaryIO, info: tarfile.TarInfo, ext: str, shard_rel: str) -> None:
-        if PurePosixPath(info.name).suffix.lower() in MEDIA_SUFFIXES:
-            self.media.append(info)
+    def add(self, raw: BinaryIO, info: tarfile.TarInfo, name: str, ext: str, shard_rel: str) -> None:
+        if PurePosixPath(name).suffix.lower() in MEDIA_SUFFIXES:
+            self.media.append((info, name))
         elif ext == "json":
-            self._add_json(raw, info, f"{shard_rel}/{info.name}")
+            self._add_json(raw, info, f"{shard_rel}/{name}")
         elif info.size <= SIDECAR_MAX_BYTES and ext:
             try:
                 self.sidecars[ext] = read_member(raw, info).decode("utf-8").strip()
@@ -72,11 +76,18 @@ class _Sample:
 
     def entries(self, shard: Path, shard_rel: str) -> Iterator[Entry]:
         meta = {**{k: v for k, v in self.sidecars.items() if k not in self.metadata}, **self.metadata}
-        for info in self.media:
-            yield ClipSource(
-                f"{shard_rel}/{info.name}", shard, info.name, dict(meta) if meta else None, info.offset, info.size
-            )
+        for info, name in self.media:
+            yield ClipSource(f"{shard_rel}/{name}", shard, name, dict(meta) if meta else None, info.offset, info.size)
         yield from self.bad
+
+
+def _escaping(shard_rel: str, name: str) -> BadEntry:
+    """The entry of a member whose name leads out of the archive: not read, named by one harmless component."""
+    rel = f"{shard_rel}/{quote(name, safe='').replace('.', '%2E')}"
+    return BadEntry(
+        rel,
+        f"{shard_rel}: member {name!r} not read: its name leads out of the archive (absolute, or .. above its root)",
+    )
 
 
 def iter_shard(shard: Path, shard_rel: str) -> Iterator[Entry]:
@@ -94,13 +105,17 @@ def iter_shard(shard: Path, shard_rel: str) -> Iterator[Entry]:
         sample = _Sample(None)
         try:
             for info in members(raw, size):
-                if PurePosixPath(info.name).name.startswith("."):
+                name = member_path(info.name)
+                if name is None:
+                    yield _escaping(shard_rel, info.name)
                     continue
-                key, ext = _split_key(info.name)
+                if PurePosixPath(name).name.startswith("."):
+                    continue
+                key, ext = _split_key(name)
                 if key != sample.key:
                     yield from sample.entries(shard, shard_rel)
                     sample = _Sample(key)
-                sample.add(raw, info, ext, shard_rel)
+                sample.add(raw, info, name, ext, shard_rel)
         except ShardBroken as exc:
             yield from sample.entries(shard, shard_rel)
             yield BadEntry(shard_rel, f"{shard_rel}: {exc}")

@@ -2,6 +2,9 @@
 
 Nothing is extracted: ``tarfile`` in ``"r:"`` mode walks the headers of the plain shard file, and a
 member's bytes are read where they lie when its clip is opened.
+
+Member names are used as :func:`member_path` normalises them (``./a//b.mp4`` is ``a/b.mp4``); a name that
+escapes the archive (absolute, or ``..`` above its root: ``../../evil.mp4``) has none and is never read.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import posixpath
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,10 +21,21 @@ from typing import IO, Any, BinaryIO, TypeVar, cast
 from provenance.dataset.paths import os_reason
 from provenance.errors import DecodeError, ShardBroken
 
-__all__ = ["member_offsets", "members", "open_member", "open_shard", "read_member"]
+__all__ = ["member_offsets", "member_path", "members", "open_member", "open_shard", "read_member"]
 
 _T = TypeVar("_T")
 _BLOCK = tarfile.BLOCKSIZE
+
+
+def member_path(name: str) -> str | None:
+    """A member's name as a relative POSIX path without ``.``, ``..`` or empty parts (``./a//b.mp4`` ->
+    ``a/b.mp4``), or None when it leaves the archive: absolute, or ``..`` above its root."""
+    if not name or name.startswith("/"):
+        return None
+    norm = posixpath.normpath(name)
+    if norm in (".", "..") or norm.startswith("../"):
+        return None
+    return norm
 
 
 def members(raw: BinaryIO, size: int) -> Iterator[tarfile.TarInfo]:
@@ -105,7 +120,8 @@ def member_offsets(shard: Path) -> Iterator[tuple[str, int, int]]:
 
 
 def open_member(shard: Path, member: str, offset: int | None, name: str) -> BinaryIO:
-    """A member's bytes, read in place through ``tarfile.extractfile`` (seekable: the shard is a plain file)."""
+    """A member's bytes, read in place through ``tarfile.extractfile`` (seekable: the shard is a plain file).
+    ``member`` is the name as :func:`member_path` gives it (the archive's own spelling is found as well)."""
     try:
         raw, _ = open_shard(shard)
     except OSError as exc:
@@ -136,14 +152,19 @@ def _member_at(tf: tarfile.TarFile, raw: BinaryIO, offset: int, member: str) -> 
         info = tarfile.TarInfo.fromtarfile(tf)
     except (tarfile.HeaderError, OSError):
         return None
-    return info if info.name == member and info.isreg() else None
+    return info if _is(info, member) else None
 
 
 def _scan_for(tf: tarfile.TarFile, member: str) -> tarfile.TarInfo | None:
     for info in iter(tf.next, None):
-        if info.name == member and info.isreg():
+        if _is(info, member):
             return info
     return None
+
+
+def _is(info: tarfile.TarInfo, member: str) -> bool:
+    """Whether ``info`` is the regular member called ``member`` (as written, or normalised)."""
+    return info.isreg() and (info.name == member or (member_path(info.name) or info.name) == member)
 
 
 class _MemberFile(io.BufferedIOBase):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -103,8 +104,8 @@ def fingerprint_footage(path: str | Path, params: EngineParams = EngineParams())
     )
 
 
-def load_asset(path: str | Path) -> npt.NDArray[np.uint8]:
-    """A still asset as RGBA uint8 (alpha 255 where the file has none)."""
+def load_asset(path: str | Path | BinaryIO) -> npt.NDArray[np.uint8]:
+    """A still asset (a file, or its bytes as a binary stream) as RGBA uint8 (alpha 255 where it has none)."""
     from PIL import Image
 
     with Image.open(path) as im:

@@ -10,7 +10,8 @@ A work's policy (registry manifest: ``ai_training``, ``license``, ``valid_from``
   used), while an allowance becomes ``conditional`` (it holds only there).
 
 The contract's exposure rule then runs on the effective terms: ``none`` (nothing found), ``low`` (every
-matched work allows training), ``medium`` (some conditional or unknown), ``high`` (any denies).
+matched work allows training), ``medium`` (some conditional or unknown), ``high`` (any denies). A clip that
+could not be checked at all has exposure ``unknown`` (fail-safe: held back, never cleared).
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def reason(clip: Clip) -> str:
     """One sentence a person can read: why the clip has its exposure."""
     if clip.error:
         return f"Not checked: {clip.error}"
+    if clip.exposure == "unknown":
+        return "Not checked: the registry held no reference to check it against."
     if not clip.layers:
         return "No registered work was found."
     games = [_what(x) for x in clip.layers if x.layer == "game"]

@@ -186,8 +186,8 @@ class Source(ReportModel):
 
 
 class Clip(ReportModel):
-    """One clip of the report (the contract's clip object). A clip that could not be read has an ``error`` and
-    no layers."""
+    """One clip of the report (the contract's clip object). A clip that could not be read has an ``error``, no
+    layers and exposure ``unknown`` (fail-safe: never cleared)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [CLIP_EXAMPLE]})
 

@@ -8,9 +8,14 @@ caller writes it (atomically: the CLI never leaves half a file).
   columns empty. Segments are ``start-end@reference[ref_start-ref_end]`` joined by ``;``.
 * Cleared list (``--emit-clean``): clips that decoded and whose exposure is ``none`` or ``low`` (nothing
   registered found, or every work found allows AI training). Held-back list (``--emit-flagged``): every
-  other clip, including those that could not be checked (an ``error``): a clip nobody could read is not
-  cleared. One dataset-relative POSIX path per line, in report order.
-* ``--fail-on LEVEL``: the CLI exits 4 (``cli.EXIT_FINDINGS``) when :func:`exceeds` lists any clip.
+  other clip, including those that could not be checked (an ``error``, exposure ``unknown``): a clip nobody
+  could read is not cleared. Dataset-relative POSIX paths in report order, in one of :data:`LIST_FORMATS`:
+  ``lines`` (one path a line), ``nul`` (each path ended by a NUL byte, as ``find -print0``; ``xargs -0``)
+  or ``jsonl`` (one JSON object a line: ``path``, ``exposure``, ``reason``). A path that the format cannot
+  hold unambiguously (a line break in ``lines``, a NUL in ``lines`` or ``nul``) is never cleared: it is
+  held back, and the held-back list writes it with those characters escaped (``\n``, ``\0``, ...).
+* ``--fail-on LEVEL``: the CLI exits 4 (``cli.EXIT_FINDINGS``) when :func:`exceeds` lists any clip; a clip that
+  could not be checked (``unknown``, or an ``error``) reaches every level.
 """
 
 from __future__ import annotations
@@ -20,15 +25,34 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import ValidationError
 
 from provenance.errors import ConfigError
 from provenance.report.model import Clip, Layer, Report
-from provenance.report.vocabulary import EXPOSURE_ORDER
+from provenance.report.vocabulary import EXPOSURE_ORDER, FAIL_ON_LEVELS
 
-__all__ = ["CSV_COLUMNS", "cleared", "clip_list", "csv_text", "exceeds", "list_text", "load_report", "report_json"]
+__all__ = [
+    "CSV_COLUMNS",
+    "LIST_FORMATS",
+    "ListFormat",
+    "cleared",
+    "clip_list",
+    "csv_text",
+    "exceeds",
+    "list_text",
+    "listable",
+    "load_report",
+    "report_json",
+]
+
+#: How a file list separates its paths: a line each, a NUL after each, or a JSON object a line.
+ListFormat = Literal["lines", "nul", "jsonl"]
+LIST_FORMATS: tuple[ListFormat, ...] = get_args(ListFormat)
+
+# what a reader of a line list may take for the end of a line (str.splitlines' breaks), and NUL
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029\x00")
 
 CSV_COLUMNS = (
     "path",
@@ -80,22 +104,45 @@ def cleared(clip: Clip) -> bool:
     return not clip.error and clip.exposure in ("none", "low")
 
 
-def clip_list(report: Report, *, flagged: bool) -> list[str]:
-    """Paths of the cleared (``flagged=False``) or held-back clips, in report order."""
-    return [c.path for c in report.clips if cleared(c) != flagged]
+def listable(path: str, fmt: ListFormat = "lines") -> bool:
+    """Whether ``path`` can be written in a list of format ``fmt`` so that it reads back as itself."""
+    if fmt == "jsonl":
+        return True
+    if fmt == "nul":
+        return "\x00" not in path
+    return not _LINE_BREAKS.intersection(path)
 
 
-def list_text(paths: Iterable[str]) -> str:
-    """A file list: one path a line."""
-    return "".join(p + "\n" for p in paths)
+def clip_list(report: Report, *, flagged: bool, fmt: ListFormat = "lines") -> list[Clip]:
+    """The cleared (``flagged=False``) or held-back clips, in report order. A clip whose path cannot be written
+    in ``fmt`` (:func:`listable`) is never cleared: it is held back."""
+    return [c for c in report.clips if (cleared(c) and listable(c.path, fmt)) != flagged]
+
+
+def _escaped(path: str) -> str:
+    return "".join(ch.encode("unicode_escape").decode("ascii") if ch in _LINE_BREAKS else ch for ch in path)
+
+
+def list_text(clips: Iterable[Clip], fmt: ListFormat = "lines") -> str:
+    """A file list of ``clips`` in format ``fmt`` (see the module docstring); a path the format cannot hold has
+    its line breaks and NULs escaped (only ever in a held-back list: :func:`clip_list` never clears it)."""
+    if fmt == "jsonl":
+        return "".join(
+            json.dumps({"path": c.path, "exposure": c.exposure, "reason": c.reason}, ensure_ascii=False) + "\n"
+            for c in clips
+        )
+    end = "\x00" if fmt == "nul" else "\n"
+    return "".join((c.path if listable(c.path, fmt) else _escaped(c.path)) + end for c in clips)
 
 
 def exceeds(report: Report, level: str) -> list[str]:
-    """Paths of the clips whose exposure is at or above ``level`` (``medium`` or ``high``)."""
-    if level not in EXPOSURE_ORDER[1:]:
-        raise ValueError(f"--fail-on must be one of {', '.join(EXPOSURE_ORDER[1:])}, got {level!r}")
+    """Paths of the clips whose exposure is at or above ``level`` (``low``, ``medium`` or ``high``); a clip that
+    could not be checked (exposure ``unknown``, or an ``error`` in a report written before ``unknown``) is
+    always among them."""
+    if level not in FAIL_ON_LEVELS:
+        raise ValueError(f"--fail-on must be one of {', '.join(FAIL_ON_LEVELS)}, got {level!r}")
     floor = EXPOSURE_ORDER.index(level)
-    return [c.path for c in report.clips if EXPOSURE_ORDER.index(c.exposure) >= floor]
+    return [c.path for c in report.clips if c.error or EXPOSURE_ORDER.index(c.exposure) >= floor]
 
 
 def _segments(layer: Layer) -> str:

@@ -53,7 +53,10 @@ def render_clip(
     metadata: Mapping[str, Any] | None = None,
     source: Source | None = None,
 ) -> Clip:
-    """The report's clip object from a raw result (``infos`` by reference key) and the registry's current terms."""
+    """The report's clip object from a raw result (``infos`` by reference key) and the registry's current terms.
+
+    Exposure ``unknown`` (fail-safe) for a clip that could not be read (``error``) and for any clip when the
+    registry holds no reference (``infos`` empty): nothing could have been found in it."""
     clip = Clip(
         path=rel, sha256=sha, duration_s=raw.get("duration_s"), exposure="none", error=raw.get("error"), layers=[]
     )
@@ -63,7 +66,9 @@ def render_clip(
         clip.metadata = dict(metadata)
     if raw.get("frame_size"):
         clip.frame_size = raw["frame_size"]
-    if not clip.error:
+    if clip.error or not infos:  # fail-safe: a clip not read, or checked against nothing, is not cleared
+        clip.exposure = "unknown"
+    else:
         clip.layers = _layers(raw, infos, as_of, territory)
         clip.exposure = exposure_of([layer.policy.ai_training for layer in clip.layers])
     clip.reason = reason(clip)

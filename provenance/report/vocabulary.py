@@ -11,6 +11,7 @@ from typing import Literal, TypeVar, get_args
 __all__ = [
     "AI_TRAINING",
     "EXPOSURE_ORDER",
+    "FAIL_ON_LEVELS",
     "LAYERS",
     "VERDICTS",
     "AiTraining",
@@ -26,9 +27,13 @@ __all__ = [
 LayerName = Literal["game", "stream", "ugc", "other"]
 LAYERS: tuple[LayerName, ...] = get_args(LayerName)
 
-#: The contract's exposure levels, lowest first.
-Exposure = Literal["none", "low", "medium", "high"]
+#: The contract's exposure levels, lowest first; ``unknown`` (fail-safe: the clip could not be checked, e.g. it
+#: did not decode, or there was nothing to check it against) comes last: it is held back whatever the level.
+Exposure = Literal["none", "low", "medium", "high", "unknown"]
 EXPOSURE_ORDER: tuple[Exposure, ...] = get_args(Exposure)
+
+#: The levels a gate (``--fail-on``) may name; every one of them is reached by an ``unknown`` clip too.
+FAIL_ON_LEVELS: tuple[Exposure, ...] = ("low", "medium", "high")
 
 #: A work's terms for AI training (``policy.ai_training``).
 AiTraining = Literal["allow", "deny", "conditional", "unknown"]

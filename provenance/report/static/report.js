@@ -5,8 +5,9 @@ var R = JSON.parse(document.getElementById('report-data').textContent);
 var EV = JSON.parse(document.getElementById('evidence-data').textContent);
 var scan = (R && typeof R.scan === 'object' && R.scan) || {};
 var clips = (R && Array.isArray(R.clips)) ? R.clips : [];
-var LEVELS = ['none', 'low', 'medium', 'high', 'error'];
-var RANK = {none: 0, low: 1, medium: 2, high: 3, error: 4};
+var LEVELS = ['none', 'low', 'medium', 'high', 'unknown', 'error'];
+// unknown (not checked, fail-safe) and error (not read) rank above high: never cleared, reviewed first
+var RANK = {none: 0, low: 1, medium: 2, high: 3, unknown: 4, error: 5};
 var LAYER_ORDER = ['game', 'stream', 'ugc', 'other'];
 var VERDICT_RANK = {allowed: 1, unknown: 2, conditional: 3, denied: 4};
 var PAGE = 100;
@@ -66,7 +67,8 @@ function methodWords(name) {
 var rows = clips.map(function (c, i) {
   c = (c && typeof c === 'object') ? c : {};
   var layers = list(c.layers).filter(function (l) { return l && typeof l === 'object'; });
-  var level = c.error ? 'error' : (RANK[c.exposure] !== undefined ? c.exposure : 'none');
+  // an exposure this page does not know is shown as unknown, never as none (fail-safe)
+  var level = c.error ? 'error' : (RANK[c.exposure] !== undefined ? c.exposure : 'unknown');
   var conf = null;
   layers.forEach(function (l) { var v = num(l.confidence); if (v !== null && (conf === null || v > conf)) conf = v; });
   var works = uniq(layers.map(function (l) { return str(l.title || l.work); }));
@@ -142,7 +144,8 @@ function renderSummary() {
   var flagged = rows.filter(function (r) { return r.level === 'low' || r.level === 'medium' || r.level === 'high'; });
   var cards = document.getElementById('cards');
   [[rows.length, 'clips'], [mins(total), 'minutes'], [flagged.length, 'clips with registered works'],
-   [byLevel.high.clips, 'high exposure'], [byLevel.error.clips, 'could not be checked']].forEach(function (c) {
+   [byLevel.high.clips, 'high exposure'],
+   [byLevel.error.clips + byLevel.unknown.clips, 'could not be checked']].forEach(function (c) {
     cards.appendChild(el('div', {cls: 'card'}, el('b', {text: c[0]}), el('span', {text: c[1]})));
   });
   var lv = function (k) { return RANK[k]; };
@@ -156,7 +159,8 @@ function renderSummary() {
   charts.appendChild(barChart('Minutes by holder', topItems(byHolder, 'seconds', null, 12), minutes));
   charts.appendChild(barChart('Clips by layer', topItems(byLayer, 'clips', ly), count));
   charts.appendChild(barChart('Minutes by layer', topItems(byLayer, 'seconds', ly), minutes));
-  charts.appendChild(el('p', {cls: 'status', text: 'A clip that could not be read counts as error, not as none; ' +
+  charts.appendChild(el('p', {cls: 'status', text: 'A clip that could not be read counts as error, one that could not be checked as unknown, ' +
+    'neither as none; ' +
     'a clip counts once for each holder and layer found in it.'}));
   renderFacts();
   renderErrors();
