@@ -395,8 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=BENCH / ".corpus", help="where the corpora are built and kept")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (databases, reports, logs)")
     args = ap.parse_args(argv)
-    for name, ok in (("--workers", args.workers >= 1), ("--repeat", args.repeat >= 1), ("--limit", args.limit != 0)):
-        if not ok or (name == "--limit" and args.limit is not None and args.limit < 1):
+    for name, value in (("--workers", args.workers), ("--repeat", args.repeat), ("--limit", args.limit)):
+        if value is not None and value < 1:
             ap.error(f"{name} must be positive")
 
     import vpdq_runner
