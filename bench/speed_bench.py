@@ -203,7 +203,13 @@ def run_bench(args: argparse.Namespace, ds: Dataset, work: Path) -> Results:
     )
     refs = work / "vpdq-refs.pickle"
     step("reference ingest, vPDQ: hashing the reference videos")
-    job = {"manifest": str(ds.manifest), "workers": args.workers, "refs": str(refs), "result": str(work / "r.json")}
+    job = {
+        "manifest": str(ds.manifest),
+        "workers": args.workers,
+        "refs": str(refs),
+        "result": str(work / "r.json"),
+        "seconds_per_hash": 0.0 if args.vpdq_every_ref_frame else vpdq_runner.SECONDS_PER_HASH,
+    }
     res.ingest_vpdq = measure(
         vpdq_runner.command("refs", job, work / "vpdq-refs.job.json"),
         work / "vpdq-refs.log",
@@ -326,21 +332,23 @@ def print_figures(args: argparse.Namespace, ds: Dataset, fig: dict[str, Any], re
     mem = fig["rows"]["scan"]["memory"].upper()
     names = {
         "scan": f"provenance scan --workers {args.workers}",
-        "vpdq": f"vPDQ (Meta's C++ vpdq), {args.workers} procs x 1 thread",
+        "vpdq": f"vPDQ (Meta's C++ vpdq), {args.workers} procs x 1 thread"
+        + (", every ref frame" if args.vpdq_every_ref_frame else ""),
     }
     print()
     print(f"{len(ds.rels)} clips, {ds.seconds / 60:.1f} min of video; medians of {args.repeat} alternated runs")
-    head = f"{'':<42}{'wall s':>8}{'CPU s':>8}{'ms/clip':>9}{'x realtime':>11}{'peak MB ' + mem:>14}"
+    n = max(42, *(len(name) + 1 for name in names.values()))
+    head = f"{'':<{n}}{'wall s':>8}{'CPU s':>8}{'ms/clip':>9}{'x realtime':>11}{'peak MB ' + mem:>14}"
     print(head)
     for key, name in names.items():
         r = fig["rows"][key]
         print(
-            f"{name:<42}{r['wall_s']:>8.1f}{r['cpu_s']:>8.1f}{r['ms_per_clip']:>9.0f}{r['x_realtime']:>11.1f}"
+            f"{name:<{n}}{r['wall_s']:>8.1f}{r['cpu_s']:>8.1f}{r['ms_per_clip']:>9.0f}{r['x_realtime']:>11.1f}"
             f"{r['peak_mb']:>14.0f}"
         )
     verdict = "ok" if fig["ratio_wall"] <= TARGET else "MISSED"
     print(
-        f"{'scan / vPDQ':<42}{fig['ratio_wall']:>8.2f}{fig['ratio_cpu']:>8.2f}{'':>9}{'':>11}{fig['ratio_peak']:>14.2f}"
+        f"{'scan / vPDQ':<{n}}{fig['ratio_wall']:>8.2f}{fig['ratio_cpu']:>8.2f}{'':>20}{fig['ratio_peak']:>14.2f}"
         f"   (wall: target <= {TARGET}, aim {AIM}: {verdict})"
     )
     walls = {k: ", ".join(f"{r.wall_s:.1f}" for r in getattr(res, k)) for k in ("scan", "vpdq")}
@@ -380,7 +388,8 @@ def print_figures(args: argparse.Namespace, ds: Dataset, fig: dict[str, Any], re
     if res.scan_errors:
         print(f"scan errors ({len(res.scan_errors)}): {res.scan_errors}")
     print(f"the last scan stored {res.stored} clip results (its database had none before)")
-    print(f"recipe of the vPDQ row: {vpdq_runner.LABEL}; matching in numpy")
+    dense = "; references hashed at EVERY frame (--vpdq-every-ref-frame)" if args.vpdq_every_ref_frame else ""
+    print(f"recipe of the vPDQ row: {vpdq_runner.LABEL}; matching in numpy{dense}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=int, default=320, help="clips in the short corpus (a different corpus)")
     ap.add_argument("--cache", type=Path, default=BENCH / ".corpus", help="where the corpora are built and kept")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (databases, reports, logs)")
+    ap.add_argument(
+        "--vpdq-every-ref-frame",
+        action="store_true",
+        help="vPDQ hashes every reference frame (not the published recipe: its most favourable setting)",
+    )
     args = ap.parse_args(argv)
     for name, value in (("--workers", args.workers), ("--repeat", args.repeat), ("--limit", args.limit)):
         if value is not None and value < 1:
@@ -432,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
                 "order": res.order,
                 **fig,
                 "vpdq_recipe": vpdq_runner.LABEL,
+                "vpdq_every_ref_frame": args.vpdq_every_ref_frame,
                 "scan_clips": res.scan_layers,
                 "vpdq_clips": res.vpdq_layers,
             }

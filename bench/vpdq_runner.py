@@ -104,11 +104,12 @@ class RefFeatures:
     features: Features
 
 
-def hash_file(path: str | Path) -> Features:
-    """vPDQ features of a video: one PDQ hash a second, computed by the C++ library on one thread."""
+def hash_file(path: str | Path, seconds_per_hash: float = SECONDS_PER_HASH) -> Features:
+    """vPDQ features of a video: one PDQ hash every ``seconds_per_hash`` (0: every frame), computed by the
+    C++ library on one thread."""
     import vpdq
 
-    feats = vpdq.computeHash(str(path), seconds_per_hash=SECONDS_PER_HASH, thread_count=1)
+    feats = vpdq.computeHash(str(path), seconds_per_hash=seconds_per_hash, thread_count=1)
     if not feats:
         return Features(np.zeros(0, np.float64), np.zeros(0, np.int16), np.zeros((0, 32), np.uint8))
     return Features(
@@ -166,8 +167,8 @@ def _init(refs: list[RefFeatures] | None) -> None:
     _WORKER["refs"] = refs or []
 
 
-def _hash_ref(work: str, reference: str, path: str) -> RefFeatures:
-    return RefFeatures(work, reference, hash_file(path).prepared())
+def _hash_ref(work: str, reference: str, seconds_per_hash: float, path: str) -> RefFeatures:
+    return RefFeatures(work, reference, hash_file(path, seconds_per_hash).prepared())
 
 
 def _clip(path: str) -> list[dict[str, Any]]:
@@ -203,10 +204,14 @@ def reference_jobs(manifest: Path) -> list[tuple[str, str, str]]:
     ]
 
 
-def hash_references(manifest: Path, workers: int) -> list[RefFeatures]:
-    """Prepared features of every footage reference of ``manifest``, hashed in ``workers`` processes."""
+def hash_references(manifest: Path, workers: int, seconds_per_hash: float = SECONDS_PER_HASH) -> list[RefFeatures]:
+    """Prepared features of every footage reference of ``manifest``, hashed in ``workers`` processes.
+
+    ``seconds_per_hash`` 0 hashes every reference frame: not the published recipe, but its most favourable
+    setting (no sampling phase between a clip's hashes and the reference's)."""
+    jobs = [(work, ref, seconds_per_hash, path) for work, ref, path in reference_jobs(manifest)]
     with _pool(workers, None) as pool:
-        refs: list[RefFeatures] = _ordered(pool, _hash_ref, list(reference_jobs(manifest)))
+        refs: list[RefFeatures] = _ordered(pool, _hash_ref, jobs)
     return refs
 
 
@@ -239,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     phase, job_path = (sys.argv[1:] if argv is None else list(argv))[:2]
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     if phase == "refs":
-        refs = hash_references(Path(job["manifest"]), job["workers"])
+        refs = hash_references(Path(job["manifest"]), job["workers"], job.get("seconds_per_hash", SECONDS_PER_HASH))
         with open(job["refs"], "wb") as f:
             pickle.dump(refs, f)
         result: dict[str, Any] = {"references": len(refs), "features": sum(len(r.features) for r in refs)}
