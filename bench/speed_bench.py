@@ -420,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {why}", file=sys.stderr)
         return 2
 
+    t_start = time.perf_counter()
     start_load = load_averages()
     print(f"at start: {start_load}", flush=True)
     (BENCH / "out").mkdir(exist_ok=True)
@@ -427,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ds = short_dataset(args, work) if args.corpus == "short" else long_dataset(args, work)
         print(ds.describe, flush=True)
+        if time.perf_counter() - t_start > 60:  # the corpus was built: the load may have changed since
+            print(f"before measuring: {load_averages()}", flush=True)
         res = run_bench(args, ds, work)
         fig = figures(ds, res)
         print_figures(args, ds, fig, res)
