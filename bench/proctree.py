@@ -1,0 +1,131 @@
+"""Measure a benchmark subprocess: wall time, CPU time and peak memory of its whole process tree.
+
+* wall: ``perf_counter`` from start to exit (interpreter start, imports and worker start-up included);
+* CPU: user + system seconds of the subprocess and every descendant it waited for (``getrusage`` of this
+  process's children before and after: a worker pool's processes are joined, so they count);
+* memory: the largest sum over the subprocess and its descendants, sampled every 50 ms with psutil, of PSS
+  (proportional set size: a page shared by k processes counts 1/k in each, so the sum is what the tree
+  holds) where the kernel gives it, else of RSS (shared pages counted once per process: an upper bound).
+  ``Run.memory`` says which.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BenchError", "Run", "TreeSampler", "load_averages", "measure"]
+
+SAMPLE_S = 0.05
+TREE_REFRESH_S = 0.25
+
+
+class BenchError(Exception):
+    """A step of a benchmark failed (the message names the step and what to look at)."""
+
+
+@dataclass
+class Run:
+    """One measured subprocess."""
+
+    wall_s: float
+    peak_mb: float
+    samples: int
+    cpu_s: float = 0.0
+    memory: str = "rss"  # what peak_mb sums: "pss" or "rss"
+
+
+class TreeSampler(threading.Thread):
+    """Samples the summed PSS (else RSS) of a process and its descendants until stopped; keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self._psutil = psutil
+        self._root = psutil.Process(pid)
+        self._stop_event = threading.Event()
+        self.peak = 0
+        self.samples = 0
+        self.memory = "pss" if self._pss(self._root) is not None else "rss"
+
+    def _pss(self, p: Any) -> int | None:
+        try:
+            value = getattr(p.memory_full_info(), "pss", None)
+        except self._psutil.AccessDenied:
+            return None
+        except self._psutil.Error:
+            return 0
+        return None if value is None else int(value)
+
+    def _tree(self) -> list[Any]:
+        try:
+            return [self._root, *self._root.children(recursive=True)]
+        except self._psutil.Error:
+            return [self._root]
+
+    def _total(self, procs: list[Any]) -> int:
+        total = 0
+        for p in procs:
+            try:
+                total += (self._pss(p) or 0) if self.memory == "pss" else int(p.memory_info().rss)
+            except self._psutil.Error:  # exited between listing and reading: it holds nothing any more
+                continue
+        return total
+
+    def run(self) -> None:
+        procs = self._tree()
+        refreshed = time.monotonic()
+        while not self._stop_event.is_set():
+            if time.monotonic() - refreshed >= TREE_REFRESH_S:
+                procs = self._tree()
+                refreshed = time.monotonic()
+            self.peak = max(self.peak, self._total(procs))
+            self.samples += 1
+            self._stop_event.wait(SAMPLE_S)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def measure(cmd: Sequence[str], log_path: Path, what: str, cwd: Path | None = None) -> Run:
+    """Run ``cmd`` to completion, output to ``log_path``; raises :class:`BenchError` if it fails.
+
+    One measurement at a time per process (the CPU time is a difference of this process's children's).
+    """
+    with log_path.open("wb") as log:
+        cpu0 = _children_cpu()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        try:
+            rc = proc.wait()
+        finally:
+            wall = time.perf_counter() - t0
+            sampler.stop()
+        cpu = _children_cpu() - cpu0
+    if rc != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+        raise BenchError(f"{what} failed (exit {rc}; log {log_path}): " + " | ".join(tail))
+    return Run(wall, sampler.peak / 2**20, sampler.samples, cpu, sampler.memory)
+
+
+def load_averages() -> str:
+    """The 1, 5 and 15 minute load averages and the cores this process may use, as one phrase."""
+    one, five, fifteen = os.getloadavg()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on {cores} cores"
