@@ -87,6 +87,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 settings.scan_executor,
                 settings.ray_address,
                 lease_seconds=settings.job_lease_seconds,
+                clip_timeout=settings.clip_timeout_seconds,
             ),
             Reads(registry_),
         )

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from provenance.audit.executors import DEFAULT_CLIP_TIMEOUT
 from provenance.settings import Settings
 
 __all__ = ["ApiSettings", "get_api_settings"]
@@ -33,6 +34,10 @@ class ApiSettings(Settings):
     - ``job_lease_seconds``: how long a scan job stays claimed by a service process that stopped renewing it
       (renewed three times a lease while it runs): a job whose process died is taken over by another process,
       or by the next start, this long after its last renewal.
+    - ``clip_timeout_seconds``: longest a scan job's clip may take (hashing, decoding, matching); a clip still
+      running then is stopped and reported as an error (never cleared).
+    - ``body_timeout_seconds``: longest wait for the next piece of a request body; a client that stops sending
+      gets 408 and its connection closed.
     """
 
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
@@ -44,6 +49,8 @@ class ApiSettings(Settings):
     ray_address: str | None = None
     check_threads: int = Field(default=2, ge=1, le=64)
     job_lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
+    clip_timeout_seconds: float = Field(default=DEFAULT_CLIP_TIMEOUT, gt=0, le=86400.0)
+    body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600.0)
 
 
 @lru_cache(maxsize=1)

@@ -6,8 +6,8 @@ runner *claims* it in the database, atomically, under a lease it renews while th
 scheduler thread claims the oldest claimable jobs whenever a job is submitted or ends, and every few seconds
 in any case: queued jobs, and jobs whose runner died (its lease expired: a process killed, crashed or lost
 with its machine), which resume from the clips they committed. At most ``max_scans`` jobs run at once over
-all the processes sharing the database. On stop, running scans finish the clip they are on and their jobs
-go back to the queue, for another process or the next start.
+all the processes sharing the database. On stop, running scans stop (their worker processes killed) and
+their jobs go back to the queue, for another process or the next start.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class JobRunner:
         *,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         poll_seconds: float | None = None,
+        clip_timeout: float | None = None,
     ) -> None:
         self.registry = registry
         self.roots = roots
@@ -47,6 +48,7 @@ class JobRunner:
         self.executor = executor
         self.address = address
         self.lease_seconds = lease_seconds
+        self.clip_timeout = clip_timeout
         #: how often the database is asked for claimable jobs when nothing else wakes the scheduler
         self.poll_seconds = poll_seconds if poll_seconds is not None else min(2.0, lease_seconds / 3)
         #: this runner's id in the jobs' leases
@@ -121,6 +123,7 @@ class JobRunner:
                 owner=self.owner,
                 claimed=job,
                 lease_seconds=self.lease_seconds,
+                clip_timeout=self.clip_timeout,
             )
         finally:
             with self._lock:

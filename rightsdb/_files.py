@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -12,9 +14,20 @@ _CHUNK = 1 << 20
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's content, read in 1 MiB chunks."""
+    """Hex sha256 of a file's content, read in 1 MiB chunks. Anything but a regular file (a FIFO, a device,
+    a folder) is refused with an ``OSError`` at once, never waited on or read without end."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a socket cannot even be opened
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

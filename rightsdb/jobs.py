@@ -34,6 +34,7 @@ __all__ = [
     "JobCancelled",
     "LeaseLost",
     "cancel_job",
+    "check_job",
     "claim_job",
     "claimable_jobs",
     "create_job",
@@ -270,6 +271,19 @@ def record_progress(
         if owner is not None:
             job.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
         session.add(job)
+
+
+def check_job(registry: Registry, job_id: str, owner: str | None = None) -> None:
+    """Read-only: raise :class:`JobCancelled` when the job was cancelled (or deleted), :class:`LeaseLost` when it
+    is not ``owner``'s any more; a running job asks this while a clip takes long."""
+    with registry.session() as session:
+        job = session.get(ScanJob, job_id)
+        if job is None:
+            raise JobCancelled(job_id)
+        if not _owned(job, owner):
+            raise LeaseLost(job_id)
+        if job.cancel_requested:
+            raise JobCancelled(job_id)
 
 
 def set_scan_id(registry: Registry, job_id: str, dataset: str) -> str | None:

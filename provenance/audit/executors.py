@@ -24,24 +24,24 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from provenance.audit.clip import Lookup, MatchResult, error_text, match_source, stored_lookup
 from provenance.audit.references import IndexPayload, build_index, engine_id, index_payload, load_index
+from provenance.audit.workers import Lost, run_tasks
 from provenance.engine import EngineParams, ReferenceIndex, one_thread_per_process
 from provenance.errors import ScanError
 from provenance.report import RefInfo
 from rightsdb import Registry
 
-if TYPE_CHECKING:
-    from concurrent.futures import Future
-
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_CLIP_TIMEOUT",
     "EXECUTORS",
     "Executor",
     "LocalExecutor",
@@ -59,16 +59,23 @@ Results = Generator[tuple[int, MatchResult], None, None]
 
 EXECUTORS = ("local", "ray")
 
+#: Seconds one clip may take in a local worker by default (hashing, decoding and matching it): generous (an
+#: hour of 1080p video decodes in minutes); a clip still running then is an error, never waited on for ever.
+DEFAULT_CLIP_TIMEOUT = 1800.0
+
 
 @dataclass(frozen=True, slots=True)
 class MatchJob:
-    """What every worker of one scan needs: the registry, the engine settings, the match key, --rescan."""
+    """What every worker of one scan needs: the registry, the engine settings, the match key, --rescan; and
+    ``heartbeat``, called at least every second or so while clips are matched (what it raises stops the scan:
+    a cancelled job, a stopping service), between clips when they are matched in this process."""
 
     registry: Registry
     params: EngineParams
     key: str
     rescan: bool
     infos: dict[str, RefInfo]
+    heartbeat: Callable[[], None] | None = None
 
 
 class Executor(Protocol):
@@ -101,42 +108,49 @@ def _worker_match(source: Any) -> MatchResult:
 
 @dataclass
 class LocalExecutor:
-    """Clips matched in ``workers`` spawned processes on this machine (or in this one when ``workers`` is 1)."""
+    """Clips matched in ``workers`` spawned processes on this machine (or in this one when ``workers`` is 1 and
+    there is no ``clip_timeout``, or the database is in memory).
+
+    ``clip_timeout``: seconds a clip may take in its worker (hashing, decoding, matching); a clip still running
+    then has its worker killed and replaced and gets a one-line ``error`` (it is never cleared). Workers die
+    with the process that started them (:mod:`provenance.audit.workers`)."""
 
     workers: int = 1
+    clip_timeout: float | None = None
     name: str = field(default="local", init=False)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ScanError(f"workers must be >= 1, got {self.workers}")
+        if self.clip_timeout is not None and not self.clip_timeout > 0:
+            raise ScanError(f"clip timeout must be > 0 seconds, got {self.clip_timeout}")
 
     def run(self, job: MatchJob, clips: Sequence[tuple[int, Any]]) -> Results:
         workers = min(self.workers, max(1, len(clips)))
-        if workers > 1 and job.registry.in_memory:
-            log.info("in-memory registry: scanning in one process")
-            workers = 1
-        if workers == 1:
+        if job.registry.in_memory and (workers > 1 or self.clip_timeout is not None):
+            log.info("in-memory registry: scanning in one process (no time limit per clip)")
+        if job.registry.in_memory or (workers == 1 and self.clip_timeout is None):
             index, _ = load_index(job.registry, job.params, job.infos)
             lookup = stored_lookup(job.registry, job.rescan)
             for i, source in clips:
+                if job.heartbeat is not None:
+                    job.heartbeat()
                 yield i, match_source(source, index, job.key, lookup)
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
-        pool = ProcessPoolExecutor(
+        if not clips:
+            return
+        results = run_tasks(
             workers,
-            mp_context=ctx,
-            initializer=_worker_init,
-            initargs=(job.registry.url, job.params, job.key, job.rescan),
+            _worker_init,
+            (job.registry.url, job.params, job.key, job.rescan),
+            _worker_match,
+            clips,
+            timeout=self.clip_timeout,
+            heartbeat=job.heartbeat,
         )
-        try:
-            futures: dict[Future[MatchResult], int] = {pool.submit(_worker_match, source): i for i, source in clips}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-        finally:  # also when the caller stops early: drop what has not started
-            pool.shutdown(wait=True, cancel_futures=True)
+        with closing(results):  # also when the caller stops early: every worker is stopped at once
+            for i, result in results:
+                yield i, ((None, None, {"error": result.reason}, False) if isinstance(result, Lost) else result)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -317,7 +331,11 @@ class RayExecutor:
         submit()
         try:
             while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                if job.heartbeat is not None:
+                    job.heartbeat()
+                if not ready:
+                    continue
                 i, source = pending.pop(ready[0])
                 try:
                     pid, built, result = ray.get(ready[0])
@@ -345,8 +363,8 @@ class RayExecutor:
                 submit()
                 yield i, result
         finally:
-            for ref in pending:  # the caller stopped early: drop what is still queued
-                ray.cancel(ref)
+            for ref in pending:  # the caller stopped early: drop what is queued, stop what runs
+                ray.cancel(ref, force=True)
 
 
 def default_workers() -> int:
@@ -357,13 +375,16 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
-    """The executor a command line names: ``local`` (``workers`` processes, default every core) or ``ray``
-    (on ``address``, or on a local cluster of ``workers`` CPUs, default every core)."""
+def make_executor(
+    name: str, workers: int | None = None, address: str | None = None, clip_timeout: float | None = None
+) -> Executor:
+    """The executor a command line names: ``local`` (``workers`` processes, default every core, each clip given
+    at most ``clip_timeout`` seconds, default :data:`DEFAULT_CLIP_TIMEOUT`) or ``ray`` (on ``address``, or on a
+    local cluster of ``workers`` CPUs, default every core)."""
     if name == "local":
         if address is not None:
             raise ScanError("--address needs --executor ray")
-        return LocalExecutor(workers or default_workers())
+        return LocalExecutor(workers or default_workers(), clip_timeout or DEFAULT_CLIP_TIMEOUT)
     if name == "ray":
         _import_ray()  # fail before the scan starts, in one line
         if address is not None:

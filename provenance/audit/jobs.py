@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from provenance.errors import ProvenanceError, ScanError
 from rightsdb import JobCancelled, LeaseLost, Registry, RegistryError, StoreError
 from rightsdb.jobs import (
     DEFAULT_LEASE_SECONDS,
+    check_job,
     claim_job,
     finish_job,
     new_owner,
@@ -91,23 +93,28 @@ def run_scan_job(
     owner: str | None = None,
     claimed: ScanJob | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    clip_timeout: float | None = None,
 ) -> str:
     """Run one scan job to its end; returns its final status. Never raises for a failed scan: the job row says
-    what went wrong. When ``stop`` is set the scan stops after the clip it is on and the job is queued again (a
-    restarted service resumes it). ``executor`` (``local`` or ``ray``, with the Ray cluster's ``address``:
-    none joins the cluster this process is connected to, or starts a local one) matches the clips, as the
-    CLI's ``--executor``.
+    what went wrong. When ``stop`` is set the scan stops (the clips in progress are matched again later) and the
+    job is queued again (a restarted service resumes it). ``executor`` (``local`` or ``ray``, with the Ray
+    cluster's ``address``: none joins the cluster this process is connected to, or starts a local one) matches
+    the clips, as the CLI's ``--executor``.
 
     The job is claimed for ``owner`` (default: a new owner id) unless the caller ``claimed`` it already for
     that owner; ``skipped`` when it could not be claimed. Its lease is renewed while it runs; a job taken over
     by another runner meanwhile (this one was presumed dead) stops after the clip it is on, writing nothing
-    more: ``lost``."""
+    more: ``lost``.
+
+    A cancel, a stop or a lost lease is seen within a second or so even while a clip is being matched: its
+    worker processes are killed (a clip that hangs cannot hold the job, nor the jobs queued after it), and no
+    clip is given more than ``clip_timeout`` seconds (default: the executor's)."""
     owner = owner or new_owner()
     job = claimed if claimed is not None else claim_job(registry, job_id, owner, lease_seconds=lease_seconds)
     if job is None:
         return "skipped"
     with _Lease(registry, job_id, owner, lease_seconds) as lease:
-        return _run_claimed(registry, job, roots, workers, params, stop, executor, address, owner, lease)
+        return _run_claimed(registry, job, roots, workers, params, stop, executor, address, owner, lease, clip_timeout)
 
 
 def _run_claimed(
@@ -121,6 +128,7 @@ def _run_claimed(
     address: str | None,
     owner: str,
     lease: _Lease,
+    clip_timeout: float | None,
 ) -> str:
     job_id = job.id
     options = dict(job.options)
@@ -133,6 +141,15 @@ def _run_claimed(
             raise _Stopping
         if lease.lost.is_set():
             raise LeaseLost(job_id)
+
+    last_look = 0.0
+
+    def heartbeat() -> None:  # while a clip takes long: stop, lease and cancel looked at, cancel once a second
+        nonlocal last_look
+        check()
+        if time.monotonic() - last_look >= 1.0:
+            last_look = time.monotonic()
+            check_job(registry, job_id, owner)
 
     def progress(what: str, done: int, total: int) -> None:
         check()
@@ -158,7 +175,7 @@ def _run_claimed(
     try:
         dataset = confine_dataset(dataset, roots)
         as_of = date.fromisoformat(options["as_of"]) if options.get("as_of") else None
-        runner = make_executor(executor, workers, address)
+        runner = make_executor(executor, workers, address, clip_timeout)
         report = scan(
             registry,
             dataset,
@@ -171,6 +188,7 @@ def _run_claimed(
             rescan=bool(options.get("rescan")),
             executor=runner,
             allowed_roots=roots,
+            heartbeat=heartbeat,
         )
         set_scan_id(registry, job_id, str(dataset))
         if not finish_job(registry, job_id, "done", report=report.to_dict(), owner=owner):

@@ -69,6 +69,7 @@ def scan(
     allowed_roots: Sequence[Path] | None = None,
     selection: Selection | None = None,
     allow_empty_registry: bool = False,
+    heartbeat: Callable[[], None] | None = None,
 ) -> Report:
     """Scan a dataset (a folder, a WebDataset shard, or a JSONL/CSV/Parquet manifest) and return the report.
 
@@ -94,6 +95,9 @@ def scan(
     ``allow_empty_registry``, and then every clip's exposure is ``unknown`` (nothing is cleared); a reference
     whose file is missing or changed since import is refused (:class:`ReferenceChangedError`) before any clip
     is matched.
+
+    ``heartbeat()`` is called every second or so while clips are matched (between clips in this process); what
+    it raises stops the scan at once (a cancelled service job), its worker processes killed.
     """
     from provenance.audit.executors import LocalExecutor, MatchJob
 
@@ -151,7 +155,7 @@ def scan(
     # (the report keeps the dataset's order whatever the order clips finish in)
     todo.sort(key=lambda i: -sizes[i])
     runner = executor if executor is not None else LocalExecutor(workers)
-    job = MatchJob(registry, params, key, rescan, infos)
+    job = MatchJob(registry, params, key, rescan, infos, heartbeat)
     with closing(runner.run(job, [(i, entries[i]) for i in todo])) as results:
         for i, result in results:
             finish(i, *result)

@@ -192,6 +192,16 @@ def scan_command(
             "unknown: nothing is listed clean.",
         ),
     ] = False,
+    clip_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--clip-timeout",
+            min=0.001,
+            help="Seconds one clip may take (decoding and matching it; local executor) before it is stopped and "
+            "reported as an error, never cleared (default: 1800).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Scan a dataset (a folder, .tar shard, manifest, or one clip) against the registry and write the report JSON.
 
@@ -210,7 +220,7 @@ def scan_command(
     if dry_run:
         _dry_run(dataset, selection, workers or default_workers())
         return
-    runner = make_executor(executor.value, workers, address)
+    runner = make_executor(executor.value, workers, address, clip_timeout)
     registry = state.open(create=False)  # a forgotten --db must not scan against a new, empty database
     stream = ClipStream(jsonl) if jsonl is not None else None
     try:

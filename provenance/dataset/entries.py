@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 from provenance.dataset.paths import os_reason
 from provenance.dataset.tarfiles import open_member
 from provenance.errors import DecodeError
+from provenance.media.files import open_regular
 from provenance.media.probe import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 __all__ = ["MEDIA_SUFFIXES", "BadEntry", "ClipSource", "Entry"]
@@ -61,7 +62,7 @@ class ClipSource:
         """
         if self.member is None:
             try:
-                return open(self.location, "rb")
+                return open_regular(self.location)  # a FIFO or a device is refused, never waited on
             except OSError as exc:
                 raise DecodeError(self.name, f"cannot read file: {os_reason(self.location, exc)}") from exc
         return open_member(self.location, self.member, self.offset, self.name)

@@ -14,6 +14,7 @@ import datetime as dt
 import decimal
 import json
 import math
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +23,7 @@ from provenance.dataset.entries import BadEntry, ClipSource, Entry
 from provenance.dataset.paths import join, split_member
 from provenance.dataset.tarfiles import member_offsets
 from provenance.errors import RowError, ShardBroken, SourceError
+from provenance.media.files import file_kind
 
 __all__ = ["iter_manifest"]
 
@@ -225,7 +227,14 @@ def _manifest_entry(
 ) -> Entry:
     split = split_member(root, path, None)
     if split is None:
-        return ClipSource(path, join(root, path), metadata=metadata)
+        location = join(root, path)
+        try:
+            mode = location.stat().st_mode
+        except OSError:  # missing or unreadable: reading the clip says why
+            return ClipSource(path, location, metadata=metadata)
+        if not stat.S_ISREG(mode):  # a FIFO or a device would be waited on, or read, for ever
+            return BadEntry(path, f"{where}: {path!r} is not a regular file ({file_kind(mode)})", metadata)
+        return ClipSource(path, location, metadata=metadata)
     shard, member = split
     if shard not in shards:
         shards[shard] = _ShardListing(shard)

@@ -17,6 +17,7 @@ from provenance.dataset.paths import join, os_reason, split_member
 from provenance.dataset.shards import iter_shard
 from provenance.dataset.tarfiles import members, open_shard
 from provenance.errors import ShardBroken, SourceError
+from provenance.media.files import file_kind
 
 __all__ = ["MANIFEST_SUFFIXES", "DatasetKind", "dataset_kind", "dataset_root", "iter_sources", "resolve"]
 
@@ -35,6 +36,8 @@ def dataset_kind(dataset: Path) -> DatasetKind:
     if not dataset.exists():
         raise SourceError(f"{dataset}: no such file or folder")
     suffix = dataset.suffix.lower()
+    if suffix in MANIFEST_SUFFIXES | {".tar"} and not dataset.is_file():  # a FIFO, a device: never read
+        raise SourceError(f"{dataset}: not a dataset: not a regular file ({file_kind(dataset.stat().st_mode)})")
     if suffix == ".tar":
         return "shard"
     if suffix in MANIFEST_SUFFIXES:

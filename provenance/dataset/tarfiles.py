@@ -20,6 +20,7 @@ from typing import IO, Any, BinaryIO, TypeVar, cast
 
 from provenance.dataset.paths import os_reason
 from provenance.errors import DecodeError, ShardBroken
+from provenance.media.files import open_regular
 
 __all__ = ["member_offsets", "member_path", "members", "open_member", "open_shard", "read_member"]
 
@@ -90,7 +91,7 @@ def _check_end(raw: BinaryIO, offset: int, size: int, after: str) -> None:
 
 def open_shard(shard: Path) -> tuple[BinaryIO, int]:
     """The shard file opened for reading (the caller closes it) and its size in bytes."""
-    raw = open(shard, "rb")  # noqa: SIM115 - the caller closes it
+    raw = open_regular(shard)  # the caller closes it; a FIFO or a device is refused, never waited on
     return raw, os.fstat(raw.fileno()).st_size
 
 

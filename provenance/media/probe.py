@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, runtime_checkable
 
 from provenance.errors import DecodeError, NotMediaError
+from provenance.media.files import open_regular
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -89,7 +90,7 @@ class MediaInput:
         """A binary, seekable file object of the media's bytes; :class:`DecodeError` when it cannot be read."""
         try:
             if self.path is not None:
-                return open(self.path, "rb")
+                return open_regular(self.path)  # a FIFO or a device is refused, never waited on
             assert self.source is not None  # one of path / source is always set (media_input)
             return self.source.open()
         except DecodeError:
