@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -51,12 +52,22 @@ def _wait(service: Service, job_id: str, timeout: float) -> dict[str, Any]:
     raise AssertionError(f"job {job_id} still {job.get('status')} after {timeout} s: {job}")
 
 
-def test_a_manifest_naming_a_fifo_or_dev_zero_does_not_block_the_jobs(service: Service) -> None:
+def test_a_manifest_naming_a_fifo_or_a_device_does_not_block_the_jobs(service: Service) -> None:
+    try:
+        _scan_odd_manifest(service)
+    finally:
+        _unblock(service.data / "odd" / "pipe.mp4")  # a regression must fail, not hang at the service's stop
+
+
+def _scan_odd_manifest(service: Service) -> None:
     c, h = service.client, service.auth("auditor")
     inputs = blocking_inputs(service.data / "odd")
-    manifest = service.data / "rows.jsonl"
-    rows = [str(service.data / "odd" / "good.mp4"), str(inputs["fifo"]), str(inputs["link-to-zero"])]
+    rows = [str(service.data / "odd" / "good.mp4"), str(inputs["fifo"]), str(inputs["socket"])]
     shutil.copyfile(SAMPLE / "dataset" / CLIP, rows[0])
+    with contextlib.suppress(PermissionError):  # /dev/zero's twin inside the data root (needs root)
+        os.mknod(service.data / "odd" / "chardev.mp4", stat.S_IFCHR | 0o444, os.makedev(1, 5))
+        rows.append(str(service.data / "odd" / "chardev.mp4"))
+    manifest = service.data / "rows.jsonl"
     manifest.write_text("".join(json.dumps({"path": r}) + "\n" for r in rows))
     first = c.post("/v1/scans", headers=h, json={"dataset": str(manifest)}).json()
     second = c.post("/v1/scans", headers=h, json={"dataset": str(_folder(service.data, "later"))}).json()
@@ -64,9 +75,17 @@ def test_a_manifest_naming_a_fifo_or_dev_zero_does_not_block_the_jobs(service: S
     assert done["status"] == "done", done
     clips = {x["path"]: x for x in c.get(f"/v1/scans/{first['id']}/report", headers=h).json()["clips"]}
     assert clips[rows[0]]["error"] is None
-    assert clips[rows[1]]["error"].startswith("rows.jsonl line 2: ") and "a FIFO" in clips[rows[1]]["error"]
-    assert clips[rows[2]]["error"].startswith("rows.jsonl line 3: ") and "character device" in clips[rows[2]]["error"]
+    kinds = ["a FIFO", "a socket", "a character device"]
+    for n, (row, kind) in enumerate(zip(rows[1:], kinds, strict=False), 2):
+        assert clips[row]["error"].startswith(f"rows.jsonl line {n}: ") and kind in clips[row]["error"], clips[row]
+        assert clips[row]["layers"] == []
     assert _wait(service, second["id"], 240)["status"] == "done"
+    # a row naming /dev/zero itself is outside the data roots: the dataset is refused, its kind not told
+    (service.data / "zero.jsonl").write_text(json.dumps({"path": "/dev/zero"}) + "\n")
+    job = c.post("/v1/scans", headers=h, json={"dataset": str(service.data / "zero.jsonl")}).json()
+    refused = _wait(service, job["id"], 120)
+    assert refused["status"] == "failed" and "outside the allowed data roots" in refused["error"], refused
+    assert "device" not in refused["error"]
 
 
 class _OneClipHangs:
@@ -99,10 +118,14 @@ def one_clip_hangs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
     yield fifo
 
 
-def _unblock(fifo: Path) -> None:
-    """Give a reader still blocked on ``fifo`` its end of file (a regression must fail the test, not hang it)."""
-    with contextlib.suppress(OSError):  # no reader left: nothing to unblock
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+def _unblock(fifo: Path, seconds: float = 3.0) -> None:
+    """Give every reader blocked on ``fifo`` meanwhile its end of file (a regression must fail the test, not
+    hang it at the service's stop)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):  # ENXIO: no reader at the moment
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        time.sleep(0.05)
 
 
 def _blocked_on_fifo(pid: int) -> bool:

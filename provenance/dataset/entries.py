@@ -84,13 +84,15 @@ class BadEntry:
     """A dataset entry broken before any clip can be read from it; ``error`` is one line naming it.
 
     ``outside_roots`` is set when the entry is a clip that ``allowed_roots`` confinement refused (its
-    file resolves outside every root), so callers need not read it from the message.
+    file resolves outside every root), so callers need not read it from the message. ``location`` is the file
+    the entry names when it names one (a manifest row naming a FIFO): confinement checks it as a clip's.
     """
 
     rel: str
     error: str
     metadata: Mapping[str, Any] | None = field(default=None, compare=False)
     outside_roots: bool = field(default=False, compare=False)
+    location: Path | None = field(default=None, compare=False)
 
 
 Entry = ClipSource | BadEntry

@@ -233,7 +233,8 @@ def _manifest_entry(
         except OSError:  # missing or unreadable: reading the clip says why
             return ClipSource(path, location, metadata=metadata)
         if not stat.S_ISREG(mode):  # a FIFO or a device would be waited on, or read, for ever
-            return BadEntry(path, f"{where}: {path!r} is not a regular file ({file_kind(mode)})", metadata)
+            why = f"{where}: {path!r} is not a regular file ({file_kind(mode)})"
+            return BadEntry(path, why, metadata, location=location)
         return ClipSource(path, location, metadata=metadata)
     shard, member = split
     if shard not in shards:

@@ -118,14 +118,15 @@ def resolve(dataset: Path, clip: Mapping[str, Any]) -> ClipSource:
 def _confined(entries: Iterator[Entry], roots: list[Path]) -> Iterator[Entry]:
     resolved: dict[Path, bool] = {}
     for entry in entries:
-        if isinstance(entry, ClipSource):
-            inside = resolved.get(entry.location)
+        location = entry.location  # a clip's file, or the file a broken manifest row names
+        if location is not None:
+            inside = resolved.get(location)
             if inside is None:
-                real = entry.location.resolve()
-                inside = resolved[entry.location] = any(real.is_relative_to(r) for r in roots)
+                real = location.resolve()
+                inside = resolved[location] = any(real.is_relative_to(r) for r in roots)
             if not inside:
                 yield BadEntry(
-                    entry.rel, f"{entry.name}: outside the allowed data roots", entry.metadata, outside_roots=True
+                    entry.rel, f"{entry.rel}: outside the allowed data roots", entry.metadata, outside_roots=True
                 )
                 continue
         yield entry
