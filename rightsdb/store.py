@@ -152,9 +152,14 @@ class Registry:
             raise store_fault(exc, repr(self)) or StoreError(f"cannot connect to {self!r}: {_first_line(exc)}") from exc
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply migrations up to ``revision`` in one transaction."""
+        """Apply migrations up to ``revision`` in one transaction.
+
+        Migrations are serialised like writes: on SQLite the transaction starts with ``BEGIN IMMEDIATE`` (a
+        deferred one reads the schema version and then fails at once with "database is locked" when another
+        process migrates the same new file: a read lock cannot be upgraded while a writer waits); the others wait
+        (``busy_timeout``) and then find the schema at head, with nothing left to do."""
         try:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn, conn.execution_options(**{_IMMEDIATE: True}).begin():
                 if self.dialect == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
                 command.upgrade(_alembic_config(conn), revision)
