@@ -28,6 +28,7 @@ from rightsdb import Registry
 from . import problems
 from .auth import KeyCache
 from .bodies import BODY_MODELS
+from .bodytime import BodyTimeout
 from .config import ApiSettings, get_api_settings
 from .docs import install_docs
 from .jobs import JobRunner
@@ -134,6 +135,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.stopped = False
     app.state.key_cache = KeyCache()
     problems.install(app)
+    app.add_middleware(BodyTimeout, seconds=settings.body_timeout_seconds)  # a stalled body: 408, never held
     install_docs(app)
     app.include_router(health.router)
     for module in (registry, clips, findings, scans):

@@ -1,7 +1,8 @@
 """Uploads: a multipart body streamed to a temporary file, never held in memory, cut off at a size limit.
 
-Only the named file field is kept; other fields are read and dropped (each at most 64 KiB). The upload's
-file name is reduced to its last component and keeps its suffix (a hint for the decoders; content decides).
+Only the named file field is kept; other fields are read and dropped (each at most 64 KiB, 256 KiB in all, at
+most 32 parts in a body). The upload's file name is reduced to its last component and keeps its suffix (a hint
+for the decoders; content decides).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from .problems import ApiProblem
 __all__ = ["Upload", "receive_upload", "safe_name"]
 
 _FIELD_LIMIT = 64 * 1024
+#: parts of one multipart body, and bytes of its fields other than the file in all: past either, 413
+_PARTS_LIMIT = 32
+_FIELDS_TOTAL_LIMIT = 256 * 1024
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 
@@ -67,9 +71,14 @@ class _Receiver:
         self.duplicate = False
         self.other_file: str | None = None  # the name of a file part sent under another field name
         self.part_name = ""
+        self.parts = 0
+        self.skipped = 0  # bytes of every part but the file
 
     def on_part_begin(self) -> None:
         self.headers, self.in_file, self.skipping = {}, False, 0
+        self.parts += 1
+        if self.parts > _PARTS_LIMIT:
+            raise ApiProblem(413, "too_large", f"multipart body with more than {_PARTS_LIMIT} parts")
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._name += data[start:end]
@@ -110,6 +119,13 @@ class _Receiver:
             self.target.write(data[start:end])
         else:
             self.skipping += n
+            self.skipped += n
+            if self.skipped > _FIELDS_TOTAL_LIMIT:
+                raise ApiProblem(
+                    413,
+                    "too_large",
+                    f"multipart fields other than {self.field!r} larger than {_FIELDS_TOTAL_LIMIT // 1024} KiB in all",
+                )
             if self.skipping > _FIELD_LIMIT:
                 if self.file is None and self.part_name == self.other_file:  # the file, under the wrong name
                     raise ApiProblem(422, "invalid", self.missing())
