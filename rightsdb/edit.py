@@ -23,6 +23,7 @@ __all__ = [
     "add_reference",
     "create_holder",
     "create_work",
+    "location_in_use",
     "remove_reference",
     "set_policy",
     "update_holder",
@@ -177,3 +178,11 @@ def remove_reference(registry: Registry, work_id: str, path: str) -> None:
         if row is None:
             raise NotFoundError(f"reference: work {work_id!r} has no reference {path!r}")
         session.delete(row)
+
+
+def location_in_use(registry: Registry, location: Path) -> bool:
+    """Whether any reference's file is ``location`` (a file kept by content hash may serve several)."""
+    with registry.session() as session:
+        return (
+            session.exec(select(Reference.id).where(Reference.location == str(location)).limit(1)).first() is not None
+        )

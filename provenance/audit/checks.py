@@ -24,8 +24,8 @@ from provenance.audit.references import (
 from provenance.engine import EngineParams, ReferenceIndex, load_asset
 from provenance.errors import DecodeError, NotMediaError, ProvenanceError
 from provenance.report import Clip, render_clip, with_layers
-from rightsdb import MediaProbeError, NotFoundError, Registry, sha256_file
-from rightsdb.edit import add_reference, remove_reference
+from rightsdb import MediaFacts, MediaProbeError, NotFoundError, Registry, sha256_file
+from rightsdb.edit import add_reference, location_in_use, remove_reference
 from rightsdb.queries import get_work, stored_results
 from rightsdb.results import ensure_scan
 
@@ -162,10 +162,28 @@ def add_reference_file(checker: Checker, work_id: str, kind: str, upload: Path, 
     sha = sha256_file(upload)
     dest = media_dir.resolve() / sha[:2] / f"{sha}{upload.suffix.lower()}"
     dest.parent.mkdir(parents=True, exist_ok=True)
+    created = False
     if not dest.exists():
         tmp = dest.with_name(dest.name + ".part")
-        shutil.copyfile(upload, tmp)
-        os.replace(tmp, dest)
+        try:
+            shutil.copyfile(upload, tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)  # a partial copy (disk full, a stopped request) is not left behind
+        created = True
+    try:
+        path = _register_file(checker, work_id, kind, dest, sha, upload, filename, facts)
+    except BaseException:  # refused (422), or it failed: the file kept for it goes too, unless another uses it
+        if created and not location_in_use(registry, dest):
+            dest.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _register_file(
+    checker: Checker, work_id: str, kind: str, dest: Path, sha: str, upload: Path, filename: str, facts: MediaFacts
+) -> str:
+    registry = checker.registry
     if kind == "asset" and facts.kind == "image":
         try:
             load_asset(dest)
