@@ -23,6 +23,7 @@ from api import ApiSettings, create_app
 from rightsdb.keys import create_key
 
 from .apihelp import BOTH_DATABASES, SAMPLE, Service, fingerprinted_sqlite, sample_service
+from .hangs import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +110,8 @@ def test_many_or_large_form_fields_are_refused(
 
 @pytest.fixture
 def server(template: Path, tmp_path: Path) -> Iterator[tuple[int, str]]:
-    """The service on a real socket (uvicorn), bodies allowed 1 s of silence; yields (port, an auditor key)."""
+    """The service on a real socket (uvicorn), bodies allowed 1 s of silence, uploads streamed to ``tmp_path``;
+    yields (port, an auditor key)."""
     db = tmp_path / "registry.db"
     db.write_bytes(template.read_bytes())
     (tmp_path / "data").mkdir()
@@ -157,7 +159,7 @@ def _stall(port: int, head: bytes, sent: bytes) -> tuple[bytes, float]:
 
 
 @pytest.mark.parametrize("route", ["/v1/clips/check", "/v1/scans"])
-def test_a_stalled_body_gets_408_and_the_connection_closed(server: tuple[int, str], route: str) -> None:
+def test_a_stalled_body_gets_408_and_the_connection_closed(server: tuple[int, str], route: str, tmp_path: Path) -> None:
     port, key = server
     multipart = route == "/v1/clips/check"
     ctype = "multipart/form-data; boundary=b0und" if multipart else "application/json"
@@ -176,3 +178,5 @@ def test_a_stalled_body_gets_408_and_the_connection_closed(server: tuple[int, st
     assert status_line.startswith(b"HTTP/1.1 408"), got[:300]
     problem = json.loads(rest.split(b"\r\n\r\n", 1)[1])
     assert problem["status"] == 408 and problem["code"] == "timeout" and "stalled" in problem["detail"]
+    # the part of the upload written so far is removed (the route cleans up as the read fails)
+    assert wait_until(lambda: not list(tmp_path.glob("provenance-upload-*")), 10)

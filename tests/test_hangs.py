@@ -213,3 +213,25 @@ def test_workers_die_with_a_scan_killed_by_sigkill(fingerprinted: str, tmp_path:
             proc.kill()
         for pid in alive(workers):  # a regression must not leave them running
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_cli_clip_timeout_reports_a_clip_out_of_time_as_an_error(fingerprinted: str, tmp_path: Path) -> None:
+    """``--clip-timeout``: a clip not finished in time is an error clip (no layers), held back, never cleared;
+    the scan ends and the clip is matched again by the next scan."""
+    url = _copy_db(fingerprinted, tmp_path)
+    dataset = tmp_path / "data"
+    dataset.mkdir()
+    (dataset / "pong.mp4").write_bytes(CLIP.read_bytes())
+    out, clean, flagged = tmp_path / "r.json", tmp_path / "clean.txt", tmp_path / "flagged.txt"
+    run = cli(
+        url, "scan", str(dataset), "--out", str(out), "--emit-clean", str(clean), "--emit-flagged", str(flagged),
+        "--workers", "1", "--clip-timeout", "0.001", timeout=240,
+    )  # fmt: skip
+    assert run.returncode in (0, 1, 2), run.stderr
+    (clip,) = json.loads(out.read_text())["clips"]
+    assert clip["error"] == "not finished after 0.001 s: stopped (time limit per clip)" and clip["layers"] == []
+    assert clean.read_text() == "" and flagged.read_text().splitlines() == ["pong.mp4"]
+    again = cli(url, "scan", str(dataset), "--out", str(out), "--workers", "1", timeout=240)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(out.read_text())["clips"][0]["error"] is None  # tried again, not cached as an error
