@@ -216,6 +216,33 @@ def test_workers_die_with_a_scan_killed_by_sigkill(fingerprinted: str, tmp_path:
 
 
 @pytest.mark.slow
+def test_fingerprinting_workers_die_with_a_command_killed_by_sigkill(tmp_path: Path) -> None:
+    """The same for the processes fingerprinting reference footage (``registry fingerprint -j 2``, or a scan's
+    first step)."""
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    imported = cli(url, "registry", "import", str(SAMPLE / "registry" / "manifest.yaml"))
+    assert imported.returncode == 0, imported.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provenance", "--db", url, "registry", "fingerprint", "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[int] = []
+    try:
+        assert wait_until(lambda: len(worker_pids(proc.pid)) == 2 or proc.poll() is not None, 120)
+        workers = worker_pids(proc.pid)
+        assert len(workers) == 2, "the command ended before its workers could be seen"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        assert wait_until(lambda: not alive(workers), 5), f"workers {alive(workers)} outlived their parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in alive(workers):  # a regression must not leave them running
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
 def test_cli_clip_timeout_reports_a_clip_out_of_time_as_an_error(fingerprinted: str, tmp_path: Path) -> None:
     """``--clip-timeout``: a clip not finished in time is an error clip (no layers), held back, never cleared;
     the scan ends and the clip is matched again by the next scan."""

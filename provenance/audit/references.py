@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,11 @@ def _fingerprint_job(job: _Job, params: EngineParams) -> tuple[int, tuple[bytes,
     return len(fp.timestamps), fp.to_payload()
 
 
-def _worker_start() -> None:
+def _worker_start(parent: int) -> None:
+    from provenance.audit.workers import die_with_parent
     from provenance.engine import one_thread_per_process
 
+    die_with_parent(parent)  # a scan killed with kill -9 leaves no fingerprinting process behind
     one_thread_per_process()
 
 
@@ -122,7 +125,7 @@ def _fingerprinted(
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")  # no fork: decoders and OpenCV keep threads
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_start) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_fingerprint_job, job, params): job for job in jobs}
         try:
             for future in as_completed(futures):
