@@ -341,7 +341,7 @@ def release_job(registry: Registry, job_id: str, owner: str | None = None) -> No
 
 
 def cancel_job(registry: Registry, job_id: str) -> ScanJob:
-    """Ask a job to stop: a queued job is cancelled at once, a running one after the clip it is on.
+    """Ask a job to stop: a queued job is cancelled at once, a running one when its runner next looks.
     A finished job is left as it is."""
     with registry.write() as session:
         job = session.get(ScanJob, job_id)

@@ -99,8 +99,8 @@ def scan(
 def cancel(
     job_id: str, principal: Principal = Depends(require(*AUDIT)), registry: Registry = Depends(deps.registry)
 ) -> dict[str, Any]:
-    """A queued job is cancelled at once; a running one stops after the clip it is on (what it finished stays
-    stored and is reused by a later scan). A finished job is answered as it is."""
+    """A queued job is cancelled at once; a running one stops within a second or so, even in the middle of a clip
+    (what it finished stays stored and is reused by a later scan). A finished job is answered as it is."""
     return job_dict(cancel_job(registry, job_id))
 
 

@@ -103,8 +103,8 @@ def run_scan_job(
 
     The job is claimed for ``owner`` (default: a new owner id) unless the caller ``claimed`` it already for
     that owner; ``skipped`` when it could not be claimed. Its lease is renewed while it runs; a job taken over
-    by another runner meanwhile (this one was presumed dead) stops after the clip it is on, writing nothing
-    more: ``lost``.
+    by another runner meanwhile (this one was presumed dead) stops within a second or so, writing nothing more:
+    ``lost``.
 
     A cancel, a stop or a lost lease is seen within a second or so even while a clip is being matched: its
     worker processes are killed (a clip that hangs cannot hold the job, nor the jobs queued after it), and no
