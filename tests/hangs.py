@@ -111,6 +111,16 @@ def worker_pids(parent: int) -> list[int]:
     return pids
 
 
+def dying_with_parent(pid: int) -> bool:
+    """Whether worker ``pid`` has asked to die with its parent (it then renames itself)."""
+    from provenance.audit.workers import WORKER_NAME
+
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == WORKER_NAME
+    except OSError:
+        return False
+
+
 def alive(pids: list[int]) -> list[int]:
     """Those of ``pids`` still running (zombies count as gone)."""
     out = []

@@ -32,6 +32,7 @@ from tests.hangs import (
     alive,
     blocking_inputs,
     cli,
+    dying_with_parent,
     tiny_registry,
     wait_until,
     within,
@@ -205,6 +206,8 @@ def test_workers_die_with_a_scan_killed_by_sigkill(fingerprinted: str, tmp_path:
         assert wait_until(lambda: len(worker_pids(proc.pid)) == 2 or proc.poll() is not None, 120)
         workers = worker_pids(proc.pid)
         assert len(workers) == 2, "the scan ended before its workers could be seen"
+        # killed once they run (a worker still importing its modules ends when it gets that far)
+        assert wait_until(lambda: all(dying_with_parent(p) for p in workers) or proc.poll() is not None, 120)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         assert wait_until(lambda: not alive(workers), 5), f"workers {alive(workers)} outlived their scan"
@@ -232,6 +235,7 @@ def test_fingerprinting_workers_die_with_a_command_killed_by_sigkill(tmp_path: P
         assert wait_until(lambda: len(worker_pids(proc.pid)) == 2 or proc.poll() is not None, 120)
         workers = worker_pids(proc.pid)
         assert len(workers) == 2, "the command ended before its workers could be seen"
+        assert wait_until(lambda: all(dying_with_parent(p) for p in workers) or proc.poll() is not None, 120)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         assert wait_until(lambda: not alive(workers), 5), f"workers {alive(workers)} outlived their parent"

@@ -12,7 +12,8 @@ never waits on a task without bound:
 
 Each worker asks the kernel to kill it when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``) and
 watches its parent's pid from a thread (every platform, and a parent killed before the ``prctl``): a scan
-killed with ``kill -9`` leaves no worker behind.
+killed with ``kill -9`` leaves no worker behind. (A worker still starting, importing its modules, when its
+parent dies ends as soon as it reaches that point; from then on its name is :data:`WORKER_NAME`.)
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ from provenance.errors import ScanError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Lost", "die_with_parent", "run_tasks"]
+__all__ = ["WORKER_NAME", "Lost", "die_with_parent", "run_tasks"]
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+#: The process name (Linux ``comm``, 15 characters at most) of a worker once it dies with its parent.
+WORKER_NAME = "provenance-work"
 _WATCH_SECONDS = 0.5
 
 
@@ -55,6 +59,7 @@ def die_with_parent(parent: int) -> None:
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            libc.prctl(_PR_SET_NAME, WORKER_NAME.encode(), 0, 0, 0)  # what ps and top show from now on
         except (OSError, AttributeError):  # pragma: no cover - no libc prctl: the watchdog alone
             log.debug("prctl(PR_SET_PDEATHSIG) unavailable; parent watchdog only")
     if os.getppid() != parent:
