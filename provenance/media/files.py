@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from pathlib import Path
 from typing import BinaryIO
 
 __all__ = ["NotRegularFile", "file_kind", "open_regular"]
@@ -37,12 +36,18 @@ def file_kind(mode: int) -> str:
 
 
 def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
-    """``path`` opened for binary reading when it is a regular file (symbolic links followed).
+    """``path`` opened for binary reading when it is a regular file (symbolic links followed); the file object
+    is ``open``'s own (its ``name`` is ``path``: decoders take the suffix as a format hint).
 
     Raises :class:`NotRegularFile` (an ``OSError``, ``strerror`` e.g. ``not a regular file (a FIFO (named
     pipe))``) for anything else, without ever blocking on it; other ``OSError`` as ``open`` raises them.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    return open(path, "rb", opener=_open_checked)
+
+
+def _open_checked(path: str, flags: int) -> int:
+    """``open``'s opener: the descriptor of ``path`` opened without blocking, refused unless a regular file."""
+    flags |= os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags)
     except OSError as exc:  # a socket cannot be opened at all (ENXIO): say what it is
@@ -56,9 +61,9 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, f"not a regular file ({file_kind(mode)})", str(Path(path)))
+            raise NotRegularFile(errno.EINVAL, f"not a regular file ({file_kind(mode)})", str(path))
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+    return fd
