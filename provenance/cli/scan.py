@@ -212,7 +212,9 @@ def scan_command(
     from provenance.cli.progress import ClipStream, ScanProgress
     from provenance.dataset import Selection
     from provenance.engine import EngineParams
+    from provenance.errors import ScanError
     from provenance.report import report_json
+    from rightsdb.validation import territory_problem
 
     if str(out) == "-" and jsonl is not None and str(jsonl) == "-":
         raise typer.BadParameter("--out - and --jsonl - cannot both write to standard output", param_hint="--jsonl")
@@ -220,6 +222,8 @@ def scan_command(
     if dry_run:
         _dry_run(dataset, selection, workers or default_workers())
         return
+    if territory is not None and (problem := territory_problem(territory)) is not None:
+        raise ScanError(f"territory: {problem}")  # bad input is exit 2 before any database is opened
     runner = make_executor(executor.value, workers, address, clip_timeout)
     registry = state.open(create=False)  # a forgotten --db must not scan against a new, empty database
     stream = ClipStream(jsonl) if jsonl is not None else None
