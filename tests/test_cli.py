@@ -88,6 +88,13 @@ def test_unknown_work_and_usage_errors_exit_2(tmp_path: Path) -> None:
 
 def test_db_upgrade_and_current(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'r.db'}"
+    missing = run("--db", db, "db", "current", cwd=tmp_path)
+    assert missing.returncode == 3 and "no registry database at" in missing.stderr
+    assert not (tmp_path / "r.db").exists()  # a read-only command creates nothing
+    (tmp_path / "r.db").touch()
+    schemaless = run("--db", db, "db", "current", cwd=tmp_path)
+    assert schemaless.returncode == 3 and "holds no registry (no schema)" in schemaless.stderr
+    assert (tmp_path / "r.db").stat().st_size == 0  # not migrated either
     up = run("--db", db, "db", "upgrade", cwd=tmp_path)
     assert up.returncode == 0 and "upgraded from empty" in up.stderr
     again = run("--db", db, "db", "upgrade", cwd=tmp_path)

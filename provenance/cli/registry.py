@@ -40,8 +40,8 @@ def db_upgrade() -> None:
 
 @db_app.command("current")
 def db_current() -> None:
-    """Print the database's schema revision."""
-    out.print(state.open(auto_migrate=False).current_revision() or "empty")
+    """Print the database's schema revision (a missing or schemaless database: exit 3, nothing created)."""
+    out.print(state.open(auto_migrate=False, create=False).current_revision() or "empty")
 
 
 # ---------------------------------------------------------------------------------------------------------
