@@ -102,3 +102,16 @@ def test_registry_fingerprint_command(tmp_path: Path) -> None:
     assert "2 reference(s) fingerprinted" in first.stderr
     again = run()
     assert again.returncode == 0 and "0 reference(s) fingerprinted" in again.stderr
+
+
+def test_registry_fingerprint_creates_no_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROVENANCE_DB"}
+    done = subprocess.run(
+        [sys.executable, "-m", "provenance", "--db", f"sqlite:///{tmp_path / 'none.db'}", "registry", "fingerprint"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3 and "no registry database at" in done.stderr
+    assert not (tmp_path / "none.db").exists()

@@ -87,7 +87,7 @@ def registry_fingerprint(
     from provenance.cli.progress import ScanProgress
     from provenance.engine import EngineParams
 
-    registry = state.open()
+    registry = state.open(create=False)  # fingerprints only what a registry holds: never a new, empty one
     start = time.monotonic()
     with ScanProgress(err) as progress:
         count = ensure_fingerprints(registry, EngineParams(), progress.message, workers=workers or default_workers())
