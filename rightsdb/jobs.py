@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from ._errors import JobCancelled, LeaseLost, NotFoundError
 from .models import JobStatus, Scan, ScanJob, utcnow
@@ -253,13 +253,7 @@ def record_progress(
     """Store a running job's progress (and, for its ``owner``, renew the lease); raises :class:`JobCancelled`
     when the job was cancelled meanwhile, :class:`LeaseLost` when it is not ``owner``'s any more."""
     with registry.write() as session:
-        job = session.get(ScanJob, job_id)
-        if job is None:
-            raise JobCancelled(job_id)
-        if not _owned(job, owner):
-            raise LeaseLost(job_id)
-        if job.cancel_requested:
-            raise JobCancelled(job_id)
+        job = _live_job(session, job_id, owner)
         if phase is not None:
             job.phase = phase[:512]
         if done is not None:
@@ -277,13 +271,20 @@ def check_job(registry: Registry, job_id: str, owner: str | None = None) -> None
     """Read-only: raise :class:`JobCancelled` when the job was cancelled (or deleted), :class:`LeaseLost` when it
     is not ``owner``'s any more; a running job asks this while a clip takes long."""
     with registry.session() as session:
-        job = session.get(ScanJob, job_id)
-        if job is None:
-            raise JobCancelled(job_id)
-        if not _owned(job, owner):
-            raise LeaseLost(job_id)
-        if job.cancel_requested:
-            raise JobCancelled(job_id)
+        _live_job(session, job_id, owner)
+
+
+def _live_job(session: Session, job_id: str, owner: str | None) -> ScanJob:
+    """The job, still ``owner``'s and not cancelled: :class:`JobCancelled` when it was cancelled (or deleted),
+    :class:`LeaseLost` when another worker holds it now."""
+    job = session.get(ScanJob, job_id)
+    if job is None:
+        raise JobCancelled(job_id)
+    if not _owned(job, owner):
+        raise LeaseLost(job_id)
+    if job.cancel_requested:
+        raise JobCancelled(job_id)
+    return job
 
 
 def set_scan_id(registry: Registry, job_id: str, dataset: str) -> str | None:
