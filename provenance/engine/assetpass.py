@@ -27,49 +27,81 @@ __all__ = ["find_assets"]
 def find_assets(
     index: ReferenceIndex, frames: list[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]
 ) -> list[AssetHit]:
-    """Registered stills in the frames that have an RGB copy (grey search, colour check)."""
+    """Registered stills in the frames that have an RGB copy (grey search, colour check).
+
+    Frame by frame: the assets found by their features are verified against the frame's features (computed once
+    for all of them), every one of them while there are at most ``asset_top_k``, else only the most voted of
+    the asset shortlist (:meth:`ReferenceIndex.asset_shortlist`); templates are searched in a frame only for an
+    asset verified there whose template search found it in the still picture first.
+    """
     params = index.params
     if not index.assets or params.asset_frames == 0 or not frames:
         return []
     need = min(params.asset_min_frames, len(frames))
-    hits: list[AssetHit] = []
-    features: dict[tuple[int, LocalParams], Features] = {}  # a frame's features serve every asset
     still = np.median(np.stack([grey for _, grey, _ in frames]), axis=0).astype(np.uint8)
-    for meta, detector in index.assets:
-        templates = detector.template_top is not None and detector.match_template(still).found
-        if detector.method == "template" and not templates:
-            continue  # found by templates only, and not in the still picture
-        found: list[tuple[float, AssetMatch]] = []
-        for i, (t, grey, colour) in enumerate(frames):
-            if len(found) + len(frames) - i < need:
-                break  # too few frames left to find it in enough of them
+    featured = [a for a, (_, d) in enumerate(index.assets) if d.method == "features"]
+    shortlisted = 2 * len(featured) > params.asset_top_k  # two sides each: direct and mirrored
+    templates: dict[int, bool] = {}  # asset -> whether its template search found it in the still picture
+    found: dict[int, list[tuple[float, AssetMatch]]] = {a: [] for a in range(len(index.assets))}
+    features: dict[LocalParams, Features] = {}  # this frame's features serve every asset
+    for i, (t, grey, colour) in enumerate(frames):
+        features.clear()
+        every = {a: _BOTH for a in range(len(index.assets))}
+        candidates = _candidates(index, featured, grey, features) if shortlisted else every
+        for a, sides in candidates.items():
+            if len(found[a]) + len(frames) - i < need:
+                continue  # too few frames left to find it in enough of them
+            detector = index.assets[a][1]
+            if a not in templates:
+                templates[a] = detector.template_top is not None and detector.match_template(still).found
+            if detector.method == "template" and not templates[a]:
+                continue  # found by templates only, and not in the still picture
             ff = None
             if detector.method == "features":
-                key = (i, detector.frame_params)
-                ff = features.get(key)
+                ff = features.get(detector.frame_params)
                 if ff is None:
-                    ff = features[key] = detector.frame_features(grey)
-            m = detector.detect(grey, ff, templates=templates)
+                    ff = features[detector.frame_params] = detector.frame_features(grey)
+            m = detector.detect(grey, ff, templates=templates[a], sides=sides)
             if not m.found:
                 continue
             diff = chroma_difference(detector, colour, m)
             if diff is not None and diff > params.asset_max_chroma:
                 continue  # the same shapes in other colours: another's copy of a template
-            found.append((t, m))
-        if len(found) >= need:
-            first = found[0][1]
-            x, y, bw, bh = (int(v) for v in first.box)
-            h, w = frames[0][1].shape[:2]
-            hits.append(
-                AssetHit(
-                    meta.key,
-                    meta.layer,
-                    tuple(t for t, _ in found),
-                    (x, y, bw, bh),
-                    (w, h),
-                    float(np.median([m.score for _, m in found])),
-                    first.method,
-                    first.mirrored,
-                )
+            found[a].append((t, m))
+    hits: list[AssetHit] = []
+    h, w = frames[0][1].shape[:2]
+    for a, (meta, _) in enumerate(index.assets):
+        if len(found[a]) < need:
+            continue
+        first = found[a][0][1]
+        x, y, bw, bh = (int(v) for v in first.box)
+        hits.append(
+            AssetHit(
+                meta.key,
+                meta.layer,
+                tuple(t for t, _ in found[a]),
+                (x, y, bw, bh),
+                (w, h),
+                float(np.median([m.score for _, m in found[a]])),
+                first.method,
+                first.mirrored,
             )
+        )
     return hits
+
+
+_BOTH = (False, True)
+
+
+def _candidates(
+    index: ReferenceIndex, featured: list[int], grey: npt.NDArray[np.uint8], features: dict[LocalParams, Features]
+) -> dict[int, tuple[bool, ...]]:
+    """The assets to look for in one frame of a large registry, and on which sides (direct, mirrored): the
+    shortlist's most voted sides of those found by their features, and every asset found by templates only
+    (their own still-picture search gates them), in registry order."""
+    detector = index.assets[featured[0]][1]  # every asset's frame features are of the same parameters
+    ff = features[detector.frame_params] = detector.frame_features(grey)
+    chosen: dict[int, tuple[bool, ...]] = {a: _BOTH for a, (_, d) in enumerate(index.assets) if d.method != "features"}
+    for a, mirrored in index.asset_shortlist().shortlist(ff, index.params.asset_top_k):
+        chosen[a] = (*chosen.get(a, ()), mirrored)
+    return dict(sorted(chosen.items()))

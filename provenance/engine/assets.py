@@ -260,13 +260,13 @@ class AssetDetector:
             c[:, 0] = w - 1.0 - c[:, 0]
         return np.asarray(np.hstack([c, np.ones((4, 1))]) @ m.T, dtype=np.float64)
 
-    def _match_features(self, ff: Features) -> AssetMatch:
+    def _match_features(self, ff: Features, sides: tuple[bool, ...]) -> AssetMatch:
         p = self.params
         best = _miss("no feature match", "features")
         if len(ff) < 2:
             return _miss("frame has no features", "features")
         for mirrored, af in ((False, self.features), (True, self.mirror_features)):
-            if mirrored and not p.try_mirror:
+            if (mirrored and not p.try_mirror) or mirrored not in sides:
                 continue
             if len(af) < 2:
                 continue
@@ -404,20 +404,26 @@ class AssetDetector:
         return self._match_template(np.ascontiguousarray(_gray(frame)), top)
 
     def detect(
-        self, frame: npt.NDArray[np.uint8], features: Features | None = None, *, templates: bool = True
+        self,
+        frame: npt.NDArray[np.uint8],
+        features: Features | None = None,
+        *,
+        templates: bool = True,
+        sides: tuple[bool, ...] = (False, True),
     ) -> AssetMatch:
         """Look for the asset in ``frame`` (grey or RGB uint8).
 
         ``features`` may be precomputed with :meth:`frame_features` (the same
         frame); they are only used by the ``features`` method. ``templates=False`` leaves the template search
         out (a caller that knows it cannot find anything: see :func:`~provenance.engine.assetpass.find_assets`).
+        ``sides`` are the asset's orientations its features are looked for in (``True``: mirrored).
         """
         gray = _gray(frame)
         if self.method == "features":
             ff = features if features is not None else self.frame_features(gray)
             if ff.size != (gray.shape[1], gray.shape[0]):
                 raise FingerprintError(f"features are of a {ff.size} image, frame is {gray.shape[::-1]}")
-            res = self._match_features(ff)
+            res = self._match_features(ff, sides)
             if res.found or not templates or self.template_top is None:
                 return res
             fallback = self.match_template(gray)

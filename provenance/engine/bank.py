@@ -21,7 +21,7 @@ from provenance.engine.features import (
 )
 from provenance.errors import ConfigError
 
-__all__ = ["BankHit", "FeatureBank"]
+__all__ = ["AssetShortlist", "BankHit", "FeatureBank", "binary_index"]
 
 U8Array = npt.NDArray[np.uint8]
 
@@ -36,7 +36,7 @@ _IVF_LIST_SIZE = 128
 _IVF_NPROBE = 12
 
 
-def _ivf_index(descs: U8Array) -> Any:
+def _ivf_index(descs: U8Array) -> tuple[Any, Any]:
     """FAISS binary IVF over ``descs``, its centroids an evenly spread sample of them (no k-means: deterministic,
     built in a fraction of a second, and on real ORB descriptors the shortlist is as close to the exact one)."""
     faiss = single_thread_faiss()
@@ -49,6 +49,16 @@ def _ivf_index(descs: U8Array) -> Any:
     index.add(descs)
     index.nprobe = min(_IVF_NPROBE, nlist)
     return index, quantizer
+
+
+def binary_index(descs: U8Array, exhaustive_max: int = _AUTO_BF_MAX) -> tuple[Any, ...]:
+    """A FAISS search structure over ORB descriptors: exhaustive up to ``exhaustive_max`` of them, else the
+    IVF index of :class:`FeatureBank` (sub-linear). The first item searches; the rest are kept alive beside it."""
+    if len(descs) <= exhaustive_max or len(descs) < 16:
+        index = single_thread_faiss().IndexBinaryFlat(256)
+        index.add(np.ascontiguousarray(descs))
+        return (index,)
+    return _ivf_index(np.ascontiguousarray(descs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +134,7 @@ class FeatureBank:
             self._owner = np.repeat(np.arange(len(self._refs), dtype=np.int32), [len(d) for d in descs])
             stacked = np.ascontiguousarray(np.concatenate(descs)) if descs else np.zeros((0, 32), np.uint8)
             use_bf = self.backend == "bf" or (self.backend == "auto" and len(stacked) <= _AUTO_BF_MAX)
-            if use_bf or len(stacked) < 16:
-                index = single_thread_faiss().IndexBinaryFlat(256)
-                index.add(stacked)
-                self._matcher = (index,)
-            else:
-                self._matcher = _ivf_index(stacked)  # (index, its quantizer: kept alive beside it)
+            self._matcher = binary_index(stacked, len(stacked) if use_bf else 0)
         return self._matcher
 
     def votes(self, query: Features) -> npt.NDArray[np.int64]:
@@ -187,3 +192,67 @@ class FeatureBank:
         hits = [BankHit(i, v, self.verify(i, query)) for i, v in self.shortlist(query, top_k, top_groups)]
         hits.sort(key=lambda h: (not h.match.found, -h.match.inliers))
         return hits
+
+
+class AssetShortlist:
+    """Every registered still's descriptors in one search structure, so that a frame is verified (ratio test,
+    RANSAC) against the few assets it resembles, not against all of them: a clip's asset cost is set by what it
+    shows, not by how many assets the registry holds.
+
+    ``descriptors[i]`` are asset ``i``'s, ``mirrored[i]`` those of its mirror image (a mirrored clip shows the
+    mirrored asset); at most ``per_side`` of each are kept (evenly spread: every scale keeps its share). Each of a
+    frame's strongest ``params.vote_features`` descriptors votes for the one (asset, side) its nearest stored
+    descriptor belongs to, when that is within ``vote_distance`` bits. The nearest alone, not the ``k`` nearest
+    as in :class:`FeatureBank`: stills made from one template (a streamer overlay in many colourways) share
+    most of their descriptors, and with ``k`` votes each of them collected the votes of the one shown, pushing
+    a small HUD in the same frame out of the shortlist (on the sample's stream highlight among ten such
+    overlays, the HUD ranked up to 11th with 4 nearest within 48 bits, at most 5th with the nearest within
+    64). The search is exhaustive up to ``exhaustive_max`` stored descriptors, an IVF index above (sub-linear
+    in the registry).
+    """
+
+    def __init__(
+        self,
+        descriptors: Sequence[U8Array],
+        mirrored: Sequence[U8Array],
+        params: LocalParams = DEFAULT_PARAMS,
+        *,
+        per_side: int = 1024,
+        vote_distance: int = 64,
+        exhaustive_max: int = _AUTO_BF_MAX,
+    ):
+        if per_side < 16 or not 1 <= vote_distance <= 256 or len(descriptors) != len(mirrored):
+            raise ConfigError(
+                f"AssetShortlist: per_side must be >= 16 (got {per_side}), vote_distance in [1, 256] (got "
+                f"{vote_distance}), one mirrored set per asset ({len(mirrored)} for {len(descriptors)})"
+            )
+        self.params = params
+        self.vote_distance = vote_distance
+        sides = [d for pair in zip(descriptors, mirrored, strict=True) for d in pair]  # asset a: 2a, 2a + 1
+        kept = [d[np.linspace(0, len(d) - 1, per_side).astype(np.int64)] if len(d) > per_side else d for d in sides]
+        self._count = len(descriptors)
+        self._owner = np.repeat(np.arange(len(kept), dtype=np.int64), [len(d) for d in kept])
+        stacked = np.ascontiguousarray(np.concatenate(kept)) if kept else np.zeros((0, 32), np.uint8)
+        self._matcher = binary_index(stacked, exhaustive_max) if len(stacked) else None
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def stored(self) -> int:
+        """Descriptors held (what the structure's memory is made of: 32 bytes each)."""
+        return len(self._owner)
+
+    def votes(self, frame: Features) -> npt.NDArray[np.int64]:
+        """Votes per (asset, side) for one frame's features: ``votes[2 * a + mirrored]``."""
+        if self._matcher is None or len(frame) == 0:
+            return np.zeros(2 * self._count, np.int64)
+        dist, rows = self._matcher[0].search(np.ascontiguousarray(frame.descriptors[: self.params.vote_features]), 1)
+        ok = (rows[:, 0] >= 0) & (dist[:, 0] <= self.vote_distance)
+        return np.bincount(self._owner[rows[ok, 0]], minlength=2 * self._count).astype(np.int64)
+
+    def shortlist(self, frame: Features, top_k: int) -> list[tuple[int, bool]]:
+        """The ``top_k`` most voted ``(asset, mirrored)`` (with at least one vote), most voted first."""
+        votes = self.votes(frame)
+        order = np.argsort(-votes, kind="stable")[: max(0, top_k)]
+        return [(int(i) // 2, bool(i % 2)) for i in order if votes[i] > 0]

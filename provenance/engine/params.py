@@ -35,6 +35,10 @@ class EngineParams:
     coverage: share of a clip's informative frames that, matching a reference as whole pictures,
         report it even when no time line is significant (static screens; vPDQ's 80 %).
     asset_frames: frames of a clip searched for registered assets.
+    asset_top_k: asset sides (direct or mirrored) verified in a frame (ratio test, RANSAC) when the registry's
+        assets found by their features have more sides than this: the most voted of a search over every
+        asset's descriptors at once (:class:`~provenance.engine.bank.AssetShortlist`); with this many or fewer,
+        every side of every asset is verified.
     asset_min_frames: frames an asset must be found in.
     asset_max_chroma: largest median chroma distance (YCrCb) between a found asset and the frame.
     """
@@ -53,6 +57,7 @@ class EngineParams:
     explained_fraction: float = 0.8
     coverage: float = 0.8
     asset_frames: int = 6
+    asset_top_k: int = 8
     asset_min_frames: int = 2
     asset_max_chroma: float = 20.0
 
@@ -72,6 +77,7 @@ class EngineParams:
             ("explained_fraction", 0.0 <= self.explained_fraction <= 1.0),
             ("coverage", 0.5 <= self.coverage <= 1.0),
             ("asset_frames", 0 <= self.asset_frames <= 100),
+            ("asset_top_k", 1 <= self.asset_top_k <= 10000),
             ("asset_min_frames", 1 <= self.asset_min_frames <= max(1, self.asset_frames)),
             ("asset_max_chroma", 0 <= self.asset_max_chroma <= 255),
         ]

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.engine.assets import AssetDetector
-from provenance.engine.bank import FeatureBank
+from provenance.engine.bank import AssetShortlist, FeatureBank
 from provenance.engine.features import Features, extract
 from provenance.engine.fingerprint.regions import detect_borders, trim
 from provenance.engine.index import StaticHashIndex
@@ -140,6 +140,7 @@ class ReferenceIndex:
         self.bank_time: list[float] = []
         self.assets: list[tuple[RefMeta, AssetDetector]] = []
         self._index: StaticHashIndex | None = None
+        self._shortlist: AssetShortlist | None = None
 
     @property
     def footage_count(self) -> int:
@@ -168,6 +169,20 @@ class ReferenceIndex:
 
     def add_asset(self, key: str, layer: str, rgba: npt.NDArray[np.uint8]) -> None:
         self.assets.append((RefMeta(key, layer), AssetDetector(rgba)))
+        self._shortlist = None
+
+    def asset_shortlist(self) -> AssetShortlist:
+        """One search structure over every asset found by its features (their positions in :attr:`assets`;
+        an asset found by templates only has no descriptors in it)."""
+        if self._shortlist is None:
+            none = np.zeros((0, 32), np.uint8)
+            featured = [d if d.method == "features" else None for _, d in self.assets]
+            self._shortlist = AssetShortlist(
+                [d.features.descriptors if d else none for d in featured],
+                [d.mirror_features.descriptors if d else none for d in featured],
+                local_params(self.params),
+            )
+        return self._shortlist
 
     def hash_table(
         self,

