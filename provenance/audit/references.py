@@ -229,7 +229,7 @@ def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
         if kind == "footage":
             index.add_footage(key, layer, FootagePrint.from_payload(*data))
         else:
-            index.add_asset(key, layer, data)
+            index.add_asset(key, layer, data, group=key.split("::", 1)[0])  # its work (ref_key)
     return index
 
 

@@ -8,10 +8,21 @@ finds the asset there (on the short-clip corpus, this left the template search o
 same findings); an asset that moves (a zooming edit) is still found by its features in every frame. (The
 feature search is not gated the same way: in the sample's stream highlight, a zooming edit, the Freedoom HUD is
 found by features in 4 of 6 frames, each at another place and scale, and with 9 inliers of 12 in the still.)
+
+In a registry with many assets, a frame is verified against the few its features point to
+(:class:`~provenance.engine.bank.AssetShortlist`), in two rounds: when the first finds something (a streamer's
+overlay covering the frame), the frame's features on the found asset's opaque pixels are set aside and the rest
+vote again, so that a small HUD in the overlay's hole is not crowded out by the overlay's look-alikes.
+
+An asset found where another asset (of another work) is found as strongly is evidence for neither: one overlay
+template in two colourways, a logo on two holders' assets. A found asset must beat every other found at the same
+place by a clear margin (``_UNIQUE_RATIO`` of RANSAC inliers, Lowe's ratio test at the level of assets), else
+both are dropped in that frame.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -23,85 +34,164 @@ from provenance.engine.results import AssetHit
 
 __all__ = ["find_assets"]
 
+Frame = tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]  # (time, grey, RGB)
 
-def find_assets(
-    index: ReferenceIndex, frames: list[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]
-) -> list[AssetHit]:
+_BOTH = (False, True)
+#: a found asset's inliers over another's at the same place above which neither is evidence
+_UNIQUE_RATIO = 0.8
+#: box overlap (intersection over the smaller box) at which two found assets are at the same place
+_SAME_PLACE = 0.5
+
+
+def find_assets(index: ReferenceIndex, frames: list[Frame]) -> list[AssetHit]:
     """Registered stills in the frames that have an RGB copy (grey search, colour check).
 
     Frame by frame: the assets found by their features are verified against the frame's features (computed once
-    for all of them), every one of them while there are at most ``asset_top_k``, else only the most voted of
-    the asset shortlist (:meth:`ReferenceIndex.asset_shortlist`); templates are searched in a frame only for an
-    asset verified there whose template search found it in the still picture first.
+    for all of them), every one of them while they have at most ``asset_top_k`` sides (direct, mirrored), else
+    only the most voted sides of the asset shortlist; templates are searched in a frame only for an asset whose
+    template search found it in the still picture first.
     """
     params = index.params
     if not index.assets or params.asset_frames == 0 or not frames:
         return []
     need = min(params.asset_min_frames, len(frames))
-    still = np.median(np.stack([grey for _, grey, _ in frames]), axis=0).astype(np.uint8)
+    search = _Search(index, frames, need)
     featured = [a for a, (_, d) in enumerate(index.assets) if d.method == "features"]
-    shortlisted = 2 * len(featured) > params.asset_top_k  # two sides each: direct and mirrored
-    templates: dict[int, bool] = {}  # asset -> whether its template search found it in the still picture
-    found: dict[int, list[tuple[float, AssetMatch]]] = {a: [] for a in range(len(index.assets))}
-    features: dict[LocalParams, Features] = {}  # this frame's features serve every asset
-    for i, (t, grey, colour) in enumerate(frames):
-        features.clear()
-        every = {a: _BOTH for a in range(len(index.assets))}
-        candidates = _candidates(index, featured, grey, features) if shortlisted else every
-        for a, sides in candidates.items():
-            if len(found[a]) + len(frames) - i < need:
-                continue  # too few frames left to find it in enough of them
-            detector = index.assets[a][1]
-            if a not in templates:
-                templates[a] = detector.template_top is not None and detector.match_template(still).found
-            if detector.method == "template" and not templates[a]:
+    templated = {a: _BOTH for a, (_, d) in enumerate(index.assets) if d.method != "features"}
+    for i, (_, grey, _) in enumerate(frames):
+        search.start()
+        if 2 * len(featured) <= params.asset_top_k:  # two sides each: direct and mirrored
+            search.verify(i, {a: _BOTH for a in range(len(index.assets))})
+        else:
+            ff = search.features(index.assets[featured[0]][1].frame_params, grey)
+            owners = index.asset_shortlist().nearest(ff)
+            first = index.asset_shortlist().top(owners, params.asset_top_k)
+            search.verify(i, {**templated, **_by_asset(first)})
+            if search.matches:  # a second round with what the found assets do not cover
+                free = ~_covered(index, ff.keypoints[: len(owners)], search.matches)
+                extra = index.asset_shortlist().top(owners[free], params.asset_top_k // 2, skip=first)
+                search.verify(i, _by_asset(extra))
+        search.finish(i)
+    return search.hits()
+
+
+def _by_asset(sides: list[tuple[int, bool]]) -> dict[int, tuple[bool, ...]]:
+    out: dict[int, tuple[bool, ...]] = {}
+    for a, mirrored in sides:
+        out[a] = (*out.get(a, ()), mirrored)
+    return out
+
+
+class _Search:
+    """One clip's asset search: the still picture's template gates, each frame's features and matches, and
+    the frames each asset was found in."""
+
+    def __init__(self, index: ReferenceIndex, frames: list[Frame], need: int) -> None:
+        self.index = index
+        self.frames = frames
+        self.need = need
+        self.still = np.median(np.stack([grey for _, grey, _ in frames]), axis=0).astype(np.uint8)
+        self.templates: dict[int, bool] = {}  # asset -> whether its template search found it in the still
+        self.found: dict[int, list[tuple[float, AssetMatch]]] = {a: [] for a in range(len(index.assets))}
+        self.matches: dict[int, AssetMatch] = {}  # this frame's
+        self._features: dict[LocalParams, Features] = {}  # this frame's, shared by every asset
+
+    def start(self) -> None:
+        self.matches = {}
+        self._features.clear()
+
+    def features(self, params: LocalParams, grey: npt.NDArray[np.uint8]) -> Features:
+        ff = self._features.get(params)
+        if ff is None:
+            detector = next(d for _, d in self.index.assets if d.frame_params == params)
+            ff = self._features[params] = detector.frame_features(grey)
+        return ff
+
+    def verify(self, i: int, candidates: dict[int, tuple[bool, ...]]) -> None:
+        _, grey, colour = self.frames[i]
+        for a, sides in sorted(candidates.items()):
+            if a in self.matches or len(self.found[a]) + len(self.frames) - i < self.need:
+                continue  # found already, or too few frames left to find it in enough of them
+            detector = self.index.assets[a][1]
+            if a not in self.templates:
+                self.templates[a] = detector.template_top is not None and detector.match_template(self.still).found
+            if detector.method == "template" and not self.templates[a]:
                 continue  # found by templates only, and not in the still picture
-            ff = None
-            if detector.method == "features":
-                ff = features.get(detector.frame_params)
-                if ff is None:
-                    ff = features[detector.frame_params] = detector.frame_features(grey)
-            m = detector.detect(grey, ff, templates=templates[a], sides=sides)
+            ff = self.features(detector.frame_params, grey) if detector.method == "features" else None
+            m = detector.detect(grey, ff, templates=self.templates[a], sides=sides)
             if not m.found:
                 continue
             diff = chroma_difference(detector, colour, m)
-            if diff is not None and diff > params.asset_max_chroma:
+            if diff is not None and diff > self.index.params.asset_max_chroma:
                 continue  # the same shapes in other colours: another's copy of a template
-            found[a].append((t, m))
-    hits: list[AssetHit] = []
-    h, w = frames[0][1].shape[:2]
-    for a, (meta, _) in enumerate(index.assets):
-        if len(found[a]) < need:
-            continue
-        first = found[a][0][1]
-        x, y, bw, bh = (int(v) for v in first.box)
-        hits.append(
-            AssetHit(
-                meta.key,
-                meta.layer,
-                tuple(t for t, _ in found[a]),
-                (x, y, bw, bh),
-                (w, h),
-                float(np.median([m.score for _, m in found[a]])),
-                first.method,
-                first.mirrored,
+            self.matches[a] = m
+
+    def finish(self, i: int) -> None:
+        for a, m in _unique(self.index, self.matches).items():
+            self.found[a].append((self.frames[i][0], m))
+
+    def hits(self) -> list[AssetHit]:
+        out: list[AssetHit] = []
+        h, w = self.frames[0][1].shape[:2]
+        for a, (meta, _) in enumerate(self.index.assets):
+            found = self.found[a]
+            if len(found) < self.need:
+                continue
+            first = found[0][1]
+            x, y, bw, bh = (int(v) for v in first.box)
+            out.append(
+                AssetHit(
+                    meta.key,
+                    meta.layer,
+                    tuple(t for t, _ in found),
+                    (x, y, bw, bh),
+                    (w, h),
+                    float(np.median([m.score for _, m in found])),
+                    first.method,
+                    first.mirrored,
+                )
             )
-        )
-    return hits
+        return out
 
 
-_BOTH = (False, True)
+def _unique(index: ReferenceIndex, matches: dict[int, AssetMatch]) -> dict[int, AssetMatch]:
+    """The matches no other asset's (of another group: work) explains as well at the same place."""
+    drop: set[int] = set()
+    items = sorted(matches.items())
+    for j, (a, ma) in enumerate(items):
+        for b, mb in items[j + 1 :]:
+            if index.assets[a][0].group == index.assets[b][0].group and index.assets[a][0].group:
+                continue  # one work's assets: either is evidence for it
+            if ma.method != "features" or mb.method != "features" or _overlap(ma.box, mb.box) < _SAME_PLACE:
+                continue
+            if min(ma.inliers, mb.inliers) >= _UNIQUE_RATIO * max(ma.inliers, mb.inliers):
+                drop |= {a, b}
+    return {a: m for a, m in matches.items() if a not in drop}
 
 
-def _candidates(
-    index: ReferenceIndex, featured: list[int], grey: npt.NDArray[np.uint8], features: dict[LocalParams, Features]
-) -> dict[int, tuple[bool, ...]]:
-    """The assets to look for in one frame of a large registry, and on which sides (direct, mirrored): the
-    shortlist's most voted sides of those found by their features, and every asset found by templates only
-    (their own still-picture search gates them), in registry order."""
-    detector = index.assets[featured[0]][1]  # every asset's frame features are of the same parameters
-    ff = features[detector.frame_params] = detector.frame_features(grey)
-    chosen: dict[int, tuple[bool, ...]] = {a: _BOTH for a, (_, d) in enumerate(index.assets) if d.method != "features"}
-    for a, mirrored in index.asset_shortlist().shortlist(ff, index.params.asset_top_k):
-        chosen[a] = (*chosen.get(a, ()), mirrored)
-    return dict(sorted(chosen.items()))
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection of two ``(x, y, w, h)`` boxes over the smaller one's area."""
+    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return float(iw * ih) / max(1.0, float(min(a[2] * a[3], b[2] * b[3])))
+
+
+def _covered(
+    index: ReferenceIndex, points: npt.NDArray[np.float32], matches: dict[int, AssetMatch]
+) -> npt.NDArray[np.bool_]:
+    """Which frame points fall on the opaque pixels of a found asset, placed where it was found."""
+    covered = np.zeros(len(points), bool)
+    for a, m in matches.items():
+        detector = index.assets[a][1]
+        if not np.isfinite(m.quad).all():
+            continue
+        aw, ah = detector.size
+        src = np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0]], np.float32)
+        back = cv2.invertAffineTransform(cv2.getAffineTransform(src, np.asarray(m.quad[:3], np.float32)))
+        xy = np.hstack([points.astype(np.float64), np.ones((len(points), 1))]) @ back.T
+        x, y = np.rint(xy[:, 0]).astype(np.int64), np.rint(xy[:, 1]).astype(np.int64)
+        inside = (x >= 0) & (y >= 0) & (x < aw) & (y < ah)
+        covered[inside] |= detector.alpha[y[inside], x[inside]]
+    return covered

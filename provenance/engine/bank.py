@@ -4,7 +4,7 @@ resembles, not against all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -243,16 +243,27 @@ class AssetShortlist:
         """Descriptors held (what the structure's memory is made of: 32 bytes each)."""
         return len(self._owner)
 
-    def votes(self, frame: Features) -> npt.NDArray[np.int64]:
-        """Votes per (asset, side) for one frame's features: ``votes[2 * a + mirrored]``."""
-        if self._matcher is None or len(frame) == 0:
-            return np.zeros(2 * self._count, np.int64)
-        dist, rows = self._matcher[0].search(np.ascontiguousarray(frame.descriptors[: self.params.vote_features]), 1)
+    def nearest(self, frame: Features) -> npt.NDArray[np.int64]:
+        """For each of the frame's strongest ``vote_features`` descriptors, the (asset, side) ``2 * a + mirrored``
+        its nearest stored descriptor belongs to, or -1 when none is within ``vote_distance``."""
+        n = min(len(frame), self.params.vote_features)
+        if self._matcher is None or n == 0:
+            return np.full(n, -1, np.int64)
+        dist, rows = self._matcher[0].search(np.ascontiguousarray(frame.descriptors[:n]), 1)
         ok = (rows[:, 0] >= 0) & (dist[:, 0] <= self.vote_distance)
-        return np.bincount(self._owner[rows[ok, 0]], minlength=2 * self._count).astype(np.int64)
+        return np.where(ok, self._owner[np.maximum(rows[:, 0], 0)], -1).astype(np.int64)
 
-    def shortlist(self, frame: Features, top_k: int) -> list[tuple[int, bool]]:
-        """The ``top_k`` most voted ``(asset, mirrored)`` (with at least one vote), most voted first."""
-        votes = self.votes(frame)
+    def top(
+        self, owners: npt.NDArray[np.int64], top_k: int, skip: Collection[tuple[int, bool]] = ()
+    ) -> list[tuple[int, bool]]:
+        """The ``top_k`` most voted ``(asset, mirrored)`` of :meth:`nearest`'s answer (or part of it), with at
+        least one vote and not in ``skip``, most voted first."""
+        votes = np.bincount(owners[owners >= 0], minlength=2 * self._count)
+        for a, mirrored in skip:
+            votes[2 * a + int(mirrored)] = 0
         order = np.argsort(-votes, kind="stable")[: max(0, top_k)]
         return [(int(i) // 2, bool(i % 2)) for i in order if votes[i] > 0]
+
+    def shortlist(self, frame: Features, top_k: int) -> list[tuple[int, bool]]:
+        """The ``top_k`` most voted ``(asset, mirrored)`` for one frame's features, most voted first."""
+        return self.top(self.nearest(frame), top_k)

@@ -114,10 +114,12 @@ def load_asset(path: str | Path | BinaryIO) -> npt.NDArray[np.uint8]:
 
 @dataclass(frozen=True, slots=True)
 class RefMeta:
-    """A reference as the index knows it: the caller's key and its work's layer."""
+    """A reference as the index knows it: the caller's key, its work's layer, and the group of references
+    (the caller's: its work) that are evidence for the same thing."""
 
     key: str
     layer: str
+    group: str = ""
 
 
 class ReferenceIndex:
@@ -167,8 +169,10 @@ class ReferenceIndex:
                 self.bank_time.append(float(t))
         self._index = None
 
-    def add_asset(self, key: str, layer: str, rgba: npt.NDArray[np.uint8]) -> None:
-        self.assets.append((RefMeta(key, layer), AssetDetector(rgba)))
+    def add_asset(self, key: str, layer: str, rgba: npt.NDArray[np.uint8], group: str = "") -> None:
+        """A registered still; ``group`` (its work) says which other assets are evidence for the same thing:
+        two assets of different groups found at the same place as strongly are evidence for neither."""
+        self.assets.append((RefMeta(key, layer, group), AssetDetector(rgba)))
         self._shortlist = None
 
     def asset_shortlist(self) -> AssetShortlist:
