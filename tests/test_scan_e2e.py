@@ -116,6 +116,17 @@ def test_layers_come_from_their_own_holders(report: dict[str, Any]) -> None:
     assert {layer["layer"] for layer in new["layers"]} == {"game"}
 
 
+@pytest.mark.slow
+def test_new_gameplay_is_not_reported_as_a_copy_of_registered_footage(report: dict[str, Any]) -> None:
+    # E1M2 played anew shares Freedoom's HUD and wall textures with the registered E1M1 playthrough: local
+    # features line up on them, but no warped picture is the playthrough's, so no footage segment is reported;
+    # the game is found by its HUD
+    new = _clip(report, "gameplay/freedoom_e1m2_new.mp4")
+    (game,) = new["layers"]
+    assert {s["reference"] for s in game["segments"]} == {"assets/freedoom-hud.png"}
+    assert all(e["kind"] == "asset" for e in game["evidence"])
+
+
 def test_exposure_rule() -> None:
     assert exposure_of([]) == "none"
     assert exposure_of(["allow", "allow"]) == "low"

@@ -5,6 +5,14 @@ both timelines; scattered chance matches are rejected. Static pictures: where a 
 maze, a playfield), every clip frame matches the reference at many times and no time line stands out from
 chance. When most of the clip's informative frames match a reference as whole pictures (vPDQ's rule:
 ``coverage`` of them), the work is reported anyway, with the best line the votes give.
+
+A segment is verified on its own frames: at least one of its matches must stand where a hash can judge it (a hash
+lookup's own, or the picture a local match warps into the reference's geometry, hashed and placed among the
+reference's dense frames, or too flat for a hash to tell). Local features alone can line up on what every frame
+of a game shares (its HUD, the walls of its levels): new gameplay of Freedoom's E1M2 matched the E1M1
+playthrough by 8 such matches, at half speed, every warped picture of which the hash said was another picture;
+such a line is dropped, not reported with a lower confidence. (Requiring a hash to place a match, rather than not
+to contradict it, also lost a crop of Atari Boxing, whose flat picture no hash can judge.)
 """
 
 from __future__ import annotations
@@ -47,7 +55,10 @@ def align_votes(index: ReferenceIndex, votes: Votes) -> list[ReferenceMatch]:
             query_step_s=1.0 / params.query_fps,
             ref_step_s=step,
         ):
-            segments.append(replace(seg, evidence=tuple(int(idx[e]) for e in seg.evidence)))
+            kept = tuple(int(idx[e]) for e in seg.evidence)
+            if not any(votes.confirmed[e] for e in kept):
+                continue  # local matches that the hashes of their pictures all contradict: see the module
+            segments.append(replace(seg, evidence=kept))
     segments += _static_matches(index, votes, {int(s.reference) for s in segments}, 1.0 / params.ref_fps)
     by_ref: dict[int, list[Segment]] = defaultdict(list)
     for seg in segments:
@@ -128,6 +139,8 @@ def _static_matches(index: ReferenceIndex, votes: Votes, aligned: set[int], ref_
         )
         if lines:
             best = max(lines, key=lambda s: (s.query_frames, s.score))
+            if not any(votes.confirmed[idx[i]] for i in best.evidence):
+                continue  # the hashes of its pictures contradict all of its matches (see the module)
             out.append(
                 replace(
                     best, reference=ref, evidence=tuple(idx[i] for i in best.evidence), score=best.score * max(shares)

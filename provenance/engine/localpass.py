@@ -113,7 +113,7 @@ def _track_frame(
         dt = t - h.t
         lo, hi = sorted((h.r_t + dt * _TRACK_SPEEDS[0], h.r_t + dt * _TRACK_SPEEDS[1]))
         placed = _place_in_time(index, h.ref, lo - _TRACK_SLACK_S, hi + _TRACK_SLACK_S, image, h.match)
-        if placed is None:
+        if not isinstance(placed, tuple):
             continue
         r_t, d = placed
         votes.add(
@@ -165,7 +165,7 @@ def _local_frame(
         return ()
     votes.local_tried += 1
     bank = index.bank
-    found: list[tuple[RegionMatch, int, float, float]] = []  # (match, reference, its time, score)
+    found: list[tuple[RegionMatch, int, float, float, bool]] = []  # (match, reference, its time, score, placed)
     placed: list[tuple[int, float]] = []  # (reference, time) of found frames the hashes placed in time
     # the best-voted frames of the best-voted video, all verified: each found one is a vote on the time line, and
     # still screens need them (verifying only the best-voted frame, or stopping at the first found, lost 4 and 2
@@ -188,19 +188,19 @@ def _local_frame(
             continue
         score = min(1.0, m.inliers / (3.0 * params.local_min_inliers))
         refined = _refine_time(index, ref, r_t, image, m)
-        if refined is not None:  # the warped picture's hash placed it among the dense reference frames
+        if isinstance(refined, tuple):  # the warped picture's hash placed it among the dense reference frames
             r_t, d = refined
             score = max(score, 1.0 - d / (params.max_distance + 1))
             placed.append((ref, r_t))
-        found.append((m, ref, r_t, score))
+        found.append((m, ref, r_t, score, refined is not False))  # False: the hash says it is another picture
     hits: list[_Hit] = []
-    for m, ref, r_t, score in sorted(found, key=lambda f: -f[0].inliers):  # the most inliers vote first
+    for m, ref, r_t, score, confirmed in sorted(found, key=lambda f: -f[0].inliers):  # most inliers vote first
         quad = m.quad
         qw, qh = m.query_size
         x0, y0 = float(quad[:, 0].min()), float(quad[:, 1].min())
         x1, y1 = float(quad[:, 0].max()), float(quad[:, 1].max())
         region = (max(0.0, x0 / qw), max(0.0, y0 / qh), min(1.0, x1 / qw), min(1.0, y1 / qh))
-        votes.add(t, ref, r_t, score, "orb-mirror" if m.mirrored else "orb", -m.inliers, region)
+        votes.add(t, ref, r_t, score, "orb-mirror" if m.mirrored else "orb", -m.inliers, region, confirmed)
         hits.append(_Hit(t, ref, r_t, m, region))
     return tuple(hits)
 
@@ -211,7 +211,7 @@ _REFINE_WINDOW_S = 1.0
 
 def _refine_time(
     index: ReferenceIndex, ref: int, r_t: float, image: npt.NDArray[np.uint8], match: RegionMatch
-) -> tuple[float, int] | None:
+) -> tuple[float, int] | bool:
     """Place a local-feature match in time on the dense reference hashes (DESIGN: warp, confirm by hash):
     :func:`_place_in_time` within :data:`_REFINE_WINDOW_S` of the matched reference frame."""
     return _place_in_time(index, ref, r_t - _REFINE_WINDOW_S, r_t + _REFINE_WINDOW_S, image, match)
@@ -219,28 +219,50 @@ def _refine_time(
 
 def _place_in_time(
     index: ReferenceIndex, ref: int, start: float, end: float, image: npt.NDArray[np.uint8], match: RegionMatch
-) -> tuple[float, int] | None:
+) -> tuple[float, int] | bool:
     """The reference frame in ``[start, end]`` (seconds) that the clip frame's matched picture is.
 
     The clip frame is warped into the reference frame's geometry by the match's homography; the centre
     70 % of that picture (inside the clip even when the clip is a crop of up to 15 % a side) is hashed
     and compared with the reference's ``center70`` hashes in the interval.
-    Returns (time, distance) of the closest within ``region_max_distance``, or None.
+    Returns (time, distance) of the closest within ``region_max_distance``; else ``False`` when the hash says
+    the picture is none of them, ``True`` when it cannot tell (a picture too flat for a hash, no reference frame
+    in the interval, or a clip that holds only part of the reference's centre: a crop of more than 15 % a side
+    leaves black in the warped picture that the reference has not).
     """
     fp = index.prints[ref]
     near = np.flatnonzero((fp.timestamps >= start) & (fp.timestamps <= end))
     if not len(near):
-        return None
+        return True
     # warped straight to twice the working picture's size (the reference frame's geometry, scaled), then
     # area-averaged to it as the reference's frames were
     warped = warp_region(image, match, (2 * WORK, 2 * WORK))
     h, q = HASHER.regions([warped], regions=CENTER70_ONLY)
     h, q = h[:, 0], q[:, 0]
     if q[0] < index.params.min_quality:
-        return None
+        return True
     ref_h = fp.hashes[near, CENTER70]
     d = np.unpackbits(np.bitwise_xor(ref_h, h[0][None, :]), axis=1).sum(axis=1)
     best = int(np.argmin(d))
     if d[best] > index.params.region_max_distance:
-        return None
+        return not _holds_centre(match)
     return float(fp.timestamps[near[best]]), int(d[best])
+
+
+def _holds_centre(match: RegionMatch) -> bool:
+    """Whether the clip frame holds the whole centre 70 % of the matched reference frame (what the hash compares)."""
+    rw, rh = match.ref_size
+    qw, qh = match.query_size
+    corners = np.array(
+        [
+            [0.15 * rw, 0.15 * rh, 1.0],
+            [0.85 * rw, 0.15 * rh, 1.0],
+            [0.85 * rw, 0.85 * rh, 1.0],
+            [0.15 * rw, 0.85 * rh, 1.0],
+        ]
+    )
+    placed = corners @ match.homography.T
+    if np.any(np.abs(placed[:, 2]) < 1e-9):
+        return False
+    xy = placed[:, :2] / placed[:, 2:3]
+    return bool(np.all((xy[:, 0] >= -1.0) & (xy[:, 0] <= qw) & (xy[:, 1] >= -1.0) & (xy[:, 1] <= qh)))

@@ -19,6 +19,9 @@ class Votes:
     method: list[str] = field(default_factory=list)
     distance: list[int] = field(default_factory=list)
     quad: list[tuple[float, float, float, float] | None] = field(default_factory=list)
+    #: whether no hash contradicts the match: a hash lookup's own, or the hash of a local match's warped picture
+    #: (placing it among the reference's frames, or too flat to tell)
+    confirmed: list[bool] = field(default_factory=list)
     informative: int = 0  # clip frames whose whole picture has PDQ quality >= min_quality
     local_tried: int = 0  # clip frames tried with local features
     _mirror_checked: int = 0  # votes looked at by mirrored_seen
@@ -43,6 +46,7 @@ class Votes:
         method: str,
         distance: int,
         quad: tuple[float, float, float, float] | None = None,
+        confirmed: bool = True,
     ) -> None:
         self.q_t.append(q_t)
         self.ref.append(ref)
@@ -51,3 +55,4 @@ class Votes:
         self.method.append(method)
         self.distance.append(distance)
         self.quad.append(quad)
+        self.confirmed.append(confirmed)
