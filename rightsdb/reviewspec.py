@@ -119,6 +119,11 @@ def check_decision(decision: str, licence: str | None, exclude: GenericSpec | No
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _key(key: Any) -> str:
+    plain = isinstance(key, str) and len(key) <= 64 and control_problem(key) is None
+    return str(key) if plain else shown(key)
+
+
 def _seconds(file: str, entry: str, fld: str, value: Any) -> float | None:
     if value is None:
         return None
@@ -167,7 +172,7 @@ def _review(file: str, entry: str, item: Any) -> ReviewSpec:
     for key in item:
         if key not in _REVIEW_KEYS:
             expected = ", ".join(sorted(_REVIEW_KEYS))
-            raise ManifestError(file, f"unknown field (expected one of: {expected})", entry=entry, field=shown(key))
+            raise ManifestError(file, f"unknown field (expected one of: {expected})", entry=entry, field=_key(key))
     try:
         clip = check_clip(item.get("clip", ""))
         work = item.get("work")
