@@ -21,7 +21,7 @@ from provenance.audit.references import (
     match_key,
     require_references,
 )
-from provenance.audit.reviews import load_reviews
+from provenance.audit.reviews import clip_reviews
 from provenance.engine import EngineParams, ReferenceIndex, load_asset
 from provenance.errors import DecodeError, NotMediaError, ProvenanceError
 from provenance.report import Clip, render_clip, with_layers
@@ -95,7 +95,7 @@ class Checker:
         key, index = self._index()
         lookup = stored_lookup(self.registry, rescan)
         sha, cache_key, raw, _cached = match_source(path, index, key, lookup)
-        clip = render_clip(name, sha, raw, infos, as_of, territory, reviews=load_reviews(self.registry).for_clip(sha))
+        clip = render_clip(name, sha, raw, infos, as_of, territory, reviews=clip_reviews(self.registry, sha))
         if sha is not None:
             ensure_scan(
                 self.registry, CHECKS_SCAN_ID, "(single clip checks through the service)", engine_id(), "service"
@@ -145,7 +145,7 @@ def stored_clip(
     for scan_id, path, cache_key, raw in rows:
         if cache_key == f"{sha256}:{key}":
             name = path.split("/", 1)[1] if scan_id == CHECKS_SCAN_ID and "/" in path else path
-            reviews = load_reviews(registry).for_clip(sha256)
+            reviews = clip_reviews(registry, sha256)
             return render_clip(name, sha256, raw, load_infos(registry), as_of, territory, reviews=reviews)
     raise NotFoundError(
         f"clip: the stored results for sha256 {sha256} were matched against other references "

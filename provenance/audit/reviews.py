@@ -11,11 +11,11 @@ from typing import Any
 from provenance.errors import ScanError
 from provenance.report import ClipReviews, DisputeMark, Review, load_report
 from rightsdb import Registry
-from rightsdb.disputes import open_disputes
-from rightsdb.reviews import current_decisions
+from rightsdb.disputes import list_disputes, open_disputes
+from rightsdb.reviews import current_decisions, list_decisions
 from rightsdb.reviewspec import check_clip
 
-__all__ = ["Reviews", "clip_sha256", "load_reviews", "review_of"]
+__all__ = ["Reviews", "clip_reviews", "clip_sha256", "load_reviews", "review_of"]
 
 
 def review_of(decision: dict[str, Any]) -> Review:
@@ -67,6 +67,17 @@ def load_reviews(registry: Registry) -> Reviews:
         for d in items:
             disputes.setdefault(clip, {}).setdefault(d["work"], []).append(_mark(d))
     return Reviews(decisions, disputes)
+
+
+def clip_reviews(registry: Registry, sha256: str | None) -> ClipReviews | None:
+    """What applies to one clip content (None: nothing), reading that clip's rows only (a single clip check)."""
+    if sha256 is None:
+        return None
+    decisions = {d["work"]: review_of(d) for d in list_decisions(registry, sha256)}
+    disputes: dict[str, list[DisputeMark]] = {}
+    for d in list_disputes(registry, "open", clip=sha256):
+        disputes.setdefault(d["work"], []).append(_mark(d))
+    return ClipReviews(decisions, disputes) if decisions or disputes else None
 
 
 def clip_sha256(clip: str, report: Path | None = None) -> str:
