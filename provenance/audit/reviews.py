@@ -85,6 +85,8 @@ def clip_sha256(clip: str, report: Path | None = None) -> str:
     :class:`ScanError` naming the report when the path is not in it (or it has no sha256: never read)."""
     text = clip.strip()
     if report is None:
+        if "/" in text or "." in text:  # a path: it is found in a report
+            raise ScanError(f"clip: {text} is not a sha256; name a clip by its path with --report REPORT.json")
         return check_clip(text)
     loaded = load_report(report)
     for item in loaded.clips:
