@@ -21,6 +21,7 @@ the manifest's folder)::
         references:
           - {path: footage/acme-racer-trailer.mp4, kind: footage}   # a video of the work
           - {path: assets/acme-hud.png, kind: asset}                # a still: HUD, logo, overlay
+    reviews: []                                        # optional: review decisions (rightsdb.reviewspec)
 
 Loading checks everything (including that each reference file exists inside the
 manifest's folder and is a video for ``footage`` or an image for ``asset``)
