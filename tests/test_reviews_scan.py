@@ -162,3 +162,24 @@ def test_a_reference_stretch_marked_generic_stops_matching(db: str, tmp_path: Pa
         assert [x.work for x in third.clips[0].layers] == ["pw-pong"] and third.clips[0].exposure == "medium"
     finally:
         registry.dispose()
+
+
+def test_a_registered_still_marked_generic_is_no_longer_found(db: str) -> None:
+    """New gameplay is found through the game's HUD (a registered still); marked generic as a whole, the HUD is
+    not matched any more (what else the clip matches is the engine's own)."""
+    clip = SAMPLE / "dataset" / "gameplay" / "freedoom_e1m2_new.mp4"
+    hud = "assets/freedoom-hud.png"
+    registry = Registry(db)
+    try:
+        first = scan(registry, clip, EngineParams())
+        refs = {e.reference for x in first.clips[0].layers for e in x.evidence}
+        assert hud in refs
+        record_decision(
+            registry, _sha(clip), "freedoom", "false_match", "every map of this engine shows this HUD", "cli:a",
+            generic=GenericSpec(hud),
+        )  # fmt: skip
+        second = scan(registry, clip, EngineParams())
+        assert hud not in {e.reference for x in second.clips[0].layers for e in x.evidence}
+        assert all(s.reference != hud for x in second.clips[0].layers for s in x.segments)
+    finally:
+        registry.dispose()
