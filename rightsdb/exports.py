@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from ._errors import RegistryError
 from ._files import atomic_write_text, sha256_file
 from .models import Holder, Reference, Work
+from .reviews import generic_rows, review_section
 from .store import Registry
 
 __all__ = ["export_manifest", "policy_dict", "registry_digest", "snapshot"]
@@ -61,10 +62,15 @@ def policy_dict(w: Work) -> dict[str, Any]:
 
 
 def registry_digest(session: Session) -> str:
-    """A sha256 over the registry's content: changes whenever a holder, work, policy or reference does."""
+    """A sha256 over the registry's content: changes whenever a holder, work, policy or reference does, or a
+    stretch of a reference is marked generic (or no longer is)."""
     import hashlib
 
-    canonical = json.dumps(snapshot(session), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    content = snapshot(session)
+    generic = generic_rows(session)
+    if generic:  # stretches not matched any more (a registry without any keeps the digest it always had)
+        content["generic"] = [list(row) for row in generic]
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -83,11 +89,14 @@ def export_manifest(registry: Registry, path: str | Path, *, copy_references: bo
     with registry.session() as session:
         doc = snapshot(session)
         locations = {(r.work_id, r.path): r for r in session.exec(select(Reference)).all()}
+        reviews = review_section(session)
     for work in doc["works"]:
         for ref in work["references"]:
             row = locations[(work["id"], ref["path"])]
             ref["path"] = _export_path(folder, row, copy_references)
             del ref["sha256"]
+    if reviews:  # only when there are any: an export of a registry without decisions is as it always was
+        doc["reviews"] = reviews
     text = (
         json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         if target.suffix.lower() == ".json"

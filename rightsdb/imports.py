@@ -19,6 +19,7 @@ from ._errors import ManifestError
 from .exports import policy_dict
 from .manifest import HolderSpec, ImportReport, Manifest, ReferenceSpec, WorkSpec
 from .models import Holder, PolicyChange, Reference, Work, utcnow
+from .reviews import apply_reviews
 from .store import Registry
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def import_manifest(registry: Registry, manifest: Manifest) -> ImportReport:
         for work in manifest.works:
             _upsert_work(session, work, report, actor)
         session.flush()
+        report.reviews = apply_reviews(session, manifest.reviews, name)
     log.info("imported %s: created %s, updated %s", name, report.created, report.updated)
     return report
 

@@ -21,6 +21,7 @@ the manifest's folder)::
         references:
           - {path: footage/acme-racer-trailer.mp4, kind: footage}   # a video of the work
           - {path: assets/acme-hud.png, kind: asset}                # a still: HUD, logo, overlay
+    reviews: []                                        # optional: review decisions (rightsdb.reviewspec)
 
 Loading checks everything (including that each reference file exists inside the
 manifest's folder and is a video for ``footage`` or an image for ``asset``)
@@ -50,6 +51,7 @@ from ._errors import ManifestError, MediaProbeError
 from ._files import sha256_file
 from ._yaml import load_json, load_yaml
 from .models import AiTraining, HolderKind, Layer, ReferenceKind
+from .reviewspec import ReviewSpec, parse_reviews
 from .validation import control_problem, shown, territory_problem
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ log = logging.getLogger(__name__)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 #: The largest manifest read (a registry of some 100,000 works): larger files are refused before they are parsed.
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-_TOP_KEYS = frozenset({"holders", "works"})
+_TOP_KEYS = frozenset({"holders", "works", "reviews"})
 _HOLDER_KEYS = frozenset({"id", "name", "kind"})
 _WORK_KEYS = frozenset({"id", "title", "holder", "layer", "policy", "references"})
 _POLICY_KEYS = frozenset({"ai_training", "license", "territories", "valid_from", "valid_until", "source", "url"})
@@ -125,6 +127,8 @@ class Manifest:
     works: tuple[WorkSpec, ...]
     #: the file as the caller named it (as load errors and the policy history's actor name it); empty: ``source``
     name: str = ""
+    #: review decisions (the optional ``reviews`` section, :mod:`rightsdb.reviewspec`)
+    reviews: tuple[ReviewSpec, ...] = ()
 
 
 @dataclass(slots=True)
@@ -135,12 +139,14 @@ class ImportReport:
     updated: dict[str, int] = field(default_factory=lambda: {"holders": 0, "works": 0, "references": 0})
     unchanged: dict[str, int] = field(default_factory=lambda: {"holders": 0, "works": 0, "references": 0})
     removed_references: int = 0
+    #: review decisions the manifest added (``reviews``; those held already are not added again)
+    reviews: int = 0
     #: ids of references whose file content is new or changed (they need fingerprinting)
     changed_reference_ids: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(sum(self.created.values()) + sum(self.updated.values()) + self.removed_references)
+        return bool(sum(self.created.values()) + sum(self.updated.values()) + self.removed_references + self.reviews)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -240,7 +246,8 @@ def _validate(name: str, root: Path, source: Path, data: Any, probe: MediaProbe)
             raise ctx.error("id", f"duplicate work id {work.id!r} (first at works[{seen_works[work.id]}])")
         seen_works[work.id] = i
         works.append(work)
-    return Manifest(source=source, holders=tuple(holders), works=tuple(works), name=name)
+    reviews = parse_reviews(name, data.get("reviews"))
+    return Manifest(source=source, holders=tuple(holders), works=tuple(works), name=name, reviews=reviews)
 
 
 def _entry_name(section: str, i: int, item: Any) -> str:

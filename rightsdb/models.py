@@ -298,3 +298,82 @@ class ScanJob(SQLModel, table=True):
     # migration 0003: the runner (one service process) holding a running job, until its lease expires
     lease_owner: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     lease_expires_at: datetime | None = _timestamp(nullable=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reviews (migration 0004): auditors' decisions on findings, holders' disputes, generic reference stretches.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class Decision(StrEnum):
+    confirmed = "confirmed"  # the finding stands, a person checked it
+    false_match = "false_match"  # the work is not in the clip: its layer no longer counts
+    licensed = "licensed"  # the work is in the clip under a licence that allows training
+
+
+class DisputeStatus(StrEnum):
+    open = "open"
+    resolved = "resolved"
+
+
+class ReviewDecision(SQLModel, table=True):
+    """A person's decision on one work in one clip content (sha256). Never updated: a later decision on the
+    same clip and work supersedes it (the latest ``decided_at``, then ``id``, is in force) and the history
+    stays listable. Clip and work are kept as text, as findings are."""
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (
+        _enum_check("decision", Decision, "ck_review_decisions_decision"),
+        CheckConstraint("decision <> 'licensed' OR licence IS NOT NULL", name="ck_review_decisions_licence"),
+        Index("ix_review_decisions_clip_work", "clip_sha256", "work_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    work_id: str = Field(sa_column=Column(String(128), nullable=False))
+    decision: str = Field(sa_column=Column(String(16), nullable=False))
+    note: str = Field(sa_column=Column(String(4096), nullable=False))
+    licence: str | None = Field(default=None, sa_column=Column(String(512), nullable=True))
+    actor: str = Field(sa_column=Column(String(256), nullable=False))
+    decided_at: datetime = _timestamp()
+    dispute_id: int | None = None  # the dispute this decision resolved
+
+
+class GenericStretch(SQLModel, table=True):
+    """A stretch of a reference (or a whole asset or video: no times) marked generic by a false-match decision:
+    not matched from then on, while the reference's content is the one marked (``sha256``)."""
+
+    __tablename__ = "generic_stretches"
+    __table_args__ = (Index("ix_generic_stretches_work", "work_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(
+        sa_column=Column(ForeignKey("review_decisions.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    work_id: str = Field(sa_column=Column(String(128), nullable=False))
+    path: str = Field(sa_column=Column(String(1024), nullable=False))
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    ref_start: float | None = None
+    ref_end: float | None = None
+
+
+class Dispute(SQLModel, table=True):
+    """A holder contesting a finding on one of its works in a clip, or claiming a clip the audit cleared."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        _enum_check("status", DisputeStatus, "ck_disputes_status"),
+        Index("ix_disputes_clip", "clip_sha256"),
+        Index("ix_disputes_holder_status", "holder_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    work_id: str = Field(sa_column=Column(String(128), nullable=False))
+    holder_id: str = Field(sa_column=Column(String(128), nullable=False))
+    note: str = Field(sa_column=Column(String(4096), nullable=False))
+    actor: str = Field(sa_column=Column(String(256), nullable=False))
+    opened_at: datetime = _timestamp()
+    status: str = Field(default="open", sa_column=Column(String(16), nullable=False))
+    resolved_at: datetime | None = _timestamp(nullable=True)
+    decision_id: int | None = None

@@ -46,8 +46,19 @@ ROUTES: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/v1/scans/{job_id}"): AUDIT,
     ("POST", "/v1/scans/{job_id}/cancel"): AUDIT,
     ("GET", "/v1/scans/{job_id}/report"): AUDIT,
+    ("POST", "/v1/reviews"): AUDIT,
+    ("GET", "/v1/reviews"): AUDIT,
+    ("POST", "/v1/disputes"): {"admin", "holder"},  # a holder: on its own works only (tests/test_reviews_api.py)
+    ("GET", "/v1/disputes"): ALL,  # a holder: its own only
+    ("POST", "/v1/disputes/{dispute_id}/resolve"): AUDIT,
 }
-PARAMS = {"holder_id": "hellgate", "work_id": "freedoom", "sha256": "0" * 64, "job_id": "0" * 32}
+PARAMS = {
+    "holder_id": "hellgate",
+    "work_id": "freedoom",
+    "sha256": "0" * 64,
+    "job_id": "0" * 32,
+    "dispute_id": "1",
+}
 
 
 @pytest.fixture
@@ -170,7 +181,7 @@ def test_errors_are_problem_details(service: Service) -> None:
 def test_health_and_readiness(service: Service) -> None:
     assert service.client.get("/healthz").json() == {"status": "ok"}
     ready = service.client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["schema"] == "0003"
+    assert ready["status"] == "ready" and ready["schema"] == "0004"
 
 
 def test_keys_are_stored_hashed(service: Service) -> None:

@@ -175,7 +175,7 @@ def _path_values(path: str) -> list[str]:
     return re.findall(r"\{(\w+)\}", path)
 
 
-VALID_PATH = {"holder_id": "hellgate", "work_id": "freedoom", "sha256": "0" * 64, "job_id": "0" * 32}
+VALID_PATH = {"holder_id": "hellgate", "work_id": "freedoom", "sha256": "0" * 64, "job_id": "0" * 32, "dispute_id": "1"}
 
 
 def _url(path: str, values: dict[str, str]) -> str:

@@ -21,6 +21,7 @@ from provenance.audit.references import (
     match_key,
     require_references,
 )
+from provenance.audit.reviews import clip_reviews
 from provenance.engine import EngineParams, ReferenceIndex, load_asset
 from provenance.errors import DecodeError, NotMediaError, ProvenanceError
 from provenance.report import Clip, render_clip, with_layers
@@ -94,7 +95,7 @@ class Checker:
         key, index = self._index()
         lookup = stored_lookup(self.registry, rescan)
         sha, cache_key, raw, _cached = match_source(path, index, key, lookup)
-        clip = render_clip(name, sha, raw, infos, as_of, territory)
+        clip = render_clip(name, sha, raw, infos, as_of, territory, reviews=clip_reviews(self.registry, sha))
         if sha is not None:
             ensure_scan(
                 self.registry, CHECKS_SCAN_ID, "(single clip checks through the service)", engine_id(), "service"
@@ -128,7 +129,12 @@ def stored_clip(
         mine = [x for x in clip.layers if x.holder == holder] if clip is not None else []
         if clip is None or not mine:
             raise NotFoundError(f"clip: no stored result for sha256 {sha256} with a work of holder {holder!r}")
-        return with_layers(clip, mine)
+        shown = with_layers(clip, mine)
+        if clip.claims:  # a holder sees its own claims only
+            data = shown.to_dict()
+            data["claims"] = [c.to_dict() for c in clip.claims if c.holder == holder]
+            shown = Clip.model_validate({k: v for k, v in data.items() if k != "claims" or v})
+        return shown
     rows = stored_results(registry, sha256)
     if not rows:
         raise NotFoundError(
@@ -139,7 +145,8 @@ def stored_clip(
     for scan_id, path, cache_key, raw in rows:
         if cache_key == f"{sha256}:{key}":
             name = path.split("/", 1)[1] if scan_id == CHECKS_SCAN_ID and "/" in path else path
-            return render_clip(name, sha256, raw, load_infos(registry), as_of, territory)
+            reviews = clip_reviews(registry, sha256)
+            return render_clip(name, sha256, raw, load_infos(registry), as_of, territory, reviews=reviews)
     raise NotFoundError(
         f"clip: the stored results for sha256 {sha256} were matched against other references "
         "than the registry holds now; check the clip again"

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from provenance import ENGINE_NAME, __version__
 from provenance.engine import (
     ENGINE_VERSION,
@@ -29,6 +31,7 @@ from provenance.errors import EmptyRegistryError, ReferenceChangedError, ScanErr
 from provenance.report import RefInfo, Terms
 from rightsdb import Registry, sha256_file
 from rightsdb.references import fingerprinted, reference_rows, save_fingerprint, stored_fingerprints
+from rightsdb.reviews import generic_stretches
 
 __all__ = [
     "FOOTAGE_ALGORITHM",
@@ -44,6 +47,7 @@ __all__ = [
     "ref_key",
     "require_references",
     "verified_asset",
+    "without_generic",
 ]
 
 FOOTAGE_ALGORITHM = "provenance-footage"
@@ -219,7 +223,50 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
             payload.append(("footage", key, info.layer, stored))
         else:
             payload.append(("asset", key, info.layer, verified_asset(info)))
-    return payload
+    return without_generic(payload, generic_stretches(registry))
+
+
+Stretches = list[tuple[str, str, str, float | None, float | None]]
+"""Generic stretches as :func:`rightsdb.reviews.generic_stretches` gives them: ``(work, path, sha256, ref_start,
+ref_end)``, no times for a whole reference."""
+
+
+def without_generic(payload: IndexPayload, stretches: Stretches) -> IndexPayload:
+    """``payload`` without what review marked generic (a false match on content every work of its kind shares):
+    a whole reference is left out, a stretch of a footage reference loses its frames (hashes and local features)
+    from ``ref_start`` to ``ref_end``; a footage reference with no frame left is left out."""
+    if not stretches:
+        return payload
+    cut: dict[str, list[tuple[float, float] | None]] = {}
+    for work, path, _sha, start, end in stretches:  # the sha256 was checked against the reference's content
+        cut.setdefault(ref_key(work, path), []).append(None if start is None or end is None else (start, end))
+    kept: IndexPayload = []
+    for kind, key, layer, data in payload:
+        spans = cut.get(key)
+        if spans is None:
+            kept.append((kind, key, layer, data))
+        elif kind == "footage" and None not in spans:
+            fp = FootagePrint.from_payload(*data)
+
+            def inside(times: Any, spans: list[tuple[float, float] | None] = spans) -> Any:
+                out = np.zeros(len(times), bool)
+                for span in spans:
+                    if span is not None:
+                        out |= (times >= span[0]) & (times <= span[1])
+                return ~out
+
+            keep, keep_local = inside(fp.timestamps), inside(fp.local_times)
+            if keep.any():
+                trimmed = FootagePrint(
+                    fp.timestamps[keep],
+                    fp.hashes[keep],
+                    fp.quality[keep],
+                    fp.local_times[keep_local],
+                    tuple(f for f, k in zip(fp.local_features, keep_local, strict=True) if k),
+                    fp.duration_s,
+                )
+                kept.append((kind, key, layer, trimmed.to_payload()))
+    return kept
 
 
 def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
@@ -249,5 +296,8 @@ def match_key(registry: Registry, params: EngineParams) -> str:
     layer, in index order). Policies, titles and holder names are not in it: changing them re-renders stored
     results instead of matching again. A reference added or removed changes it (any clip may hold it)."""
     refs = [[ref.sha256, ref.kind, ref.path, work.id, work.layer] for ref, work, _ in reference_rows(registry)]
-    payload = {"engine": engine_id(), "params": params.as_dict(), "references": refs}
+    payload: dict[str, Any] = {"engine": engine_id(), "params": params.as_dict(), "references": refs}
+    generic = generic_stretches(registry)
+    if generic:  # stretches review marked generic are not matched: stored results are matched again
+        payload["generic"] = [list(row) for row in generic]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -25,6 +25,7 @@ from provenance.audit.references import (
     require_references,
     verified_asset,
 )
+from provenance.audit.reviews import load_reviews
 from provenance.dataset import BadEntry, ClipSource, Entry, Selection, iter_sources
 from provenance.engine import EngineParams
 from provenance.errors import ScanError
@@ -123,6 +124,7 @@ def scan(
     with registry.session() as session:
         digest = registry_digest(session)
     key = match_key(registry, params)
+    reviews = load_reviews(registry)  # decisions and disputes as they stand when the scan starts
     scope = f"{root}\n{key}" + (f"\n{selection}" if selection is not None else "")  # a part: a scan of its own
     scan_id = hashlib.sha256(scope.encode()).hexdigest()[:32]
     total = len(entries)
@@ -138,7 +140,9 @@ def scan(
         source_info = None
         if isinstance(entry, ClipSource) and entry.member is not None:
             source_info = Source(shard=entry.rel[: -len(entry.member) - 1], member=entry.member)
-        clip = render_clip(entry.rel, sha, raw, infos, as_of, territory, entry.metadata, source_info)
+        clip = render_clip(
+            entry.rel, sha, raw, infos, as_of, territory, entry.metadata, source_info, reviews.for_clip(sha)
+        )
         store_clip(registry, scan_id, clip, cache_key, raw, replace_cached=rescan)
         clips[i] = clip
         done += 1
@@ -166,6 +170,9 @@ def scan(
     summary: dict[str, int] = {level: sum(1 for c in final if c.exposure == level) for level in EXPOSURE_ORDER}
     summary["errors"] = sum(1 for c in final if c.error)
     footage_count = sum(1 for info in infos.values() if info.kind == "footage")
+    extra: dict[str, Any] = {"selection": selection.as_dict()} if selection is not None else {}
+    if reviews.any_disputes:  # open disputes on the scanned clips (absent: the registry has none)
+        extra["disputes_open"] = reviews.open_disputes(c.sha256 for c in final)
     return Report(
         scan=ScanFacts(
             dataset=str(root),
@@ -178,7 +185,7 @@ def scan(
             match_key=key,
             references=References(footage=footage_count, assets=len(infos) - footage_count),
             summary=summary,
-            **({"selection": selection.as_dict()} if selection is not None else {}),
+            **extra,
         ),
         clips=final,
     )

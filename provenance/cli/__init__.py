@@ -6,7 +6,7 @@ imports the command modules, which register their commands on it: :mod:`~provena
 ``keys``).
 """
 
-from provenance.cli import registry, scan, service  # noqa: F401  (they register their commands on the app)
+from provenance.cli import registry, review, scan, service  # noqa: F401  (they register their commands on the app)
 from provenance.cli.app import (
     EXIT_FINDINGS,
     EXIT_INPUT,

@@ -67,6 +67,8 @@ def registry_import(
     err.print(table)
     if report.removed_references:
         err.print(f"removed {report.removed_references} reference(s) no longer listed")
+    if report.reviews:
+        err.print(f"added {report.reviews} review decision(s)")
     with registry.session() as session:
         out.print(f"registry digest {registry_digest(session)}")
 

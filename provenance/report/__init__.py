@@ -15,6 +15,7 @@ from provenance.report.html import FLAGGED, render_html
 from provenance.report.model import (
     AssetEvidence,
     Clip,
+    DisputeMark,
     Evidence,
     FootageEvidence,
     Layer,
@@ -22,6 +23,7 @@ from provenance.report.model import (
     References,
     Report,
     ReportModel,
+    Review,
     ScanFacts,
     Segment,
     Source,
@@ -40,6 +42,7 @@ from provenance.report.outputs import (
     report_json,
 )
 from provenance.report.render import RefInfo, render_clip, with_layers
+from provenance.report.reviews import ClipReviews, apply_reviews, counted, dismissed
 from provenance.report.thumbs import ClipLocator, ReferenceLocator, Thumbnailer
 from provenance.report.vocabulary import (
     AI_TRAINING,
@@ -68,6 +71,8 @@ __all__ = [
     "AssetEvidence",
     "Clip",
     "ClipLocator",
+    "ClipReviews",
+    "DisputeMark",
     "Evidence",
     "Exposure",
     "FootageEvidence",
@@ -80,6 +85,7 @@ __all__ = [
     "References",
     "Report",
     "ReportModel",
+    "Review",
     "ScanFacts",
     "Segment",
     "Source",
@@ -87,9 +93,12 @@ __all__ = [
     "Thumbnailer",
     "Verdict",
     "ai_training",
+    "apply_reviews",
     "cleared",
     "clip_list",
+    "counted",
     "csv_text",
+    "dismissed",
     "effective_terms",
     "evidence_times",
     "exceeds",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from provenance.report.model import Clip, Layer, Policy
+from provenance.report.reviews import counted, dismissed
 from provenance.report.vocabulary import AiTraining, Exposure
 
 __all__ = ["Terms", "effective_terms", "exposure_of", "reason"]
@@ -87,6 +88,8 @@ def _what(layer: Layer) -> str:
     holder = layer.holder_name or layer.holder
     terms = _terms_words(layer.policy)
     kind = layer.layer
+    if not kinds:  # a layer a person added (a holder's claim upheld): no evidence of the engine's
+        return f"{title} of {holder} ({terms}, {layer.review.decision if layer.review else 'reviewed'} on review)"
     if kind == "game":
         what = "game footage" if "footage" in kinds else "game art (HUD, logos)"
         return f"{what} of {title} ({holder}, {terms})"
@@ -104,11 +107,14 @@ def reason(clip: Clip) -> str:
         return f"Not checked: {clip.error}"
     if clip.exposure == "unknown":
         return "Not checked: the registry held no reference to check it against."
-    if not clip.layers:
-        return "No registered work was found."
-    games = [_what(x) for x in clip.layers if x.layer == "game"]
-    streams = [_what(x) for x in clip.layers if x.layer == "stream"]
-    others = [_what(x) for x in clip.layers if x.layer not in ("game", "stream")]
+    layers = counted(clip.layers)
+    if not layers:
+        if len(layers) == len(clip.layers):
+            return "No registered work was found." + _review_words(clip)
+        return "No registered work remains after review." + _review_words(clip)
+    games = [_what(x) for x in layers if x.layer == "game"]
+    streams = [_what(x) for x in layers if x.layer == "stream"]
+    others = [_what(x) for x in layers if x.layer not in ("game", "stream")]
     parts: list[str] = []
     if games:
         parts.append(" and ".join(games))
@@ -118,4 +124,17 @@ def reason(clip: Clip) -> str:
         parts.append(("showing " if parts else "") + " and ".join(others))
     sentence = " ".join(parts)
     level = str(clip.exposure).capitalize()
-    return f"{level} exposure: {sentence}."
+    return f"{level} exposure: {sentence}." + _review_words(clip)
+
+
+def _review_words(clip: Clip) -> str:
+    """What review changed and what is contested, as sentences after the reason (empty when nothing)."""
+    words = ""
+    gone = [x for x in clip.layers if dismissed(x)]
+    if gone:
+        names = ", ".join(f"{x.title or x.work} ({x.holder_name or x.holder})" for x in gone)
+        words += f" Dismissed on review as a false match: {names}."
+    disputes = sum(1 for x in clip.layers if x.dispute is not None) + len(clip.claims or [])
+    if disputes:
+        words += f" {disputes} open dispute{'s' if disputes > 1 else ''}."
+    return words

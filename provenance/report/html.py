@@ -84,7 +84,8 @@ def _evidence_data(report: Report, thumbs: Thumbnailer[Clip] | None, limit: int)
     """
     clips = report.clips
     rank = {level: i for i, level in enumerate(FLAGGED)}
-    order = sorted((i for i, c in enumerate(clips) if _flagged(c)), key=lambda i: rank[clips[i].exposure])
+    shown = (i for i, c in enumerate(clips) if _flagged(c))
+    order = sorted(shown, key=lambda i: rank.get(clips[i].exposure, len(rank)))
     views: dict[str, dict[str, Any]] = {}
     images: dict[str, str] = {}
     pairs = 0
@@ -136,7 +137,8 @@ def _put(out: dict[str, str], side: str, data: bytes | None, missing: str, image
 
 
 def _flagged(clip: Clip) -> bool:
-    return not clip.error and clip.exposure in FLAGGED
+    """Whether the clip gets a detail view: flagged, or a person reviewed a layer of it (a dismissed one too)."""
+    return not clip.error and (clip.exposure in FLAGGED or any(x.review is not None for x in clip.layers))
 
 
 # --------------------------------------------------------------------------- embedding

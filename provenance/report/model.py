@@ -29,6 +29,7 @@ __all__ = [
     "SEGMENT_EXAMPLE",
     "AssetEvidence",
     "Clip",
+    "DisputeMark",
     "Evidence",
     "FootageEvidence",
     "Layer",
@@ -36,6 +37,7 @@ __all__ = [
     "References",
     "Report",
     "ReportModel",
+    "Review",
     "ScanFacts",
     "Segment",
     "Source",
@@ -163,6 +165,29 @@ class AssetEvidence(ReportModel):
 Evidence = Annotated[FootageEvidence | AssetEvidence, Field(discriminator="kind")]
 
 
+class Review(ReportModel):
+    """A person's decision in force on this work in this clip: ``confirmed`` (the finding stands),
+    ``false_match`` (dismissed: the layer no longer counts toward the clip's exposure) or ``licensed`` (counts
+    as allowed, under ``licence``); who decided (``by``), when (``at``, ISO 8601) and why (``note``)."""
+
+    decision: Literal["confirmed", "false_match", "licensed"]
+    note: str
+    by: str
+    at: str
+    licence: str | None = None
+    dispute: int | None = None  # the dispute this decision resolved
+
+
+class DisputeMark(ReportModel):
+    """An open dispute: a holder contests the finding on its work in this clip, or claims the clip."""
+
+    id: int
+    work: str
+    holder: str
+    note: str
+    at: str
+
+
 class Layer(ReportModel):
     """One matched work in a clip: its layer, holder, terms, verdict, confidence, segments and evidence."""
 
@@ -176,6 +201,8 @@ class Layer(ReportModel):
     confidence: float
     segments: list[Segment]
     evidence: list[Evidence] = Field(default_factory=list)
+    review: Review | None = None
+    dispute: DisputeMark | None = None
 
 
 class Source(ReportModel):
@@ -201,6 +228,7 @@ class Clip(ReportModel):
     metadata: dict[str, Any] | None = None
     frame_size: list[int] | None = None
     reason: str | None = None
+    claims: list[DisputeMark] | None = None  # open disputes on works the clip shows no layer of
 
 
 class References(ReportModel):
@@ -224,6 +252,7 @@ class ScanFacts(ReportModel):
     references: References | None = None
     summary: dict[str, int] | None = None
     selection: dict[str, Any] | None = None  # the part of the dataset scanned (include, exclude, limit), if not all
+    disputes_open: int | None = None  # open disputes on the scanned clips (with a registry that has any)
 
 
 class Report(ReportModel):

@@ -16,6 +16,7 @@ from typing import Any
 from provenance.report.evidence import evidence_times
 from provenance.report.exposure import Terms, effective_terms, exposure_of, reason
 from provenance.report.model import AssetEvidence, Clip, FootageEvidence, Layer, Policy, Segment, Source
+from provenance.report.reviews import ClipReviews, apply_reviews, counted
 from provenance.report.vocabulary import LAYERS, VERDICTS, ai_training, layer_name
 
 __all__ = ["RefInfo", "render_clip", "with_layers"]
@@ -52,8 +53,12 @@ def render_clip(
     territory: str | None,
     metadata: Mapping[str, Any] | None = None,
     source: Source | None = None,
+    reviews: ClipReviews | None = None,
 ) -> Clip:
     """The report's clip object from a raw result (``infos`` by reference key) and the registry's current terms.
+
+    ``reviews``: the decisions in force and open disputes on this clip content
+    (:mod:`provenance.report.reviews`); a dismissed layer stays in the report and does not count.
 
     Exposure ``unknown`` (fail-safe) for a clip that could not be read (``error``) and for any clip when the
     registry holds no reference (``infos`` empty): nothing could have been found in it."""
@@ -70,7 +75,18 @@ def render_clip(
         clip.exposure = "unknown"
     else:
         clip.layers = _layers(raw, infos, as_of, territory)
-        clip.exposure = exposure_of([layer.policy.ai_training for layer in clip.layers])
+        if reviews:
+            by_work = {info.work: info for info in infos.values()}
+
+            def new_layer(work: str) -> Layer | None:
+                info = by_work.get(work)
+                return _new_layer(info, as_of, territory) if info is not None else None
+
+            clip.layers, claims = apply_reviews(clip.layers, reviews, new_layer)
+            clip.layers.sort(key=lambda item: (LAYERS.index(item.layer), item.work))
+            if claims:
+                clip.claims = claims
+        clip.exposure = exposure_of([layer.policy.ai_training for layer in counted(clip.layers)])
     clip.reason = reason(clip)
     return clip
 
@@ -78,7 +94,7 @@ def render_clip(
 def with_layers(clip: Clip, layers: list[Layer]) -> Clip:
     """``clip`` showing only ``layers`` (a holder's view of it), its exposure and reason computed from them alone."""
     shown = clip.model_copy(update={"layers": layers})
-    shown.exposure = exposure_of([x.policy.ai_training for x in shown.layers])
+    shown.exposure = exposure_of([x.policy.ai_training for x in counted(shown.layers)])
     shown.reason = reason(shown)
     return shown
 
@@ -104,25 +120,30 @@ def _policy(info: RefInfo, as_of: date, territory: str | None) -> Policy:
     return policy
 
 
+def _new_layer(info: RefInfo, as_of: date, territory: str | None) -> Layer:
+    """The layer of ``info``'s work, with its terms, before any match is put in it."""
+    policy = _policy(info, as_of, territory)
+    return Layer(
+        layer=layer_name(info.layer),
+        holder=info.holder,
+        work=info.work,
+        title=info.title,
+        holder_name=info.holder_name,
+        policy=policy,
+        verdict=VERDICTS[policy.ai_training],
+        confidence=0.0,
+        segments=[],
+        evidence=[],
+    )
+
+
 def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, territory: str | None) -> list[Layer]:
     """Group footage and asset matches by work into the report's layer objects."""
     by_work: dict[str, Layer] = {}
 
     def entry(info: RefInfo) -> Layer:
         if info.work not in by_work:
-            policy = _policy(info, as_of, territory)
-            by_work[info.work] = Layer(
-                layer=layer_name(info.layer),
-                holder=info.holder,
-                work=info.work,
-                title=info.title,
-                holder_name=info.holder_name,
-                policy=policy,
-                verdict=VERDICTS[policy.ai_training],
-                confidence=0.0,
-                segments=[],
-                evidence=[],
-            )
+            by_work[info.work] = _new_layer(info, as_of, territory)
         return by_work[info.work]
 
     for ref in raw.get("footage", []):

@@ -63,6 +63,49 @@ function methodWords(name) {
   return words;
 }
 
+// What a piece of evidence is, in plain words; the measure behind it goes in a tooltip.
+function evidenceWords(ev) {
+  var inside = Array.isArray(ev.region) && ev.region.length === 4;
+  var words = ev.kind === 'asset'
+    ? 'A registered still (HUD/logo/overlay) ' + (inside ? 'found inside the frame' : 'covering the picture')
+    : (inside ? 'Found inside the frame' : 'The whole picture matches');
+  return words + (ev.mirrored ? ', mirrored' : '');
+}
+function evidenceMeasure(ev) {
+  var parts = [], score = num(ev.score);
+  if (ev.kind === 'asset') {
+    if (ev.method === 'features' && score !== null) parts.push(Math.round(score) + ' inliers (matching points)');
+    else if (ev.method === 'template' && score !== null) parts.push('template correlation ' + score.toFixed(2));
+    else if (score !== null) parts.push(str(ev.method) + ' score ' + score);
+    parts.push(list(ev.frames).length + ' frame(s) of the clip');
+  } else {
+    var d = num(ev.best_pdq_distance);
+    if (d !== null) parts.push('best distance ' + d + ' of 256 bits');
+    var m = (ev.methods && typeof ev.methods === 'object') ? ev.methods : {};
+    var frames = Object.keys(m).reduce(function (t, k) { return t + (num(m[k]) || 0); }, 0);
+    if (frames) parts.push(frames + ' matching frame(s)');
+  }
+  if (Array.isArray(ev.region) && ev.region.length === 4) {
+    parts.push('region ' + ev.region.map(function (x) { return num(x) === null ? '?' : x.toFixed(2); }).join(', '));
+  }
+  return parts.join('; ');
+}
+// A person's decision on a layer, and open disputes, in words.
+var DECISION_WORDS = {confirmed: 'Confirmed on review', false_match: 'Dismissed on review as a false match',
+  licensed: 'Licensed (counts as allowed)'};
+function dismissed(l) { return !!(l.review && l.review.decision === 'false_match'); }
+function reviewBox(review) {
+  var words = DECISION_WORDS[review.decision] || ('Reviewed: ' + str(review.decision));
+  if (review.licence) words += ', licence ' + str(review.licence);
+  words += ' — by ' + str(review.by) + ', ' + str(review.at).slice(0, 10);
+  return el('div', {cls: 'review review-' + str(review.decision), 'data-decision': str(review.decision)},
+    el('strong', {text: words}), el('span', {cls: 'review-note', text: str(review.note)}));
+}
+function disputeBox(d, onWork) {
+  return el('div', {cls: 'dispute', 'data-dispute': str(d.id)}, el('strong', {text: 'Open dispute #' + str(d.id) +
+    ' by ' + str(d.holder) + (onWork ? '' : ' claiming ' + str(d.work)) + ':'}), el('span', {text: ' ' + str(d.note)}));
+}
+
 // ------------------------------------------------------------------ the rows
 var rows = clips.map(function (c, i) {
   c = (c && typeof c === 'object') ? c : {};
@@ -73,7 +116,8 @@ var rows = clips.map(function (c, i) {
   layers.forEach(function (l) { var v = num(l.confidence); if (v !== null && (conf === null || v > conf)) conf = v; });
   var works = uniq(layers.map(function (l) { return str(l.title || l.work); }));
   var holders = uniq(layers.map(function (l) { return str(l.holder_name || l.holder); }));
-  var verdicts = uniq(layers.map(function (l) { return str(l.verdict); })).sort(function (a, b) {
+  var counted = layers.filter(function (l) { return !dismissed(l); });
+  var verdicts = uniq(counted.map(function (l) { return str(l.verdict); })).sort(function (a, b) {
     return (VERDICT_RANK[b] || 0) - (VERDICT_RANK[a] || 0); });
   var text = [str(c.path)].concat(layers.map(function (l) {
     return [l.work, l.title, l.holder, l.holder_name].map(str).join(' ');
@@ -82,7 +126,8 @@ var rows = clips.map(function (c, i) {
     works: works.join(', '), holders: holders.join(', '), verdicts: verdicts,
     verdictRank: verdicts.length ? (VERDICT_RANK[verdicts[0]] || 0) : null,
     holderIds: uniq(layers.map(function (l) { return str(l.holder); })),
-    layerNames: uniq(layers.map(function (l) { return str(l.layer); })), text: text};
+    layerNames: uniq(layers.map(function (l) { return str(l.layer); })), text: text,
+    reviewed: layers.some(function (l) { return l.review || l.dispute; }) || list(c.claims).length > 0};
 });
 
 // ------------------------------------------------------------------ summary
@@ -257,6 +302,7 @@ function recompute() {
 }
 var COLUMNS = 10;
 function flaggedRow(r) { return r.level === 'low' || r.level === 'medium' || r.level === 'high'; }
+function hasDetail(r) { return flaggedRow(r) || r.level === 'error' || r.reviewed; }
 function renderTable() {
   var pages = Math.max(1, Math.ceil(view.length / PAGE));
   state.page = Math.min(state.page, pages - 1);
@@ -285,7 +331,7 @@ function renderTable() {
 function rowFor(r) {
   var tr = el('tr', {cls: 'clip-row', 'data-index': r.i, 'data-level': r.level});
   var cell = el('td');
-  if (flaggedRow(r) || r.level === 'error') {
+  if (hasDetail(r)) {
     cell.appendChild(el('button', {type: 'button', cls: 'toggle', 'aria-expanded': isOpen(r) ? 'true' : 'false',
       'aria-controls': 'detail-' + r.i, 'aria-label': 'Details of ' + r.path, 'data-index': r.i,
       text: isOpen(r) ? '\u25BE' : '\u25B8'}));
@@ -330,14 +376,18 @@ function detailRow(r) {
     });
   }
   if (meta.length) td.appendChild(el('p', {cls: 'mono', text: meta.join(' \u00B7 ')}));
+  list(r.c.claims).forEach(function (d) { if (d && typeof d === 'object') td.appendChild(disputeBox(d, false)); });
   r.layers.forEach(function (l, li) { td.appendChild(layerBox(r, l, li)); });
   return tr;
 }
 function layerBox(r, l, li) {
   var verdict = str(l.verdict);
-  var box = el('article', {cls: 'layer' + (verdict ? ' v-' + verdict : ''), 'data-work': str(l.work)});
+  var box = el('article', {cls: 'layer' + (verdict ? ' v-' + verdict : '') + (dismissed(l) ? ' dismissed' : ''),
+    'data-work': str(l.work)});
   box.appendChild(el('h3', null, el('span', {cls: 'work-title', text: str(l.title || l.work)}),
     el('span', {cls: 'tag', text: str(l.layer) + ' layer'})));
+  if (l.review && typeof l.review === 'object') box.appendChild(reviewBox(l.review));
+  if (l.dispute && typeof l.dispute === 'object') box.appendChild(disputeBox(l.dispute, true));
   var policy = (l.policy && typeof l.policy === 'object') ? l.policy : {};
   var terms = [['Holder', l.holder_name ? l.holder_name + ' (' + str(l.holder) + ')' : l.holder, 'holder-name'],
     ['Work', l.work], ['AI training', policy.ai_training, 'ai-training'], ['License', policy.license],
@@ -395,6 +445,7 @@ function evidenceBox(r, ev, v) {
       names.map(function (k) { return methodWords(k) + ' (' + methods[k] + ')'; }).join('; ') : '');
     raw = names.map(function (k) { return k + ' ' + methods[k]; }).join(', ');
   }
+  var caption = el('p', {cls: 'ev-caption', title: evidenceMeasure(ev) || null, text: evidenceWords(ev)});
   var head = el('div', {cls: 'ev-head', title: raw ? 'engine methods: ' + raw : null}, how + ', with ',
     el('span', {cls: 'mono', text: str(ev.reference)}));
   if (ev.mirrored) head.appendChild(el('span', {cls: 'tag', text: 'mirrored'}));
@@ -407,7 +458,7 @@ function evidenceBox(r, ev, v) {
   var refShot = shot('ref', v.ref_img, v.ref_note, refAlt, null, null,
     isAsset ? 'Asset ' + str(ev.reference) : 'Reference at ' + secs(v.ref_time));
   return el('div', {cls: 'evidence', 'data-kind': str(ev.kind), 'data-title': r.path + ' \u2014 ' + str(ev.reference)},
-    head, el('div', {cls: 'pair'}, clipShot, refShot));
+    caption, head, el('div', {cls: 'pair'}, clipShot, refShot));
 }
 function shot(side, imgId, note, alt, region, frameSize, caption) {
   var frame;
@@ -467,7 +518,7 @@ function wire() {
   });
   document.getElementById('expand-page').addEventListener('click', function () {
     view.slice(state.page * PAGE, state.page * PAGE + PAGE).forEach(function (r) {
-      if ((flaggedRow(r) || r.level === 'error') && !isOpen(r)) toggled[r.i] = !toggled[r.i]; });
+      if (hasDetail(r) && !isOpen(r)) toggled[r.i] = !toggled[r.i]; });
     renderTable();
   });
   document.getElementById('collapse-all').addEventListener('click', function () {
