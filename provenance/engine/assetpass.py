@@ -14,10 +14,10 @@ In a registry with many assets, a frame is verified against the few its features
 overlay covering the frame), the frame's features on the found asset's opaque pixels are set aside and the rest
 vote again, so that a small HUD in the overlay's hole is not crowded out by the overlay's look-alikes.
 
-An asset found where another asset (of another work) is found as strongly is evidence for neither: one overlay
-template in two colourways, a logo on two holders' assets. A found asset must beat every other found at the same
-place by a clear margin (``_UNIQUE_RATIO`` of RANSAC inliers, Lowe's ratio test at the level of assets), else
-both are dropped in that frame.
+An asset found where another asset (of another work) matches as strongly is evidence for neither: one overlay
+template in two colourways, a logo on two holders' assets. A found asset must beat every other asset's shape match
+at the same place by a clear margin (``_UNIQUE_RATIO`` of RANSAC inliers, Lowe's ratio test at the level of
+assets), else it is dropped in that frame.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ Frame = tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]  # (time, gre
 _BOTH = (False, True)
 #: a found asset's inliers over another's at the same place above which neither is evidence
 _UNIQUE_RATIO = 0.8
-#: box overlap (intersection over the smaller box) at which two found assets are at the same place
+#: box overlap (intersection over union: a HUD inside an overlay's box is not at the overlay's place) at which two
+#: found assets are at the same place
 _SAME_PLACE = 0.5
 
 
@@ -93,11 +94,13 @@ class _Search:
         self.still = np.median(np.stack([grey for _, grey, _ in frames]), axis=0).astype(np.uint8)
         self.templates: dict[int, bool] = {}  # asset -> whether its template search found it in the still
         self.found: dict[int, list[tuple[float, AssetMatch]]] = {a: [] for a in range(len(index.assets))}
-        self.matches: dict[int, AssetMatch] = {}  # this frame's
+        self.matches: dict[int, AssetMatch] = {}  # this frame's, colour checked
+        self.shapes: dict[int, AssetMatch] = {}  # this frame's, before the colour check
         self._features: dict[LocalParams, Features] = {}  # this frame's, shared by every asset
 
     def start(self) -> None:
         self.matches = {}
+        self.shapes = {}
         self._features.clear()
 
     def features(self, params: LocalParams, grey: npt.NDArray[np.uint8]) -> Features:
@@ -121,13 +124,14 @@ class _Search:
             m = detector.detect(grey, ff, templates=self.templates[a], sides=sides)
             if not m.found:
                 continue
+            self.shapes[a] = m
             diff = chroma_difference(detector, colour, m)
             if diff is not None and diff > self.index.params.asset_max_chroma:
                 continue  # the same shapes in other colours: another's copy of a template
             self.matches[a] = m
 
     def finish(self, i: int) -> None:
-        for a, m in _unique(self.index, self.matches).items():
+        for a, m in _unique(self.index, self.matches, self.shapes).items():
             self.found[a].append((self.frames[i][0], m))
 
     def hits(self) -> list[AssetHit]:
@@ -154,28 +158,39 @@ class _Search:
         return out
 
 
-def _unique(index: ReferenceIndex, matches: dict[int, AssetMatch]) -> dict[int, AssetMatch]:
-    """The matches no other asset's (of another group: work) explains as well at the same place."""
-    drop: set[int] = set()
-    items = sorted(matches.items())
-    for j, (a, ma) in enumerate(items):
-        for b, mb in items[j + 1 :]:
-            if index.assets[a][0].group == index.assets[b][0].group and index.assets[a][0].group:
-                continue  # one work's assets: either is evidence for it
-            if ma.method != "features" or mb.method != "features" or _overlap(ma.box, mb.box) < _SAME_PLACE:
-                continue
-            if min(ma.inliers, mb.inliers) >= _UNIQUE_RATIO * max(ma.inliers, mb.inliers):
-                drop |= {a, b}
-    return {a: m for a, m in matches.items() if a not in drop}
+def _unique(
+    index: ReferenceIndex, matches: dict[int, AssetMatch], shapes: dict[int, AssetMatch]
+) -> dict[int, AssetMatch]:
+    """The ``matches`` that no other asset's shape match (``shapes``: colour not checked; of another group: work)
+    at the same place explains as well. Shapes, not colours: another streamer's overlay bought from the same
+    template matches the registered ones of that template by shape (with about as many inliers each), and
+    whichever comes closest in colour would pass the colour check alone; the registered overlay itself, shown,
+    has several times the inliers of its look-alikes."""
+    out: dict[int, AssetMatch] = {}
+    for a, ma in matches.items():
+        group = index.assets[a][0].group
+        rivals = [
+            mb
+            for b, mb in shapes.items()
+            if b != a
+            and not (group and index.assets[b][0].group == group)  # one work's assets: either is evidence for it
+            and ma.method == "features"
+            and mb.method == "features"
+            and _overlap(ma.box, mb.box) >= _SAME_PLACE
+        ]
+        if all(mb.inliers < _UNIQUE_RATIO * ma.inliers for mb in rivals):
+            out[a] = ma
+    return out
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Intersection of two ``(x, y, w, h)`` boxes over the smaller one's area."""
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
     iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
     if iw <= 0 or ih <= 0:
         return 0.0
-    return float(iw * ih) / max(1.0, float(min(a[2] * a[3], b[2] * b[3])))
+    inter = float(iw * ih)
+    return inter / max(1.0, float(a[2] * a[3] + b[2] * b[3]) - inter)
 
 
 def _covered(
