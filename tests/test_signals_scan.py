@@ -150,6 +150,37 @@ def test_signals_are_joined_with_the_layers_in_a_scan(db_url: str, tmp_path: Pat
     assert _run(["report", str(out), "--emit-clean", str(again), "--fail-on", "high"]) == 4
     assert again.read_text() == clean.read_text()
 
+    # the EU summary counts the domains of source_url and how the opt-outs were honoured
+    assert _run(["summary", str(out), "--eu-ai-act", "--out", str(tmp_path / "eu")]) == 0
+    summary = json.loads((tmp_path / "eu" / "eu-ai-act-summary.json").read_text())
+    seconds = {c["path"]: c["duration_s"] for c in report["clips"]}
+    ours = sum(seconds[f"clips/{n}.mp4"] for n in ("bigbuckbunny", "space_invaders", "pixelpanda_stream"))
+    other = seconds["clips/reupload.mp4"]
+    assert summary["domains"] == {
+        "clips_with_source_url": 4,
+        "hours_with_source_url": round((ours + other) / 3600, 3),
+        "top": [
+            {
+                "domain": "videos.example",
+                "clips": 3,
+                "hours": round(ours / 3600, 3),
+                "share": round(ours / (ours + other), 4),
+            },
+            {
+                "domain": "cdn.other.example",
+                "clips": 1,
+                "hours": round(other / 3600, 3),
+                "share": round(other / (ours + other), 4),
+            },
+        ],
+    }
+    opt = summary["opt_outs"]
+    assert (opt["clips_with_opt_out"], opt["by_source"]) == (4, {"c2pa": 2, "header": 1, "robots": 1})
+    assert (opt["opt_out_without_registered_work"], opt["reservation_stripped"]) == (3, 1)
+    honoured = opt["honoured"]
+    assert (honoured["clips_removed_by_emit_clean"], honoured["opted_out_clips_removed"]) == (5, 4)
+    assert honoured["opted_out_clips_cleared"] == 0
+
 
 def test_a_bad_signals_dir_is_refused_before_scanning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope"
