@@ -292,7 +292,10 @@ function rowFor(r) {
   }
   tr.appendChild(cell);
   tr.appendChild(el('td', {cls: 'path', text: r.path}));
-  tr.appendChild(el('td', null, el('span', {cls: 'badge x-' + r.level, text: r.level})));
+  var level = el('td', null, el('span', {cls: 'badge x-' + r.level, text: r.level}));
+  var sv = (r.c.signals && typeof r.c.signals === 'object') ? str(r.c.signals.verdict) : '';
+  if (sv && sv !== 'none' && sv !== 'allowed') level.appendChild(el('span', {cls: 'tag sig-tag', text: signalWords(sv)}));
+  tr.appendChild(level);
   if (r.level === 'error') {
     tr.appendChild(el('td', {colspan: 6, cls: 'errtext', text: 'Error: ' + errText(r)}));
   } else {
@@ -330,8 +333,39 @@ function detailRow(r) {
     });
   }
   if (meta.length) td.appendChild(el('p', {cls: 'mono', text: meta.join(' \u00B7 ')}));
+  if (r.c.signals && typeof r.c.signals === 'object') td.appendChild(signalsBox(r.c.signals));
   r.layers.forEach(function (l, li) { td.appendChild(layerBox(r, l, li)); });
   return tr;
+}
+// Opt-out signals (report field `signals`): the join's verdict, why, and each signal with its source and state.
+var SIGNAL_WORDS = {opt_out: 'opt-out', opt_out_unregistered: 'opt-out, no registered work',
+  reservation_stripped: 'reservation stripped', unreadable: 'signal unreadable', allowed: 'allowed by signals',
+  none: 'no opt-out'};
+function signalWords(v) { return SIGNAL_WORDS[v] || str(v); }
+function signalsBox(sig) {
+  var verdict = str(sig.verdict);
+  var box = el('article', {cls: 'signals s-' + verdict, 'data-verdict': verdict});
+  box.appendChild(el('h3', null, el('span', {text: 'Opt-out signals'}),
+    el('span', {cls: 'tag sig-verdict', text: signalWords(verdict)})));
+  if (sig.note) box.appendChild(el('p', {cls: 'sig-note', text: str(sig.note)}));
+  var items = list(sig.items).filter(function (s) { return s && typeof s === 'object'; });
+  if (!items.length) return box;
+  var head = el('tr');
+  ['Signal', 'Value', 'Source', 'Means', 'Date', 'Validation', 'Detail'].forEach(function (h) {
+    head.appendChild(el('th', {scope: 'col', text: h}));
+  });
+  var table = el('table', {cls: 'sig-items'}, el('caption', {cls: 'sr-only', text: 'Signals'}), el('thead', null, head));
+  var tb = el('tbody');
+  items.forEach(function (s) {
+    tb.appendChild(el('tr', {cls: 'signal e-' + str(s.effect), 'data-effect': str(s.effect)},
+      el('td', {cls: 'mono', text: str(s.kind)}), el('td', {cls: 'mono', text: str(s.value)}),
+      el('td', {text: str(s.source)}), el('td', {cls: 'sig-effect', text: str(s.effect)}),
+      el('td', {text: str(s.date)}), el('td', {cls: 'sig-validation', text: str(s.validation)}),
+      el('td', {text: str(s.detail)})));
+  });
+  table.appendChild(tb);
+  box.appendChild(table);
+  return box;
 }
 function layerBox(r, l, li) {
   var verdict = str(l.verdict);
