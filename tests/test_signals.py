@@ -286,3 +286,67 @@ def test_join_flags_a_stripped_reservation_and_keeps_plain_clips_as_they_were() 
     yes = _clip()
     apply_signals(yes, [Signal(kind="Content-Usage", value="train-ai=y", source="header", effect="allows")], "x")
     assert yes.exposure == "none" and yes.signals is not None and yes.signals.verdict == "allowed" and cleared(yes)
+
+
+# --- bad input: never a hang, never a clip cleared on a signal that could not be read ---------------------------
+
+
+def test_a_corrupt_c2pa_manifest_is_never_cleared(tmp_path: Path) -> None:
+    signed = sign_clip(CLIP, tmp_path / "signed.mp4", {"ai_training": "notAllowed"})
+    data = bytearray(signed.read_bytes())
+    at = data.find(b"c2pa.signature")
+    assert at > 0
+    data[at - 64 : at + 64] = bytes(128)  # the manifest store's boxes around the signature zeroed
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(bytes(data))
+    signals = embedded_signals(read_signals(broken))
+    assert signals, "a manifest that is there is never read as no signal"
+    clip = _clip()
+    apply_signals(clip, signals, reason(clip))
+    assert not cleared(clip) and clip.exposure in ("medium", "high")
+    assert all(s.validation == "invalid" for s in signals)
+
+
+def test_hostile_xmp_and_huge_tags(tmp_path: Path) -> None:
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:tdm="http://www.w3.org/ns/tdmrep/" tdm:reservation="&b;"/></rdf:RDF></x:xmpmeta>'
+    )
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", bomb)
+    png = tmp_path / "bomb.png"
+    Image.new("RGB", (8, 8)).save(png, pnginfo=info)
+    assert read_signals(png) == []  # a packet with a DTD is not parsed
+    mkv = tmp_path / "huge.mkv"
+    subprocess.run([*FFMPEG, str(CLIP), "-c", "copy", "-metadata", "license=" + "x" * 5000, str(mkv)], check=True)
+    (fact,) = read_signals(mkv)
+    assert fact["kind"] == "rights" and len(fact["value"]) == 512 and fact["value"].endswith("\u2026")
+
+
+def test_unreadable_snapshots_are_signals_that_hold_the_clip_back(tmp_path: Path) -> None:
+    from provenance.audit import Snapshots, collected_signals
+    from provenance.errors import ConfigError
+
+    site = tmp_path / "snap" / "a.example"
+    (site / ".well-known").mkdir(parents=True)
+    (site / "robots.txt").write_bytes(b"User-agent: GPTBot\nDisallow: /\xff\xfe\n")
+    (site / ".well-known" / "tdmrep.json").write_text('{"location": "/"}')
+    (site / "ai.txt").write_text("User-Agent: *\nDisallow: /v/\n")
+    found = collected_signals({"source_url": "https://a.example/v/1.mp4"}, Snapshots(tmp_path / "snap"))
+    got = {(s.kind, s.source, s.effect) for s in found}
+    assert got == {
+        ("robots.txt", "robots", "unreadable"),
+        ("tdmrep.json", "tdmrep", "unreadable"),
+        ("ai.txt", "ai.txt", "reserves"),
+    }
+    assert next(s for s in found if s.source == "robots").detail == "a.example/robots.txt: not UTF-8 text"
+    assert all(s.date for s in found if s.source == "ai.txt")
+    clip = _clip()
+    unreadable = [s for s in found if s.effect == "unreadable"]
+    apply_signals(clip, unreadable, reason(clip))
+    assert clip.exposure == "medium" and clip.signals is not None and clip.signals.verdict == "unreadable"
+    assert collected_signals({"source_url": "https://b.example/x.mp4"}, Snapshots(tmp_path / "snap")) == []
+    assert collected_signals({"source_url": "ftp://a.example/v/1.mp4"}, Snapshots(tmp_path / "snap")) == []
+    with pytest.raises(ConfigError, match="not a folder"):
+        Snapshots(tmp_path / "none")

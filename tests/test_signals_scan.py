@@ -4,6 +4,7 @@ stripped re-upload of a registered work whose terms come from a TDM reservation.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -190,3 +191,43 @@ def test_a_bad_signals_dir_is_refused_before_scanning(tmp_path: Path, capsys: py
     assert code == 2
     assert f"--signals-dir {missing}: not a folder" in capsys.readouterr().err
     assert not (tmp_path / "x.db").exists()
+
+
+def test_signals_of_webdataset_shards(db_url: str, tmp_path: Path) -> None:
+    """A shard's ``KEY.json`` metadata carries the captured headers and URL; a signed member is read in place."""
+    import tarfile
+
+    assert _run(["--db", db_url, "registry", "import", str(_registry(tmp_path / "reg"))]) == 0
+    signed = sign_clip(SAMPLE / "dataset" / "clean" / "bikes.mp4", tmp_path / "a.mp4", {"ai_training": "notAllowed"})
+    members: list[tuple[str, bytes]] = [
+        ("a.mp4", signed.read_bytes()),
+        ("b.mp4", (SAMPLE / "dataset" / "clean" / "space_invaders.mp4").read_bytes()),
+        (
+            "b.json",
+            json.dumps({"url": "https://videos.example/b.mp4", "headers": {"Content-Usage": "train-ai=n"}}).encode(),
+        ),
+        ("c.mp4", (SAMPLE / "dataset" / "clean" / "pixelpanda_stream.mp4").read_bytes()),
+        ("c.json", json.dumps({"url": "https://videos.example/ok/c.mp4"}).encode()),
+    ]
+    shard = tmp_path / "data" / "shard-000.tar"
+    shard.parent.mkdir()
+    with tarfile.open(shard, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    snaps = tmp_path / "snapshots" / "videos.example"
+    snaps.mkdir(parents=True)
+    (snaps / "robots.txt").write_text(ROBOTS)
+    out, clean = tmp_path / "report.json", tmp_path / "clean.txt"
+    argv = ["--db", db_url, "scan", str(shard), "--out", str(out), "--signals-dir", str(tmp_path / "snapshots")]
+    assert _run([*argv, "-j", "1", "--emit-clean", str(clean)]) == 0
+    clips = {c["path"]: c for c in json.loads(out.read_text())["clips"]}
+    a, b, c = (clips[f"shard-000.tar/{k}.mp4"] for k in "abc")
+    assert a["signals"]["items"][0]["kind"] == "cawg.training-mining" and a["exposure"] == "high"
+    assert [(i["kind"], i["source"], i["effect"]) for i in b["signals"]["items"]] == [
+        ("Content-Usage", "header", "reserves")
+    ]
+    assert b["source_url"] == "https://videos.example/b.mp4" and b["exposure"] == "high"
+    assert "signals" not in c and c["exposure"] == "none"  # /ok/ is not under GPTBot's Disallow: /videos/
+    assert clean.read_text() == "shard-000.tar/c.mp4\n"

@@ -35,13 +35,15 @@ from provenance.media.files import open_regular
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TRAINING_MINING_LABELS", "XMP_WINDOW", "read_signals"]
+__all__ = ["TRAINING_MINING_LABELS", "VALUE_MAX", "XMP_WINDOW", "read_signals"]
 
 #: The training-and-data-mining assertion's labels: C2PA's former one and CAWG 1.1's.
 TRAINING_MINING_LABELS = ("c2pa.training-mining", "cawg.training-mining")
 
 #: Bytes read at each end of a file when looking for XMP packets.
 XMP_WINDOW = 4 << 20
+#: Longest value kept from a file (a tag may hold anything): longer ones are cut, marked with an ellipsis.
+VALUE_MAX = 512
 
 _MIME = {
     ".mp4": "video/mp4",
@@ -99,10 +101,18 @@ def read_signals(source: Any) -> list[dict[str, Any]]:
                 facts += reader(stream, opener.suffix)
         except OSError as exc:
             log.debug("signals of %s not read: %s", source, exc)
-            return facts
+            break
         except Exception as exc:  # a decoder's or parser's own error: this reader found nothing it can vouch for
             log.debug("signals of %s: %s failed: %s", source, reader.__name__, exc)
-    return facts
+    return [_cut(fact) for fact in facts[:64]]
+
+
+def _cut(fact: dict[str, Any]) -> dict[str, Any]:
+    for key in ("value", "detail"):
+        text = fact.get(key)
+        if isinstance(text, str) and len(text) > VALUE_MAX:
+            fact[key] = text[: VALUE_MAX - 1] + "\u2026"
+    return fact
 
 
 # --- C2PA ----------------------------------------------------------------------------------------------------
