@@ -305,6 +305,9 @@ def test_a_corrupt_c2pa_manifest_is_never_cleared(tmp_path: Path) -> None:
     apply_signals(clip, signals, reason(clip))
     assert not cleared(clip) and clip.exposure in ("medium", "high")
     assert all(s.validation == "invalid" for s in signals)
+    # a file the C2PA library cannot parse, holding no manifest store, is no signal (its decoder reports it)
+    for name in ("text.mp4", "corrupt.mp4", "empty.mp4"):
+        assert read_signals(REPO / "fixtures" / "media" / name) == []
 
 
 def test_hostile_xmp_and_huge_tags(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ Three places are read, never the network:
   training-and-data-mining assertion under its old ``c2pa.training-mining`` and its CAWG 1.1
   ``cawg.training-mining`` labels, with the manifest's validation state (``valid``; ``untrusted``: the signature
   and hashes hold but the signer is on no trust list; ``invalid``: a hash or the signature fails, e.g. the file
-  was changed after signing). A manifest that cannot be read at all is a fact of kind ``c2pa`` and value
-  ``unreadable``. Remote manifests and OCSP are never fetched;
+  was changed after signing). A manifest store that is there (a JUMBF ``c2pa`` box near either end of the file)
+  but cannot be read is a fact of kind ``c2pa`` and value ``unreadable``; a file the library cannot parse at all,
+  with no such box, is left to the decoder. Remote manifests and OCSP are never fetched;
 * **XMP packets** (``<x:xmpmeta>``) in the first and last :data:`XMP_WINDOW` bytes of the file (where muxers put
   them): TDMRep ``tdm:reservation`` / ``tdm:policy``, IPTC PLUS ``plus:DataMining`` and the rights fields
   ``xmpRights:UsageTerms``, ``xmpRights:WebStatement``, ``dc:rights``. A packet with a DTD is not parsed;
@@ -149,6 +150,8 @@ def _c2pa_facts(stream: BinaryIO, suffix: str) -> list[dict[str, Any]]:
         with reader:
             store = json.loads(reader.json())
     except c2pa.C2paError as exc:
+        if not _has_manifest_store(stream):  # the asset itself did not parse: the decoder will tell
+            return []
         detail = " ".join(str(exc).split())[:200]
         return [{"kind": "c2pa", "value": "unreadable", "source": "c2pa", "validation": "invalid", "detail": detail}]
     validation = _validation(store)
@@ -175,10 +178,17 @@ def _c2pa_facts(stream: BinaryIO, suffix: str) -> list[dict[str, Any]]:
     return facts
 
 
+def _has_manifest_store(stream: BinaryIO) -> bool:
+    """Whether the file holds a C2PA manifest store (a JUMBF box labelled ``c2pa``) near either end."""
+    stream.seek(0)
+    return any(b"jumb" in data and b"c2pa" in data for data in _ends(stream))
+
+
 # --- XMP -----------------------------------------------------------------------------------------------------
 
 
-def _packets(stream: BinaryIO) -> Iterator[bytes]:
+def _ends(stream: BinaryIO) -> list[bytes]:
+    """The first and the last :data:`XMP_WINDOW` bytes of ``stream`` (one chunk when it is no larger)."""
     head = stream.read(XMP_WINDOW)
     chunks = [head]
     if len(head) == XMP_WINDOW:
@@ -186,7 +196,11 @@ def _packets(stream: BinaryIO) -> Iterator[bytes]:
         size = stream.tell()
         stream.seek(max(XMP_WINDOW, size - XMP_WINDOW))
         chunks.append(stream.read(XMP_WINDOW))
-    for data in chunks:
+    return chunks
+
+
+def _packets(stream: BinaryIO) -> Iterator[bytes]:
+    for data in _ends(stream):
         start = 0
         while (begin := data.find(b"<x:xmpmeta", start)) >= 0:
             end = data.find(b"</x:xmpmeta>", begin)
