@@ -3,6 +3,7 @@ and in the clip's details the note and every signal with its source, meaning, da
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,4 +106,7 @@ def test_signals_are_shown_beside_the_exposure_and_in_the_details(
         "c => getComputedStyle(c).color",
     )
     assert colour == "rgb(164, 0, 0)"  # a reservation stands out
+    cards = page.page.inner_text("#cards")
+    assert re.search(r"\b1\s+clips with registered works", cards), cards  # an opt-out alone is not a work
+    assert re.search(r"\b1\s+carry an opt-out", cards) and re.search(r"\b1\s+reservations stripped", cards), cards
     assert not page.problems, page.problems

@@ -141,11 +141,15 @@ function renderSummary() {
     return r.layerNames.map(function (n) { return {id: n, label: n, cls: 'other'}; });
   });
   var total = rows.reduce(function (s, r) { return s + (r.dur || 0); }, 0);
-  var flagged = rows.filter(function (r) { return r.level === 'low' || r.level === 'medium' || r.level === 'high'; });
+  var withWorks = rows.filter(function (r) { return r.layers.length > 0; });
   var cards = document.getElementById('cards');
-  [[rows.length, 'clips'], [mins(total), 'minutes'], [flagged.length, 'clips with registered works'],
+  var sigOf = function (r) { return (r.c.signals && typeof r.c.signals === 'object') ? r.c.signals : null; };
+  var optOuts = rows.filter(function (r) { var g = sigOf(r); return !!(g && g.opt_out); }).length;
+  var stripped = rows.filter(function (r) { var g = sigOf(r); return !!(g && g.verdict === 'reservation_stripped'); }).length;
+  var sigCards = rows.some(sigOf) ? [[optOuts, 'carry an opt-out'], [stripped, 'reservations stripped']] : [];
+  [[rows.length, 'clips'], [mins(total), 'minutes'], [withWorks.length, 'clips with registered works'],
    [byLevel.high.clips, 'high exposure'],
-   [byLevel.error.clips + byLevel.unknown.clips, 'could not be checked']].forEach(function (c) {
+   [byLevel.error.clips + byLevel.unknown.clips, 'could not be checked']].concat(sigCards).forEach(function (c) {
     cards.appendChild(el('div', {cls: 'card'}, el('b', {text: c[0]}), el('span', {text: c[1]})));
   });
   var lv = function (k) { return RANK[k]; };
