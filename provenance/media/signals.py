@@ -164,17 +164,15 @@ def _c2pa_facts(stream: BinaryIO, suffix: str) -> list[dict[str, Any]]:
         entries = (assertion.get("data") or {}).get("entries") or {}
         uses = {str(k): str(v.get("use")) for k, v in entries.items() if isinstance(v, dict)}
         value = "; ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in sorted(uses.items()))
-        signer = (active.get("signature_info") or {}).get("common_name")
-        facts.append(
-            {
-                "kind": label,
-                "value": value,
-                "source": "c2pa",
-                "validation": validation,
-                "entries": uses,
-                **({"detail": f"signed by {signer}"} if signer else {}),
-            }
-        )
+        signature = active.get("signature_info") or {}
+        signer, signed_at = signature.get("common_name"), signature.get("time")
+        fact: dict[str, Any] = {"kind": label, "value": value, "source": "c2pa", "validation": validation}
+        fact["entries"] = uses
+        if signer:
+            fact["detail"] = f"signed by {signer}"
+        if isinstance(signed_at, str) and re.match(r"\d{4}-\d{2}-\d{2}", signed_at):
+            fact["date"] = signed_at[:10]  # the trusted timestamp's, when the manifest has one
+        facts.append(fact)
     return facts
 
 

@@ -110,14 +110,14 @@ def embedded_signals(facts: Iterable[Mapping[str, Any]]) -> list[Signal]:
             effect = _plus_data_mining(value)
         else:
             effect = "info"
-        validation = fact.get("validation")
-        detail = fact.get("detail")
+        validation, detail, date = fact.get("validation"), fact.get("detail"), fact.get("date")
         out.append(
             _signal(
                 kind,
                 value,
                 source,
                 effect,
+                date=str(date) if date else None,
                 validation=str(validation) if validation else None,
                 detail=str(detail) if detail else None,
             )
