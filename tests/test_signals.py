@@ -137,6 +137,23 @@ def test_headers_from_manifest_columns_and_nested_objects() -> None:
     assert header_signals({"license": "cc-by"}) == []
 
 
+@pytest.mark.parametrize(
+    ("entries", "effect"),
+    [
+        ({"cawg.ai_training": "notAllowed"}, "reserves"),
+        ({"c2pa.data_mining": "constrained", "c2pa.ai_training": "allowed"}, "reserves"),
+        ({"cawg.ai_training": "allowed", "cawg.ai_generative_training": "allowed"}, "allows"),
+        ({"cawg.ai_inference": "notAllowed"}, "info"),  # inference is not training
+        ({"cawg.ai_training": "perhaps"}, "unreadable"),  # outside the vocabulary: fail closed
+        ({}, "unreadable"),
+    ],
+)
+def test_training_mining_entries(entries: dict[str, str], effect: str) -> None:
+    fact = {"kind": "cawg.training-mining", "value": "", "source": "c2pa", "entries": entries}
+    (signal,) = embedded_signals([fact])
+    assert signal.effect == effect
+
+
 # --- signals in real files -----------------------------------------------------------------------------------
 
 

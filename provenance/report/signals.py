@@ -4,7 +4,8 @@ What counts (README, "Opt-out signals"):
 
 * C2PA / CAWG training-and-data-mining assertion: ``ai_training``, ``ai_generative_training`` or ``data_mining``
   ``notAllowed`` or ``constrained`` reserves training (constrained counts as not allowed); all of those present
-  ``allowed`` allows it; ``ai_inference`` alone says nothing of training. An invalid or untrusted manifest's
+  ``allowed`` allows it; ``ai_inference`` alone says nothing of training; a use outside the vocabulary (or an
+  assertion without entries) is ``unreadable``. An invalid or untrusted manifest's
   assertion still counts (fail closed) and is marked by its ``validation``; a manifest that cannot be read is
   ``unreadable``.
 * TDMRep ``tdm-reservation: 1`` reserves, ``0`` allows; ``tdm-policy`` informs. IPTC PLUS ``DMI-PROHIBITED*`` and
@@ -76,6 +77,8 @@ def _training_mining(fact: Mapping[str, Any]) -> SignalEffect:
     said = [uses[name] for name in _TRAINING_ENTRIES if name in uses]
     if any(use in ("notAllowed", "constrained") for use in said):
         return "reserves"
+    if any(use != "allowed" for use in said):
+        return "unreadable"  # a use outside the vocabulary: fail closed
     if said and all(use == "allowed" for use in said):
         return "allows"
     return "info" if said or uses else "unreadable"
