@@ -5,7 +5,10 @@ writer, the CSV, the file lists, the HTML page and the service's schemas); :mod:
 its vocabularies (layers, exposure levels, AI-training terms, verdicts). :mod:`~provenance.report.render` turns
 the engine's raw result for a clip into a clip of the report; :mod:`~provenance.report.exposure` says how exposed
 it is and why; :mod:`~provenance.report.outputs` and :mod:`~provenance.report.html` render a report as text
-(JSON, CSV, file lists, one HTML page with :mod:`~provenance.report.thumbs` thumbnails). Writing files is the
+(JSON, CSV, file lists, one HTML page with :mod:`~provenance.report.thumbs` thumbnails).
+:mod:`~provenance.report.signals` says what opt-out signals mean and joins them with a clip's layers,
+:mod:`~provenance.report.robots` reads robots.txt / ai.txt / tdmrep.json rules for a URL path, and
+:mod:`~provenance.report.summary` draws the EU AI Act training-content summary from a report. Writing files is the
 caller's: this package reads no database and writes nothing.
 """
 
