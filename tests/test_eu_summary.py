@@ -16,6 +16,7 @@ from sqlalchemy import text
 from provenance.audit import terms_on
 from provenance.audit.manifests import import_manifest_file
 from provenance.cli import main
+from provenance.cli.app import state
 from provenance.report import PROVIDER_FIELDS, TO_FILL, size_band
 from rightsdb import Registry
 from rightsdb.edit import set_policy
@@ -33,8 +34,15 @@ HOLDER_NAMES = {
 
 
 def _run(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
+    """The CLI run in this process as from a shell: its registry (kept by the CLI's state for one invocation)
+    is closed afterwards, so that the next run opens the database its own ``--db`` names."""
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+    finally:
+        if state.registry is not None:
+            state.registry.dispose()
+            state.registry = None
     return int(exit_info.value.code or 0)
 
 

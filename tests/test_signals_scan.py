@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from provenance.cli import main
+from provenance.cli.app import state
 from tests.signing import sign_clip
 
 pytestmark = pytest.mark.slow
@@ -25,8 +26,15 @@ ROBOTS = "User-agent: GPTBot\nDisallow: /videos/\n\nUser-agent: *\nDisallow: /ad
 
 
 def _run(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
+    """The CLI run in this process as from a shell: its registry (kept by the CLI's state for one invocation)
+    is closed afterwards, so that the next run opens the database its own ``--db`` names."""
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+    finally:
+        if state.registry is not None:
+            state.registry.dispose()
+            state.registry = None
     return int(exit_info.value.code or 0)
 
 
