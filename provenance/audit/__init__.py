@@ -9,11 +9,14 @@
 - :mod:`~provenance.audit.checks`, :mod:`~provenance.audit.jobs`: the service's operations (clip checks,
   reference uploads, scan jobs under a lease);
 - :mod:`~provenance.audit.manifests`, :mod:`~provenance.audit.pages`: manifest import with the media probe,
-  the HTML page of a report with its thumbnails.
+  the HTML page of a report with its thumbnails;
+- :mod:`~provenance.audit.signals`: opt-out signals captured at collection time (recorded headers, per-domain
+  robots.txt / ai.txt / tdmrep.json snapshots); :mod:`~provenance.audit.drift`: verdicts between two dates.
 """
 
 from provenance.audit.checks import CHECKS_SCAN_ID, Checker, add_reference_file, stored_clip
 from provenance.audit.clip import Lookup, MatchResult, error_text, match_source, raw_matches, store_clip, stored_lookup
+from provenance.audit.drift import TermsOn, drift, terms_on
 from provenance.audit.executors import (
     EXECUTORS,
     Executor,
@@ -41,11 +44,13 @@ from provenance.audit.references import (
     verified_asset,
 )
 from provenance.audit.scan import ClipCallback, ClipDone, scan, write_report
+from provenance.audit.signals import SNAPSHOT_MAX_BYTES, Snapshots, collected_signals
 
 __all__ = [
     "CHECKS_SCAN_ID",
     "EXECUTORS",
     "FOOTAGE_ALGORITHM",
+    "SNAPSHOT_MAX_BYTES",
     "Checker",
     "ClipCallback",
     "ClipDone",
@@ -56,11 +61,15 @@ __all__ = [
     "MatchJob",
     "MatchResult",
     "RayExecutor",
+    "Snapshots",
+    "TermsOn",
     "add_reference_file",
     "build_index",
     "clip_locator",
+    "collected_signals",
     "confine_dataset",
     "default_workers",
+    "drift",
     "engine_id",
     "ensure_fingerprints",
     "error_text",
@@ -81,6 +90,7 @@ __all__ = [
     "store_clip",
     "stored_clip",
     "stored_lookup",
+    "terms_on",
     "verified_asset",
     "write_report",
 ]

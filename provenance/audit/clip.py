@@ -1,5 +1,6 @@
 """One clip: its content hash, its stored result of the same content when there is one, else the engine's
-matches as a raw result (JSON, keyed by reference, without any policy: terms are applied when it is rendered)."""
+matches as a raw result (JSON, keyed by reference, without any policy: terms are applied when it is rendered),
+with the opt-out signals embedded in the file (``signals``: :func:`provenance.media.signals.read_signals`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from provenance.engine import ClipMatches, ReferenceIndex, match_clip
 from provenance.errors import ProvenanceError
+from provenance.media.signals import read_signals
 from provenance.report import Clip
 from rightsdb import Registry, sha256_file
 from rightsdb.results import FindingRow, store_result, stored_result
@@ -93,12 +95,20 @@ def match_source(source: Any, index: ReferenceIndex, key: str, lookup: Lookup) -
     cache_key = f"{sha}:{key}"
     stored = lookup(cache_key)
     if stored is not None:
-        return sha, cache_key, stored, True
+        return sha, cache_key, _with_signals(stored, source), True
     try:
         raw = raw_matches(match_clip(source, index))
     except (ProvenanceError, OSError) as exc:
         raw = {"error": error_text(exc)}
-    return sha, cache_key, raw, False
+    return sha, cache_key, _with_signals(raw, source), False
+
+
+def _with_signals(raw: dict[str, Any], source: Any) -> dict[str, Any]:
+    """``raw`` with the opt-out signals embedded in the clip's file (read once per content: a stored result
+    from before they were read gets them now); a clip that did not decode is not read for them."""
+    if raw.get("error") or "signals" in raw:
+        return raw
+    return {**raw, "signals": read_signals(source)}
 
 
 def stored_lookup(registry: Registry, rescan: bool) -> Lookup:

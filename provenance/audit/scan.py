@@ -26,6 +26,7 @@ from provenance.audit.references import (
     verified_asset,
 )
 from provenance.audit.reviews import load_reviews
+from provenance.audit.signals import Snapshots, collected_signals
 from provenance.dataset import BadEntry, ClipSource, Entry, Selection, iter_sources
 from provenance.engine import EngineParams
 from provenance.errors import ScanError
@@ -71,6 +72,7 @@ def scan(
     selection: Selection | None = None,
     allow_empty_registry: bool = False,
     heartbeat: Callable[[], None] | None = None,
+    signals_dir: Path | None = None,
 ) -> Report:
     """Scan a dataset (a folder, a WebDataset shard, or a JSONL/CSV/Parquet manifest) and return the report.
 
@@ -99,6 +101,10 @@ def scan(
 
     ``heartbeat()`` is called every second or so while clips are matched (between clips in this process); what
     it raises stops the scan at once (a cancelled service job), its worker processes killed.
+
+    Opt-out signals: those embedded in each file, the HTTP headers recorded in its metadata and, with
+    ``signals_dir``, its domain's robots.txt / ai.txt / tdmrep.json snapshots (:mod:`provenance.audit.signals`)
+    are joined with its layers in the report.
     """
     from provenance.audit.executors import LocalExecutor, MatchJob
 
@@ -112,6 +118,7 @@ def scan(
     territory = territory.strip().upper() if territory else None
     as_of = as_of or datetime.now(UTC).date()
     selection = selection if selection is not None and not selection.everything else None
+    snapshots = Snapshots(signals_dir) if signals_dir is not None else None
     entries = selected_entries(root, allowed_roots, selection)
     if not allow_empty_registry:
         require_references(registry)
@@ -140,8 +147,18 @@ def scan(
         source_info = None
         if isinstance(entry, ClipSource) and entry.member is not None:
             source_info = Source(shard=entry.rel[: -len(entry.member) - 1], member=entry.member)
+        signals = collected_signals(entry.metadata, snapshots)
         clip = render_clip(
-            entry.rel, sha, raw, infos, as_of, territory, entry.metadata, source_info, reviews.for_clip(sha)
+            entry.rel,
+            sha,
+            raw,
+            infos,
+            as_of,
+            territory,
+            entry.metadata,
+            source_info,
+            reviews=reviews.for_clip(sha),
+            signals=signals,
         )
         store_clip(registry, scan_id, clip, cache_key, raw, replace_cached=rescan)
         clips[i] = clip

@@ -192,6 +192,15 @@ def scan_command(
             "unknown: nothing is listed clean.",
         ),
     ] = False,
+    signals_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--signals-dir",
+            help="A folder of per-domain snapshots captured at collection time (DOMAIN/robots.txt, DOMAIN/ai.txt, "
+            "DOMAIN/.well-known/tdmrep.json), read for each clip's source_url; nothing is fetched.",
+            show_default=False,
+        ),
+    ] = None,
     clip_timeout: Annotated[
         float | None,
         typer.Option(
@@ -224,6 +233,8 @@ def scan_command(
         return
     if territory is not None and (problem := territory_problem(territory)) is not None:
         raise ScanError(f"territory: {problem}")  # bad input is exit 2 before any database is opened
+    if signals_dir is not None and not signals_dir.is_dir():
+        raise ScanError(f"--signals-dir {signals_dir}: not a folder")
     runner = make_executor(executor.value, workers, address, clip_timeout)
     registry = state.open(create=False)  # a forgotten --db must not scan against a new, empty database
     stream = ClipStream(jsonl) if jsonl is not None else None
@@ -248,6 +259,7 @@ def scan_command(
                 executor=runner,
                 selection=selection,
                 allow_empty_registry=allow_empty_registry,
+                signals_dir=signals_dir,
             )
     except EmptyRegistryError as exc:
         raise EmptyRegistryError(f"{exc} (--allow-empty-registry scans anyway; nothing is then listed clean)") from None

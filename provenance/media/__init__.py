@@ -1,4 +1,5 @@
-"""Media: what a file is (probe) and its sampled frames (decode), whatever the container or the backend.
+"""Media: what a file is (probe), its sampled frames (decode), whatever the container or the backend, and the
+opt-out signals embedded in it (:mod:`~provenance.media.signals`: C2PA, XMP, container tags).
 
 Lowest stage of the data path: it knows files and codecs, nothing of datasets, fingerprints or registries.
 """
@@ -16,6 +17,7 @@ from provenance.media.probe import (
     MediaSource,
     probe,
 )
+from provenance.media.signals import TRAINING_MINING_LABELS, VALUE_MAX, XMP_WINDOW, read_signals
 
 __all__ = [
     "BACKENDS",
@@ -23,7 +25,10 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "MAX_SIDE",
+    "TRAINING_MINING_LABELS",
+    "VALUE_MAX",
     "VIDEO_SUFFIXES",
+    "XMP_WINDOW",
     "Frame",
     "MediaInfo",
     "MediaInput",
@@ -35,4 +40,5 @@ __all__ = [
     "iter_frames",
     "open_video",
     "probe",
+    "read_signals",
 ]

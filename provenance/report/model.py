@@ -21,7 +21,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from provenance.report.vocabulary import AiTraining, Exposure, LayerName, Verdict
+from provenance.report.vocabulary import (
+    AiTraining,
+    Exposure,
+    LayerName,
+    SignalEffect,
+    SignalSource,
+    SignalVerdict,
+    Verdict,
+)
 
 __all__ = [
     "CLIP_EXAMPLE",
@@ -40,6 +48,8 @@ __all__ = [
     "Review",
     "ScanFacts",
     "Segment",
+    "Signal",
+    "Signals",
     "Source",
 ]
 
@@ -212,6 +222,30 @@ class Source(ReportModel):
     member: str
 
 
+class Signal(ReportModel):
+    """One opt-out or rights signal of a clip: what it is (``kind``), what it says (``value``), where it was found
+    (``source``), what it means for AI training (``effect``), when it was captured (``date``) and, for a signed
+    C2PA manifest, its ``validation`` (``valid``, ``invalid``, ``untrusted``)."""
+
+    kind: str
+    value: str
+    source: SignalSource
+    effect: SignalEffect
+    date: str | None = None
+    validation: str | None = None
+    detail: str | None = None
+
+
+class Signals(ReportModel):
+    """A clip's signals joined with its registry layers: ``opt_out`` when any signal reserves AI training (valid
+    or not: fail closed), the ``verdict`` of the join and a ``note`` saying why."""
+
+    opt_out: bool
+    verdict: SignalVerdict
+    note: str | None = None
+    items: list[Signal] = Field(default_factory=list)
+
+
 class Clip(ReportModel):
     """One clip of the report (the contract's clip object). A clip that could not be read has an ``error``, no
     layers and exposure ``unknown`` (fail-safe: never cleared)."""
@@ -229,6 +263,8 @@ class Clip(ReportModel):
     frame_size: list[int] | None = None
     reason: str | None = None
     claims: list[DisputeMark] | None = None  # open disputes on works the clip shows no layer of
+    source_url: str | None = None
+    signals: Signals | None = None
 
 
 class References(ReportModel):

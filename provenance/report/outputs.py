@@ -100,8 +100,10 @@ def report_json(report: Report) -> str:
 
 
 def cleared(clip: Clip) -> bool:
-    """Whether a clip may go to training: it was read, and nothing found in it denies or conditions that."""
-    return not clip.error and clip.exposure in ("none", "low")
+    """Whether a clip may go to training: it was read, nothing found in it denies or conditions that, and it
+    carries no opt-out signal."""
+    opted_out = clip.signals is not None and clip.signals.opt_out
+    return not clip.error and clip.exposure in ("none", "low") and not opted_out
 
 
 def listable(path: str, fmt: ListFormat = "lines") -> bool:

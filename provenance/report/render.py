@@ -8,15 +8,16 @@ the scan date, so a change of terms re-renders stored results without matching a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from provenance.report.evidence import evidence_times
 from provenance.report.exposure import Terms, effective_terms, exposure_of, reason
-from provenance.report.model import AssetEvidence, Clip, FootageEvidence, Layer, Policy, Segment, Source
+from provenance.report.model import AssetEvidence, Clip, FootageEvidence, Layer, Policy, Segment, Signal, Source
 from provenance.report.reviews import ClipReviews, apply_reviews, counted
+from provenance.report.signals import apply_signals, embedded_signals, source_url
 from provenance.report.vocabulary import LAYERS, VERDICTS, ai_training, layer_name
 
 __all__ = ["RefInfo", "render_clip", "with_layers"]
@@ -54,6 +55,7 @@ def render_clip(
     metadata: Mapping[str, Any] | None = None,
     source: Source | None = None,
     reviews: ClipReviews | None = None,
+    signals: Sequence[Signal] = (),
 ) -> Clip:
     """The report's clip object from a raw result (``infos`` by reference key) and the registry's current terms.
 
@@ -61,7 +63,10 @@ def render_clip(
     (:mod:`provenance.report.reviews`); a dismissed layer stays in the report and does not count.
 
     Exposure ``unknown`` (fail-safe) for a clip that could not be read (``error``) and for any clip when the
-    registry holds no reference (``infos`` empty): nothing could have been found in it."""
+    registry holds no reference (``infos`` empty): nothing could have been found in it.
+
+    The opt-out signals embedded in the file (the raw result's ``signals``, as the media reader found them) and
+    ``signals`` (captured at collection time) are joined with the layers (:mod:`provenance.report.signals`)."""
     clip = Clip(
         path=rel, sha256=sha, duration_s=raw.get("duration_s"), exposure="none", error=raw.get("error"), layers=[]
     )
@@ -69,6 +74,8 @@ def render_clip(
         clip.source = source
     if metadata:
         clip.metadata = dict(metadata)
+        if (url := source_url(metadata)) is not None:
+            clip.source_url = url
     if raw.get("frame_size"):
         clip.frame_size = raw["frame_size"]
     if clip.error or not infos:  # fail-safe: a clip not read, or checked against nothing, is not cleared
@@ -87,15 +94,17 @@ def render_clip(
             if claims:
                 clip.claims = claims
         clip.exposure = exposure_of([layer.policy.ai_training for layer in counted(clip.layers)])
-    clip.reason = reason(clip)
+    items = [*embedded_signals(raw.get("signals") or []), *signals]
+    apply_signals(clip, items, reason(clip))
     return clip
 
 
 def with_layers(clip: Clip, layers: list[Layer]) -> Clip:
     """``clip`` showing only ``layers`` (a holder's view of it), its exposure and reason computed from them alone."""
+    items = clip.signals.items if clip.signals is not None else []
     shown = clip.model_copy(update={"layers": layers})
     shown.exposure = exposure_of([x.policy.ai_training for x in counted(shown.layers)])
-    shown.reason = reason(shown)
+    apply_signals(shown, items, reason(shown))
     return shown
 
 
@@ -115,6 +124,8 @@ def _policy(info: RefInfo, as_of: date, territory: str | None) -> Policy:
         policy.valid_until = terms.valid_until.isoformat()
     if terms.territories:
         policy.territories = list(terms.territories)
+    if terms.source:
+        policy.source = terms.source
     if terms.url:
         policy.url = terms.url
     return policy

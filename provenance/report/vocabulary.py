@@ -13,10 +13,16 @@ __all__ = [
     "EXPOSURE_ORDER",
     "FAIL_ON_LEVELS",
     "LAYERS",
+    "SIGNAL_EFFECTS",
+    "SIGNAL_SOURCES",
+    "SIGNAL_VERDICTS",
     "VERDICTS",
     "AiTraining",
     "Exposure",
     "LayerName",
+    "SignalEffect",
+    "SignalSource",
+    "SignalVerdict",
     "Verdict",
     "ai_training",
     "layer_name",
@@ -47,6 +53,25 @@ VERDICTS: dict[AiTraining, Verdict] = {
     "conditional": "conditional",
     "unknown": "unknown",
 }
+
+#: Where a clip's signal was found: in the file (``embedded``: XMP or container tags; ``c2pa``: a C2PA manifest),
+#: in the HTTP headers captured when it was collected (``header``), or in its domain's ``robots`` (robots.txt),
+#: ``ai.txt`` or ``tdmrep`` (/.well-known/tdmrep.json) snapshot.
+SignalSource = Literal["embedded", "c2pa", "header", "robots", "ai.txt", "tdmrep"]
+SIGNAL_SOURCES: tuple[SignalSource, ...] = get_args(SignalSource)
+
+#: What a signal means for AI training: it reserves it (an opt-out), allows it, could not be read (fail closed:
+#: a person has to look), or only informs (a licence text, a policy URL).
+SignalEffect = Literal["reserves", "allows", "unreadable", "info"]
+SIGNAL_EFFECTS: tuple[SignalEffect, ...] = get_args(SignalEffect)
+
+#: The join of a clip's signals with its registry layers (README, "Opt-out signals"): ``none`` (no signal says
+#: anything of AI training), ``allowed`` (signals allow it, none reserves it), ``opt_out`` (a reservation, and a
+#: registered work matched), ``opt_out_unregistered`` (a reservation although no registered work matched),
+#: ``reservation_stripped`` (a registered work whose terms come from a machine-readable reservation matched, and
+#: the clip carries none), ``unreadable`` (a signal could not be read).
+SignalVerdict = Literal["none", "allowed", "opt_out", "opt_out_unregistered", "reservation_stripped", "unreadable"]
+SIGNAL_VERDICTS: tuple[SignalVerdict, ...] = get_args(SignalVerdict)
 
 _T = TypeVar("_T", bound=str)
 

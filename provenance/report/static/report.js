@@ -186,11 +186,15 @@ function renderSummary() {
     return r.layerNames.map(function (n) { return {id: n, label: n, cls: 'other'}; });
   });
   var total = rows.reduce(function (s, r) { return s + (r.dur || 0); }, 0);
-  var flagged = rows.filter(function (r) { return r.level === 'low' || r.level === 'medium' || r.level === 'high'; });
+  var withWorks = rows.filter(function (r) { return r.layers.length > 0; });
   var cards = document.getElementById('cards');
-  [[rows.length, 'clips'], [mins(total), 'minutes'], [flagged.length, 'clips with registered works'],
+  var sigOf = function (r) { return (r.c.signals && typeof r.c.signals === 'object') ? r.c.signals : null; };
+  var optOuts = rows.filter(function (r) { var g = sigOf(r); return !!(g && g.opt_out); }).length;
+  var stripped = rows.filter(function (r) { var g = sigOf(r); return !!(g && g.verdict === 'reservation_stripped'); }).length;
+  var sigCards = rows.some(sigOf) ? [[optOuts, 'carry an opt-out'], [stripped, 'reservations stripped']] : [];
+  [[rows.length, 'clips'], [mins(total), 'minutes'], [withWorks.length, 'clips with registered works'],
    [byLevel.high.clips, 'high exposure'],
-   [byLevel.error.clips + byLevel.unknown.clips, 'could not be checked']].forEach(function (c) {
+   [byLevel.error.clips + byLevel.unknown.clips, 'could not be checked']].concat(sigCards).forEach(function (c) {
     cards.appendChild(el('div', {cls: 'card'}, el('b', {text: c[0]}), el('span', {text: c[1]})));
   });
   var lv = function (k) { return RANK[k]; };
@@ -338,7 +342,10 @@ function rowFor(r) {
   }
   tr.appendChild(cell);
   tr.appendChild(el('td', {cls: 'path', text: r.path}));
-  tr.appendChild(el('td', null, el('span', {cls: 'badge x-' + r.level, text: r.level})));
+  var level = el('td', null, el('span', {cls: 'badge x-' + r.level, text: r.level}));
+  var sv = (r.c.signals && typeof r.c.signals === 'object') ? str(r.c.signals.verdict) : '';
+  if (sv && sv !== 'none' && sv !== 'allowed') level.appendChild(el('span', {cls: 'tag sig-tag', text: signalWords(sv)}));
+  tr.appendChild(level);
   if (r.level === 'error') {
     tr.appendChild(el('td', {colspan: 6, cls: 'errtext', text: 'Error: ' + errText(r)}));
   } else {
@@ -377,8 +384,39 @@ function detailRow(r) {
   }
   if (meta.length) td.appendChild(el('p', {cls: 'mono', text: meta.join(' \u00B7 ')}));
   list(r.c.claims).forEach(function (d) { if (d && typeof d === 'object') td.appendChild(disputeBox(d, false)); });
+  if (r.c.signals && typeof r.c.signals === 'object') td.appendChild(signalsBox(r.c.signals));
   r.layers.forEach(function (l, li) { td.appendChild(layerBox(r, l, li)); });
   return tr;
+}
+// Opt-out signals (report field `signals`): the join's verdict, why, and each signal with its source and state.
+var SIGNAL_WORDS = {opt_out: 'opt-out', opt_out_unregistered: 'opt-out, no registered work',
+  reservation_stripped: 'reservation stripped', unreadable: 'signal unreadable', allowed: 'allowed by signals',
+  none: 'no opt-out'};
+function signalWords(v) { return SIGNAL_WORDS[v] || str(v); }
+function signalsBox(sig) {
+  var verdict = str(sig.verdict);
+  var box = el('article', {cls: 'signals s-' + verdict, 'data-verdict': verdict});
+  box.appendChild(el('h3', null, el('span', {text: 'Opt-out signals'}),
+    el('span', {cls: 'tag sig-verdict', text: signalWords(verdict)})));
+  if (sig.note) box.appendChild(el('p', {cls: 'sig-note', text: str(sig.note)}));
+  var items = list(sig.items).filter(function (s) { return s && typeof s === 'object'; });
+  if (!items.length) return box;
+  var head = el('tr');
+  ['Signal', 'Value', 'Source', 'Means', 'Date', 'Validation', 'Detail'].forEach(function (h) {
+    head.appendChild(el('th', {scope: 'col', text: h}));
+  });
+  var table = el('table', {cls: 'sig-items'}, el('caption', {cls: 'sr-only', text: 'Signals'}), el('thead', null, head));
+  var tb = el('tbody');
+  items.forEach(function (s) {
+    tb.appendChild(el('tr', {cls: 'signal e-' + str(s.effect), 'data-effect': str(s.effect)},
+      el('td', {cls: 'mono', text: str(s.kind)}), el('td', {cls: 'mono', text: str(s.value)}),
+      el('td', {text: str(s.source)}), el('td', {cls: 'sig-effect', text: str(s.effect)}),
+      el('td', {text: str(s.date)}), el('td', {cls: 'sig-validation', text: str(s.validation)}),
+      el('td', {text: str(s.detail)})));
+  });
+  table.appendChild(tb);
+  box.appendChild(table);
+  return box;
 }
 function layerBox(r, l, li) {
   var verdict = str(l.verdict);
