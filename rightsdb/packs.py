@@ -52,6 +52,7 @@ __all__ = [
     "holder_pack",
     "import_pack",
     "pack_actor",
+    "pack_reference_contents",
     "pack_references",
     "parse_pack_works",
     "stored_prints",
@@ -194,6 +195,20 @@ def stored_thumbnails(registry: Registry, shas: set[str]) -> dict[str, list[tupl
     out: dict[str, list[tuple[float, bytes]]] = {}
     for r in rows:
         out.setdefault(r.sha256, []).append((float(r.time_s), r.image))
+    return out
+
+
+def pack_reference_contents(registry: Registry) -> dict[str, str]:
+    """The references that came from a rights pack, by the path the report names them by: path -> content."""
+    with registry.session() as session:
+        rows = session.exec(
+            select(Reference.path, Reference.sha256)
+            .where(col(Reference.pack_id).is_not(None))
+            .order_by(col(Reference.id))
+        ).all()
+    out: dict[str, str] = {}
+    for path, sha in rows:
+        out.setdefault(path, sha)
     return out
 
 

@@ -9,7 +9,9 @@
 - :mod:`~provenance.audit.checks`, :mod:`~provenance.audit.jobs`: the service's operations (clip checks,
   reference uploads, scan jobs under a lease);
 - :mod:`~provenance.audit.manifests`, :mod:`~provenance.audit.pages`: manifest import with the media probe,
-  the HTML page of a report with its thumbnails.
+  the HTML page of a report with its thumbnails;
+- :mod:`~provenance.audit.packs`, :mod:`~provenance.audit.packfile`: rights packs (a holder's works, terms and
+  fingerprints without footage): built, checked, imported.
 """
 
 from provenance.audit.checks import CHECKS_SCAN_ID, Checker, add_reference_file, stored_clip
@@ -25,11 +27,14 @@ from provenance.audit.executors import (
 )
 from provenance.audit.jobs import confine_dataset, run_scan_job
 from provenance.audit.manifests import import_manifest_file, media_probe
-from provenance.audit.pages import clip_locator, report_page
+from provenance.audit.packfile import read_pack, write_pack
+from provenance.audit.packs import PackSummary, build_pack, import_pack_file
+from provenance.audit.pages import PackThumbnailer, clip_locator, report_page
 from provenance.audit.references import (
     FOOTAGE_ALGORITHM,
     IndexPayload,
     build_index,
+    check_pack_references,
     engine_id,
     ensure_fingerprints,
     index_payload,
@@ -37,6 +42,7 @@ from provenance.audit.references import (
     load_infos,
     match_key,
     ref_key,
+    reference_assets,
     require_references,
     verified_asset,
 )
@@ -55,9 +61,13 @@ __all__ = [
     "Lookup",
     "MatchJob",
     "MatchResult",
+    "PackSummary",
+    "PackThumbnailer",
     "RayExecutor",
     "add_reference_file",
     "build_index",
+    "build_pack",
+    "check_pack_references",
     "clip_locator",
     "confine_dataset",
     "default_workers",
@@ -65,6 +75,7 @@ __all__ = [
     "ensure_fingerprints",
     "error_text",
     "import_manifest_file",
+    "import_pack_file",
     "index_payload",
     "load_index",
     "load_infos",
@@ -73,7 +84,9 @@ __all__ = [
     "match_source",
     "media_probe",
     "raw_matches",
+    "read_pack",
     "ref_key",
+    "reference_assets",
     "report_page",
     "require_references",
     "run_scan_job",
@@ -82,5 +95,6 @@ __all__ = [
     "stored_clip",
     "stored_lookup",
     "verified_asset",
+    "write_pack",
     "write_report",
 ]
