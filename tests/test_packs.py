@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,8 +29,10 @@ from provenance.audit import ensure_fingerprints, scan, write_report
 from provenance.audit.manifests import import_manifest_file
 from provenance.audit.packfile import FORMAT_VERSION, write_pack
 from provenance.audit.packs import build_pack, import_pack_file
+from provenance.audit.pages import NO_PACK_FOOTAGE, report_page
 from provenance.engine import FINGERPRINT_VERSION, EngineParams
 from provenance.errors import PackError, ReferenceChangedError
+from provenance.report import Report
 from rightsdb import Fingerprint, Holder, Reference, Registry, RegistryError, export_manifest, registry_digest
 from rightsdb.models import Pack, PolicyChange, ReferenceThumbnail
 
@@ -415,3 +419,69 @@ def test_pack_holds_no_footage(packs: dict[str, Any]) -> None:
             assert bool(thumbs) == (holder in WITH_THUMBNAILS)
             assert all(zf.getinfo(n).file_size < 64 * 1024 for n in thumbs)
             assert all(n.startswith(("pack.", "prints/", "assets/", "thumbs/")) for n in names)
+
+
+# --------------------------------------------------------------------------- evidence: what the pack allows
+
+
+def _embedded(page: str, element_id: str) -> Any:
+    m = re.search(rf'<script type="application/json" id="{element_id}">(.*?)</script>', page, re.S)
+    assert m is not None
+    return json.loads(m.group(1))
+
+
+@pytest.mark.slow
+def test_evidence_shows_pack_thumbnails_or_says_the_pack_holds_no_footage(
+    packs: dict[str, Any], sample_report: dict[str, Any], tmp_path: Path
+) -> None:
+    lab = Registry(f"sqlite:///{tmp_path / 'lab.db'}")
+    try:
+        _import_all(lab, packs)
+        page = report_page(Report.model_validate(sample_report), lab)
+    finally:
+        lab.dispose()
+    views = _embedded(page, "evidence-data")["views"]
+    with_pictures = without = 0
+    for ci, clip in enumerate(sample_report["clips"]):
+        for li, layer in enumerate(clip["layers"]):
+            for ei, _ in enumerate(layer["evidence"]):
+                view = views[f"{ci}:{li}:{ei}"]
+                assert "clip_img" in view  # the clip's own frame, from the dataset
+                if layer["holder"] in WITH_THUMBNAILS:
+                    assert "ref_img" in view and "ref_note" not in view
+                    with_pictures += 1
+                else:
+                    assert view.get("ref_note") == NO_PACK_FOOTAGE and "ref_img" not in view
+                    without += 1
+    assert with_pictures > 0 and without > 0
+
+    out = tmp_path / "report.html"
+    out.write_text(page, encoding="utf-8")
+    if not Path("/usr/bin/chromium").is_file():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing: CI must run the HTML report tests")
+        pytest.skip("/usr/bin/chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            tab.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            tab.goto(out.as_uri())
+            tab.wait_for_selector("body[data-ready='1']", timeout=60_000)
+            notes = tab.locator(".placeholder-ref").all_inner_texts()
+            loaded = tab.eval_on_selector_all(
+                "img.thumb-ref", "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length"
+            )
+        finally:
+            browser.close()
+    assert not problems, problems
+    assert len(notes) == without and all("rights pack, which holds no footage" in n for n in notes)
+    assert loaded == with_pictures

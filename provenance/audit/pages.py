@@ -23,7 +23,7 @@ from rightsdb.queries import reference_locations
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PackThumbnailer", "clip_locator", "report_page"]
+__all__ = ["NO_PACK_FOOTAGE", "PackThumbnailer", "clip_locator", "report_page"]
 
 #: The note for a rights-pack reference without a thumbnail of its own.
 NO_PACK_FOOTAGE = (
