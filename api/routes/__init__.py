@@ -1,5 +1,5 @@
 """The service's routes, one module per resource; :mod:`api.app` mounts their routers under ``/v1``."""
 
-from api.routes import clips, findings, health, registry, scans
+from api.routes import clips, findings, health, packs, registry, scans
 
-__all__ = ["clips", "findings", "health", "registry", "scans"]
+__all__ = ["clips", "findings", "health", "packs", "registry", "scans"]

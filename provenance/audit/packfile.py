@@ -44,6 +44,7 @@ __all__ = [
     "asset_blob",
     "load_private_key",
     "load_public_key",
+    "public_key_from_hex",
     "read_pack",
     "write_pack",
 ]
@@ -99,6 +100,16 @@ def load_public_key(path: Path) -> Any:
     if not isinstance(key, Ed25519PublicKey):
         raise PackError(f"{path}: not an Ed25519 public key")
     return key
+
+
+def public_key_from_hex(text: str) -> Any:
+    """An Ed25519 public key given as its 32 raw bytes in hex (as ``pack.sig`` and the import's output show it)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text.strip()))
+    except ValueError:
+        raise PackError(f"signer: {text[:80]!r} is not an Ed25519 public key (64 hex digits)") from None
 
 
 def _raw_public(key: Any) -> str:
@@ -206,12 +217,13 @@ class OpenedPack:
     members: dict[str, bytes]
 
 
-def read_pack(path: Path, verify_key: Any = None, *, fingerprint_version: str) -> OpenedPack:
+def read_pack(path: Path, verify_key: Any = None, *, fingerprint_version: str, name: str | None = None) -> OpenedPack:
     """Open a pack and check everything: the manifest's digest, the signature (with ``verify_key``: it must be
     signed by that key; without one a signature present must still verify), the format version, the fingerprint
     version, every member against its listed sha256 (none missing, none added), and the whole archive against its
-    checksum. :class:`PackError` (``"PACK: what failed"``) at the first that fails."""
-    name = str(path)
+    checksum. :class:`PackError` (``"PACK: what failed"``, the pack named ``name``, else its path) at the first
+    that fails."""
+    name = str(path) if name is None else name
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size

@@ -31,6 +31,7 @@ from provenance.audit.packfile import (
     asset_blob,
     load_private_key,
     load_public_key,
+    public_key_from_hex,
     read_pack,
     write_pack,
 )
@@ -234,14 +235,22 @@ def _jpeg(rgb: Any) -> bytes:
 
 
 def import_pack_file(
-    registry: Registry, path: Path, verify_key: Path | None = None
+    registry: Registry,
+    path: Path,
+    verify_key: Path | None = None,
+    *,
+    signer: str | None = None,
+    name: str | None = None,
 ) -> tuple[ImportReport, PackSummary]:
     """Check a pack file completely, then add it to the registry in one transaction (all or nothing; importing it
     again changes nothing). :class:`PackError` (one line naming the file and what failed) for a pack that is not
-    intact, not signed by ``verify_key`` (PEM public key) when given, or of another fingerprint version."""
+    intact, not signed by ``verify_key`` (PEM public key file) or ``signer`` (hex) when given, or of another
+    fingerprint version. ``name`` names the pack in messages and the history (an upload's file name)."""
     key = load_public_key(verify_key) if verify_key is not None else None
-    opened = read_pack(path, key, fingerprint_version=FINGERPRINT_VERSION)
-    name = str(path)
+    if signer is not None:
+        key = public_key_from_hex(signer)
+    name = str(path) if name is None else name
+    opened = read_pack(path, key, fingerprint_version=FINGERPRINT_VERSION, name=name)
     doc = opened.manifest
     holder, works = parse_pack_works(name, doc.get("holder"), doc.get("works"))
     try:
