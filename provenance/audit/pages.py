@@ -94,7 +94,14 @@ class PackThumbnailer(Thumbnailer[Clip]):
         pictures = self._pictures(ref_path)
         if not pictures or not isinstance(t, int | float) or t != t:
             return None
-        return min(pictures, key=lambda p: abs(p[0] - float(t)))[1]
+        at, jpeg = min(pictures, key=lambda p: abs(p[0] - float(t)))
+        if abs(at - float(t)) < 0.05:
+            return jpeg
+        try:  # the pack's frame nearest the moment: it says which moment it shows
+            return _labelled(jpeg, f"pack frame at {at:.2f} s")
+        except Exception as exc:  # a picture that cannot be labelled is not shown as another moment's
+            log.debug("cannot label a pack thumbnail of %s: %s", ref_path, exc)
+            return None
 
     def asset(self, ref_path: str) -> bytes | None:
         if ref_path not in self.packed:
@@ -104,3 +111,20 @@ class PackThumbnailer(Thumbnailer[Clip]):
 
     def reference_note(self, ref_path: str) -> str | None:
         return NO_PACK_FOOTAGE if ref_path in self.packed else None
+
+
+def _labelled(jpeg: bytes, text: str) -> bytes:
+    """The JPEG with ``text`` on a dark strip along its bottom edge."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    with Image.open(io.BytesIO(jpeg)) as src:
+        im = src.convert("RGB")
+    draw = ImageDraw.Draw(im)
+    height = 14
+    draw.rectangle((0, im.height - height, im.width, im.height), fill=(0, 0, 0))
+    draw.text((4, im.height - height + 2), text, fill=(255, 255, 255))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=80)
+    return buf.getvalue()
