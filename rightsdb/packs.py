@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from ._errors import ManifestError, NotFoundError
 from .exports import policy_dict
-from .imports import import_actor, work_values
+from .imports import work_values
 from .manifest import ID_PATTERN, HolderSpec, ImportReport, MediaFacts, WorkSpec, parse_policy
 from .models import (
     Fingerprint,
@@ -354,8 +354,13 @@ def _utc(moment: datetime) -> datetime:
 
 
 def pack_actor(name: str) -> str:
-    """The policy history's actor for the import of the pack file ``name``."""
-    return "pack " + import_actor(name)
+    """The policy history's actor for the import of the pack file ``name``: ``pack import: <name>``, the name cut
+    at the front (``...``) when the whole would not fit the column."""
+    prefix = "pack import: "
+    room = 256 - len(prefix)
+    if len(name) > room:
+        name = "..." + name[len(name) - room + 3 :]
+    return prefix + name
 
 
 def import_pack(registry: Registry, content: PackContent) -> ImportReport:

@@ -35,6 +35,7 @@ from provenance.errors import PackError, ReferenceChangedError
 from provenance.report import Report
 from rightsdb import Fingerprint, Holder, Reference, Registry, RegistryError, export_manifest, registry_digest
 from rightsdb.models import Pack, PolicyChange, ReferenceThumbnail
+from rightsdb.queries import policy_history
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "fixtures" / "sample"
@@ -148,6 +149,10 @@ def test_import_is_idempotent_and_all_or_nothing(packs: dict[str, Any], registry
 
     before = counts()
     assert before[2] == 7 and before[5] > 0  # 5 footage prints + 2 assets; thumbnails of two holders
+    history = policy_history(registry, "freedoom")  # the holder's own history, then the lab's import
+    assert history[0]["actor"].startswith("manifest import: ") and history[0]["before"] is None
+    assert history[-1]["actor"] == f"pack import: {packs['files']['hellgate']}"
+    assert history[-1]["after"] == {"ai_training": "deny", "license": "All rights reserved"}
     report, summary = import_pack_file(registry, packs["files"]["hellgate"], packs["public"])
     assert report.created == {"holders": 0, "works": 0, "references": 0} and not report.changed
     assert summary.signer is not None and counts() == before
