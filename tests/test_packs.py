@@ -33,7 +33,18 @@ from provenance.audit.pages import NO_PACK_FOOTAGE, report_page
 from provenance.engine import FINGERPRINT_VERSION, EngineParams
 from provenance.errors import PackError, ReferenceChangedError
 from provenance.report import Report
-from rightsdb import Fingerprint, Holder, Reference, Registry, RegistryError, export_manifest, registry_digest
+from rightsdb import (
+    Fingerprint,
+    Holder,
+    ManifestError,
+    NotFoundError,
+    Reference,
+    Registry,
+    RegistryError,
+    export_manifest,
+    registry_digest,
+)
+from rightsdb.edit import create_holder, create_work
 from rightsdb.models import Pack, PolicyChange, ReferenceThumbnail
 from rightsdb.queries import policy_history
 
@@ -490,3 +501,44 @@ def test_evidence_shows_pack_thumbnails_or_says_the_pack_holds_no_footage(
     assert not problems, problems
     assert len(notes) == without and all("rights pack, which holds no footage" in n for n in notes)
     assert loaded == with_pictures
+
+
+# --------------------------------------------------------------------------- what a pack may not do
+
+
+def test_a_pack_cannot_take_another_holders_work(packs: dict[str, Any], tmp_path: Path) -> None:
+    lab = Registry("sqlite://")
+    try:
+        create_holder(lab, "someone", "Someone Else", "publisher")
+        create_work(lab, "freedoom", "Their Freedoom", "someone", "game", {"ai_training": "allow"}, "test")
+        with pytest.raises(ManifestError, match=r"works\[0\] \(freedoom\): id: this registry holds work 'freedoom'"):
+            import_pack_file(lab, packs["files"]["hellgate"], packs["public"])
+        with lab.session() as session:
+            assert session.exec(select(Reference)).all() == [] and session.get(Holder, "hellgate") is None
+    finally:
+        lab.dispose()
+
+
+def test_packs_name_only_the_holders_own_works_and_pass_on(packs: dict[str, Any], tmp_path: Path) -> None:
+    """A lab may pass a holder's works on as a pack again (from the stored prints and pixels, no file), and gets
+    the same registry; it cannot pack an unknown holder or another holder's work."""
+    lab = Registry(f"sqlite:///{tmp_path / 'lab.db'}")
+    again = Registry("sqlite://")
+    try:
+        _import_all(lab, packs)
+        with pytest.raises(NotFoundError, match="no holder with id 'nobody'"):
+            build_pack(lab, "nobody", tmp_path / "x.pack")
+        with pytest.raises(NotFoundError, match="'pw-pong' is a work of holder 'pixelworks', not 'hellgate'"):
+            build_pack(lab, "hellgate", tmp_path / "x.pack", work_ids=["pw-pong"])
+        assert not (tmp_path / "x.pack").exists()
+        for holder in HOLDERS:
+            build_pack(lab, holder, tmp_path / f"{holder}.pack", thumbnails=True)
+            import_pack_file(again, tmp_path / f"{holder}.pack")
+        with lab.session() as a, again.session() as b:
+            assert registry_digest(a) == registry_digest(b) == packs["digest"]
+            assert {(f.sha256, f.algorithm, f.data) for f in a.exec(select(Fingerprint)).all()} == {
+                (f.sha256, f.algorithm, f.data) for f in b.exec(select(Fingerprint)).all()
+            }
+    finally:
+        lab.dispose()
+        again.dispose()

@@ -157,12 +157,13 @@ def registry_show(work_id: Annotated[str, typer.Argument(help="Work id.", show_d
         terms.append(f"url: {work.terms_url}")
     out.print("terms    " + "; ".join(terms))
     table = Table(show_edge=False)
-    for column in ("path", "kind", "media", "size", "duration", "sha256"):
+    for column in ("path", "kind", "media", "size", "duration", "sha256", "from"):
         table.add_column(column)
     for ref in refs:
         media = f"{ref.width}x{ref.height}" + (f" {ref.fps:.2f} fps" if ref.media_kind == "video" else "")
         duration = f"{ref.duration_s:.1f}s" if ref.media_kind == "video" else "-"
-        table.add_row(ref.path, ref.kind, media, f"{ref.size_bytes / 1024:.0f} KiB", duration, ref.sha256[:12])
+        source = f"pack {ref.pack_id[:12]}" if ref.pack_id else "file"  # a rights pack's: no file
+        table.add_row(ref.path, ref.kind, media, f"{ref.size_bytes / 1024:.0f} KiB", duration, ref.sha256[:12], source)
     out.print(table)
 
 
