@@ -542,3 +542,34 @@ def test_packs_name_only_the_holders_own_works_and_pass_on(packs: dict[str, Any]
     finally:
         lab.dispose()
         again.dispose()
+
+
+def test_a_fifo_or_folder_is_refused_without_waiting(packs: dict[str, Any], tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "pack.fifo"
+    os.mkfifo(fifo)
+    outcomes: list[str] = []
+
+    def attempt(path: Path, key: Path | None) -> None:
+        lab = Registry("sqlite://")
+        try:
+            import_pack_file(lab, path, key)
+        except PackError as exc:
+            outcomes.append(str(exc))
+        finally:
+            lab.dispose()
+
+    cases = [(fifo, None), (packs["files"]["hellgate"], fifo), (tmp_path, None)]
+    for path, key in cases:
+        worker = threading.Thread(target=attempt, args=(path, key), daemon=True)
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive(), f"import-pack waited on {path} / {key}"
+    assert len(outcomes) == 3 and all("not a regular file" in o for o in outcomes), outcomes
+    empty = Registry("sqlite://")
+    try:
+        with pytest.raises(PackError, match="is a folder"):  # checked before any work
+            build_pack(empty, "hellgate", tmp_path)
+    finally:
+        empty.dispose()

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.errors import PackError
+from provenance.media.files import open_regular
 
 __all__ = [
     "ASSET_ALGORITHM",
@@ -42,6 +43,7 @@ __all__ = [
     "OpenedPack",
     "asset_array",
     "asset_blob",
+    "check_target",
     "load_private_key",
     "load_public_key",
     "public_key_from_hex",
@@ -80,7 +82,7 @@ def load_private_key(path: Path) -> Any:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     try:
-        key = load_pem_private_key(Path(path).read_bytes(), password=None)
+        key = load_pem_private_key(_small_file(path), password=None)
     except (OSError, ValueError, TypeError) as exc:
         raise PackError(f"{path}: cannot read an Ed25519 private key (PEM, unencrypted): {_first(exc)}") from None
     if not isinstance(key, Ed25519PrivateKey):
@@ -94,7 +96,7 @@ def load_public_key(path: Path) -> Any:
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     try:
-        key = load_pem_public_key(Path(path).read_bytes())
+        key = load_pem_public_key(_small_file(path))
     except (OSError, ValueError, TypeError) as exc:
         raise PackError(f"{path}: cannot read an Ed25519 public key (PEM): {_first(exc)}") from None
     if not isinstance(key, Ed25519PublicKey):
@@ -110,6 +112,15 @@ def public_key_from_hex(text: str) -> Any:
         return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text.strip()))
     except ValueError:
         raise PackError(f"signer: {text[:80]!r} is not an Ed25519 public key (64 hex digits)") from None
+
+
+def _small_file(path: Path) -> bytes:
+    """A key file's bytes: a regular file only (a FIFO is never waited on), at most 64 KiB."""
+    with open_regular(path) as fh:
+        data = fh.read(64 * 1024 + 1)
+    if len(data) > 64 * 1024:
+        raise ValueError("larger than 64 KiB: not a key file")
+    return data
 
 
 def _raw_public(key: Any) -> str:
@@ -148,6 +159,16 @@ def asset_array(blob: bytes, where: str) -> npt.NDArray[np.uint8]:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def check_target(out: Path) -> Path:
+    """Where a pack is to be written, checked before any work: not a folder, in a folder that exists."""
+    out = Path(out)
+    if out.is_dir():
+        raise PackError(f"{out}: is a folder; give the pack file's name (--out FILE.pack)")
+    if not out.resolve().parent.is_dir():
+        raise PackError(f"{out}: cannot write there: folder {out.resolve().parent} does not exist")
+    return out
+
+
 def write_pack(out: Path, manifest: dict[str, Any], members: dict[str, bytes], sign_key: Any = None) -> str:
     """Write the pack atomically (a temporary file beside ``out``, then renamed); returns its id (the manifest's
     sha256). ``manifest`` gets ``members`` (the sha256 of each blob) added."""
@@ -162,8 +183,11 @@ def write_pack(out: Path, manifest: dict[str, Any], members: dict[str, bytes], s
             "signature": bytes(sign_key.sign(_signed_line(digest))).hex(),
         }
         head.append((SIGNATURE, json.dumps(sig, sort_keys=True).encode("ascii")))
-    out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=".pack-", suffix=".tmp", dir=out.resolve().parent)
+    out = check_target(out)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".pack-", suffix=".tmp", dir=out.resolve().parent)
+    except OSError as exc:
+        raise PackError(f"{out}: cannot write there: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w+b") as fh:
             with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -225,7 +249,7 @@ def read_pack(path: Path, verify_key: Any = None, *, fingerprint_version: str, n
     that fails."""
     name = str(path) if name is None else name
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # a FIFO or a device is refused, never waited on
             size = os.fstat(fh.fileno()).st_size
             if size < _TRAILER_LEN + 24:
                 raise PackError(f"{name}: not a rights pack (too short)")

@@ -29,6 +29,7 @@ from provenance.audit.packfile import (
     FORMAT_VERSION,
     asset_array,
     asset_blob,
+    check_target,
     load_private_key,
     load_public_key,
     public_key_from_hex,
@@ -95,6 +96,7 @@ def build_pack(
     """Write the pack of a holder's works (all, or ``work_ids``) to ``out``, atomically; signed with the Ed25519
     private key in ``sign_key`` (PEM) when given."""
     params = params or EngineParams()
+    check_target(out)
     key = load_private_key(sign_key) if sign_key is not None else None
     holder, works = holder_pack(registry, holder_id, work_ids)
     if not works:
@@ -105,7 +107,8 @@ def build_pack(
     prints = stored_prints(
         registry, {r.sha256 for r in rows if r.kind == "footage"}, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION
     )
-    infos = {k: v for k, v in load_infos(registry).items() if v.reference_id in {r.id for r in rows}}
+    ids = {r.id for r in rows}
+    infos = {k: v for k, v in load_infos(registry).items() if v.reference_id in ids}
     assets = reference_assets(registry, infos)
     members: dict[str, bytes] = {}
     contents: dict[str, dict[str, Any]] = {}
