@@ -326,6 +326,18 @@ def test_the_cli_refuses_a_tampered_pack_with_one_line_and_exit_2(packs: dict[st
     )
     assert good.returncode == 0, good.stderr
     assert "works created 2" in good.stderr and good.stdout.startswith("registry digest ")
+    old = tmp_path / "old.pack"
+    _rewrite(packs["files"]["pixelworks"], old, lambda doc: doc.update(fingerprint_version="0.0"))
+    refused = subprocess.run(
+        [sys.executable, "-m", "provenance", "--db", db, "registry", "import-pack", str(old)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        f"error: pack {old} was made with fingerprint version 0.0; this engine uses {FINGERPRINT_VERSION}: "
+        "ask the holder for a new pack"
+    )
 
 
 # --------------------------------------------------------------------------- signatures
