@@ -33,7 +33,7 @@ from .config import ApiSettings, get_api_settings
 from .docs import install_docs
 from .jobs import JobRunner
 from .reads import Reads
-from .routes import clips, findings, health, registry, reviews, scans
+from .routes import clips, findings, health, packs, registry, reviews, scans
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout_seconds)  # a stalled body: 408, never held
     install_docs(app)
     app.include_router(health.router)
-    for module in (registry, clips, findings, scans, reviews):
+    for module in (registry, packs, clips, findings, scans, reviews):
         app.include_router(module.router, prefix="/v1")
 
     def openapi() -> dict[str, Any]:

@@ -38,6 +38,7 @@ __all__ = [
     "JobProgress",
     "LayerT",
     "Line",
+    "PackImportOut",
     "PathText",
     "Policy",
     "PolicyChangeOut",
@@ -199,6 +200,40 @@ class WorkUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"title": "Acme Racer (2026)"}]})
     title: Line | None = Field(default=None, min_length=1, max_length=512)
     layer: LayerT | None = None
+
+
+class PackImportOut(BaseModel):
+    """What importing a rights pack did (counts by kind of row: holders, works, references)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "4e626f1b3692c83733ad120ddb3e596559f53eed5c9db5fa6158c0af17f5cc3d",
+                    "holder": "acme",
+                    "works": 1,
+                    "references": 2,
+                    "thumbnails": 7,
+                    "signer": "879956fa236da742b3c8a1d1f0a9e3e1c2b4d5e6f708192a3b4c5d6e7f809112",
+                    "created": {"holders": 1, "works": 1, "references": 2},
+                    "updated": {"holders": 0, "works": 0, "references": 0},
+                    "unchanged": {"holders": 0, "works": 0, "references": 0},
+                    "removed_references": 0,
+                }
+            ]
+        }
+    )
+
+    id: str = Field(description="the pack's id: the sha256 of its manifest")
+    holder: str
+    works: int
+    references: int
+    thumbnails: int
+    signer: str | None = Field(description="the Ed25519 public key (hex) whose signature was verified, if signed")
+    created: dict[str, int]
+    updated: dict[str, int]
+    unchanged: dict[str, int]
+    removed_references: int
 
 
 class WorkOut(BaseModel):

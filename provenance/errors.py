@@ -8,6 +8,7 @@ Hierarchy (catch the base class to handle any of them)::
     │   └── NotMediaError   the file is neither a video nor a still image
     ├── FingerprintError    a fingerprint cannot be computed or compared (engine)
     ├── HashIndexError      a hash index is given hashes of the wrong shape or width (engine)
+    ├── PackError           a rights pack is unreadable, not intact, badly signed or of another version (audit)
     └── ScanError           a dataset scan cannot start or go on (audit)
         ├── EmptyRegistryError     the registry holds no reference: nothing could be found, nothing cleared
         ├── ReferenceChangedError  a reference's file is missing or no longer what was imported (sha256)
@@ -54,6 +55,11 @@ class FingerprintError(ProvenanceError):
 
 class HashIndexError(ProvenanceError):
     """A hash index is given hashes of the wrong shape, type or width."""
+
+
+class PackError(ProvenanceError):
+    """A rights pack cannot be read, is not intact (a member changed, missing or added, a checksum that does not
+    match), is not signed by the expected key, or was made for another fingerprint version or pack format."""
 
 
 class ScanError(ProvenanceError):

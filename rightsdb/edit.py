@@ -157,6 +157,7 @@ def add_reference(
         "fps": round(float(media.fps), 6),
         "frame_count": int(media.frame_count),
         "location": str(location),
+        "pack_id": None,  # a file now: no longer the rights pack's reference
     }
     with registry.write() as session:
         _work(session, work_id)

@@ -107,6 +107,11 @@ def export_manifest(registry: Registry, path: str | Path, *, copy_references: bo
 
 
 def _export_path(folder: Path, row: Reference, copy: bool) -> str:
+    if row.pack_id is not None:  # a rights pack's reference: there is no file to name or copy
+        raise RegistryError(
+            f"work {row.work_id}: reference {row.path} comes from rights pack {row.pack_id[:12]} and has no file; "
+            "a manifest cannot name it: pass its holder's works on as a pack (provenance registry pack)"
+        )
     location = Path(row.location)
     same = folder.joinpath(*PurePosixPath(row.path).parts)
     if same.exists() and same.resolve() == location.resolve():

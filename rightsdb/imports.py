@@ -24,7 +24,7 @@ from .store import Registry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["import_actor", "import_manifest"]
+__all__ = ["import_actor", "import_manifest", "work_values"]
 
 #: The length of ``policy_changes.actor``.
 _ACTOR_MAX = 256
@@ -97,7 +97,8 @@ def _upsert_holder(session: Session, spec: HolderSpec, report: ImportReport) -> 
         _count(report, "holders", "unchanged")
 
 
-def _work_values(spec: WorkSpec) -> dict[str, Any]:
+def work_values(spec: WorkSpec) -> dict[str, Any]:
+    """A work's column values as a manifest (or a rights pack) states them."""
     p = spec.policy
     return {
         "title": spec.title,
@@ -126,12 +127,13 @@ def _reference_values(spec: ReferenceSpec) -> dict[str, Any]:
         "fps": round(float(m.fps), 6),
         "frame_count": int(m.frame_count),
         "location": str(spec.location),
+        "pack_id": None,  # a file the manifest lists: no longer a rights pack's reference
     }
 
 
 def _upsert_work(session: Session, spec: WorkSpec, report: ImportReport, actor: str) -> None:
     row = session.get(Work, spec.id)
-    values = _work_values(spec)
+    values = work_values(spec)
     if row is None:
         work = Work(id=spec.id, **values)
         session.add(work)

@@ -136,6 +136,8 @@ class Reference(SQLModel, table=True):
     location: str = Field(sa_column=Column(String(4096), nullable=False))
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
+    # migration 0005: the rights pack (its manifest digest) a reference came from; None for a file reference
+    pack_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
 
 
 class Fingerprint(SQLModel, table=True):
@@ -377,3 +379,38 @@ class Dispute(SQLModel, table=True):
     status: str = Field(default="open", sa_column=Column(String(16), nullable=False))
     resolved_at: datetime | None = _timestamp(nullable=True)
     decision_id: int | None = None
+
+
+# Rights packs (migration 0005): a holder's works, terms and fingerprints, imported without footage.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class Pack(SQLModel, table=True):
+    """A rights pack imported into the registry, by its manifest's digest. Its references are the
+    ``work_references`` rows whose ``pack_id`` is this id; its fingerprints are stored as any others."""
+
+    __tablename__ = "packs"
+    __table_args__ = (Index("ix_packs_holder_id", "holder_id"),)
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))  # sha256 of the pack's manifest
+    holder_id: str = Field(sa_column=Column(String(128), nullable=False))
+    format_version: int
+    fingerprint_version: str = Field(sa_column=Column(String(32), nullable=False))
+    made_at: datetime = _timestamp()
+    imported_at: datetime = _timestamp()
+    source: str = Field(sa_column=Column(String(1024), nullable=False))  # the file imported, as named
+    signer: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))  # Ed25519 key, hex
+    works: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class ReferenceThumbnail(SQLModel, table=True):
+    """A small evidence picture of a reference's content (a rights pack's thumbnails: the pack holds no
+    footage), by content and time in seconds (0 for an asset)."""
+
+    __tablename__ = "reference_thumbnails"
+    __table_args__ = (UniqueConstraint("sha256", "time_s", name="uq_reference_thumbnails_content_time"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    time_s: float
+    image: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # JPEG

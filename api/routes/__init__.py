@@ -1,5 +1,5 @@
 """The service's routes, one module per resource; :mod:`api.app` mounts their routers under ``/v1``."""
 
-from api.routes import clips, findings, health, registry, reviews, scans
+from api.routes import clips, findings, health, packs, registry, reviews, scans
 
-__all__ = ["clips", "findings", "health", "registry", "reviews", "scans"]
+__all__ = ["clips", "findings", "health", "packs", "registry", "reviews", "scans"]

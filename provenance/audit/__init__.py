@@ -12,6 +12,8 @@
   the HTML page of a report with its thumbnails;
 - :mod:`~provenance.audit.signals`: opt-out signals captured at collection time (recorded headers, per-domain
   robots.txt / ai.txt / tdmrep.json snapshots); :mod:`~provenance.audit.drift`: verdicts between two dates.
+- :mod:`~provenance.audit.packs`, :mod:`~provenance.audit.packfile`: rights packs (a holder's works, terms and
+  fingerprints without footage): built, checked, imported.
 """
 
 from provenance.audit.checks import CHECKS_SCAN_ID, Checker, add_reference_file, stored_clip
@@ -28,11 +30,14 @@ from provenance.audit.executors import (
 )
 from provenance.audit.jobs import confine_dataset, run_scan_job
 from provenance.audit.manifests import import_manifest_file, media_probe
-from provenance.audit.pages import clip_locator, report_page
+from provenance.audit.packfile import read_pack, write_pack
+from provenance.audit.packs import PackSummary, build_pack, import_pack_file
+from provenance.audit.pages import PackThumbnailer, clip_locator, report_page
 from provenance.audit.references import (
     FOOTAGE_ALGORITHM,
     IndexPayload,
     build_index,
+    check_pack_references,
     engine_id,
     ensure_fingerprints,
     index_payload,
@@ -40,6 +45,7 @@ from provenance.audit.references import (
     load_infos,
     match_key,
     ref_key,
+    reference_assets,
     require_references,
     verified_asset,
 )
@@ -60,11 +66,15 @@ __all__ = [
     "Lookup",
     "MatchJob",
     "MatchResult",
+    "PackSummary",
+    "PackThumbnailer",
     "RayExecutor",
     "Snapshots",
     "TermsOn",
     "add_reference_file",
     "build_index",
+    "build_pack",
+    "check_pack_references",
     "clip_locator",
     "collected_signals",
     "confine_dataset",
@@ -74,6 +84,7 @@ __all__ = [
     "ensure_fingerprints",
     "error_text",
     "import_manifest_file",
+    "import_pack_file",
     "index_payload",
     "load_index",
     "load_infos",
@@ -82,7 +93,9 @@ __all__ = [
     "match_source",
     "media_probe",
     "raw_matches",
+    "read_pack",
     "ref_key",
+    "reference_assets",
     "report_page",
     "require_references",
     "run_scan_job",
@@ -92,5 +105,6 @@ __all__ = [
     "stored_lookup",
     "terms_on",
     "verified_asset",
+    "write_pack",
     "write_report",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from provenance import ENGINE_NAME, __version__
+from provenance.audit.packfile import ASSET_ALGORITHM, asset_array
 from provenance.engine import (
     ENGINE_VERSION,
     FINGERPRINT_VERSION,
@@ -30,6 +31,7 @@ from provenance.engine import (
 from provenance.errors import EmptyRegistryError, ReferenceChangedError, ScanError
 from provenance.report import RefInfo, Terms
 from rightsdb import Registry, sha256_file
+from rightsdb.packs import pack_references, stored_prints
 from rightsdb.references import fingerprinted, reference_rows, save_fingerprint, stored_fingerprints
 from rightsdb.reviews import generic_stretches
 
@@ -38,6 +40,7 @@ __all__ = [
     "IndexPayload",
     "Progress",
     "build_index",
+    "check_pack_references",
     "engine_id",
     "ensure_fingerprints",
     "index_payload",
@@ -45,6 +48,7 @@ __all__ = [
     "load_infos",
     "match_key",
     "ref_key",
+    "reference_assets",
     "require_references",
     "verified_asset",
     "without_generic",
@@ -65,15 +69,23 @@ def engine_id() -> str:
 
 
 def ensure_fingerprints(
-    registry: Registry, params: EngineParams, progress: Progress | None = None, workers: int = 1
+    registry: Registry,
+    params: EngineParams,
+    progress: Progress | None = None,
+    workers: int = 1,
+    contents: set[str] | None = None,
 ) -> int:
-    """Fingerprint every footage reference that has no stored fingerprint of this engine version.
+    """Fingerprint every footage reference that has no stored fingerprint of this engine version (only those of
+    ``contents``, sha256s, when given). A rights pack's references have no file: their fingerprints came with the
+    pack (:func:`check_pack_references`).
 
     With ``workers`` above 1 (and more than one reference to do) the files are fingerprinted in as many spawned
     processes, one thread each; this process checks and stores them. Returns how many were computed. Each is
     committed on its own as it finishes, so an interrupted run keeps what it finished.
     """
-    refs = [ref for ref, _, _ in reference_rows(registry) if ref.kind == "footage"]
+    rows = [ref for ref, _, _ in reference_rows(registry) if contents is None or ref.sha256 in contents]
+    check_pack_references(registry, rows)
+    refs = [ref for ref in rows if ref.kind == "footage" and ref.pack_id is None]
     done = fingerprinted(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
     todo: dict[str, Any] = {}
     for ref in refs:
@@ -214,6 +226,7 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
     """
     infos = load_infos(registry) if infos is None else infos
     prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
+    assets = reference_assets(registry, infos)
     payload: IndexPayload = []
     for key, info in infos.items():  # reference id order
         if info.kind == "footage":
@@ -222,7 +235,7 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
                 raise ScanError(f"reference {info.path} of work {info.work} has no fingerprint; run the scan again")
             payload.append(("footage", key, info.layer, stored))
         else:
-            payload.append(("asset", key, info.layer, verified_asset(info)))
+            payload.append(("asset", key, info.layer, assets[key]))
     return without_generic(payload, generic_stretches(registry))
 
 
@@ -267,6 +280,54 @@ def without_generic(payload: IndexPayload, stretches: Stretches) -> IndexPayload
                 )
                 kept.append((kind, key, layer, trimmed.to_payload()))
     return kept
+
+
+# ---------------------------------------------------------------------------------------------------------
+# references from rights packs (no file: what the engine needs came with the pack, checked by its checksums)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _pack_version_problem(path: str, work: str, pack: str) -> str:
+    return (
+        f"reference {path} of work {work} comes from rights pack {pack[:12]} whose fingerprints are not of this "
+        f"engine's fingerprint version {FINGERPRINT_VERSION}; nothing was matched: ask the holder for a new pack "
+        "(provenance registry pack) and import it (provenance registry import-pack)"
+    )
+
+
+def check_pack_references(registry: Registry, refs: list[Any]) -> None:
+    """Every rights-pack reference among ``refs`` (reference rows) has what the engine needs stored at this
+    fingerprint version (a footage print, an asset's pixels); :class:`ReferenceChangedError` otherwise (the pack
+    was imported by an engine of another fingerprint version: there is no file to fingerprint again)."""
+    packed = [ref for ref in refs if ref.pack_id is not None]
+    if not packed:
+        return
+    prints = fingerprinted(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
+    stills = fingerprinted(registry, ASSET_ALGORITHM, FINGERPRINT_VERSION)
+    for ref in packed:
+        if ref.sha256 not in (prints if ref.kind == "footage" else stills):
+            raise ReferenceChangedError(_pack_version_problem(ref.path, ref.work_id, ref.pack_id))
+
+
+def reference_assets(registry: Registry, infos: dict[str, RefInfo]) -> dict[str, Any]:
+    """Every asset reference's image (RGBA) by :func:`ref_key`: a file reference's read and checked by
+    :func:`verified_asset`, a rights-pack reference's as the pack stored it (checked by the pack's checksums at
+    import; :class:`ReferenceChangedError` when it is not there at this fingerprint version)."""
+    packed = pack_references(registry)
+    wanted = {info.sha256 for info in infos.values() if info.kind == "asset" and info.reference_id in packed}
+    stored = stored_prints(registry, wanted, ASSET_ALGORITHM, FINGERPRINT_VERSION) if wanted else {}
+    out: dict[str, Any] = {}
+    for key, info in infos.items():
+        if info.kind != "asset":
+            continue
+        if info.reference_id not in packed:
+            out[key] = verified_asset(info)
+            continue
+        found = stored.get(info.sha256)
+        if found is None:
+            raise ReferenceChangedError(_pack_version_problem(info.path, info.work, packed[info.reference_id]))
+        out[key] = asset_array(found.blobs[1], f"reference {info.path} of work {info.work}")
+    return out
 
 
 def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:

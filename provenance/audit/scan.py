@@ -22,8 +22,8 @@ from provenance.audit.references import (
     ensure_fingerprints,
     load_infos,
     match_key,
+    reference_assets,
     require_references,
-    verified_asset,
 )
 from provenance.audit.reviews import load_reviews
 from provenance.audit.signals import Snapshots, collected_signals
@@ -125,9 +125,7 @@ def scan(
     local = executor.workers if isinstance(executor, LocalExecutor) else workers if executor is None else 1
     ensure_fingerprints(registry, params, progress, workers=local)
     infos = load_infos(registry)
-    for info in infos.values():  # every asset is read again by the workers: refuse a changed one here, once
-        if info.kind == "asset":
-            verified_asset(info)
+    reference_assets(registry, infos)  # every asset is read again by the workers: refuse a changed one here, once
     with registry.session() as session:
         digest = registry_digest(session)
     key = match_key(registry, params)

@@ -11,7 +11,8 @@ Exit codes:
     3  the database cannot be opened, migrated or written
     4  ``--fail-on`` found a clip at or above its level (a clip that could not be checked reaches every level)
     5  the registry cannot vouch for a scan: it holds no reference (``--allow-empty-registry`` forces the scan),
-       or a reference's file is missing or changed since import (nothing was matched)
+       or a reference's file is missing or changed since import, or a rights pack's reference has no fingerprint
+       of this engine's version (nothing was matched)
 """
 
 from __future__ import annotations

@@ -159,10 +159,81 @@ def registry_show(work_id: Annotated[str, typer.Argument(help="Work id.", show_d
         terms.append(f"url: {work.terms_url}")
     out.print("terms    " + "; ".join(terms))
     table = Table(show_edge=False)
-    for column in ("path", "kind", "media", "size", "duration", "sha256"):
+    for column in ("path", "kind", "media", "size", "duration", "sha256", "from"):
         table.add_column(column)
     for ref in refs:
         media = f"{ref.width}x{ref.height}" + (f" {ref.fps:.2f} fps" if ref.media_kind == "video" else "")
         duration = f"{ref.duration_s:.1f}s" if ref.media_kind == "video" else "-"
-        table.add_row(ref.path, ref.kind, media, f"{ref.size_bytes / 1024:.0f} KiB", duration, ref.sha256[:12])
+        source = f"pack {ref.pack_id[:12]}" if ref.pack_id else "file"  # a rights pack's: no file
+        table.add_row(ref.path, ref.kind, media, f"{ref.size_bytes / 1024:.0f} KiB", duration, ref.sha256[:12], source)
     out.print(table)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# rights packs
+# ---------------------------------------------------------------------------------------------------------
+
+
+@registry_app.command("pack")
+def registry_pack(
+    holder: Annotated[str, typer.Option("--holder", help="The holder whose works are packed.", show_default=False)],
+    out_file: Annotated[Path, typer.Option("--out", help="The pack file to write (FILE.pack).", show_default=False)],
+    work: Annotated[
+        list[str] | None,
+        typer.Option("--work", help="Only this work of the holder (repeatable; default: all).", show_default=False),
+    ] = None,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option("--sign-key", help="Sign with this Ed25519 private key (PEM).", show_default=False),
+    ] = None,
+    thumbnails: Annotated[
+        bool, typer.Option("--thumbnails", help="Add a few small JPEG frames per reference as evidence.")
+    ] = False,
+) -> None:
+    """Write a rights pack: a holder's works, terms and fingerprints, without footage."""
+    from provenance.audit.packs import build_pack
+    from provenance.cli.progress import ScanProgress
+
+    registry = state.open(create=False)
+    with ScanProgress(err) as progress:
+        summary = build_pack(
+            registry,
+            holder,
+            out_file,
+            work_ids=work,
+            sign_key=sign_key,
+            thumbnails=thumbnails,
+            progress=progress.message,
+        )
+    signed = f", signed by key {summary.signer[:16]}..." if summary.signer else ", unsigned"
+    err.print(
+        f"wrote {out_file}: holder {summary.holder}, {summary.works} work(s), {summary.references} reference(s), "
+        f"{summary.thumbnails} thumbnail(s){signed}"
+    )
+    out.print(f"pack {summary.id}")
+
+
+@registry_app.command("import-pack")
+def registry_import_pack(
+    pack: Annotated[Path, typer.Argument(help="The rights pack file.", show_default=False)],
+    verify_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--verify-key", help="Require the holder's signature: its Ed25519 public key (PEM).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Import a rights pack: checked whole first, then all or nothing; re-importing updates in place."""
+    from provenance.audit.packs import import_pack_file
+
+    registry = state.open()
+    report, summary = import_pack_file(registry, pack, verify_key)
+    signed = f"signature of key {summary.signer[:16]}... verified" if summary.signer else "unsigned"
+    err.print(
+        f"imported {pack} (holder {summary.holder}, {signed}): works created {report.created['works']}, "
+        f"updated {report.updated['works']}, unchanged {report.unchanged['works']}; references created "
+        f"{report.created['references']}, updated {report.updated['references']}, unchanged "
+        f"{report.unchanged['references']}, removed {report.removed_references}"
+    )
+    with registry.session() as session:
+        out.print(f"registry digest {registry_digest(session)}")

@@ -117,12 +117,19 @@ def _pair(
     else:
         _put(out, "clip", thumbs.clip_frame(clip, ct), _NO_CLIP, images)
     if isinstance(ev, AssetEvidence):
-        _put(out, "ref", thumbs.asset(ev.reference), _NO_REF, images)
+        _put(out, "ref", thumbs.asset(ev.reference), _ref_note(thumbs, ev.reference), images)
     elif rt is None:
         out["ref_note"] = _NO_TIME
     else:
-        _put(out, "ref", thumbs.reference_frame(ev.reference, rt), _NO_REF, images)
+        _put(out, "ref", thumbs.reference_frame(ev.reference, rt), _ref_note(thumbs, ev.reference), images)
     return out
+
+
+def _ref_note(thumbs: Thumbnailer[Clip], reference: str) -> str:
+    try:
+        return thumbs.reference_note(reference) or _NO_REF
+    except Exception:  # a note is never worth the report
+        return _NO_REF
 
 
 def _put(out: dict[str, str], side: str, data: bytes | None, missing: str, images: dict[str, str]) -> None:

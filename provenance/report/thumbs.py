@@ -98,6 +98,11 @@ class Thumbnailer(Generic[ClipT]):
             return None
         return self._cached(f"asset:{file}", 0.0, lambda: self._asset(file))
 
+    def reference_note(self, ref_path: str) -> str | None:
+        """Why a reference has no picture, when this thumbnailer knows better than "file not found" (e.g. a
+        reference from a rights pack, which holds no footage); ``None`` here."""
+        return None
+
     # ------------------------------------------------------------------ internals
 
     def _locate_clip(self, clip: ClipT) -> Path | MediaSource | None:
