@@ -110,3 +110,25 @@ def test_cli_on_postgres(sample: Path, tmp_path: Path, pg_url: str) -> None:
     result = run("--db", url, "registry", "import", str(sample), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "work-03" in run("--db", url, "registry", "list", cwd=tmp_path).stdout
+
+
+def test_in_process_calls_each_open_their_own_database(sample: Path, tmp_path: Path) -> None:
+    # a library user (or a test) calling the entry point twice in one process: the second --db is the one used
+    from provenance.cli import main
+    from provenance.cli.app import state
+
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    for db in (first, second):
+        with pytest.raises(SystemExit) as done:
+            main(["--db", f"sqlite:///{db}", "registry", "import", str(sample)])
+        assert done.value.code in (0, None)
+        assert state.registry is None  # closed when the command returned
+    from rightsdb import Registry
+    from rightsdb.queries import list_works
+
+    for db in (first, second):
+        registry = Registry(f"sqlite:///{db}", create=False)
+        try:
+            assert len(list_works(registry)) == 4, db
+        finally:
+            registry.dispose()

@@ -242,8 +242,19 @@ def _fail(code: int, message: str, exc: BaseException) -> NoReturn:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and turns known errors into one line and an exit code.
 
-    Usage errors are reported by Typer itself (exit 2); errors of ours propagate out of standalone mode.
+    Usage errors are reported by Typer itself (exit 2); errors of ours propagate out of standalone mode. The
+    registry a command opened is closed when it returns, so a second call in the same process (a library user,
+    a test) opens its own ``--db``.
     """
+    try:
+        _run(argv)
+    finally:
+        if state.registry is not None:
+            state.registry.dispose()
+        state.registry, state.db, state.debug = None, None, False
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         app(args=argv, prog_name="provenance")
     except SystemExit:
