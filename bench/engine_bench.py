@@ -234,6 +234,49 @@ def run_engine(root: Path, truth: dict[str, Any]) -> tuple[dict[str, list[dict[s
     return out, elapsed, report
 
 
+def run_engine_via_packs(root: Path, truth: dict[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], float]:
+    """The product path with the registry shipped as rights packs: the manifest imported and fingerprinted in one
+    registry, one pack written per holder (``registry pack``: works, terms and fingerprints, no footage), the
+    packs imported into a fresh registry (``registry import-pack``) and the dataset scanned against that one."""
+    from provenance.audit import ensure_fingerprints
+    from provenance.audit.packs import build_pack, import_pack_file
+    from provenance.engine import EngineParams
+    from rightsdb.queries import list_holders
+
+    with tempfile.TemporaryDirectory(prefix="engine-bench-packs-") as tmp:
+        source = Registry(f"sqlite:///{tmp}/source.db")
+        lab = Registry(f"sqlite:///{tmp}/lab.db")
+        try:
+            t0 = time.perf_counter()
+            import_manifest_file(source, root / truth["registry"])
+            ensure_fingerprints(source, EngineParams())
+            packs = []
+            for holder in list_holders(source):
+                packs.append(Path(tmp) / f"{holder['id']}.pack")
+                build_pack(source, holder["id"], packs[-1])
+            for pack in packs:
+                import_pack_file(lab, pack)
+            report = scan(lab, root / truth["dataset"]).to_dict()
+            elapsed = time.perf_counter() - t0
+        finally:
+            source.dispose()
+            lab.dispose()
+    return {c["path"]: c["layers"] for c in report["clips"]}, elapsed
+
+
+def _findings(layers: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What a clip's layers say, for comparing two runs: work, layer, verdict, and segments (rounded)."""
+    return sorted(
+        (
+            x["work"],
+            x["layer"],
+            x["policy"]["ai_training"],
+            tuple(sorted((s["reference"], round(s["start"], 1), round(s["end"], 1)) for s in x.get("segments", []))),
+        )
+        for x in layers
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------------------------------------
@@ -327,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the figures and every clip's findings here")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--only", help="score only clips whose path contains this text (engine debugging)")
+    ap.add_argument(
+        "--via-packs",
+        action="store_true",
+        help="also scan against the registry shipped as rights packs (one per holder) and compare the findings",
+    )
     args = ap.parse_args(argv)
 
     out = args.corpus / f"seed{args.seed}-x{args.scale}"
@@ -345,6 +393,16 @@ def main(argv: list[str] | None = None) -> int:
     engine_layers, engine_s, report = run_engine(out, truth)
     print(f"engine: {engine_s:.1f} s (import, reference fingerprints, scan)")
     results = {"engine": tally(truth, engine_layers)}
+    if args.via_packs:
+        pack_layers, pack_s = run_engine_via_packs(out, truth)
+        differ = [r for r in truth["clips"] if _findings(engine_layers[r]) != _findings(pack_layers.get(r, []))]
+        print(
+            f"engine via rights packs: {pack_s:.1f} s (import, fingerprints, one pack per holder, packs imported "
+            f"into a fresh registry, scan); findings identical to the registry's on "
+            f"{len(truth['clips']) - len(differ)} of {len(truth['clips'])} clips"
+            + (f"; differ: {', '.join(differ)}" if differ else "")
+        )
+        results["engine-packs"] = tally(truth, pack_layers)
     base_layers: dict[str, list[dict[str, Any]]] = {}
     if not args.skip_baseline:
         base_layers, base_s = run_baseline(out, truth)

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from .models import Fingerprint, Holder, Reference, Work
 from .store import Registry
 
-__all__ = ["PrintBlobs", "fingerprinted", "reference_rows", "save_fingerprint", "stored_fingerprints"]
+__all__ = [
+    "PrintBlobs",
+    "fingerprinted",
+    "reference_rows",
+    "registry_stats",
+    "save_fingerprint",
+    "stored_fingerprints",
+]
 
 PrintBlobs = tuple[bytes, bytes, bytes]
 """A stored fingerprint's ``(timestamps, data, quality)`` blobs (quality empty when none was stored)."""
@@ -72,3 +79,38 @@ def stored_fingerprints(registry: Registry, algorithm: str, version: str) -> dic
             select(Fingerprint).where(Fingerprint.algorithm == algorithm, Fingerprint.version == version)
         ).all()
         return {fp.sha256: (fp.timestamps, fp.data, fp.quality or b"") for fp in rows}
+
+
+def registry_stats(registry: Registry, version: str) -> dict[str, Any]:
+    """What the registry holds, counted in the database: holders, works by layer, references by kind (footage
+    hours, assets), and the stored fingerprints of ``version`` (their bytes, by algorithm; other versions are
+    stale: recomputed, then unused)."""
+    with registry.session() as session:
+        holders = session.exec(select(func.count()).select_from(Holder)).one()
+        layers = dict(session.exec(select(Work.layer, func.count()).group_by(Work.layer)).all())
+        refs = session.exec(
+            select(Reference.kind, func.count(), func.coalesce(func.sum(Reference.duration_s), 0.0)).group_by(
+                Reference.kind
+            )
+        ).all()
+        sizes = func.length(Fingerprint.timestamps) + func.length(Fingerprint.data)
+        prints = session.exec(
+            select(Fingerprint.algorithm, Fingerprint.version, func.count(), func.sum(sizes)).group_by(
+                col(Fingerprint.algorithm), col(Fingerprint.version)
+            )
+        ).all()
+    by_kind = {str(kind): {"count": int(n), "seconds": float(sec)} for kind, n, sec in refs}
+    current: dict[str, dict[str, int]] = {}
+    stale = 0
+    for algorithm, at, n, size in prints:
+        if at == version:
+            current[str(algorithm)] = {"count": int(n), "bytes": int(size or 0)}
+        else:
+            stale += int(n)
+    return {
+        "holders": int(holders),
+        "works": {str(k): int(v) for k, v in sorted(layers.items())},
+        "references": by_kind,
+        "fingerprints": current,
+        "stale_fingerprints": stale,
+    }

@@ -96,6 +96,8 @@ class Registry:
         self.in_memory = self.dialect == "sqlite" and (
             database in ("", ":memory:") or database.startswith("file::memory:")
         )
+        #: The SQLite database's file (None in memory and for server databases).
+        self.sqlite_path: Path | None = None
         if self.dialect == "sqlite":
             if self.in_memory:
                 kwargs["poolclass"] = StaticPool
@@ -104,6 +106,7 @@ class Registry:
                 path = Path(database.removeprefix("file:").split("?", 1)[0] if uri else database).expanduser().resolve()
                 if not path.parent.is_dir():
                     raise StoreError(f"{url}: folder {path.parent} does not exist")
+                self.sqlite_path = path
                 if not create and not path.is_file():
                     raise StoreError(
                         f"no registry database at {path} (from {url}); nothing was created: import a manifest "

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from provenance.audit.stats import registry_facts
 from provenance.cli.app import app, err, out, state, sub_app
+from provenance.engine import EngineParams
 from rightsdb import Layer, NotFoundError, export_manifest, registry_digest
 from rightsdb.queries import list_holders, list_works, work_detail
 
@@ -107,6 +110,49 @@ def registry_export(
     """Write the whole registry as a manifest that imports back to the same registry."""
     doc = export_manifest(state.open(create=False), target, copy_references=copy_references)
     err.print(f"wrote {target}: {len(doc['holders'])} holders, {len(doc['works'])} works")
+
+
+@registry_app.command("stats")
+def registry_stats_command(
+    index: Annotated[
+        bool,
+        typer.Option("--index", help="Also build the reference index as a scan's worker does: its time and memory."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """What the registry holds: works, references, hours of footage, assets, fingerprints, sizes."""
+    facts = registry_facts(state.open(create=False), EngineParams(), measure_index=index)
+    if as_json:
+        out.print_json(json.dumps(facts))
+        return
+    table = Table(show_edge=False, show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    refs = facts["references"]
+    rows = [
+        ("holders", str(facts["holders"])),
+        ("works", ", ".join(f"{n} {layer}" for layer, n in facts["works"].items()) or "0"),
+        ("footage references", f"{refs.get('footage', {}).get('count', 0)} ({facts['footage_hours']:.2f} h)"),
+        ("assets", str(refs.get("asset", {}).get("count", 0))),
+    ]
+    for algorithm, stored in facts["fingerprints"].items():
+        rows.append((f"fingerprints {algorithm}", f"{stored['count']} ({_mb(stored['bytes'])})"))
+    rows.append(("fingerprint version", facts["fingerprint_version"]))
+    if facts["stale_fingerprints"]:
+        rows.append(("fingerprints of other versions", str(facts["stale_fingerprints"])))
+    if "database_bytes" in facts:
+        rows.append(("database file", _mb(facts["database_bytes"])))
+    if "index" in facts:
+        ix = facts["index"]
+        rows.append(("index in RAM, each worker", f"{_mb(ix['total_bytes'])} (built in {ix['build_s']:.1f} s)"))
+        rows += [(f"  {part.replace('_', ' ')}", _mb(n)) for part, n in ix["bytes"].items()]
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
 
 
 @registry_app.command("list")

@@ -248,6 +248,16 @@ class AssetDetector:
             return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (w, h))
         return Features(np.concatenate(kps), np.concatenate(des), (w, h))
 
+    def nbytes(self) -> int:
+        """Bytes of the arrays this detector holds (pictures, masks, features; templates made so far)."""
+        arrays = [self.gray, self.alpha, self.rgb, self.chroma_mask]
+        feats = [self.features, self.mirror_features]
+        made = sum(
+            t.picture.nbytes + sum(x.nbytes for x in (t.zero, t.mask) if x is not None)
+            for t in self._templates.values()
+        )
+        return sum(a.nbytes for a in arrays) + sum(f.keypoints.nbytes + f.descriptors.nbytes for f in feats) + made
+
     def frame_features(self, frame: npt.NDArray[np.uint8]) -> Features:
         """The frame features :meth:`detect` uses (compute once, pass to every detector whose
         :attr:`frame_params` are the same)."""

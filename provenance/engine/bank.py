@@ -119,6 +119,10 @@ class FeatureBank:
     def extend(self, features: Sequence[Features]) -> list[int]:
         return [self.add(f) for f in features]
 
+    def features(self) -> list[Features]:
+        """Every stored frame's features, by id."""
+        return list(self._refs)
+
     def reference(self, ref_id: int) -> Features:
         if not 0 <= ref_id < len(self._refs):
             raise IndexError(ref_id)

@@ -201,3 +201,15 @@ class ReferenceIndex:
                 np.concatenate(self._row_region) if self._row_region else np.zeros(0, np.int8),
             )
         return (self._index, *self._cat)
+
+    def memory(self) -> dict[str, int]:
+        """Bytes the index holds in this process, by part (arrays counted; Python objects around them are not):
+        the hash rows searched for every clip frame, the feature bank, the footage prints kept for placing local
+        matches in time, the asset detectors, the asset shortlist."""
+        table, refs, times, regions = self.hash_table()
+        hashes = len(table) * table.bits // 8 + refs.nbytes + times.nbytes + regions.nbytes
+        bank = sum(f.keypoints.nbytes + f.descriptors.nbytes for f in self.bank.features())
+        prints = sum(p.hashes.nbytes + p.quality.nbytes + p.timestamps.nbytes for p in self.prints)
+        assets = sum(d.nbytes() for _, d in self.assets)
+        shortlist = 32 * self.asset_shortlist().stored if self.assets else 0
+        return {"hash_rows": hashes, "feature_bank": bank, "prints": prints, "assets": assets, "shortlist": shortlist}

@@ -1,0 +1,57 @@
+"""``provenance registry stats``: what the registry holds, counted in the database, and the index's memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from provenance.audit import ensure_fingerprints
+from provenance.audit.manifests import import_manifest_file
+from provenance.audit.stats import registry_facts
+from provenance.engine import FINGERPRINT_VERSION, EngineParams
+from rightsdb import Registry
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"
+
+
+def test_counts_and_index_memory_of_the_sample(db_url: str) -> None:
+    registry = Registry(db_url)
+    try:
+        import_manifest_file(registry, SAMPLE / "registry" / "manifest.yaml")
+        before = registry_facts(registry, EngineParams())
+        assert before["holders"] == 4
+        assert before["works"] == {"game": 3, "stream": 1, "ugc": 1}
+        assert before["references"]["footage"]["count"] == 5
+        assert before["references"]["asset"]["count"] == 2
+        assert before["fingerprints"] == {}  # nothing fingerprinted yet
+        ensure_fingerprints(registry, EngineParams())
+        facts = registry_facts(registry, EngineParams(), measure_index=True)
+        stored = facts["fingerprints"]["provenance-footage"]
+        assert stored["count"] == 5 and stored["bytes"] > 100_000
+        assert facts["fingerprint_version"] == FINGERPRINT_VERSION
+        seconds = facts["references"]["footage"]["seconds"]
+        assert 10 < seconds < 600 and facts["footage_hours"] == round(seconds / 3600, 3)
+        index = facts["index"]
+        assert index["footage_references"] == 5 and index["assets"] == 2
+        assert index["total_bytes"] == sum(index["bytes"].values())
+        assert all(index["bytes"][part] > 0 for part in ("hash_rows", "feature_bank", "assets", "shortlist"))
+        if db_url.startswith("sqlite"):
+            assert facts["database_bytes"] > stored["bytes"]
+    finally:
+        registry.dispose()
+
+
+def test_cli_prints_json_and_never_creates_a_database(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    url = f"sqlite:///{db}"
+    missing = subprocess.run(
+        [sys.executable, "-m", "provenance", "--db", url, "registry", "stats"], capture_output=True, text=True
+    )
+    assert missing.returncode == 3 and "no registry database" in missing.stderr and not db.exists()
+    cmd = [sys.executable, "-m", "provenance", "--db", url]
+    subprocess.run([*cmd, "registry", "import", str(SAMPLE / "registry" / "manifest.yaml")], check=True)
+    shown = subprocess.run([*cmd, "registry", "stats", "--json"], capture_output=True, text=True, check=True)
+    facts = json.loads(shown.stdout)
+    assert facts["holders"] == 4 and facts["references"]["asset"]["count"] == 2
