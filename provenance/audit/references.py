@@ -215,7 +215,7 @@ def load_infos(registry: Registry) -> dict[str, RefInfo]:
 
 IndexPayload = list[tuple[str, str, str, Any]]
 """What a :class:`ReferenceIndex` is built from, as plain data that pickles (the index holds OpenCV matchers,
-which do not): ``(kind, key, layer, data)`` in reference id order, ``data`` the stored footage print's
+which do not): ``(kind, key, layer, data)`` by work and path, ``data`` the stored footage print's
 ``(timestamps, data, quality)`` blobs or an asset's RGBA array."""
 
 
@@ -228,7 +228,7 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
     prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
     assets = reference_assets(registry, infos)
     payload: IndexPayload = []
-    for key, info in infos.items():  # reference id order
+    for key, info in sorted(infos.items()):  # by work and path: the index is the same whatever the import order
         if info.kind == "footage":
             stored = prints.get(info.sha256)
             if stored is None:

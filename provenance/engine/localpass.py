@@ -227,8 +227,9 @@ def _place_in_time(
     and compared with the reference's ``center70`` hashes in the interval.
     Returns (time, distance) of the closest within ``region_max_distance``; else ``False`` when the hash says
     the picture is none of them, ``True`` when it cannot tell (a picture too flat for a hash, no reference frame
-    in the interval, or a clip that holds only part of the reference's centre: a crop of more than 15 % a side
-    leaves black in the warped picture that the reference has not).
+    in the interval, a clip that holds only part of the reference's centre: a crop of more than 15 % a side
+    leaves black in the warped picture that the reference has not; or a picture that covers less than
+    :data:`_WHOLE_PICTURE` of the clip frame, where overlays may lie over it).
     """
     fp = index.prints[ref]
     near = np.flatnonzero((fp.timestamps >= start) & (fp.timestamps <= end))
@@ -245,8 +246,15 @@ def _place_in_time(
     d = np.unpackbits(np.bitwise_xor(ref_h, h[0][None, :]), axis=1).sum(axis=1)
     best = int(np.argmin(d))
     if d[best] > index.params.region_max_distance:
-        return not _holds_centre(match)
+        return not (match.area_frac >= _WHOLE_PICTURE and _holds_centre(match))
     return float(fp.timestamps[near[best]]), int(d[best])
+
+
+#: Share of the clip frame a local match's reference picture must cover for its hash to judge it: where it covers
+#: less (a picture-in-picture, the game in a stream layout), overlays, a facecam or a banner often lie over part
+#: of it, and a hash of that part says nothing (the game under a streamer's overlay, matched by local features,
+#: was contradicted by the hash in 35 of 35 matches).
+_WHOLE_PICTURE = 0.8
 
 
 def _holds_centre(match: RegionMatch) -> bool:
