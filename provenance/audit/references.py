@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance import ENGINE_NAME, __version__
+from provenance.audit.sound import AuditIndex, audio_key, audio_payload, ensure_audio_prints
 from provenance.engine import (
     ENGINE_VERSION,
     FINGERPRINT_VERSION,
@@ -25,6 +26,7 @@ from provenance.engine import (
     fingerprint_footage,
     load_asset,
 )
+from provenance.engine.audio import AudioPrint
 from provenance.errors import EmptyRegistryError, ReferenceChangedError, ScanError
 from provenance.report import RefInfo, Terms
 from rightsdb import Registry, sha256_file
@@ -86,9 +88,10 @@ def ensure_fingerprints(
         )
         if progress:
             progress(f"fingerprinted {path}", finished, len(jobs))
+    audio = ensure_audio_prints(registry, progress)
     if progress:
         progress("fingerprints ready", len(jobs), len(jobs))
-    return len(jobs)
+    return len(jobs) + audio
 
 
 _Job = tuple[str, str, str, Path]  # (sha256, manifest path, work, file)
@@ -200,7 +203,8 @@ def load_infos(registry: Registry) -> dict[str, RefInfo]:
 IndexPayload = list[tuple[str, str, str, Any]]
 """What a :class:`ReferenceIndex` is built from, as plain data that pickles (the index holds OpenCV matchers,
 which do not): ``(kind, key, layer, data)`` in reference id order, ``data`` the stored footage print's
-``(timestamps, data, quality)`` blobs or an asset's RGBA array."""
+``(timestamps, data, quality)`` blobs or an asset's RGBA array; ``kind`` ``audio`` (after them) the stored audio
+print's blobs of a reference with sound."""
 
 
 def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -> IndexPayload:
@@ -217,17 +221,20 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
             if stored is None:
                 raise ScanError(f"reference {info.path} of work {info.work} has no fingerprint; run the scan again")
             payload.append(("footage", key, info.layer, stored))
-        else:
+        elif info.kind == "asset":
             payload.append(("asset", key, info.layer, verified_asset(info)))
+    payload += audio_payload(registry, [(key, info.kind, info.layer, info.sha256) for key, info in infos.items()])
     return payload
 
 
 def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
     """The in-memory reference index from :func:`index_payload` (in any process: no database needed)."""
-    index = ReferenceIndex(params)
+    index = AuditIndex(params)
     for kind, key, layer, data in payload:
         if kind == "footage":
             index.add_footage(key, layer, FootagePrint.from_payload(*data))
+        elif kind == "audio":
+            index.audio.add(key, layer, AudioPrint.from_payload(*data))
         else:
             index.add_asset(key, layer, data)
     return index
@@ -249,5 +256,5 @@ def match_key(registry: Registry, params: EngineParams) -> str:
     layer, in index order). Policies, titles and holder names are not in it: changing them re-renders stored
     results instead of matching again. A reference added or removed changes it (any clip may hold it)."""
     refs = [[ref.sha256, ref.kind, ref.path, work.id, work.layer] for ref, work, _ in reference_rows(registry)]
-    payload = {"engine": engine_id(), "params": params.as_dict(), "references": refs}
+    payload = {"engine": engine_id(), "params": params.as_dict(), "references": refs, "audio": audio_key()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -166,6 +166,7 @@ def scan(
     summary: dict[str, int] = {level: sum(1 for c in final if c.exposure == level) for level in EXPOSURE_ORDER}
     summary["errors"] = sum(1 for c in final if c.error)
     footage_count = sum(1 for info in infos.values() if info.kind == "footage")
+    audio_count = sum(1 for info in infos.values() if info.kind == "audio")
     return Report(
         scan=ScanFacts(
             dataset=str(root),
@@ -176,7 +177,11 @@ def scan(
             as_of=as_of.isoformat(),
             territory=territory,
             match_key=key,
-            references=References(footage=footage_count, assets=len(infos) - footage_count),
+            references=References(
+                footage=footage_count,
+                assets=len(infos) - footage_count - audio_count,
+                **({"audio": audio_count} if audio_count else {}),
+            ),
             summary=summary,
             **({"selection": selection.as_dict()} if selection is not None else {}),
         ),

@@ -15,7 +15,17 @@ from typing import Any
 
 from provenance.report.evidence import evidence_times
 from provenance.report.exposure import Terms, effective_terms, exposure_of, reason
-from provenance.report.model import AssetEvidence, Clip, FootageEvidence, Layer, Policy, Segment, Source
+from provenance.report.model import (
+    AssetEvidence,
+    AudioEvidence,
+    Clip,
+    FootageEvidence,
+    Layer,
+    Modality,
+    Policy,
+    Segment,
+    Source,
+)
 from provenance.report.vocabulary import LAYERS, VERDICTS, ai_training, layer_name
 
 __all__ = ["RefInfo", "render_clip", "with_layers"]
@@ -105,13 +115,14 @@ def _policy(info: RefInfo, as_of: date, territory: str | None) -> Policy:
 
 
 def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, territory: str | None) -> list[Layer]:
-    """Group footage and asset matches by work into the report's layer objects."""
-    by_work: dict[str, Layer] = {}
+    """Group footage and asset matches by work into the report's layer objects (the picture's), and audio
+    matches by work into layers of modality ``audio`` (the sound's)."""
+    by_work: dict[tuple[str, Modality], Layer] = {}
 
-    def entry(info: RefInfo) -> Layer:
-        if info.work not in by_work:
+    def entry(info: RefInfo, modality: Modality = "video") -> Layer:
+        if (info.work, modality) not in by_work:
             policy = _policy(info, as_of, territory)
-            by_work[info.work] = Layer(
+            by_work[info.work, modality] = Layer(
                 layer=layer_name(info.layer),
                 holder=info.holder,
                 work=info.work,
@@ -122,8 +133,9 @@ def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, t
                 confidence=0.0,
                 segments=[],
                 evidence=[],
+                modality=modality,
             )
-        return by_work[info.work]
+        return by_work[info.work, modality]
 
     for ref in raw.get("footage", []):
         info = infos[ref["ref"]]
@@ -173,8 +185,35 @@ def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, t
         )
         asset.clip_time, _ = evidence_times(asset, e.segments)
         e.evidence.append(asset)
+    for ref in raw.get("audio", []):
+        info = infos[ref["ref"]]
+        e = entry(info, "audio")
+        segments = [
+            Segment(
+                start=s["start"],
+                end=s["end"],
+                reference=info.path,
+                ref_start=s["ref_start"],
+                ref_end=s["ref_end"],
+                speed=s["speed"],
+                score=s["score"],
+            )
+            for s in ref["segments"]
+        ]
+        e.segments += segments
+        e.confidence = max(e.confidence, ref["confidence"])
+        heard = AudioEvidence(
+            reference=info.path,
+            kind="audio",
+            votes=int(ref["votes"]),
+            speed=segments[0].speed if segments else None,
+            clip_time=None,
+            ref_time=None,
+        )
+        heard.clip_time, heard.ref_time = evidence_times(heard, e.segments)
+        e.evidence.append(heard)
     layers = list(by_work.values())
     for layer in layers:
         layer.segments.sort(key=lambda s: (s.start, s.reference))
-    layers.sort(key=lambda item: (LAYERS.index(item.layer), item.work))
+    layers.sort(key=lambda item: (LAYERS.index(item.layer), item.modality == "audio", item.work))
     return layers

@@ -1,0 +1,53 @@
+"""audio: holder kind label, layer music, reference kind and media kind audio, a finding's modality
+
+Revision ID: 0006
+Revises: 0003
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+_BEFORE = {
+    ("holders", "ck_holders_kind", "kind"): ("publisher", "streamer", "ugc_creator", "other"),
+    ("works", "ck_works_layer", "layer"): ("game", "stream", "ugc", "other"),
+    ("work_references", "ck_work_references_kind", "kind"): ("footage", "asset"),
+    ("work_references", "ck_work_references_media_kind", "media_kind"): ("video", "image"),
+}
+_ADDED = {
+    "ck_holders_kind": ("label",),
+    "ck_works_layer": ("music",),
+    "ck_work_references_kind": ("audio",),
+    "ck_work_references_media_kind": ("audio",),
+}
+
+
+def _check(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _recreate(upgrade: bool) -> None:
+    for (table, name, column), values in _BEFORE.items():
+        allowed = values + _ADDED[name] if upgrade else values
+        with op.batch_alter_table(table) as batch:
+            batch.drop_constraint(name, type_="check")
+            batch.create_check_constraint(name, sa.text(_check(column, allowed)))
+
+
+def upgrade() -> None:
+    _recreate(upgrade=True)
+    with op.batch_alter_table("findings") as batch:
+        batch.add_column(sa.Column("modality", sa.String(length=8), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("findings") as batch:
+        batch.drop_column("modality")
+    _recreate(upgrade=False)
