@@ -446,7 +446,7 @@ def _reference(ctx: _Ctx, fld: str, item: Any, root: Path, probe: MediaProbe) ->
     try:
         media = probe(location)
     except MediaProbeError as exc:
-        raise ctx.error(f"{fld}.path", f"{raw!r} is neither a video, an image nor sound ({exc})") from None
+        raise ctx.error(f"{fld}.path", f"{raw!r} is neither a video nor an image nor sound ({exc})") from None
     problem = kind_mismatch(kind, media.kind, raw)
     if problem:
         raise ctx.error(f"{fld}.kind", problem)

@@ -170,7 +170,7 @@ def test_errors_are_problem_details(service: Service) -> None:
 def test_health_and_readiness(service: Service) -> None:
     assert service.client.get("/healthz").json() == {"status": "ok"}
     ready = service.client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["schema"] == "0003"
+    assert ready["status"] == "ready" and ready["schema"] == "0006"
 
 
 def test_keys_are_stored_hashed(service: Service) -> None:

@@ -60,7 +60,7 @@ def test_0001_database_upgrades_to_head(empty_url: str) -> None:
         upgrading.dispose()
     registry = Registry(empty_url)  # SQLite files are migrated on open
     try:
-        assert registry.current_revision() == head_revision() == "0003"
+        assert registry.current_revision() == head_revision() == "0006"
         assert {"api_keys", "policy_changes", "scan_jobs"} <= set(inspect(registry.engine).get_table_names())
         with registry.session() as session:
             assert len(session.exec(select(Holder)).all()) == 4  # the data survived
@@ -100,7 +100,7 @@ def test_0002_database_upgrades_to_leases_and_back(empty_url: str) -> None:
     old.dispose()
     registry = Registry(empty_url)
     try:
-        assert registry.current_revision() == "0003"
+        assert registry.current_revision() == "0006"
         assert {"lease_owner", "lease_expires_at"} <= _columns(registry, "scan_jobs")
         with registry.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
