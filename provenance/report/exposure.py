@@ -121,7 +121,8 @@ def reason(clip: Clip) -> str:
     if not clip.layers:
         return "No registered work was found."
     seen = [x for x in clip.layers if x.modality != "audio"]
-    heard = [_heard(x) for x in clip.layers if x.modality == "audio"]
+    order = {"music": 0, "game": 1, "stream": 2}  # a song is what a listener names first
+    heard = [_heard(x) for x in sorted(clip.layers, key=lambda x: order.get(x.layer, 3)) if x.modality == "audio"]
     games = [_what(x) for x in seen if x.layer == "game"]
     streams = [_what(x) for x in seen if x.layer == "stream"]
     others = [_what(x) for x in seen if x.layer not in ("game", "stream")]
