@@ -58,7 +58,7 @@ __all__ = [
 ID_PATTERN = RIGHTSDB_ID.pattern
 AiTrainingT = AiTraining
 LayerT = LayerName
-HolderKindT = Literal["publisher", "streamer", "ugc_creator", "other"]
+HolderKindT = Literal["publisher", "streamer", "ugc_creator", "label", "other"]
 ExposureT = Exposure
 
 
@@ -165,9 +165,9 @@ class HolderOut(BaseModel):
 
 class ReferenceOut(BaseModel):
     path: str
-    kind: Literal["footage", "asset"]
+    kind: Literal["footage", "asset", "audio"]
     sha256: str
-    media_kind: Literal["video", "image"]
+    media_kind: Literal["video", "image", "audio"]
     width: int
     height: int
     duration_s: float

@@ -6,6 +6,7 @@ Everything is seeded and written with PyAV (no ffmpeg binary needed); :func:`mat
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from fractions import Fraction
@@ -32,6 +33,10 @@ OTHER_SPEECH = (
 
 
 def have_material() -> bool:
+    """Whether the Debian packages are installed; under CI always True (.ci/run installs them: a missing one must
+    fail the tests, not skip them)."""
+    if os.environ.get("CI"):
+        return True
     return all(p.is_file() for p in SONGS.values()) and shutil.which("espeak-ng") is not None
 
 

@@ -267,3 +267,31 @@ def test_manifest_refuses_sound_as_an_asset(tmp_path: Path) -> None:
             import_manifest_file(registry, tmp_path / "m.yaml")
     finally:
         registry.dispose()
+
+
+def test_audio_uploads_through_the_registry_api(service: Any, world: dict[str, Path], tmp_path: Path) -> None:
+    """An admin uploads the game's soundtrack as audio of its work; a clip playing it then has the game's layer
+    in its sound. A still uploaded as audio is refused, naming the field."""
+    intro = load(SONGS["intro"], 0, 60)
+    track = write_audio(tmp_path / "freedoom-menu-theme.m4a", intro)
+    h = service.auth("admin")
+    with track.open("rb") as fh:
+        r = service.client.post(
+            "/v1/works/freedoom/references", headers=h, params={"kind": "audio"}, files={"file": (track.name, fh)}
+        )
+    assert r.status_code == 201, r.text
+    assert {"path": "uploads/freedoom-menu-theme.m4a", "kind": "audio"}.items() <= next(
+        x for x in r.json()["references"] if x["kind"] == "audio"
+    ).items()
+    clip = write_clip(tmp_path / "menu.mp4", CLEAN_VIDEO, 0.0, 5.0, intro[20 * RATE : 25 * RATE])
+    with clip.open("rb") as fh:
+        r = service.client.post("/v1/clips/check", headers=h, files={"file": (clip.name, fh, "video/mp4")})
+    assert r.status_code == 200, r.text
+    assert _layers(r.json()) == {("game", "freedoom", "audio")}
+    assert "the soundtrack of Freedoom (Hellgate Interactive, AI training denied)" in r.json()["reason"]
+    still = SAMPLE / "registry" / "assets" / "freedoom-hud.png"
+    with still.open("rb") as fh:
+        r = service.client.post(
+            "/v1/works/freedoom/references", headers=h, params={"kind": "audio"}, files={"file": (still.name, fh)}
+        )
+    assert r.status_code == 422 and "audio must be sound" in r.text
