@@ -121,15 +121,20 @@ def test_clean_sound_is_not_flagged(index: AudioIndex, material: dict[str, Path]
 
 
 def test_a_stream_reference_counts_only_on_what_others_did_not_explain(material: dict[str, Path]) -> None:
-    """A VOD holding the game's music is not the streamer's layer in a clip of that music alone."""
-    song = load(material["song"])
-    vod = mix(load(material["voice0"]), song[: 20 * RATE], -60.0)  # the stream's sound: its voice-over mix
-    idx = AudioIndex()
-    idx.add("vod", "stream", fingerprint_samples([vod], AudioParams()))
-    idx.add("song", "music", fingerprint_samples([song], AudioParams()))
-    music_only = fingerprint_samples([song[int(SONG_START * RATE) : int((SONG_START + 15) * RATE)]], idx.params)
+    """A VOD holding the song is not the streamer's layer in a clip of the song alone; with the voice it is."""
+    params = AudioParams()
+
+    def samples(path: Path) -> np.ndarray:
+        return np.concatenate(list(decode_audio(path, params.rate)))
+
+    song, vod = samples(material["song"]), samples(material["voice0"])  # the VOD: the voice over the song at 60 s
+    idx = AudioIndex(params)
+    idx.add("vod", "stream", fingerprint_samples([vod], params))
+    idx.add("song", "music", fingerprint_samples([song], params))
+    rate = params.rate
+    music_only = fingerprint_samples([song[int(SONG_START * rate) : int((SONG_START + 15) * rate)]], params)
     assert [m.key for m in match_audio(music_only, idx)] == ["song"]
-    with_voice = fingerprint_samples([vod[2 * RATE : 17 * RATE]], idx.params)
+    with_voice = fingerprint_samples([vod[2 * rate : 17 * rate]], params)
     assert sorted(m.key for m in match_audio(with_voice, idx)) == ["song", "vod"]
 
 

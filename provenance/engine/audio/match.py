@@ -1,9 +1,10 @@
 """Finding registered audio in a clip: hash lookups at each speed tried, votes on (reference, speed, offset),
 a line fitted through the votes, and segments on both timelines.
 
-Chance matches are scattered over offsets; a real one piles up on one offset and speed. A match needs
-``min_votes`` aligned hashes, and each of its segments (aligned hashes no more than ``max_gap`` apart) the same,
-``min_density`` of them per second and ``min_segment`` seconds.
+Chance matches are scattered over offsets; a real one piles up on one offset and speed. Each pile of at least
+``min_seed`` hashes proposes a line in time, which is then checked peak by peak against the reference
+(:mod:`~provenance.engine.audio.verify`): segments are where the clip's peaks are found on the reference well
+above the chance rate measured beside the line.
 
 A stream-layer reference (a streamer's VOD) holds whatever the stream played, the game's soundtrack and songs
 included, so it is matched last and only on the clip's peaks that no other reference explained: the streamer's
@@ -17,9 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.audio.landmarks import landmarks
+from provenance.engine.audio.landmarks import HASH_SPACE, landmarks, query_landmarks
 from provenance.engine.audio.params import AudioParams
 from provenance.engine.audio.prints import AudioPrint
+from provenance.engine.audio.verify import chance_rate, hits_on_line, peak_keys, stretches
 
 __all__ = ["AudioIndex", "AudioMatch", "AudioSegment", "match_audio"]
 
@@ -61,10 +63,12 @@ class AudioIndex:
         self.keys: list[str] = []
         self.layers: list[str] = []
         self.durations: list[float] = []
+        self.peak_keys: list[npt.NDArray[np.int64]] = []
         self._parts: list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]] = []
         self._hashes = np.zeros(0, np.uint32)
         self._refs = np.zeros(0, np.int32)
         self._times = np.zeros(0, np.float32)
+        self._starts = np.zeros(HASH_SPACE + 1, np.int64)
         self._dirty = False
 
     def __len__(self) -> int:
@@ -76,6 +80,7 @@ class AudioIndex:
         self.keys.append(key)
         self.layers.append(layer)
         self.durations.append(fp.duration_s)
+        self.peak_keys.append(peak_keys(fp, self.params))
         self._parts.append((marks.hashes, marks.t_anchor))
         self._dirty = True
 
@@ -87,22 +92,23 @@ class AudioIndex:
         refs = np.concatenate([np.full(h.size, i, np.int32) for i, (h, _) in enumerate(self._parts)])
         order = np.argsort(hashes, kind="stable")
         self._hashes, self._refs, self._times = hashes[order], refs[order] if refs.size else refs, times[order]
+        # where each hash's postings start (hashes are HASH_BITS wide): a lookup is two reads, whatever the size
+        self._starts = np.searchsorted(self._hashes, np.arange(HASH_SPACE + 1, dtype=np.uint32)).astype(np.int64)
         self._dirty = False
 
     def lookup(self, hashes: npt.NDArray[np.uint32]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """``(query position, posting position)`` of every reference entry sharing a hash with ``hashes``
         (hashes with more than ``max_postings`` entries are skipped: too common to tell anything)."""
         self._build()
-        left = np.searchsorted(self._hashes, hashes, side="left")
-        right = np.searchsorted(self._hashes, hashes, side="right")
-        counts = right - left
+        left = self._starts[hashes]
+        counts = self._starts[hashes + 1] - left
         counts[counts > self.params.max_postings] = 0
         total = int(counts.sum())
         if total == 0:
             return np.zeros(0, np.intp), np.zeros(0, np.intp)
         qpos = np.repeat(np.arange(hashes.size), counts)
         starts = np.repeat(left - np.cumsum(counts) + counts, counts)
-        return qpos, starts + np.arange(total)
+        return qpos, (starts + np.arange(total)).astype(np.intp)
 
     def postings(self, pos: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
         return self._refs[pos], self._times[pos]
@@ -120,8 +126,7 @@ class _Votes:
 
 def _votes(fp: AudioPrint, index: AudioIndex, speeds: list[float]) -> _Votes:
     parts: list[tuple[npt.NDArray[np.generic], ...]] = []
-    for si, speed in enumerate(speeds):
-        marks = landmarks(fp, index.params, speed, index.params.query_fan_out)
+    for si, marks in enumerate(query_landmarks(fp, index.params, speeds)):
         qpos, pos = index.lookup(marks.hashes)
         if qpos.size == 0:
             continue
@@ -143,55 +148,45 @@ def _votes(fp: AudioPrint, index: AudioIndex, speeds: list[float]) -> _Votes:
     )
 
 
-def _segments(
-    tq: npt.NDArray[np.float32], tq_end: npt.NDArray[np.float32], slope: float, icept: float, p: AudioParams
-) -> list[AudioSegment]:
-    order = np.argsort(tq, kind="stable")
-    tq, tq_end = tq[order], tq_end[order]
-    cuts = np.nonzero(np.diff(tq) > p.max_gap)[0] + 1
-    found = []
-    for a, b in zip(np.r_[0, cuts], np.r_[cuts, tq.size], strict=True):
-        start, end = float(tq[a]), float(tq_end[a:b].max())
-        votes = int(np.unique(np.round(tq[a:b], 3)).size)
-        length = max(end - start, 1e-3)
-        if votes >= p.min_votes and length >= p.min_segment and votes / length >= p.min_density:
-            found.append(AudioSegment(start, end, start * slope + icept, end * slope + icept, slope, votes))
-    return found
-
-
-def _align(v: _Votes, sel: npt.NDArray[np.bool_], speeds: list[float], p: AudioParams) -> list[AudioSegment]:
-    """The segments of one reference's votes (``sel``): the strongest alignments first, up to a few."""
+def _align(
+    v: _Votes,
+    sel: npt.NDArray[np.bool_],
+    speeds: list[float],
+    fp: AudioPrint,
+    keys: npt.NDArray[np.int64],
+    usable: npt.NDArray[np.bool_],
+    p: AudioParams,
+) -> tuple[list[AudioSegment], npt.NDArray[np.bool_]]:
+    """The segments of one reference (its votes ``sel``), the strongest alignments first, up to a few, and the
+    clip's peaks they explain."""
     found: list[AudioSegment] = []
+    explained = np.zeros(len(fp), bool)
     speed = np.asarray(speeds, np.float64)[v.speed[sel]]
-    tq, tq_end, tr = v.tq[sel], v.tq_end[sel], v.tr[sel]
+    tq, tr = v.tq[sel], v.tr[sel]
+    sidx = v.speed[sel].astype(np.int64)
+    obin = np.floor((tr - tq * speed) / p.offset_bin).astype(np.int64)
     live = np.ones(tq.size, bool)
     for _ in range(_MAX_ALIGNMENTS):
-        if live.sum() < p.min_votes:
+        if live.sum() < p.min_seed:
             break
-        offset = tr - tq * speed
-        obin = np.floor(offset / p.offset_bin).astype(np.int64)
-        sidx = v.speed[sel].astype(np.int64)
-        key = (sidx * 1_000_003 + obin)[live]
-        uniq, counts = np.unique(key, return_counts=True)
-        best = uniq[np.argmax(counts)]
-        if counts.max() < max(3, p.min_votes // 3):
+        uniq, counts = np.unique((sidx * 1_000_003 + obin)[live], return_counts=True)
+        if counts.max() < p.min_seed:
             break
-        bs, bb = divmod(int(best), 1_000_003)
+        bs, bb = divmod(int(uniq[np.argmax(counts)]), 1_000_003)
         if bb > 1_000_003 // 2:
             bs, bb = bs + 1, bb - 1_000_003
         near = live & (np.abs(sidx - bs) <= 2) & (np.abs(obin - bb) <= 4)
-        if near.sum() < 3:
-            live &= ~((sidx == bs) & (obin == bb))
-            continue
         slope, icept = _fit(tq[near], tr[near], speeds[bs], (bb + 0.5) * p.offset_bin)
-        inlier = live & (np.abs(sidx - bs) <= 1) & (np.abs(tr - (tq * slope + icept)) <= 1.5 * p.offset_bin)
-        if not inlier.any():
-            live &= ~near
-            continue
-        # the same stretch of the clip found again elsewhere in the reference (a chorus, a loop) is not news
-        found += [s for s in _segments(tq[inlier], tq_end[inlier], slope, icept, p) if not _covered(s, found)]
-        live &= ~inlier
-    return found
+        live &= ~(near | (np.abs(tr - (tq * slope + icept)) <= 1.5 * p.offset_bin))
+        hit, _ = hits_on_line(fp, keys, slope, icept, p)
+        chance = chance_rate(fp, keys, slope, icept, usable, p)
+        for st in stretches(fp.times, hit, usable, chance, p):
+            seg = AudioSegment(st.start, st.end, st.start * slope + icept, st.end * slope + icept, slope, st.hits)
+            # the same stretch of the clip found again elsewhere in the reference (a chorus, a loop) is not news
+            if not _covered(seg, found):
+                found.append(seg)
+                explained |= hit & usable & (fp.times >= st.start) & (fp.times <= st.end)
+    return found, explained
 
 
 def _covered(seg: AudioSegment, found: list[AudioSegment]) -> bool:
@@ -224,31 +219,22 @@ def match_audio(fp: AudioPrint, index: AudioIndex) -> list[AudioMatch]:
     v = _votes(fp, index, speeds)
     found: list[AudioMatch] = []
     explained = np.zeros(len(fp), bool)
-    order = sorted(range(len(index)), key=lambda r: (index.layers[r] == _STREAM_LAYER, r))
+    # strongest first, streams last: a reference counts only on the peaks no stronger one explained (two tracks
+    # of one game share instruments and loops; a VOD holds the game's music)
+    strength = np.bincount(v.ref, minlength=len(index))
+    order = sorted(range(len(index)), key=lambda r: (index.layers[r] == _STREAM_LAYER, -int(strength[r]), r))
     for r in order:
-        sel = v.ref == r
-        if index.layers[r] == _STREAM_LAYER:
-            sel &= ~explained[v.anchor]
-        if sel.sum() < p.min_votes:
+        stream = index.layers[r] == _STREAM_LAYER
+        usable = ~explained
+        sel = (v.ref == r) & usable[v.anchor]
+        if sel.sum() < p.min_seed:
             continue
-        segments = _align(v, sel, speeds, p)
+        segments, heard = _align(v, sel, speeds, fp, index.peak_keys[r], usable, p)
         if not segments:
             continue
-        if index.layers[r] != _STREAM_LAYER:
-            for s in segments:
-                explained[(fp.times >= s.query_start) & (fp.times <= s.query_end)] |= _peaks_hit(v, sel, s, fp)
+        if not stream:
+            explained |= heard
         segments.sort(key=lambda s: s.query_start)
         found.append(AudioMatch(index.keys[r], index.layers[r], segments, sum(s.votes for s in segments)))
     found.sort(key=lambda m: -m.votes)
     return found
-
-
-def _peaks_hit(v: _Votes, sel: npt.NDArray[np.bool_], s: AudioSegment, fp: AudioPrint) -> npt.NDArray[np.bool_]:
-    """Which of the clip's peaks inside segment ``s`` were anchors of votes for this reference on its line."""
-    inside = (fp.times >= s.query_start) & (fp.times <= s.query_end)
-    hit = np.zeros(len(fp), bool)
-    slope = s.speed
-    icept = s.ref_start - s.query_start * slope
-    on_line = sel & (np.abs(v.tr - (v.tq * slope + icept)) <= 0.2)
-    hit[v.anchor[on_line]] = True
-    return hit[inside]

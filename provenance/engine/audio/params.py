@@ -33,8 +33,11 @@ class AudioParams:
     freq_quantum: frequency bins per hash step.
     max_speed: speed changes tried up to this factor either way (pitch moves with them); speed_step: their step.
     offset_bin: width of the time-offset histogram's bins (seconds).
-    min_votes: aligned hashes a match needs; min_density: aligned hashes per second of a segment.
-    min_segment: shortest segment reported (seconds); max_gap: longest gap inside one segment (seconds).
+    min_seed: aligned hashes (one speed, one offset bin) that make a candidate alignment worth checking;
+    min_votes: the clip's peaks a segment needs found on the reference along the alignment; min_rate: the share
+    of its peaks that must be; min_z: how far above chance (standard deviations) that share must be.
+    min_segment: shortest segment reported (seconds); max_gap: longest gap (seconds) inside one segment of one
+    alignment.
     max_postings: a hash shared by more reference positions than this is too common to vote.
     """
 
@@ -58,10 +61,12 @@ class AudioParams:
     max_speed: float = 0.06
     speed_step: float = 0.005
     offset_bin: float = 0.064
-    min_votes: int = 12
-    min_density: float = 1.5
+    min_seed: int = 4
+    min_votes: int = 16
+    min_rate: float = 0.07
+    min_z: float = 6.0
     min_segment: float = 2.0
-    max_gap: float = 4.0
+    max_gap: float = 8.0
     max_postings: int = 200
 
     def __post_init__(self) -> None:
@@ -88,8 +93,10 @@ class AudioParams:
                 ("max_speed", 0 <= self.max_speed <= 0.25),
                 ("speed_step", 0.001 <= self.speed_step <= 0.1),
                 ("offset_bin", 0.01 <= self.offset_bin <= 1.0),
+                ("min_seed", self.min_seed >= 2),
                 ("min_votes", self.min_votes >= 3),
-                ("min_density", self.min_density >= 0),
+                ("min_rate", 0 <= self.min_rate <= 1),
+                ("min_z", self.min_z >= 0),
                 ("min_segment", self.min_segment >= 0),
                 ("max_gap", self.max_gap >= 0.1),
                 ("max_postings", self.max_postings >= 1),
