@@ -283,6 +283,7 @@ class FindingOut(BaseModel):
     ai_training: AiTrainingT
     confidence: float
     segments: list[Segment]
+    modality: Literal["video", "audio"] = "video"  # where it was found: the clip's picture or its sound
 
 
 class FindingPage(BaseModel):

@@ -65,11 +65,12 @@ def engine_id() -> str:
 def ensure_fingerprints(
     registry: Registry, params: EngineParams, progress: Progress | None = None, workers: int = 1
 ) -> int:
-    """Fingerprint every footage reference that has no stored fingerprint of this engine version.
+    """Fingerprint every footage reference that has no stored fingerprint of this engine version, and the sound
+    of every footage and audio reference without a stored audio print (``ensure_audio_prints``).
 
     With ``workers`` above 1 (and more than one reference to do) the files are fingerprinted in as many spawned
-    processes, one thread each; this process checks and stores them. Returns how many were computed. Each is
-    committed on its own as it finishes, so an interrupted run keeps what it finished.
+    processes, one thread each; this process checks and stores them. Returns how many footage prints were
+    computed. Each is committed on its own as it finishes, so an interrupted run keeps what it finished.
     """
     refs = [ref for ref, _, _ in reference_rows(registry) if ref.kind == "footage"]
     done = fingerprinted(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
@@ -88,10 +89,10 @@ def ensure_fingerprints(
         )
         if progress:
             progress(f"fingerprinted {path}", finished, len(jobs))
-    audio = ensure_audio_prints(registry, progress)
+    ensure_audio_prints(registry)  # their sound too (fast: no progress of its own)
     if progress:
         progress("fingerprints ready", len(jobs), len(jobs))
-    return len(jobs) + audio
+    return len(jobs)
 
 
 _Job = tuple[str, str, str, Path]  # (sha256, manifest path, work, file)
