@@ -213,6 +213,13 @@ def test_clip_check_over_http_returns_the_audio_layers(service: Any, world: dict
         ("music", "frozen-theme", "audio"),
         ("stream", "nightowl-vods", "audio"),
     }
+    found = service.client.get("/v1/findings", headers=service.auth("auditor"), params={"scan": "api-clip-checks"})
+    assert found.status_code == 200, found.text
+    assert {(x["work"], x["modality"]) for x in found.json()["items"]} == {
+        ("freedoom", "video"),
+        ("frozen-theme", "audio"),
+        ("nightowl-vods", "audio"),
+    }
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -68,7 +68,7 @@ class AudioIndex:
         self._hashes = np.zeros(0, np.uint32)
         self._refs = np.zeros(0, np.int32)
         self._times = np.zeros(0, np.float32)
-        self._starts = np.zeros(HASH_SPACE + 1, np.int64)
+        self._starts = np.zeros(HASH_SPACE + 1, np.int32)
         self._dirty = False
 
     def __len__(self) -> int:
@@ -93,7 +93,7 @@ class AudioIndex:
         order = np.argsort(hashes, kind="stable")
         self._hashes, self._refs, self._times = hashes[order], refs[order] if refs.size else refs, times[order]
         # where each hash's postings start (hashes are HASH_BITS wide): a lookup is two reads, whatever the size
-        self._starts = np.searchsorted(self._hashes, np.arange(HASH_SPACE + 1, dtype=np.uint32)).astype(np.int64)
+        self._starts = np.searchsorted(self._hashes, np.arange(HASH_SPACE + 1, dtype=np.uint32)).astype(np.int32)
         self._dirty = False
 
     def lookup(self, hashes: npt.NDArray[np.uint32]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
