@@ -161,8 +161,8 @@ class AssetEvidence(ReportModel):
 
 
 class AudioEvidence(ReportModel):
-    """A match in the clip's sound with a reference's sound: aligned landmark hashes (``votes``) at ``speed``,
-    and the moment to hear on both timelines."""
+    """A match in the clip's sound with a reference's sound: how many of the clip's spectrogram peaks were found
+    on the reference along the alignment (``votes``), at ``speed``, and the moment to hear on both timelines."""
 
     reference: str
     kind: Literal["audio"]

@@ -31,7 +31,8 @@ _MAX_ALIGNMENTS = 4  # alignments looked for per reference (a song used twice, a
 
 @dataclass(frozen=True, slots=True)
 class AudioSegment:
-    """Where a reference's audio is in the clip (``query_*``) and in the reference (``ref_*``), seconds."""
+    """Where a reference's audio is in the clip (``query_*``) and in the reference (``ref_*``), seconds, at
+    ``speed`` (reference seconds per clip second); ``votes``: the clip's peaks found on the reference in it."""
 
     query_start: float
     query_end: float
@@ -56,7 +57,8 @@ class AudioMatch:
 
 
 class AudioIndex:
-    """The references' landmark hashes, sorted for lookups (binary search: sub-linear in the references)."""
+    """The references' landmark hashes, sorted, with where each hash's postings start (a lookup costs the same
+    however many references there are), and each reference's peaks for checking alignments."""
 
     def __init__(self, params: AudioParams | None = None) -> None:
         self.params = params or AudioParams()

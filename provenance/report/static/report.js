@@ -388,9 +388,9 @@ function evidenceBox(r, ev, v) {
   if (isAudio) {
     var votes = num(ev.votes);
     var speed = num(ev.speed);
-    how = 'Sound match' + (votes !== null ? ': ' + votes + ' aligned landmark hashes' : '') +
+    how = 'Sound match' + (votes !== null ? ': ' + votes + ' spectrogram peaks found in the reference' : '') +
       (speed !== null && Math.abs(speed - 1) >= 0.005 ? ', played at ' + Math.round(speed * 100) + ' % speed' : '');
-    raw = 'audio landmarks' + (votes !== null ? ' ' + votes : '');
+    raw = 'audio peaks' + (votes !== null ? ' ' + votes : '');
   } else if (isAsset) {
     var score = num(ev.score);
     how = 'Registered still found in the clip' + (ev.method === 'features'
