@@ -26,7 +26,8 @@ from provenance.engine.audio.verify import chance_rate, hits_on_line, peak_keys,
 __all__ = ["AudioIndex", "AudioMatch", "AudioSegment", "match_audio"]
 
 _STREAM_LAYER = "stream"
-_MAX_ALIGNMENTS = 4  # alignments looked for per reference (a song used twice, a loop)
+_MAX_ALIGNMENTS = 4  # alignments kept per reference (a song used twice, a loop)
+_MAX_TRIES = 16  # candidate alignments checked per reference, the most voted first
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +169,8 @@ def _align(
     sidx = v.speed[sel].astype(np.int64)
     obin = np.floor((tr - tq * speed) / p.offset_bin).astype(np.int64)
     live = np.ones(tq.size, bool)
-    for _ in range(_MAX_ALIGNMENTS):
-        if live.sum() < p.min_seed:
+    for _ in range(_MAX_TRIES):
+        if live.sum() < p.min_seed or len(found) >= _MAX_ALIGNMENTS:
             break
         uniq, counts = np.unique((sidx * 1_000_003 + obin)[live], return_counts=True)
         if counts.max() < p.min_seed:
@@ -178,9 +179,8 @@ def _align(
         if bb > 1_000_003 // 2:
             bs, bb = bs + 1, bb - 1_000_003
         near = live & (np.abs(sidx - bs) <= 2) & (np.abs(obin - bb) <= 4)
-        slope, icept = _fit(tq[near], tr[near], speeds[bs], (bb + 0.5) * p.offset_bin)
+        slope, icept, hit = _best_line(fp, keys, tq, tr, sidx == bs, near, speeds[bs], (bb + 0.5) * p.offset_bin, p)
         live &= ~(near | (np.abs(tr - (tq * slope + icept)) <= 1.5 * p.offset_bin))
-        hit, _ = hits_on_line(fp, keys, slope, icept, p)
         chance = chance_rate(fp, keys, slope, icept, usable, p)
         for st in stretches(fp.times, hit, usable, chance, p):
             seg = AudioSegment(st.start, st.end, st.start * slope + icept, st.end * slope + icept, slope, st.hits)
@@ -201,14 +201,30 @@ def _covered(seg: AudioSegment, found: list[AudioSegment]) -> bool:
     return False
 
 
-def _fit(tq: npt.NDArray[np.float32], tr: npt.NDArray[np.float32], slope: float, icept: float) -> tuple[float, float]:
-    """A line ``tr = slope * tq + icept`` through aligned votes (least squares when they span enough time)."""
-    if np.ptp(tq) < 2.0:
-        return slope, float(np.median(tr - slope * tq))
-    a, b = np.polyfit(tq.astype(np.float64), tr.astype(np.float64), 1)
-    if abs(a - slope) > 0.02:
-        return slope, float(np.median(tr - slope * tq))
-    return float(a), float(b)
+def _best_line(
+    fp: AudioPrint,
+    keys: npt.NDArray[np.int64],
+    tq: npt.NDArray[np.float32],
+    tr: npt.NDArray[np.float32],
+    same_speed: npt.NDArray[np.bool_],
+    near: npt.NDArray[np.bool_],
+    speed: float,
+    offset: float,
+    p: AudioParams,
+) -> tuple[float, float, npt.NDArray[np.bool_]]:
+    """The line through a pile of votes that finds the most of the clip's peaks on the reference: the pile's own
+    speed through the votes' median offset, or a least-squares line through the votes near it (a speed between
+    the grid's steps drifts over a long clip)."""
+    pile = near & same_speed & (np.abs(tr - tq * speed - offset) <= 1.5 * p.offset_bin)
+    icept = float(np.median(tr[pile] - speed * tq[pile])) if pile.any() else offset
+    lines = [(speed, icept)]
+    inliers = near & (np.abs(tr - (tq * speed + icept)) <= 0.2)
+    if inliers.sum() >= 4 and np.ptp(tq[inliers]) >= 2.0:
+        a, b = np.polyfit(tq[inliers].astype(np.float64), tr[inliers].astype(np.float64), 1)
+        if abs(a - speed) <= 2 * p.speed_step:
+            lines.append((float(a), float(b)))
+    scored = [(slope, b, hits_on_line(fp, keys, slope, b, p)[0]) for slope, b in lines]
+    return max(scored, key=lambda line: int(line[2].sum()))
 
 
 def match_audio(fp: AudioPrint, index: AudioIndex) -> list[AudioMatch]:

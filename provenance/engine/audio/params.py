@@ -64,7 +64,7 @@ class AudioParams:
     min_seed: int = 4
     min_votes: int = 16
     min_rate: float = 0.07
-    min_z: float = 6.0
+    min_z: float = 9.0
     min_segment: float = 2.0
     max_gap: float = 8.0
     max_postings: int = 200
