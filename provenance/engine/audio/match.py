@@ -181,6 +181,8 @@ def _align(
         near = live & (np.abs(sidx - bs) <= 2) & (np.abs(obin - bb) <= 4)
         slope, icept, hit = _best_line(fp, keys, tq, tr, sidx == bs, near, speeds[bs], (bb + 0.5) * p.offset_bin, p)
         live &= ~(near | (np.abs(tr - (tq * slope + icept)) <= 1.5 * p.offset_bin))
+        if int((hit & usable).sum()) < p.min_votes:  # too few peaks found on this line for any segment
+            continue
         chance = chance_rate(fp, keys, slope, icept, usable, p)
         for st in stretches(fp.times, hit, usable, chance, p):
             seg = AudioSegment(st.start, st.end, st.start * slope + icept, st.end * slope + icept, slope, st.hits)
