@@ -27,7 +27,7 @@ __all__ = ["AudioIndex", "AudioMatch", "AudioSegment", "match_audio"]
 
 _STREAM_LAYER = "stream"
 _MAX_ALIGNMENTS = 4  # alignments kept per reference (a song used twice, a loop)
-_MAX_TRIES = 16  # candidate alignments checked per reference, the most voted first
+_MAX_TRIES = 8  # candidate alignments checked per reference, the most voted first
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,30 +23,30 @@ _SHIFTS = (3.7, -7.9, 13.3, -21.1, 29.9, -37.3)  # seconds: lines where only cha
 
 
 def peak_keys(fp: AudioPrint, params: AudioParams) -> npt.NDArray[np.int64]:
-    """A reference's peaks as sorted keys (frame, bin) for lookups."""
+    """A reference's peaks as sorted keys (frame, bin), each spread to its neighbours (a frame and a bin either
+    way), so that a lookup within that tolerance is one binary search."""
     frames = np.rint(fp.times / params.frame_s).astype(np.int64)
     bins = np.clip(np.rint(fp.freqs).astype(np.int64), 0, _FREQ_SLOTS - 1)
-    return np.unique(frames * _FREQ_SLOTS + bins)
+    spread = [
+        (frames + dt) * _FREQ_SLOTS + np.clip(bins + db, 0, _FREQ_SLOTS - 1) for dt in (-1, 0, 1) for db in (-1, 0, 1)
+    ]
+    return np.unique(np.concatenate(spread)) if frames.size else np.zeros(0, np.int64)
 
 
 def hits_on_line(
     fp: AudioPrint, keys: npt.NDArray[np.int64], slope: float, icept: float, params: AudioParams
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """``(hit, inside)`` per clip peak: whether the reference has a peak where the line maps it, and whether the
-    line maps it inside the reference at all."""
+    """``(hit, inside)`` per clip peak: whether the reference has a peak where the line maps it (within a frame and
+    a bin), and whether the line maps it inside the reference at all."""
     if keys.size == 0:
         z = np.zeros(len(fp), bool)
         return z, z
     frames = np.rint((fp.times * slope + icept) / params.frame_s).astype(np.int64)
-    bins = np.rint(fp.freqs / slope).astype(np.int64)
+    bins = np.clip(np.rint(fp.freqs / slope).astype(np.int64), 0, _FREQ_SLOTS - 1)
     inside = (frames >= 0) & (frames <= keys[-1] // _FREQ_SLOTS)
-    hit = np.zeros(len(fp), bool)
-    for dt in (-1, 0, 1):
-        for db in (-1, 0, 1):
-            probe = (frames + dt) * _FREQ_SLOTS + np.clip(bins + db, 0, _FREQ_SLOTS - 1)
-            pos = np.minimum(np.searchsorted(keys, probe), keys.size - 1)
-            hit |= keys[pos] == probe
-    return hit & inside, inside
+    probe = frames * _FREQ_SLOTS + bins
+    pos = np.minimum(np.searchsorted(keys, probe), keys.size - 1)
+    return (keys[pos] == probe) & inside, inside
 
 
 def chance_rate(
