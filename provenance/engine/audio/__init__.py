@@ -35,10 +35,12 @@ __all__ = [
 
 
 def fingerprint_audio(source: str | Path | Any, params: AudioParams | None = None) -> AudioPrint | None:
-    """The audio print of a media file's first audio stream (decoded streaming), or None when it has none."""
-    from provenance.media.audio import has_audio
-
+    """The audio print of a media file's first audio stream (decoded streaming, one pass), or None when it has
+    none (or not a sample of sound)."""
     params = params or AudioParams()
-    if not has_audio(source):
-        return None
-    return fingerprint_samples(decode_audio(source, params.rate), params)
+    picker = PeakPicker(params)
+    heard = False
+    for chunk in decode_audio(source, params.rate):
+        heard = True
+        picker.feed(chunk)
+    return picker.finish() if heard else None

@@ -53,12 +53,22 @@ class AudioPrint:
 
 
 def _max_filter(a: npt.NDArray[np.float32], half: int, axis: int) -> npt.NDArray[np.float32]:
-    """Running maximum over ``2 * half + 1`` cells along ``axis`` (edges padded with -inf)."""
+    """Running maximum over ``2 * half + 1`` cells along ``axis`` (edges padded with -inf), by doubling: the
+    maximum over a power of two of cells, taken twice with overlap, in a handful of passes."""
+    width = 2 * half + 1
     pad = [(0, 0), (0, 0)]
     pad[axis] = (half, half)
-    padded = np.pad(a, pad, constant_values=-np.inf)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=axis)
-    return np.asarray(windows.max(axis=-1), dtype=np.float32)
+    m = np.pad(a, pad, constant_values=-np.inf)
+    n = m.shape[axis]
+    span = 1
+    while span * 2 <= width:  # m[i] = max of cells i .. i + span - 1
+        m = np.maximum(m.take(range(0, n - span), axis=axis), m.take(range(span, n), axis=axis))
+        n -= span
+        span *= 2
+    out_n = a.shape[axis]
+    first = m.take(range(0, out_n), axis=axis)
+    second = m.take(range(width - span, width - span + out_n), axis=axis)
+    return np.asarray(np.maximum(first, second), dtype=np.float32)
 
 
 class PeakPicker:
