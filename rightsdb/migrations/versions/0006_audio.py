@@ -7,6 +7,8 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -36,27 +38,27 @@ def _check(column: str, values: tuple[str, ...]) -> str:
 def _recreate(upgrade: bool) -> None:
     bind = op.get_bind()
     for (table, name, column), values in _BEFORE.items():
-        old, new = (values, values + _ADDED[name]) if upgrade else (values + _ADDED[name], values)
+        new = values + _ADDED[name] if upgrade else values
         if bind.dialect.name == "sqlite":
-            _sqlite_check(table, _check(column, old), _check(column, new))
+            _sqlite_check(table, name, column, _check(column, new))
             continue
         with op.batch_alter_table(table) as batch:
             batch.drop_constraint(name, type_="check")
             batch.create_check_constraint(name, sa.text(_check(column, new)))
 
 
-def _sqlite_check(table: str, old: str, new: str) -> None:
+def _sqlite_check(table: str, name: str, column: str, new: str) -> None:
     """Change a CHECK constraint's text in SQLite's schema, in place: SQLite's documented way for a change that
     leaves the stored rows valid (recreating the table would trip the foreign keys pointing at it)."""
     bind = op.get_bind()
     sql = bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).scalar()
-    if not sql or old not in sql:
-        raise RuntimeError(f"migration 0006: table {table} has no check {old!r}")
+    pattern = re.compile(rf"(CONSTRAINT\s+\"?{name}\"?\s+CHECK\s*\(\s*){column}\s+IN\s*\([^)]*\)", re.IGNORECASE)
+    if not sql or not pattern.search(sql):
+        raise RuntimeError(f"migration 0006: table {table} has no check constraint {name} on {column}")
+    changed = pattern.sub(lambda m: m.group(1) + new, sql, count=1)
     version = int(bind.exec_driver_sql("PRAGMA schema_version").scalar() or 0)
     bind.exec_driver_sql("PRAGMA writable_schema = ON")
-    bind.exec_driver_sql(
-        "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (sql.replace(old, new), table)
-    )
+    bind.exec_driver_sql("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (changed, table))
     bind.exec_driver_sql(f"PRAGMA schema_version = {version + 1}")
     bind.exec_driver_sql("PRAGMA writable_schema = OFF")
 
