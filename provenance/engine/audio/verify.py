@@ -94,6 +94,7 @@ def stretches(
     kernel = np.ones(3)
     rate = np.convolve(hits, kernel, "same") / np.maximum(np.convolve(peaks, kernel, "same"), 1)
     on = rate >= max(params.min_rate, 3.0 * chance)
+    weak = rate >= max(params.min_rate / 2, 2.0 * chance)
     runs: list[list[int]] = []  # [first bin, last bin] of each run of bins above chance
     for j in np.nonzero(on)[0].tolist():
         if runs and j - runs[-1][1] - 1 <= params.max_gap:  # the same alignment after a gap (a louder voice)
@@ -112,5 +113,13 @@ def stretches(
         z = (h - chance * n) / np.sqrt(chance * (1 - chance) * n + 1.0)
         long_enough = end - start >= params.min_segment
         if h >= params.min_votes and h >= params.min_rate * n and z >= params.min_z and long_enough:
+            # decided on the run; its ends reach on while the rate stays twice chance (the music goes on under a
+            # louder voice)
+            while j > 0 and weak[j - 1]:
+                j -= 1
+            while k + 1 < n_bins and weak[k + 1]:
+                k += 1
+            wide = times[usable & hit & (b >= j) & (b <= k)]
+            start, end = min(start, float(wide.min())), max(end, float(wide.max()) + params.frame_s)
             found.append(Stretch(start, end, h, n))
     return found
