@@ -59,7 +59,7 @@ __all__ = [
 ID_PATTERN = RIGHTSDB_ID.pattern
 AiTrainingT = AiTraining
 LayerT = LayerName
-HolderKindT = Literal["publisher", "streamer", "ugc_creator", "other"]
+HolderKindT = Literal["publisher", "streamer", "ugc_creator", "label", "other"]
 ExposureT = Exposure
 
 
@@ -166,9 +166,9 @@ class HolderOut(BaseModel):
 
 class ReferenceOut(BaseModel):
     path: str
-    kind: Literal["footage", "asset"]
+    kind: Literal["footage", "asset", "audio"]
     sha256: str
-    media_kind: Literal["video", "image"]
+    media_kind: Literal["video", "image", "audio"]
     width: int
     height: int
     duration_s: float
@@ -318,6 +318,7 @@ class FindingOut(BaseModel):
     ai_training: AiTrainingT
     confidence: float
     segments: list[Segment]
+    modality: Literal["video", "audio"] = "video"  # where it was found: the clip's picture or its sound
 
 
 class FindingPage(BaseModel):

@@ -139,13 +139,15 @@ def add_reference(
 ) -> bool:
     """Add (or replace, by ``path``) a reference of a work; returns True when it was new.
 
-    ``footage`` must be a video and ``asset`` a still image (``media.kind``).
+    ``footage`` must be a video, ``asset`` a still image and ``audio`` sound (``media.kind``).
     """
     _check(kind, ReferenceKind, "kind")
     if kind == "footage" and media.kind != "video":
-        raise RegistryError(f"file: footage must be a video, {path} is a still image (upload it as an asset)")
+        raise RegistryError(f"file: footage must be a video, {path} is not (upload it as an asset or as audio)")
     if kind == "asset" and media.kind != "image":
-        raise RegistryError(f"file: an asset must be a still image, {path} is a video (upload it as footage)")
+        raise RegistryError(f"file: an asset must be a still image, {path} is not (upload it as footage or audio)")
+    if kind == "audio" and media.kind not in ("audio", "video"):
+        raise RegistryError(f"file: audio must be sound, {path} is a still image (upload it as an asset)")
     values: dict[str, Any] = {
         "kind": kind,
         "sha256": sha256,

@@ -4,12 +4,12 @@ The schema (YAML or JSON, the same either way; reference paths are relative to
 the manifest's folder)::
 
     holders:
-      - {id: acme, name: Acme Games, kind: publisher}   # publisher | streamer | ugc_creator | other
+      - {id: acme, name: Acme Games, kind: publisher}   # publisher | streamer | ugc_creator | label | other
     works:
       - id: acme-racer
         title: Acme Racer
         holder: acme
-        layer: game                                    # game | stream | ugc | other
+        layer: game                                    # game | stream | ugc | music | other
         policy:
           ai_training: deny                            # allow | deny | conditional | unknown
           license: All rights reserved                 # optional free text
@@ -21,10 +21,11 @@ the manifest's folder)::
         references:
           - {path: footage/acme-racer-trailer.mp4, kind: footage}   # a video of the work
           - {path: assets/acme-hud.png, kind: asset}                # a still: HUD, logo, overlay
+          - {path: music/acme-racer-theme.ogg, kind: audio}         # sound: a soundtrack track, a song
     reviews: []                                        # optional: review decisions (rightsdb.reviewspec)
 
 Loading checks everything (including that each reference file exists inside the
-manifest's folder and is a video for ``footage`` or an image for ``asset``)
+manifest's folder and is a video for ``footage``, an image for ``asset``, sound for ``audio``)
 before the database is touched. Import is one serialised transaction: either
 the whole manifest lands or nothing changes. Re-importing updates rows in
 place; a row whose content is unchanged is not written at all, so importing
@@ -70,7 +71,7 @@ _REFERENCE_KEYS = frozenset({"path", "kind"})
 class MediaFacts:
     """What a probe says of a reference file."""
 
-    kind: str  # "video" | "image"
+    kind: str  # "video" | "image" | "audio"
     width: int
     height: int
     duration_s: float = 0.0
@@ -400,6 +401,24 @@ def _work(ctx: _Ctx, item: Any, root: Path, probe: MediaProbe) -> WorkSpec:
     return WorkSpec(ident, title, holder, layer, policy, tuple(refs))
 
 
+_MEDIA_OF_KIND = {"footage": "video", "asset": "image", "audio": "audio"}
+_KIND_OF_MEDIA = {"video": "footage", "image": "asset", "audio": "audio"}
+_MEDIA_WORDS = {"video": "a video", "image": "a still image", "audio": "sound without picture"}
+
+
+def kind_mismatch(kind: str, media_kind: str, name: str) -> str | None:
+    """Why a reference of ``kind`` cannot be a file of ``media_kind`` (None when it can): ``footage`` is a
+    video, ``asset`` a still image, ``audio`` a file with sound (a video's soundtrack counts too)."""
+    if kind == "audio" and media_kind in ("audio", "video"):
+        return None
+    if _MEDIA_OF_KIND.get(kind) in (None, media_kind):
+        return None
+    actual = _MEDIA_WORDS.get(media_kind, media_kind)
+    wanted = _MEDIA_WORDS[_MEDIA_OF_KIND[kind]]
+    use = _KIND_OF_MEDIA.get(media_kind, "footage")
+    return f"'{kind}' must be {wanted}, but {name!r} is {actual} (use kind: {use})"
+
+
 def _reference(ctx: _Ctx, fld: str, item: Any, root: Path, probe: MediaProbe) -> ReferenceSpec:
     item = _mapping(ctx, fld, item)
     _check_keys(ctx, f"{fld}.", item, _REFERENCE_KEYS)
@@ -434,11 +453,10 @@ def _reference(ctx: _Ctx, fld: str, item: Any, root: Path, probe: MediaProbe) ->
     try:
         media = probe(location)
     except MediaProbeError as exc:
-        raise ctx.error(f"{fld}.path", f"{raw!r} is neither a video nor an image ({exc})") from None
-    if kind == ReferenceKind.footage and media.kind != "video":
-        raise ctx.error(f"{fld}.kind", f"'footage' must be a video, but {raw!r} is a still image (use kind: asset)")
-    if kind == ReferenceKind.asset and media.kind != "image":
-        raise ctx.error(f"{fld}.kind", f"'asset' must be a still image, but {raw!r} is a video (use kind: footage)")
+        raise ctx.error(f"{fld}.path", f"{raw!r} is neither a video nor an image nor sound ({exc})") from None
+    problem = kind_mismatch(kind, media.kind, raw)
+    if problem:
+        raise ctx.error(f"{fld}.kind", problem)
     return ReferenceSpec(_normalize_rel(rel), kind, location, sha, size, media)
 
 

@@ -46,6 +46,7 @@ class HolderKind(StrEnum):
     publisher = "publisher"
     streamer = "streamer"
     ugc_creator = "ugc_creator"
+    label = "label"  # a record label or music publisher (migration 0006)
     other = "other"
 
 
@@ -53,6 +54,7 @@ class Layer(StrEnum):
     game = "game"
     stream = "stream"
     ugc = "ugc"
+    music = "music"  # a song or score that is not the game's own soundtrack (migration 0006)
     other = "other"
 
 
@@ -66,11 +68,13 @@ class AiTraining(StrEnum):
 class ReferenceKind(StrEnum):
     footage = "footage"
     asset = "asset"
+    audio = "audio"  # a soundtrack track, a song, a VOD's audio track (migration 0006)
 
 
 class MediaKind(StrEnum):
     video = "video"
     image = "image"
+    audio = "audio"  # a file with sound and no picture (migration 0006)
 
 
 def _enum_check(column: str, enum: type[StrEnum], name: str) -> CheckConstraint:
@@ -216,6 +220,8 @@ class Finding(SQLModel, table=True):
     confidence: float
     segments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # migration 0006: "audio" for a match in the clip's sound; null (older rows) and "video" for the picture
+    modality: str | None = Field(default=None, sa_column=Column(String(8), nullable=True))
 
 
 # ---------------------------------------------------------------------------------------------------------

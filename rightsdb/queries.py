@@ -172,7 +172,8 @@ class FindingFilter:
 
 _FINDINGS_SELECT = (
     "SELECT f.id, c.scan_id, c.path, c.sha256, c.exposure, c.duration_s, f.layer, f.holder_id, f.work_id, "
-    "f.ai_training, f.confidence, CAST(f.segments AS TEXT) FROM findings f JOIN clip_results c ON c.id = f.clip_id"
+    "f.ai_training, f.confidence, CAST(f.segments AS TEXT), f.modality "
+    "FROM findings f JOIN clip_results c ON c.id = f.clip_id"
 )
 #: (parameter, condition with ``{name}`` for the parameter's placeholder); a scan job's id stands for its scan
 _FINDINGS_WHERE = (
@@ -342,6 +343,7 @@ def finding_dict(row: tuple[Any, ...] | Any) -> dict[str, Any]:
         "ai_training": row[9],
         "confidence": float(row[10]),
         "segments": orjson.loads(row[11]),
+        "modality": row[12] or "video",  # null: stored before migration 0006, when every finding was the picture's
     }
 
 

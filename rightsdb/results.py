@@ -32,6 +32,7 @@ class FindingRow:
     confidence: float
     segments: list[dict[str, Any]] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    modality: str | None = None  # "audio" for the clip's sound; None or "video" for the picture
 
 
 def begin_scan(
@@ -118,6 +119,7 @@ def store_result(
                     confidence=float(f.confidence),
                     segments=f.segments,
                     evidence={"items": f.evidence},
+                    modality=f.modality,
                 )
             )
 

@@ -211,6 +211,7 @@ def _expected(registry: Registry, holder: str | None = None, scan: str | None = 
             "ai_training": f.ai_training,
             "confidence": f.confidence,
             "segments": f.segments,
+            "modality": f.modality or "video",  # null before migration 0006: the picture's
         }
         for f, c in rows
     ]

@@ -73,6 +73,7 @@ def test_0001_database_upgrades_to_head(empty_url: str) -> None:
             "packs",
             "reference_thumbnails",
             "review_decisions",
+            "work_references",
         } <= tables
         with registry.session() as session:
             assert len(session.exec(select(Holder)).all()) == 4  # the data survived

@@ -233,7 +233,7 @@ _UPLOAD_BODY = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "a video (footage) or a still image (asset)",
+                            "description": "a video (footage), a still image (asset) or sound (audio)",
                         }
                     },
                 }
@@ -250,13 +250,14 @@ _UPLOAD_BODY = {
     status_code=201,
     responses=UPLOAD_ERRORS,
     openapi_extra=_UPLOAD_BODY,
-    summary="Upload footage or an asset of a work",
+    summary="Upload footage, an asset or audio of a work",
 )
 async def upload_reference(
     work_id: str,
     request: Request,
-    kind: Literal["footage", "asset"] = Query(
-        description="footage (a video) or asset (a still: HUD, logo, overlay; PNG alpha = don't care)"
+    kind: Literal["footage", "asset", "audio"] = Query(
+        description="footage (a video), asset (a still: HUD, logo, overlay; PNG alpha = don't care) or audio "
+        "(sound: a soundtrack track, a song, a VOD's audio track)"
     ),
     principal: Principal = Depends(require(*ADMIN)),
     settings: ApiSettings = Depends(deps.settings),
@@ -264,8 +265,8 @@ async def upload_reference(
     checker: Checker = Depends(deps.checker),
 ) -> dict[str, Any]:
     """Add a reference file (multipart field `file`; a file of the same name is replaced). It is streamed to
-    disk, size-limited, probed and decoded (footage fingerprinted) before it is accepted; the next check and
-    scan match against it."""
+    disk, size-limited, probed and decoded (footage and audio fingerprinted) before it is accepted; the next check
+    and scan match against it."""
     await run_in_threadpool(get_work, registry, work_id)
     upload = await receive_upload(request, "file", settings.max_upload_bytes, settings.upload_dir)
     try:

@@ -156,9 +156,9 @@ def stored_clip(
 def add_reference_file(checker: Checker, work_id: str, kind: str, upload: Path, filename: str, media_dir: Path) -> str:
     """Make an uploaded file a reference of a work and index it; returns its registry path.
 
-    The file is probed (a video for footage, a still for an asset), kept under ``media_dir`` by content hash
-    and decoded whole (footage is fingerprinted, an asset loaded) before the work is answered: a file that
-    does not decode is removed again and raises :class:`DecodeError`/:class:`RegistryError`.
+    The file is probed (a video for footage, a still for an asset, sound for audio), kept under ``media_dir`` by
+    content hash and decoded whole (footage and audio are fingerprinted, an asset loaded) before the work is
+    answered: a file that does not decode is removed again and raises :class:`DecodeError`/:class:`RegistryError`.
     """
     registry = checker.registry
     get_work(registry, work_id)  # NotFoundError before any work

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from provenance.audit.sound import audio_matches
 from provenance.engine import ClipMatches, ReferenceIndex, match_clip
 from provenance.errors import ProvenanceError
 from provenance.media.signals import read_signals
@@ -98,6 +99,9 @@ def match_source(source: Any, index: ReferenceIndex, key: str, lookup: Lookup) -
         return sha, cache_key, _with_signals(stored, source), True
     try:
         raw = raw_matches(match_clip(source, index))
+        found = audio_matches(source, index, raw.get("duration_s"))
+        if found:
+            raw["audio"] = found
     except (ProvenanceError, OSError) as exc:
         raw = {"error": error_text(exc)}
     return sha, cache_key, _with_signals(raw, source), False
@@ -144,6 +148,7 @@ def store_clip(
             confidence=float(x["confidence"]),
             segments=x["segments"],
             evidence=x["evidence"],
+            modality=x.get("modality"),
         )
         for x in data["layers"]
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provenance.errors import DecodeError
+from provenance.media.audio import audio_duration, has_audio
 from provenance.media.probe import probe
 from rightsdb import ImportReport, MediaFacts, MediaProbeError, Registry, import_manifest, load_manifest
 
@@ -14,6 +15,11 @@ def media_probe(path: Path) -> MediaFacts:
     try:
         info = probe(path)
     except DecodeError as exc:
+        try:  # sound without picture: a soundtrack track, a song, a VOD's audio track
+            if has_audio(path):
+                return MediaFacts(kind="audio", width=0, height=0, duration_s=audio_duration(path), fps=0.0)
+        except DecodeError:
+            pass
         raise MediaProbeError(exc.reason) from exc
     return MediaFacts(
         kind=info.kind,

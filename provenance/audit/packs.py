@@ -102,6 +102,12 @@ def build_pack(
     if not works:
         raise PackError(f"holder {holder_id} has no works: nothing to pack")
     rows = [ref for _, refs in works for ref in refs]
+    sound = next((ref for ref in rows if ref.kind not in ("footage", "asset")), None)
+    if sound is not None:  # refused, not left out: a pack that silently lacks a work's song would clear clips
+        raise PackError(
+            f"reference {sound.path} of work {sound.work_id} is of kind {sound.kind}: rights packs carry footage "
+            "and assets only (not yet sound); pack the holder's other works with --work"
+        )
     shas = {ref.sha256 for ref in rows}
     ensure_fingerprints(registry, params, progress, contents=shas)
     prints = stored_prints(

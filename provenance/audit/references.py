@@ -19,6 +19,7 @@ import numpy as np
 
 from provenance import ENGINE_NAME, __version__
 from provenance.audit.packfile import ASSET_ALGORITHM, asset_array
+from provenance.audit.sound import AuditIndex, audio_key, audio_payload, ensure_audio_prints
 from provenance.engine import (
     ENGINE_VERSION,
     FINGERPRINT_VERSION,
@@ -28,6 +29,7 @@ from provenance.engine import (
     fingerprint_footage,
     load_asset,
 )
+from provenance.engine.audio import AudioPrint
 from provenance.errors import EmptyRegistryError, ReferenceChangedError, ScanError
 from provenance.report import RefInfo, Terms
 from rightsdb import Registry, sha256_file
@@ -76,12 +78,13 @@ def ensure_fingerprints(
     contents: set[str] | None = None,
 ) -> int:
     """Fingerprint every footage reference that has no stored fingerprint of this engine version (only those of
-    ``contents``, sha256s, when given). A rights pack's references have no file: their fingerprints came with the
+    ``contents``, sha256s, when given), and the sound of every footage and audio reference without a stored audio
+    print (``ensure_audio_prints``). A rights pack's references have no file: their fingerprints came with the
     pack (:func:`check_pack_references`).
 
     With ``workers`` above 1 (and more than one reference to do) the files are fingerprinted in as many spawned
-    processes, one thread each; this process checks and stores them. Returns how many were computed. Each is
-    committed on its own as it finishes, so an interrupted run keeps what it finished.
+    processes, one thread each; this process checks and stores them. Returns how many footage prints were
+    computed. Each is committed on its own as it finishes, so an interrupted run keeps what it finished.
     """
     rows = [ref for ref, _, _ in reference_rows(registry) if contents is None or ref.sha256 in contents]
     check_pack_references(registry, rows)
@@ -102,6 +105,7 @@ def ensure_fingerprints(
         )
         if progress:
             progress(f"fingerprinted {path}", finished, len(jobs))
+    ensure_audio_prints(registry)  # their sound too (fast: no progress of its own)
     if progress:
         progress("fingerprints ready", len(jobs), len(jobs))
     return len(jobs)
@@ -216,7 +220,8 @@ def load_infos(registry: Registry) -> dict[str, RefInfo]:
 IndexPayload = list[tuple[str, str, str, Any]]
 """What a :class:`ReferenceIndex` is built from, as plain data that pickles (the index holds OpenCV matchers,
 which do not): ``(kind, key, layer, data)`` by work and path, ``data`` the stored footage print's
-``(timestamps, data, quality)`` blobs or an asset's RGBA array."""
+``(timestamps, data, quality)`` blobs or an asset's RGBA array; ``kind`` ``audio`` (after them) the stored audio
+print's blobs of a reference with sound."""
 
 
 def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -> IndexPayload:
@@ -234,8 +239,10 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
             if stored is None:
                 raise ScanError(f"reference {info.path} of work {info.work} has no fingerprint; run the scan again")
             payload.append(("footage", key, info.layer, stored))
-        else:
+        elif info.kind == "asset":
             payload.append(("asset", key, info.layer, assets[key]))
+    sounds = [(key, info.kind, info.layer, info.sha256) for key, info in sorted(infos.items())]
+    payload += audio_payload(registry, sounds)
     return without_generic(payload, generic_stretches(registry))
 
 
@@ -332,10 +339,12 @@ def reference_assets(registry: Registry, infos: dict[str, RefInfo]) -> dict[str,
 
 def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
     """The in-memory reference index from :func:`index_payload` (in any process: no database needed)."""
-    index = ReferenceIndex(params)
+    index = AuditIndex(params)
     for kind, key, layer, data in payload:
         if kind == "footage":
             index.add_footage(key, layer, FootagePrint.from_payload(*data))
+        elif kind == "audio":
+            index.audio.add(key, layer, AudioPrint.from_payload(*data))
         else:
             index.add_asset(key, layer, data, group=key.split("::", 1)[0])  # its work (ref_key)
     return index
@@ -357,7 +366,12 @@ def match_key(registry: Registry, params: EngineParams) -> str:
     layer, in index order). Policies, titles and holder names are not in it: changing them re-renders stored
     results instead of matching again. A reference added or removed changes it (any clip may hold it)."""
     refs = [[ref.sha256, ref.kind, ref.path, work.id, work.layer] for ref, work, _ in reference_rows(registry)]
-    payload: dict[str, Any] = {"engine": engine_id(), "params": params.as_dict(), "references": refs}
+    payload: dict[str, Any] = {
+        "engine": engine_id(),
+        "params": params.as_dict(),
+        "references": refs,
+        "audio": audio_key(),
+    }
     generic = generic_stretches(registry)
     if generic:  # stretches review marked generic are not matched: stored results are matched again
         payload["generic"] = [list(row) for row in generic]

@@ -188,6 +188,7 @@ def scan(
     extra: dict[str, Any] = {"selection": selection.as_dict()} if selection is not None else {}
     if reviews.any_disputes:  # open disputes on the scanned clips (absent: the registry has none)
         extra["disputes_open"] = reviews.open_disputes(c.sha256 for c in final)
+    audio_count = sum(1 for info in infos.values() if info.kind == "audio")
     return Report(
         scan=ScanFacts(
             dataset=str(root),
@@ -198,7 +199,11 @@ def scan(
             as_of=as_of.isoformat(),
             territory=territory,
             match_key=key,
-            references=References(footage=footage_count, assets=len(infos) - footage_count),
+            references=References(
+                footage=footage_count,
+                assets=len(infos) - footage_count - audio_count,
+                **({"audio": audio_count} if audio_count else {}),
+            ),
             summary=summary,
             **extra,
         ),

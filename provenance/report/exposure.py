@@ -101,6 +101,20 @@ def _what(layer: Layer) -> str:
     return f"{title} of {holder} ({terms})"
 
 
+def _heard(layer: Layer) -> str:
+    """An audio layer in words: the game's soundtrack, a song, the streamer's voice."""
+    title = layer.title or layer.work
+    holder = layer.holder_name or layer.holder
+    terms = _terms_words(layer.policy)
+    if layer.layer == "game":
+        return f"the soundtrack of {title} ({holder}, {terms})"
+    if layer.layer == "music":
+        return f"the song {title} ({holder}, {terms})"
+    if layer.layer == "stream":
+        return f"the voice of streamer {holder} ({terms})"
+    return f"the sound of {title} ({holder}, {terms})"
+
+
 def reason(clip: Clip) -> str:
     """One sentence a person can read: why the clip has its exposure."""
     if clip.error:
@@ -112,9 +126,12 @@ def reason(clip: Clip) -> str:
         if len(layers) == len(clip.layers):
             return "No registered work was found." + _review_words(clip)
         return "No registered work remains after review." + _review_words(clip)
-    games = [_what(x) for x in layers if x.layer == "game"]
-    streams = [_what(x) for x in layers if x.layer == "stream"]
-    others = [_what(x) for x in layers if x.layer not in ("game", "stream")]
+    seen = [x for x in layers if x.modality != "audio"]
+    order = {"music": 0, "game": 1, "stream": 2}  # a song is what a listener names first
+    heard = [_heard(x) for x in sorted(layers, key=lambda x: order.get(x.layer, 3)) if x.modality == "audio"]
+    games = [_what(x) for x in seen if x.layer == "game"]
+    streams = [_what(x) for x in seen if x.layer == "stream"]
+    others = [_what(x) for x in seen if x.layer not in ("game", "stream")]
     parts: list[str] = []
     if games:
         parts.append(" and ".join(games))
@@ -122,6 +139,8 @@ def reason(clip: Clip) -> str:
         parts.append(("under " if parts else "") + " and ".join(streams))
     if others:
         parts.append(("showing " if parts else "") + " and ".join(others))
+    if heard:
+        parts.append(("with " if parts else "") + " and ".join(heard) + " in the soundtrack")
     sentence = " ".join(parts)
     level = str(clip.exposure).capitalize()
     return f"{level} exposure: {sentence}." + _review_words(clip)

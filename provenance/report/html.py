@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.report.evidence import evidence_times
-from provenance.report.model import AssetEvidence, Clip, Evidence, Report
+from provenance.report.model import AssetEvidence, AudioEvidence, Clip, Evidence, Report
 from provenance.report.thumbs import Thumbnailer
 from provenance.report.vocabulary import Exposure
 
@@ -112,6 +112,16 @@ def _pair(
 ) -> dict[str, str]:
     """The clip-side and reference-side picture ids of one evidence item, or the note saying why not."""
     out: dict[str, str] = {}
+    if isinstance(ev, AudioEvidence):  # sound: the two spectrograms at the matched moments
+        if ct is None:
+            out["clip_note"] = _NO_TIME
+        else:
+            _put(out, "clip", thumbs.clip_spectrogram(clip, ct), _NO_CLIP, images)
+        if rt is None:
+            out["ref_note"] = _NO_TIME
+        else:
+            _put(out, "ref", thumbs.reference_spectrogram(ev.reference, rt), _NO_REF, images)
+        return out
     if ct is None:
         out["clip_note"] = _NO_TIME
     else:

@@ -36,6 +36,7 @@ __all__ = [
     "POLICY_EXAMPLE",
     "SEGMENT_EXAMPLE",
     "AssetEvidence",
+    "AudioEvidence",
     "Clip",
     "DisputeMark",
     "Evidence",
@@ -171,8 +172,23 @@ class AssetEvidence(ReportModel):
     clip_time: float | None = None
 
 
+class AudioEvidence(ReportModel):
+    """A match in the clip's sound with a reference's sound: how many of the clip's spectrogram peaks were found
+    on the reference along the alignment (``votes``), at ``speed``, and the moment to hear on both timelines."""
+
+    reference: str
+    kind: Literal["audio"]
+    votes: int = 0
+    speed: float | None = None
+    clip_time: float | None = None
+    ref_time: float | None = None
+
+
 #: One piece of evidence of a layer, told apart by ``kind``.
-Evidence = Annotated[FootageEvidence | AssetEvidence, Field(discriminator="kind")]
+Evidence = Annotated[FootageEvidence | AssetEvidence | AudioEvidence, Field(discriminator="kind")]
+
+#: Where in the clip a layer was found: its picture or its sound.
+Modality = Literal["video", "audio"]
 
 
 class Review(ReportModel):
@@ -213,6 +229,7 @@ class Layer(ReportModel):
     evidence: list[Evidence] = Field(default_factory=list)
     review: Review | None = None
     dispute: DisputeMark | None = None
+    modality: Modality | None = None  # absent (older reports): video
 
 
 class Source(ReportModel):
@@ -272,6 +289,7 @@ class References(ReportModel):
 
     footage: int
     assets: int
+    audio: int | None = None
 
 
 class ScanFacts(ReportModel):

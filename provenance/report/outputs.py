@@ -5,7 +5,8 @@ All of them are functions of the report (:class:`~provenance.report.model.Report
 caller writes it (atomically: the CLI never leaves half a file).
 
 * CSV: one row per (clip, layer); a clip without layers (clean, or an error) has one row with the layer
-  columns empty. Segments are ``start-end@reference[ref_start-ref_end]`` joined by ``;``.
+  columns empty. Segments are ``start-end@reference[ref_start-ref_end]`` joined by ``;``. The last column,
+  ``modality``, says where a layer was found: ``video`` (the picture) or ``audio`` (the sound).
 * Cleared list (``--emit-clean``): clips that decoded and whose exposure is ``none`` or ``low`` (nothing
   registered found, or every work found allows AI training). Held-back list (``--emit-flagged``): every
   other clip, including those that could not be checked (an ``error``, exposure ``unknown``): a clip nobody
@@ -67,6 +68,7 @@ CSV_COLUMNS = (
     "license",
     "confidence",
     "segments",
+    "modality",
 )
 
 
@@ -171,7 +173,7 @@ def csv_text(report: Report) -> str:
             clip.error or "",
         ]
         if not clip.layers:
-            w.writerow([*head, "", "", "", "", "", "", ""])
+            w.writerow([*head, "", "", "", "", "", "", "", ""])
         for layer in clip.layers:
             policy = layer.policy
             w.writerow(
@@ -184,6 +186,7 @@ def csv_text(report: Report) -> str:
                     policy.license or "",
                     layer.confidence,
                     _segments(layer),
+                    layer.modality or "video",
                 ]
             )
     return buf.getvalue()

@@ -15,7 +15,18 @@ from typing import Any
 
 from provenance.report.evidence import evidence_times
 from provenance.report.exposure import Terms, effective_terms, exposure_of, reason
-from provenance.report.model import AssetEvidence, Clip, FootageEvidence, Layer, Policy, Segment, Signal, Source
+from provenance.report.model import (
+    AssetEvidence,
+    AudioEvidence,
+    Clip,
+    FootageEvidence,
+    Layer,
+    Modality,
+    Policy,
+    Segment,
+    Signal,
+    Source,
+)
 from provenance.report.reviews import ClipReviews, apply_reviews, counted
 from provenance.report.signals import apply_signals, embedded_signals, source_url
 from provenance.report.vocabulary import LAYERS, VERDICTS, ai_training, layer_name
@@ -149,13 +160,16 @@ def _new_layer(info: RefInfo, as_of: date, territory: str | None) -> Layer:
 
 
 def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, territory: str | None) -> list[Layer]:
-    """Group footage and asset matches by work into the report's layer objects."""
-    by_work: dict[str, Layer] = {}
+    """Group footage and asset matches by work into the report's layer objects (the picture's), and audio
+    matches by work into layers of modality ``audio`` (the sound's)."""
+    by_work: dict[tuple[str, Modality], Layer] = {}
 
-    def entry(info: RefInfo) -> Layer:
-        if info.work not in by_work:
-            by_work[info.work] = _new_layer(info, as_of, territory)
-        return by_work[info.work]
+    def entry(info: RefInfo, modality: Modality = "video") -> Layer:
+        if (info.work, modality) not in by_work:
+            layer = _new_layer(info, as_of, territory)
+            layer.modality = modality
+            by_work[info.work, modality] = layer
+        return by_work[info.work, modality]
 
     for ref in raw.get("footage", []):
         info = infos[ref["ref"]]
@@ -205,8 +219,35 @@ def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, t
         )
         asset.clip_time, _ = evidence_times(asset, e.segments)
         e.evidence.append(asset)
+    for ref in raw.get("audio", []):
+        info = infos[ref["ref"]]
+        e = entry(info, "audio")
+        segments = [
+            Segment(
+                start=s["start"],
+                end=s["end"],
+                reference=info.path,
+                ref_start=s["ref_start"],
+                ref_end=s["ref_end"],
+                speed=s["speed"],
+                score=s["score"],
+            )
+            for s in ref["segments"]
+        ]
+        e.segments += segments
+        e.confidence = max(e.confidence, ref["confidence"])
+        heard = AudioEvidence(
+            reference=info.path,
+            kind="audio",
+            votes=int(ref["votes"]),
+            speed=segments[0].speed if segments else None,
+            clip_time=None,
+            ref_time=None,
+        )
+        heard.clip_time, heard.ref_time = evidence_times(heard, e.segments)
+        e.evidence.append(heard)
     layers = list(by_work.values())
     for layer in layers:
         layer.segments.sort(key=lambda s: (s.start, s.reference))
-    layers.sort(key=lambda item: (LAYERS.index(item.layer), item.work))
+    layers.sort(key=lambda item: (LAYERS.index(item.layer), item.modality == "audio", item.work))
     return layers

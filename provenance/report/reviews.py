@@ -56,27 +56,30 @@ def _licensed(layer: Layer, review: Review) -> None:
 def apply_reviews(
     layers: list[Layer], reviews: ClipReviews, new_layer: Callable[[str], Layer | None]
 ) -> tuple[list[Layer], list[DisputeMark]]:
-    """``(layers, claims)``: the layers with the decisions and disputes applied, and the open disputes on works
-    without a layer. ``new_layer(work)`` makes the layer of a work the engine did not find (None when the
+    """``(layers, claims)``: the layers with the decisions and disputes applied (to each layer of a work: what
+    is decided of a work is decided of its picture and its sound), and the open disputes on works without a
+    layer. ``new_layer(work)`` makes the layer of a work the engine did not find (None when the
     registry no longer holds the work)."""
-    by_work = {layer.work: layer for layer in layers}
+    by_work: dict[str, list[Layer]] = {}  # a work's layers: its picture's and its sound's
+    for layer in layers:
+        by_work.setdefault(layer.work, []).append(layer)
     for work, review in sorted(reviews.decisions.items()):
-        layer = by_work.get(work)
-        if layer is None and review.decision != "false_match":
-            layer = new_layer(work)
-            if layer is not None:
-                layers.append(layer)
-                by_work[work] = layer
-        if layer is None:
-            continue
-        layer.review = review.model_copy()
-        if review.decision == "licensed":
-            _licensed(layer, review)
+        found = by_work.get(work, [])
+        if not found and review.decision != "false_match":
+            made = new_layer(work)
+            if made is not None:
+                layers.append(made)
+                found = by_work[work] = [made]
+        for layer in found:
+            layer.review = review.model_copy()
+            if review.decision == "licensed":
+                _licensed(layer, review)
     claims: list[DisputeMark] = []
     for work, marks in sorted(reviews.disputes.items()):
-        layer = by_work.get(work)
-        if layer is not None and marks:
-            layer.dispute = marks[0].model_copy()
+        found = by_work.get(work, [])
+        if found and marks:
+            for layer in found:
+                layer.dispute = marks[0].model_copy()
             claims += marks[1:]
         else:
             claims += marks

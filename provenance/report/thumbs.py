@@ -1,4 +1,5 @@
-"""Small frame thumbnails for the HTML audit report: a clip frame, a reference frame, an asset image.
+"""Small frame thumbnails for the HTML audit report: a clip frame, a reference frame, an asset image, and for
+an audio match the spectrograms of the clip's and the reference's sound (:mod:`provenance.report.spectro`).
 
 A reviewer trusts a finding when they see it: the clip at the matched moment beside the registered
 reference at the matched moment. :class:`Thumbnailer` gives those pictures as encoded bytes (JPEG for
@@ -29,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from provenance.media import IMAGE_SUFFIXES, MediaSource, frame_at
+from provenance.report.spectro import spectrogram_png
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,21 @@ class Thumbnailer(Generic[ClipT]):
         if file is None or not _finite(t):
             return None
         return self._file_frame(file, t)
+
+    def clip_spectrogram(self, clip: ClipT, t: float) -> bytes | None:
+        """PNG of the clip's sound around ``t`` seconds (a spectrogram), or ``None`` when it cannot be read."""
+        source = self._locate_clip(clip)
+        if source is None or not _finite(t):
+            return None
+        name = str(source) if isinstance(source, Path) else f"source:{source.name}"
+        return self._cached(f"spectro:{name}", t, lambda: spectrogram_png(source, t))
+
+    def reference_spectrogram(self, ref_path: str, t: float) -> bytes | None:
+        """PNG of a reference's sound around ``t`` seconds (a spectrogram), or ``None``."""
+        file = self._locate(ref_path)
+        if file is None or not _finite(t) or not file.is_file():
+            return None
+        return self._cached(f"spectro:{file}", t, lambda: spectrogram_png(file, t))
 
     def asset(self, ref_path: str) -> bytes | None:
         """PNG of an asset reference (transparent parts shown on a grey checker), or ``None``."""

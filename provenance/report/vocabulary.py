@@ -29,8 +29,8 @@ __all__ = [
 ]
 
 #: The rights layers of a clip, in the order a report lists them: the publisher's game, the streamer's
-#: contribution, user-generated content, anything else.
-LayerName = Literal["game", "stream", "ugc", "other"]
+#: contribution, user-generated content, music (a song or score other than the game's own), anything else.
+LayerName = Literal["game", "stream", "ugc", "music", "other"]
 LAYERS: tuple[LayerName, ...] = get_args(LayerName)
 
 #: The contract's exposure levels, lowest first; ``unknown`` (fail-safe: the clip could not be checked, e.g. it

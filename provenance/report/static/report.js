@@ -420,10 +420,12 @@ function signalsBox(sig) {
 }
 function layerBox(r, l, li) {
   var verdict = str(l.verdict);
+  var modality = l.modality === 'audio' ? 'audio' : 'video';
   var box = el('article', {cls: 'layer' + (verdict ? ' v-' + verdict : '') + (dismissed(l) ? ' dismissed' : ''),
-    'data-work': str(l.work)});
+    'data-work': str(l.work), 'data-modality': modality});
   box.appendChild(el('h3', null, el('span', {cls: 'work-title', text: str(l.title || l.work)}),
-    el('span', {cls: 'tag', text: str(l.layer) + ' layer'})));
+    el('span', {cls: 'tag', text: str(l.layer) + ' layer'}),
+    el('span', {cls: 'tag modality', text: modality === 'audio' ? 'in the sound' : 'in the picture'})));
   if (l.review && typeof l.review === 'object') box.appendChild(reviewBox(l.review));
   if (l.dispute && typeof l.dispute === 'object') box.appendChild(disputeBox(l.dispute, true));
   var policy = (l.policy && typeof l.policy === 'object') ? l.policy : {};
@@ -467,9 +469,16 @@ function layerBox(r, l, li) {
 }
 function evidenceBox(r, ev, v) {
   var isAsset = ev.kind === 'asset';
+  var isAudio = ev.kind === 'audio';
   var methods = (ev.methods && typeof ev.methods === 'object') ? ev.methods : {};
   var how, raw;
-  if (isAsset) {
+  if (isAudio) {
+    var votes = num(ev.votes);
+    var speed = num(ev.speed);
+    how = 'Sound match' + (votes !== null ? ': ' + votes + ' spectrogram peaks found in the reference' : '') +
+      (speed !== null && Math.abs(speed - 1) >= 0.005 ? ', played at ' + Math.round(speed * 100) + ' % speed' : '');
+    raw = 'audio peaks' + (votes !== null ? ' ' + votes : '');
+  } else if (isAsset) {
     var score = num(ev.score);
     how = 'Registered still found in the clip' + (ev.method === 'features'
       ? ' by local features' + (score !== null ? ' (' + Math.round(score) + ' matching points)' : '')
@@ -487,14 +496,17 @@ function evidenceBox(r, ev, v) {
   var head = el('div', {cls: 'ev-head', title: raw ? 'engine methods: ' + raw : null}, how + ', with ',
     el('span', {cls: 'mono', text: str(ev.reference)}));
   if (ev.mirrored) head.appendChild(el('span', {cls: 'tag', text: 'mirrored'}));
-  var clipAlt = 'Frame of ' + r.path + ' at ' + secs(v.clip_time);
+  var clipAlt = (isAudio ? 'Spectrogram of ' : 'Frame of ') + r.path + ' at ' + secs(v.clip_time);
   var refAlt = isAsset ? 'Registered asset ' + str(ev.reference)
-    : 'Frame of reference ' + str(ev.reference) + ' at ' + secs(v.ref_time);
+    : (isAudio ? 'Spectrogram of reference ' : 'Frame of reference ') + str(ev.reference) + ' at ' + secs(v.ref_time);
   var region = Array.isArray(ev.region) && ev.region.length === 4 ? ev.region.map(num) : null;
-  var clipShot = shot('clip', v.clip_img, v.clip_note, clipAlt, region || 'whole', r.c.frame_size,
-    'Clip at ' + secs(v.clip_time) + (region ? ', matched region outlined' : ', whole frame matched'));
-  var refShot = shot('ref', v.ref_img, v.ref_note, refAlt, null, null,
-    isAsset ? 'Asset ' + str(ev.reference) : 'Reference at ' + secs(v.ref_time));
+  var clipShot = isAudio
+    ? shot('clip', v.clip_img, v.clip_note, clipAlt, null, [320, 128], 'Clip\u2019s sound at ' + secs(v.clip_time))
+    : shot('clip', v.clip_img, v.clip_note, clipAlt, region || 'whole', r.c.frame_size,
+      'Clip at ' + secs(v.clip_time) + (region ? ', matched region outlined' : ', whole frame matched'));
+  var refShot = shot('ref', v.ref_img, v.ref_note, refAlt, null, isAudio ? [320, 128] : null,
+    isAsset ? 'Asset ' + str(ev.reference)
+      : (isAudio ? 'Reference\u2019s sound at ' : 'Reference at ') + secs(v.ref_time));
   return el('div', {cls: 'evidence', 'data-kind': str(ev.kind), 'data-title': r.path + ' \u2014 ' + str(ev.reference)},
     caption, head, el('div', {cls: 'pair'}, clipShot, refShot));
 }
