@@ -137,6 +137,35 @@ def score_clip(truth: list[dict[str, Any]], layers: list[dict[str, Any]]) -> Tal
     return t
 
 
+#: confidence bins of the reliability table: [low, high)
+CONFIDENCE_BINS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 1.01))
+
+
+def reliability(truth: dict[str, Any], layers: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Of the findings (clip, work) reported with a confidence in each bin, how many the truth holds: what a
+    confidence of 0.9 means on this corpus. A work's confidence is its highest layer's (picture or sound)."""
+    rows = [{"low": lo, "high": min(hi, 1.0), "findings": 0, "right": 0} for lo, hi in CONFIDENCE_BINS]
+    for rel, entries in truth["clips"].items():
+        expected = {e["work"] for e in entries}
+        best: dict[str, float] = {}
+        for layer in layers.get(rel, []):
+            best[layer["work"]] = max(best.get(layer["work"], 0.0), float(layer.get("confidence") or 0.0))
+        for work, conf in best.items():
+            row = next(r for r, (lo, hi) in zip(rows, CONFIDENCE_BINS, strict=True) if lo <= conf < hi)
+            row["findings"] += 1
+            row["right"] += int(work in expected)
+    return rows
+
+
+def print_reliability(name: str, rows: list[dict[str, Any]]) -> None:
+    cells = [
+        f"[{r['low']:.2f}, {r['high']:.2f}{']' if r['high'] >= 1.0 else ')'}: {r['right']}/{r['findings']}"
+        + (f" ({r['right'] / r['findings']:.2f})" if r["findings"] else "")
+        for r in rows
+    ]
+    print(f"{name} confidence reliability (right / findings per confidence bin): " + "; ".join(cells))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the vPDQ-style baseline
 # ---------------------------------------------------------------------------------------------------------
@@ -413,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         results["pyvpdq-all"] = tally(truth, dense_layers)
     print()
     print_table(truth, results)
+    print_reliability("engine", reliability(truth, engine_layers))
 
     wrong = []
     for rel, entries in truth["clips"].items():

@@ -385,6 +385,10 @@ def print_figures(args: argparse.Namespace, ds: Dataset, fig: dict[str, Any], re
             f"{k} {pk[k]['flagged']}/{pk[k]['clips']}" if k == "clean" else f"{k} {pk[k]['f1']:.2f}" for k in kinds
         ]
         print(f"  {name:<16} " + "  ".join(cells))
+    import engine_bench
+
+    truth = {"clips": ds.truth}
+    engine_bench.print_reliability("  provenance scan", engine_bench.reliability(truth, res.scan_layers))
     if res.scan_errors:
         print(f"scan errors ({len(res.scan_errors)}): {res.scan_errors}")
     print(f"the last scan stored {res.stored} clip results (its database had none before)")
