@@ -17,7 +17,9 @@ vote again, so that a small HUD in the overlay's hole is not crowded out by the 
 An asset found where another asset (of another work) matches as strongly is evidence for neither: one overlay
 template in two colourways, a logo on two holders' assets. A found asset must beat every other asset's shape match
 at the same place by a clear margin (``_UNIQUE_RATIO`` of RANSAC inliers, Lowe's ratio test at the level of
-assets), else it is dropped in that frame.
+assets), else it is dropped in that frame. And a large asset found by its features must look like the frame where
+it is placed (a grey correlation over its opaque pixels, :func:`~provenance.engine.chroma.placed_correlation`):
+matching shapes are not enough when another streamer's overlay is cut from the same template.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.assets import AssetMatch
-from provenance.engine.chroma import chroma_difference
+from provenance.engine.assets import AssetDetector, AssetMatch
+from provenance.engine.chroma import chroma_difference, placed_correlation
 from provenance.engine.features import Features, LocalParams
 from provenance.engine.references import ReferenceIndex
 from provenance.engine.results import AssetHit
@@ -74,6 +76,19 @@ def find_assets(index: ReferenceIndex, frames: list[Frame]) -> list[AssetHit]:
                 search.verify(i, _by_asset(extra))
         search.finish(i)
     return search.hits()
+
+
+#: a placed asset covering at least this share of the frame must correlate with it at least ``_MIN_CORRELATION``;
+#: smaller ones (a HUD in a picture-in-picture) have too few pixels for the correlation to judge (true ones fell
+#: to 0.0-0.4 there)
+_JUDGED_AREA = 0.05
+_MIN_CORRELATION = 0.4
+
+
+def _looks_alike(detector: AssetDetector, grey: npt.NDArray[np.uint8], m: AssetMatch) -> bool:
+    """Whether a feature match's placed asset looks like the frame where it was placed (see :data:`_JUDGED_AREA`)."""
+    judged = placed_correlation(detector, grey, m)
+    return judged is None or judged[1] < _JUDGED_AREA or judged[0] >= _MIN_CORRELATION
 
 
 def _by_asset(sides: list[tuple[int, bool]]) -> dict[int, tuple[bool, ...]]:
@@ -128,6 +143,8 @@ class _Search:
             diff = chroma_difference(detector, colour, m)
             if diff is not None and diff > self.index.params.asset_max_chroma:
                 continue  # the same shapes in other colours: another's copy of a template
+            if m.method == "features" and not _looks_alike(detector, grey, m):
+                continue  # the same shapes in other pictures: another's overlay of the same template
             self.matches[a] = m
 
     def finish(self, i: int) -> None:

@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from provenance.engine.assets import AssetDetector, AssetMatch
 
-__all__ = ["chroma_difference"]
+__all__ = ["chroma_difference", "placed_correlation"]
 
 
 def chroma_difference(
@@ -56,3 +56,42 @@ def chroma_difference(
     if frame_chroma < neutral <= asset_chroma:
         return None
     return float(np.median(np.hypot(*(a - f).T)))
+
+
+def placed_correlation(
+    detector: AssetDetector, frame_grey: npt.NDArray[np.uint8], match: AssetMatch
+) -> tuple[float, float] | None:
+    """``(correlation, area)``: the zero-mean normalised correlation between the asset placed where ``match``
+    found it and the grey frame, over the asset's opaque pixels (eroded), and the share of the frame those
+    pixels cover. None when too few pixels are placed to judge.
+
+    Features match shapes; another streamer's overlay bought from the same template has the registered one's
+    panels and stripes at the same places, and matched it by 34-105 RANSAC inliers on the short-clip corpus
+    while its pictures differ (correlation at most 0.36 there; the registered overlays and HUDs found, from
+    0.77 up in 95 % of frames).
+    """
+    if not match.found:
+        return None
+    h, w = frame_grey.shape[:2]
+    aw, ah = detector.size
+    src = np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0]], np.float32)
+    m = cv2.getAffineTransform(src, np.asarray(match.quad[:3], np.float32))
+    corners = np.array([[0.0, 0.0, 1.0], [aw - 1.0, 0.0, 1.0], [aw - 1.0, ah - 1.0, 1.0], [0.0, ah - 1.0, 1.0]])
+    placed_corners = corners @ m.T
+    x0, y0 = (max(0, int(np.floor(v)) - 2) for v in placed_corners.min(axis=0))
+    x1, y1 = (min(lim, int(np.ceil(v)) + 3) for v, lim in zip(placed_corners.max(axis=0), (w, h), strict=True))
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    roi = m.copy()
+    roi[:, 2] -= (x0, y0)
+    size = (x1 - x0, y1 - y0)
+    mask = cv2.warpAffine(detector.chroma_mask, roi, size, flags=cv2.INTER_NEAREST) > 0
+    count = int(mask.sum())
+    if count < 64:
+        return None
+    a = cv2.warpAffine(detector.gray, roi, size, flags=cv2.INTER_LINEAR)[mask].astype(np.float64)
+    f = np.ascontiguousarray(frame_grey[y0:y1, x0:x1])[mask].astype(np.float64)
+    a -= a.mean()
+    f -= f.mean()
+    norm = float(np.sqrt((a * a).sum() * (f * f).sum()))
+    return (float((a * f).sum()) / norm if norm > 0 else 0.0), count / float(w * h)
