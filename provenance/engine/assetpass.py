@@ -19,7 +19,7 @@ template in two colourways, a logo on two holders' assets. A found asset must be
 at the same place by a clear margin (``_UNIQUE_RATIO`` of RANSAC inliers, Lowe's ratio test at the level of
 assets), else it is dropped in that frame. And a large asset found by its features must look like the frame where
 it is placed (a grey correlation over its opaque pixels, :func:`~provenance.engine.chroma.placed_correlation`):
-matching shapes are not enough when another streamer's overlay is cut from the same template.
+matching a template's repeated shapes can place it where the picture is another's overlay.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class _Search:
             if diff is not None and diff > self.index.params.asset_max_chroma:
                 continue  # the same shapes in other colours: another's copy of a template
             if m.method == "features" and not _looks_alike(detector, grey, m):
-                continue  # the same shapes in other pictures: another's overlay of the same template
+                continue  # placed where the picture is another (a template's repeated shapes matched)
             self.matches[a] = m
 
     def finish(self, i: int) -> None:

@@ -12,6 +12,28 @@ from provenance.engine.assets import AssetDetector, AssetMatch
 __all__ = ["chroma_difference", "placed_correlation"]
 
 
+def _placed(
+    detector: AssetDetector, match: AssetMatch, w: int, h: int
+) -> tuple[npt.NDArray[np.float64], tuple[int, int], tuple[int, int]] | None:
+    """Where the asset lands in a ``w`` x ``h`` frame: the affine map of asset pixels into the part of the frame
+    it can cover (``roi``), that part's top-left corner and size; None when it covers nothing."""
+    aw, ah = detector.size
+    src = np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0]], np.float32)
+    m = cv2.getAffineTransform(src, np.asarray(match.quad[:3], np.float32))
+    corners = np.hstack(
+        [np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0], [0.0, ah - 1.0]]), np.ones((4, 1))]
+    )
+    placed_corners = corners @ m.T
+    x0, y0 = (max(0, int(np.floor(v)) - 2) for v in placed_corners.min(axis=0))
+    x1, y1 = (int(np.ceil(v)) + 3 for v in placed_corners.max(axis=0))
+    x1, y1 = min(w, x1), min(h, y1)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    roi = np.asarray(m, np.float64).copy()
+    roi[:, 2] -= (x0, y0)
+    return roi, (x0, y0), (x1 - x0, y1 - y0)
+
+
 def chroma_difference(
     detector: AssetDetector, frame_rgb: npt.NDArray[np.uint8], match: AssetMatch, neutral: float = 4.0
 ) -> float | None:
@@ -26,24 +48,13 @@ def chroma_difference(
     if not match.found or frame_rgb.ndim != 3:
         return None
     h, w = frame_rgb.shape[:2]
-    aw, ah = detector.size
-    src = np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0]], np.float32)
-    dst = np.asarray(match.quad[:3], np.float32)
-    m = cv2.getAffineTransform(src, dst)
     # only the part of the frame the placed asset can cover is warped and converted (each output pixel is
     # computed on its own: the same values as whole-frame warps, cut)
-    corners = np.hstack(
-        [np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0], [0.0, ah - 1.0]]), np.ones((4, 1))]
-    )
-    placed_corners = corners @ m.T
-    x0, y0 = (max(0, int(np.floor(v)) - 2) for v in placed_corners.min(axis=0))
-    x1, y1 = (int(np.ceil(v)) + 3 for v in placed_corners.max(axis=0))
-    x1, y1 = min(w, x1), min(h, y1)
-    if x1 - x0 < 1 or y1 - y0 < 1:
+    where = _placed(detector, match, w, h)
+    if where is None:
         return None
-    roi = m.copy()
-    roi[:, 2] -= (x0, y0)
-    size = (x1 - x0, y1 - y0)
+    roi, (x0, y0), size = where
+    x1, y1 = x0 + size[0], y0 + size[1]
     placed_mask = cv2.warpAffine(detector.chroma_mask, roi, size, flags=cv2.INTER_NEAREST) > 0
     if placed_mask.sum() < 64:
         return None
@@ -65,26 +76,21 @@ def placed_correlation(
     found it and the grey frame, over the asset's opaque pixels (eroded), and the share of the frame those
     pixels cover. None when too few pixels are placed to judge.
 
-    Features match shapes; another streamer's overlay bought from the same template has the registered one's
-    panels and stripes at the same places, and matched it by 34-105 RANSAC inliers on the short-clip corpus
-    while its pictures differ (correlation at most 0.36 there; the registered overlays and HUDs found, from
-    0.77 up in 95 % of frames).
+    Features match shapes, and a template's repeated shapes (panels, stripes) can place an asset where the
+    picture is another: on the short-clip corpus another streamer's overlay (the registered ones' template in
+    another layout) matched the registered LunaFox overlay by 34-105 RANSAC inliers, placed where the frame
+    correlates with it at most 0.36; the registered overlays and HUDs found there correlate from 0.77 up in 95 %
+    of frames (small ones lower: they are not judged). An overlay of the very same layout in other colours
+    correlates in grey as well as the registered one: the colour check (:func:`chroma_difference`) tells those.
     """
     if not match.found:
         return None
     h, w = frame_grey.shape[:2]
-    aw, ah = detector.size
-    src = np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0]], np.float32)
-    m = cv2.getAffineTransform(src, np.asarray(match.quad[:3], np.float32))
-    corners = np.array([[0.0, 0.0, 1.0], [aw - 1.0, 0.0, 1.0], [aw - 1.0, ah - 1.0, 1.0], [0.0, ah - 1.0, 1.0]])
-    placed_corners = corners @ m.T
-    x0, y0 = (max(0, int(np.floor(v)) - 2) for v in placed_corners.min(axis=0))
-    x1, y1 = (min(lim, int(np.ceil(v)) + 3) for v, lim in zip(placed_corners.max(axis=0), (w, h), strict=True))
-    if x1 - x0 < 1 or y1 - y0 < 1:
+    placed = _placed(detector, match, w, h)
+    if placed is None:
         return None
-    roi = m.copy()
-    roi[:, 2] -= (x0, y0)
-    size = (x1 - x0, y1 - y0)
+    roi, (x0, y0), size = placed
+    x1, y1 = x0 + size[0], y0 + size[1]
     mask = cv2.warpAffine(detector.chroma_mask, roi, size, flags=cv2.INTER_NEAREST) > 0
     count = int(mask.sum())
     if count < 64:

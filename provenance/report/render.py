@@ -159,6 +159,22 @@ def _new_layer(info: RefInfo, as_of: date, territory: str | None) -> Layer:
     )
 
 
+def _segments(ref: Mapping[str, Any], info: RefInfo) -> list[Segment]:
+    """A timed match's segments (footage, sound) on both timelines."""
+    return [
+        Segment(
+            start=s["start"],
+            end=s["end"],
+            reference=info.path,
+            ref_start=s["ref_start"],
+            ref_end=s["ref_end"],
+            speed=s["speed"],
+            score=s["score"],
+        )
+        for s in ref["segments"]
+    ]
+
+
 def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, territory: str | None) -> list[Layer]:
     """Group footage and asset matches by work into the report's layer objects (the picture's), and audio
     matches by work into layers of modality ``audio`` (the sound's)."""
@@ -174,18 +190,7 @@ def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, t
     for ref in raw.get("footage", []):
         info = infos[ref["ref"]]
         e = entry(info)
-        e.segments += [
-            Segment(
-                start=s["start"],
-                end=s["end"],
-                reference=info.path,
-                ref_start=s["ref_start"],
-                ref_end=s["ref_end"],
-                speed=s["speed"],
-                score=s["score"],
-            )
-            for s in ref["segments"]
-        ]
+        e.segments += _segments(ref, info)
         e.confidence = max(e.confidence, ref["confidence"])
         footage = FootageEvidence(
             reference=info.path,
@@ -222,18 +227,7 @@ def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, t
     for ref in raw.get("audio", []):
         info = infos[ref["ref"]]
         e = entry(info, "audio")
-        segments = [
-            Segment(
-                start=s["start"],
-                end=s["end"],
-                reference=info.path,
-                ref_start=s["ref_start"],
-                ref_end=s["ref_end"],
-                speed=s["speed"],
-                score=s["score"],
-            )
-            for s in ref["segments"]
-        ]
+        segments = _segments(ref, info)
         e.segments += segments
         e.confidence = max(e.confidence, ref["confidence"])
         heard = AudioEvidence(
