@@ -58,11 +58,11 @@ def match_clip(source: Any, index: ReferenceIndex) -> ClipMatches:
     layout changes is followed.
     """
     params = index.params
-    sampled = Sampled(source, params.query_fps, params.analysis_side, params.asset_frames)
+    sampled = Sampled(source, params.query_fps, params.analysis_side, params.asset_frames, params.asset_spacing_s)
     votes = Votes()
     kept: list[ColourFrame] = []  # the asset pass's frames
     first: tuple[WindowPrint, tuple[int, int]] | None = None
-    for times, images in _windows(sampled, kept, params.asset_frames):
+    for times, images in _windows(sampled, kept):
         prints = fingerprint_window(images, params.min_quality)
         _find_candidates(index, times, images, prints, votes)
         first = first or (prints, (images[0].shape[1], images[0].shape[0]))
@@ -74,9 +74,7 @@ def match_clip(source: Any, index: ReferenceIndex) -> ClipMatches:
     return result
 
 
-def _windows(
-    sampled: Sampled, kept: list[ColourFrame], asset_frames: int
-) -> Iterator[tuple[list[float], list[npt.NDArray[np.uint8]]]]:
+def _windows(sampled: Sampled, kept: list[ColourFrame]) -> Iterator[tuple[list[float], list[npt.NDArray[np.uint8]]]]:
     """The clip's grey frames in windows ``(times, images)``; frames that come with an RGB copy are kept in
     ``kept`` (thinned when the clip's duration was unknown)."""
     times: list[float] = []
@@ -88,7 +86,7 @@ def _windows(
             window = max(1, -(-sampled.expected // parts))
         if colour is not None:
             kept.append((t, image, colour))
-            if len(kept) > 2 * max(1, asset_frames):
+            if len(kept) > 2 * max(1, sampled.colour_frames):
                 kept[:] = kept[::2]  # duration unknown: thin the copies instead of keeping them all
         times.append(t)
         images.append(image)

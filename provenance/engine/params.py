@@ -34,7 +34,10 @@ class EngineParams:
     explained_fraction: skip local features when hashes matched at least this share of frames.
     coverage: share of a clip's informative frames that, matching a reference as whole pictures,
         report it even when no time line is significant (static screens; vPDQ's 80 %).
-    asset_frames: frames of a clip searched for registered assets.
+    asset_frames: frames of a clip searched for registered assets (at least; see ``asset_spacing_s``).
+    asset_spacing_s: a longer clip has a frame searched for assets every this many seconds at least, so that an
+        asset shown for a few seconds of a long clip is in ``asset_min_frames`` of them (6 frames spread over a
+        60 s compilation left one in a HUD's or an overlay's 6-8 s: never found).
     asset_top_k: asset sides (direct or mirrored) verified in a frame (ratio test, RANSAC) when the registry's
         assets found by their features have more sides than this: the most voted of a search over every
         asset's descriptors at once (:class:`~provenance.engine.bank.AssetShortlist`); with this many or fewer,
@@ -57,6 +60,7 @@ class EngineParams:
     explained_fraction: float = 0.8
     coverage: float = 0.8
     asset_frames: int = 6
+    asset_spacing_s: float = 5.0
     asset_top_k: int = 8
     asset_min_frames: int = 2
     asset_max_chroma: float = 20.0
@@ -78,6 +82,7 @@ class EngineParams:
             ("coverage", 0.5 <= self.coverage <= 1.0),
             ("asset_frames", 0 <= self.asset_frames <= 100),
             ("asset_top_k", 1 <= self.asset_top_k <= 10000),
+            ("asset_spacing_s", 0.5 <= self.asset_spacing_s <= 3600),
             ("asset_min_frames", 1 <= self.asset_min_frames <= max(1, self.asset_frames)),
             ("asset_max_chroma", 0 <= self.asset_max_chroma <= 255),
         ]

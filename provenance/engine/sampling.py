@@ -3,6 +3,7 @@ thread per worker process."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,15 +47,20 @@ class Sampled:
     """The frames a pass samples from a video, streamed: ``(time, grey, rgb copy or None)``.
 
     Grey frames at ``fps`` scaled so the longer side is ``side``; with ``colour_frames``, about that many of
-    them (spread over the clip, the first included) also come as RGB. After iteration ``duration`` holds the
+    them (spread over the clip, the first included) also come as RGB, and with ``colour_spacing_s`` at least one
+    every that many seconds of a clip whose duration the container gives (``colour_frames`` holds the count once
+    iteration starts). After iteration ``duration`` holds the
     clip's duration (the container's, else the last frame's time plus one sampling step).
     """
 
-    def __init__(self, source: Any, fps: float, side: int, colour_frames: int = 0) -> None:
+    def __init__(
+        self, source: Any, fps: float, side: int, colour_frames: int = 0, colour_spacing_s: float | None = None
+    ) -> None:
         self.source = source
         self.fps = fps
         self.side = side
         self.colour_frames = colour_frames
+        self.colour_spacing_s = colour_spacing_s
         self.duration = 0.0
         self.expected = 0  # frames the container's duration announces (0: unknown)
         self.count = 0
@@ -63,6 +69,8 @@ class Sampled:
         with open_video(self.source, threads=_DECODE_THREADS) as reader:
             size = size_for(reader.info.width, reader.info.height, self.side)
             self.expected = max(1, round(reader.info.duration_s * self.fps)) if reader.info.duration_s > 0 else 0
+            if self.colour_frames and self.colour_spacing_s and reader.info.duration_s > 0:  # a long clip: more
+                self.colour_frames = max(self.colour_frames, math.ceil(reader.info.duration_s / self.colour_spacing_s))
             every = max(1, max(1, self.expected) // self.colour_frames) if self.colour_frames else 0
             last = 0.0
             for frame in reader.frames(fps=self.fps, size=size, gray=True, colour_every=every):
@@ -95,7 +103,8 @@ def decode_only(source: Any, params: EngineParams = EngineParams()) -> int:
 
     The floor a scan's speed is measured against (``bench/audit_bench.py``). Returns the frame count.
     """
-    return sum(1 for _ in Sampled(source, params.query_fps, params.analysis_side, params.asset_frames))
+    sampled = Sampled(source, params.query_fps, params.analysis_side, params.asset_frames, params.asset_spacing_s)
+    return sum(1 for _ in sampled)
 
 
 def border_step(n: int) -> int:
