@@ -14,9 +14,10 @@ __all__ = ["chroma_difference", "placed_correlation"]
 
 def _placed(
     detector: AssetDetector, match: AssetMatch, w: int, h: int
-) -> tuple[npt.NDArray[np.float64], tuple[int, int], tuple[int, int]] | None:
+) -> tuple[npt.NDArray[np.float64], tuple[int, int, int, int], npt.NDArray[np.bool_]] | None:
     """Where the asset lands in a ``w`` x ``h`` frame: the affine map of asset pixels into the part of the frame
-    it can cover (``roi``), that part's top-left corner and size; None when it covers nothing."""
+    it can cover (``roi``), that part ``(x0, y0, x1, y1)``, and the asset's opaque pixels (eroded) there; None
+    when fewer than 64 of them land in the frame (too few to judge)."""
     aw, ah = detector.size
     src = np.array([[0.0, 0.0], [aw - 1.0, 0.0], [aw - 1.0, ah - 1.0]], np.float32)
     m = cv2.getAffineTransform(src, np.asarray(match.quad[:3], np.float32))
@@ -31,7 +32,10 @@ def _placed(
         return None
     roi = np.asarray(m, np.float64).copy()
     roi[:, 2] -= (x0, y0)
-    return roi, (x0, y0), (x1 - x0, y1 - y0)
+    mask = cv2.warpAffine(detector.chroma_mask, roi, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST) > 0
+    if mask.sum() < 64:
+        return None
+    return roi, (x0, y0, x1, y1), mask
 
 
 def chroma_difference(
@@ -53,12 +57,8 @@ def chroma_difference(
     where = _placed(detector, match, w, h)
     if where is None:
         return None
-    roi, (x0, y0), size = where
-    x1, y1 = x0 + size[0], y0 + size[1]
-    placed_mask = cv2.warpAffine(detector.chroma_mask, roi, size, flags=cv2.INTER_NEAREST) > 0
-    if placed_mask.sum() < 64:
-        return None
-    placed = cv2.warpAffine(detector.rgb, roi, size, flags=cv2.INTER_LINEAR)
+    roi, (x0, y0, x1, y1), placed_mask = where
+    placed = cv2.warpAffine(detector.rgb, roi, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
     a = cv2.cvtColor(placed, cv2.COLOR_RGB2YCrCb)[placed_mask][:, 1:].astype(np.float64)
     part = np.ascontiguousarray(frame_rgb[y0:y1, x0:x1])
     f = cv2.cvtColor(part, cv2.COLOR_RGB2YCrCb)[placed_mask][:, 1:].astype(np.float64)
@@ -86,16 +86,12 @@ def placed_correlation(
     if not match.found:
         return None
     h, w = frame_grey.shape[:2]
-    placed = _placed(detector, match, w, h)
-    if placed is None:
+    where = _placed(detector, match, w, h)
+    if where is None:
         return None
-    roi, (x0, y0), size = placed
-    x1, y1 = x0 + size[0], y0 + size[1]
-    mask = cv2.warpAffine(detector.chroma_mask, roi, size, flags=cv2.INTER_NEAREST) > 0
+    roi, (x0, y0, x1, y1), mask = where
     count = int(mask.sum())
-    if count < 64:
-        return None
-    a = cv2.warpAffine(detector.gray, roi, size, flags=cv2.INTER_LINEAR)[mask].astype(np.float64)
+    a = cv2.warpAffine(detector.gray, roi, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)[mask].astype(np.float64)
     f = np.ascontiguousarray(frame_grey[y0:y1, x0:x1])[mask].astype(np.float64)
     a -= a.mean()
     f -= f.mean()
