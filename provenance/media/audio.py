@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,43 +41,39 @@ def _reason(exc: BaseException) -> str:
     return str(strerror) if strerror else " ".join(str(exc).split()) or type(exc).__name__
 
 
-def has_audio(source: str | Path | MediaSource | MediaInput) -> bool:
-    """Whether the file has an audio stream; :class:`DecodeError` when it cannot be opened as media."""
+@contextmanager
+def _container(inp: MediaInput) -> Iterator[Any]:
+    """The file opened as a media container (closed on exit); :class:`DecodeError` naming it when it is none."""
     import av
 
-    inp = media_input(source)
     with opened(inp) as target:
         try:
             container = open_container(target)
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise DecodeError(inp.label, f"cannot open media: {_reason(exc)}") from exc
         try:
-            return bool(container.streams.audio)
+            yield container
         finally:
             container.close()
+
+
+def has_audio(source: str | Path | MediaSource | MediaInput) -> bool:
+    """Whether the file has an audio stream; :class:`DecodeError` when it cannot be opened as media."""
+    with _container(media_input(source)) as container:
+        return bool(container.streams.audio)
 
 
 def audio_duration(source: str | Path | MediaSource | MediaInput) -> float:
     """The first audio stream's duration in seconds from the container's header (0.0 when unknown or none)."""
-    import av
-
-    inp = media_input(source)
-    with opened(inp) as target:
-        try:
-            container = open_container(target)
-        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise DecodeError(inp.label, f"cannot open media: {_reason(exc)}") from exc
-        try:
-            if not container.streams.audio:
-                return 0.0
-            stream = container.streams.audio[0]
-            if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
-                return float(stream.duration * stream.time_base)
-            if container.duration is not None and container.duration > 0:
-                return float(container.duration) / 1_000_000.0
+    with _container(media_input(source)) as container:
+        if not container.streams.audio:
             return 0.0
-        finally:
-            container.close()
+        stream = container.streams.audio[0]
+        if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+            return float(stream.duration * stream.time_base)
+        if container.duration is not None and container.duration > 0:
+            return float(container.duration) / 1_000_000.0
+        return 0.0
 
 
 def decode_audio(
@@ -89,42 +87,35 @@ def decode_audio(
     inp = media_input(source)
     limit = None if max_seconds is None else int(max_seconds * rate)
     emitted = 0
-    with opened(inp) as target:
+    with _container(inp) as container:
+        if not container.streams.audio:
+            return
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        pending: list[npt.NDArray[np.float32]] = []
+        size = 0
         try:
-            container = open_container(target)
-        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise DecodeError(inp.label, f"cannot open media: {_reason(exc)}") from exc
-        try:
-            if not container.streams.audio:
-                return
-            stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            pending: list[npt.NDArray[np.float32]] = []
-            size = 0
-            try:
-                for frame in container.decode(stream):
-                    frame.pts = None  # the resampler keeps its own clock (gaps in pts confuse it)
-                    for out in resampler.resample(frame):
-                        data = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                        pending.append(data)
-                        size += data.size
-                    if size >= _CHUNK_SAMPLES:
-                        chunk = np.concatenate(pending)
-                        pending, size = [], 0
-                        if limit is not None and emitted + chunk.size >= limit:
-                            yield chunk[: limit - emitted]
-                            return
-                        emitted += chunk.size
-                        yield chunk
-                for out in resampler.resample(None):
-                    pending.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
-            except (av.error.FFmpegError, ValueError) as exc:
-                log.warning("%s: audio decoding stopped early: %s", inp.label, _reason(exc))
-            if pending:
-                chunk = np.concatenate(pending)
-                if limit is not None:
-                    chunk = chunk[: max(0, limit - emitted)]
-                if chunk.size:
+            for frame in container.decode(stream):
+                frame.pts = None  # the resampler keeps its own clock (gaps in pts confuse it)
+                for out in resampler.resample(frame):
+                    data = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    pending.append(data)
+                    size += data.size
+                if size >= _CHUNK_SAMPLES:
+                    chunk = np.concatenate(pending)
+                    pending, size = [], 0
+                    if limit is not None and emitted + chunk.size >= limit:
+                        yield chunk[: limit - emitted]
+                        return
+                    emitted += chunk.size
                     yield chunk
-        finally:
-            container.close()
+            for out in resampler.resample(None):
+                pending.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+        except (av.error.FFmpegError, ValueError) as exc:
+            log.warning("%s: audio decoding stopped early: %s", inp.label, _reason(exc))
+        if pending:
+            chunk = np.concatenate(pending)
+            if limit is not None:
+                chunk = chunk[: max(0, limit - emitted)]
+            if chunk.size:
+                yield chunk
