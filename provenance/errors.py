@@ -57,6 +57,11 @@ class HashIndexError(ProvenanceError):
     """A hash index is given hashes of the wrong shape, type or width."""
 
 
+class IndexStoreError(ProvenanceError):
+    """A reference index directory cannot be opened: incomplete, of another format or engine settings, or
+    damaged (it is then built again from the registry, never used half-read)."""
+
+
 class PackError(ProvenanceError):
     """A rights pack cannot be read, is not intact (a member changed, missing or added, a checksum that does not
     match), is not signed by the expected key, or was made for another fingerprint version or pack format."""

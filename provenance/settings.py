@@ -21,12 +21,15 @@ class Settings(BaseSettings):
     - ``PROVENANCE_DB``: database URL (SQLite file by default, ``postgresql+psycopg://...`` for PostgreSQL;
       ``postgres://`` URLs are accepted and normalised).
     - ``PROVENANCE_DATA_ROOTS``: folders that server-side scans may read, separated like ``PATH``.
+    - ``PROVENANCE_INDEX_DIR``: where registries' reference indexes are written (a folder per registry under it);
+      by default beside a SQLite registry, else in the user's cache (:mod:`provenance.audit.indexdir`).
     """
 
     model_config = SettingsConfigDict(env_prefix="PROVENANCE_", extra="ignore")
 
     db: str = DEFAULT_DB_URL
     data_roots: str = Field(default="", description="folders server-side scans may read, os.pathsep-separated")
+    index_dir: str = Field(default="", description="folder of the registries' reference indexes (default: beside)")
 
     @field_validator("db")
     @classmethod

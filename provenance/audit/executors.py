@@ -6,13 +6,15 @@ never writes the database: the scan (:func:`provenance.audit.scan.scan`) renders
 driver, one transaction per clip keyed by the clip's path, so a clip matched twice (a task retried after its
 worker died) is still one stored row, and the progress callbacks are the same whatever the executor.
 
-- :class:`LocalExecutor`: ``workers`` spawned processes on this machine, each loading the reference index
-  from the database once (or this process alone when ``workers`` is 1 or the database is in memory).
-- :class:`RayExecutor`: Ray tasks on a cluster (``address``) or on a local one started for the scan. The
-  driver reads the index's data once and puts it in Ray's object store (once per node, shared by the
-  node's workers); each Ray worker process builds the index from it once, on its first clip, and keeps it
-  for every later clip (the index holds OpenCV matchers, which do not pickle, so the built index cannot be
-  shipped). A worker killed mid-clip has its clip retried on another (``max_retries``).
+- :class:`LocalExecutor`: ``workers`` spawned processes on this machine, each opening the registry's index
+  directory (:mod:`provenance.audit.indexdir`: memory-mapped, so the workers share one copy in the page cache)
+  once, or building the index from the database when there is none (a registry in memory); or this process
+  alone when ``workers`` is 1 or the database is in memory.
+- :class:`RayExecutor`: Ray tasks on a cluster (``address``) or on a local one started for the scan. What is
+  shipped is the index directory's location, not its data: each Ray worker process opens it once, on its
+  first clip, and keeps it for every later clip; a node that does not see the directory (no shared file
+  system) builds the index from the database instead. A worker killed mid-clip has its clip retried on
+  another (``max_retries``).
 
 Workers read the clips at their paths (a cluster needs the dataset on a shared file system at the same
 path) and look up stored results in the registry database by its URL (a cluster needs a database every node
@@ -27,11 +29,13 @@ import socket
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from provenance.audit.clip import Lookup, MatchResult, error_text, match_source, stored_lookup
-from provenance.audit.references import IndexPayload, build_index, engine_id, index_payload, load_index
+from provenance.audit.indexdir import open_index_dir
+from provenance.audit.references import engine_id, load_index
 from provenance.audit.workers import Lost, run_tasks
 from provenance.engine import EngineParams, ReferenceIndex, one_thread_per_process
 from provenance.errors import ScanError
@@ -68,7 +72,9 @@ DEFAULT_CLIP_TIMEOUT = 1800.0
 class MatchJob:
     """What every worker of one scan needs: the registry, the engine settings, the match key, --rescan; and
     ``heartbeat``, called at least every second or so while clips are matched (what it raises stops the scan:
-    a cancelled job, a stopping service), between clips when they are matched in this process."""
+    a cancelled job, a stopping service), between clips when they are matched in this process. ``index_dir``:
+    the registry's index directory for ``key`` (:func:`~provenance.audit.indexdir.ensure_index`), None to build
+    the index from the database in each process."""
 
     registry: Registry
     params: EngineParams
@@ -76,6 +82,18 @@ class MatchJob:
     rescan: bool
     infos: dict[str, RefInfo]
     heartbeat: Callable[[], None] | None = None
+    index_dir: Path | None = None
+
+
+def _open(url: str, params: EngineParams, index_dir: Path | None, infos: dict[str, RefInfo] | None = None) -> Any:
+    """The reference index: opened from its directory when there is one, else built from the database."""
+    if index_dir is not None:
+        return open_index_dir(index_dir, params)
+    registry = Registry(url, auto_migrate=False)
+    try:
+        return load_index(registry, params, infos)[0]
+    finally:
+        registry.dispose()
 
 
 class Executor(Protocol):
@@ -93,11 +111,11 @@ class Executor(Protocol):
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(url: str, params: EngineParams, key: str, rescan: bool) -> None:
-    """Load the reference index once per worker process (not once per clip); one thread per worker."""
+def _worker_init(url: str, params: EngineParams, key: str, rescan: bool, index_dir: Path | None = None) -> None:
+    """Open the reference index once per worker process (not once per clip); one thread per worker."""
     one_thread_per_process()
+    _WORKER["index"] = _open(url, params, index_dir)
     registry = Registry(url, auto_migrate=False)
-    _WORKER["index"], _ = load_index(registry, params)
     _WORKER["lookup"] = stored_lookup(registry, rescan)
     _WORKER["key"] = key
 
@@ -130,7 +148,11 @@ class LocalExecutor:
         if job.registry.in_memory and (workers > 1 or self.clip_timeout is not None):
             log.info("in-memory registry: scanning in one process (no time limit per clip)")
         if job.registry.in_memory or (workers == 1 and self.clip_timeout is None):
-            index, _ = load_index(job.registry, job.params, job.infos)
+            index: ReferenceIndex
+            if job.index_dir is not None:
+                index = open_index_dir(job.index_dir, job.params)
+            else:
+                index, _ = load_index(job.registry, job.params, job.infos)
             lookup = stored_lookup(job.registry, job.rescan)
             for i, source in clips:
                 if job.heartbeat is not None:
@@ -142,7 +164,7 @@ class LocalExecutor:
         results = run_tasks(
             workers,
             _worker_init,
-            (job.registry.url, job.params, job.key, job.rescan),
+            (job.registry.url, job.params, job.key, job.rescan, job.index_dir),
             _worker_match,
             clips,
             timeout=self.clip_timeout,
@@ -165,29 +187,29 @@ class _RayContext:
     key: str
     rescan: bool
     engine: str  # the driver's engine id: a node running another version would match differently
+    index_dir: str | None = None  # the index directory's location (the driver's file system)
 
 
-_RAY_PROCESS: dict[str, Any] = {}  # per Ray worker process: the built index and its payload's id
+_RAY_PROCESS: dict[str, Any] = {}  # per Ray worker process: the opened index and what it was opened for
 
 
-def _ray_state(ctx: _RayContext, payload_ref: Any) -> tuple[ReferenceIndex, Lookup, bool]:
-    """This worker process's index (built once per payload, kept across tasks), its stored-result lookup, and
-    whether this call built the index."""
-    import ray
-
+def _ray_state(ctx: _RayContext) -> tuple[ReferenceIndex, Lookup, bool]:
+    """This worker process's index (opened once per match key, kept across tasks), its stored-result lookup, and
+    whether this call opened the index."""
     if ctx.engine != engine_id():
         raise ScanError(
             f"node {socket.gethostname()} runs {engine_id()}, the driver {ctx.engine}: "
             "install the same provenance version on every node"
         )
-    ref_id = payload_ref.hex()
-    built = _RAY_PROCESS.get("payload") != ref_id
+    wanted = (ctx.key, ctx.index_dir)
+    built = _RAY_PROCESS.get("opened") != wanted
     if built:
         one_thread_per_process()  # a Ray worker takes one CPU
         _RAY_PROCESS.pop("index", None)  # one index at a time in a process
-        payload: IndexPayload = ray.get(payload_ref)
-        _RAY_PROCESS["index"] = build_index(ctx.params, payload)
-        _RAY_PROCESS["payload"] = ref_id
+        where = None if ctx.index_dir is None else Path(ctx.index_dir)
+        seen = where if where is not None and where.is_dir() else None  # else: no shared file system here
+        _RAY_PROCESS["index"] = _open(ctx.url, ctx.params, seen)
+        _RAY_PROCESS["opened"] = wanted
     db: tuple[str, Registry] | None = _RAY_PROCESS.get("db")
     if db is None or db[0] != ctx.url:  # one database at a time; connections are opened on the first lookup
         if db is not None:
@@ -196,13 +218,9 @@ def _ray_state(ctx: _RayContext, payload_ref: Any) -> tuple[ReferenceIndex, Look
     return _RAY_PROCESS["index"], stored_lookup(db[1], ctx.rescan), built
 
 
-def _ray_match(ctx: _RayContext, box: list[Any], source: Any) -> tuple[int, bool, MatchResult]:
-    """One clip in a Ray worker: ``(pid, whether this task built the index, result)``.
-
-    ``box`` holds the payload's object ref inside a list so that Ray passes the ref, not the payload: it is
-    fetched (and the index built) only when this process has not built it yet.
-    """
-    index, lookup, built = _ray_state(ctx, box[0])
+def _ray_match(ctx: _RayContext, source: Any) -> tuple[int, bool, MatchResult]:
+    """One clip in a Ray worker: ``(pid, whether this task opened the index, result)``."""
+    index, lookup, built = _ray_state(ctx)
     return os.getpid(), built, match_source(source, index, ctx.key, lookup)
 
 
@@ -304,19 +322,18 @@ class RayExecutor:
                 "an in-memory database cannot be shared with Ray workers: use a SQLite file or PostgreSQL (--db)"
             )
         ray = _import_ray()
-        payload = index_payload(job.registry, job.infos)  # before starting Ray: bad references fail fast
         started = self._connect(ray)
         try:
-            yield from self._run(ray, job, payload, clips)
+            yield from self._run(ray, job, clips)
         finally:
             if started:
                 ray.shutdown()
 
-    def _run(self, ray: Any, job: MatchJob, payload: IndexPayload, clips: Sequence[tuple[int, Any]]) -> Results:
+    def _run(self, ray: Any, job: MatchJob, clips: Sequence[tuple[int, Any]]) -> Results:
         from ray.exceptions import RayError, RayTaskError
 
-        ctx = _RayContext(job.registry.url, job.params, job.key, job.rescan, engine_id())
-        box = [ray.put(payload)]  # once: each node's object store holds one copy for all its workers
+        index_dir = None if job.index_dir is None else str(job.index_dir)
+        ctx = _RayContext(job.registry.url, job.params, job.key, job.rescan, engine_id(), index_dir)
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_ray_match)
         window = self.in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         todo = iter(clips)
@@ -324,7 +341,7 @@ class RayExecutor:
 
         def submit() -> None:
             for i, source in todo:
-                pending[remote.remote(ctx, box, source)] = (i, source)
+                pending[remote.remote(ctx, source)] = (i, source)
                 if len(pending) >= window:
                     return
 

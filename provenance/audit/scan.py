@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.audit.clip import store_clip
+from provenance.audit.indexdir import ensure_index
 from provenance.audit.references import (
     Progress,
     engine_id,
@@ -129,6 +130,7 @@ def scan(
     with registry.session() as session:
         digest = registry_digest(session)
     key = match_key(registry, params)
+    index_dir = ensure_index(registry, params, key, infos)  # built once per state of the registry
     reviews = load_reviews(registry)  # decisions and disputes as they stand when the scan starts
     scope = f"{root}\n{key}" + (f"\n{selection}" if selection is not None else "")  # a part: a scan of its own
     scan_id = hashlib.sha256(scope.encode()).hexdigest()[:32]
@@ -174,7 +176,7 @@ def scan(
     # (the report keeps the dataset's order whatever the order clips finish in)
     todo.sort(key=lambda i: -sizes[i])
     runner = executor if executor is not None else LocalExecutor(workers)
-    job = MatchJob(registry, params, key, rescan, infos, heartbeat)
+    job = MatchJob(registry, params, key, rescan, infos, heartbeat, index_dir)
     with closing(runner.run(job, [(i, entries[i]) for i in todo])) as results:
         for i, result in results:
             finish(i, *result)

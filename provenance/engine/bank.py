@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -21,7 +22,7 @@ from provenance.engine.features import (
 )
 from provenance.errors import ConfigError
 
-__all__ = ["AssetShortlist", "BankHit", "FeatureBank", "binary_index"]
+__all__ = ["AssetShortlist", "BankHit", "FeatureBank", "PackedFeatures", "binary_index"]
 
 U8Array = npt.NDArray[np.uint8]
 
@@ -62,6 +63,36 @@ def binary_index(descs: U8Array, exhaustive_max: int = _AUTO_BF_MAX) -> tuple[An
 
 
 @dataclass(frozen=True, slots=True)
+class PackedFeatures:
+    """Many frames' features in four flat arrays (memory-mapped from an index directory, so that they are read
+    from disk only for the frames a query shortlists): frame ``i`` has keypoints and descriptors
+    ``offsets[i]:offsets[i + 1]`` and the image size ``sizes[i]``."""
+
+    keypoints: npt.NDArray[np.float32]  # (K, 2)
+    descriptors: U8Array  # (K, 32)
+    offsets: npt.NDArray[np.int64]  # (F + 1,)
+    sizes: npt.NDArray[np.int32]  # (F, 2)
+
+    @classmethod
+    def pack(cls, frames: Sequence[Features]) -> PackedFeatures:
+        counts = np.array([len(f) for f in frames], np.int64)
+        return cls(
+            np.concatenate([f.keypoints for f in frames]) if frames else np.zeros((0, 2), np.float32),
+            np.concatenate([f.descriptors for f in frames]) if frames else np.zeros((0, 32), np.uint8),
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            np.array([f.size for f in frames], np.int32).reshape(len(frames), 2),
+        )
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __getitem__(self, i: int) -> Features:
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        w, h = (int(v) for v in self.sizes[i])
+        return Features(self.keypoints[a:b], self.descriptors[a:b], (w, h))
+
+
+@dataclass(frozen=True, slots=True)
 class BankHit:
     """One reference frame of a :class:`FeatureBank` verified against a query."""
 
@@ -98,7 +129,7 @@ class FeatureBank:
 
     params: LocalParams = DEFAULT_PARAMS
     backend: Literal["bf", "ivf", "auto"] = "auto"
-    _refs: list[Features] = field(default_factory=list)
+    _refs: list[Features] | PackedFeatures = field(default_factory=list)
     _owner: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
     _groups: list[int] = field(default_factory=list)
     _matcher: Any = None
@@ -111,17 +142,44 @@ class FeatureBank:
         return len(self._refs)
 
     def add(self, features: Features, group: int | None = None) -> int:
+        if isinstance(self._refs, PackedFeatures):  # opened from disk: added to in memory from now on
+            self._refs = [self._refs[i] for i in range(len(self._refs))]
         self._groups.append(len(self._refs) if group is None else group)
         self._refs.append(features)
         self._matcher = None
         return len(self._refs) - 1
+
+    @classmethod
+    def opened(cls, params: LocalParams, frames: PackedFeatures, groups: Sequence[int], matcher: Path) -> FeatureBank:
+        """A bank of ``frames`` (their ``groups``) whose vote search :meth:`save_matcher` wrote to ``matcher``:
+        read by memory map, like the frames' features."""
+        import faiss
+
+        bank = cls(params)
+        bank._refs = frames
+        bank._groups = [int(g) for g in groups]
+        counts = np.minimum(np.diff(frames.offsets), params.vote_features)
+        bank._owner = np.repeat(np.arange(len(frames), dtype=np.int32), counts)
+        bank._matcher = (single_thread_faiss().read_index_binary(str(matcher), faiss.IO_FLAG_MMAP),)
+        return bank
+
+    def packed(self) -> PackedFeatures:
+        """Every stored frame's features in flat arrays (what an index directory stores)."""
+        return self._refs if isinstance(self._refs, PackedFeatures) else PackedFeatures.pack(self._refs)
+
+    def groups(self) -> list[int]:
+        return list(self._groups)
+
+    def save_matcher(self, path: Path) -> None:
+        """Write the vote search (built now if it was not) for :meth:`opened`."""
+        single_thread_faiss().write_index_binary(self._build()[0], str(path))
 
     def extend(self, features: Sequence[Features]) -> list[int]:
         return [self.add(f) for f in features]
 
     def features(self) -> list[Features]:
         """Every stored frame's features, by id."""
-        return list(self._refs)
+        return [self._refs[i] for i in range(len(self._refs))]
 
     def reference(self, ref_id: int) -> Features:
         if not 0 <= ref_id < len(self._refs):
@@ -134,7 +192,7 @@ class FeatureBank:
     def _build(self) -> Any:
         """The search index over every stored vote descriptor (``_owner[row]``: the frame of row ``row``)."""
         if self._matcher is None:
-            descs = [self._vote_descriptors(f) for f in self._refs]
+            descs = [self._vote_descriptors(self._refs[i]) for i in range(len(self._refs))]
             self._owner = np.repeat(np.arange(len(self._refs), dtype=np.int32), [len(d) for d in descs])
             stacked = np.ascontiguousarray(np.concatenate(descs)) if descs else np.zeros((0, 32), np.uint8)
             use_bf = self.backend == "bf" or (self.backend == "auto" and len(stacked) <= _AUTO_BF_MAX)

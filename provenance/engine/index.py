@@ -15,6 +15,7 @@ parameters raise :class:`~provenance.errors.ConfigError`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -190,6 +191,32 @@ class StaticHashIndex:
 
     def __len__(self) -> int:
         return self._n
+
+    def save(self, path: Path) -> None:
+        """Write the index to ``path`` (FAISS's own format), for :meth:`load`."""
+        import faiss
+
+        faiss.write_index_binary(self._index, str(path))
+
+    @classmethod
+    def load(cls, path: Path, bits: int, max_distance: int) -> StaticHashIndex:
+        """An index :meth:`save` wrote. A flat one is memory-mapped, not read: its rows stay in the page cache,
+        shared by every process of the machine that opens the same file (FAISS's ``IO_FLAG_MMAP_IFC``); the
+        multi-index hashing one (above ``flat_max`` rows) is read into memory (its hash tables are built
+        structures)."""
+        import faiss
+
+        self = cls.__new__(cls)
+        self.bits = _check_bits(bits)
+        self.max_distance = _check_radius(max_distance, self.bits)
+        try:
+            self._index = faiss.read_index_binary(str(path), faiss.IO_FLAG_MMAP_IFC)
+        except RuntimeError:  # not a flat index: FAISS maps only flat codes
+            self._index = faiss.read_index_binary(str(path))
+        if self._index.d != self.bits:
+            raise HashIndexError(f"{path}: index of {self._index.d} bits, expected {self.bits}")
+        self._n = int(self._index.ntotal)
+        return self
 
     def search(self, queries: npt.ArrayLike, max_distance: int) -> SearchResult:
         q = np.ascontiguousarray(_check_hashes(queries, self.bits, "queries"))

@@ -177,8 +177,8 @@ def _local_frame(
     #   ratio-test pairs: the video is not there (on the 720p benchmark footage, 69 % of the searches that find
     #   nothing stop there, against 3 of 1,022 that find something, whose neighbours still find it)
     for rank, (ref_id, _) in enumerate(bank.shortlist(feats, top_groups=1)):
-        ref = index.bank_ref[ref_id]
-        r_t = index.bank_time[ref_id]
+        ref = int(index.bank_ref[ref_id])
+        r_t = float(index.bank_time[ref_id])
         if any(ref == other and abs(r_t - at) <= _REFINE_WINDOW_S for other, at in placed):
             continue
         m = bank.verify(ref_id, feats)

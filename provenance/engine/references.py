@@ -13,6 +13,7 @@ well as the VOD itself does. Its hashes count only through the whole composition
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -138,8 +139,8 @@ class ReferenceIndex:
         self._row_region: list[npt.NDArray[np.int8]] = []
         self._hashes: list[npt.NDArray[np.uint8]] = []
         self.bank = FeatureBank(local_params(params))
-        self.bank_ref: list[int] = []
-        self.bank_time: list[float] = []
+        self.bank_ref: list[int] | npt.NDArray[np.int64] = []  # per bank frame: its reference, its time
+        self.bank_time: list[float] | npt.NDArray[np.float64] = []
         self.assets: list[tuple[RefMeta, AssetDetector]] = []
         self._index: StaticHashIndex | None = None
         self._shortlist: AssetShortlist | None = None
@@ -152,7 +153,32 @@ class ReferenceIndex:
     def asset_count(self) -> int:
         return len(self.assets)
 
+    @property
+    def region_count(self) -> int:
+        """Region hashes per reference frame."""
+        return len(REGIONS)
+
+    def adopt_footage(
+        self,
+        refs: Sequence[RefMeta],
+        prints: Sequence[FootagePrint],
+        table: tuple[StaticHashIndex, npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.int8]],
+        bank: FeatureBank,
+        bank_ref: npt.NDArray[np.int64],
+        bank_time: npt.NDArray[np.float64],
+    ) -> None:
+        """Take footage already indexed (:func:`~provenance.engine.store.open_index`: memory-mapped arrays): the
+        references and their prints, the hash table as :meth:`hash_table` gives it, the feature bank and, per bank
+        frame, its reference and time. Only into an index without footage."""
+        if self.refs:
+            raise ConfigError("adopt_footage: this index has footage already")
+        self.refs, self.prints = list(refs), list(prints)
+        self._index, self._cat = table[0], table[1:]
+        self.bank, self.bank_ref, self.bank_time = bank, bank_ref, bank_time
+
     def add_footage(self, key: str, layer: str, fp: FootagePrint) -> None:
+        if not isinstance(self.bank_ref, list) or not isinstance(self.bank_time, list):
+            raise ConfigError("add_footage: an index opened from disk takes no more footage (write a new one)")
         ref = len(self.refs)
         self.refs.append(RefMeta(key, layer))
         self.prints.append(fp)

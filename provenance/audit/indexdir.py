@@ -1,0 +1,175 @@
+"""The registry's reference index on disk: built once for each state of the registry, opened by memory map by
+every process that matches clips (a scan's workers, Ray workers on the node, the service).
+
+Where it lives (:func:`index_root`): ``PROVENANCE_INDEX_DIR`` when set (one folder per registry under it);
+else beside a SQLite registry (``registry.db.index/``); else, for a server database, under the user's cache
+(``$XDG_CACHE_HOME/provenance/index/``). A registry in memory has none: its index is built in the process.
+
+Each state of the registry has its own directory, named by the scan's match key (:func:`match_key`: the engine,
+its settings, every reference's content and layer, the generic stretches): a reference added, changed or
+removed, or another engine, is another directory, so a directory never holds a stale index. It is written in a
+temporary directory and renamed into place when complete (:mod:`provenance.engine.store` writes its manifest
+last), under a lock, so that two scans starting together build it once and a crash leaves nothing half-written
+that could be opened. Older directories are removed once a newer one is in place (a process still matching
+against one keeps its mapped files until it exits). A directory that cannot be opened (damaged, another
+format) is removed and built again.
+
+The sound of the references (audio prints) is stored beside the visual index as the registry's blobs and hashed
+into the audio index when the directory is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from provenance.audit.references import build_index, index_payload
+from provenance.audit.sound import AuditIndex
+from provenance.engine import EngineParams
+from provenance.engine.audio import AudioPrint
+from provenance.engine.store import open_index, read_manifest, save_index
+from provenance.errors import IndexStoreError
+from provenance.report import RefInfo
+from provenance.settings import get_settings
+from rightsdb import Registry
+
+__all__ = ["AUDIO_MANIFEST", "ensure_index", "index_root", "open_index_dir"]
+
+log = logging.getLogger(__name__)
+
+#: The audio part's list of references, written before the visual index's manifest (which completes a directory).
+AUDIO_MANIFEST = "audio.json"
+#: Directories of older registry states kept beside the current one (a scan that started before a change still
+#: opens its own in a worker that starts late).
+_KEEP_OLDER = 1
+
+
+def index_root(registry: Registry) -> Path | None:
+    """The folder that holds the registry's index directories (None for a registry in memory)."""
+    if registry.in_memory:
+        return None
+    configured = get_settings().index_dir
+    if configured:
+        return Path(configured).expanduser().resolve() / _url_digest(registry.url)
+    if registry.sqlite_path is not None:
+        return registry.sqlite_path.with_name(registry.sqlite_path.name + ".index")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "provenance" / "index" / _url_digest(registry.url)
+
+
+def _url_digest(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def ensure_index(
+    registry: Registry, params: EngineParams, key: str, infos: dict[str, RefInfo] | None = None
+) -> Path | None:
+    """The directory of the registry's index for match key ``key``, built now when there is none (None for a
+    registry in memory). What the index is built from is checked as for an index built in memory (missing
+    fingerprints, asset files changed: :func:`~provenance.audit.references.index_payload` raises)."""
+    root = index_root(registry)
+    if root is None:
+        return None
+    directory = root / key[:32]
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise IndexStoreError(f"{root}: cannot create the reference index folder ({exc.strerror})") from None
+    with _locked(root):
+        if _current(directory, params):
+            return directory
+        payload = index_payload(registry, infos)  # also checks every asset file against its sha256 (fail closed)
+        shutil.rmtree(directory, ignore_errors=True)
+        t0 = time.perf_counter()
+        tmp = root / f".building-{key[:12]}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            index = build_index(params, payload)
+            save_index(
+                index, tmp, _audio_files([(k, layer, data) for kind, k, layer, data in payload if kind == "audio"])
+            )
+            tmp.rename(directory)  # complete (manifest written last), then in place at once
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise IndexStoreError(f"{root}: cannot write the reference index ({exc})") from None
+        log.info("reference index written to %s in %.1f s", directory, time.perf_counter() - t0)
+        _prune(root, directory)
+    return directory
+
+
+def open_index_dir(directory: Path, params: EngineParams) -> AuditIndex:
+    """The index in ``directory`` (its big arrays memory-mapped), with the references' sound."""
+    index = open_index(directory, AuditIndex(params))
+    try:
+        entries = json.loads((directory / AUDIO_MANIFEST).read_text("utf-8"))
+        for i, (key, layer, parts) in enumerate(entries):
+            blobs = tuple((directory / f"audio_{i:04d}_{j}.bin").read_bytes() for j in range(int(parts)))
+            index.audio.add(str(key), str(layer), AudioPrint.from_payload(*blobs))
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexStoreError(f"{directory}: damaged audio index ({' '.join(str(exc).split())})") from None
+    return index
+
+
+def _current(directory: Path, params: EngineParams) -> bool:
+    if not directory.is_dir():
+        return False
+    try:
+        read_manifest(directory, params)
+    except IndexStoreError as exc:
+        log.warning("%s; building it again", exc)
+        return False
+    return True
+
+
+def _audio_files(items: list[tuple[str, str, Any]]) -> dict[str, bytes]:
+    """The references' audio prints as files beside the index: their blobs, and which reference each is."""
+    files = {
+        f"audio_{i:04d}_{j}.bin": bytes(blob) for i, (_, _, blobs) in enumerate(items) for j, blob in enumerate(blobs)
+    }
+    files[AUDIO_MANIFEST] = json.dumps([[key, layer, len(blobs)] for key, layer, blobs in items]).encode()
+    return files
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """An exclusive lock on ``root`` between processes (released when the process dies)."""
+    with open(root / ".lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _prune(root: Path, current: Path) -> None:
+    """Remove all but the newest :data:`_KEEP_OLDER` other index directories, and abandoned builds."""
+    older = sorted(
+        (d for d in root.iterdir() if d.is_dir() and d != current and not d.name.startswith(".")),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
+    for d in older[_KEEP_OLDER:]:
+        shutil.rmtree(d, ignore_errors=True)
+    for d in root.glob(".building-*"):
+        pid = d.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,182 @@
+"""The reference index on disk: written once for a registry's state, then opened by memory map by every process
+that matches clips against it.
+
+Building a :class:`~provenance.engine.references.ReferenceIndex` from stored fingerprints parses every
+reference's print, stacks the hash rows and the feature bank and builds their searches, in every worker process
+of every scan; the index then sits in each worker's memory. Written to a directory once, the big parts (hash
+rows, the feature bank's keypoints and descriptors, the prints' hashes, the searches over them) are opened by
+memory map instead: a process starts matching in the time it takes to map the files, the pages are read from
+disk only where a search touches them, and they stay in the page cache, held once for every process of the
+machine (a scan's workers, the service's) instead of once per process.
+
+A directory holds (format :data:`INDEX_FORMAT`)::
+
+    index.json              what it holds: the format, the engine settings, the references, the assets;
+                            written last, so a directory without it is incomplete and never opened
+    hashes.faiss            the exact hash search over every kept region hash (FAISS; a flat one is mapped)
+    rows_ref.npy, rows_time.npy, rows_region.npy      per hash row: its reference, time and region
+    print_offsets.npy, print_times.npy, print_hashes.npy, print_quality.npy
+                            each footage reference's sampled frames (times, region hashes, quality)
+    bank_keypoints.npy, bank_descriptors.npy, bank_offsets.npy, bank_sizes.npy, bank_groups.npy,
+    bank_ref.npy, bank_time.npy, bank_votes.faiss
+                            the feature bank's frames and its vote search (FAISS: mapped)
+    asset_NNNN.npy          each asset's picture (RGBA); its detector is built when the index is opened
+
+What the index is built from decides whether a directory may be used (the caller keys directories by it); the
+settings stored here are checked again when it is opened: a directory written with other settings is refused
+(:class:`~provenance.errors.IndexStoreError`), as is one that is incomplete or damaged (the manifest lists every
+file with its size; a file missing, truncated or grown is found without reading it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from provenance.engine.bank import FeatureBank, PackedFeatures
+from provenance.engine.index import StaticHashIndex
+from provenance.engine.params import EngineParams, local_params
+from provenance.engine.references import FootagePrint, ReferenceIndex, RefMeta
+from provenance.errors import IndexStoreError
+
+__all__ = ["INDEX_FORMAT", "MANIFEST", "open_index", "read_manifest", "save_index"]
+
+Index = TypeVar("Index", bound=ReferenceIndex)
+
+#: Bumped whenever the files of a directory change shape or meaning.
+INDEX_FORMAT = 1
+#: The file that says what a directory holds; written last.
+MANIFEST = "index.json"
+
+
+def save_index(index: ReferenceIndex, directory: Path, extra: Mapping[str, bytes] | None = None) -> None:
+    """Write ``index`` into ``directory`` (created; it must not exist), then the caller's ``extra`` files (name:
+    content: what the caller keeps beside the index), :data:`MANIFEST` last."""
+    directory.mkdir(parents=True)
+    table, row_ref, row_time, row_region = index.hash_table()
+    table.save(directory / "hashes.faiss")
+    _save(directory, rows_ref=row_ref, rows_time=row_time, rows_region=row_region)
+    counts = np.array([len(p.timestamps) for p in index.prints], np.int64)
+    _save(
+        directory,
+        print_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        print_times=_cat([p.timestamps for p in index.prints], (0,), np.float32),
+        print_hashes=_cat([p.hashes for p in index.prints], (0, index.region_count, 32), np.uint8),
+        print_quality=_cat([p.quality for p in index.prints], (0, index.region_count), np.uint8),
+    )
+    packed = index.bank.packed()
+    _save(
+        directory,
+        bank_keypoints=packed.keypoints,
+        bank_descriptors=packed.descriptors,
+        bank_offsets=packed.offsets,
+        bank_sizes=packed.sizes,
+        bank_groups=np.asarray(index.bank.groups(), np.int64),
+        bank_ref=np.asarray(index.bank_ref, np.int64),
+        bank_time=np.asarray(index.bank_time, np.float64),
+    )
+    index.bank.save_matcher(directory / "bank_votes.faiss")
+    for i, (_, detector) in enumerate(index.assets):
+        np.save(directory / f"asset_{i:04d}.npy", detector.picture())
+    for name, data in (extra or {}).items():
+        if name == MANIFEST or "/" in name or name.startswith("."):
+            raise IndexStoreError(f"{directory}: cannot store a file named {name!r} beside the index")
+        (directory / name).write_bytes(data)
+    manifest = {
+        "format": INDEX_FORMAT,
+        "params": index.params.as_dict(),
+        "footage": [[m.key, m.layer, p.duration_s] for m, p in zip(index.refs, index.prints, strict=True)],
+        "assets": [[m.key, m.layer, m.group] for m, _ in index.assets],
+        "hash_rows": len(table),
+        "bank_frames": len(packed),
+        "files": {f.name: f.stat().st_size for f in sorted(directory.iterdir())},
+    }
+    tmp = directory / f"{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest), "utf-8")
+    tmp.replace(directory / MANIFEST)
+
+
+def open_index(directory: Path, index: Index) -> Index:
+    """Fill the empty ``index`` (its settings must be those the directory was written with) from ``directory``,
+    by memory map; raises :class:`~provenance.errors.IndexStoreError` naming the directory when it is incomplete,
+    of another format or settings, or damaged."""
+    if index.footage_count or index.asset_count:
+        raise IndexStoreError(f"{directory}: an index can be opened only into an empty one")
+    manifest = read_manifest(directory, index.params)
+    try:
+        _fill(directory, manifest, index)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexStoreError(f"{directory}: damaged reference index ({' '.join(str(exc).split())})") from None
+    return index
+
+
+def read_manifest(directory: Path, params: EngineParams) -> dict[str, Any]:
+    """What ``directory`` holds, when it is a complete index of this format written with ``params``; else
+    :class:`~provenance.errors.IndexStoreError` naming it."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text("utf-8"))
+    except FileNotFoundError:
+        raise IndexStoreError(f"{directory}: incomplete reference index (no {MANIFEST})") from None
+    except (OSError, ValueError) as exc:
+        raise IndexStoreError(f"{directory}: unreadable {MANIFEST} ({' '.join(str(exc).split())})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != INDEX_FORMAT:
+        raise IndexStoreError(f"{directory}: reference index of another format (this engine reads {INDEX_FORMAT})")
+    if manifest.get("params") != params.as_dict():
+        raise IndexStoreError(f"{directory}: reference index written with other engine settings")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise IndexStoreError(f"{directory}: {MANIFEST} lists no files")
+    for name, size in sorted(files.items()):
+        try:
+            actual = (directory / str(name)).stat().st_size
+        except OSError:
+            raise IndexStoreError(f"{directory}: damaged reference index ({name} is missing)") from None
+        if actual != size:
+            raise IndexStoreError(f"{directory}: damaged reference index ({name} has {actual} bytes, not {size})")
+    return manifest
+
+
+def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> None:
+    params = index.params
+    table = StaticHashIndex.load(directory / "hashes.faiss", 256, params.max_distance)
+    rows = (_load(directory, "rows_ref"), _load(directory, "rows_time"), _load(directory, "rows_region"))
+    if len(table) != manifest["hash_rows"] or any(len(r) != len(table) for r in rows):
+        raise ValueError(f"{len(table)} hash rows, {[len(r) for r in rows]} row facts, {manifest['hash_rows']} said")
+    offsets = _load(directory, "print_offsets")
+    times, hashes, quality = (_load(directory, n) for n in ("print_times", "print_hashes", "print_quality"))
+    footage = manifest["footage"]
+    if len(offsets) != len(footage) + 1 or not len(times) == len(hashes) == len(quality) == int(offsets[-1]):
+        raise ValueError("footage prints do not add up")
+    refs, prints = [], []
+    none = np.zeros(0, np.float32)
+    for i, (key, layer, duration) in enumerate(footage):
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        refs.append(RefMeta(str(key), str(layer)))
+        prints.append(FootagePrint(times[a:b], hashes[a:b], quality[a:b], none, (), float(duration)))
+    frames = PackedFeatures(*(_load(directory, f"bank_{n}") for n in ("keypoints", "descriptors", "offsets", "sizes")))
+    groups, bank_ref, bank_time = (_load(directory, f"bank_{n}") for n in ("groups", "ref", "time"))
+    if not len(frames) == len(groups) == len(bank_ref) == len(bank_time) == manifest["bank_frames"]:
+        raise ValueError("feature bank does not add up")
+    bank = FeatureBank.opened(local_params(params), frames, groups.tolist(), directory / "bank_votes.faiss")
+    index.adopt_footage(refs, prints, (table, *rows), bank, bank_ref.tolist(), bank_time.tolist())
+    for i, (key, layer, group) in enumerate(manifest["assets"]):
+        index.add_asset(str(key), str(layer), np.load(directory / f"asset_{i:04d}.npy"), group=str(group))
+
+
+def _save(directory: Path, **arrays: npt.NDArray[Any]) -> None:
+    for name, array in arrays.items():
+        np.save(directory / f"{name}.npy", np.ascontiguousarray(array))
+
+
+def _load(directory: Path, name: str) -> npt.NDArray[Any]:
+    out: npt.NDArray[Any] = np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    return out
+
+
+def _cat(parts: list[npt.NDArray[Any]], empty: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(empty, dtype)
