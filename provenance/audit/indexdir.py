@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from provenance.audit.references import build_index, index_payload
+from provenance.audit.references import IndexPayload, build_index, index_payload
 from provenance.audit.sound import AuditIndex
 from provenance.engine import EngineParams
 from provenance.engine.audio import AudioPrint
@@ -42,7 +42,7 @@ from provenance.report import RefInfo
 from provenance.settings import get_settings
 from rightsdb import Registry
 
-__all__ = ["AUDIO_MANIFEST", "ensure_index", "index_root", "open_index_dir"]
+__all__ = ["AUDIO_MANIFEST", "ensure_index", "index_root", "open_index_dir", "write_index_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,12 @@ def ensure_index(
         log.info("reference index written to %s in %.1f s", directory, time.perf_counter() - t0)
         _prune(root, directory)
     return directory
+
+
+def write_index_dir(params: EngineParams, payload: IndexPayload, directory: Path) -> None:
+    """Build the index of ``payload`` and write it, with the references' sound, into ``directory`` (created)."""
+    audio = [(key, layer, data) for kind, key, layer, data in payload if kind == "audio"]
+    save_index(build_index(params, payload), directory, _audio_files(audio))
 
 
 def open_index_dir(directory: Path, params: EngineParams) -> AuditIndex:
