@@ -19,7 +19,8 @@ game's engine, with the game's status bar and textures; a streamer's VOD (``stre
 So a segment of a ``ugc`` or ``stream`` reference is kept only when at least ``min_matches`` of its clip frames
 match it clearly better than any other work's reference: by local features, ``owner_ratio`` times the inliers
 another work's reference gives the same frame (:mod:`~provenance.engine.localpass` verifies the next-best works
-for such a frame); by hashes, ``owner_hash_margin`` bits closer than another work's hash match of the frame.
+for such a frame); by hashes, ``owner_hash_margin`` bits closer than another work's hash match of the same kind
+(whole picture, region, panel) of the frame.
 Unregistered maps of Freedoom's engine matched a registered community map with 116-335 inliers, all but the
 scene's own: the status bar every map shows gave another work's reference 0.75-0.95 as many.
 """
@@ -104,32 +105,35 @@ def align_votes(index: ReferenceIndex, votes: Votes) -> list[ReferenceMatch]:
     return out
 
 
-def _hash_matches(index: ReferenceIndex, votes: Votes) -> dict[float, dict[str, int]]:
-    """The closest hash match of each work (group) for each clip frame (by time)."""
-    out: dict[float, dict[str, int]] = defaultdict(dict)
+def _hash_matches(index: ReferenceIndex, votes: Votes) -> dict[float, dict[tuple[str, str], int]]:
+    """The closest hash match of each work (group) and method (whole picture, region, panel, mirrored or not) for
+    each clip frame (by time)."""
+    out: dict[float, dict[tuple[str, str], int]] = defaultdict(dict)
     for q, ref, method, d in zip(votes.q_t, votes.ref, votes.method, votes.distance, strict=True):
         if not method.startswith("orb"):
             works = out[q]
-            group = index.refs[ref].group
-            works[group] = min(d, works.get(group, d))
+            key = (index.refs[ref].group, method)
+            works[key] = min(d, works.get(key, d))
     return out
 
 
-def _owned(index: ReferenceIndex, votes: Votes, hashed: dict[float, dict[str, int]], seg: Segment) -> bool:
+def _owned(index: ReferenceIndex, votes: Votes, hashed: dict[float, dict[tuple[str, str], int]], seg: Segment) -> bool:
     """Whether a segment rests on what its reference's holder alone owns (see the module): always, for a ``game``
     or ``other`` reference; for a ``ugc`` or ``stream`` one, when ``min_matches`` of its clip frames match it
-    clearly better than any other work's reference."""
+    clearly better than any other work's reference. A hash match is weighed against other works' matches of the
+    same kind only: a game's picture found as a panel of a frame does not explain the streamer's whole frame."""
     meta = index.refs[int(seg.reference)]
     if meta.layer not in HOLDER_LAYERS:
         return True
     params = index.params
     owned: set[float] = set()
     for e in seg.evidence:
-        q, d = votes.q_t[e], votes.distance[e]
-        if votes.method[e].startswith("orb"):
+        q, d, method = votes.q_t[e], votes.distance[e], votes.method[e]
+        if method.startswith("orb"):
             mine = -d >= params.owner_ratio * votes.rival[e]
         else:
-            rival = min((x for g, x in hashed.get(q, {}).items() if g != meta.group), default=None)
+            others = hashed.get(q, {})
+            rival = min((x for (g, m), x in others.items() if g != meta.group and m == method), default=None)
             mine = rival is None or d + params.owner_hash_margin <= rival
         if mine:
             owned.add(q)

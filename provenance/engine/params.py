@@ -50,8 +50,10 @@ class EngineParams:
         status bar and textures all its maps share; copies of a registered map cut to defeat the hashes reach
         1.5-2.9 times in most of their frames).
     owner_hash_margin: a hash match with a ``ugc`` or ``stream`` reference counts for its holder only when it is
-        at least this many bits closer than any other work's hash match of the same clip frame (measured: an
-        unregistered map's region matches tie another work's at 20 bits; a registered map's copy is 10 closer).
+        at least this many bits closer than any other work's hash match of the same kind (whole picture, region,
+        panel) of the same clip frame: half ``distance_margin`` (measured on the engine benchmark: an unregistered
+        map's region matches tie another work's at 20 bits; in the frames of the community maps' copies and of
+        the streamers' VOD cuts no other work matches by the same kind of hash).
     """
 
     query_fps: float = 2.0
