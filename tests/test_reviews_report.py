@@ -19,11 +19,13 @@ import pytest
 from provenance.report import Clip, RefInfo, Terms, reviewed_again
 from provenance.report.model import Review
 from provenance.report.reviews import ClipReviews
+from rightsdb import Registry
 
 from .apihelp import BOTH_DATABASES, fingerprinted_sqlite, sample_registry_url
 from .test_reviews_scan import COPY, PONG_CLIP, _sha, run
 
 NOTE = "a fan remake, checked frame by frame"
+BEFORE_REVIEWS = "0003"  # the schema revision before the review tables (0004)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +126,18 @@ def test_without_a_registry_the_report_is_rendered_as_stored(tmp_path: Path) -> 
     code, err, clean, rows, _ = _render(None, stored, work, "out")
     assert code == 4 and clean == [] and rows[0]["exposure"] == "high"
     lines = [line for line in err.splitlines() if "review" in line or "rendered" in line]
-    assert len(lines) == 1 and lines[0].startswith("no registry reachable") and "rendered as stored" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("review decisions not applied, no registry")
+    assert "rendered as stored" in lines[0]
+
+    old = Registry(f"sqlite:///{work / 'old.db'}", auto_migrate=False)  # a registry from before review decisions
+    try:
+        old.upgrade(BEFORE_REVIEWS)
+    finally:
+        old.dispose()
+    code, err, clean, _, _ = _render(f"sqlite:///{work / 'old.db'}", stored, work, "old")
+    assert code == 4 and clean == []  # never migrated by a render: as stored
+    lines = [line for line in err.splitlines() if "review" in line or "rendered" in line]
+    assert len(lines) == 1 and f"schema revision {BEFORE_REVIEWS}" in lines[0] and "rendered as stored" in lines[0]
 
 
 def _info(work: str, ai: str) -> RefInfo:

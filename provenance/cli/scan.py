@@ -13,7 +13,7 @@ import typer
 
 from provenance.cli.app import EXIT_FINDINGS, app, err, state
 from provenance.errors import EmptyRegistryError
-from rightsdb import Registry, RegistryError, StoreError, atomic_write_text
+from rightsdb import Registry, RegistryError, StoreError, atomic_write_text, head_revision
 
 if TYPE_CHECKING:
     from provenance.audit import ClipDone
@@ -342,11 +342,15 @@ def report_command(
     registry = None
     try:
         registry = state.open(auto_migrate=False, create=False)
+        if (revision := registry.current_revision()) != head_revision():  # rendering never migrates a registry
+            raise StoreError(f"{registry!r} is at schema revision {revision}, not {head_revision()}")
         changed = review_report(registry, report)
     except (StoreError, RegistryError) as exc:
-        registry = None
+        registry = None  # nor reference thumbnails from it
         err.print(
-            f"no registry reachable ({exc}): rendered as stored, without review decisions made since", markup=False
+            f"review decisions not applied, no registry to read them from ({exc}): rendered as stored",
+            markup=False,
+            highlight=False,
         )
     else:
         err.print(
