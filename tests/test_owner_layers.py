@@ -5,12 +5,14 @@ map that only local features find (cropped, its aspect changed) still is."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from provenance.audit.references import load_index
+from provenance.audit.indexdir import ensure_index, open_index_dir
+from provenance.audit.references import match_key
 from provenance.engine import EngineParams, match_clip
 from rightsdb import Registry
 
@@ -43,15 +45,19 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _ugc_found(registry: Registry, params: EngineParams, clip: Path) -> dict[str, str]:
-    index, _ = load_index(registry, params)
-    found = match_clip(clip, index)
+    """The ugc works found in ``clip`` (and how), with the index as a scan opens it: written to its directory
+    beside the registry, mapped back (each reference's work kept with it)."""
+    directory = ensure_index(registry, params, match_key(registry, params))
+    assert directory is not None
+    found = match_clip(clip, open_index_dir(directory, params))
     return {m.key.split("::", 1)[0]: ",".join(sorted(m.methods)) for m in found.footage if m.layer == "ugc"}
 
 
 def test_a_map_of_the_same_engine_is_not_the_registered_map(
-    clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
-    registry = Registry(f"sqlite:///{fingerprinted_sqlite(tmp_path_factory)}", auto_migrate=False, create=False)
+    db = shutil.copyfile(fingerprinted_sqlite(tmp_path_factory), tmp_path / "registry.db")
+    registry = Registry(f"sqlite:///{db}", auto_migrate=False, create=False)
     try:
         for scenario in LOOKALIKES:
             assert _ugc_found(registry, EngineParams(), clips[scenario]) == {}, scenario
