@@ -155,12 +155,13 @@ def test_clean_speech_and_unregistered_music_are_not_flagged(scanned: dict[str, 
     assert scanned["code"] == EXIT_FINDINGS  # --fail-on high: the song and the game deny training
 
 
-def test_csv_carries_the_modality_last(scanned: dict[str, Any]) -> None:
+def test_csv_carries_the_modality_after_the_segments(scanned: dict[str, Any]) -> None:
     rows = list(csv.reader(io.StringIO((scanned["out"] / "r.csv").read_text())))
-    assert rows[0][-1] == "modality"
-    layered = {(r[5], r[-1]) for r in rows[1:] if r[0] == "layered.mp4"}
+    m = rows[0].index("modality")
+    assert rows[0][m - 1] == "segments" and rows[0][m + 1 :] == ["review", "reviewed_by", "licence"]
+    layered = {(r[5], r[m]) for r in rows[1:] if r[0] == "layered.mp4"}
     assert layered == {("game", "video"), ("music", "audio"), ("stream", "audio")}
-    assert {r[-1] for r in rows[1:] if r[0] != "layered.mp4"} == {""}
+    assert {r[m] for r in rows[1:] if r[0] != "layered.mp4"} == {""}
 
 
 def test_html_shows_the_audio_layers_with_spectrograms(scanned: dict[str, Any]) -> None:

@@ -37,7 +37,13 @@ INSIDE = {**WHOLE, "methods": {"orb-mirror": 5}, "mirrored": True, "region": [0.
 STILL = {"kind": "asset", "reference": "hud.png", "method": "features", "mirrored": False, "frames": [1.0, 2.0],
          "score": 41.0, "region": [0.0, 0.8, 1.0, 1.0], "clip_time": 1.0}  # fmt: skip
 REVIEW = {"decision": "false_match", "note": "a fan remake", "by": "cli:alice", "at": "2026-12-04T10:00:00+00:00"}
+LICENSED = {**REVIEW, "decision": "licensed", "licence": "PX-7"}
 DISPUTE = {"id": 7, "work": "doom", "holder": "hellgate", "note": "our level", "at": "2026-12-04T09:00:00+00:00"}
+
+
+def _licensed(layer: dict[str, Any]) -> dict[str, Any]:
+    return {**layer, "policy": {"ai_training": "allow", "stated": "deny", "note": "licensed (PX-7)",
+                                "unlicensed": {"ai_training": "deny"}}}  # fmt: skip
 
 
 def _report() -> dict[str, Any]:
@@ -49,6 +55,8 @@ def _report() -> dict[str, Any]:
              "layers": [_layer("doom", "denied", "deny", [WHOLE, INSIDE, STILL], dispute=DISPUTE)]},
             {**clip, "path": "b.mp4", "exposure": "none", "reason": "No registered work remains after review.",
              "layers": [_layer("quake", "denied", "deny", [WHOLE], review=REVIEW)]},
+            {**clip, "path": "c.mp4", "exposure": "low", "reason": "Low exposure: game footage of Heretic.",
+             "layers": [_licensed(_layer("heretic", "allowed", "allow", [WHOLE], review=LICENSED))]},
         ],
     }  # fmt: skip
 
@@ -81,4 +89,7 @@ def test_evidence_in_plain_words_and_reviews_beside_it(
     review = page.inner_text("tr.detail[data-index='1'] .layer.dismissed .review")
     assert "Dismissed on review as a false match" in review and "cli:alice" in review and "a fan remake" in review
     assert page.inner_text("tr.clip-row[data-index='1'] td.verdict") == ""  # a dismissed layer's verdict does not count
+    # a licensed layer (low exposure: its detail is open): the terms it counts under, and those the licence replaced
+    assert page.inner_text("tr.detail[data-index='2'] .layer dd.ai-training") == "allow"
+    assert page.inner_text("tr.detail[data-index='2'] .layer dd.unlicensed") == "deny"
     assert loaded.problems == []

@@ -342,7 +342,7 @@ def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
     index = AuditIndex(params)
     for kind, key, layer, data in payload:
         if kind == "footage":
-            index.add_footage(key, layer, FootagePrint.from_payload(*data))
+            index.add_footage(key, layer, FootagePrint.from_payload(*data), group=key.split("::", 1)[0])
         elif kind == "audio":
             index.audio.add(key, layer, AudioPrint.from_payload(*data))
         else:

@@ -1,21 +1,24 @@
 """Review decisions and disputes, from the registry to the report: what every scan, render and service answer
-applies (:func:`load_reviews`), and where a clip named by its path in a report is (:func:`clip_sha256`)."""
+applies (:func:`load_reviews`), a stored report brought up to the decisions in force (:func:`review_report`),
+and where a clip named by its path in a report is (:func:`clip_sha256`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from provenance.audit.references import load_infos
 from provenance.errors import ScanError
-from provenance.report import ClipReviews, DisputeMark, Review, load_report
+from provenance.report import EXPOSURE_ORDER, ClipReviews, DisputeMark, Report, Review, load_report, reviewed_again
 from rightsdb import Registry
 from rightsdb.disputes import list_disputes, open_disputes
 from rightsdb.reviews import current_decisions, list_decisions
 from rightsdb.reviewspec import check_clip
 
-__all__ = ["Reviews", "clip_reviews", "clip_sha256", "load_reviews", "review_of"]
+__all__ = ["Reviews", "clip_reviews", "clip_sha256", "load_reviews", "review_of", "review_report"]
 
 
 def review_of(decision: dict[str, Any]) -> Review:
@@ -78,6 +81,36 @@ def clip_reviews(registry: Registry, sha256: str | None) -> ClipReviews | None:
     for d in list_disputes(registry, "open", clip=sha256):
         disputes.setdefault(d["work"], []).append(_mark(d))
     return ClipReviews(decisions, disputes) if decisions or disputes else None
+
+
+def review_report(registry: Registry, report: Report) -> int:
+    """Apply the registry's decisions in force and open disputes to a stored report's clips (by content sha256 and
+    work), in place of those it was written with, as a scan's render would: the clips' layers, exposure and reason
+    follow them, and so do the scan facts' ``summary`` and ``disputes_open``. Returns how many clips' decisions or
+    disputes changed since the report was written. A work a decision adds takes the registry's terms as of the
+    scan's ``as_of`` and ``territory``."""
+    reviews = load_reviews(registry)
+    facts = report.scan
+    as_of = datetime.now(UTC).date()
+    if facts is not None and facts.as_of:
+        try:
+            as_of = date.fromisoformat(facts.as_of)
+        except ValueError:
+            raise ScanError(f"scan.as_of: {facts.as_of!r} is not a date (YYYY-MM-DD)") from None
+    territory = facts.territory if facts is not None else None
+    infos = load_infos(registry)
+    changed = 0
+    for i, clip in enumerate(report.clips):
+        report.clips[i], moved = reviewed_again(clip, reviews.for_clip(clip.sha256), infos, as_of, territory)
+        changed += moved
+    if facts is not None:
+        if facts.summary is not None:
+            levels = [c.exposure for c in report.clips]
+            summary: dict[str, int] = {level: levels.count(level) for level in EXPOSURE_ORDER}
+            facts.summary = {**facts.summary, **summary, "errors": sum(1 for c in report.clips if c.error)}
+        if reviews.any_disputes or facts.disputes_open is not None:
+            facts.disputes_open = reviews.open_disputes(c.sha256 for c in report.clips)
+    return changed
 
 
 def clip_sha256(clip: str, report: Path | None = None) -> str:

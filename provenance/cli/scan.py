@@ -13,7 +13,7 @@ import typer
 
 from provenance.cli.app import EXIT_FINDINGS, app, err, state
 from provenance.errors import EmptyRegistryError
-from rightsdb import Registry, RegistryError, StoreError, atomic_write_text
+from rightsdb import Registry, RegistryError, StoreError, atomic_write_text, head_revision
 
 if TYPE_CHECKING:
     from provenance.audit import ClipDone
@@ -326,22 +326,39 @@ def report_command(
 ) -> None:
     """Render a stored report again (HTML, CSV, file lists, CI gate) without scanning.
 
+    The registry's review decisions and open disputes as they stand now are applied to the clips (by content
+    sha256 and work), as a scan would apply them; without a reachable registry the report is rendered as stored.
     Thumbnails for the HTML are read again from the clips and the registry's references when they are still
     where the report says; otherwise the page says they are missing.
     """
+    from provenance.audit.reviews import review_report
     from provenance.report import load_report
 
     report = load_report(report_path)
-    err.print(f"{_summary(report)} in {report_path}")
     if html is None and csv_path is None and emit_clean is None and emit_flagged is None and fail_on is None:
+        err.print(f"{_summary(report)} in {report_path}")
         err.print("nothing else to do: give --html, --csv, --emit-clean, --emit-flagged or --fail-on")
         return
     registry = None
-    if html is not None:
-        try:
-            registry = state.open(auto_migrate=False, create=False)
-        except (StoreError, RegistryError) as exc:
-            err.print(f"no registry for reference thumbnails ({exc}); rendering without them", markup=False)
+    try:
+        registry = state.open(auto_migrate=False, create=False)
+        if (revision := registry.current_revision()) != head_revision():  # rendering never migrates a registry
+            raise StoreError(f"{registry!r} is at schema revision {revision}, not {head_revision()}")
+        changed = review_report(registry, report)
+    except (StoreError, RegistryError) as exc:
+        registry = None  # nor reference thumbnails from it
+        err.print(
+            f"review decisions not applied, no registry to read them from ({exc}): rendered as stored",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        err.print(
+            f"review decisions in force applied: {changed} clip{'' if changed == 1 else 's'}' decisions changed "
+            "since the report was written",
+            highlight=False,
+        )
+    err.print(f"{_summary(report)} in {report_path}")
     _emit(report, csv_path, emit_clean, emit_flagged, fail_on, html, registry, lists_format)
 
 

@@ -13,6 +13,16 @@ of a game shares (its HUD, the walls of its levels): new gameplay of Freedoom's 
 playthrough by 8 such matches, at half speed, every warped picture of which the hash said was another picture;
 such a line is dropped, not reported with a lower confidence. (Requiring a hash to place a match, rather than not
 to contradict it, also lost a crop of Atari Boxing, whose flat picture no hash can judge.)
+
+A holder's layer rests on what that holder alone owns (DESIGN: layers). A community map (``ugc``) is played on its
+game's engine, with the game's status bar and textures; a streamer's VOD (``stream``) shows the game it played.
+So a segment of a ``ugc`` or ``stream`` reference is kept only when at least ``min_matches`` of its clip frames
+match it clearly better than any other work's reference: by local features, ``owner_ratio`` times the inliers
+another work's reference gives the same frame (:mod:`~provenance.engine.localpass` verifies the next-best works
+for such a frame); by hashes, ``owner_hash_margin`` bits closer than another work's hash match of the same kind
+(whole picture, region, panel) of the frame.
+Unregistered maps of Freedoom's engine matched a registered community map with 116-335 inliers, all but the
+scene's own: the status bar every map shows gave another work's reference 0.72-0.97 as many.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from dataclasses import replace
 import numpy as np
 
 from provenance.engine.align import AlignParams, Segment, align, drop_echoes
-from provenance.engine.references import ReferenceIndex
+from provenance.engine.references import HOLDER_LAYERS, ReferenceIndex
 from provenance.engine.results import ReferenceMatch
 from provenance.engine.votes import Votes
 
@@ -60,6 +70,9 @@ def align_votes(index: ReferenceIndex, votes: Votes) -> list[ReferenceMatch]:
                 continue  # local matches that the hashes of their pictures all contradict: see the module
             segments.append(replace(seg, evidence=kept))
     segments += _static_matches(index, votes, {int(s.reference) for s in segments}, 1.0 / params.ref_fps)
+    if any(index.refs[int(s.reference)].layer in HOLDER_LAYERS for s in segments):
+        hashed = _hash_matches(index, votes)
+        segments = [s for s in segments if _owned(index, votes, hashed, s)]
     by_ref: dict[int, list[Segment]] = defaultdict(list)
     for seg in segments:
         by_ref[int(seg.reference)].append(seg)
@@ -90,6 +103,41 @@ def align_votes(index: ReferenceIndex, votes: Votes) -> list[ReferenceMatch]:
             )
         )
     return out
+
+
+def _hash_matches(index: ReferenceIndex, votes: Votes) -> dict[float, dict[tuple[str, str], int]]:
+    """The closest hash match of each work (group) and method (whole picture, region, panel, mirrored or not) for
+    each clip frame (by time)."""
+    out: dict[float, dict[tuple[str, str], int]] = defaultdict(dict)
+    for q, ref, method, d in zip(votes.q_t, votes.ref, votes.method, votes.distance, strict=True):
+        if not method.startswith("orb"):
+            works = out[q]
+            key = (index.refs[ref].group, method)
+            works[key] = min(d, works.get(key, d))
+    return out
+
+
+def _owned(index: ReferenceIndex, votes: Votes, hashed: dict[float, dict[tuple[str, str], int]], seg: Segment) -> bool:
+    """Whether a segment rests on what its reference's holder alone owns (see the module): always, for a ``game``
+    or ``other`` reference; for a ``ugc`` or ``stream`` one, when ``min_matches`` of its clip frames match it
+    clearly better than any other work's reference. A hash match is weighed against other works' matches of the
+    same kind only: a game's picture found as a panel of a frame does not explain the streamer's whole frame."""
+    meta = index.refs[int(seg.reference)]
+    if meta.layer not in HOLDER_LAYERS:
+        return True
+    params = index.params
+    owned: set[float] = set()
+    for e in seg.evidence:
+        q, d, method = votes.q_t[e], votes.distance[e], votes.method[e]
+        if method.startswith("orb"):
+            mine = -d >= params.owner_ratio * votes.rival[e]
+        else:
+            others = hashed.get(q, {})
+            rival = min((x for (g, m), x in others.items() if g != meta.group and m == method), default=None)
+            mine = rival is None or d + params.owner_hash_margin <= rival
+        if mine:
+            owned.add(q)
+    return len(owned) >= AlignParams().min_matches
 
 
 _WHOLE_METHODS = ("pdq", "pdq-mirror", "pdq-panel", "pdq-panel-mirror")

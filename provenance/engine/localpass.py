@@ -15,7 +15,7 @@ from provenance.engine.fingerprint.grids import WORK
 from provenance.engine.fingerprint.regions import Box, trim
 from provenance.engine.pairs import CENTER70, CENTER70_ONLY, HASHER
 from provenance.engine.params import local_params
-from provenance.engine.references import ReferenceIndex
+from provenance.engine.references import HOLDER_LAYERS, ReferenceIndex
 from provenance.engine.votes import Votes
 
 __all__ = ["local_pass"]
@@ -87,6 +87,7 @@ class _Hit:
     r_t: float
     match: RegionMatch
     region: tuple[float, float, float, float]
+    rival: int = 0  # the most inliers a reference of another work gave this frame (holder layers only)
 
 
 #: Reference seconds per clip second a tracked match may move by: the alignment's speed range.
@@ -124,8 +125,9 @@ def _track_frame(
             "orb-track-mirror" if h.match.mirrored else "orb-track",
             -h.match.inliers,
             h.region,
+            rival=h.rival,
         )
-        hits.append(_Hit(t, h.ref, r_t, h.match, h.region))
+        hits.append(_Hit(t, h.ref, r_t, h.match, h.region, h.rival))
     if hits:
         votes.local_tried += 1
     return tuple(hits)
@@ -193,6 +195,7 @@ def _local_frame(
             score = max(score, 1.0 - d / (params.max_distance + 1))
             placed.append((ref, r_t))
         found.append((m, ref, r_t, score, refined is not False))  # False: the hash says it is another picture
+    rival = _rival(index, feats, {index.refs[ref].group for _, ref, *_ in found}) if _holders(index, found) else 0
     hits: list[_Hit] = []
     for m, ref, r_t, score, confirmed in sorted(found, key=lambda f: -f[0].inliers):  # most inliers vote first
         quad = m.quad
@@ -200,9 +203,32 @@ def _local_frame(
         x0, y0 = float(quad[:, 0].min()), float(quad[:, 1].min())
         x1, y1 = float(quad[:, 0].max()), float(quad[:, 1].max())
         region = (max(0.0, x0 / qw), max(0.0, y0 / qh), min(1.0, x1 / qw), min(1.0, y1 / qh))
-        votes.add(t, ref, r_t, score, "orb-mirror" if m.mirrored else "orb", -m.inliers, region, confirmed)
-        hits.append(_Hit(t, ref, r_t, m, region))
+        method = "orb-mirror" if m.mirrored else "orb"
+        votes.add(t, ref, r_t, score, method, -m.inliers, region, confirmed, rival)
+        hits.append(_Hit(t, ref, r_t, m, region, rival))
     return tuple(hits)
+
+
+#: Works (feature-bank groups) besides the one found whose best frames are verified as rivals.
+_RIVAL_GROUPS = 2
+
+
+def _holders(index: ReferenceIndex, found: list[tuple[RegionMatch, int, float, float, bool]]) -> bool:
+    return any(index.refs[ref].layer in HOLDER_LAYERS for _, ref, *_ in found)
+
+
+def _rival(index: ReferenceIndex, feats: Features, groups: set[str]) -> int:
+    """The most inliers the frame's features give with a reference of a work not in ``groups``: the best-voted
+    frames of the :data:`_RIVAL_GROUPS` best-voted other works, verified (0: none found)."""
+    best = 0
+    shortlist = index.bank.shortlist(feats, top_groups=len(groups) + _RIVAL_GROUPS)
+    for ref_id, _ in shortlist:
+        if index.refs[int(index.bank_ref[ref_id])].group in groups:
+            continue
+        m = index.bank.verify(ref_id, feats)
+        if m.found:
+            best = max(best, m.inliers)
+    return best
 
 
 #: Seconds either side of a local match's reference frame in which its hashes place it in time.

@@ -11,7 +11,7 @@ from provenance.errors import check_ranges
 __all__ = ["ENGINE_VERSION", "FINGERPRINT_VERSION", "EngineParams", "local_params"]
 
 #: Bumped whenever matching changes in a way that changes results (stored clip results are keyed by it).
-ENGINE_VERSION = "0.10"
+ENGINE_VERSION = "0.11"
 #: Bumped whenever reference fingerprints change (stored fingerprints are keyed by it, and recomputed when it
 #: moves); matching alone changing leaves them as they are.
 FINGERPRINT_VERSION = "0.7"
@@ -44,6 +44,16 @@ class EngineParams:
         every side of every asset is verified.
     asset_min_frames: frames an asset must be found in.
     asset_max_chroma: largest median chroma distance (YCrCb) between a found asset and the frame.
+    owner_ratio: a local match with a ``ugc`` or ``stream`` reference counts for its holder only with at least
+        this many times the inliers the same clip frame gives with another work's reference (measured on the
+        engine benchmark's registry: unregistered maps of the same engine reach at most 1.39 times, through the
+        status bar and textures all its maps share; copies of a registered map cut to defeat the hashes reach
+        1.5-2.9 times in most of their frames).
+    owner_hash_margin: a hash match with a ``ugc`` or ``stream`` reference counts for its holder only when it is
+        at least this many bits closer than any other work's hash match of the same kind (whole picture, region,
+        panel) of the same clip frame: half ``distance_margin`` (measured on the engine benchmark: an unregistered
+        map's region matches tie another work's at 20 bits; in the frames of the community maps' copies and of
+        the streamers' VOD cuts no other work matches by the same kind of hash).
     """
 
     query_fps: float = 2.0
@@ -64,6 +74,8 @@ class EngineParams:
     asset_top_k: int = 8
     asset_min_frames: int = 2
     asset_max_chroma: float = 20.0
+    owner_ratio: float = 1.5
+    owner_hash_margin: int = 4
 
     def __post_init__(self) -> None:
         checks = [
@@ -85,6 +97,8 @@ class EngineParams:
             ("asset_spacing_s", 0.5 <= self.asset_spacing_s <= 3600),
             ("asset_min_frames", 1 <= self.asset_min_frames <= max(1, self.asset_frames)),
             ("asset_max_chroma", 0 <= self.asset_max_chroma <= 255),
+            ("owner_ratio", 1.0 <= self.owner_ratio <= 10.0),
+            ("owner_hash_margin", 0 <= self.owner_hash_margin <= 64),
         ]
         check_ranges(self, checks)
 

@@ -31,7 +31,12 @@ from provenance.engine.params import EngineParams, local_params
 from provenance.engine.sampling import border_step, decode_all
 from provenance.errors import ConfigError
 
-__all__ = ["FootagePrint", "RefMeta", "ReferenceIndex", "fingerprint_footage", "load_asset"]
+__all__ = ["HOLDER_LAYERS", "FootagePrint", "RefMeta", "ReferenceIndex", "fingerprint_footage", "load_asset"]
+
+#: Layers whose holder's finding must rest on what that holder alone owns (DESIGN: layers): a community map is
+#: played on its game's engine, HUD and textures, a streamer's VOD shows the game it played
+#: (:mod:`~provenance.engine.decide`).
+HOLDER_LAYERS = frozenset(("ugc", "stream"))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -176,11 +181,13 @@ class ReferenceIndex:
         self._index, self._cat = table[0], table[1:]
         self.bank, self.bank_ref, self.bank_time = bank, bank_ref, bank_time
 
-    def add_footage(self, key: str, layer: str, fp: FootagePrint) -> None:
+    def add_footage(self, key: str, layer: str, fp: FootagePrint, group: str = "") -> None:
+        """A reference video; ``group`` (its work; default: the reference alone) says which other references are
+        the same holder's, not a rival's, when a ``ugc`` or ``stream`` finding is weighed against other works."""
         if not isinstance(self.bank_ref, list) or not isinstance(self.bank_time, list):
             raise ConfigError("add_footage: an index opened from disk takes no more footage (write a new one)")
         ref = len(self.refs)
-        self.refs.append(RefMeta(key, layer))
+        self.refs.append(RefMeta(key, layer, group or key))
         self.prints.append(fp)
         n, r = fp.hashes.shape[:2]
         keep = (fp.quality >= self.params.min_quality).reshape(n * r)

@@ -11,7 +11,8 @@ machine (a scan's workers, the service's) instead of once per process.
 
 A directory holds (format :data:`INDEX_FORMAT`)::
 
-    index.json              what it holds: the format, the engine settings, the references, the assets;
+    index.json              what it holds: the format, the engine settings, the references (with their work:
+                            the group a ugc or stream finding is weighed against others by), the assets;
                             written last, so a directory without it is incomplete and never opened
     hashes.faiss            the exact hash search over every kept region hash (FAISS; a flat one is mapped)
     rows_ref.npy, rows_time.npy, rows_region.npy      per hash row: its reference, time and region
@@ -48,8 +49,8 @@ __all__ = ["INDEX_FORMAT", "MANIFEST", "open_index", "read_manifest", "save_inde
 
 Index = TypeVar("Index", bound=ReferenceIndex)
 
-#: Bumped whenever the files of a directory change shape or meaning.
-INDEX_FORMAT = 1
+#: Bumped whenever the files of a directory change shape or meaning (2: each footage reference's group, its work).
+INDEX_FORMAT = 2
 #: The file that says what a directory holds; written last.
 MANIFEST = "index.json"
 
@@ -90,7 +91,7 @@ def save_index(index: ReferenceIndex, directory: Path, extra: Mapping[str, bytes
     manifest = {
         "format": INDEX_FORMAT,
         "params": index.params.as_dict(),
-        "footage": [[m.key, m.layer, p.duration_s] for m, p in zip(index.refs, index.prints, strict=True)],
+        "footage": [[m.key, m.layer, p.duration_s, m.group] for m, p in zip(index.refs, index.prints, strict=True)],
         "assets": [[m.key, m.layer, m.group] for m, _ in index.assets],
         "hash_rows": len(table),
         "bank_frames": len(packed),
@@ -154,9 +155,9 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
         raise ValueError("footage prints do not add up")
     refs, prints = [], []
     none = np.zeros(0, np.float32)
-    for i, (key, layer, duration) in enumerate(footage):
+    for i, (key, layer, duration, group) in enumerate(footage):
         a, b = int(offsets[i]), int(offsets[i + 1])
-        refs.append(RefMeta(str(key), str(layer)))
+        refs.append(RefMeta(str(key), str(layer), str(group)))
         prints.append(FootagePrint(times[a:b], hashes[a:b], quality[a:b], none, (), float(duration)))
     frames = PackedFeatures(*(_load(directory, f"bank_{n}") for n in ("keypoints", "descriptors", "offsets", "sizes")))
     groups, bank_ref, bank_time = (_load(directory, f"bank_{n}") for n in ("groups", "ref", "time"))

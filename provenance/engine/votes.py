@@ -22,6 +22,9 @@ class Votes:
     #: whether no hash contradicts the match: a hash lookup's own, or the hash of a local match's warped picture
     #: (placing it among the reference's frames, or too flat to tell)
     confirmed: list[bool] = field(default_factory=list)
+    #: for a local match with a ``ugc`` or ``stream`` reference: the most inliers the same clip frame gives with a
+    #: reference of another work (0: none found); what decides whether the frame shows what only its holder owns
+    rival: list[int] = field(default_factory=list)
     informative: int = 0  # clip frames whose whole picture has PDQ quality >= min_quality
     local_tried: int = 0  # clip frames tried with local features
     _mirror_checked: int = 0  # votes looked at by mirrored_seen
@@ -47,6 +50,7 @@ class Votes:
         distance: int,
         quad: tuple[float, float, float, float] | None = None,
         confirmed: bool = True,
+        rival: int = 0,
     ) -> None:
         self.q_t.append(q_t)
         self.ref.append(ref)
@@ -56,3 +60,4 @@ class Votes:
         self.distance.append(distance)
         self.quad.append(quad)
         self.confirmed.append(confirmed)
+        self.rival.append(rival)

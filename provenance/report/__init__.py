@@ -46,7 +46,7 @@ from provenance.report.outputs import (
     load_report,
     report_json,
 )
-from provenance.report.render import RefInfo, render_clip, with_layers
+from provenance.report.render import RefInfo, render_clip, reviewed_again, with_layers
 from provenance.report.reviews import ClipReviews, apply_reviews, counted, dismissed
 from provenance.report.robots import (
     AI_CRAWLERS,
@@ -161,6 +161,7 @@ __all__ = [
     "render_clip",
     "render_html",
     "report_json",
+    "reviewed_again",
     "robots_usage",
     "robots_verdict",
     "size_band",

@@ -115,7 +115,9 @@ class ReportModel(BaseModel):
 
 class Policy(ReportModel):
     """A work's terms for AI training as they apply to the scan: ``ai_training`` is the term in force on the
-    scan date in its territory; ``stated`` (the registry's term) and ``note`` (why) say when it differs."""
+    scan date in its territory; ``stated`` (the registry's term) and ``note`` (why) say when it differs.
+    ``unlicensed``: under a ``licensed`` review decision, the terms as they were before the licence (so a
+    report rendered again after the decision changed can put them back)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [POLICY_EXAMPLE]})
 
@@ -128,6 +130,7 @@ class Policy(ReportModel):
     territories: list[str] | None = None
     source: str | None = None
     url: str | None = None
+    unlicensed: Policy | None = None
 
 
 class Segment(ReportModel):

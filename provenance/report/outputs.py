@@ -5,8 +5,10 @@ All of them are functions of the report (:class:`~provenance.report.model.Report
 caller writes it (atomically: the CLI never leaves half a file).
 
 * CSV: one row per (clip, layer); a clip without layers (clean, or an error) has one row with the layer
-  columns empty. Segments are ``start-end@reference[ref_start-ref_end]`` joined by ``;``. The last column,
-  ``modality``, says where a layer was found: ``video`` (the picture) or ``audio`` (the sound).
+  columns empty. Segments are ``start-end@reference[ref_start-ref_end]`` joined by ``;``. ``modality`` says
+  where a layer was found: ``video`` (the picture) or ``audio`` (the sound). The last three columns are the
+  layer's review decision in force (``review``: ``confirmed``, ``false_match`` or ``licensed``; empty when none),
+  who made it (``reviewed_by``) and, for ``licensed``, the licence reference (``licence``).
 * Cleared list (``--emit-clean``): clips that decoded and whose exposure is ``none`` or ``low`` (nothing
   registered found, or every work found allows AI training). Held-back list (``--emit-flagged``): every
   other clip, including those that could not be checked (an ``error``, exposure ``unknown``): a clip nobody
@@ -69,6 +71,9 @@ CSV_COLUMNS = (
     "confidence",
     "segments",
     "modality",
+    "review",
+    "reviewed_by",
+    "licence",
 )
 
 
@@ -173,9 +178,9 @@ def csv_text(report: Report) -> str:
             clip.error or "",
         ]
         if not clip.layers:
-            w.writerow([*head, "", "", "", "", "", "", "", ""])
+            w.writerow([*head, *[""] * (len(CSV_COLUMNS) - len(head))])
         for layer in clip.layers:
-            policy = layer.policy
+            policy, review = layer.policy, layer.review
             w.writerow(
                 [
                     *head,
@@ -187,6 +192,9 @@ def csv_text(report: Report) -> str:
                     layer.confidence,
                     _segments(layer),
                     layer.modality or "video",
+                    review.decision if review else "",
+                    review.by if review else "",
+                    (review.licence or "") if review else "",
                 ]
             )
     return buf.getvalue()

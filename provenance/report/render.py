@@ -8,7 +8,7 @@ the scan date, so a change of terms re-renders stored results without matching a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,11 +27,11 @@ from provenance.report.model import (
     Signal,
     Source,
 )
-from provenance.report.reviews import ClipReviews, apply_reviews, counted
+from provenance.report.reviews import ClipReviews, apply_reviews, counted, review_marks, unreviewed
 from provenance.report.signals import apply_signals, embedded_signals, source_url
 from provenance.report.vocabulary import LAYERS, VERDICTS, ai_training, layer_name
 
-__all__ = ["RefInfo", "render_clip", "with_layers"]
+__all__ = ["RefInfo", "render_clip", "reviewed_again", "with_layers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,20 +94,53 @@ def render_clip(
     else:
         clip.layers = _layers(raw, infos, as_of, territory)
         if reviews:
-            by_work = {info.work: info for info in infos.values()}
-
-            def new_layer(work: str) -> Layer | None:
-                info = by_work.get(work)
-                return _new_layer(info, as_of, territory) if info is not None else None
-
-            clip.layers, claims = apply_reviews(clip.layers, reviews, new_layer)
-            clip.layers.sort(key=lambda item: (LAYERS.index(item.layer), item.work))
-            if claims:
-                clip.claims = claims
+            _apply(clip, reviews, _layer_maker(infos, as_of, territory))
         clip.exposure = exposure_of([layer.policy.ai_training for layer in counted(clip.layers)])
     items = [*embedded_signals(raw.get("signals") or []), *signals]
     apply_signals(clip, items, reason(clip))
     return clip
+
+
+def _layer_maker(infos: Mapping[str, RefInfo], as_of: date, territory: str | None) -> Callable[[str], Layer | None]:
+    """``new_layer(work)``: the layer of a work the engine did not find, with the registry's terms (None when the
+    registry does not hold the work)."""
+    by_work = {info.work: info for info in infos.values()}
+
+    def new_layer(work: str) -> Layer | None:
+        info = by_work.get(work)
+        return _new_layer(info, as_of, territory) if info is not None else None
+
+    return new_layer
+
+
+def _apply(clip: Clip, reviews: ClipReviews, new_layer: Callable[[str], Layer | None]) -> None:
+    clip.layers, claims = apply_reviews(clip.layers, reviews, new_layer)
+    clip.layers.sort(key=lambda item: (LAYERS.index(item.layer), item.work))
+    if claims:
+        clip.claims = claims
+
+
+def reviewed_again(
+    clip: Clip, reviews: ClipReviews | None, infos: Mapping[str, RefInfo], as_of: date, territory: str | None
+) -> tuple[Clip, bool]:
+    """``(clip, changed)``: a stored report's clip with ``reviews`` (the decisions and disputes in force now)
+    applied instead of those it was written with, its exposure, reason and signals' verdict following them, and
+    whether what it shows of reviews changed. ``infos`` and ``as_of``/``territory`` (the scan's) give the terms of
+    a work a decision adds. A clip that was not checked (``unknown``, an ``error``) is left as it is, as a scan
+    leaves it."""
+    if clip.error or clip.exposure == "unknown":
+        return clip, False
+    before = review_marks(clip.layers, clip.claims)
+    new_layer = _layer_maker(infos, as_of, territory)
+    data = {k: v for k, v in clip.to_dict().items() if k not in ("claims", "signals", "reason")}
+    again = Clip.model_validate({**data, "layers": []})
+    again.layers = unreviewed(clip.layers, new_layer)
+    if reviews:
+        _apply(again, reviews, new_layer)
+    again.exposure = exposure_of([layer.policy.ai_training for layer in counted(again.layers)])
+    items = clip.signals.items if clip.signals is not None else []
+    apply_signals(again, items, reason(again))
+    return again, review_marks(again.layers, again.claims) != before
 
 
 def with_layers(clip: Clip, layers: list[Layer]) -> Clip:

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from provenance.report.model import DisputeMark, Layer, Review
+from provenance.report.model import DisputeMark, Layer, Policy, ReportModel, Review
 from provenance.report.vocabulary import VERDICTS
 
-__all__ = ["ClipReviews", "apply_reviews", "counted", "dismissed"]
+__all__ = ["ClipReviews", "apply_reviews", "counted", "dismissed", "review_marks", "unreviewed"]
+
+_M = TypeVar("_M", bound=ReportModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +48,41 @@ def counted(layers: Sequence[Layer]) -> list[Layer]:
 
 
 def _licensed(layer: Layer, review: Review) -> None:
-    policy = layer.policy
+    found = layer.policy
+    policy = found.model_copy(deep=True)
     if policy.ai_training != "allow" and policy.stated is None:
         policy.stated = policy.ai_training
     policy.ai_training = "allow"
     policy.note = f"licensed ({review.licence})"
+    policy.unlicensed = found  # what a later render puts back if the licence is no longer the decision
+    layer.policy = policy
     layer.verdict = VERDICTS["allow"]
+
+
+def _unset(model: _M, *names: str) -> _M:
+    """``model`` without the fields ``names`` (left out of the JSON, as if never given)."""
+    return type(model).model_validate({k: v for k, v in model.to_dict().items() if k not in names})
+
+
+def unreviewed(layers: Sequence[Layer], new_layer: Callable[[str], Layer | None]) -> list[Layer]:
+    """The layers as the engine found them, before any decision or dispute was applied (what
+    :func:`apply_reviews` changed, undone).
+
+    A layer a decision added (a claim upheld: no segments, no evidence) goes; a licensed layer gets its terms
+    back from ``policy.unlicensed`` or, in a report written before that was kept, from ``new_layer(work)``
+    (the registry's terms; ``unknown`` when it no longer holds the work: fail closed)."""
+    out: list[Layer] = []
+    for layer in layers:
+        if layer.review is not None and not layer.segments and not layer.evidence:
+            continue  # added by a decision: it comes back only if a decision still adds it
+        if layer.review is not None and layer.review.decision == "licensed":
+            policy = layer.policy.unlicensed
+            if policy is None:
+                fresh = new_layer(layer.work)
+                policy = fresh.policy if fresh is not None else Policy(ai_training="unknown")
+            layer = layer.model_copy(update={"policy": policy, "verdict": VERDICTS[policy.ai_training]})
+        out.append(_unset(layer, "review", "dispute"))
+    return out
 
 
 def apply_reviews(
@@ -84,3 +116,15 @@ def apply_reviews(
         else:
             claims += marks
     return layers, claims
+
+
+def review_marks(layers: Sequence[Layer], claims: Sequence[DisputeMark] | None) -> list[tuple[str, ...]]:
+    """What decisions and disputes a clip shows, to tell whether they changed."""
+    marks: list[tuple[str, ...]] = []
+    for layer in layers:
+        if (r := layer.review) is not None:
+            marks.append((layer.work, "review", r.decision, r.by, r.at, r.licence or ""))
+        if (d := layer.dispute) is not None:
+            marks.append((layer.work, "dispute", str(d.id)))
+    marks += [(c.work, "dispute", str(c.id)) for c in claims or ()]
+    return sorted(set(marks))

@@ -436,7 +436,9 @@ function layerBox(r, l, li) {
     ['Territories', Array.isArray(policy.territories) ? policy.territories.join(', ') : policy.territories],
     ['Verdict', l.verdict, 'verdict'], ['Confidence', num(l.confidence) === null ? null : l.confidence.toFixed(2)],
     ['Why', l.reason]];
-  var known = {ai_training: 1, license: 1, valid_until: 1, valid_to: 1, valid_from: 1, territories: 1};
+  var before = (policy.unlicensed && typeof policy.unlicensed === 'object') ? policy.unlicensed : null;
+  if (before) terms.push(['AI training before the licence', before.ai_training, 'unlicensed']);
+  var known = {ai_training: 1, license: 1, valid_until: 1, valid_to: 1, valid_from: 1, territories: 1, unlicensed: 1};
   Object.keys(policy).forEach(function (k) {
     var v = policy[k];
     if (!known[k]) terms.push([k.replace(/_/g, ' '), typeof v === 'object' ? JSON.stringify(v) : v]);
