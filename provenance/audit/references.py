@@ -344,7 +344,8 @@ def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
         if kind == "footage":
             index.add_footage(key, layer, FootagePrint.from_payload(*data))
         elif kind == "audio":
-            index.audio.add(key, layer, AudioPrint.from_payload(*data))
+            if params.audio:  # else the index holds no sound: clips' audio is not even decoded
+                index.audio.add(key, layer, AudioPrint.from_payload(*data))
         else:
             index.add_asset(key, layer, data, group=key.split("::", 1)[0])  # its work (ref_key)
     return index

@@ -44,6 +44,9 @@ class EngineParams:
         every side of every asset is verified.
     asset_min_frames: frames an asset must be found in.
     asset_max_chroma: largest median chroma distance (YCrCb) between a found asset and the frame.
+    audio: match clips' sound against the registry's audio prints (audio references and footage soundtracks;
+        :mod:`provenance.engine.audio`); False matches the picture only (``provenance scan --no-audio``): a song in
+        a clip's sound is then not found, and the report's settings say ``"audio": false``.
     """
 
     query_fps: float = 2.0
@@ -64,6 +67,7 @@ class EngineParams:
     asset_top_k: int = 8
     asset_min_frames: int = 2
     asset_max_chroma: float = 20.0
+    audio: bool = True
 
     def __post_init__(self) -> None:
         checks = [
