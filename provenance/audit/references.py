@@ -344,8 +344,7 @@ def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
         if kind == "footage":
             index.add_footage(key, layer, FootagePrint.from_payload(*data))
         elif kind == "audio":
-            if params.audio:  # else the index holds no sound: clips' audio is not even decoded
-                index.audio.add(key, layer, AudioPrint.from_payload(*data))
+            index.audio.add(key, layer, AudioPrint.from_payload(*data))
         else:
             index.add_asset(key, layer, data, group=key.split("::", 1)[0])  # its work (ref_key)
     return index
