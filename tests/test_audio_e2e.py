@@ -155,6 +155,27 @@ def test_clean_speech_and_unregistered_music_are_not_flagged(scanned: dict[str, 
     assert scanned["code"] == EXIT_FINDINGS  # --fail-on high: the song and the game deny training
 
 
+def test_no_audio_scans_the_picture_only(world: dict[str, Path], scanned: dict[str, Any]) -> None:
+    """``--no-audio``: the layered clip keeps its picture's layer and loses its sound's, the settings say so, and
+    the results stored by the scan with audio are not reused (another match key), nor these by a later one."""
+    out = world["root"] / "out-no-audio"
+    out.mkdir(exist_ok=True)
+    base = ["--db", f"sqlite:///{world['db']}", "scan", str(world["dataset"]), "--workers", "1"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*base, "--out", str(out / "r.json"), "--no-audio"])
+    assert exit_info.value.code == 0
+    report = json.loads((out / "r.json").read_text())
+    assert report["scan"]["settings"]["audio"] is False
+    assert scanned["report"]["scan"]["settings"]["audio"] is True
+    assert report["scan"]["match_key"] != scanned["report"]["scan"]["match_key"]
+    assert _layers(_clip(report, "layered.mp4")) == {("game", "freedoom", "video")}
+    assert all(x.get("modality", "video") == "video" for c in report["clips"] for x in c["layers"])
+    with pytest.raises(SystemExit) as exit_info:  # with audio again: the stored results of before, sound included
+        main([*base, "--out", str(out / "again.json")])
+    again = json.loads((out / "again.json").read_text())
+    assert _layers(_clip(again, "layered.mp4")) == _layers(_clip(scanned["report"], "layered.mp4"))
+
+
 def test_csv_carries_the_modality_after_the_segments(scanned: dict[str, Any]) -> None:
     rows = list(csv.reader(io.StringIO((scanned["out"] / "r.csv").read_text())))
     m = rows[0].index("modality")

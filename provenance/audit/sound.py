@@ -108,9 +108,10 @@ def _r(x: float) -> float:
 
 def audio_matches(source: Any, index: ReferenceIndex, duration_s: float | None) -> list[dict[str, Any]]:
     """A clip's audio matches as raw JSON (``ref``, segments on both timelines, votes, confidence); none when
-    the index holds no sound or the clip has no audio stream. A clip whose sound cannot be decoded raises
+    the index holds no sound, the engine's settings turned audio off (``EngineParams.audio``: the sound is then not
+    even decoded) or the clip has no audio stream. A clip whose sound cannot be decoded raises
     :class:`~provenance.errors.DecodeError` (fail closed)."""
-    if not isinstance(index, AuditIndex) or len(index.audio) == 0:
+    if not isinstance(index, AuditIndex) or not index.params.audio or len(index.audio) == 0:
         return []
     fp = fingerprint_audio(source, index.audio.params.for_query())
     if fp is None:

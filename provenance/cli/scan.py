@@ -201,6 +201,15 @@ def scan_command(
             show_default=False,
         ),
     ] = None,
+    audio: Annotated[
+        bool,
+        typer.Option(
+            "--audio/--no-audio",
+            help="Match clips' sound against the registry's songs, soundtracks and VODs' audio (default); "
+            "--no-audio matches the picture only: a registered song in a clip's sound is then not found (the "
+            "report's settings say audio: false).",
+        ),
+    ] = True,
     clip_timeout: Annotated[
         float | None,
         typer.Option(
@@ -249,7 +258,7 @@ def scan_command(
             report = scan(
                 registry,
                 dataset,
-                EngineParams(),
+                EngineParams(audio=audio),
                 progress.message,
                 workers or default_workers(),
                 as_of=as_of.date() if as_of else None,

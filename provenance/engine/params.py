@@ -54,6 +54,9 @@ class EngineParams:
         panel) of the same clip frame: half ``distance_margin`` (measured on the engine benchmark: an unregistered
         map's region matches tie another work's at 20 bits; in the frames of the community maps' copies and of
         the streamers' VOD cuts no other work matches by the same kind of hash).
+    audio: match clips' sound against the registry's audio prints (audio references and footage soundtracks;
+        :mod:`provenance.engine.audio`); False matches the picture only (``provenance scan --no-audio``): a song in
+        a clip's sound is then not found, and the report's settings say ``"audio": false``.
     """
 
     query_fps: float = 2.0
@@ -76,6 +79,7 @@ class EngineParams:
     asset_max_chroma: float = 20.0
     owner_ratio: float = 1.5
     owner_hash_margin: int = 4
+    audio: bool = True
 
     def __post_init__(self) -> None:
         checks = [

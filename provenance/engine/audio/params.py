@@ -13,7 +13,7 @@ __all__ = ["AUDIO_ALGORITHM", "AUDIO_VERSION", "AudioParams"]
 AUDIO_ALGORITHM = "provenance-audio"
 #: Bumped whenever stored audio prints (the spectrogram peaks) or audio matching change: stored audio prints
 #: are keyed by it, and clip results by it through the scan's match key.
-AUDIO_VERSION = "1.0"
+AUDIO_VERSION = "1.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,13 @@ class AudioParams:
 
     rate: mono sample rate the audio is resampled to (Hz); n_fft / hop: STFT window and step (samples).
     fmin / fmax: band the peaks are picked in (Hz).
-    peak_time / peak_freq: half-size of the neighbourhood a peak is the maximum of (frames, bins).
+    peak_time / peak_freq: half-size of the neighbourhood a peak is the maximum of (frames, bins): short in time,
+    wide in frequency. At +-6 frames (+-0.19 s) by +-12 bins, a syllable of a voice shadowed the music around it
+    for 0.4 s: of a 15 s clip with the music 10 dB under a voice, 13-14 % of its peaks were found on the
+    reference (chance 2.5 %; audio bench seed 2: recall 0.875, IoU 0.717). At +-3 frames the music between
+    syllables and at its note onsets has maxima again, and +-16 bins keeps the stronger of close maxima in a
+    frame: 22 % found (chance 3 %), the same clips 24 standard deviations above chance on average instead of 14
+    (either change alone: 18 and 14); recall 1.0, IoU 0.978.
     peaks_per_second: at most this many peaks are kept per second (the most prominent), shared equally by
     ``bands`` log-spaced frequency bands.
     floor_db: peaks below this level (dB of full scale) are silence and dropped.
@@ -46,8 +52,8 @@ class AudioParams:
     hop: int = 256
     fmin: float = 150.0
     fmax: float = 3800.0
-    peak_time: int = 6
-    peak_freq: int = 12
+    peak_time: int = 3
+    peak_freq: int = 16
     peaks_per_second: int = 36
     bands: int = 1
     floor_db: float = -75.0
