@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from provenance.audit.clip import match_source, store_clip, stored_lookup
+from provenance.audit.indexdir import ensure_index, open_index_dir
 from provenance.audit.manifests import media_probe
 from provenance.audit.references import (
     engine_id,
@@ -41,10 +42,11 @@ CHECKS_SCAN_ID = "api-clip-checks"
 class Checker:
     """Matches single clips against the registry, in a bounded pool of threads.
 
-    Each thread keeps its own reference index (engine objects are not shared between threads), built once per
-    :func:`~provenance.audit.references.match_key`: a registry whose references change is fingerprinted and
-    indexed again on the next check; policy changes need no new index (results are rendered with the current
-    terms).
+    Each thread keeps its own reference index (engine objects are not shared between threads), opened once per
+    :func:`~provenance.audit.references.match_key` from the registry's index directory
+    (:mod:`provenance.audit.indexdir`: memory-mapped, so the threads and the service's processes share its pages)
+    or built, for a registry in memory: a registry whose references change is fingerprinted and indexed again on
+    the next check; policy changes need no new index (results are rendered with the current terms).
     """
 
     def __init__(self, registry: Registry, params: EngineParams | None = None, threads: int = 2) -> None:
@@ -76,7 +78,11 @@ class Checker:
         local = self._local
         if getattr(local, "key", None) != key:
             while True:
-                index, _ = load_index(self.registry, self.params)
+                directory = ensure_index(self.registry, self.params, key)
+                if directory is None:
+                    index, _ = load_index(self.registry, self.params)
+                else:
+                    index = open_index_dir(directory, self.params)
                 again = self.ready_key()
                 if again == key:
                     break
