@@ -199,3 +199,43 @@ def test_a_postgresql_registry_keeps_its_index_under_the_configured_folder(pg_ur
         assert any(c.exposure != "none" for c in result.clips)
     finally:
         registry.dispose()
+
+
+def test_the_audio_index_opened_from_disk_finds_what_the_built_one_finds(tmp_path: Path) -> None:
+    """Real game music (frozen-bubble) registered as two songs; clips of a song under a voice, a shorter excerpt
+    and clean speech matched against the built and the opened audio index: the same matches."""
+    from provenance.audit.indexdir import write_index_dir
+    from provenance.engine.audio import AudioParams, fingerprint_audio, match_audio
+
+    from .audiomedia import RATE, SONGS, have_material, load, mix, speech, write_audio
+
+    if not have_material():
+        pytest.skip("frozen-bubble-data / espeak-ng not installed")
+    params = AudioParams()
+    song, other = load(SONGS["song"], 10.0, 40.0), load(SONGS["other"], 5.0, 40.0)
+
+    def printed(x: Any, name: str, p: AudioParams) -> Any:
+        fp = fingerprint_audio(write_audio(tmp_path / name, x), p)
+        assert fp is not None
+        return fp
+
+    payload: list[Any] = [
+        ("audio", f"w{i}::song{i}.m4a", "music", printed(x, f"song{i}.m4a", params).to_payload())
+        for i, x in enumerate((song, other))
+    ]
+    write_index_dir(PARAMS, payload, tmp_path / "index")
+    opened = open_index_dir(tmp_path / "index", PARAMS)
+    assert isinstance(opened.audio.peak_keys[0], np.memmap)
+    from provenance.audit.references import build_index
+
+    index = build_index(PARAMS, payload)
+    assert isinstance(index, AuditIndex) and len(index.audio) == len(opened.audio) == 2
+    voice = speech("Okay chat, here we go again, watch this jump.", tmp_path / "v.wav")
+    clips = [mix(voice[: 8 * RATE], song[5 * RATE : 13 * RATE], -10.0), other[12 * RATE : 20 * RATE], voice]
+    found = []
+    for i, x in enumerate(clips):
+        fp = printed(x, f"clip{i}.m4a", params.for_query())
+        a, b = match_audio(fp, index.audio), match_audio(fp, opened.audio)
+        assert repr(a) == repr(b)
+        found.append([m.key for m in a])
+    assert found == [["w0::song0.m4a"], ["w1::song1.m4a"], []]

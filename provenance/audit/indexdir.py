@@ -14,8 +14,8 @@ that could be opened. Older directories are removed once a newer one is in place
 against one keeps its mapped files until it exits). A directory that cannot be opened (damaged, another
 format) is removed and built again.
 
-The sound of the references (audio prints) is stored beside the visual index as the registry's blobs and hashed
-into the audio index when the directory is opened.
+The sound of the references is stored beside the visual index as the audio index's arrays (landmark postings
+sorted by hash, where each hash starts, each reference's peaks), memory-mapped when the directory is opened.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
@@ -30,12 +31,13 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+import numpy as np
 
 from provenance.audit.references import IndexPayload, build_index, index_payload
 from provenance.audit.sound import AuditIndex
-from provenance.engine import EngineParams
-from provenance.engine.audio import AudioPrint
+from provenance.engine import EngineParams, ReferenceIndex
+from provenance.engine.audio import AudioIndex
 from provenance.engine.store import open_index, read_manifest, save_index
 from provenance.errors import IndexStoreError
 from provenance.report import RefInfo
@@ -93,10 +95,7 @@ def ensure_index(
         tmp = root / f".building-{key[:12]}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            index = build_index(params, payload)
-            save_index(
-                index, tmp, _audio_files([(k, layer, data) for kind, k, layer, data in payload if kind == "audio"])
-            )
+            write_index_dir(params, payload, tmp)
             tmp.rename(directory)  # complete (manifest written last), then in place at once
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -108,19 +107,21 @@ def ensure_index(
 
 def write_index_dir(params: EngineParams, payload: IndexPayload, directory: Path) -> None:
     """Build the index of ``payload`` and write it, with the references' sound, into ``directory`` (created)."""
-    audio = [(key, layer, data) for kind, key, layer, data in payload if kind == "audio"]
-    save_index(build_index(params, payload), directory, _audio_files(audio))
+    index = build_index(params, payload)
+    save_index(index, directory, _audio_files(index))
 
 
 def open_index_dir(directory: Path, params: EngineParams) -> AuditIndex:
     """The index in ``directory`` (its big arrays memory-mapped), with the references' sound."""
     index = open_index(directory, AuditIndex(params))
     try:
-        entries = json.loads((directory / AUDIO_MANIFEST).read_text("utf-8"))
-        for i, (key, layer, parts) in enumerate(entries):
-            blobs = tuple((directory / f"audio_{i:04d}_{j}.bin").read_bytes() for j in range(int(parts)))
-            index.audio.add(str(key), str(layer), AudioPrint.from_payload(*blobs))
-    except (OSError, ValueError, TypeError) as exc:
+        manifest = json.loads((directory / AUDIO_MANIFEST).read_text("utf-8"))
+        if manifest["params"] != index.audio.params.as_dict():
+            raise ValueError("written with other audio settings")
+        refs = [(str(k), str(layer), float(d)) for k, layer, d in manifest["references"]]
+        arrays = {n: np.load(directory / f"audio_{n}.npy", mmap_mode="r", allow_pickle=False) for n in _AUDIO_ARRAYS}
+        index.audio = AudioIndex.opened(index.audio.params, refs, arrays)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
         raise IndexStoreError(f"{directory}: damaged audio index ({' '.join(str(exc).split())})") from None
     return index
 
@@ -136,12 +137,21 @@ def _current(directory: Path, params: EngineParams) -> bool:
     return True
 
 
-def _audio_files(items: list[tuple[str, str, Any]]) -> dict[str, bytes]:
-    """The references' audio prints as files beside the index: their blobs, and which reference each is."""
-    files = {
-        f"audio_{i:04d}_{j}.bin": bytes(blob) for i, (_, _, blobs) in enumerate(items) for j, blob in enumerate(blobs)
-    }
-    files[AUDIO_MANIFEST] = json.dumps([[key, layer, len(blobs)] for key, layer, blobs in items]).encode()
+#: The audio index's arrays (:meth:`~provenance.engine.audio.AudioIndex.arrays`), each ``audio_NAME.npy``.
+_AUDIO_ARRAYS = ("refs", "times", "starts", "peak_keys", "peak_offsets")
+
+
+def _audio_files(index: ReferenceIndex) -> dict[str, bytes]:
+    """The audio index as files beside the visual one: its arrays (memory-mapped when opened) and its references."""
+    assert isinstance(index, AuditIndex)
+    audio = index.audio
+    files = {}
+    for name, array in audio.arrays().items():
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        files[f"audio_{name}.npy"] = buffer.getvalue()
+    refs = [[k, layer, d] for k, layer, d in zip(audio.keys, audio.layers, audio.durations, strict=True)]
+    files[AUDIO_MANIFEST] = json.dumps({"params": audio.params.as_dict(), "references": refs}).encode()
     return files
 
 

@@ -73,12 +73,53 @@ class AudioIndex:
         self._times = np.zeros(0, np.float32)
         self._starts = np.zeros(HASH_SPACE + 1, np.int32)
         self._dirty = False
+        self._opened = False
 
     def __len__(self) -> int:
         return len(self.keys)
 
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The built index as flat arrays (written to disk by the audit's index directory, read back by
+        :meth:`opened`): the postings (reference, time) sorted by hash, where each hash's start, and every
+        reference's peak keys with their offsets."""
+        self._build()
+        counts = np.array([len(k) for k in self.peak_keys], np.int64)
+        return {
+            "refs": self._refs,
+            "times": self._times,
+            "starts": self._starts,
+            "peak_keys": np.concatenate(self.peak_keys) if self.peak_keys else np.zeros(0, np.int64),
+            "peak_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        }
+
+    @classmethod
+    def opened(
+        cls,
+        params: AudioParams,
+        refs: list[tuple[str, str, float]],
+        arrays: dict[str, npt.NDArray[np.generic]],
+    ) -> AudioIndex:
+        """An index of :meth:`arrays` (memory-mapped, say) for ``refs`` ``(key, layer, duration)``; it takes no
+        more references."""
+        index = cls(params)
+        offsets = arrays["peak_offsets"]
+        if len(offsets) != len(refs) + 1 or len(arrays["starts"]) != HASH_SPACE + 1:
+            raise ValueError(f"audio index of {len(offsets) - 1} references for {len(refs)}, or another hash width")
+        if not len(arrays["refs"]) == len(arrays["times"]) == int(arrays["starts"][-1]):
+            raise ValueError("audio postings do not add up")
+        index.keys = [k for k, _, _ in refs]
+        index.layers = [layer for _, layer, _ in refs]
+        index.durations = [float(d) for _, _, d in refs]
+        keys = arrays["peak_keys"]
+        index.peak_keys = [keys[int(offsets[i]) : int(offsets[i + 1])] for i in range(len(refs))]  # type: ignore[misc]
+        index._refs, index._times, index._starts = arrays["refs"], arrays["times"], arrays["starts"]  # type: ignore[assignment]
+        index._opened = True
+        return index
+
     def add(self, key: str, layer: str, fp: AudioPrint) -> None:
         """Add a reference's print under ``key`` (its layer decides the order of matching)."""
+        if self._opened:
+            raise ValueError("an audio index opened from disk takes no more references")
         marks = landmarks(fp, self.params)
         self.keys.append(key)
         self.layers.append(layer)
