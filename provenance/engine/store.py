@@ -49,8 +49,9 @@ __all__ = ["INDEX_FORMAT", "MANIFEST", "open_index", "read_manifest", "save_inde
 
 Index = TypeVar("Index", bound=ReferenceIndex)
 
-#: Bumped whenever the files of a directory change shape or meaning (2: each footage reference's group, its work).
-INDEX_FORMAT = 2
+#: Bumped whenever the files of a directory change shape or meaning (2: each footage reference's group, its work;
+#: 3: the audio index as its arrays).
+INDEX_FORMAT = 3
 #: The file that says what a directory holds; written last.
 MANIFEST = "index.json"
 
