@@ -4,6 +4,7 @@ reference file changed since import stops the ingest with a message naming it, w
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,8 +101,13 @@ def test_registry_fingerprint_command(tmp_path: Path) -> None:
     first = run()
     assert first.returncode == 0, first.stderr
     assert "2 reference(s) fingerprinted" in first.stderr
+    # the index scans open is written too: a directory under PROVENANCE_INDEX_DIR (the test session's), complete
+    ready = re.search(r"reference index ready in (\S+)", " ".join(first.stderr.split()))
+    assert ready is not None, first.stderr
+    assert (Path(ready.group(1)) / "index.json").is_file()
     again = run()
     assert again.returncode == 0 and "0 reference(s) fingerprinted" in again.stderr
+    assert ready.group(1) in " ".join(again.stderr.split())  # the same state: the same directory
 
 
 def test_registry_fingerprint_creates_no_database(tmp_path: Path) -> None:

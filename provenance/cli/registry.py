@@ -85,18 +85,26 @@ def registry_fingerprint(
         ),
     ] = None,
 ) -> None:
-    """Fingerprint the footage references that have none yet, in parallel (a scan does it first otherwise)."""
+    """Fingerprint the footage references that have none yet, in parallel, and write the reference index that
+    scans open (a scan does both first otherwise)."""
     import time
 
-    from provenance.audit import default_workers, ensure_fingerprints
+    from provenance.audit import default_workers, ensure_fingerprints, load_infos, match_key
+    from provenance.audit.indexdir import ensure_index
     from provenance.cli.progress import ScanProgress
     from provenance.engine import EngineParams
 
     registry = state.open(create=False)  # fingerprints only what a registry holds: never a new, empty one
+    params = EngineParams()
     start = time.monotonic()
     with ScanProgress(err) as progress:
-        count = ensure_fingerprints(registry, EngineParams(), progress.message, workers=workers or default_workers())
+        count = ensure_fingerprints(registry, params, progress.message, workers=workers or default_workers())
     err.print(f"{count} reference(s) fingerprinted in {time.monotonic() - start:.1f} s")
+    start = time.monotonic()
+    with err.status("Writing the reference index ..."):
+        directory = ensure_index(registry, params, match_key(registry, params), load_infos(registry))
+    if directory is not None:
+        err.print(f"reference index ready in {directory} ({time.monotonic() - start:.1f} s)", markup=False)
 
 
 @registry_app.command("export")
