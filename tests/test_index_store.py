@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fixtures import footage as F
 from provenance.audit import scan
 from provenance.audit.indexdir import ensure_index, index_root, open_index_dir
 from provenance.audit.manifests import import_manifest_file
 from provenance.audit.references import ensure_fingerprints, load_index, load_infos, match_key
 from provenance.audit.sound import AuditIndex
-from provenance.engine import EngineParams
+from provenance.engine import EngineParams, ReferenceIndex, load_asset
+from provenance.engine.assets import AssetDetector
 from provenance.engine.match import match_clip
 from provenance.engine.store import MANIFEST, open_index, read_manifest, save_index
 from provenance.errors import IndexStoreError
@@ -66,6 +68,8 @@ def test_an_index_opened_from_disk_matches_every_sample_clip_as_the_built_one(
     assert len(table) == len(built.hash_table()[0]) > 0
     assert len(opened.bank) == len(built.bank) > 0
     assert [m.key for m, _ in opened.assets] == [m.key for m, _ in built.assets]
+    # so are the asset detectors' pictures and features, and their shortlist's search
+    _same_detectors(built, opened)
     clips = _clips()
     assert len(clips) >= 10
     found = 0
@@ -74,6 +78,65 @@ def test_an_index_opened_from_disk_matches_every_sample_clip_as_the_built_one(
         assert repr(a) == repr(b), clip
         found += bool(a.footage or a.assets)
     assert found >= 5  # the comparison covers clips that match, not only clean ones
+
+
+def _same_detectors(built: ReferenceIndex, opened: ReferenceIndex) -> None:
+    """The opened index's detectors hold the built one's state, mapped from the files, and its shortlist is
+    mapped too."""
+    assert opened.asset_shortlist().mapped and not built.asset_shortlist().mapped
+    assert opened.asset_shortlist().stored == built.asset_shortlist().stored > 0
+    assert opened.private_bytes() == 0 < built.private_bytes()
+    for (_, b), (_, o) in zip(built.assets, opened.assets, strict=True):
+        assert (o.method, o.size, o.frame_params) == (b.method, b.size, b.frame_params)
+        for x, y in [
+            (b.gray, o.gray),
+            (b.alpha, o.alpha),
+            (b.rgb, o.rgb),
+            (b.chroma_mask, o.chroma_mask),
+            *(
+                (f.keypoints, g.keypoints)
+                for f, g in ((b.features, o.features), (b.mirror_features, o.mirror_features))
+            ),
+            *(
+                (f.descriptors, g.descriptors)
+                for f, g in ((b.features, o.features), (b.mirror_features, o.mirror_features))
+            ),
+        ]:
+            assert isinstance(y, np.memmap) and x.dtype == y.dtype and np.array_equal(x, y)
+        assert o.features.size == b.features.size and o.mirror_features.size == b.mirror_features.size
+
+
+def test_asset_detectors_are_opened_not_built_and_find_what_built_ones_find_among_distractors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample's real assets among the scale bench's distractors (overlays of the registered one's template in
+    other colours, logos): enough descriptors for the shortlist's IVF search, mapped from its file."""
+    built = ReferenceIndex(PARAMS)
+    for png in sorted((SAMPLE / "registry" / "assets").glob("*.png")):
+        built.add_asset(png.stem, "game", load_asset(png), group=png.stem)
+    for i in range(48):
+        rgba = (
+            F.make_overlay_png(None, (640, 360), 50_000 + i, f"Q{i} Live")
+            if i % 2 == 0
+            else F.make_logo_png(None, 64 + (i * 37) % 128, 90_000 + i, f"X{i}")
+        )
+        built.add_asset(f"distractor-{i}", "stream" if i % 2 == 0 else "other", rgba, group=f"distractor-{i}")
+    assert built.asset_shortlist().stored > 20_000  # above the exhaustive search: the IVF index is stored
+    save_index(built, tmp_path / "index")
+
+    def no_features(*args: object) -> object:
+        raise AssertionError("a detector's features were extracted while opening the index")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AssetDetector, "_multiscale_features", no_features)
+        opened = open_index(tmp_path / "index", ReferenceIndex(PARAMS))
+    _same_detectors(built, opened)
+    found = 0
+    for clip in _clips():
+        a, b = match_clip(clip, built), match_clip(clip, opened)
+        assert repr(a.assets) == repr(b.assets), clip
+        found += bool(a.assets)
+    assert found >= 3
 
 
 def test_a_scan_writes_the_index_once_beside_the_registry_and_reports_as_an_in_memory_one(

@@ -39,11 +39,11 @@ def test_counts_and_index_memory_of_the_sample(db_url: str) -> None:
         assert all(index["bytes"][part] > 0 for part in ("hash_rows", "feature_bank", "assets", "shortlist"))
         if db_url.startswith("sqlite"):
             assert facts["database_bytes"] > stored["bytes"]
-        # on disk: the mapped parts (hash rows, prints, feature bank) are not held by each worker
+        # on disk: the mapped parts (hash rows, prints, feature bank) are not held by each worker,
         disk = facts["index_on_disk"]
         assert Path(disk["path"]).is_dir() and disk["bytes"] > index["bytes"]["feature_bank"]
-        assert disk["private_bytes"] == index["bytes"]["assets"] + index["bytes"]["shortlist"]
-        assert disk["private_bytes"] < index["total_bytes"] - index["bytes"]["feature_bank"]
+        # nor the asset detectors and their shortlist: opened, each worker holds no more than the templates it makes
+        assert disk["private_bytes"] == 0
     finally:
         registry.dispose()
 

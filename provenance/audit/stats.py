@@ -47,13 +47,12 @@ def registry_facts(registry: Registry, params: EngineParams, *, measure_index: b
             t0 = time.perf_counter()
             opened = open_index_dir(directory, params)
             opened_s = time.perf_counter() - t0
-            in_ram = opened.memory()
             facts["index_on_disk"] = {
                 "path": str(directory),
                 "bytes": sum(f.stat().st_size for f in directory.iterdir()),
                 "ready_s": round(ready, 3),
                 "open_s": round(opened_s, 3),
-                # what each worker holds of its own: the asset detectors and their shortlist (the rest is mapped)
-                "private_bytes": in_ram["assets"] + in_ram["shortlist"],
+                # what each worker holds of its own (the rest is mapped): no more than the templates it made
+                "private_bytes": opened.private_bytes(),
             }
     return facts

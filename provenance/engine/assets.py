@@ -31,13 +31,15 @@ import numpy.typing as npt
 from provenance.engine.features import Features, LocalParams, extract, ratio_pairs
 from provenance.errors import FingerprintError, check_ranges
 
-__all__ = ["AssetDetector", "AssetMatch", "AssetParams"]
+__all__ = ["AssetDetector", "AssetMatch", "AssetParams", "Pictures"]
 
 logger = logging.getLogger(__name__)
 
 F64Array = npt.NDArray[np.float64]
 U8Array = npt.NDArray[np.uint8]
 Box = tuple[int, int, int, int]
+#: A prepared asset's pictures: grey, opaque mask, RGB (its opaque area's box), the colour check's mask.
+Pictures = tuple[U8Array, npt.NDArray[np.bool_], U8Array, U8Array]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +183,6 @@ class AssetDetector:
     def __init__(self, asset: npt.NDArray[np.uint8], params: AssetParams = AssetParams()) -> None:
         if asset.dtype != np.uint8 or asset.ndim not in (2, 3):
             raise FingerprintError(f"asset must be uint8 (H, W[, C]), got {asset.dtype} {asset.shape}")
-        self.params = params
         if asset.ndim == 3 and asset.shape[2] == 4:
             alpha = asset[..., 3] >= params.alpha_threshold
         else:
@@ -190,32 +191,43 @@ class AssetDetector:
             raise FingerprintError("asset is fully transparent")
         ys, xs = np.nonzero(alpha)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        self.gray = np.ascontiguousarray(_gray(asset)[y0:y1, x0:x1])
-        self.alpha = np.ascontiguousarray(alpha[y0:y1, x0:x1])
+        gray = np.ascontiguousarray(_gray(asset)[y0:y1, x0:x1])
+        alpha = np.ascontiguousarray(alpha[y0:y1, x0:x1])
         rgb = asset[..., :3] if asset.ndim == 3 else np.repeat(asset[..., None], 3, axis=2)
-        self.rgb = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-        h, w = self.gray.shape
+        h, w = gray.shape
         if h < 8 or w < 8:
             raise FingerprintError(f"asset's opaque area is too small: {w}x{h}")
-        self.size = (w, h)
-        mask = self.alpha.astype(np.uint8) * 255
+        mask = alpha.astype(np.uint8) * 255
         if params.erode_px > 0:
-            mask = np.asarray(
-                cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (params.erode_px, params.erode_px))),
-                dtype=np.uint8,
-            )
-        self.features = self._multiscale_features(self.gray, mask)
-        self.mirror_features = self._multiscale_features(
-            np.ascontiguousarray(self.gray[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
-        )
+            kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (params.erode_px, params.erode_px))
+            mask = np.asarray(cv2.erode(mask, kernel), dtype=np.uint8)
+        self.params = params
+        features = self._multiscale_features(gray, mask)
+        mirrored = self._multiscale_features(np.ascontiguousarray(gray[:, ::-1]), np.ascontiguousarray(mask[:, ::-1]))
+        chroma = np.asarray(cv2.erode(alpha.astype(np.uint8) * 255, np.ones((5, 5), np.uint8)), np.uint8)
+        self._adopt(params, (gray, alpha, np.ascontiguousarray(rgb[y0:y1, x0:x1]), chroma), (features, mirrored))
+        logger.debug("asset %dx%d: %d keypoints, method %s", w, h, len(self.features), self.method)
+
+    @classmethod
+    def prepared(cls, params: AssetParams, pictures: Pictures, sides: tuple[Features, Features]) -> AssetDetector:
+        """The detector another one prepared (its :attr:`gray`, :attr:`alpha`, :attr:`rgb`, :attr:`chroma_mask`;
+        its features and its mirror's), computing nothing: opened from an index directory, it detects as that one
+        (:mod:`~provenance.engine.assetstore`: memory-mapped arrays)."""
+        detector = cls.__new__(cls)
+        detector._adopt(params, pictures, sides)
+        return detector
+
+    def _adopt(self, params: AssetParams, pictures: Pictures, sides: tuple[Features, Features]) -> None:
+        self.params = params
+        #: ``chroma_mask``: the opaque pixels whose colour the colour check compares (eroded: edges do not count)
+        self.gray, self.alpha, self.rgb, self.chroma_mask = pictures
+        self.size = (int(self.gray.shape[1]), int(self.gray.shape[0]))
+        self.features, self.mirror_features = sides
         self.method: Literal["features", "template"] = (
             "features" if len(self.features) >= params.min_asset_keypoints else "template"
         )
         self.frame_params = params.local_params(params.frame_features)
-        #: the opaque pixels whose colour the colour check compares (eroded: edges do not count)
-        self.chroma_mask = np.asarray(cv2.erode(self.alpha.astype(np.uint8) * 255, np.ones((5, 5), np.uint8)), np.uint8)
         self._templates: dict[tuple[bool, int, int, float], _Template] = {}
-        logger.debug("asset %dx%d: %d keypoints, method %s", w, h, len(self.features), self.method)
 
     # -- features ---------------------------------------------------------------------------
 

@@ -52,6 +52,19 @@ def _ivf_index(descs: U8Array) -> tuple[Any, Any]:
     return index, quantizer
 
 
+def _read_mapped(path: Path) -> Any:
+    """A search :func:`binary_index` made, read from ``path`` by memory map: a flat one's codes are mapped (FAISS's
+    ``IO_FLAG_MMAP_IFC``; ``IO_FLAG_MMAP`` alone copies them), an IVF one's inverted lists are (``IO_FLAG_MMAP``,
+    which FAISS refuses to combine with the other for an IVF index)."""
+    import faiss
+
+    reader = single_thread_faiss()
+    try:
+        return reader.read_index_binary(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC)
+    except RuntimeError:
+        return reader.read_index_binary(str(path), faiss.IO_FLAG_MMAP)
+
+
 def binary_index(descs: U8Array, exhaustive_max: int = _AUTO_BF_MAX) -> tuple[Any, ...]:
     """A FAISS search structure over ORB descriptors: exhaustive up to ``exhaustive_max`` of them, else the
     IVF index of :class:`FeatureBank` (sub-linear). The first item searches; the rest are kept alive beside it."""
@@ -153,14 +166,12 @@ class FeatureBank:
     def opened(cls, params: LocalParams, frames: PackedFeatures, groups: Sequence[int], matcher: Path) -> FeatureBank:
         """A bank of ``frames`` (their ``groups``) whose vote search :meth:`save_matcher` wrote to ``matcher``:
         read by memory map, like the frames' features."""
-        import faiss
-
         bank = cls(params)
         bank._refs = frames
         bank._groups = [int(g) for g in groups]
         counts = np.minimum(np.diff(frames.offsets), params.vote_features)
         bank._owner = np.repeat(np.arange(len(frames), dtype=np.int32), counts)
-        bank._matcher = (single_thread_faiss().read_index_binary(str(matcher), faiss.IO_FLAG_MMAP),)
+        bank._matcher = (_read_mapped(matcher),)
         return bank
 
     def packed(self) -> PackedFeatures:
@@ -295,7 +306,28 @@ class AssetShortlist:
         self._count = len(descriptors)
         self._owner = np.repeat(np.arange(len(kept), dtype=np.int64), [len(d) for d in kept])
         stacked = np.ascontiguousarray(np.concatenate(kept)) if kept else np.zeros((0, 32), np.uint8)
-        self._matcher = binary_index(stacked, exhaustive_max) if len(stacked) else None
+        self._matcher: tuple[Any, ...] | None = binary_index(stacked, exhaustive_max) if len(stacked) else None
+        #: whether the search and its owners are mapped from files (:meth:`opened`), not held by this process
+        self.mapped = False
+
+    @classmethod
+    def opened(
+        cls, count: int, owner: npt.NDArray[np.int64], matcher: Path | None, params: LocalParams, vote_distance: int
+    ) -> AssetShortlist:
+        """The shortlist of ``count`` assets that :meth:`save` wrote: per stored descriptor its (asset, side)
+        ``owner``, and the search read from ``matcher`` by memory map (None: no descriptor is stored)."""
+        shortlist = cls([], [], params, vote_distance=vote_distance)
+        shortlist._count, shortlist._owner, shortlist.mapped = count, owner, True
+        if matcher is not None:
+            shortlist._matcher = (_read_mapped(matcher),)
+        return shortlist
+
+    def save(self, matcher: Path) -> npt.NDArray[np.int64]:
+        """Write the search to ``matcher`` (nothing when no descriptor is stored) for :meth:`opened`; returns the
+        owners to store beside it."""
+        if self._matcher is not None:
+            single_thread_faiss().write_index_binary(self._matcher[0], str(matcher))
+        return self._owner
 
     def __len__(self) -> int:
         return self._count

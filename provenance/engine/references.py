@@ -21,7 +21,7 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.assets import AssetDetector
+from provenance.engine.assets import AssetDetector, AssetParams
 from provenance.engine.bank import AssetShortlist, FeatureBank
 from provenance.engine.features import Features, extract
 from provenance.engine.fingerprint.regions import detect_borders, trim
@@ -147,6 +147,7 @@ class ReferenceIndex:
         self.bank_ref: list[int] | npt.NDArray[np.int64] = []  # per bank frame: its reference, its time
         self.bank_time: list[float] | npt.NDArray[np.float64] = []
         self.assets: list[tuple[RefMeta, AssetDetector]] = []
+        self.asset_params = AssetParams()
         self._index: StaticHashIndex | None = None
         self._shortlist: AssetShortlist | None = None
 
@@ -205,8 +206,19 @@ class ReferenceIndex:
     def add_asset(self, key: str, layer: str, rgba: npt.NDArray[np.uint8], group: str = "") -> None:
         """A registered still; ``group`` (its work) says which other assets are evidence for the same thing:
         two assets of different groups found at the same place as strongly are evidence for neither."""
-        self.assets.append((RefMeta(key, layer, group), AssetDetector(rgba)))
+        self.assets.append((RefMeta(key, layer, group), AssetDetector(rgba, self.asset_params)))
         self._shortlist = None
+
+    def adopt_assets(
+        self, metas: Sequence[RefMeta], detectors: Sequence[AssetDetector], shortlist: AssetShortlist
+    ) -> None:
+        """Take stills already prepared (:func:`~provenance.engine.store.open_index`: detectors over memory-mapped
+        arrays) and their shortlist, as :meth:`asset_shortlist` would build it. Only into an index without
+        assets."""
+        if self.assets or len(metas) != len(detectors) or len(shortlist) != len(detectors):
+            raise ConfigError("adopt_assets: only into an index without assets, one detector per asset")
+        self.assets = list(zip(metas, detectors, strict=True))
+        self._shortlist = shortlist
 
     def asset_shortlist(self) -> AssetShortlist:
         """One search structure over every asset found by its features (their positions in :attr:`assets`;
@@ -246,3 +258,14 @@ class ReferenceIndex:
         assets = sum(d.nbytes() for _, d in self.assets)
         shortlist = 32 * self.asset_shortlist().stored if self.assets else 0
         return {"hash_rows": hashes, "feature_bank": bank, "prints": prints, "assets": assets, "shortlist": shortlist}
+
+    def private_bytes(self) -> int:
+        """Bytes of :meth:`memory` that this process holds of its own, not mapped from an index directory: the
+        asset detectors' arrays and their shortlist when they were built here, the templates made so far."""
+        mapped = 0
+        for _, d in self.assets:
+            feats = (d.features, d.mirror_features)
+            arrays = (d.gray, d.alpha, d.rgb, d.chroma_mask, *(x for f in feats for x in (f.keypoints, f.descriptors)))
+            mapped += sum(a.nbytes for a in arrays if isinstance(a, np.memmap))
+        shortlist = 32 * self.asset_shortlist().stored if self.assets and not self.asset_shortlist().mapped else 0
+        return sum(d.nbytes() for _, d in self.assets) - mapped + shortlist

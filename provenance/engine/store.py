@@ -21,7 +21,10 @@ A directory holds (format :data:`INDEX_FORMAT`)::
     bank_keypoints.npy, bank_descriptors.npy, bank_offsets.npy, bank_sizes.npy, bank_groups.npy,
     bank_ref.npy, bank_time.npy, bank_votes.faiss
                             the feature bank's frames and its vote search (FAISS: mapped)
-    asset_NNNN.npy          each asset's picture (RGBA); its detector is built when the index is opened
+    asset_*.npy, asset_votes.faiss
+                            the assets' detectors as they were prepared (pictures, masks, features of the asset
+                            and of its mirror) and their shortlist's search (:mod:`provenance.engine.assetstore`):
+                            opened, not built again
 
 What the index is built from decides whether a directory may be used (the caller keys directories by it); the
 settings stored here are checked again when it is opened: a directory written with other settings is refused
@@ -39,6 +42,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from provenance.engine.assets import AssetParams
+from provenance.engine.assetstore import asset_facts, open_assets, save_assets
 from provenance.engine.bank import FeatureBank, PackedFeatures
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.params import EngineParams, local_params
@@ -50,8 +55,8 @@ __all__ = ["INDEX_FORMAT", "MANIFEST", "open_index", "read_manifest", "save_inde
 Index = TypeVar("Index", bound=ReferenceIndex)
 
 #: Bumped whenever the files of a directory change shape or meaning (2: each footage reference's group, its work;
-#: 3: the audio index as its arrays).
-INDEX_FORMAT = 3
+#: 3: the audio index as its arrays; 4: the assets' prepared detectors and their shortlist, not their pictures).
+INDEX_FORMAT = 4
 #: The file that says what a directory holds; written last.
 MANIFEST = "index.json"
 
@@ -83,8 +88,8 @@ def save_index(index: ReferenceIndex, directory: Path, extra: Mapping[str, bytes
         bank_time=np.asarray(index.bank_time, np.float64),
     )
     index.bank.save_matcher(directory / "bank_votes.faiss")
-    for i, (_, detector) in enumerate(index.assets):
-        np.save(directory / f"asset_{i:04d}.npy", detector.picture())
+    shortlist = index.asset_shortlist()
+    _save(directory, **save_assets(directory, [d for _, d in index.assets], shortlist))
     for name, data in (extra or {}).items():
         if name == MANIFEST or "/" in name or name.startswith("."):
             raise IndexStoreError(f"{directory}: cannot store a file named {name!r} beside the index")
@@ -94,6 +99,8 @@ def save_index(index: ReferenceIndex, directory: Path, extra: Mapping[str, bytes
         "params": index.params.as_dict(),
         "footage": [[m.key, m.layer, p.duration_s, m.group] for m, p in zip(index.refs, index.prints, strict=True)],
         "assets": [[m.key, m.layer, m.group] for m, _ in index.assets],
+        "asset_params": asset_facts(index.asset_params),
+        "asset_vote_distance": shortlist.vote_distance,
         "hash_rows": len(table),
         "bank_frames": len(packed),
         "files": {f.name: f.stat().st_size for f in sorted(directory.iterdir())},
@@ -128,7 +135,7 @@ def read_manifest(directory: Path, params: EngineParams) -> dict[str, Any]:
         raise IndexStoreError(f"{directory}: unreadable {MANIFEST} ({' '.join(str(exc).split())})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != INDEX_FORMAT:
         raise IndexStoreError(f"{directory}: reference index of another format (this engine reads {INDEX_FORMAT})")
-    if manifest.get("params") != params.as_dict():
+    if manifest.get("params") != params.as_dict() or manifest.get("asset_params") != asset_facts(AssetParams()):
         raise IndexStoreError(f"{directory}: reference index written with other engine settings")
     files = manifest.get("files")
     if not isinstance(files, dict):
@@ -166,8 +173,16 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
         raise ValueError("feature bank does not add up")
     bank = FeatureBank.opened(local_params(params), frames, groups.tolist(), directory / "bank_votes.faiss")
     index.adopt_footage(refs, prints, (table, *rows), bank, bank_ref.tolist(), bank_time.tolist())
-    for i, (key, layer, group) in enumerate(manifest["assets"]):
-        index.add_asset(str(key), str(layer), np.load(directory / f"asset_{i:04d}.npy"), group=str(group))
+    metas = [RefMeta(str(key), str(layer), str(group)) for key, layer, group in manifest["assets"]]
+    detectors, shortlist = open_assets(
+        directory,
+        lambda name: _load(directory, name),
+        len(metas),
+        index.asset_params,
+        local_params(params),
+        int(manifest["asset_vote_distance"]),
+    )
+    index.adopt_assets(metas, detectors, shortlist)
 
 
 def _save(directory: Path, **arrays: npt.NDArray[Any]) -> None:

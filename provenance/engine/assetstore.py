@@ -1,0 +1,106 @@
+"""The registered stills' detectors and their shortlist in an index directory: prepared once when it is written,
+opened by memory map by every process that matches clips.
+
+Building an :class:`~provenance.engine.assets.AssetDetector` extracts ORB features of the asset at four scales
+and of its mirror image; the :class:`~provenance.engine.bank.AssetShortlist` then stacks every asset's
+descriptors and builds their search. A worker did both for every asset when it opened the index: 3.2 s with 100
+assets, 9.7 s with 300 (``bench/scale_bench.py``). Written here once, what they computed is read back as views of
+flat arrays, and a worker opens 300 assets in the time it takes to map the files. Templates are still made on
+first use, as for a built detector.
+
+Files (beside :mod:`provenance.engine.store`'s)::
+
+    asset_shapes.npy        per asset: the height and width of its opaque area's box
+    asset_gray.npy, asset_alpha.npy, asset_rgb.npy, asset_chroma.npy
+                            every asset's pictures (grey, opaque mask, RGB, colour check mask), one after another
+                            (asset ``a`` starts at the sum of the areas before it)
+    asset_keypoints.npy, asset_descriptors.npy, asset_offsets.npy, asset_sizes.npy
+                            every asset's features (side ``2a``) and its mirror's (``2a + 1``), as the feature
+                            bank stores its frames (:class:`~provenance.engine.bank.PackedFeatures`)
+    asset_votes.faiss, asset_votes_owner.npy
+                            the shortlist's search (FAISS: mapped; absent when no asset has descriptors) and, per
+                            stored descriptor, its (asset, side)
+
+The detectors' parameters are stored in the manifest (:func:`asset_facts`) and must be the reader's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from provenance.engine.assets import AssetDetector, AssetParams
+from provenance.engine.bank import AssetShortlist, PackedFeatures
+from provenance.engine.features import LocalParams
+
+__all__ = ["asset_facts", "open_assets", "save_assets"]
+
+Load = Callable[[str], npt.NDArray[Any]]
+
+_VOTES = "asset_votes.faiss"
+
+
+def asset_facts(params: AssetParams) -> dict[str, Any]:
+    """What the stored detectors were prepared with, as the manifest holds it (JSON's lists for tuples)."""
+    out: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(params)))
+    return out
+
+
+def save_assets(
+    directory: Path, detectors: Sequence[AssetDetector], shortlist: AssetShortlist
+) -> dict[str, npt.NDArray[Any]]:
+    """Write the shortlist's search into ``directory``; the arrays to store beside it (name: array), for
+    :func:`open_assets`."""
+    owner = shortlist.save(directory / _VOTES)
+    sides = PackedFeatures.pack([f for d in detectors for f in (d.features, d.mirror_features)])
+
+    def cat(parts: list[npt.NDArray[Any]], tail: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
+        return np.concatenate([p.reshape(-1, *tail) for p in parts]) if parts else np.zeros((0, *tail), dtype)
+
+    return {
+        "asset_shapes": np.array([d.gray.shape for d in detectors], np.int64).reshape(len(detectors), 2),
+        "asset_gray": cat([d.gray for d in detectors], (), np.uint8),
+        "asset_alpha": cat([d.alpha for d in detectors], (), np.bool_),
+        "asset_rgb": cat([d.rgb for d in detectors], (3,), np.uint8),
+        "asset_chroma": cat([d.chroma_mask for d in detectors], (), np.uint8),
+        "asset_keypoints": sides.keypoints,
+        "asset_descriptors": sides.descriptors,
+        "asset_offsets": sides.offsets,
+        "asset_sizes": sides.sizes,
+        "asset_votes_owner": owner.astype(np.int64),
+    }
+
+
+def open_assets(
+    directory: Path, load: Load, count: int, params: AssetParams, local: LocalParams, vote_distance: int
+) -> tuple[list[AssetDetector], AssetShortlist]:
+    """The ``count`` detectors and the shortlist :func:`save_assets` stored, their arrays read with ``load``
+    (memory-mapped); ``ValueError`` when the files do not add up."""
+    shapes = np.asarray(load("asset_shapes"), np.int64)
+    gray, alpha, rgb, chroma = (load(f"asset_{n}") for n in ("gray", "alpha", "rgb", "chroma"))
+    sides = PackedFeatures(*(load(f"asset_{n}") for n in ("keypoints", "descriptors", "offsets", "sizes")))
+    owner = load("asset_votes_owner")
+    starts = np.concatenate([[0], np.cumsum(shapes[:, 0] * shapes[:, 1])]).astype(np.int64)
+    if shapes.shape != (count, 2) or len(sides) != 2 * count or not len(gray) == len(alpha) == len(rgb) == len(chroma):
+        raise ValueError(f"asset arrays do not add up: {shapes.shape} shapes, {len(sides)} sides for {count} assets")
+    if int(starts[-1]) != len(gray):
+        raise ValueError(f"asset pictures hold {len(gray)} pixels, their shapes {int(starts[-1])}")
+    detectors = []
+    for a in range(count):
+        h, w = (int(v) for v in shapes[a])
+        s, e = int(starts[a]), int(starts[a + 1])
+        pictures = (gray[s:e].reshape(h, w), alpha[s:e].reshape(h, w), rgb[s:e].reshape(h, w, 3))
+        detectors.append(
+            AssetDetector.prepared(params, (*pictures, chroma[s:e].reshape(h, w)), (sides[2 * a], sides[2 * a + 1]))
+        )
+    votes = directory / _VOTES
+    matcher = votes if votes.exists() else None
+    if (matcher is None) != (len(owner) == 0):
+        raise ValueError(f"asset shortlist: {len(owner)} owners, search {'absent' if matcher is None else 'present'}")
+    return detectors, AssetShortlist.opened(count, owner, matcher, local, vote_distance)
