@@ -260,12 +260,6 @@ class AssetDetector:
             return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (w, h))
         return Features(np.concatenate(kps), np.concatenate(des), (w, h))
 
-    def picture(self) -> npt.NDArray[np.uint8]:
-        """The asset as RGBA (its opaque area's box; alpha 255 where opaque, else 0): a detector built from it
-        is this one."""
-        alpha = np.where(self.alpha, np.uint8(255), np.uint8(0))
-        return np.ascontiguousarray(np.dstack([self.rgb, alpha]))
-
     def nbytes(self) -> int:
         """Bytes of the arrays this detector holds (pictures, masks, features; templates made so far)."""
         arrays = [self.gray, self.alpha, self.rgb, self.chroma_mask]
