@@ -144,7 +144,7 @@ class FeatureBank:
     backend: Literal["bf", "ivf", "auto"] = "auto"
     _refs: list[Features] | PackedFeatures = field(default_factory=list)
     _owner: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
-    _groups: list[int] = field(default_factory=list)
+    _groups: list[int] | npt.NDArray[np.int64] = field(default_factory=list)  # an array when opened (mapped)
     _matcher: Any = None
 
     def __post_init__(self) -> None:
@@ -157,18 +157,22 @@ class FeatureBank:
     def add(self, features: Features, group: int | None = None) -> int:
         if isinstance(self._refs, PackedFeatures):  # opened from disk: added to in memory from now on
             self._refs = [self._refs[i] for i in range(len(self._refs))]
+        if not isinstance(self._groups, list):
+            self._groups = [int(g) for g in self._groups]
         self._groups.append(len(self._refs) if group is None else group)
         self._refs.append(features)
         self._matcher = None
         return len(self._refs) - 1
 
     @classmethod
-    def opened(cls, params: LocalParams, frames: PackedFeatures, groups: Sequence[int], matcher: Path) -> FeatureBank:
+    def opened(
+        cls, params: LocalParams, frames: PackedFeatures, groups: npt.NDArray[np.int64], matcher: Path
+    ) -> FeatureBank:
         """A bank of ``frames`` (their ``groups``) whose vote search :meth:`save_matcher` wrote to ``matcher``:
-        read by memory map, like the frames' features."""
+        read by memory map, like the frames' features and their groups."""
         bank = cls(params)
         bank._refs = frames
-        bank._groups = [int(g) for g in groups]
+        bank._groups = groups
         counts = np.minimum(np.diff(frames.offsets), params.vote_features)
         bank._owner = np.repeat(np.arange(len(frames), dtype=np.int32), counts)
         bank._matcher = (_read_mapped(matcher),)
@@ -179,7 +183,7 @@ class FeatureBank:
         return self._refs if isinstance(self._refs, PackedFeatures) else PackedFeatures.pack(self._refs)
 
     def groups(self) -> list[int]:
-        return list(self._groups)
+        return [int(g) for g in self._groups]
 
     def save_matcher(self, path: Path) -> None:
         """Write the vote search (built now if it was not) for :meth:`opened`."""

@@ -171,8 +171,8 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
     groups, bank_ref, bank_time = (_load(directory, f"bank_{n}") for n in ("groups", "ref", "time"))
     if not len(frames) == len(groups) == len(bank_ref) == len(bank_time) == manifest["bank_frames"]:
         raise ValueError("feature bank does not add up")
-    bank = FeatureBank.opened(local_params(params), frames, groups.tolist(), directory / "bank_votes.faiss")
-    index.adopt_footage(refs, prints, (table, *rows), bank, bank_ref.tolist(), bank_time.tolist())
+    bank = FeatureBank.opened(local_params(params), frames, groups, directory / "bank_votes.faiss")
+    index.adopt_footage(refs, prints, (table, *rows), bank, bank_ref, bank_time)  # mapped, not copied per worker
     metas = [RefMeta(str(key), str(layer), str(group)) for key, layer, group in manifest["assets"]]
     detectors, shortlist = open_assets(
         directory,
