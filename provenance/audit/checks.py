@@ -12,12 +12,11 @@ from datetime import date
 from pathlib import Path
 
 from provenance.audit.clip import match_source, store_clip, stored_lookup
-from provenance.audit.indexdir import ensure_index, open_index_dir
+from provenance.audit.indexdir import ensure_index, reference_index
 from provenance.audit.manifests import media_probe
 from provenance.audit.references import (
     engine_id,
     ensure_fingerprints,
-    load_index,
     load_infos,
     match_key,
     require_references,
@@ -78,11 +77,7 @@ class Checker:
         local = self._local
         if getattr(local, "key", None) != key:
             while True:
-                directory = ensure_index(self.registry, self.params, key)
-                if directory is None:
-                    index, _ = load_index(self.registry, self.params)
-                else:
-                    index = open_index_dir(directory, self.params)
+                index = reference_index(self.registry, self.params, ensure_index(self.registry, self.params, key))
                 again = self.ready_key()
                 if again == key:
                     break

@@ -34,8 +34,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from provenance.audit.clip import Lookup, MatchResult, error_text, match_source, stored_lookup
-from provenance.audit.indexdir import open_index_dir
-from provenance.audit.references import engine_id, load_index
+from provenance.audit.indexdir import reference_index
+from provenance.audit.references import engine_id
 from provenance.audit.workers import Lost, run_tasks
 from provenance.engine import EngineParams, ReferenceIndex, one_thread_per_process
 from provenance.errors import ScanError
@@ -85,17 +85,6 @@ class MatchJob:
     index_dir: Path | None = None
 
 
-def _open(url: str, params: EngineParams, index_dir: Path | None, infos: dict[str, RefInfo] | None = None) -> Any:
-    """The reference index: opened from its directory when there is one, else built from the database."""
-    if index_dir is not None:
-        return open_index_dir(index_dir, params)
-    registry = Registry(url, auto_migrate=False)
-    try:
-        return load_index(registry, params, infos)[0]
-    finally:
-        registry.dispose()
-
-
 class Executor(Protocol):
     """Matches clips and yields ``(i, result)`` as each finishes (any order); writes nothing."""
 
@@ -114,8 +103,8 @@ _WORKER: dict[str, Any] = {}
 def _worker_init(url: str, params: EngineParams, key: str, rescan: bool, index_dir: Path | None = None) -> None:
     """Open the reference index once per worker process (not once per clip); one thread per worker."""
     one_thread_per_process()
-    _WORKER["index"] = _open(url, params, index_dir)
     registry = Registry(url, auto_migrate=False)
+    _WORKER["index"] = reference_index(registry, params, index_dir)
     _WORKER["lookup"] = stored_lookup(registry, rescan)
     _WORKER["key"] = key
 
@@ -148,11 +137,7 @@ class LocalExecutor:
         if job.registry.in_memory and (workers > 1 or self.clip_timeout is not None):
             log.info("in-memory registry: scanning in one process (no time limit per clip)")
         if job.registry.in_memory or (workers == 1 and self.clip_timeout is None):
-            index: ReferenceIndex
-            if job.index_dir is not None:
-                index = open_index_dir(job.index_dir, job.params)
-            else:
-                index, _ = load_index(job.registry, job.params, job.infos)
+            index = reference_index(job.registry, job.params, job.index_dir, job.infos)
             lookup = stored_lookup(job.registry, job.rescan)
             for i, source in clips:
                 if job.heartbeat is not None:
@@ -201,6 +186,11 @@ def _ray_state(ctx: _RayContext) -> tuple[ReferenceIndex, Lookup, bool]:
             f"node {socket.gethostname()} runs {engine_id()}, the driver {ctx.engine}: "
             "install the same provenance version on every node"
         )
+    db: tuple[str, Registry] | None = _RAY_PROCESS.get("db")
+    if db is None or db[0] != ctx.url:  # one database at a time; connections are opened on the first lookup
+        if db is not None:
+            db[1].dispose()
+        db = _RAY_PROCESS["db"] = (ctx.url, Registry(ctx.url, auto_migrate=False))
     wanted = (ctx.key, ctx.index_dir)
     built = _RAY_PROCESS.get("opened") != wanted
     if built:
@@ -208,13 +198,8 @@ def _ray_state(ctx: _RayContext) -> tuple[ReferenceIndex, Lookup, bool]:
         _RAY_PROCESS.pop("index", None)  # one index at a time in a process
         where = None if ctx.index_dir is None else Path(ctx.index_dir)
         seen = where if where is not None and where.is_dir() else None  # else: no shared file system here
-        _RAY_PROCESS["index"] = _open(ctx.url, ctx.params, seen)
+        _RAY_PROCESS["index"] = reference_index(db[1], ctx.params, seen)
         _RAY_PROCESS["opened"] = wanted
-    db: tuple[str, Registry] | None = _RAY_PROCESS.get("db")
-    if db is None or db[0] != ctx.url:  # one database at a time; connections are opened on the first lookup
-        if db is not None:
-            db[1].dispose()
-        db = _RAY_PROCESS["db"] = (ctx.url, Registry(ctx.url, auto_migrate=False))
     return _RAY_PROCESS["index"], stored_lookup(db[1], ctx.rescan), built
 
 

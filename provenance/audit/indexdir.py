@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from provenance.audit.references import IndexPayload, build_index, index_payload
+from provenance.audit.references import IndexPayload, build_index, index_payload, load_index
 from provenance.audit.sound import AuditIndex
 from provenance.engine import EngineParams, ReferenceIndex
 from provenance.engine.audio import AudioIndex
@@ -44,7 +44,7 @@ from provenance.report import RefInfo
 from provenance.settings import get_settings
 from rightsdb import Registry
 
-__all__ = ["AUDIO_MANIFEST", "ensure_index", "index_root", "open_index_dir", "write_index_dir"]
+__all__ = ["AUDIO_MANIFEST", "ensure_index", "index_root", "open_index_dir", "reference_index", "write_index_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,16 @@ def open_index_dir(directory: Path, params: EngineParams) -> AuditIndex:
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise IndexStoreError(f"{directory}: damaged audio index ({' '.join(str(exc).split())})") from None
     return index
+
+
+def reference_index(
+    registry: Registry, params: EngineParams, directory: Path | None, infos: dict[str, RefInfo] | None = None
+) -> ReferenceIndex:
+    """The registry's index: opened from ``directory`` when there is one (:func:`ensure_index`), else built from
+    the registry's stored prints (a registry in memory)."""
+    if directory is not None:
+        return open_index_dir(directory, params)
+    return load_index(registry, params, infos)[0]
 
 
 def _current(directory: Path, params: EngineParams) -> bool:
