@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,29 +20,14 @@ from provenance.report.model import Review
 from provenance.report.reviews import ClipReviews
 from rightsdb import Registry
 
-from .apihelp import BOTH_DATABASES, fingerprinted_sqlite, sample_registry_url
+from . import test_reviews_scan
 from .test_reviews_scan import COPY, PONG_CLIP, _sha, run
+
+# the same registries as the scan's review tests: the fingerprinted sample on SQLite and on PostgreSQL
+template, db = test_reviews_scan.template, test_reviews_scan.db
 
 NOTE = "a fan remake, checked frame by frame"
 BEFORE_REVIEWS = "0003"  # the schema revision before the review tables (0004)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fingerprinted_sqlite(tmp_path_factory)
-
-
-@pytest.fixture(params=BOTH_DATABASES)
-def db(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> Iterator[str]:
-    server, pg = None, None
-    if request.param == "postgres":
-        server = request.getfixturevalue("pg_server")
-        pg = server.fresh()
-    try:
-        yield sample_registry_url(request.param, template, tmp_path, pg)
-    finally:
-        if server is not None and pg is not None:
-            server.drop(pg)
 
 
 def _render(
