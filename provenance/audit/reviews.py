@@ -12,7 +12,7 @@ from typing import Any
 
 from provenance.audit.references import load_infos
 from provenance.errors import ScanError
-from provenance.report import EXPOSURE_ORDER, ClipReviews, DisputeMark, Report, Review, load_report, reviewed_again
+from provenance.report import ClipReviews, DisputeMark, Report, Review, exposure_summary, load_report, reviewed_again
 from rightsdb import Registry
 from rightsdb.disputes import list_disputes, open_disputes
 from rightsdb.reviews import current_decisions, list_decisions
@@ -105,9 +105,7 @@ def review_report(registry: Registry, report: Report) -> int:
         changed += moved
     if facts is not None:
         if facts.summary is not None:
-            levels = [c.exposure for c in report.clips]
-            summary: dict[str, int] = {level: levels.count(level) for level in EXPOSURE_ORDER}
-            facts.summary = {**facts.summary, **summary, "errors": sum(1 for c in report.clips if c.error)}
+            facts.summary = {**facts.summary, **exposure_summary(report.clips)}
         if reviews.any_disputes or facts.disputes_open is not None:
             facts.disputes_open = reviews.open_disputes(c.sha256 for c in report.clips)
     return changed

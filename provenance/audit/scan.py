@@ -31,7 +31,7 @@ from provenance.audit.signals import Snapshots, collected_signals
 from provenance.dataset import BadEntry, ClipSource, Entry, Selection, iter_sources
 from provenance.engine import EngineParams
 from provenance.errors import ScanError
-from provenance.report import EXPOSURE_ORDER, Clip, References, Report, ScanFacts, Source, render_clip, report_json
+from provenance.report import Clip, References, Report, ScanFacts, Source, exposure_summary, render_clip, report_json
 from rightsdb import Registry, atomic_write_text, registry_digest
 from rightsdb.results import begin_scan, end_scan
 from rightsdb.validation import territory_problem
@@ -184,8 +184,7 @@ def scan(
     end_scan(registry, scan_id, len(final), sum(1 for c in final if c.error))
     if progress:
         progress("done", total, total)
-    summary: dict[str, int] = {level: sum(1 for c in final if c.exposure == level) for level in EXPOSURE_ORDER}
-    summary["errors"] = sum(1 for c in final if c.error)
+    summary = exposure_summary(final)
     footage_count = sum(1 for info in infos.values() if info.kind == "footage")
     extra: dict[str, Any] = {"selection": selection.as_dict()} if selection is not None else {}
     if reviews.any_disputes:  # open disputes on the scanned clips (absent: the registry has none)

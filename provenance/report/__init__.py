@@ -13,7 +13,7 @@ caller's: this package reads no database and writes nothing.
 """
 
 from provenance.report.evidence import evidence_times
-from provenance.report.exposure import Terms, effective_terms, exposure_of, reason
+from provenance.report.exposure import Terms, effective_terms, exposure_of, exposure_summary, reason
 from provenance.report.html import FLAGGED, render_html
 from provenance.report.model import (
     AssetEvidence,
@@ -152,6 +152,7 @@ __all__ = [
     "evidence_times",
     "exceeds",
     "exposure_of",
+    "exposure_summary",
     "header_signals",
     "layer_name",
     "list_text",

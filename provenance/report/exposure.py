@@ -22,9 +22,9 @@ from datetime import date
 
 from provenance.report.model import Clip, Layer, Policy
 from provenance.report.reviews import counted, dismissed
-from provenance.report.vocabulary import AiTraining, Exposure
+from provenance.report.vocabulary import EXPOSURE_ORDER, AiTraining, Exposure
 
-__all__ = ["Terms", "effective_terms", "exposure_of", "reason"]
+__all__ = ["Terms", "effective_terms", "exposure_of", "exposure_summary", "reason"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,13 @@ def effective_terms(terms: Terms, as_of: date, territory: str | None = None) -> 
         if territory is None and terms.ai_training == "allow":
             return "conditional", f"training is allowed only in {where}"
     return terms.ai_training, None
+
+
+def exposure_summary(clips: Sequence[Clip]) -> dict[str, int]:
+    """The report's ``summary``: clips per exposure level, and those with an error."""
+    summary: dict[str, int] = {level: sum(1 for c in clips if c.exposure == level) for level in EXPOSURE_ORDER}
+    summary["errors"] = sum(1 for c in clips if c.error)
+    return summary
 
 
 def exposure_of(ai_trainings: Sequence[str]) -> Exposure:
