@@ -38,8 +38,10 @@ _IVF_NPROBE = 12
 #: An IVF vote search grown by appending rows (:meth:`FeatureBank.joined`: its centroids, an even sample of the rows
 #: it was built from, are kept) is built again once it holds more than this many times those rows: its lists are
 #: then on average twice the length a full build gives them (a query costs up to twice as much) and half its rows
-#: were never sampled for centroids. A choice, not a measurement: no recall loss was seen on the benchmark's one
-#: added reference in 49 (bench/index_bench.py --add), larger growth was not measured.
+#: were never sampled for centroids. A choice, not a measurement: only one reference added to 48 was measured
+#: (``bench/index_add_bench.py``, 0.92 h: the grown search found what a full build in the same order finds on 11 of
+#: 12 sample clips; on the 12th, new Freedoom gameplay, it kept a short footage match at half speed that the full
+#: build dropped, one that two full builds of 4 copies, in two orders, also disagree on).
 RETRAIN_FACTOR = 2.0
 
 
