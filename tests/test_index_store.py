@@ -386,9 +386,24 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
             after = _index(registry)
         added = {"freedoom::footage/freedoom-e1m1-playthrough.mp4", "freedoom::assets/freedoom-hud.png"}
         assert read == [added]  # the new references' prints alone were read from the registry
-        write_index_dir(PARAMS, index_payload(registry), tmp_path / "full")
+        payload = index_payload(registry)
+        write_index_dir(PARAMS, payload, tmp_path / "full")
+        # the same references in the extension's order: the old ones as the first directory holds them, then Freedoom
+        appended = sorted(payload, key=lambda item: (item[0] == "audio", item[1] in added))
+        write_index_dir(PARAMS, appended, tmp_path / "appended")
     finally:
         registry.dispose()
+    # every file but the vote search (its IVF centroids were sampled from the old rows) is the same-order full build's
+    same_order = tmp_path / "appended"
+    files = {f.name for f in same_order.iterdir()} - {MANIFEST}
+    assert files | {MANIFEST, indexdir.STATE} == {f.name for f in after.iterdir()}
+    for name in sorted(files - {"bank_votes.faiss"}):
+        if name.endswith(".npy"):
+            assert np.array_equal(np.load(same_order / name), np.load(after / name)), name
+        else:
+            assert (same_order / name).read_bytes() == (after / name).read_bytes(), name
+    facts = ("footage", "assets", "hash_rows", "bank_frames")
+    assert [read_manifest(after, PARAMS)[k] for k in facts] == [read_manifest(same_order, PARAMS)[k] for k in facts]
     assert after != before and before.exists()
     extended, full = open_index_dir(after, PARAMS), open_index_dir(tmp_path / "full", PARAMS)
     old = open_index_dir(before, PARAMS)
@@ -427,6 +442,41 @@ def test_a_removed_reference_makes_the_whole_index_built_again(sample_registry: 
     assert len(calls) == 1
     keys = [m.key for m in open_index_dir(after, PARAMS).refs]
     assert keys == [m.key for m in open_index_dir(before, PARAMS).refs if not m.key.startswith("pw-pong::")]
+
+
+def test_changed_generic_stretches_make_the_whole_index_built_again_then_it_is_extended(
+    sample_registry: Registry, tmp_path: Path
+) -> None:
+    """A stretch review marked generic changes what every reference's rows are: the index is built whole; the next
+    reference added extends it, the stretch still left out."""
+    import hashlib
+
+    from rightsdb.reviews import GenericSpec, record_decision
+
+    _index(sample_registry)
+    calls: list[Path] = []
+    real = indexdir.write_index_dir
+
+    def counted(params: EngineParams, payload: Any, directory: Path, state: Any = None) -> None:
+        calls.append(directory)
+        real(params, payload, directory, state)
+
+    pong = "footage/pixelworks-pong-attract.mp4"
+    clip = hashlib.sha256(b"a clip").hexdigest()
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(indexdir, "write_index_dir", counted)
+        _add_reference(sample_registry, tmp_path, "extra1")
+        record_decision(sample_registry, clip, "pw-pong", "false_match", "n", "me", generic=GenericSpec(pong, 0.0, 5.0))
+        cut = _index(sample_registry)
+        assert len(calls) == 1
+        _add_reference(sample_registry, tmp_path, "extra2")
+        extended = _index(sample_registry)
+        assert len(calls) == 1  # extended, not built again
+    opened = open_index_dir(extended, PARAMS)
+    keys = [m.key for m in opened.refs]
+    assert keys[:-1] == [m.key for m in open_index_dir(cut, PARAMS).refs] and keys[-1].startswith("extra2-work::")
+    times = opened.prints[keys.index(f"pw-pong::{pong}")].timestamps
+    assert len(times) and float(np.min(times)) > 5.0  # the generic stretch stays out of the extended index
 
 
 def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
