@@ -89,10 +89,96 @@ def _normalised(matches: Any) -> str:
     return repr(dataclasses.replace(matches, footage=footage, assets=sorted(matches.assets, key=lambda a: a.key)))
 
 
+def _copies_manifest(folder: Path, k: int, works: str = "") -> Path:
+    """Copy ``k`` of the sample's footage works (ids and holders suffixed ``-k``, no assets) in ``folder``, each file
+    made another content by trailing bytes; ``works``: only the works whose id starts so."""
+    import yaml
+
+    data = yaml.safe_load((SAMPLE / "registry" / "manifest.yaml").read_text("utf-8"))
+    out: dict[str, Any] = {"holders": [], "works": []}
+    for holder in data["holders"]:
+        out["holders"].append({**holder, "id": f"{holder['id']}-{k}"})
+    for work in data["works"]:
+        refs = [r for r in work["references"] if r["kind"] == "footage"]
+        if not refs or not work["id"].startswith(works):
+            continue
+        for ref in refs:
+            target = folder / ref["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes((SAMPLE / "registry" / ref["path"]).read_bytes() + f"copy {k}".encode())
+        out["works"].append({**work, "id": f"{work['id']}-{k}", "holder": f"{work['holder']}-{k}", "references": refs})
+    path = folder / "manifest.yaml"
+    path.write_text(yaml.safe_dump(out), "utf-8")
+    return path
+
+
+def _through_registry(work: Path, copies: int) -> dict[str, float]:
+    """The same addition through a SQLite registry (:func:`~provenance.audit.indexdir.ensure_index`, as ``registry
+    import``/``fingerprint`` and a scan call it): the sample and ``copies - 1`` copies of its footage works
+    registered (each copy's print stored as its original's: fingerprinting them again would only cost time), then
+    one more copy of the Freedoom work. Times the whole index written from the registry (every print read from
+    the database) and the extension (the new print alone read)."""
+    from provenance.audit.indexdir import ensure_index, index_root
+    from provenance.audit.manifests import import_manifest_file
+    from provenance.audit.references import FOOTAGE_ALGORITHM, ensure_fingerprints, load_infos, match_key
+    from provenance.engine import FINGERPRINT_VERSION, EngineParams
+    from rightsdb import Registry, sha256_file
+    from rightsdb.references import reference_rows, save_fingerprint, stored_fingerprints
+
+    params = EngineParams()
+    registry = Registry(f"sqlite:///{work / 'registry.db'}")
+    try:
+        import_manifest_file(registry, SAMPLE / "registry" / "manifest.yaml")
+        ensure_fingerprints(registry, params)
+        prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
+        originals = {ref.path: ref.sha256 for ref, _, _ in reference_rows(registry) if ref.kind == "footage"}
+
+        def register(folder: Path, k: int, works: str = "") -> None:
+            folder.mkdir()
+            manifest = _copies_manifest(folder, k, works)
+            import_manifest_file(registry, manifest)
+            for path, sha in originals.items():
+                if (folder / path).is_file():
+                    blobs = prints[sha]
+                    count = len(blobs[0]) // 4
+                    save_fingerprint(
+                        registry,
+                        sha256_file(folder / path),
+                        FOOTAGE_ALGORITHM,
+                        FINGERPRINT_VERSION,
+                        params.as_dict(),
+                        count,
+                        blobs,
+                    )
+            ensure_fingerprints(registry, params)  # their sound (none: the sample's footage is silent)
+
+        for k in range(1, copies):
+            register(work / f"copy{k}", k)
+
+        def timed() -> float:
+            t0 = time.perf_counter()
+            ensure_index(registry, params, match_key(registry, params), load_infos(registry))
+            return time.perf_counter() - t0
+
+        first = timed()
+        register(work / "added", copies, "freedoom")
+        incremental = timed()
+        root = index_root(registry)
+        assert root is not None
+        for d in root.iterdir():
+            if d.is_dir():
+                shutil.rmtree(d)
+        full = timed()
+    finally:
+        registry.dispose()
+    return {"registry_first_s": first, "registry_incremental_s": incremental, "registry_full_s": full}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--copies", type=int, default=48, help="footage copies K of the registry")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--registry", action="store_true", help="also through a SQLite registry (ensure_index)")
     args = ap.parse_args(argv)
     from provenance.audit.indexdir import extend_index_dir, open_index_dir, write_index_dir
     from provenance.engine import EngineParams, one_thread_per_process
@@ -162,6 +248,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         for line in differ:
             print(f"  differs from the full build (full / incremental): {line}")
+        if args.registry:
+            (work / "registry").mkdir()
+            times = _through_registry(work / "registry", args.copies)
+            row.update({n: round(v, 2) for n, v in times.items()})
+            print(
+                f"  through a SQLite registry (ensure_index, prints read from the database): whole index "
+                f"{times['registry_first_s']:.2f} s; one reference added: incremental "
+                f"{times['registry_incremental_s']:.2f} s, full rebuild {times['registry_full_s']:.2f} s",
+                flush=True,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")

@@ -16,10 +16,12 @@ format) is removed and built again.
 
 A registry state that only adds references to one an older directory holds (its :data:`STATE`: the same engine,
 versions and generic stretches, no reference removed or changed) is written from that directory and the added
-references' prints alone (:func:`extend_index_dir`): adding one reference to 0.92 h of footage takes 1.6 s
-instead of 35 (``bench/index_add_bench.py``). The added references come after the others (ids stay stable, where
-a full build orders references by work); the feature bank's IVF search keeps the centroids it was built with
-until it is due to be built whole again (:data:`~provenance.engine.bank.RETRAIN_FACTOR`), which it then is.
+references' prints alone (:func:`extend_index_dir`): adding one reference to 0.92 h of footage took 0.9-1.6 s
+instead of 28-35 (``bench/index_add_bench.py``, two runs; most of a full build lays the feature bank's vote rows
+out in their inverted lists, a cost that grows faster than the registry). The added references come after the
+others (ids stay stable, where a full build orders references by work); the feature bank's IVF search keeps the
+centroids it was built with until it is due to be built whole again
+(:data:`~provenance.engine.bank.RETRAIN_FACTOR`), which it then is.
 
 The sound of the references is stored beside the visual index as the audio index's arrays (landmark postings
 sorted by hash, where each hash starts, each reference's peaks), memory-mapped when the directory is opened.
