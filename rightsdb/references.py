@@ -72,12 +72,16 @@ def save_fingerprint(
             )
 
 
-def stored_fingerprints(registry: Registry, algorithm: str, version: str) -> dict[str, PrintBlobs]:
-    """Every stored fingerprint of ``algorithm`` at ``version``, by content."""
+def stored_fingerprints(
+    registry: Registry, algorithm: str, version: str, shas: set[str] | None = None
+) -> dict[str, PrintBlobs]:
+    """Every stored fingerprint of ``algorithm`` at ``version`` (of these contents only, when ``shas`` is given),
+    by content."""
     with registry.session() as session:
-        rows = session.exec(
-            select(Fingerprint).where(Fingerprint.algorithm == algorithm, Fingerprint.version == version)
-        ).all()
+        query = select(Fingerprint).where(Fingerprint.algorithm == algorithm, Fingerprint.version == version)
+        if shas is not None:
+            query = query.where(col(Fingerprint.sha256).in_(shas))
+        rows = session.exec(query).all()
         return {fp.sha256: (fp.timestamps, fp.data, fp.quality or b"") for fp in rows}
 
 

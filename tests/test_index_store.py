@@ -4,6 +4,8 @@ the registry changes or the directory is damaged, never opened half-written."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +15,11 @@ import numpy as np
 import pytest
 
 from fixtures import footage as F
-from provenance.audit import scan
-from provenance.audit.indexdir import ensure_index, index_root, open_index_dir
+from provenance.audit import indexdir, scan
+from provenance.audit.clip import raw_matches
+from provenance.audit.indexdir import ensure_index, index_root, open_index_dir, write_index_dir
 from provenance.audit.manifests import import_manifest_file
-from provenance.audit.references import ensure_fingerprints, load_index, load_infos, match_key
+from provenance.audit.references import ensure_fingerprints, index_payload, load_index, load_infos, match_key
 from provenance.audit.sound import AuditIndex
 from provenance.engine import EngineParams, ReferenceIndex, load_asset
 from provenance.engine.assets import AssetDetector
@@ -302,3 +305,287 @@ def test_the_audio_index_opened_from_disk_finds_what_the_built_one_finds(tmp_pat
         assert repr(a) == repr(b)
         found.append([m.key for m in a])
     assert found == [["w0::song0.m4a"], ["w1::song1.m4a"], []]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# an index extended by added references (issue 15: adding one reference costs seconds, not a rebuild)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _without(tmp_path: Path, work: str) -> Path:
+    """The sample registry's folder copied, beside its manifest one that lacks ``work`` (``without.yaml``)."""
+    import yaml
+
+    folder = tmp_path / "registry"
+    shutil.copytree(SAMPLE / "registry", folder)
+    data = yaml.safe_load((folder / "manifest.yaml").read_text("utf-8"))
+    data["works"] = [w for w in data["works"] if w["id"] != work]
+    (folder / "without.yaml").write_text(yaml.safe_dump(data), "utf-8")
+    return folder
+
+
+def _index(registry: Registry) -> Path:
+    directory = ensure_index(registry, PARAMS, match_key(registry, PARAMS), load_infos(registry))
+    assert directory is not None
+    return directory
+
+
+def _refuse_full_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the whole index was built again")
+
+    monkeypatch.setattr(indexdir, "write_index_dir", refused)
+
+
+def _findings(matches: Any) -> tuple[Any, str]:
+    """A clip's matches as a scan reports them (:func:`raw_matches`) and as the engine found them, both in key
+    order; the engine's internal ids (a segment's reference position, its evidence's positions in the candidate
+    arrays) follow the references' order, which an extended index does not share with a full build: left out,
+    the evidence's count kept."""
+    raw = raw_matches(matches)
+    raw["footage"].sort(key=lambda f: f["ref"])
+    raw["assets"].sort(key=lambda a: a["ref"])
+    footage = sorted(
+        (
+            dataclasses.replace(
+                ref,
+                segments=tuple(dataclasses.replace(s, reference=-1, evidence=(len(s.evidence),)) for s in ref.segments),
+            )
+            for ref in matches.footage
+        ),
+        key=lambda r: r.key,
+    )
+    assets = sorted(matches.assets, key=lambda a: a.key)
+    return raw, repr(dataclasses.replace(matches, footage=footage, assets=assets))
+
+
+def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_build(
+    tmp_path: Path, beside: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Freedoom (its footage, its HUD and their sound) registered after the rest of the sample: its directory is
+    written from the one before and Freedoom's prints alone, and every sample clip matches against it as against
+    the whole index built from the registry."""
+    folder = _without(tmp_path, "freedoom")
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        import_manifest_file(registry, folder / "without.yaml")
+        ensure_fingerprints(registry, PARAMS)
+        before = _index(registry)
+        import_manifest_file(registry, folder / "manifest.yaml")
+        ensure_fingerprints(registry, PARAMS)
+        read: list[set[str] | None] = []
+        real_payload = indexdir.index_payload
+
+        def payload(registry: Registry, infos: Any = None, only: set[str] | None = None) -> Any:
+            read.append(only)
+            return real_payload(registry, infos, only)
+
+        with monkeypatch.context() as patched:
+            _refuse_full_builds(patched)
+            patched.setattr(indexdir, "index_payload", payload)
+            after = _index(registry)
+        added = {"freedoom::footage/freedoom-e1m1-playthrough.mp4", "freedoom::assets/freedoom-hud.png"}
+        assert read == [added]  # the new references' prints alone were read from the registry
+        payload = index_payload(registry)
+        write_index_dir(PARAMS, payload, tmp_path / "full")
+        # the same references in the extension's order: the old ones as the first directory holds them, then Freedoom
+        appended = sorted(payload, key=lambda item: (item[0] == "audio", item[1] in added))
+        write_index_dir(PARAMS, appended, tmp_path / "appended")
+    finally:
+        registry.dispose()
+    # every file but the vote search (its IVF centroids were sampled from the old rows) is the same-order full build's
+    same_order = tmp_path / "appended"
+    files = {f.name for f in same_order.iterdir()} - {MANIFEST}
+    assert files | {MANIFEST, indexdir.STATE} == {f.name for f in after.iterdir()}
+    for name in sorted(files - {"bank_votes.faiss"}):
+        if name.endswith(".npy"):
+            assert np.array_equal(np.load(same_order / name), np.load(after / name)), name
+        else:
+            assert (same_order / name).read_bytes() == (after / name).read_bytes(), name
+    facts = ("footage", "assets", "hash_rows", "bank_frames")
+    assert [read_manifest(after, PARAMS)[k] for k in facts] == [read_manifest(same_order, PARAMS)[k] for k in facts]
+    assert after != before and before.exists()
+    extended, full = open_index_dir(after, PARAMS), open_index_dir(tmp_path / "full", PARAMS)
+    old = open_index_dir(before, PARAMS)
+    # ids stay stable: the old references first, in their order, the added ones after them
+    assert [m.key for m in extended.refs] == [m.key for m in old.refs] + [
+        "freedoom::footage/freedoom-e1m1-playthrough.mp4"
+    ]
+    assert [m.key for m, _ in extended.assets] == [m.key for m, _ in old.assets] + ["freedoom::assets/freedoom-hud.png"]
+    assert sorted(extended.audio.keys) == sorted(full.audio.keys)  # none: the sample's footage is silent
+    assert len(extended.hash_table()[0]) == len(full.hash_table()[0]) > len(old.hash_table()[0])
+    assert len(extended.bank) == len(full.bank) > len(old.bank)
+    assert isinstance(extended.bank.packed().descriptors, np.memmap)
+    found = 0
+    for clip in _clips():
+        a, b = match_clip(clip, full), match_clip(clip, extended)
+        assert _findings(a) == _findings(b), clip
+        found += any(r.key.startswith("freedoom::") for r in (*a.footage, *a.assets))
+    assert found >= 3  # the added work is found: the comparison covers what was added
+
+
+def test_a_removed_reference_makes_the_whole_index_built_again(sample_registry: Registry) -> None:
+    from rightsdb.edit import remove_reference
+
+    before = _index(sample_registry)
+    remove_reference(sample_registry, "pw-pong", "footage/pixelworks-pong-attract.mp4")
+    calls: list[Path] = []
+    real = indexdir.write_index_dir
+
+    def counted(params: EngineParams, payload: Any, directory: Path, state: Any = None) -> None:
+        calls.append(directory)
+        real(params, payload, directory, state)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(indexdir, "write_index_dir", counted)
+        after = _index(sample_registry)
+    assert len(calls) == 1
+    keys = [m.key for m in open_index_dir(after, PARAMS).refs]
+    assert keys == [m.key for m in open_index_dir(before, PARAMS).refs if not m.key.startswith("pw-pong::")]
+
+
+def test_changed_generic_stretches_make_the_whole_index_built_again_then_it_is_extended(
+    sample_registry: Registry, tmp_path: Path
+) -> None:
+    """A stretch review marked generic changes what every reference's rows are: the index is built whole; the next
+    reference added extends it, the stretch still left out."""
+    import hashlib
+
+    from rightsdb.reviews import GenericSpec, record_decision
+
+    _index(sample_registry)
+    calls: list[Path] = []
+    real = indexdir.write_index_dir
+
+    def counted(params: EngineParams, payload: Any, directory: Path, state: Any = None) -> None:
+        calls.append(directory)
+        real(params, payload, directory, state)
+
+    pong = "footage/pixelworks-pong-attract.mp4"
+    clip = hashlib.sha256(b"a clip").hexdigest()
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(indexdir, "write_index_dir", counted)
+        _add_reference(sample_registry, tmp_path, "extra1")
+        record_decision(sample_registry, clip, "pw-pong", "false_match", "n", "me", generic=GenericSpec(pong, 0.0, 5.0))
+        cut = _index(sample_registry)
+        assert len(calls) == 1
+        _add_reference(sample_registry, tmp_path, "extra2")
+        extended = _index(sample_registry)
+        assert len(calls) == 1  # extended, not built again
+    opened = open_index_dir(extended, PARAMS)
+    keys = [m.key for m in opened.refs]
+    assert keys[:-1] == [m.key for m in open_index_dir(cut, PARAMS).refs] and keys[-1].startswith("extra2-work::")
+    times = opened.prints[keys.index(f"pw-pong::{pong}")].timestamps
+    assert len(times) and float(np.min(times)) > 5.0  # the generic stretch stays out of the extended index
+
+
+def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
+    sample_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _index(sample_registry)
+    _add_reference(sample_registry, tmp_path, "extra1")
+    key = match_key(sample_registry, PARAMS)
+    real = indexdir.save_index
+
+    def interrupted(index: ReferenceIndex, directory: Path, extra: Any = None) -> None:
+        real(index, directory, extra)
+        raise OSError(28, "No space left on device")  # all written but not yet renamed into place
+
+    with monkeypatch.context() as patched:
+        patched.setattr(indexdir, "save_index", interrupted)
+        with pytest.raises(IndexStoreError, match="cannot write the reference index"):
+            _index(sample_registry)
+    root = before.parent
+    assert not (root / key[:32]).exists() and not list(root.glob(".building-*"))
+    with monkeypatch.context() as patched:
+        _refuse_full_builds(patched)
+        first = _index(sample_registry)
+        _add_reference(sample_registry, tmp_path, "extra2")
+        second = _index(sample_registry)  # an extended index extended again
+    for directory, count in ((first, 1), (second, 2)):
+        manifest = read_manifest(directory, PARAMS)
+        assert set(manifest["files"]) | {MANIFEST} == {f.name for f in directory.iterdir()}
+        opened = open_index_dir(directory, PARAMS)
+        assert opened.footage_count == open_index_dir(first, PARAMS).footage_count + count - 1
+        assert [m.key for m in opened.refs][-1].startswith(f"extra{count}-work::")
+    # the copies added hold as many hash rows and bank frames as the reference they copy
+    opened = open_index_dir(second, PARAMS)
+    keys = [m.key for m in opened.refs]
+    _, rows_ref, _, _ = opened.hash_table()
+    bank_ref = np.asarray(opened.bank_ref)
+    copied = keys.index("corridor-of-doom::footage/corridor-of-doom-showcase.mp4")
+    for copy in (len(keys) - 2, len(keys) - 1):
+        assert (rows_ref == copy).sum() == (rows_ref == copied).sum() > 0
+        assert (bank_ref == copy).sum() == (bank_ref == copied).sum() > 0
+
+
+def test_an_index_whose_bank_search_outgrew_its_centroids_is_built_whole_again(
+    sample_registry: Registry, tmp_path: Path, caplog: Any
+) -> None:
+    before = _index(sample_registry)
+    manifest = json.loads((before / MANIFEST).read_text("utf-8"))
+    import faiss
+
+    assert isinstance(faiss.read_index_binary(str(before / "bank_votes.faiss")), faiss.IndexBinaryIVF)  # centroids
+    assert manifest["bank_trained_rows"] > 2 * 1000  # every row it holds, written by a full build
+    manifest["bank_trained_rows"] = 1000  # as if its lists were laid out on far fewer rows than it holds
+    (before / MANIFEST).write_text(json.dumps(manifest), "utf-8")
+    _add_reference(sample_registry, tmp_path, "extra1")
+    caplog.set_level("INFO", logger="provenance.audit.indexdir")
+    after = _index(sample_registry)
+    assert "due to be built again" in caplog.text and "building the whole reference index" in caplog.text
+    rebuilt = read_manifest(after, PARAMS)
+    assert rebuilt["bank_trained_rows"] > 1000 and len(rebuilt["footage"]) == len(manifest["footage"]) + 1
+
+
+@pytest.mark.postgres
+def test_a_postgresql_registry_s_index_is_extended_by_an_added_reference(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    get_settings.cache_clear()
+    registry = Registry(pg_url)
+    try:
+        import_manifest_file(registry, SAMPLE / "registry" / "manifest.yaml")
+        ensure_fingerprints(registry, PARAMS)
+        before = _index(registry)
+        _add_reference(registry, tmp_path, "extra1")
+        with monkeypatch.context() as patched:
+            _refuse_full_builds(patched)
+            after = _index(registry)
+    finally:
+        registry.dispose()
+    assert after.parent == before.parent == Path(get_settings().index_dir).resolve() / after.parent.name
+    opened = open_index_dir(after, PARAMS)
+    assert [m.key for m in opened.refs][:-1] == [m.key for m in open_index_dir(before, PARAMS).refs]
+    assert opened.refs[-1].key == "extra1-work::ref.mp4"
+
+
+def test_the_audio_index_of_an_extended_directory_is_the_full_build_s(tmp_path: Path) -> None:
+    """Real game music (frozen-bubble) registered as two songs, a third added: the extended directory's audio
+    postings are, array for array, those of the index built of the three in that order, and find the same."""
+    from provenance.audit.indexdir import extend_index_dir
+    from provenance.engine.audio import AudioParams, fingerprint_audio, match_audio
+
+    from .audiomedia import RATE, SONGS, have_material, load, write_audio
+
+    if not have_material():
+        pytest.skip("frozen-bubble-data not installed")
+    params = AudioParams()
+    songs = [load(SONGS[name], 5.0, 30.0) for name in ("song", "other", "intro")]
+    prints = []
+    for i, x in enumerate(songs):
+        fp = fingerprint_audio(write_audio(tmp_path / f"song{i}.m4a", x), params)
+        assert fp is not None
+        prints.append(("audio", f"w{i}::song{i}.m4a", "music", fp.to_payload()))
+    write_index_dir(PARAMS, prints[:2], tmp_path / "two")
+    extend_index_dir(PARAMS, tmp_path / "two", prints[2:], tmp_path / "extended")
+    write_index_dir(PARAMS, prints, tmp_path / "full")
+    extended, full = open_index_dir(tmp_path / "extended", PARAMS), open_index_dir(tmp_path / "full", PARAMS)
+    assert extended.audio.keys == full.audio.keys == [k for _, k, _, _ in prints]
+    for name, array in full.audio.arrays().items():
+        assert np.array_equal(extended.audio.arrays()[name], array), name
+    for i, x in enumerate(songs):
+        fp = fingerprint_audio(write_audio(tmp_path / f"clip{i}.m4a", x[8 * RATE : 16 * RATE]), params.for_query())
+        assert fp is not None
+        a, b = match_audio(fp, full.audio), match_audio(fp, extended.audio)
+        assert repr(a) == repr(b) and [m.key for m in a] == [f"w{i}::song{i}.m4a"]

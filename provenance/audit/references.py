@@ -224,13 +224,20 @@ which do not): ``(kind, key, layer, data)`` by work and path, ``data`` the store
 print's blobs of a reference with sound."""
 
 
-def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -> IndexPayload:
+def index_payload(
+    registry: Registry, infos: dict[str, RefInfo] | None = None, only: set[str] | None = None
+) -> IndexPayload:
     """Read everything the reference index is built from (stored footage prints, asset images) once.
 
-    ``infos`` (from :func:`load_infos`) saves reading the references again when the caller has them.
+    ``infos`` (from :func:`load_infos`) saves reading the references again when the caller has them; ``only``
+    (keys as :func:`ref_key` makes them) reads these references alone (those added to an index already written),
+    their prints and nothing else.
     """
     infos = load_infos(registry) if infos is None else infos
-    prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION)
+    if only is not None:
+        infos = {key: info for key, info in infos.items() if key in only}
+    shas = None if only is None else {info.sha256 for info in infos.values()}
+    prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, shas)
     assets = reference_assets(registry, infos)
     payload: IndexPayload = []
     for key, info in sorted(infos.items()):  # by work and path: the index is the same whatever the import order
@@ -242,7 +249,7 @@ def index_payload(registry: Registry, infos: dict[str, RefInfo] | None = None) -
         elif info.kind == "asset":
             payload.append(("asset", key, info.layer, assets[key]))
     sounds = [(key, info.kind, info.layer, info.sha256) for key, info in sorted(infos.items())]
-    payload += audio_payload(registry, sounds)
+    payload += audio_payload(registry, sounds, only is not None)
     return without_generic(payload, generic_stretches(registry))
 
 

@@ -85,9 +85,13 @@ def ensure_audio_prints(registry: Registry, progress: Callable[[str, int, int], 
     return len(todo)
 
 
-def audio_payload(registry: Registry, refs: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, Any]]:
-    """``("audio", key, layer, blobs)`` for each ``(key, kind, layer, sha256)`` of ``refs`` that has sound."""
-    prints: dict[str, PrintBlobs] = stored_fingerprints(registry, AUDIO_ALGORITHM, AUDIO_VERSION)
+def audio_payload(
+    registry: Registry, refs: list[tuple[str, str, str, str]], only: bool = False
+) -> list[tuple[str, str, str, Any]]:
+    """``("audio", key, layer, blobs)`` for each ``(key, kind, layer, sha256)`` of ``refs`` that has sound
+    (``only``: read the prints of these references' contents alone, not every stored one: a few of many)."""
+    shas = {sha for _, _, _, sha in refs} if only else None
+    prints: dict[str, PrintBlobs] = stored_fingerprints(registry, AUDIO_ALGORITHM, AUDIO_VERSION, shas)
     out: list[tuple[str, str, str, Any]] = []
     for key, kind, layer, sha in refs:
         if kind not in AUDIO_KINDS:

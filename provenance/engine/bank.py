@@ -20,9 +20,9 @@ from provenance.engine.features import (
     match_region,
     single_thread_faiss,
 )
-from provenance.errors import ConfigError
+from provenance.errors import ConfigError, IndexStoreError
 
-__all__ = ["AssetShortlist", "BankHit", "FeatureBank", "PackedFeatures", "binary_index"]
+__all__ = ["RETRAIN_FACTOR", "AssetShortlist", "BankHit", "FeatureBank", "PackedFeatures", "binary_index"]
 
 U8Array = npt.NDArray[np.uint8]
 
@@ -35,6 +35,14 @@ _IVF_LIST_SIZE = 128
 #: with the exact search's best video for 94.8 % of queries and 79 % of its verified frames, 16 lists for 95.3 %
 #: and 81 %, at 2.8 ms a query against 3.5.)
 _IVF_NPROBE = 12
+#: An IVF vote search grown by appending rows (:meth:`FeatureBank.joined`: its centroids, an even sample of the rows
+#: it was built from, are kept) is built again once it holds more than this many times those rows: its lists are
+#: then on average twice the length a full build gives them (a query costs up to twice as much) and half its rows
+#: were never sampled for centroids. A choice, not a measurement: only one reference added to 48 was measured
+#: (``bench/index_add_bench.py``, 0.92 h: the grown search found what a full build in the same order finds on 11 of
+#: 12 sample clips; on the 12th, new Freedoom gameplay, it kept a short footage match at half speed that the full
+#: build dropped, one that two full builds of 4 copies, in two orders, also disagree on).
+RETRAIN_FACTOR = 2.0
 
 
 def _ivf_index(descs: U8Array) -> tuple[Any, Any]:
@@ -146,6 +154,7 @@ class FeatureBank:
     _owner: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
     _groups: list[int] | npt.NDArray[np.int64] = field(default_factory=list)  # an array when opened (mapped)
     _matcher: Any = None
+    _trained: int | None = None  # rows the search was laid out on, when it grew since (trained_rows)
 
     def __post_init__(self) -> None:
         if self.backend not in ("bf", "ivf", "auto"):
@@ -162,6 +171,7 @@ class FeatureBank:
         self._groups.append(len(self._refs) if group is None else group)
         self._refs.append(features)
         self._matcher = None
+        self._trained = None
         return len(self._refs) - 1
 
     @classmethod
@@ -170,13 +180,87 @@ class FeatureBank:
     ) -> FeatureBank:
         """A bank of ``frames`` (their ``groups``) whose vote search :meth:`save_matcher` wrote to ``matcher``:
         read by memory map, like the frames' features and their groups."""
+        return cls.adopted(params, frames, groups, (_read_mapped(matcher),))
+
+    @classmethod
+    def adopted(
+        cls,
+        params: LocalParams,
+        frames: PackedFeatures,
+        groups: npt.NDArray[np.int64],
+        matcher: tuple[Any, ...],
+        trained: int | None = None,
+    ) -> FeatureBank:
+        """A bank of ``frames`` (their ``groups``) whose vote search is ``matcher`` (a FAISS binary index over their
+        :meth:`vote_descriptors`, in frame order, then what it keeps alive); ``trained``: the rows its inverted
+        lists were laid out on, when it grew since (:meth:`trained_rows`)."""
         bank = cls(params)
         bank._refs = frames
         bank._groups = groups
         counts = np.minimum(np.diff(frames.offsets), params.vote_features)
         bank._owner = np.repeat(np.arange(len(frames), dtype=np.int32), counts)
-        bank._matcher = (_read_mapped(matcher),)
+        bank._matcher = matcher
+        bank._trained = trained
         return bank
+
+    def trained_rows(self) -> int:
+        """The vote rows the search was laid out on (an IVF index's lists: its centroids are a sample of them):
+        every row it holds, unless rows were added to it since (:meth:`adopted`)."""
+        self._build()
+        return len(self._owner) if self._trained is None else self._trained
+
+    def vote_descriptors(self) -> U8Array:
+        """Every frame's vote descriptors (its strongest ``params.vote_features``), stacked in frame order: the rows
+        of the vote search."""
+        if isinstance(self._refs, PackedFeatures):
+            offsets = np.asarray(self._refs.offsets, np.int64)
+            counts = np.diff(offsets)
+            rank = np.arange(int(offsets[-1]), dtype=np.int64) - np.repeat(offsets[:-1], counts)
+            return np.ascontiguousarray(np.asarray(self._refs.descriptors)[rank < self.params.vote_features])
+        descs = [self._vote_descriptors(f) for f in self._refs]
+        return np.ascontiguousarray(np.concatenate(descs)) if descs else np.zeros((0, 32), np.uint8)
+
+    def joined(self, added: FeatureBank, matcher: Path, trained: int | None, group_offset: int) -> FeatureBank:
+        """This bank (opened from an index directory; its vote search written to ``matcher``, its lists laid out on
+        ``trained`` rows, None: on every row it holds) followed by ``added``'s frames, their groups shifted by
+        ``group_offset``: what a bank of all of them built in that order holds, its vote search grown by
+        ``added``'s rows instead of built again.
+
+        A flat search grows as a full build would make it (the same exact search) until it holds more than
+        ``_AUTO_BF_MAX`` rows: then it is built (an IVF index) from every row, as a full build would. An IVF
+        index keeps its centroids (no retraining): :class:`~provenance.errors.IndexStoreError` once it would
+        hold more than :data:`RETRAIN_FACTOR` times the rows they were sampled from (the whole index is then due
+        to be built again)."""
+        import faiss
+
+        rows = added.vote_descriptors()
+        search = single_thread_faiss().read_index_binary(str(matcher))  # into memory: its lists grow
+        total = int(search.ntotal) + len(rows)
+        if isinstance(search, faiss.IndexBinaryIVF):
+            trained = int(search.ntotal) if trained is None else trained
+            if total > RETRAIN_FACTOR * trained:
+                raise IndexStoreError(
+                    f"{matcher}: the feature bank's search was laid out on {trained} rows, {total} are more than "
+                    f"{RETRAIN_FACTOR:g} times as many: it is due to be built again"
+                )
+            search.add(rows)
+            grown: tuple[Any, ...] = (search,)
+        elif total <= _AUTO_BF_MAX or self.backend == "bf":
+            search.add(rows)
+            grown, trained = (search,), total
+        else:
+            grown, trained = binary_index(np.concatenate([self.vote_descriptors(), rows]), 0), total
+        a, b = self.packed(), added.packed()
+        frames = PackedFeatures(
+            np.concatenate([a.keypoints, b.keypoints]),
+            np.concatenate([a.descriptors, b.descriptors]),
+            np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]]).astype(np.int64),
+            np.concatenate([a.sizes, b.sizes]),
+        )
+        groups = np.concatenate(
+            [np.asarray(self._groups, np.int64), np.asarray(added._groups, np.int64) + group_offset]
+        )
+        return FeatureBank.adopted(self.params, frames, groups, grown, trained)
 
     def packed(self) -> PackedFeatures:
         """Every stored frame's features in flat arrays (what an index directory stores)."""

@@ -50,7 +50,7 @@ from provenance.engine.params import EngineParams, local_params
 from provenance.engine.references import FootagePrint, ReferenceIndex, RefMeta
 from provenance.errors import IndexStoreError
 
-__all__ = ["INDEX_FORMAT", "MANIFEST", "open_index", "read_manifest", "save_index"]
+__all__ = ["INDEX_FORMAT", "MANIFEST", "extend_index", "open_index", "read_manifest", "save_index"]
 
 Index = TypeVar("Index", bound=ReferenceIndex)
 
@@ -103,6 +103,7 @@ def save_index(index: ReferenceIndex, directory: Path, extra: Mapping[str, bytes
         "asset_vote_distance": shortlist.vote_distance,
         "hash_rows": len(table),
         "bank_frames": len(packed),
+        "bank_trained_rows": index.bank.trained_rows(),
         "files": {f.name: f.stat().st_size for f in sorted(directory.iterdir())},
     }
     tmp = directory / f"{MANIFEST}.tmp"
@@ -122,6 +123,57 @@ def open_index(directory: Path, index: Index) -> Index:
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexStoreError(f"{directory}: damaged reference index ({' '.join(str(exc).split())})") from None
     return index
+
+
+def extend_index(directory: Path, old: Index, added: ReferenceIndex, into: Index) -> Index:
+    """Fill the empty ``into`` with ``old``'s references (opened from ``directory``: :func:`open_index`) followed by
+    ``added``'s (built in memory from the new references only), as building an index of all of them in that order
+    would, without building the searches over ``old``'s again: for :func:`save_index` to write when references
+    were added to the registry and none removed or changed (one reference added to a registry of many hours: a
+    second or two instead of a whole build, most of which was laying the feature bank's vote rows out in their
+    inverted lists).
+
+    Ids stay stable: ``added``'s references, hash rows and bank frames come after ``old``'s. The exact hash search
+    is made again from every kept hash (cheap: no table is trained); the feature bank's vote search grows by the
+    new rows (:meth:`~provenance.engine.bank.FeatureBank.joined`: an IVF index keeps its centroids, and raises
+    :class:`~provenance.errors.IndexStoreError` when it is due to be built whole again); the assets' prepared
+    detectors are kept (mapped) and the shortlist over them is built again only when assets were added."""
+    if into.footage_count or into.asset_count or old.params != added.params or old.params != into.params:
+        raise IndexStoreError(f"{directory}: an index is extended into an empty one, with the same settings")
+    manifest = read_manifest(directory, old.params)
+    n = old.footage_count
+    _, old_ref, old_time, old_region = old.hash_table()
+    _, new_ref, new_time, new_region = added.hash_table()
+    kept = [_kept_hashes(p, old.params.min_quality) for p in (*old.prints, *added.prints)]
+    table = StaticHashIndex(_cat(kept, (0, 32), np.uint8), 256, old.params.max_distance)
+    joined = (
+        np.concatenate([old_ref, new_ref + n]).astype(np.int32),
+        np.concatenate([old_time, new_time]).astype(np.float32),
+        np.concatenate([old_region, new_region]).astype(np.int8),
+    )
+    if len(table) != len(joined[0]):
+        raise IndexStoreError(f"{directory}: damaged reference index ({len(table)} kept hashes, {len(joined[0])} rows)")
+    trained = manifest.get("bank_trained_rows")  # absent: written before it was kept (then: every row it holds)
+    bank = old.bank.joined(added.bank, directory / "bank_votes.faiss", None if trained is None else int(trained), n)
+    into.adopt_footage(
+        [*old.refs, *added.refs],
+        [*old.prints, *added.prints],
+        (table, *joined),
+        bank,
+        np.concatenate([np.asarray(old.bank_ref, np.int64), np.asarray(added.bank_ref, np.int64) + n]),
+        np.concatenate([np.asarray(old.bank_time, np.float64), np.asarray(added.bank_time, np.float64)]),
+    )
+    if added.assets:
+        into.assets = [*old.assets, *added.assets]  # their shortlist is built when it is written
+    else:
+        into.adopt_assets([m for m, _ in old.assets], [d for _, d in old.assets], old.asset_shortlist())
+    return into
+
+
+def _kept_hashes(fp: FootagePrint, min_quality: int) -> npt.NDArray[np.uint8]:
+    """A print's region hashes of at least ``min_quality``, in the order of its hash rows (frame, then region)."""
+    n, r = fp.hashes.shape[:2]
+    return np.asarray(fp.hashes).reshape(n * r, 32)[np.asarray(fp.quality).reshape(n * r) >= min_quality]
 
 
 def read_manifest(directory: Path, params: EngineParams) -> dict[str, Any]:

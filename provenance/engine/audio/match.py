@@ -116,6 +116,31 @@ class AudioIndex:
         index._opened = True
         return index
 
+    def joined(self, added: AudioIndex) -> AudioIndex:
+        """This index followed by ``added``'s references (both built or opened, with the same settings): what an
+        index of all of them added in that order holds, its postings merged instead of every reference's landmarks
+        computed again; it takes no more references."""
+        if added.params != self.params:
+            raise ValueError("audio indexes of other settings cannot be joined")
+        a, b = self.arrays(), added.arrays()
+        space = np.arange(HASH_SPACE, dtype=np.uint32)
+        hashes = np.concatenate([np.repeat(space, np.diff(a["starts"])), np.repeat(space, np.diff(b["starts"]))])
+        order = np.argsort(hashes, kind="stable")  # a hash's postings: this index's, then added's (reference order)
+        refs = np.concatenate([a["refs"], np.asarray(b["refs"], np.int32) + len(self)]).astype(np.int32)
+        times = np.concatenate([a["times"], b["times"]]).astype(np.float32)
+        peaks = np.concatenate([a["peak_keys"], b["peak_keys"]]).astype(np.int64)
+        offsets = np.concatenate([a["peak_offsets"], b["peak_offsets"][1:] + a["peak_offsets"][-1]]).astype(np.int64)
+        arrays: dict[str, npt.NDArray[np.generic]] = {
+            "refs": refs[order],
+            "times": times[order],
+            "starts": np.searchsorted(hashes[order], np.arange(HASH_SPACE + 1, dtype=np.uint32)).astype(np.int32),
+            "peak_keys": peaks,
+            "peak_offsets": offsets,
+        }
+        keys = [*zip(self.keys, self.layers, self.durations, strict=True)]
+        keys += zip(added.keys, added.layers, added.durations, strict=True)
+        return AudioIndex.opened(self.params, keys, arrays)
+
     def add(self, key: str, layer: str, fp: AudioPrint) -> None:
         """Add a reference's print under ``key`` (its layer decides the order of matching)."""
         if self._opened:
