@@ -28,6 +28,7 @@ def local_pass(
     box: Box,
     votes: Votes,
     matched: set[int],
+    panels: tuple[Box, ...] = (),
 ) -> None:
     """Local features on the frames hashes left unexplained: probed sparsely, dense where they find something.
 
@@ -46,6 +47,13 @@ def local_pass(
     A picture-in-picture, a crop or a stream layout keeps its geometry, so most of a found run costs a warp and
     a hash per match instead of a feature search. Every match of the frame is tracked with its own time, so a
     still screen's matches (several moments of the reference alike) stay as many votes as the search gives.
+
+    A frame in which the search finds nothing, or only a streamer's composition (a ``stream``-layer reference),
+    is searched again in the window's ``panels`` (the game box of a stream layout, a picture-in-picture inset;
+    :func:`_searched_panels`), each on its own: in a stream layout the overlay's and the facecam's sharp edges
+    take most of the frame's strongest keypoints, and the game picture between them gets too few votes to be
+    shortlisted (on the engine benchmark's live streams over registered game footage, the whole frame's search
+    shortlisted other games by 4-8 votes, while the game box alone found its game by 38-98 inliers).
     """
     params = index.params
     lp = local_params(params)
@@ -61,6 +69,7 @@ def local_pass(
     ]
     done: set[int] = set()
     position = {f: i for i, f in enumerate(candidates)}
+    inside = _searched_panels(panels, box.width, box.height)
     while queue:
         f, sides, origin = queue.pop()
         if f in done:
@@ -72,6 +81,12 @@ def local_pass(
         hits = _track_frame(index, times[f], image, votes, origin) if origin else ()
         if not hits:
             hits = _local_frame(index, lp, times[f], image, votes, sides)
+        if all(index.refs[h.ref].layer == "stream" for h in hits):  # what the game box shows is still unknown
+            for panel in inside:
+                extra = _local_frame(index, lp, times[f], image, votes, sides, panel)
+                if extra:
+                    hits += extra
+                    break
         if hits:  # the neighbours, searched the way round (direct, mirrored) this frame was found
             found = frozenset(h.match.mirrored for h in hits)
             i = position[f]
@@ -88,6 +103,7 @@ class _Hit:
     match: RegionMatch
     region: tuple[float, float, float, float]
     rival: int = 0  # the most inliers a reference of another work gave this frame (holder layers only)
+    panel: Box | None = None  # the panel of the frame that was searched (None: the whole frame)
 
 
 #: Reference seconds per clip second a tracked match may move by: the alignment's speed range.
@@ -109,11 +125,12 @@ def _track_frame(
     params = index.params
     hits: list[_Hit] = []
     for h in origin:
-        if h.match.query_size != (image.shape[1], image.shape[0]):
+        query = image if h.panel is None else np.ascontiguousarray(h.panel.crop(image))
+        if h.match.query_size != (query.shape[1], query.shape[0]):
             continue
         dt = t - h.t
         lo, hi = sorted((h.r_t + dt * _TRACK_SPEEDS[0], h.r_t + dt * _TRACK_SPEEDS[1]))
-        placed = _place_in_time(index, h.ref, lo - _TRACK_SLACK_S, hi + _TRACK_SLACK_S, image, h.match)
+        placed = _place_in_time(index, h.ref, lo - _TRACK_SLACK_S, hi + _TRACK_SLACK_S, query, h.match)
         if not isinstance(placed, tuple):
             continue
         r_t, d = placed
@@ -127,7 +144,7 @@ def _track_frame(
             h.region,
             rival=h.rival,
         )
-        hits.append(_Hit(t, h.ref, r_t, h.match, h.region, h.rival))
+        hits.append(_Hit(t, h.ref, r_t, h.match, h.region, h.rival, h.panel))
     if hits:
         votes.local_tried += 1
     return tuple(hits)
@@ -157,10 +174,14 @@ def _local_frame(
     image: npt.NDArray[np.uint8],
     votes: Votes,
     sides: frozenset[bool] = _BOTH_SIDES,
+    panel: Box | None = None,
 ) -> tuple[_Hit, ...]:
-    """Search one (trimmed) clip frame in the feature bank (the ``sides`` asked: direct, mirrored) and vote for
-    what it finds; returns the matches it voted for (none: nothing found)."""
+    """Search one (trimmed) clip frame in the feature bank (the ``sides`` asked: direct, mirrored), or only its
+    ``panel``, and vote for what it finds; returns the matches it voted for (none: nothing found)."""
     params = index.params
+    frame_size = (image.shape[1], image.shape[0])
+    if panel is not None:
+        image = np.ascontiguousarray(panel.crop(image))
     feats = _oriented_features(image, lp, sides)
     searched = feats if False in sides else feats.mirror
     if searched is None or len(searched) < params.local_min_inliers:
@@ -199,14 +220,35 @@ def _local_frame(
     hits: list[_Hit] = []
     for m, ref, r_t, score, confirmed in sorted(found, key=lambda f: -f[0].inliers):  # most inliers vote first
         quad = m.quad
-        qw, qh = m.query_size
-        x0, y0 = float(quad[:, 0].min()), float(quad[:, 1].min())
-        x1, y1 = float(quad[:, 0].max()), float(quad[:, 1].max())
+        qw, qh = frame_size  # the region is the frame's, wherever the search looked
+        dx, dy = (0, 0) if panel is None else (panel.x0, panel.y0)
+        x0, y0 = float(quad[:, 0].min()) + dx, float(quad[:, 1].min()) + dy
+        x1, y1 = float(quad[:, 0].max()) + dx, float(quad[:, 1].max()) + dy
         region = (max(0.0, x0 / qw), max(0.0, y0 / qh), min(1.0, x1 / qw), min(1.0, y1 / qh))
         method = "orb-mirror" if m.mirrored else "orb"
         votes.add(t, ref, r_t, score, method, -m.inliers, region, confirmed, rival)
-        hits.append(_Hit(t, ref, r_t, m, region, rival))
+        hits.append(_Hit(t, ref, r_t, m, region, rival, panel))
     return tuple(hits)
+
+
+#: Panels of a window searched on their own (the best ones; find_panels ranks them by area and drawn edges).
+_PANEL_SEARCHES = 2
+#: A panel covering at least this share of the frame is the frame (its own search says nothing new).
+_PANEL_MAX_AREA = 0.8
+#: A panel's shorter side must have this many pixels for local features (the smallest game box of the engine
+#: benchmark's stream layouts, at 320 x 180, is about 100 pixels high).
+_PANEL_MIN_SIDE = 64
+
+
+def _searched_panels(panels: tuple[Box, ...], width: int, height: int) -> tuple[Box, ...]:
+    """The panels the local pass searches on their own: the best :data:`_PANEL_SEARCHES` of those with enough
+    pixels that are not (nearly) the whole frame."""
+    fit = [
+        p
+        for p in panels
+        if min(p.width, p.height) >= _PANEL_MIN_SIDE and p.width * p.height < _PANEL_MAX_AREA * width * height
+    ]
+    return tuple(fit[:_PANEL_SEARCHES])
 
 
 #: Works (feature-bank groups) besides the one found whose best frames are verified as rivals.

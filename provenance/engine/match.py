@@ -105,4 +105,4 @@ def _find_candidates(
     votes.informative += prints.informative
     matched_frames = hash_votes(index, times, prints.queries, votes)
     if len(matched_frames) < params.explained_fraction * len(images) and len(index.bank):
-        local_pass(index, times, images, prints.box, votes, matched_frames)
+        local_pass(index, times, images, prints.box, votes, matched_frames, prints.panels)

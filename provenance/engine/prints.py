@@ -43,6 +43,7 @@ class WindowPrint:
     box: Box
     queries: list[HashQuery]
     informative: int
+    panels: tuple[Box, ...] = ()  # pictures pasted in the frames (inside ``box``, in its coordinates), best first
 
 
 #: Shortest run of frames (at the clip's sampling) whose own borders are judged apart from their window's.
@@ -107,6 +108,7 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
     for shot, members in _shot_boxes(images, box):
         queries += _region_queries(*HASHER.regions([images[f] for f in members], shot, mirror=True), members)
     trimmed = [trim(im, box) for im in images]
+    panels: list[Box] = []
     for panel in find_panels(trimmed):
         # shave the line itself (a drawn frame around an inset), then trim the pasted picture's own
         # bars as its reference's were trimmed
@@ -114,7 +116,8 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
         panel = Box(panel.x0 + sx, panel.y0 + sy, panel.x1 - sx, panel.y1 - sy)
         inner = detect_borders([np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: border_step(n)]])
         inside = Box(panel.x0 + inner.x0, panel.y0 + inner.y0, panel.x0 + inner.x1, panel.y0 + inner.y1)
+        panels.append(inside)
         ph, pq = HASHER.regions(trimmed, inside, mirror=True, regions=WHOLE_ONLY)
         queries.append(HashQuery("pdq-panel", ph[:, 0], pq[:, 0], np.full(n, PANEL), np.arange(n)))
         queries.append(HashQuery("pdq-panel-mirror", ph[:, 1], pq[:, 0], np.full(n, PANEL), np.arange(n)))
-    return WindowPrint(box, queries, informative)
+    return WindowPrint(box, queries, informative, tuple(panels))
