@@ -10,8 +10,11 @@ index is built (it holds everything needed), so that the registry can show it (`
 * a footage reference's share is the share of its informative frames (whole-picture hash of quality
   ``min_quality`` or more), sampled at :data:`SAMPLE_FPS`, whose whole-picture hash is within ``max_distance``
   of a whole-picture hash of another work's reference (the same distance a clip frame's match is accepted at);
-* an asset's share is the share of its features (descriptors of the asset as registered, not mirrored) that have
-  a descriptor of another work's asset within :data:`ASSET_MATCH_BITS`.
+* an asset's share is the share of its features (descriptors of the asset as registered, not mirrored; a sample
+  of them) whose nearest features in the registry's asset shortlist (every asset found by its features, either
+  side) include one of another work's asset within :data:`ASSET_MATCH_BITS`. An asset too plain for features
+  (found by templates) is judged by the few it has, but is not in the shortlist: others are not judged
+  against it.
 
 References of one work (its group) sharing frames are not generic: a trailer cut from its own gameplay is the
 same holder's. Frames flat enough to carry no hash (black frames) are not informative and count for nothing.
@@ -25,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.bank import binary_index
 from provenance.engine.pairs import WHOLE
 from provenance.engine.references import ReferenceIndex
 
@@ -42,6 +44,13 @@ ASSET_MATCH_BITS = 32
 #: A generic share from which a reference is named when the index is written (a fifth of it is shared with
 #: other works: worth an auditor's look, as a false-match review of that stretch or a note to its holder).
 NOTABLE_SHARE = 0.2
+#: An asset's features judged (evenly spread over its scales, as the shortlist keeps them). Measured on 1,000 of
+#: bench/scale_bench.py's look-alike distractors (overlays of one template, logos): 64 a piece gave the same mean
+#: shares as 256 to 0.001 (in a search of the features alone) at a quarter of the CPU; in the registry's shortlist,
+#: the shares of all 1,000 take 1.5 s of CPU (mean 0.99 for the overlays, 0.92 for the logos).
+_ASSET_QUERIES = 64
+#: Nearest stored features looked at per judged one (its own asset's, direct and mirrored, are among them).
+_ASSET_NEIGHBOURS = 8
 #: Query hashes searched at once (bounds the memory of the search's answers).
 _CHUNK = 8192
 #: Other works named per reference, those it shares most with first.
@@ -126,24 +135,25 @@ def _asset_shares(index: ReferenceIndex) -> list[GenericShare]:
     if not index.asset_count:
         return []
     names, group = np.unique([m.group or m.key for m, _ in index.assets], return_inverse=True)
-    descs = [np.asarray(d.features.descriptors, np.uint8).reshape(-1, 32) for _, d in index.assets]
-    owner = np.repeat(np.arange(len(descs), dtype=np.int64), [len(d) for d in descs])
-    stacked = np.ascontiguousarray(np.concatenate(descs))
-    out = []
-    search = binary_index(stacked)[0] if len(stacked) else None
-    for i, (meta, _) in enumerate(index.assets):
-        works: Counter[str] = Counter()
-        shared = 0
-        if search is not None and len(descs[i]):
-            lims, _, ids = search.range_search(np.ascontiguousarray(descs[i]), ASSET_MATCH_BITS + 1)
-            q = np.repeat(np.arange(len(descs[i])), np.diff(lims.astype(np.int64)))
-            other = group[owner[ids.astype(np.int64)]]
-            hit = other != group[i]
-            shared = len(np.unique(q[hit]))
-            for g, n in Counter(other[hit].tolist()).items():
-                works[str(names[g])] += n
-        out.append(GenericShare(meta.key, "asset", len(descs[i]), shared, _most(works)))
-    return out
+    shortlist = index.asset_shortlist()
+    queries = []
+    for _, detector in index.assets:  # a sample of the features the shortlist holds (others are found by none)
+        d = np.asarray(detector.features.descriptors, np.uint8).reshape(-1, 32)
+        kept = shortlist.kept(len(d))
+        queries.append(d[kept[np.linspace(0, len(kept) - 1, min(len(kept), _ASSET_QUERIES)).astype(np.int64)]])
+    of = np.repeat(np.arange(len(queries), dtype=np.int64), [len(q) for q in queries])
+    dist, assets = shortlist.neighbours(np.concatenate(queries), _ASSET_NEIGHBOURS)
+    other = np.where(assets >= 0, group[np.maximum(assets, 0)], -1)
+    hit = (assets >= 0) & (dist <= ASSET_MATCH_BITS) & (other != group[of][:, None])
+    judged = np.bincount(of, minlength=len(queries))
+    shared = np.bincount(of[hit.any(axis=1)], minlength=len(queries))
+    works: list[Counter[str]] = [Counter() for _ in queries]
+    for q, g in zip(*np.nonzero(hit), strict=True):
+        works[int(of[q])][str(names[other[q, g]])] += 1
+    return [
+        GenericShare(meta.key, "asset", int(judged[i]), int(shared[i]), _most(works[i]))
+        for i, (meta, _) in enumerate(index.assets)
+    ]
 
 
 def _most(works: Counter[str]) -> tuple[str, ...]:
