@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 
 from provenance.engine import EngineParams, FootagePrint, ReferenceIndex, fingerprint_footage, load_asset
 from provenance.engine.generic import SAMPLE_FPS, GenericShare, generic_shares
-from provenance.engine.store import GENERIC, open_index, read_generic, save_index
+from provenance.engine.store import GENERIC, MANIFEST, open_index, read_generic, save_index
 from provenance.errors import IndexStoreError
 
 pytestmark = pytest.mark.slow
@@ -143,6 +144,17 @@ def test_fingerprint_names_the_shared_reference_and_stats_list_every_share(compi
     footage = generic["summary"]["footage"]
     assert footage["references"] == 3 and footage["notable"] == 2 and footage["judged"] == 42
     wide = {**os.environ, "COLUMNS": "200"}  # a terminal wide enough for the table's rows on one line each
+    # an index directory written before the shares were stored: they are measured on the opened index instead
+    ready = re.search(r"reference index ready in (\S+)", " ".join(done.stderr.split()))
+    assert ready is not None
+    directory = Path(ready.group(1))
+    written = json.loads((directory / MANIFEST).read_text())
+    del written["files"][GENERIC]
+    (directory / MANIFEST).write_text(json.dumps(written))
+    (directory / GENERIC).unlink()
+    again = subprocess.run([*cmd, "registry", "stats", "--generic", "--json"], check=True, capture_output=True)
+    assert json.loads(again.stdout)["generic"] == generic
+    assert not (directory / GENERIC).exists()  # the directory was opened as it was, not written again
     text = subprocess.run(
         [*cmd, "registry", "stats", "--generic"], check=True, capture_output=True, text=True, env=wide
     )
