@@ -1,18 +1,22 @@
-"""What a registry holds and what matching against it costs in memory: ``provenance registry stats``."""
+"""What a registry holds, what matching against it costs in memory, and how much of each reference other works
+share: ``provenance registry stats``."""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from provenance.audit.indexdir import ensure_index, open_index_dir
-from provenance.audit.references import load_index, match_key
+from provenance.audit.references import load_index, load_infos, match_key
 from provenance.engine import FINGERPRINT_VERSION, EngineParams
+from provenance.engine.generic import NOTABLE_SHARE, GenericShare, generic_shares
+from provenance.engine.store import read_generic
 from rightsdb import Registry
 from rightsdb.references import registry_stats
 
-__all__ = ["registry_facts"]
+__all__ = ["generic_facts", "registry_facts"]
 
 
 def registry_facts(registry: Registry, params: EngineParams, *, measure_index: bool = False) -> dict[str, Any]:
@@ -56,3 +60,37 @@ def registry_facts(registry: Registry, params: EngineParams, *, measure_index: b
                 "private_bytes": opened.private_bytes(),
             }
     return facts
+
+
+def generic_facts(registry: Registry, params: EngineParams, directory: Path | None = None) -> dict[str, Any]:
+    """How much of each reference other works share (:mod:`provenance.engine.generic`), as measured when the
+    registry's index directory was written (``directory``, else the one :func:`ensure_index` makes ready), or
+    measured now on the index built in memory (a registry in memory, or a directory written before shares were
+    stored): a summary (references judged, their frames or features, those shared, the references with a share of
+    :data:`~provenance.engine.generic.NOTABLE_SHARE` or more) per kind, and every reference's share (by work and
+    path), the largest first."""
+    infos = load_infos(registry)
+    if directory is None:
+        directory = ensure_index(registry, params, match_key(registry, params), infos)
+    shares = read_generic(directory) if directory is not None else None
+    if shares is None:
+        index = open_index_dir(directory, params) if directory is not None else load_index(registry, params, infos)[0]
+        shares = generic_shares(index)
+    rows = [_share_row(g) for g in sorted(shares, key=lambda g: (-g.share, g.key))]
+    summary = {}
+    for kind in ("footage", "asset"):
+        of_kind = [g for g in shares if g.kind == kind]
+        judged, shared = sum(g.judged for g in of_kind), sum(g.shared for g in of_kind)
+        summary[kind] = {
+            "references": len(of_kind),
+            "judged": judged,
+            "shared": shared,
+            "share": round(shared / judged, 4) if judged else 0.0,
+            "notable": sum(g.share >= NOTABLE_SHARE for g in of_kind),
+        }
+    return {"notable_share": NOTABLE_SHARE, "summary": summary, "references": rows}
+
+
+def _share_row(share: GenericShare) -> dict[str, Any]:
+    work, _, path = share.key.partition("::")  # ref_key: work::path
+    return {"work": work, "path": path, **share.as_dict()}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from provenance.audit.stats import registry_facts
+from provenance.audit.stats import generic_facts, registry_facts
 from provenance.cli.app import app, err, out, state, sub_app
 from provenance.engine import EngineParams
 from rightsdb import Layer, NotFoundError, export_manifest, registry_digest
@@ -105,6 +105,25 @@ def registry_fingerprint(
         directory = ensure_index(registry, params, match_key(registry, params), load_infos(registry))
     if directory is not None:
         err.print(f"reference index ready in {directory} ({time.monotonic() - start:.1f} s)", markup=False)
+        _print_notable(generic_facts(registry, params, directory))
+
+
+def _print_notable(generic: dict[str, Any]) -> None:
+    """One line naming the references with a notable generic share (or saying there are none)."""
+    notable = [g for g in generic["references"] if g["share"] >= generic["notable_share"]]
+    limit = f"{generic['notable_share']:.0%}"
+    if not notable:
+        err.print(f"no reference shares {limit} or more of its content with other works", markup=False)
+        return
+    named = "; ".join(
+        f"{g['work']}::{g['path']} {g['share']:.0%} (with {', '.join(g['works']) or '?'})" for g in notable[:_NAMED]
+    )
+    more = f"; and {len(notable) - _NAMED} more (provenance registry stats --generic)" if len(notable) > _NAMED else ""
+    err.print(f"generic share {limit} or more, shared with other works: {named}{more}", markup=False)
+
+
+#: References named in the line :func:`_print_notable` prints.
+_NAMED = 10
 
 
 @registry_app.command("export")
@@ -130,10 +149,22 @@ def registry_stats_command(
             "by memory map (its size, the time to open it, what each worker holds of its own).",
         ),
     ] = False,
+    generic: Annotated[
+        bool,
+        typer.Option(
+            "--generic",
+            help="Also list each reference's generic share: how much of its frames (footage) or features (assets) "
+            "other works' references match, as measured when the reference index was written (written now when "
+            "there is none).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """What the registry holds: works, references, hours of footage, assets, fingerprints, sizes."""
-    facts = registry_facts(state.open(create=False), EngineParams(), measure_index=index)
+    """What the registry holds: works, references, hours of footage, assets, fingerprints, sizes, generic share."""
+    registry = state.open(create=False)
+    facts = registry_facts(registry, EngineParams(), measure_index=index)
+    if index or generic:
+        facts["generic"] = generic_facts(registry, EngineParams())
     if as_json:
         out.print_json(json.dumps(facts))
         return
@@ -163,8 +194,43 @@ def registry_stats_command(
         rows.append(("index on disk, shared", f"{_mb(disk['bytes'])} (opened in {disk['open_s']:.2f} s)"))
         rows.append(("  held by each worker", _mb(disk["private_bytes"])))
         rows.append(("  directory", disk["path"]))
+    if "generic" in facts:
+        rows += _generic_rows(facts["generic"])
     for row in rows:
         table.add_row(*row)
+    out.print(table)
+    if generic:
+        _print_shares(facts["generic"])
+
+
+def _generic_rows(generic: dict[str, Any]) -> list[tuple[str, str]]:
+    """The generic shares' summary, per kind of reference."""
+    rows = []
+    for kind, unit in (("footage", "frames"), ("asset", "features")):
+        s = generic["summary"][kind]
+        if s["references"]:
+            notable = f"{s['notable']} of {s['references']} reference(s) >= {generic['notable_share']:.0%}"
+            rows.append((f"generic share, {kind}", f"{s['share']:.1%} of {s['judged']} {unit}; {notable}"))
+    return rows
+
+
+def _print_shares(generic: dict[str, Any]) -> None:
+    """Every reference's generic share, the largest first."""
+    table = Table(title="Generic share: content other works' references match", show_edge=False)
+    for column in ("work", "path", "kind", "share", "judged", "shared", "shared with"):
+        table.add_column(
+            column, justify="right" if column in ("share", "judged", "shared") else "left", overflow="fold"
+        )
+    for g in generic["references"]:
+        table.add_row(
+            g["work"],
+            g["path"],
+            g["kind"],
+            f"{g['share']:.1%}",
+            str(g["judged"]),
+            str(g["shared"]),
+            ", ".join(g["works"]) or "-",
+        )
     out.print(table)
 
 

@@ -389,14 +389,19 @@ class AssetShortlist:
             )
         self.params = params
         self.vote_distance = vote_distance
+        self.per_side = per_side
         sides = [d for pair in zip(descriptors, mirrored, strict=True) for d in pair]  # asset a: 2a, 2a + 1
-        kept = [d[np.linspace(0, len(d) - 1, per_side).astype(np.int64)] if len(d) > per_side else d for d in sides]
+        kept = [d[self.kept(len(d))] for d in sides]
         self._count = len(descriptors)
         self._owner = np.repeat(np.arange(len(kept), dtype=np.int64), [len(d) for d in kept])
         stacked = np.ascontiguousarray(np.concatenate(kept)) if kept else np.zeros((0, 32), np.uint8)
         self._matcher: tuple[Any, ...] | None = binary_index(stacked, exhaustive_max) if len(stacked) else None
         #: whether the search and its owners are mapped from files (:meth:`opened`), not held by this process
         self.mapped = False
+
+    def kept(self, count: int) -> npt.NDArray[np.int64]:
+        """Which of a side's ``count`` descriptors are stored: at most ``per_side``, evenly spread."""
+        return np.linspace(0, count - 1, min(count, self.per_side)).astype(np.int64)
 
     @classmethod
     def opened(
@@ -434,6 +439,16 @@ class AssetShortlist:
         dist, rows = self._matcher[0].search(np.ascontiguousarray(frame.descriptors[:n]), 1)
         ok = (rows[:, 0] >= 0) & (dist[:, 0] <= self.vote_distance)
         return np.where(ok, self._owner[np.maximum(rows[:, 0], 0)], -1).astype(np.int64)
+
+    def neighbours(self, descriptors: U8Array, k: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        """For each of ``descriptors`` (any, not a frame's strongest only), its ``k`` nearest stored descriptors:
+        their distances and the assets they belong to (either side), ``(len(descriptors), k)`` each; asset -1 where
+        fewer were found (:mod:`~provenance.engine.generic`: what other assets share an asset's features)."""
+        if self._matcher is None or not len(descriptors):
+            return np.zeros((len(descriptors), k), np.int32), np.full((len(descriptors), k), -1, np.int64)
+        dist, rows = self._matcher[0].search(np.ascontiguousarray(descriptors), k)
+        assets = np.where(rows >= 0, self._owner[np.maximum(rows, 0)] // 2, -1)
+        return dist.astype(np.int32), assets.astype(np.int64)
 
     def top(
         self, owners: npt.NDArray[np.int64], top_k: int, skip: Collection[tuple[int, bool]] = ()

@@ -25,6 +25,9 @@ A directory holds (format :data:`INDEX_FORMAT`)::
                             the assets' detectors as they were prepared (pictures, masks, features of the asset
                             and of its mirror) and their shortlist's search (:mod:`provenance.engine.assetstore`):
                             opened, not built again
+    generic.json            each reference's generic share (:mod:`provenance.engine.generic`): how much of it other
+                            works share, measured when the directory is written (:func:`read_generic`); a
+                            directory written before it existed has none (nothing else depends on it)
 
 What the index is built from decides whether a directory may be used (the caller keys directories by it); the
 settings stored here are checked again when it is opened: a directory written with other settings is refused
@@ -45,12 +48,22 @@ import numpy.typing as npt
 from provenance.engine.assets import AssetParams
 from provenance.engine.assetstore import asset_facts, open_assets, save_assets
 from provenance.engine.bank import FeatureBank, PackedFeatures
+from provenance.engine.generic import GenericShare, generic_shares
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.params import EngineParams, local_params
 from provenance.engine.references import FootagePrint, ReferenceIndex, RefMeta
 from provenance.errors import IndexStoreError
 
-__all__ = ["INDEX_FORMAT", "MANIFEST", "extend_index", "open_index", "read_manifest", "save_index"]
+__all__ = [
+    "GENERIC",
+    "INDEX_FORMAT",
+    "MANIFEST",
+    "extend_index",
+    "open_index",
+    "read_generic",
+    "read_manifest",
+    "save_index",
+]
 
 Index = TypeVar("Index", bound=ReferenceIndex)
 
@@ -59,6 +72,8 @@ Index = TypeVar("Index", bound=ReferenceIndex)
 INDEX_FORMAT = 4
 #: The file that says what a directory holds; written last.
 MANIFEST = "index.json"
+#: The references' generic shares (an extra file: a directory without it is read as before).
+GENERIC = "generic.json"
 
 
 def save_index(index: ReferenceIndex, directory: Path, extra: Mapping[str, bytes] | None = None) -> None:
@@ -90,8 +105,10 @@ def save_index(index: ReferenceIndex, directory: Path, extra: Mapping[str, bytes
     index.bank.save_matcher(directory / "bank_votes.faiss")
     shortlist = index.asset_shortlist()
     _save(directory, **save_assets(directory, [d for _, d in index.assets], shortlist))
+    shares = [g.as_dict() for g in generic_shares(index)]
+    (directory / GENERIC).write_text(json.dumps({"format": 1, "shares": shares}), "utf-8")
     for name, data in (extra or {}).items():
-        if name == MANIFEST or "/" in name or name.startswith("."):
+        if name in (MANIFEST, GENERIC) or "/" in name or name.startswith("."):
             raise IndexStoreError(f"{directory}: cannot store a file named {name!r} beside the index")
         (directory / name).write_bytes(data)
     manifest = {
@@ -200,6 +217,26 @@ def read_manifest(directory: Path, params: EngineParams) -> dict[str, Any]:
         if actual != size:
             raise IndexStoreError(f"{directory}: damaged reference index ({name} has {actual} bytes, not {size})")
     return manifest
+
+
+def read_generic(directory: Path) -> list[GenericShare] | None:
+    """The generic shares :func:`save_index` measured for the index in ``directory`` (a complete one:
+    :func:`read_manifest`), or None when it was written before they were; a damaged file raises
+    :class:`~provenance.errors.IndexStoreError` naming it."""
+    path = directory / GENERIC
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise IndexStoreError(f"{path}: unreadable generic shares ({' '.join(str(exc).split())})") from None
+    try:
+        return [
+            GenericShare(str(g["key"]), str(g["kind"]), int(g["judged"]), int(g["shared"]), tuple(map(str, g["works"])))
+            for g in doc["shares"]
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexStoreError(f"{path}: damaged generic shares (entry without {exc})") from None
 
 
 def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> None:
