@@ -3,6 +3,7 @@ for the references' contents (computed once per file content, algorithm and vers
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlmodel import col, func, select
@@ -85,10 +86,11 @@ def stored_fingerprints(
         return {fp.sha256: (fp.timestamps, fp.data, fp.quality or b"") for fp in rows}
 
 
-def registry_stats(registry: Registry, version: str) -> dict[str, Any]:
+def registry_stats(registry: Registry, versions: Mapping[str, str]) -> dict[str, Any]:
     """What the registry holds, counted in the database: holders, works by layer, references by kind (footage
-    hours, assets), and the stored fingerprints of ``version`` (their bytes, by algorithm; other versions are
-    stale: recomputed, then unused)."""
+    hours, assets), and the stored fingerprints of each algorithm's current version (``versions``: algorithm ->
+    version; their bytes, by algorithm). Fingerprints of another version, or of an algorithm not in ``versions``,
+    are stale: recomputed, then unused."""
     with registry.session() as session:
         holders = session.exec(select(func.count()).select_from(Holder)).one()
         layers = dict(session.exec(select(Work.layer, func.count()).group_by(Work.layer)).all())
@@ -107,7 +109,7 @@ def registry_stats(registry: Registry, version: str) -> dict[str, Any]:
     current: dict[str, dict[str, int]] = {}
     stale = 0
     for algorithm, at, n, size in prints:
-        if at == version:
+        if versions.get(str(algorithm)) == at:
             current[str(algorithm)] = {"count": int(n), "bytes": int(size or 0)}
         else:
             stale += int(n)

@@ -30,6 +30,9 @@ def test_counts_and_index_memory_of_the_sample(db_url: str) -> None:
         facts = registry_facts(registry, EngineParams(), measure_index=True)
         stored = facts["fingerprints"]["provenance-footage"]
         assert stored["count"] == 5 and stored["bytes"] > 100_000
+        # the references' sound is fingerprinted too, at its own version: none of it is stale
+        assert facts["fingerprints"]["provenance-audio"]["count"] >= 1
+        assert facts["stale_fingerprints"] == 0
         assert facts["fingerprint_version"] == FINGERPRINT_VERSION
         seconds = facts["references"]["footage"]["seconds"]
         assert 10 < seconds < 600 and facts["footage_hours"] == round(seconds / 3600, 3)

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from provenance.audit.indexdir import ensure_index, open_index_dir
-from provenance.audit.references import load_index, load_infos, match_key
+from provenance.audit.references import FOOTAGE_ALGORITHM, load_index, load_infos, match_key
 from provenance.engine import FINGERPRINT_VERSION, EngineParams
+from provenance.engine.audio import AUDIO_ALGORITHM, AUDIO_VERSION
 from provenance.engine.generic import NOTABLE_SHARE, GenericShare, generic_shares
 from provenance.engine.store import read_generic
 from rightsdb import Registry
@@ -21,10 +22,11 @@ __all__ = ["generic_facts", "registry_facts"]
 
 def registry_facts(registry: Registry, params: EngineParams, *, measure_index: bool = False) -> dict[str, Any]:
     """The registry's counts (holders, works by layer, references by kind with hours of footage, stored
-    fingerprints of this engine's version and their bytes, the database file's size for SQLite) and, with
-    ``measure_index``, the reference index built as a scan's worker builds it: the time it took and the bytes it
-    holds by part, which every worker process of a scan holds once."""
-    facts = registry_stats(registry, FINGERPRINT_VERSION)
+    fingerprints of this engine's footage and audio versions and their bytes, those of other versions (stale),
+    the database file's size for SQLite) and, with ``measure_index``, the reference index built as a scan's
+    worker builds it: the time it took and the bytes it holds by part, which every worker process of a scan
+    holds once."""
+    facts = registry_stats(registry, {FOOTAGE_ALGORITHM: FINGERPRINT_VERSION, AUDIO_ALGORITHM: AUDIO_VERSION})
     facts["fingerprint_version"] = FINGERPRINT_VERSION
     footage = facts["references"].get("footage", {"seconds": 0.0})
     facts["footage_hours"] = round(float(footage["seconds"]) / 3600.0, 3)
