@@ -197,8 +197,7 @@ class FeatureBank:
         bank = cls(params)
         bank._refs = frames
         bank._groups = groups
-        counts = np.minimum(np.diff(frames.offsets), params.vote_features)
-        bank._owner = np.repeat(np.arange(len(frames), dtype=np.int32), counts)
+        bank._owner = bank._vote_owner()
         bank._matcher = matcher
         bank._trained = trained
         return bank
@@ -285,15 +284,22 @@ class FeatureBank:
             raise IndexError(ref_id)
         return self._refs[ref_id]
 
+    def _vote_owner(self) -> npt.NDArray[np.int32]:
+        """The frame of each row of the vote search (:meth:`vote_descriptors`' rows)."""
+        if isinstance(self._refs, PackedFeatures):
+            counts: Any = np.minimum(np.diff(self._refs.offsets), self.params.vote_features)
+        else:
+            counts = [min(len(f.descriptors), self.params.vote_features) for f in self._refs]
+        return np.repeat(np.arange(len(self._refs), dtype=np.int32), counts)
+
     def _vote_descriptors(self, features: Features) -> U8Array:
         return np.ascontiguousarray(features.descriptors[: self.params.vote_features])
 
     def _build(self) -> Any:
         """The search index over every stored vote descriptor (``_owner[row]``: the frame of row ``row``)."""
         if self._matcher is None:
-            descs = [self._vote_descriptors(self._refs[i]) for i in range(len(self._refs))]
-            self._owner = np.repeat(np.arange(len(self._refs), dtype=np.int32), [len(d) for d in descs])
-            stacked = np.ascontiguousarray(np.concatenate(descs)) if descs else np.zeros((0, 32), np.uint8)
+            stacked = self.vote_descriptors()
+            self._owner = self._vote_owner()
             use_bf = self.backend == "bf" or (self.backend == "auto" and len(stacked) <= _AUTO_BF_MAX)
             self._matcher = binary_index(stacked, len(stacked) if use_bf else 0)
         return self._matcher
