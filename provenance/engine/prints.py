@@ -5,6 +5,13 @@ and centre crops, and as its mirror image (:mod:`~provenance.engine.fingerprint.
 own borders differ from the window's (a compilation cutting between 4:3 and 16:9 pictures) is hashed again with
 its own; pictures pasted inside the frames (panels: a picture-in-picture inset, a stream layout's game box) are
 hashed as whole pictures. What comes out are :class:`HashQuery` rows for the index.
+
+Thin borders are not trusted alone: whether a dark edge a few pixels wide is a bar depends on the resolution it is
+judged at (lines are judged flat over blocks of pixels), so a copy smaller than its reference can be trimmed where
+the reference was not. A 320x180 cut of a 640x360 streamer's VOD had 3 and 4 pixels trimmed off the overlay's
+dark edge, which the VOD kept: its whole-picture hashes were 24-36 bits from the VOD's (over the 31 accepted) and
+no nearer the right moment than any other, against 2-6 bits at the right moment untrimmed. A window whose borders
+are all thinner than :data:`THIN_BORDER` of its frame is also hashed untrimmed, as whole pictures.
 """
 
 from __future__ import annotations
@@ -20,7 +27,11 @@ from provenance.engine.layout import find_panels
 from provenance.engine.pairs import HASHER, PANEL, REGIONS, WHOLE, WHOLE_ONLY
 from provenance.engine.sampling import border_step
 
-__all__ = ["HashQuery", "WindowPrint", "fingerprint_window"]
+__all__ = ["THIN_BORDER", "HashQuery", "WindowPrint", "fingerprint_window"]
+
+#: The widest border, as a share of the frame's side, that is also hashed untrimmed (module docstring): letterbox
+#: and pillarbox bars are an eighth of a side or more; 3 pixels of 320 are a hundredth, 4 of 180 a fortieth.
+THIN_BORDER = 0.04
 
 
 class HashQuery(NamedTuple):
@@ -105,6 +116,12 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
     hashes, quality = HASHER.regions(images, box, mirror=True)
     informative = int((quality[:, WHOLE] >= min_quality).sum())
     queries = _region_queries(hashes, quality, list(range(n)))
+    h, w = images[0].shape[:2]
+    edges = (box.x0 / w, box.y0 / h, 1 - box.x1 / w, 1 - box.y1 / h)
+    if 0 < max(edges) <= THIN_BORDER:
+        uh, uq = HASHER.regions(images, Box(0, 0, w, h), mirror=True, regions=WHOLE_ONLY)
+        queries.append(HashQuery("pdq", uh[:, 0], uq[:, 0], np.full(n, WHOLE), np.arange(n)))
+        queries.append(HashQuery("pdq-mirror", uh[:, 1], uq[:, 0], np.full(n, WHOLE), np.arange(n)))
     for shot, members in _shot_boxes(images, box):
         queries += _region_queries(*HASHER.regions([images[f] for f in members], shot, mirror=True), members)
     trimmed = [trim(im, box) for im in images]
