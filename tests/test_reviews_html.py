@@ -36,6 +36,7 @@ WHOLE = {"kind": "footage", "reference": "f.mp4", "methods": {"pdq": 11}, "mirro
 INSIDE = {**WHOLE, "methods": {"orb-mirror": 5}, "mirrored": True, "region": [0.1, 0.1, 0.6, 0.7]}
 STILL = {"kind": "asset", "reference": "hud.png", "method": "features", "mirrored": False, "frames": [1.0, 2.0],
          "score": 41.0, "region": [0.0, 0.8, 1.0, 1.0], "clip_time": 1.0}  # fmt: skip
+VIA = {**STILL, "region": None, "via": {"reference": "footage/vod.mp4", "ref_start": 3.0, "ref_end": 9.25}}
 REVIEW = {"decision": "false_match", "note": "a fan remake", "by": "cli:alice", "at": "2026-12-04T10:00:00+00:00"}
 LICENSED = {**REVIEW, "decision": "licensed", "licence": "PX-7"}
 DISPUTE = {"id": 7, "work": "doom", "holder": "hellgate", "note": "our level", "at": "2026-12-04T09:00:00+00:00"}
@@ -52,7 +53,7 @@ def _report() -> dict[str, Any]:
         "scan": {"dataset": "ds", "registry_digest": "d", "engine": "e", "settings": {}, "disputes_open": 1},
         "clips": [
             {**clip, "path": "a.mp4", "exposure": "high", "reason": "High exposure: game footage of Doom.",
-             "layers": [_layer("doom", "denied", "deny", [WHOLE, INSIDE, STILL], dispute=DISPUTE)]},
+             "layers": [_layer("doom", "denied", "deny", [WHOLE, INSIDE, STILL, VIA], dispute=DISPUTE)]},
             {**clip, "path": "b.mp4", "exposure": "none", "reason": "No registered work remains after review.",
              "layers": [_layer("quake", "denied", "deny", [WHOLE], review=REVIEW)]},
             {**clip, "path": "c.mp4", "exposure": "low", "reason": "Low exposure: game footage of Heretic.",
@@ -76,6 +77,8 @@ def test_evidence_in_plain_words_and_reviews_beside_it(
         "The whole picture matches",
         "Found inside the frame, mirrored",
         "A registered still (HUD/logo/overlay) found inside the frame",
+        "A registered still (HUD/logo/overlay) covering the picture — seen in the streamer's VOD footage/vod.mp4"
+        " (3.0-9.3 s), which this clip copies",
     ]
     assert "best distance 14 of 256 bits" in captions[0][1] and "11 matching frame(s)" in captions[0][1]
     assert "41 inliers" in captions[2][1]

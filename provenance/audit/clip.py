@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from provenance.audit.shown import with_shown
 from provenance.audit.sound import audio_matches
 from provenance.engine import ClipMatches, ReferenceIndex, match_clip
 from provenance.errors import ProvenanceError
@@ -98,7 +99,7 @@ def match_source(source: Any, index: ReferenceIndex, key: str, lookup: Lookup) -
     if stored is not None:
         return sha, cache_key, _with_signals(stored, source), True
     try:
-        raw = raw_matches(match_clip(source, index))
+        raw = with_shown(raw_matches(match_clip(source, index)), getattr(index, "shown", {}))
         found = audio_matches(source, index, raw.get("duration_s"))
         if found:
             raw["audio"] = found

@@ -38,21 +38,23 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from provenance.audit.clip import raw_matches
 from provenance.audit.references import IndexPayload, build_index, engine_id, index_payload, load_index, load_infos
+from provenance.audit.shown import SHOWN, Shown, read_shown, shown_file
 from provenance.audit.sound import AuditIndex, audio_key
-from provenance.engine import FINGERPRINT_VERSION, EngineParams, ReferenceIndex
+from provenance.engine import FINGERPRINT_VERSION, EngineParams, ReferenceIndex, match_clip
 from provenance.engine.audio import AudioIndex
 from provenance.engine.store import extend_index, open_index, read_manifest, save_index
-from provenance.errors import IndexStoreError
+from provenance.errors import IndexStoreError, ProvenanceError
 from provenance.report import RefInfo
 from provenance.settings import get_settings
-from rightsdb import Registry
+from rightsdb import Registry, sha256_file
 from rightsdb.reviews import generic_stretches
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "open_index_dir",
     "reference_index",
     "registry_state",
+    "vod_findings",
     "write_index_dir",
 ]
 
@@ -124,7 +127,7 @@ def ensure_index(
         try:
             if not _extended(registry, params, infos, state, tmp):
                 payload = index_payload(registry, infos)  # also checks every asset file's sha256 (fail closed)
-                write_index_dir(params, payload, tmp, state)
+                write_index_dir(params, payload, tmp, state, infos)
             tmp.rename(directory)  # complete (manifest written last), then in place at once
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -160,7 +163,7 @@ def _extended(registry: Registry, params: EngineParams, infos: dict[str, RefInfo
     t0 = time.perf_counter()
     added = set(state["references"]) - set(json.loads((base / STATE).read_text("utf-8"))["references"])
     try:
-        extend_index_dir(params, base, index_payload(registry, infos, added), tmp, state)
+        extend_index_dir(params, base, index_payload(registry, infos, added), tmp, state, infos)
     except IndexStoreError as exc:
         log.info("%s; building the whole reference index", exc)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -194,22 +197,37 @@ def _base(root: Path, params: EngineParams, state: Any) -> Path | None:
 
 
 def write_index_dir(
-    params: EngineParams, payload: IndexPayload, directory: Path, state: Mapping[str, Any] | None = None
+    params: EngineParams,
+    payload: IndexPayload,
+    directory: Path,
+    state: Mapping[str, Any] | None = None,
+    infos: Mapping[str, RefInfo] | None = None,
 ) -> None:
     """Build the index of ``payload`` and write it, with the references' sound (and ``state``: what it was built
-    from, :func:`registry_state`), into ``directory`` (created)."""
+    from, :func:`registry_state`), into ``directory`` (created); with ``infos``, what the streamers' VODs show of
+    other works too (:func:`vod_findings`)."""
     index = build_index(params, payload)
-    save_index(index, directory, _audio_files(index, state))
+    shown = vod_findings(index, infos) if infos is not None else {}
+    save_index(index, directory, _audio_files(index, state) | {SHOWN: shown_file(shown)})
 
 
 def extend_index_dir(
-    params: EngineParams, base: Path, payload: IndexPayload, directory: Path, state: Mapping[str, Any] | None = None
+    params: EngineParams,
+    base: Path,
+    payload: IndexPayload,
+    directory: Path,
+    state: Mapping[str, Any] | None = None,
+    infos: Mapping[str, RefInfo] | None = None,
 ) -> None:
     """Write into ``directory`` (created) the index of ``base``'s references followed by ``payload``'s (the added
     references, :func:`~provenance.audit.references.index_payload` ``only``), with their sound, as
     :func:`write_index_dir` would write it for all of them in that order, from ``base``'s files and ``payload``
     alone (:func:`~provenance.engine.store.extend_index`); :class:`~provenance.errors.IndexStoreError` naming
-    ``base`` when it cannot be opened or its feature bank's search is due to be built whole again."""
+    ``base`` when it cannot be opened or its feature bank's search is due to be built whole again.
+
+    With ``infos``, what the VODs show (:func:`vod_findings`) is ``base``'s for the VODs it matched, and the added
+    VODs are matched; every VOD is matched again when a reference of another layer was added (it may be what a
+    VOD shows)."""
     old = open_index_dir(base, params)
     added = build_index(params, payload)
     assert isinstance(added, AuditIndex)
@@ -218,7 +236,13 @@ def extend_index_dir(
         index.audio = old.audio.joined(added.audio)
     except (RuntimeError, ValueError) as exc:  # FAISS's or numpy's word on a file that does not add up
         raise IndexStoreError(f"{base}: damaged reference index ({' '.join(str(exc).split())})") from None
-    save_index(index, directory, _audio_files(index, state))
+    shown: Shown = {}
+    if infos is not None:
+        keys = {key for _, key, _, _ in payload}
+        again = any(layer != "stream" for kind, _, layer, _ in payload if kind != "audio")
+        shown = {k: v for k, v in old.shown.items() if k in infos} if not again else {}
+        shown |= vod_findings(index, infos, None if again else keys)
+    save_index(index, directory, _audio_files(index, state) | {SHOWN: shown_file(shown)})
 
 
 def open_index_dir(directory: Path, params: EngineParams) -> AuditIndex:
@@ -233,6 +257,7 @@ def open_index_dir(directory: Path, params: EngineParams) -> AuditIndex:
         index.audio = AudioIndex.opened(index.audio.params, refs, arrays)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise IndexStoreError(f"{directory}: damaged audio index ({' '.join(str(exc).split())})") from None
+    index.shown = read_shown(directory)
     return index
 
 
@@ -243,7 +268,39 @@ def reference_index(
     the registry's stored prints (a registry in memory)."""
     if directory is not None:
         return open_index_dir(directory, params)
-    return load_index(registry, params, infos)[0]
+    index, infos = load_index(registry, params, infos)
+    assert isinstance(index, AuditIndex)
+    index.shown = vod_findings(index, infos)
+    return index
+
+
+def vod_findings(index: ReferenceIndex, infos: Mapping[str, RefInfo], only: Collection[str] | None = None) -> Shown:
+    """Match every ``stream``-layer footage reference of ``index`` whose file is at hand (those of ``only``, keys,
+    when given; ``infos`` say where they are) against ``index``, its own work's references ignored; what it shows
+    of other works, by key."""
+    out: Shown = {}
+    indexed = {m.key for m in index.refs}
+    for key, info in sorted(infos.items()):
+        if info.layer != "stream" or key not in indexed or (only is not None and key not in only):
+            continue
+        location = Path(info.location)
+        if not info.location or not location.is_file():
+            log.info("reference %s of work %s has no file at hand: what it shows is not matched", info.path, info.work)
+            continue
+        own = {k for k, other in infos.items() if other.work == info.work}
+        try:
+            if sha256_file(location) != info.sha256:
+                log.warning("reference %s of work %s: file %s has changed since import", info.path, info.work, location)
+                continue
+            raw = raw_matches(match_clip(location, index, ignore=own))
+        except (ProvenanceError, OSError) as exc:
+            log.warning("reference %s of work %s: %s", info.path, info.work, " ".join(str(exc).split()))
+            continue
+        footage = [f for f in raw["footage"] if f["ref"] in infos and f["ref"] not in own]
+        assets = [a for a in raw["assets"] if a["ref"] in infos and a["ref"] not in own]
+        if footage or assets:
+            out[key] = {"footage": footage, "assets": assets}
+    return out
 
 
 def _current(directory: Path, params: EngineParams) -> bool:

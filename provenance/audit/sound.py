@@ -40,11 +40,13 @@ AUDIO_KINDS = ("footage", "audio")
 
 
 class AuditIndex(ReferenceIndex):
-    """The visual reference index with the references' sound beside it (``audio``)."""
+    """The visual reference index with the references' sound beside it (``audio``), and what the streamers' VODs
+    show of other works (``shown``: :mod:`provenance.audit.shown`)."""
 
     def __init__(self, params: EngineParams = EngineParams(), audio: AudioParams | None = None) -> None:
         super().__init__(params)
         self.audio = AudioIndex(audio or AudioParams())
+        self.shown: dict[str, dict[str, Any]] = {}
 
 
 def audio_key() -> dict[str, Any]:

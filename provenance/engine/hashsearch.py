@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from provenance.engine.pairs import COMPAT_TABLE, COMPOSITION_TABLE, FULL_TABLE
 from provenance.engine.prints import HashQuery
@@ -18,8 +19,15 @@ __all__ = ["hash_votes"]
 _PLACED_SPAN_S = 2.0
 
 
-def hash_votes(index: ReferenceIndex, times: list[float], queries: list[HashQuery], votes: Votes) -> set[int]:
-    """Search the query hashes and vote for the best pair of regions of each (frame, reference, time).
+def hash_votes(
+    index: ReferenceIndex,
+    times: list[float],
+    queries: list[HashQuery],
+    votes: Votes,
+    ignored: npt.NDArray[np.bool_] | None = None,
+) -> set[int]:
+    """Search the query hashes and vote for the best pair of regions of each (frame, reference, time); matches of
+    ``ignored`` references (a mask over the footage references) are dropped first, as if not registered.
 
     A whole-picture pair (a composition) outranks any region pair of the same frames (it says more), then
     the smaller distance, then the first found. A frame's matches to a reference far worse than its best
@@ -43,6 +51,8 @@ def hash_votes(index: ReferenceIndex, times: list[float], queries: list[HashQuer
         ok = (np.asarray(qual)[qrows] >= params.min_quality) & COMPAT_TABLE[qr, rr]
         ok &= FULL_TABLE[qr] | (dists <= params.region_max_distance)
         ok &= ~stream[ref] | comp  # a streamer's VOD counts only through its whole composition
+        if ignored is not None:
+            ok &= ~ignored[ref]
         cols["f"].append(np.asarray(frame_of, np.int64)[qrows[ok]])
         cols["ref"].append(ref[ok])
         cols["t"].append(row_time[ids[ok]].astype(np.float64))

@@ -19,12 +19,14 @@ and once the clip is read:
    frames (:mod:`~provenance.engine.assetpass`).
 
 Layers: a ``stream``-layer reference (a streamer's VOD) counts only through the streamer's whole composition,
-never through the game picture it shows (:mod:`~provenance.engine.references`).
+never through the game picture it shows (:mod:`~provenance.engine.references`). What such a VOD shows of other
+works is found by matching the VOD itself as a clip with its own work's references ignored (``ignore``), once,
+when the index is built (:mod:`provenance.audit.shown`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -50,8 +52,11 @@ WINDOW_FRAMES = 120
 ColourFrame = tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]  # (time, grey, RGB)
 
 
-def match_clip(source: Any, index: ReferenceIndex) -> ClipMatches:
+def match_clip(source: Any, index: ReferenceIndex, ignore: Collection[str] = ()) -> ClipMatches:
     """Find the indexed references and assets in a clip (a path, or a source object with ``open()``).
+
+    ``ignore`` (reference keys) are matched as if they were not registered: their hashes vote for nothing, so
+    the frames they would explain are searched by local features; their asset finds are left out.
 
     The clip is decoded once, as a stream, in windows of about :data:`WINDOW_FRAMES` frames (split evenly, so
     no window is a short remainder); layout (borders, panels) is found per window, so a long video whose
@@ -62,15 +67,16 @@ def match_clip(source: Any, index: ReferenceIndex) -> ClipMatches:
     votes = Votes()
     kept: list[ColourFrame] = []  # the asset pass's frames
     first: tuple[WindowPrint, tuple[int, int]] | None = None
+    ignored = np.array([m.key in ignore for m in index.refs], bool) if ignore else None
     for times, images in _windows(sampled, kept):
         prints = fingerprint_window(images, params.min_quality)
-        _find_candidates(index, times, images, prints, votes)
+        _find_candidates(index, times, images, prints, votes, ignored)
         first = first or (prints, (images[0].shape[1], images[0].shape[0]))
     assert first is not None  # Sampled raises when no frame decodes
     box, size = first[0].box, first[1]
     result = ClipMatches(sampled.duration, sampled.count, (box.x0, box.y0, box.width, box.height), size)
     result.footage = align_votes(index, votes)
-    result.assets = find_assets(index, kept)
+    result.assets = [hit for hit in find_assets(index, kept) if hit.key not in ignore]
     return result
 
 
@@ -98,11 +104,17 @@ def _windows(sampled: Sampled, kept: list[ColourFrame]) -> Iterator[tuple[list[f
 
 
 def _find_candidates(
-    index: ReferenceIndex, times: list[float], images: list[npt.NDArray[np.uint8]], prints: WindowPrint, votes: Votes
+    index: ReferenceIndex,
+    times: list[float],
+    images: list[npt.NDArray[np.uint8]],
+    prints: WindowPrint,
+    votes: Votes,
+    ignored: npt.NDArray[np.bool_] | None = None,
 ) -> None:
-    """Hash lookups, then local features where hashes leave the window unexplained; all found goes to ``votes``."""
+    """Hash lookups, then local features where hashes leave the window unexplained; all found goes to ``votes``
+    (not the hash matches of ``ignored`` references, a mask over the index's footage references)."""
     params = index.params
     votes.informative += prints.informative
-    matched_frames = hash_votes(index, times, prints.queries, votes)
+    matched_frames = hash_votes(index, times, prints.queries, votes, ignored)
     if len(matched_frames) < params.explained_fraction * len(images) and len(index.bank):
         local_pass(index, times, images, prints.box, votes, matched_frames, prints.panels)

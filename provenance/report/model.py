@@ -52,6 +52,7 @@ __all__ = [
     "Signal",
     "Signals",
     "Source",
+    "Via",
 ]
 
 #: Examples of report objects, which the service's OpenAPI document shows (api.schemas re-exports these models).
@@ -148,9 +149,20 @@ class Segment(ReportModel):
     score: float | None = None
 
 
+class Via(ReportModel):
+    """Evidence passed on from a streamer's VOD that the clip copies: the VOD (``reference``, its path) and the
+    stretch of it (``ref_start``-``ref_end``, seconds) the clip copies. The finding was made on the VOD's own
+    frames when the registry was indexed; the clip is found to copy them."""
+
+    reference: str
+    ref_start: float
+    ref_end: float
+
+
 class FootageEvidence(ReportModel):
     """A match with a reference video: how it was found, where in the frame (``region``, fractions of the
-    frame; null for the whole picture) and the moment to show a reviewer on both timelines."""
+    frame; null for the whole picture) and the moment to show a reviewer on both timelines; ``via``: found in a
+    streamer's VOD the clip copies, not in the clip's own pixels."""
 
     reference: str
     kind: Literal["footage"]
@@ -160,10 +172,12 @@ class FootageEvidence(ReportModel):
     region: list[float] | None = None
     clip_time: float | None = None
     ref_time: float | None = None
+    via: Via | None = None
 
 
 class AssetEvidence(ReportModel):
-    """A registered still (HUD, logo, overlay) found in the clip's ``frames`` (seconds), within ``region``."""
+    """A registered still (HUD, logo, overlay) found in the clip's ``frames`` (seconds), within ``region``;
+    ``via``: found in a streamer's VOD the clip copies, not in the clip's own pixels."""
 
     reference: str
     kind: Literal["asset"]
@@ -173,6 +187,7 @@ class AssetEvidence(ReportModel):
     score: float | None = None
     region: list[float] | None = None
     clip_time: float | None = None
+    via: Via | None = None
 
 
 class AudioEvidence(ReportModel):

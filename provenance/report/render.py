@@ -26,6 +26,7 @@ from provenance.report.model import (
     Segment,
     Signal,
     Source,
+    Via,
 )
 from provenance.report.reviews import ClipReviews, apply_reviews, counted, review_marks, unreviewed
 from provenance.report.signals import apply_signals, embedded_signals, source_url
@@ -208,6 +209,15 @@ def _segments(ref: Mapping[str, Any], info: RefInfo) -> list[Segment]:
     ]
 
 
+def _via(found: Mapping[str, Any], infos: Mapping[str, RefInfo]) -> Via | None:
+    """Where a finding passed on from a VOD the clip copies was made (:mod:`provenance.audit.shown`)."""
+    via = found.get("via")
+    if not via:
+        return None
+    vod = infos.get(via["ref"])
+    return Via(reference=vod.path if vod else str(via["ref"]), ref_start=via["start"], ref_end=via["end"])
+
+
 def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, territory: str | None) -> list[Layer]:
     """Group footage and asset matches by work into the report's layer objects (the picture's), and audio
     matches by work into layers of modality ``audio`` (the sound's)."""
@@ -236,6 +246,7 @@ def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, t
             ref_time=None,
         )
         footage.clip_time, footage.ref_time = evidence_times(footage, e.segments)
+        footage.via = _via(ref, infos)
         e.evidence.append(footage)
     for hit in raw.get("assets", []):
         info = infos[hit["ref"]]
@@ -256,6 +267,7 @@ def _layers(raw: Mapping[str, Any], infos: Mapping[str, RefInfo], as_of: date, t
             clip_time=None,
         )
         asset.clip_time, _ = evidence_times(asset, e.segments)
+        asset.via = _via(hit, infos)
         e.evidence.append(asset)
     for ref in raw.get("audio", []):
         info = infos[ref["ref"]]

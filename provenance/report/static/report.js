@@ -69,7 +69,13 @@ function evidenceWords(ev) {
   var words = ev.kind === 'asset'
     ? 'A registered still (HUD/logo/overlay) ' + (inside ? 'found inside the frame' : 'covering the picture')
     : (inside ? 'Found inside the frame' : 'The whole picture matches');
-  return words + (ev.mirrored ? ', mirrored' : '');
+  words += ev.mirrored ? ', mirrored' : '';
+  if (ev.via && typeof ev.via === 'object') {
+    var a = num(ev.via.ref_start), b = num(ev.via.ref_end);
+    words += ' — seen in the streamer\'s VOD ' + str(ev.via.reference) +
+      (a !== null && b !== null ? ' (' + a.toFixed(1) + '-' + b.toFixed(1) + ' s)' : '') + ', which this clip copies';
+  }
+  return words;
 }
 function evidenceMeasure(ev) {
   var parts = [], score = num(ev.score);
