@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,16 @@ def test_the_vod_shows_the_game_hud_and_nothing_of_its_own_work(opened: Any) -> 
     assert own == []  # the VOD's own hashes and overlay are ignored when it is matched, and never passed on
     hud = next(a for a in shown["assets"] if a["ref"] == HUD)
     assert max(hud["frames"]) - min(hud["frames"]) >= CUT_S  # seen across the stretch the cuts copy
+
+
+def test_registry_fingerprint_says_what_each_vod_shows(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    db = shutil.copyfile(fingerprinted_sqlite(tmp_path_factory), tmp_path / "registry.db")
+    cmd = [sys.executable, "-m", "provenance", "--db", f"sqlite:///{db}", "registry", "fingerprint", "-j", "1"]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
+    lines = [x for x in done.stderr.splitlines() if " shows " in x]
+    assert lines == [f"{VOD_KEY} shows freedoom: passed on to clips that copy it"]
 
 
 def test_a_small_cut_inherits_the_hud_on_its_own_timeline(opened: Any, cuts: dict[str, Path]) -> None:

@@ -91,6 +91,7 @@ def registry_fingerprint(
 
     from provenance.audit import default_workers, ensure_fingerprints, load_infos, match_key
     from provenance.audit.indexdir import ensure_index
+    from provenance.audit.shown import read_shown
     from provenance.cli.progress import ScanProgress
     from provenance.engine import EngineParams
 
@@ -106,6 +107,15 @@ def registry_fingerprint(
     if directory is not None:
         err.print(f"reference index ready in {directory} ({time.monotonic() - start:.1f} s)", markup=False)
         _print_notable(generic_facts(registry, params, directory))
+        _print_vods(read_shown(directory))
+
+
+def _print_vods(shown: dict[str, Any]) -> None:
+    """One line per streamer's VOD that shows other works (:mod:`provenance.audit.shown`): what passes on to the
+    clips cut from it."""
+    for vod, found in sorted(shown.items()):
+        works = sorted({entry["ref"].partition("::")[0] for entry in (*found["footage"], *found["assets"])})
+        err.print(f"{vod} shows {', '.join(works)}: passed on to clips that copy it", markup=False)
 
 
 def _print_notable(generic: dict[str, Any]) -> None:
