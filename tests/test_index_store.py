@@ -390,7 +390,7 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
         write_index_dir(PARAMS, payload, tmp_path / "full")
         # the same references in the extension's order: the old ones as the first directory holds them, then Freedoom
         appended = sorted(payload, key=lambda item: (item[0] == "audio", item[1] in added))
-        write_index_dir(PARAMS, appended, tmp_path / "appended")
+        write_index_dir(PARAMS, appended, tmp_path / "appended", None, load_infos(registry))  # VODs matched too
     finally:
         registry.dispose()
     # every file but the vote search (its IVF centroids were sampled from the old rows) is the same-order full build's
@@ -432,9 +432,9 @@ def test_a_removed_reference_makes_the_whole_index_built_again(sample_registry: 
     calls: list[Path] = []
     real = indexdir.write_index_dir
 
-    def counted(params: EngineParams, payload: Any, directory: Path, state: Any = None) -> None:
+    def counted(params: EngineParams, payload: Any, directory: Path, state: Any = None, infos: Any = None) -> None:
         calls.append(directory)
-        real(params, payload, directory, state)
+        real(params, payload, directory, state, infos)
 
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(indexdir, "write_index_dir", counted)
@@ -457,9 +457,9 @@ def test_changed_generic_stretches_make_the_whole_index_built_again_then_it_is_e
     calls: list[Path] = []
     real = indexdir.write_index_dir
 
-    def counted(params: EngineParams, payload: Any, directory: Path, state: Any = None) -> None:
+    def counted(params: EngineParams, payload: Any, directory: Path, state: Any = None, infos: Any = None) -> None:
         calls.append(directory)
-        real(params, payload, directory, state)
+        real(params, payload, directory, state, infos)
 
     pong = "footage/pixelworks-pong-attract.mp4"
     clip = hashlib.sha256(b"a clip").hexdigest()
