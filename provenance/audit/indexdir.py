@@ -21,7 +21,11 @@ instead of 28-35 (``bench/index_add_bench.py``, two runs; most of a full build l
 out in their inverted lists, a cost that grows faster than the registry). The added references come after the
 others (ids stay stable, where a full build orders references by work); the feature bank's IVF search keeps the
 centroids it was built with until it is due to be built whole again
-(:data:`~provenance.engine.bank.RETRAIN_FACTOR`), which it then is.
+(:data:`~provenance.engine.bank.RETRAIN_FACTOR`), which it then is. The generic shares are counted incrementally
+too (:func:`~provenance.engine.store.extended_generic`): from the old directory's ``generic.json`` and its stored
+pairs of (judged frame, other work), with the added references' judged frames and whole-picture rows searched
+against the hash table: the same shares as a whole measure, without searching every reference's frames again on
+every addition.
 
 The sound of the references is stored beside the visual index as the audio index's arrays (landmark postings
 sorted by hash, where each hash starts, each reference's peaks), memory-mapped when the directory is opened.
@@ -48,7 +52,7 @@ from provenance.audit.references import IndexPayload, build_index, engine_id, in
 from provenance.audit.sound import AuditIndex, audio_key
 from provenance.engine import FINGERPRINT_VERSION, EngineParams, ReferenceIndex
 from provenance.engine.audio import AudioIndex
-from provenance.engine.store import extend_index, open_index, read_manifest, save_index
+from provenance.engine.store import extend_index, extended_generic, open_index, read_manifest, save_index
 from provenance.errors import IndexStoreError
 from provenance.report import RefInfo
 from provenance.settings import get_settings
@@ -218,7 +222,10 @@ def extend_index_dir(
         index.audio = old.audio.joined(added.audio)
     except (RuntimeError, ValueError) as exc:  # FAISS's or numpy's word on a file that does not add up
         raise IndexStoreError(f"{base}: damaged reference index ({' '.join(str(exc).split())})") from None
-    save_index(index, directory, _audio_files(index, state))
+    t0 = time.perf_counter()
+    generic = extended_generic(base, index, old.footage_count)
+    log.debug("generic shares of %s extended in %.2f s", directory, time.perf_counter() - t0)
+    save_index(index, directory, _audio_files(index, state), generic)
 
 
 def open_index_dir(directory: Path, params: EngineParams) -> AuditIndex:
