@@ -16,11 +16,12 @@ format) is removed and built again.
 
 A registry state that only adds references to one an older directory holds (its :data:`STATE`: the same engine,
 versions and generic stretches, no reference removed or changed) is written from that directory and the added
-references' prints alone (:func:`extend_index_dir`): adding one reference to 0.92 h of footage took 0.9-1.6 s
-instead of 28-35 (``bench/index_add_bench.py``, two runs; most of a full build lays the feature bank's vote rows
-out in their inverted lists, a cost that grows faster than the registry). The added references come after the
-others (ids stay stable, where a full build orders references by work); the feature bank's IVF search keeps the
-centroids it was built with until it is due to be built whole again
+references' prints alone (:func:`extend_index_dir`): adding one reference to 0.92 h of footage took 1.3-2.6 s
+instead of 35-38 (``bench/index_add_bench.py``, two runs at load 4-5, through a SQLite registry too; 6.0-6.7 s
+while the generic share was measured over the whole index on every write; most of a full build lays the feature
+bank's vote rows out in their inverted lists, a cost that grows faster than the registry). The added references
+come after the others (ids stay stable, where a full build orders references by work); the feature bank's IVF
+search keeps the centroids it was built with until it is due to be built whole again
 (:data:`~provenance.engine.bank.RETRAIN_FACTOR`), which it then is. The generic shares are counted incrementally
 too (:func:`~provenance.engine.store.extended_generic`): from the old directory's ``generic.json`` and its stored
 pairs of (judged frame, other work), with the added references' judged frames and whole-picture rows searched
