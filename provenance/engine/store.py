@@ -28,6 +28,12 @@ A directory holds (format :data:`INDEX_FORMAT`)::
     generic.json            each reference's generic share (:mod:`provenance.engine.generic`): how much of it other
                             works share, measured when the directory is written (:func:`read_generic`); a
                             directory written before it existed has none (nothing else depends on it)
+    generic_frames.npy, generic_pairs.npy
+                            what the footage shares are counted from (each judged frame's hash row; every
+                            (judged frame, other work) pair: :class:`~provenance.engine.generic.GenericCounts`),
+                            so that a directory extended by added references counts the shares from them and the
+                            added references alone (:func:`extended_generic`); a directory without them (written
+                            before) is extended by measuring the shares over the whole index
 
 What the index is built from decides whether a directory may be used (the caller keys directories by it); the
 settings stored here are checked again when it is opened: a directory written with other settings is refused
@@ -48,17 +54,19 @@ import numpy.typing as npt
 from provenance.engine.assets import AssetParams
 from provenance.engine.assetstore import asset_facts, open_assets, save_assets
 from provenance.engine.bank import FeatureBank, PackedFeatures
-from provenance.engine.generic import GenericShare, generic_shares
+from provenance.engine.generic import GenericCounts, GenericShare, extend_generic, measure_generic
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.params import EngineParams, local_params
 from provenance.engine.references import FootagePrint, ReferenceIndex, RefMeta
-from provenance.errors import IndexStoreError
+from provenance.errors import ConfigError, IndexStoreError
 
 __all__ = [
     "GENERIC",
+    "GENERIC_ARRAYS",
     "INDEX_FORMAT",
     "MANIFEST",
     "extend_index",
+    "extended_generic",
     "open_index",
     "read_generic",
     "read_manifest",
@@ -74,11 +82,20 @@ INDEX_FORMAT = 4
 MANIFEST = "index.json"
 #: The references' generic shares (an extra file: a directory without it is read as before).
 GENERIC = "generic.json"
+#: What the footage's generic shares are counted from (:class:`~provenance.engine.generic.GenericCounts`), each
+#: ``NAME.npy``: extra files too (a directory without them is extended by measuring the shares whole).
+GENERIC_ARRAYS = ("generic_frames", "generic_pairs")
 
 
-def save_index(index: ReferenceIndex, directory: Path, extra: Mapping[str, bytes] | None = None) -> None:
+def save_index(
+    index: ReferenceIndex,
+    directory: Path,
+    extra: Mapping[str, bytes] | None = None,
+    generic: GenericCounts | None = None,
+) -> None:
     """Write ``index`` into ``directory`` (created; it must not exist), then the caller's ``extra`` files (name:
-    content: what the caller keeps beside the index), :data:`MANIFEST` last."""
+    content: what the caller keeps beside the index), :data:`MANIFEST` last. Its generic shares are ``generic``
+    (an extended index's: :func:`extended_generic`), else measured over the whole index."""
     directory.mkdir(parents=True)
     table, row_ref, row_time, row_region = index.hash_table()
     table.save(directory / "hashes.faiss")
@@ -105,10 +122,13 @@ def save_index(index: ReferenceIndex, directory: Path, extra: Mapping[str, bytes
     index.bank.save_matcher(directory / "bank_votes.faiss")
     shortlist = index.asset_shortlist()
     _save(directory, **save_assets(directory, [d for _, d in index.assets], shortlist))
-    shares = [g.as_dict() for g in generic_shares(index)]
+    generic = measure_generic(index) if generic is None else generic
+    _save(directory, **dict(zip(GENERIC_ARRAYS, (generic.frames, generic.pairs), strict=True)))
+    shares = [g.as_dict() for g in generic.shares]
     (directory / GENERIC).write_text(json.dumps({"format": 1, "shares": shares}), "utf-8")
+    reserved = (MANIFEST, GENERIC, *(f"{n}.npy" for n in GENERIC_ARRAYS))
     for name, data in (extra or {}).items():
-        if name in (MANIFEST, GENERIC) or "/" in name or name.startswith("."):
+        if name in reserved or "/" in name or name.startswith("."):
             raise IndexStoreError(f"{directory}: cannot store a file named {name!r} beside the index")
         (directory / name).write_bytes(data)
     manifest = {
@@ -217,6 +237,29 @@ def read_manifest(directory: Path, params: EngineParams) -> dict[str, Any]:
         if actual != size:
             raise IndexStoreError(f"{directory}: damaged reference index ({name} has {actual} bytes, not {size})")
     return manifest
+
+
+def extended_generic(directory: Path, index: ReferenceIndex, old_footage: int) -> GenericCounts:
+    """The generic shares of ``index``, extended (:func:`extend_index`) from the index in ``directory`` (a complete
+    one: :func:`read_manifest`) whose ``old_footage`` references it starts with: counted from what the directory
+    stored of them and the added references alone (:func:`~provenance.engine.generic.extend_generic`), or measured
+    over the whole index when the directory was written before that was stored; a damaged file raises
+    :class:`~provenance.errors.IndexStoreError` naming the directory."""
+    shares = read_generic(directory)
+    if shares is None or not all((directory / f"{n}.npy").is_file() for n in GENERIC_ARRAYS):
+        return measure_generic(index)
+    try:
+        frames, pairs = (np.asarray(_load(directory, n), np.int64) for n in GENERIC_ARRAYS)
+        judged = sum(g.judged for g in shares if g.kind == "footage")
+        if frames.ndim != 1 or pairs.ndim != 2 or pairs.shape[1] != 2 or len(frames) != judged:
+            raise ValueError(f"{frames.shape} judged frames, {pairs.shape} pairs, {judged} judged frames said")
+        if len(pairs) and not (
+            pairs.min() >= 0 and pairs[:, 0].max() < len(frames) and pairs[:, 1].max() < old_footage
+        ):
+            raise ValueError("pairs out of range")
+        return extend_generic(index, GenericCounts(shares, frames, pairs), old_footage)
+    except (OSError, ValueError, IndexError, ConfigError) as exc:
+        raise IndexStoreError(f"{directory}: damaged generic shares ({' '.join(str(exc).split())})") from None
 
 
 def read_generic(directory: Path) -> list[GenericShare] | None:
