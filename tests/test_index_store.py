@@ -20,6 +20,7 @@ from provenance.audit.clip import raw_matches
 from provenance.audit.indexdir import ensure_index, index_root, open_index_dir, write_index_dir
 from provenance.audit.manifests import import_manifest_file
 from provenance.audit.references import ensure_fingerprints, index_payload, load_index, load_infos, match_key
+from provenance.audit.shown import SHOWN
 from provenance.audit.sound import AuditIndex
 from provenance.engine import EngineParams, ReferenceIndex, load_asset
 from provenance.engine.assets import AssetDetector
@@ -390,14 +391,16 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
         write_index_dir(PARAMS, payload, tmp_path / "full")
         # the same references in the extension's order: the old ones as the first directory holds them, then Freedoom
         appended = sorted(payload, key=lambda item: (item[0] == "audio", item[1] in added))
-        write_index_dir(PARAMS, appended, tmp_path / "appended", None, load_infos(registry))  # VODs matched too
+        write_index_dir(PARAMS, appended, tmp_path / "appended", None, load_infos(registry))
     finally:
         registry.dispose()
     # every file but the vote search (its IVF centroids were sampled from the old rows) is the same-order full build's
     same_order = tmp_path / "appended"
     files = {f.name for f in same_order.iterdir()} - {MANIFEST}
     assert files | {MANIFEST, indexdir.STATE} == {f.name for f in after.iterdir()}
-    for name in sorted(files - {"bank_votes.faiss"}):
+    # what the VODs show is the old directory's: the VODs it holds are not matched again (provenance.audit.shown)
+    assert (after / SHOWN).read_bytes() == (before / SHOWN).read_bytes()
+    for name in sorted(files - {"bank_votes.faiss", SHOWN}):
         if name.endswith(".npy"):
             assert np.array_equal(np.load(same_order / name), np.load(after / name)), name
         else:

@@ -230,9 +230,10 @@ def extend_index_dir(
     alone (:func:`~provenance.engine.store.extend_index`); :class:`~provenance.errors.IndexStoreError` naming
     ``base`` when it cannot be opened or its feature bank's search is due to be built whole again.
 
-    With ``infos``, what the VODs show (:func:`vod_findings`) is ``base``'s for the VODs it matched, and the added
-    VODs are matched; every VOD is matched again when a reference of another layer was added (it may be what a
-    VOD shows)."""
+    What the VODs show (:func:`vod_findings`) is ``base``'s for the VODs it holds, and, with ``infos``, the added
+    VODs are matched. The VODs ``base`` holds are not matched again (that would cost the hours of every VOD
+    registered on each addition): a work registered after a VOD is passed on from it once the index is built
+    whole (another engine, a reference removed or changed, or the index directory removed)."""
     old = open_index_dir(base, params)
     added = build_index(params, payload)
     assert isinstance(added, AuditIndex)
@@ -241,12 +242,9 @@ def extend_index_dir(
         index.audio = old.audio.joined(added.audio)
     except (RuntimeError, ValueError) as exc:  # FAISS's or numpy's word on a file that does not add up
         raise IndexStoreError(f"{base}: damaged reference index ({' '.join(str(exc).split())})") from None
-    shown: Shown = {}
+    shown: Shown = {k: v for k, v in old.shown.items() if infos is None or k in infos}
     if infos is not None:
-        keys = {key for _, key, _, _ in payload}
-        again = any(layer != "stream" for kind, _, layer, _ in payload if kind != "audio")
-        shown = {k: v for k, v in old.shown.items() if k in infos} if not again else {}
-        shown |= vod_findings(index, infos, None if again else keys)
+        shown |= vod_findings(index, infos, {key for _, key, _, _ in payload})
     t0 = time.perf_counter()
     generic = extended_generic(base, index, old.footage_count)
     log.debug("generic shares of %s extended in %.2f s", directory, time.perf_counter() - t0)
