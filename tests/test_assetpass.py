@@ -65,3 +65,19 @@ def test_a_clip_without_assets_is_searched_in_the_first_pass_frames_only(monkeyp
     need = params.asset_min_frames
     assert set(searched) == set(range(0, len(frames), need))
     assert len(searched) == 2 * len(range(0, len(frames), need))  # both assets, in each of those frames
+
+
+@pytest.mark.parametrize("clip", ["streams/nightowl_highlight.mp4", "clean/bikes.mp4"])
+def test_the_still_picture_is_the_median_of_the_frames(clip: str) -> None:
+    """The sorting network's still picture is np.median's, converted to uint8, for every number of real frames
+    (odd: the middle value; even: the two middle ones' mean rounded down) and for frames in another order."""
+    from provenance.engine.assetpass import _median_picture
+
+    greys = [grey for _, grey, _ in _kept(clip, EngineParams())]
+    assert len(greys) >= 6
+    copies = [g.copy() for g in greys]
+    for pictures in [greys[:n] for n in range(1, len(greys) + 1)] + [greys[::-1], greys[1::2] + greys[::2]]:
+        expected = np.median(np.stack(pictures), axis=0).astype(np.uint8)
+        got = _median_picture(pictures)
+        assert got.dtype == np.uint8 and np.array_equal(got, expected)
+    assert all(np.array_equal(g, c) for g, c in zip(greys, copies, strict=True))  # the frames are left as they were

@@ -170,6 +170,55 @@ def test_colour_check_tells_a_recoloured_template_from_the_asset(clean: list[U8]
             assert d_other is not None and d_other > limit, d_other
 
 
+def _chroma_difference_computed(det: AssetDetector, frame: U8, m: AssetMatch, neutral: float = 4.0) -> float | None:
+    """The colour check as first written: every pixel's chroma in float64, ``np.hypot``, ``np.median``."""
+    from provenance.engine import chroma
+
+    where = chroma._placed(det, m, frame.shape[1], frame.shape[0])
+    if where is None:
+        return None
+    roi, (x0, y0, x1, y1), mask = where
+    placed = cv2.warpAffine(det.rgb, roi, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+    a = cv2.cvtColor(placed, cv2.COLOR_RGB2YCrCb)[mask][:, 1:].astype(np.float64)
+    part = np.ascontiguousarray(frame[y0:y1, x0:x1])
+    f = cv2.cvtColor(part, cv2.COLOR_RGB2YCrCb)[mask][:, 1:].astype(np.float64)
+    frame_chroma = float(np.median(np.hypot(f[:, 0] - 128, f[:, 1] - 128)))
+    asset_chroma = float(np.median(np.hypot(a[:, 0] - 128, a[:, 1] - 128)))
+    if frame_chroma < neutral <= asset_chroma:
+        return None
+    return float(np.median(np.hypot(*(a - f).T)))
+
+
+def test_colour_check_looks_up_the_values_it_would_compute(clean: list[U8], hud: U8) -> None:
+    """The looked-up hypots and the medians taken from counts (large placements) are the very numbers of the
+    per-pixel computation, on real frames: the asset, a recoloured copy, a brightened frame, small and large."""
+    from provenance.engine import chroma
+
+    r = np.arange(-255, 256, dtype=np.float64)
+    dx, dy = (g.ravel() for g in np.meshgrid(r, r, indexing="ij"))
+    assert np.array_equal(np.hypot(dx, dy), np.hypot(np.abs(dx), np.abs(dy)))  # what the difference table folds
+    recoloured = hud.copy()
+    recoloured[..., :3] = recoloured[..., [2, 0, 1]]
+    det = AssetDetector(hud)
+    compared: set[float] = set()
+    counted = 0
+    for frame in clean[::6]:
+        for asset, s in ((hud, 0.5), (hud, 2.0), (recoloured, 1.2), (recoloured, 1.8)):
+            placed, _ = _place(frame, asset, s, 40, 20)
+            for shown in (placed, (255.0 * (placed / 255.0) ** 0.7).round().astype(np.uint8)):
+                m = det.detect(shown)
+                if not m.found:
+                    continue
+                for neutral in (4.0, 0.0, 1e9):
+                    got = chroma_difference(det, shown, m, neutral)
+                    assert got == _chroma_difference_computed(det, shown, m, neutral)
+                compared.add(s)
+                where = chroma._placed(det, m, shown.shape[1], shown.shape[0])
+                counted += where is not None and int(where[2].sum()) >= chroma._COUNTED_FROM
+    assert compared == {0.5, 2.0, 1.2, 1.8}
+    assert counted >= 10  # medians taken from counts, not only by partitioning
+
+
 def test_colour_check_abstains_on_greyscale_frames(clean: list[U8], hud: U8) -> None:
     det = AssetDetector(hud)
     placed, _ = _place(clean[0], hud, 1.0, 100, 100)

@@ -123,7 +123,7 @@ class _Search:
         self.index = index
         self.frames = frames
         self.need = need
-        self.still = np.median(np.stack([grey for _, grey, _ in frames]), axis=0).astype(np.uint8)
+        self.still = _median_picture([grey for _, grey, _ in frames])
         self.templates: dict[int, bool] = {}  # asset -> whether its template search found it in the still
         self.found: dict[int, list[tuple[float, AssetMatch]]] = {a: [] for a in range(len(index.assets))}
         self.matches: dict[int, AssetMatch] = {}  # this frame's, colour checked
@@ -193,6 +193,26 @@ class _Search:
                 )
             )
         return out
+
+
+def _median_picture(pictures: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.uint8]:
+    """``np.median(np.stack(pictures), axis=0).astype(np.uint8)``, the same pixels in ~1/30 of the time.
+
+    The pictures are sorted pixel by pixel by an odd-even transposition network (``n`` rounds of elementwise
+    minimum and maximum of neighbours: sorted), and the middle taken: the middle value, or the mean of the two
+    middle ones rounded down, which is what converting np.median's ``(a + b) / 2`` (exact: ``x`` or ``x.5``) to
+    uint8 gives. Eight 640x360 frames: 23 ms by np.median, 0.7 ms here (np.sort along the frames: 23 ms too).
+    """
+    s = np.stack(pictures)
+    n = len(s)
+    for r in range(n):
+        lo, hi = s[r % 2 : n - 1 : 2], s[r % 2 + 1 : n : 2]  # the pairs (i, i + 1) from i = r % 2
+        least = np.minimum(lo, hi)
+        np.maximum(lo, hi, out=hi)
+        lo[...] = least
+    if n % 2:
+        return np.array(s[n // 2], np.uint8)
+    return np.asarray((s[n // 2 - 1].astype(np.uint16) + s[n // 2]) >> 1, np.uint8)
 
 
 def _unique(

@@ -1,7 +1,17 @@
 """The colour check of a found asset: the same shapes in other colours (another streamer's copy of an overlay
-template) are not the registered asset."""
+template) are not the registered asset.
+
+Its cost is in the pixels: three medians of chroma distances over all the placed asset's opaque pixels (40k for
+a 480x270 overlay, up to ~200k at 1080p). They are taken from per-pixel codes into precomputed tables of the very
+``np.hypot`` values (and, for many pixels, from counts per value instead of a partition), one colour channel at
+a time: the same numbers at ~2.5x less of the check's time on the short-clip corpus's frames (7.7 -> 2.9 ms a
+call over 2,529 calls, 0 differences).
+"""
 
 from __future__ import annotations
+
+import functools
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -10,6 +20,54 @@ import numpy.typing as npt
 from provenance.engine.assets import AssetDetector, AssetMatch
 
 __all__ = ["chroma_difference", "placed_correlation"]
+
+IntArray = npt.NDArray[np.intp]
+
+
+class _Hypot(NamedTuple):
+    """``np.hypot`` of 256 x 256 integer pairs (``values``, at ``x * 256 + y``) and their ascending order."""
+
+    values: npt.NDArray[np.float64]
+    order: IntArray
+    ordered: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, x0: int) -> _Hypot:
+        """Of the pairs ``(x0 + i, x0 + j)``, i and j in 0..255."""
+        r = np.arange(x0, x0 + 256, dtype=np.float64)
+        values = np.hypot(*np.stack(np.meshgrid(r, r, indexing="ij"), -1).reshape(-1, 2).T)
+        order = np.argsort(values, kind="stable")
+        return cls(values, order, values[order])
+
+    def median(self, codes: IntArray) -> float:
+        """``np.median(self.values[codes])``, counted by value when there are many codes (``_COUNTED_FROM``)."""
+        if len(codes) < _COUNTED_FROM:
+            return float(np.median(self.values[codes]))
+        cum = np.cumsum(np.bincount(codes, minlength=len(self.values))[self.order])
+        n = int(cum[-1])
+        hi = self.ordered[np.searchsorted(cum, n // 2, side="right")]  # the (n // 2)-th smallest, from 0
+        if n % 2:
+            return float(hi)
+        lo = self.ordered[np.searchsorted(cum, n // 2 - 1, side="right")]
+        return float((lo + hi) / 2)  # as np.median: the mean of the two middle values
+
+
+#: pixels from which a median is taken from the counts of each value rather than by partitioning the values
+#: (measured on the short-clip corpus's placed assets: 10-20k pixels 0.21 ms partitioned, 0.23 counted; 20-50k
+#: 0.29 against 0.24; over 50k 0.57 against 0.29)
+_COUNTED_FROM = 20_000
+
+
+@functools.cache
+def _hypot_tables() -> tuple[_Hypot, _Hypot]:
+    """The chroma of a pixel, ``np.hypot(Cr - 128, Cb - 128)`` at ``Cr * 256 + Cb``, and of a difference,
+    ``np.hypot(dCr, dCb)`` at ``|dCr| * 256 + |dCb|`` (hypot ignores signs: IEC 60559, C11 F.10.4.3).
+
+    The colour check takes three medians of these over up to ~200k pixels a call; looking them up instead of
+    converting the pixels to float64 and calling ``np.hypot`` gives the very same numbers (not those of
+    ``sqrt(x*x + y*y)``, which differs from ``np.hypot`` in the last bit on 1,200 of the 261,121 differences).
+    """
+    return _Hypot.of(-128), _Hypot.of(0)
 
 
 def _placed(
@@ -58,15 +116,22 @@ def chroma_difference(
     if where is None:
         return None
     roi, (x0, y0, x1, y1), placed_mask = where
-    placed = cv2.warpAffine(detector.rgb, roi, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
-    a = cv2.cvtColor(placed, cv2.COLOR_RGB2YCrCb)[placed_mask][:, 1:].astype(np.float64)
-    part = np.ascontiguousarray(frame_rgb[y0:y1, x0:x1])
-    f = cv2.cvtColor(part, cv2.COLOR_RGB2YCrCb)[placed_mask][:, 1:].astype(np.float64)
-    frame_chroma = float(np.median(np.hypot(f[:, 0] - 128, f[:, 1] - 128)))
-    asset_chroma = float(np.median(np.hypot(a[:, 0] - 128, a[:, 1] - 128)))
+    placed = np.asarray(cv2.warpAffine(detector.rgb, roi, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR), np.uint8)
+    a = _chroma(placed, placed_mask)
+    f = _chroma(np.ascontiguousarray(frame_rgb[y0:y1, x0:x1]), placed_mask)
+    centred, diff = _hypot_tables()
+    frame_chroma = centred.median(f[0] * 256 + f[1])
+    asset_chroma = centred.median(a[0] * 256 + a[1])
     if frame_chroma < neutral <= asset_chroma:
         return None
-    return float(np.median(np.hypot(*(a - f).T)))
+    return diff.median(np.abs(a[0] - f[0]) * 256 + np.abs(a[1] - f[1]))
+
+
+def _chroma(rgb: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
+    """The (Cr, Cb) of an RGB picture's ``mask`` pixels (one channel at a time: a tenth of the time of taking the
+    masked pixels' three channels at once)."""
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    return ycc[..., 1][mask].astype(np.intp), ycc[..., 2][mask].astype(np.intp)
 
 
 def placed_correlation(
