@@ -119,9 +119,7 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
     h, w = images[0].shape[:2]
     edges = (box.x0 / w, box.y0 / h, 1 - box.x1 / w, 1 - box.y1 / h)
     if 0 < max(edges) <= THIN_BORDER:
-        uh, uq = HASHER.regions(images, Box(0, 0, w, h), mirror=True, regions=WHOLE_ONLY)
-        queries.append(HashQuery("pdq", uh[:, 0], uq[:, 0], np.full(n, WHOLE), np.arange(n)))
-        queries.append(HashQuery("pdq-mirror", uh[:, 1], uq[:, 0], np.full(n, WHOLE), np.arange(n)))
+        queries += _whole_queries(images, Box(0, 0, w, h), "pdq", WHOLE)
     for shot, members in _shot_boxes(images, box):
         queries += _region_queries(*HASHER.regions([images[f] for f in members], shot, mirror=True), members)
     trimmed = [trim(im, box) for im in images]
@@ -134,7 +132,16 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
         inner = detect_borders([np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: border_step(n)]])
         inside = Box(panel.x0 + inner.x0, panel.y0 + inner.y0, panel.x0 + inner.x1, panel.y0 + inner.y1)
         panels.append(inside)
-        ph, pq = HASHER.regions(trimmed, inside, mirror=True, regions=WHOLE_ONLY)
-        queries.append(HashQuery("pdq-panel", ph[:, 0], pq[:, 0], np.full(n, PANEL), np.arange(n)))
-        queries.append(HashQuery("pdq-panel-mirror", ph[:, 1], pq[:, 0], np.full(n, PANEL), np.arange(n)))
+        queries += _whole_queries(trimmed, inside, "pdq-panel", PANEL)
     return WindowPrint(box, queries, informative, tuple(panels))
+
+
+def _whole_queries(images: list[npt.NDArray[np.uint8]], box: Box, method: str, region: int) -> list[HashQuery]:
+    """The queries of every frame's ``box`` hashed as a whole picture, direct (``method``) and mirrored
+    (``method-mirror``, with the direct picture's quality), as the index's region ``region``."""
+    n = len(images)
+    hashes, quality = HASHER.regions(images, box, mirror=True, regions=WHOLE_ONLY)
+    return [
+        HashQuery(name, hashes[:, side], quality[:, 0], np.full(n, region), np.arange(n))
+        for name, side in ((method, 0), (f"{method}-mirror", 1))
+    ]
