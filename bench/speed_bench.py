@@ -20,6 +20,10 @@ The two systems, each run in its own subprocess so that its whole process tree i
   distance <= 31, a clip matches a reference when >= 80 % of its hashes match) in N spawned processes of one
   thread each over the same files, against the references' features hashed beforehand.
 
+and, measured once before the rounds, a floor: **decode only** (:mod:`decode_floor`), the frames the scan samples
+from the same clips decoded in N processes of one thread and nothing else done with them. What the scan spends
+beyond it is matching; its ratio to vPDQ is the part of the gap no matching change can close.
+
 Each of the ``--repeat`` rounds runs both, in alternating order (scan first in odd rounds, vPDQ first in even
 ones); the medians are printed. Reference ingest is measured once for each and printed apart: ours is
 ``registry import`` plus the first scan of an empty folder (which fingerprints the references), vPDQ's is
@@ -163,6 +167,7 @@ class Results:
     vpdq: list[Run] = field(default_factory=list)
     ingest_scan: list[Run] = field(default_factory=list)  # registry import, first scan of an empty folder
     ingest_vpdq: Run | None = None
+    floor: Run | None = None  # decode only: the frames the scan samples (decode_floor)
     scan_layers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     vpdq_layers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     scan_errors: dict[str, str] = field(default_factory=dict)
@@ -215,6 +220,14 @@ def run_bench(args: argparse.Namespace, ds: Dataset, work: Path) -> Results:
         work / "vpdq-refs.log",
         "vPDQ reference hashing",
         ROOT,
+    )
+
+    step("decode floor: the frames the scan samples, decoded and nothing else (measured once)")
+    import decode_floor
+
+    floor_job = {"files": files, "workers": args.workers}
+    res.floor = measure(
+        decode_floor.command(floor_job, work / "floor.job.json"), work / "floor.log", "decode floor", ROOT
     )
 
     def scan(k: int) -> None:
@@ -318,6 +331,7 @@ def figures(ds: Dataset, res: Results) -> dict[str, Any]:
         "ratio_cpu": rows["scan"]["cpu_s"] / rows["vpdq"]["cpu_s"],
         "ratio_peak": rows["scan"]["peak_mb"] / rows["vpdq"]["peak_mb"],
         "ratio_wall_with_ingest": with_ingest,
+        "decode_floor": None if res.floor is None else asdict(res.floor),
         "accuracy": {"scan": accuracy(ds, res.scan_layers), "vpdq": accuracy(ds, res.vpdq_layers)},
     }
 
@@ -337,7 +351,8 @@ def print_figures(args: argparse.Namespace, ds: Dataset, fig: dict[str, Any], re
     }
     print()
     print(f"{len(ds.rels)} clips, {ds.seconds / 60:.1f} min of video; medians of {args.repeat} alternated runs")
-    n = max(42, *(len(name) + 1 for name in names.values()))
+    floor_name = "decode only (the frames the scan samples; once)"
+    n = max(42, len(floor_name) + 1, *(len(name) + 1 for name in names.values()))
     head = f"{'':<{n}}{'wall s':>8}{'CPU s':>8}{'ms/clip':>9}{'x realtime':>11}{'peak MB ' + mem:>14}"
     print(head)
     for key, name in names.items():
@@ -352,6 +367,17 @@ def print_figures(args: argparse.Namespace, ds: Dataset, fig: dict[str, Any], re
         f"   (wall: target <= {TARGET}, aim {AIM}: {verdict})"
     )
     walls = {k: ", ".join(f"{r.wall_s:.1f}" for r in getattr(res, k)) for k in ("scan", "vpdq")}
+    if res.floor is not None:
+        f = res.floor
+        print(
+            f"{floor_name:<{n}}{f.wall_s:>8.1f}{f.cpu_s:>8.1f}"
+            f"{1000 * f.wall_s / len(ds.rels):>9.0f}{ds.seconds / f.wall_s:>11.1f}{f.peak_mb:>14.0f}"
+        )
+        v = fig["rows"]["vpdq"]
+        print(
+            f"{'decode only / vPDQ':<{n}}{f.wall_s / v['wall_s']:>8.2f}{f.cpu_s / v['cpu_s']:>8.2f}"
+            f"   (the scan's matching is the rest: {fig['rows']['scan']['cpu_s'] - f.cpu_s:.1f} s CPU)"
+        )
     print(f"every run, wall s: scan [{walls['scan']}], vPDQ [{walls['vpdq']}]; order {' -> '.join(res.order)}")
     print()
     print("reference ingest (once each; not in the rows above)")
