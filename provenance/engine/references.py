@@ -13,7 +13,7 @@ well as the VOD itself does. Its hashes count only through the whole composition
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -28,10 +28,18 @@ from provenance.engine.fingerprint.regions import detect_borders, trim
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.pairs import HASHER, REGIONS
 from provenance.engine.params import EngineParams, local_params
-from provenance.engine.sampling import border_step, decode_all
+from provenance.engine.sampling import Sampled, border_step
 from provenance.errors import ConfigError
 
-__all__ = ["HOLDER_LAYERS", "FootagePrint", "RefMeta", "ReferenceIndex", "fingerprint_footage", "load_asset"]
+__all__ = [
+    "HOLDER_LAYERS",
+    "REF_WINDOW_FRAMES",
+    "FootagePrint",
+    "RefMeta",
+    "ReferenceIndex",
+    "fingerprint_footage",
+    "load_asset",
+]
 
 #: Layers whose holder's finding must rest on what that holder alone owns (DESIGN: layers): a community map is
 #: played on its game's engine, HUD and textures, a streamer's VOD shows the game it played
@@ -91,23 +99,78 @@ class FootagePrint:
         return cls(ts, hashes, q, local_times, tuple(feats), duration)
 
 
+#: Reference frames fingerprinted together, about 4 minutes at ``ref_fps`` 15 (640 x 360 grey frames: ~0.8 GB):
+#: what bounds the memory of fingerprinting a reference, whatever its length. A reference up to this long is one
+#: window, its border box detected over the whole video; a longer one is split into windows of even length, each
+#: with its own box (as a clip's windows: a long VOD whose layout changes is followed). Decoding whole references
+#: held every frame: a 16-minute one took 7.6 GB, an hour's would not fit this machine's 24 GB.
+REF_WINDOW_FRAMES = 3600
+#: Frames hashed at once (the hasher's work arrays are several times the frames they are made from).
+_HASH_BATCH = 256
+
+
 def fingerprint_footage(path: str | Path, params: EngineParams = EngineParams()) -> FootagePrint:
-    """Decode a reference video at ``ref_fps`` and fingerprint it (borders trimmed)."""
-    times, images, duration = decode_all(path, params.ref_fps, params.analysis_side)
-    box = detect_borders(images[:: border_step(len(images))])
-    hashes, quality = HASHER.regions(images, box)
+    """Decode a reference video at ``ref_fps`` and fingerprint it (borders trimmed), in windows of at most about
+    :data:`REF_WINDOW_FRAMES` frames, streamed: only one window's frames are held at a time."""
+    sampled = Sampled(path, params.ref_fps, params.analysis_side)
     step = max(1, round(params.ref_fps / params.local_ref_fps))
     lp = local_params(params)
-    local_idx = list(range(0, len(images), step))
-    feats = tuple(extract(trim(images[i], box), lp, mirror=False) for i in local_idx)
+    times: list[float] = []
+    hashes: list[npt.NDArray[np.uint8]] = []
+    quality: list[npt.NDArray[np.int64]] = []
+    local_times: list[float] = []
+    feats: list[Features] = []
+    for window_times, images in _reference_windows(sampled):
+        box = detect_borders(list(images[:: border_step(len(images))]))
+        for k in range(0, len(images), _HASH_BATCH):  # each frame's hashes are its own: batches bound the work arrays
+            h, q = HASHER.regions(images[k : k + _HASH_BATCH], box)
+            hashes.append(h)
+            quality.append(np.asarray(q))
+        for j, image in enumerate(images):
+            if (len(times) + j) % step == 0:  # every ``step``-th frame of the whole reference
+                local_times.append(window_times[j])
+                feats.append(extract(trim(image, box), lp, mirror=False))
+        times += window_times
     return FootagePrint(
         timestamps=np.asarray(times, np.float32),
-        hashes=hashes,
-        quality=np.clip(quality, 0, 100).astype(np.uint8),
-        local_times=np.asarray([times[i] for i in local_idx], np.float32),
-        local_features=feats,
-        duration_s=float(duration),
+        hashes=np.concatenate(hashes),
+        quality=np.clip(np.concatenate(quality), 0, 100).astype(np.uint8),
+        local_times=np.asarray(local_times, np.float32),
+        local_features=tuple(feats),
+        duration_s=float(sampled.duration),
     )
+
+
+def _reference_windows(sampled: Sampled) -> Iterator[tuple[list[float], npt.NDArray[np.uint8]]]:
+    """A reference's grey frames in windows ``(times, frames)``: one for a reference of up to
+    :data:`REF_WINDOW_FRAMES` frames (by its container's duration), else windows of even length (the last one
+    takes what the container did not announce, up to twice the window).
+
+    The frames of a window are copied into one array, reused by the next window (the caller is done with a window
+    when it asks for the next): thousands of frame-sized arrays allocated and freed left the heap fragmented (a
+    16-minute reference peaked at 2.7 GB, against 1.8 GB with the allocator returning each frame's memory)."""
+    times: list[float] = []
+    frames: npt.NDArray[np.uint8] | None = None
+    window, parts, done, n = REF_WINDOW_FRAMES, 0, 0, 0  # parts 0: as many as it takes (duration unknown)
+    for k, (t, image, _) in enumerate(sampled):
+        if k == 0 and sampled.expected:
+            parts = max(1, -(-sampled.expected // REF_WINDOW_FRAMES))
+            window = -(-sampled.expected // parts)
+        cap = 2 * window if parts and done == parts - 1 else window  # the last window: what is left
+        if frames is not None and (image.shape != frames.shape[1:] or n == len(frames)):
+            if n:  # full, or a frame of another size (rotation metadata mid-stream): the window ends here
+                yield times, frames[:n]
+                times, n, done = [], 0, done + 1
+                cap = 2 * window if parts and done == parts - 1 else window
+            if image.shape != frames.shape[1:] or len(frames) < cap:
+                frames = None
+        if frames is None:
+            frames = np.empty((cap, *image.shape), np.uint8)
+        frames[n] = image
+        times.append(t)
+        n += 1
+    if n and frames is not None:
+        yield times, frames[:n]
 
 
 def load_asset(path: str | Path | BinaryIO) -> npt.NDArray[np.uint8]:
