@@ -103,7 +103,7 @@ class FootagePrint:
 #: what bounds the memory of fingerprinting a reference, whatever its length. A reference up to this long is one
 #: window, its border box detected over the whole video; a longer one is split into windows of even length, each
 #: with its own box (as a clip's windows: a long VOD whose layout changes is followed). Decoding whole references
-#: held every frame: a 16-minute one took 7.6 GB, an hour's would not fit this machine's 24 GB.
+#: held every frame: a 16-minute one peaked at 7.4 GB, an hour's would not fit this machine's 24 GB.
 REF_WINDOW_FRAMES = 3600
 #: Frames hashed at once (the hasher's work arrays are several times the frames they are made from).
 _HASH_BATCH = 256
