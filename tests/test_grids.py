@@ -132,3 +132,20 @@ def test_hashes_do_not_depend_on_the_blas_threads_of_the_process() -> None:
     with threadpool_limits(2, user_api="blas"):
         two = grid_hashes(frames, mirror=True)
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+
+
+def test_the_one_thread_blas_block_restores_what_the_process_had() -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from provenance.engine.fingerprint import grids
+
+    def blas_threads() -> set[int]:
+        return {int(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"}
+
+    for n in (2, 1, 2):  # set by another controller each time: the block must not restore a stale count
+        with threadpool_limits(n, user_api="blas"):
+            if blas_threads() != {n}:
+                pytest.skip("no BLAS library that takes a thread count")
+            with grids._one_blas_thread():
+                assert blas_threads() == {1}
+            assert blas_threads() == {n}

@@ -61,17 +61,27 @@ _CHUNK = 256  # grids hashed together (their temporaries stay in cache)
 
 
 @cache
-def _blas() -> Any:
+def _blas() -> tuple[Any, ...]:
+    """The process's BLAS libraries (threadpoolctl's controllers of those loaded: numpy's is, by now)."""
     from threadpoolctl import ThreadpoolController
 
-    return ThreadpoolController()
+    return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
-    """The BLAS libraries of the process on one thread inside the block (0.02 ms to set and restore)."""
-    with _blas().limit(limits=1, user_api="blas"):
+    """The BLAS libraries of the process on one thread inside the block (0.05 ms to set and restore), restored to
+    the counts read from the libraries on entry (not to what threadpoolctl last set: another controller may have
+    changed them since). OpenBLAS takes the setting from the main thread: in other threads (the service's clip
+    checks) the products run with the process's own setting."""
+    saved = [lib.get_num_threads() for lib in _blas()]
+    for lib in _blas():
+        lib.set_num_threads(1)
+    try:
         yield
+    finally:
+        for lib, n in zip(_blas(), saved, strict=True):
+            lib.set_num_threads(n)
 
 
 def working(images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8], box: Box | None = None) -> F32Array:
