@@ -135,17 +135,20 @@ def test_hashes_do_not_depend_on_the_blas_threads_of_the_process() -> None:
 
 
 def test_the_one_thread_blas_block_restores_what_the_process_had() -> None:
-    from threadpoolctl import threadpool_info, threadpool_limits
+    """The block sets numpy's BLAS (the library the hashes' products run in; others loaded by then too) to one
+    thread, and restores the count it found, even when another controller set it since the block last ran."""
+    from threadpoolctl import threadpool_limits
 
     from provenance.engine.fingerprint import grids
 
-    def blas_threads() -> set[int]:
-        return {int(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"}
-
-    for n in (2, 1, 2):  # set by another controller each time: the block must not restore a stale count
+    libs = grids._blas()
+    numpy_libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    if numpy_libs.is_dir():  # a wheel's numpy: its own OpenBLAS must be among those the block sets
+        assert any(Path(lib.filepath).resolve().parent == numpy_libs for lib in libs)
+    for n in (2, 1, 2):
         with threadpool_limits(n, user_api="blas"):
-            if blas_threads() != {n}:
+            if {lib.get_num_threads() for lib in libs} != {n}:
                 pytest.skip("no BLAS library that takes a thread count")
             with grids._one_blas_thread():
-                assert blas_threads() == {1}
-            assert blas_threads() == {n}
+                assert {lib.get_num_threads() for lib in libs} == {1}
+            assert {lib.get_num_threads() for lib in libs} == {n}

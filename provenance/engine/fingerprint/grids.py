@@ -62,7 +62,8 @@ _CHUNK = 256  # grids hashed together (their temporaries stay in cache)
 
 @cache
 def _blas() -> tuple[Any, ...]:
-    """The process's BLAS libraries (threadpoolctl's controllers of those loaded: numpy's is, by now)."""
+    """The BLAS libraries loaded when hashing first runs (threadpoolctl's controllers): numpy's, which the products
+    run in, is; others loaded later (OpenCV's, FAISS's) are left as they are."""
     from threadpoolctl import ThreadpoolController
 
     return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
@@ -70,7 +71,7 @@ def _blas() -> tuple[Any, ...]:
 
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
-    """The BLAS libraries of the process on one thread inside the block (0.05 ms to set and restore), restored to
+    """The BLAS libraries of :func:`_blas` on one thread inside the block (0.05 ms to set and restore), restored to
     the counts read from the libraries on entry (not to what threadpoolctl last set: another controller may have
     changed them since). OpenBLAS takes the setting from the main thread: in other threads (the service's clip
     checks) the products run with the process's own setting."""
