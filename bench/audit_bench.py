@@ -247,7 +247,8 @@ def provenance_exe() -> str:
     return found
 
 
-def _phase_cmd(phase: str, job: dict[str, Any], work: Path, name: str) -> list[str]:
+def phase_cmd(phase: str, job: dict[str, Any], work: Path, name: str) -> list[str]:
+    """The command running ``phase`` (``decode``: the decode-only floor) on ``job`` in a subprocess."""
     path = work / f"{name}.job.json"
     path.write_text(json.dumps(job), encoding="utf-8")
     return [sys.executable, str(Path(__file__).resolve()), "--phase", phase, "--job", str(path)]
@@ -362,7 +363,7 @@ def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
             result = work / f"decode-{k}.json"
             res.decode.append(
                 measure(
-                    _phase_cmd(
+                    phase_cmd(
                         "decode", {"files": files, "workers": args.workers, "result": str(result)}, work, f"decode-{k}"
                     ),
                     work / f"decode-{k}.log",

@@ -20,9 +20,9 @@ The two systems, each run in its own subprocess so that its whole process tree i
   distance <= 31, a clip matches a reference when >= 80 % of its hashes match) in N spawned processes of one
   thread each over the same files, against the references' features hashed beforehand.
 
-and, measured once before the rounds, a floor: **decode only** (:mod:`decode_floor`), the frames the scan samples
-from the same clips decoded in N processes of one thread and nothing else done with them. What the scan spends
-beyond it is matching; its ratio to vPDQ is the part of the gap no matching change can close.
+and, measured once before the rounds, a floor: **decode only** (:mod:`audit_bench`'s decode phase), the frames the
+scan samples from the same clips decoded in N processes of one thread and nothing else done with them. What the
+scan spends beyond it is matching; its ratio to vPDQ is the part of the gap no matching change can close.
 
 Each of the ``--repeat`` rounds runs both, in alternating order (scan first in odd rounds, vPDQ first in even
 ones); the medians are printed. Reference ingest is measured once for each and printed apart: ours is
@@ -167,7 +167,7 @@ class Results:
     vpdq: list[Run] = field(default_factory=list)
     ingest_scan: list[Run] = field(default_factory=list)  # registry import, first scan of an empty folder
     ingest_vpdq: Run | None = None
-    floor: Run | None = None  # decode only: the frames the scan samples (decode_floor)
+    floor: Run | None = None  # decode only: the frames the scan samples (audit_bench's decode phase)
     scan_layers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     vpdq_layers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     scan_errors: dict[str, str] = field(default_factory=dict)
@@ -181,7 +181,7 @@ def step(what: str) -> None:
 
 def run_bench(args: argparse.Namespace, ds: Dataset, work: Path) -> Results:
     import vpdq_runner
-    from audit_bench import copy_db, provenance_exe, stored_results
+    from audit_bench import copy_db, phase_cmd, provenance_exe, stored_results
 
     exe = provenance_exe()
     w = str(args.workers)
@@ -223,12 +223,8 @@ def run_bench(args: argparse.Namespace, ds: Dataset, work: Path) -> Results:
     )
 
     step("decode floor: the frames the scan samples, decoded and nothing else (measured once)")
-    import decode_floor
-
-    floor_job = {"files": files, "workers": args.workers}
-    res.floor = measure(
-        decode_floor.command(floor_job, work / "floor.job.json"), work / "floor.log", "decode floor", ROOT
-    )
+    floor_job = {"files": files, "workers": args.workers, "result": str(work / "floor.json")}
+    res.floor = measure(phase_cmd("decode", floor_job, work, "floor"), work / "floor.log", "decode floor", ROOT)
 
     def scan(k: int) -> None:
         db = work / f"scan-{k}.db"
