@@ -23,7 +23,9 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     UniqueConstraint,
 )
@@ -145,7 +147,13 @@ class Reference(SQLModel, table=True):
 
 
 class Fingerprint(SQLModel, table=True):
-    """Fingerprints of one reference file by one algorithm: per-frame timestamps and packed hashes."""
+    """Fingerprints of one reference file by one algorithm: per-frame timestamps and packed hashes.
+
+    A payload larger than one chunk (``rightsdb.references.PRINT_CHUNK_BYTES``) keeps its first chunk in ``data``
+    and the rest in ``chunks`` rows of :class:`FingerprintChunk` (migration 0007): no database stores a value of
+    any size (PostgreSQL refused a 600 MB bytea, SQLite a 1.1 GB blob, and an hour of reference footage prints
+    ~0.4 GB). Rows written before 0007 have ``chunks`` 0: ``data`` is the whole payload.
+    """
 
     __tablename__ = "fingerprints"
     __table_args__ = (UniqueConstraint("sha256", "algorithm", "version", name="uq_fingerprints_content_algo"),)
@@ -160,6 +168,22 @@ class Fingerprint(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # algorithm-specific packed payload
     quality: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))  # uint8 per frame
     created_at: datetime = _timestamp()
+    # migration 0007: how many FingerprintChunk rows continue `data`
+    chunks: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+
+
+class FingerprintChunk(SQLModel, table=True):
+    """The ``seq``-th continuation (from 1) of a fingerprint's ``data``: a stored payload is ``data`` followed
+    by its chunks in ``seq`` order."""
+
+    __tablename__ = "fingerprint_chunks"
+    __table_args__ = (PrimaryKeyConstraint("fingerprint_id", "seq", name="pk_fingerprint_chunks"),)
+
+    fingerprint_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("fingerprints.id", ondelete="CASCADE"), nullable=False)
+    )
+    seq: int = Field(sa_column=Column(Integer, nullable=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Scan(SQLModel, table=True):

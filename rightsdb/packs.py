@@ -30,7 +30,7 @@ from .packspec import (
     as_utc,
     parse_pack_works,
 )
-from .references import PrintBlobs
+from .references import add_fingerprint, fingerprint_blobs
 from .store import Registry
 
 __all__ = [
@@ -111,12 +111,11 @@ def stored_prints(registry: Registry, shas: set[str], algorithm: str, version: s
             )
         ).all()
         return {
-            r.sha256: StoredPrint(r.sha256, r.algorithm, r.version, dict(r.params), r.count, _blobs(r)) for r in rows
+            r.sha256: StoredPrint(
+                r.sha256, r.algorithm, r.version, dict(r.params), r.count, fingerprint_blobs(session, r)
+            )
+            for r in rows
         }
-
-
-def _blobs(row: Fingerprint) -> PrintBlobs:
-    return row.timestamps, row.data, row.quality or b""
 
 
 def stored_thumbnails(registry: Registry, shas: set[str]) -> dict[str, list[tuple[float, bytes]]]:
@@ -315,7 +314,8 @@ def _print(session: Session, fp: StoredPrint) -> None:
     ).first()
     if exists is None:
         timestamps, data, quality = fp.blobs
-        session.add(
+        add_fingerprint(
+            session,
             Fingerprint(
                 sha256=fp.sha256,
                 algorithm=fp.algorithm,
@@ -325,7 +325,7 @@ def _print(session: Session, fp: StoredPrint) -> None:
                 timestamps=timestamps,
                 data=data,
                 quality=quality,
-            )
+            ),
         )
 
 

@@ -6,13 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
-from .models import Fingerprint, Holder, Reference, Work
+from ._errors import StoreError
+from .models import Fingerprint, FingerprintChunk, Holder, Reference, Work
 from .store import Registry
 
 __all__ = [
+    "PRINT_CHUNK_BYTES",
     "PrintBlobs",
+    "add_fingerprint",
+    "fingerprint_blobs",
     "fingerprinted",
     "reference_rows",
     "registry_stats",
@@ -22,6 +26,51 @@ __all__ = [
 
 PrintBlobs = tuple[bytes, bytes, bytes]
 """A stored fingerprint's ``(timestamps, data, quality)`` blobs (quality empty when none was stored)."""
+
+#: the largest part of a fingerprint's payload stored in one database value; the rest goes to further rows
+#: (:class:`~rightsdb.models.FingerprintChunk`). PostgreSQL refused a 600 MB bytea here (sent as text, twice its
+#: size: "invalid memory alloc request size"), SQLite a 1.1 GB blob ("string or blob too big"); an hour of
+#: reference footage prints ~0.4 GB (local features, mostly). 64 MB keeps each statement's memory small.
+PRINT_CHUNK_BYTES = 64 << 20
+
+
+def add_fingerprint(session: Session, row: Fingerprint) -> None:
+    """Add ``row`` (not yet added; its ``data`` the whole payload) to ``session``: the payload's first
+    :data:`PRINT_CHUNK_BYTES` in the row, the rest in chunk rows after it."""
+    data = row.data
+    size = PRINT_CHUNK_BYTES
+    parts = [data[i : i + size] for i in range(size, len(data), size)]
+    row.data = data[:size]
+    row.chunks = len(parts)
+    session.add(row)
+    if not parts:
+        return
+    session.flush()  # the row's id, for its chunks
+    assert row.id is not None
+    for seq, part in enumerate(parts, start=1):
+        chunk = FingerprintChunk(fingerprint_id=row.id, seq=seq, data=part)
+        session.add(chunk)
+        session.flush()
+        session.expunge(chunk)  # written in the transaction: the session need not hold every chunk's copy
+
+
+def fingerprint_blobs(session: Session, row: Fingerprint) -> PrintBlobs:
+    """A stored fingerprint's blobs, its payload joined again from its chunks. Raises :class:`StoreError` when
+    chunks are missing (the payload would be cut short: never read as a shorter print)."""
+    data = row.data
+    if row.chunks:
+        parts = session.exec(
+            select(FingerprintChunk.data)
+            .where(FingerprintChunk.fingerprint_id == row.id)
+            .order_by(col(FingerprintChunk.seq))
+        ).all()
+        if len(parts) != row.chunks:
+            raise StoreError(
+                f"fingerprint {row.sha256[:12]} ({row.algorithm} {row.version}): {len(parts)} of its {row.chunks} "
+                "chunks are stored; recompute it (`provenance registry fingerprint`)"
+            )
+        data = b"".join([data, *parts])
+    return row.timestamps, data, row.quality or b""
 
 
 def reference_rows(registry: Registry) -> list[tuple[Reference, Work, Holder]]:
@@ -59,7 +108,8 @@ def save_fingerprint(
             )
         ).first()
         if exists is None:
-            session.add(
+            add_fingerprint(
+                session,
                 Fingerprint(
                     sha256=sha256,
                     algorithm=algorithm,
@@ -69,7 +119,7 @@ def save_fingerprint(
                     timestamps=timestamps,
                     data=data,
                     quality=quality,
-                )
+                ),
             )
 
 
@@ -83,7 +133,7 @@ def stored_fingerprints(
         if shas is not None:
             query = query.where(col(Fingerprint.sha256).in_(shas))
         rows = session.exec(query).all()
-        return {fp.sha256: (fp.timestamps, fp.data, fp.quality or b"") for fp in rows}
+        return {fp.sha256: fingerprint_blobs(session, fp) for fp in rows}
 
 
 def registry_stats(registry: Registry, versions: Mapping[str, str]) -> dict[str, Any]:
@@ -105,12 +155,19 @@ def registry_stats(registry: Registry, versions: Mapping[str, str]) -> dict[str,
                 col(Fingerprint.algorithm), col(Fingerprint.version)
             )
         ).all()
+        chunk_rows = session.exec(
+            select(Fingerprint.algorithm, Fingerprint.version, func.sum(func.length(FingerprintChunk.data)))
+            .join(FingerprintChunk, col(FingerprintChunk.fingerprint_id) == col(Fingerprint.id))
+            .group_by(col(Fingerprint.algorithm), col(Fingerprint.version))
+        ).all()
+    chunked = {(str(a), str(v)): int(n or 0) for a, v, n in chunk_rows}
     by_kind = {str(kind): {"count": int(n), "seconds": float(sec)} for kind, n, sec in refs}
     current: dict[str, dict[str, int]] = {}
     stale = 0
     for algorithm, at, n, size in prints:
         if versions.get(str(algorithm)) == at:
-            current[str(algorithm)] = {"count": int(n), "bytes": int(size or 0)}
+            size = int(size or 0) + chunked.get((str(algorithm), str(at)), 0)
+            current[str(algorithm)] = {"count": int(n), "bytes": size}
         else:
             stale += int(n)
     return {
