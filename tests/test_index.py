@@ -1,7 +1,9 @@
-"""Hash indexes: the engine's FAISS index must give exactly the brute-force answer, and brute force the
-definition's."""
+"""Hash indexes: the engine's index (FAISS's flat one, the multi-index hashing's arrays, built or mapped from
+disk) must give exactly the brute-force answer, and brute force the definition's."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -9,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provenance.engine.index import BruteForceIndex, HashIndex, StaticHashIndex, hamming_distances
+import provenance.engine.index as index_module
+from provenance.engine.index import BruteForceIndex, HashIndex, MultiIndex, StaticHashIndex, hamming_distances
 from provenance.errors import ConfigError, HashIndexError
 
 HYP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -109,7 +112,7 @@ def test_static_index_equals_bruteforce_on_any_set(seed: int, clustered: bool, n
     assert_same(got, BruteForceIndex(h, 256).search(q, radius))
 
 
-@pytest.mark.parametrize("flat_max", [10**9, 0])  # FAISS's flat index, then its multi-index hashing
+@pytest.mark.parametrize("flat_max", [10**9, 0])  # FAISS's flat index, then the multi-index hashing
 def test_static_index_equals_bruteforce(flat_max: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
     rng = np.random.default_rng(11)
@@ -128,6 +131,57 @@ def test_static_index_equals_bruteforce(flat_max: int, monkeypatch: pytest.Monke
     assert len(empty) == 0 and empty.search(q, 31)[0].size == 0
     with pytest.raises(HashIndexError, match="64 bits"):
         StaticHashIndex(h[:, :8], 256, 31)
+
+
+@pytest.mark.parametrize("flat_max", [10**9, 0])
+def test_saved_index_is_mapped_and_answers_the_same(
+    flat_max: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Written and opened again (the flat index as FAISS's file, the multi-index as its ``.npy`` arrays): the
+    same answers as brute force, from arrays mapped from disk, not read into the process."""
+    monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
+    rng = np.random.default_rng(5)
+    h = clustered_hashes(rng, 5_000, 256, 100, 35)
+    StaticHashIndex(h, 256, 31).save(tmp_path, "hashes")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == (
+        ["hashes.faiss"] if flat_max else [f"hashes_{n}.npy" for n in ("codes", "postings", "radius", "starts")]
+    )
+    opened = StaticHashIndex.load(tmp_path, "hashes", 256, 31)
+    assert len(opened) == 5_000
+    if not flat_max:
+        multi = opened._multi
+        assert multi is not None and all(isinstance(a, np.memmap) for a in (multi.codes, multi.postings))
+    q = flip_bits(rng, h[rng.integers(0, 5_000, 40)], 28)
+    for r in (31, 12):
+        assert_same(opened.search(q, r), BruteForceIndex(h, 256).search(q, r))
+
+
+def test_multi_index_refuses_what_it_cannot_answer(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    h = random_hashes(rng, 400, 256)
+    MultiIndex.build(h, 15).save(tmp_path, "hashes")
+    with pytest.raises(HashIndexError, match="built for distance 15, not 31"):  # would miss rows 16-31 bits away
+        StaticHashIndex.load(tmp_path, "hashes", 256, 31)
+    assert_same(
+        StaticHashIndex.load(tmp_path, "hashes", 256, 15).search(h[:5], 15), BruteForceIndex(h, 256).search(h[:5], 15)
+    )
+    (tmp_path / "hashes_postings.npy").unlink()
+    with pytest.raises(HashIndexError, match=r"hashes_postings\.npy: unreadable"):
+        StaticHashIndex.load(tmp_path, "hashes", 256, 15)
+
+
+def test_multi_index_in_blocks_answers_as_in_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Candidates verified in blocks (bounded memory) give the answer of one block, duplicates dropped across
+    blocks too (a row found through two chunks lands in two blocks)."""
+    rng = np.random.default_rng(7)
+    h = clustered_hashes(rng, 3_000, 256, 20, 20)
+    q = flip_bits(rng, h[rng.integers(0, 3_000, 30)], 25)
+    multi = MultiIndex.build(h, 31)
+    whole = multi.search(q, 31)
+    monkeypatch.setattr(index_module, "_CANDIDATE_BLOCK", 97)
+    assert_same(multi.search(q, 31), whole)
+    assert_same(whole, BruteForceIndex(h, 256).search(q, 31))
 
 
 # ---- edge cases ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from provenance.audit.shown import SHOWN
 from provenance.audit.sound import AuditIndex
 from provenance.engine import EngineParams, ReferenceIndex, load_asset
 from provenance.engine.assets import AssetDetector
+from provenance.engine.index import StaticHashIndex
 from provenance.engine.match import match_clip
 from provenance.engine.store import MANIFEST, open_index, read_manifest, save_index
 from provenance.errors import IndexStoreError
@@ -58,15 +59,20 @@ def _clips() -> list[Path]:
     return sorted(p for p in (SAMPLE / "dataset").rglob("*") if p.suffix in (".mp4", ".mkv", ".webm", ".mov"))
 
 
+@pytest.mark.parametrize("flat_max", [StaticHashIndex.flat_max, 0])  # the hash search: flat, multi-index
 def test_an_index_opened_from_disk_matches_every_sample_clip_as_the_built_one(
-    sample_registry: Registry, tmp_path: Path
+    sample_registry: Registry, tmp_path: Path, flat_max: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
     built, _ = load_index(sample_registry, PARAMS)
     save_index(built, tmp_path / "index")
     opened = open_index(tmp_path / "index", AuditIndex(PARAMS))
     # the big parts are mapped from the files, not copies in this process
     table, rows_ref, _, _ = opened.hash_table()
     assert isinstance(rows_ref, np.memmap)
+    multi = table._multi
+    assert (multi is None) == bool(flat_max)
+    assert multi is None or all(isinstance(a, np.memmap) for a in (multi.codes, multi.postings, multi.starts))
     assert isinstance(opened.prints[0].hashes, np.memmap)
     assert isinstance(opened.bank.packed().descriptors, np.memmap)
     assert len(table) == len(built.hash_table()[0]) > 0

@@ -160,62 +160,75 @@ class BruteForceIndex:
 
 
 class StaticHashIndex:
-    """Exact radius search over a fixed set of hashes, in FAISS (C++, popcount SIMD).
+    """Exact radius search over a fixed set of hashes.
 
     Built once from all rows (``ids`` are their positions); :meth:`search` answers like
     :meth:`MatchIndex.search`: every stored hash within ``max_distance`` of each query, sorted by query row,
-    distance, id. Up to ``flat_max`` rows it compares every pair (FAISS's binary flat index, ~0.5 ns a pair:
-    8x a numpy multi-index hashing on the engine's reference regions); above, FAISS's own
-    multi-index hashing (16-bit chunks, ``radius // chunks`` bits flipped per probe, so exact by the
-    pigeonhole principle).
+    distance, id. Up to ``flat_max`` rows it compares every pair (FAISS's binary flat index, ~0.5 ns a pair);
+    above, multi-index hashing (:class:`MultiIndex`: 16-bit chunks, every chunk value within
+    ``max_distance // chunks`` bits of the query's probed, so exact by the pigeonhole principle), in arrays that
+    :meth:`save` writes and :meth:`load` maps: the processes of a machine share one copy in the page cache, and
+    opening costs nothing whatever the size. (FAISS's own multi-index hashing, used before, is a built structure:
+    read whole into every process, 1.16 GB for 4.3 * 10^6 rows, ~10 hours of reference footage, and 0.7 s of CPU
+    for a clip's 160 queries; the arrays here take 96 bytes a row on disk and a tenth of the search time.)
     """
 
     flat_max: ClassVar[int] = 262_144
 
     def __init__(self, hashes: npt.ArrayLike, bits: int, max_distance: int) -> None:
-        import faiss
-
         self.bits = _check_bits(bits)
         self.max_distance = _check_radius(max_distance, self.bits)
         data = np.ascontiguousarray(_check_hashes(hashes, self.bits))
         self._n = int(data.shape[0])
-        self._index: Any
+        self._index: Any = None
+        self._multi: MultiIndex | None = None
         if self._n <= self.flat_max or self.bits % 16:
+            import faiss
+
             self._index = faiss.IndexBinaryFlat(self.bits)
+            if self._n:
+                self._index.add(data)
         else:
-            chunks = self.bits // 16
-            self._index = faiss.IndexBinaryMultiHash(self.bits, chunks, 16)
-            self._index.nflip = self.max_distance // chunks
-        if self._n:
-            self._index.add(data)
+            self._multi = MultiIndex.build(data, self.max_distance)
 
     def __len__(self) -> int:
         return self._n
 
-    def save(self, path: Path) -> None:
-        """Write the index to ``path`` (FAISS's own format), for :meth:`load`."""
+    def save(self, directory: Path, name: str) -> None:
+        """Write the index into ``directory`` as ``name.faiss`` (flat: FAISS's own format) or as the multi-index's
+        arrays ``name_*.npy``, for :meth:`load`."""
+        if self._multi is not None:
+            self._multi.save(directory, name)
+            return
         import faiss
 
-        faiss.write_index_binary(self._index, str(path))
+        faiss.write_index_binary(self._index, str(directory / f"{name}.faiss"))
 
     @classmethod
-    def load(cls, path: Path, bits: int, max_distance: int) -> StaticHashIndex:
-        """An index :meth:`save` wrote. A flat one is memory-mapped, not read: its rows stay in the page cache,
-        shared by every process of the machine that opens the same file (FAISS's ``IO_FLAG_MMAP_IFC``); the
-        multi-index hashing one (above ``flat_max`` rows) is read into memory (its hash tables are built
-        structures)."""
+    def load(cls, directory: Path, name: str, bits: int, max_distance: int) -> StaticHashIndex:
+        """An index :meth:`save` wrote, memory-mapped, not read: its rows stay in the page cache, shared by every
+        process of the machine that opens the same files (a flat one by FAISS's ``IO_FLAG_MMAP_IFC``, a
+        multi-index as ``.npy`` arrays). Raises :class:`~provenance.errors.HashIndexError` for another width or a
+        multi-index built for a smaller radius."""
         import faiss
 
         self = cls.__new__(cls)
         self.bits = _check_bits(bits)
         self.max_distance = _check_radius(max_distance, self.bits)
-        try:
-            self._index = faiss.read_index_binary(str(path), faiss.IO_FLAG_MMAP_IFC)
-        except RuntimeError:  # not a flat index: FAISS maps only flat codes
-            self._index = faiss.read_index_binary(str(path))
-        if self._index.d != self.bits:
-            raise HashIndexError(f"{path}: index of {self._index.d} bits, expected {self.bits}")
-        self._n = int(self._index.ntotal)
+        self._index = None
+        self._multi = None
+        flat = directory / f"{name}.faiss"
+        if flat.exists():
+            self._index = faiss.read_index_binary(str(flat), faiss.IO_FLAG_MMAP_IFC)
+            if self._index.d != self.bits:
+                raise HashIndexError(f"{flat}: index of {self._index.d} bits, expected {self.bits}")
+            self._n = int(self._index.ntotal)
+            return self
+        self._multi = MultiIndex.load(directory, name, self.bits)
+        if self._multi.radius < self.max_distance:
+            built = self._multi.radius
+            raise HashIndexError(f"{directory}: {name} built for distance {built}, not {self.max_distance}")
+        self._n = len(self._multi)
         return self
 
     def search(self, queries: npt.ArrayLike, max_distance: int) -> SearchResult:
@@ -223,8 +236,127 @@ class StaticHashIndex:
         r = _check_radius(max_distance, self.bits)
         if q.shape[0] == 0 or self._n == 0:
             return _empty_result()
-        if r > self.max_distance and self._n > self.flat_max:
-            raise ConfigError(f"max_distance {r} exceeds the {self.max_distance} this index was built for")
+        if self._multi is not None:
+            if r > self.max_distance:
+                raise ConfigError(f"max_distance {r} exceeds the {self.max_distance} this index was built for")
+            return self._multi.search(q, r)
         lims, dist, ids = self._index.range_search(q, r + 1)  # FAISS keeps distances < radius
         qrows = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(lims.astype(np.int64)))
         return _sorted_result(qrows, ids.astype(np.int64), dist.astype(np.int32))
+
+
+#: a search's candidates verified at once (bounds its temporary arrays: ~50 bytes each)
+_CANDIDATE_BLOCK = 1 << 22
+
+
+class MultiIndex:
+    """Multi-index hashing over 16-bit chunks, in flat arrays (Norouzi et al.'s MIH, exact).
+
+    A hash of ``bits`` is cut into ``bits // 16`` chunks. For each chunk, ``postings`` lists the row ids in the
+    order of their chunk's value and ``starts`` where each of the 65,536 values begins: a hash within ``r`` of a
+    query has, by the pigeonhole principle, a chunk within ``r // chunks`` bits of the query's same chunk, so the
+    rows of those values (17 per chunk for radius 31 over 256 bits: the value and its 16 one-bit neighbours) hold
+    every answer. They are verified against the rows' codes (XOR and popcount), duplicates (a row found by two
+    chunks) dropped. ``codes``, ``postings`` and ``starts`` are plain arrays: built in memory, or memory-mapped
+    from the ``.npy`` files :meth:`save` writes (``NAME_codes``, ``NAME_postings``, ``NAME_starts``).
+    """
+
+    def __init__(
+        self,
+        codes: npt.NDArray[np.uint8],
+        postings: npt.NDArray[Any],
+        starts: npt.NDArray[np.int64],
+        radius: int,
+    ) -> None:
+        chunks = codes.shape[1] // 2
+        if postings.shape != (chunks, codes.shape[0]) or starts.shape != (chunks, 65537):
+            raise HashIndexError(f"multi-index arrays do not fit: {codes.shape}, {postings.shape}, {starts.shape}")
+        self.codes, self.postings, self.starts, self.radius = codes, postings, starts, int(radius)
+        self.chunks = chunks
+
+    @classmethod
+    def build(cls, codes: npt.NDArray[np.uint8], radius: int) -> MultiIndex:
+        n, width = codes.shape
+        chunks = width // 2
+        keys = codes.view("<u2")  # (n, chunks): chunk j is bytes 2j, 2j + 1
+        postings = np.empty((chunks, n), np.uint32 if n < 2**32 else np.int64)
+        starts = np.zeros((chunks, 65537), np.int64)
+        for j in range(chunks):
+            column = np.ascontiguousarray(keys[:, j])
+            postings[j] = np.argsort(column, kind="stable")  # radix sort: linear in n
+            np.cumsum(np.bincount(column, minlength=65536), out=starts[j, 1:])
+        return cls(codes, postings, starts, radius)
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+    def save(self, directory: Path, name: str) -> None:
+        for part, array in (("codes", self.codes), ("postings", self.postings), ("starts", self.starts)):
+            np.save(directory / f"{name}_{part}.npy", np.ascontiguousarray(array))
+        np.save(directory / f"{name}_radius.npy", np.array([self.radius], np.int64))
+
+    @classmethod
+    def load(cls, directory: Path, name: str, bits: int) -> MultiIndex:
+        def mapped(part: str) -> npt.NDArray[Any]:
+            path = directory / f"{name}_{part}.npy"
+            try:
+                out: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise HashIndexError(f"{path}: unreadable ({' '.join(str(exc).split())})") from None
+            return out
+
+        codes = mapped("codes")
+        if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] * 8 != bits:
+            raise HashIndexError(f"{directory}: {name} holds hashes of shape {codes.shape}, not {bits} bits")
+        postings, starts, radius = mapped("postings"), mapped("starts"), mapped("radius")
+        if starts.dtype != np.int64 or postings.dtype not in (np.uint32, np.int64) or radius.shape != (1,):
+            raise HashIndexError(f"{directory}: {name}'s arrays are of other types ({postings.dtype}, {starts.dtype})")
+        return cls(codes, postings, starts, int(radius[0]))
+
+    def search(self, q: npt.NDArray[np.uint8], r: int) -> SearchResult:
+        """Every (query row, id, distance) with distance <= ``r`` (at most the radius it was built for)."""
+        flips = r // self.chunks
+        masks = _masks(flips)
+        qkeys = q.view("<u2")  # (Q, chunks)
+        # per query, chunk and probe: the range of postings holding that chunk value
+        values = (qkeys[:, :, None] ^ masks[None, None, :]).astype(np.int64)  # (Q, chunks, probes)
+        table = np.arange(self.chunks, dtype=np.int64)[None, :, None]
+        lo = self.starts[table, values].ravel()
+        hi = self.starts[table, values + 1].ravel()
+        sizes = hi - lo
+        rows = np.repeat(np.arange(q.shape[0], dtype=np.int64), self.chunks * len(masks))
+        tables = np.broadcast_to(table, values.shape).ravel()
+        keep = sizes > 0
+        lo, sizes, rows, tables = lo[keep], sizes[keep], rows[keep], tables[keep]
+        out_q: list[IntArray] = []
+        out_i: list[IntArray] = []
+        out_d: list[npt.NDArray[Any]] = []
+        ends = np.cumsum(sizes)
+        begin = 0
+        while begin < len(sizes):  # blocks of whole ranges of about _CANDIDATE_BLOCK candidates
+            base = int(ends[begin - 1]) if begin else 0
+            end = max(begin + 1, int(np.searchsorted(ends, base + _CANDIDATE_BLOCK, side="right")))
+            b_sizes = sizes[begin:end]
+            total = int(b_sizes.sum())
+            offsets = np.repeat(lo[begin:end] - (np.cumsum(b_sizes) - b_sizes), b_sizes) + np.arange(total)
+            flat = np.repeat(tables[begin:end] * len(self), b_sizes) + offsets
+            ids = np.asarray(self.postings.reshape(-1)[flat], np.int64)
+            qrows = np.repeat(rows[begin:end], b_sizes)
+            d = _popcount_rows(_as_words(self.codes[ids]) ^ _as_words(q)[qrows])
+            ok = d <= r
+            out_q.append(qrows[ok])
+            out_i.append(ids[ok])
+            out_d.append(d[ok])
+            begin = end
+        if not out_q:
+            return _empty_result()
+        qq, ii, dd = np.concatenate(out_q), np.concatenate(out_i), np.concatenate(out_d)
+        _, first = np.unique(qq * len(self) + ii, return_index=True)  # a row found through several chunks: once
+        return _sorted_result(qq[first], ii[first], dd[first])
+
+
+def _masks(flips: int) -> npt.NDArray[np.int64]:
+    """Every 16-bit value with at most ``flips`` bits set (0 first)."""
+    values = np.arange(65536, dtype=np.int64)
+    weight = _popcount_rows(values.astype("<u2").view(np.uint8).reshape(-1, 2))
+    return values[weight <= flips]

@@ -14,7 +14,8 @@ A directory holds (format :data:`INDEX_FORMAT`)::
     index.json              what it holds: the format, the engine settings, the references (with their work:
                             the group a ugc or stream finding is weighed against others by), the assets;
                             written last, so a directory without it is incomplete and never opened
-    hashes.faiss            the exact hash search over every kept region hash (FAISS; a flat one is mapped)
+    hashes.faiss            the exact hash search over every kept region hash: FAISS's flat index (mapped), or
+    hashes_*.npy            above ``StaticHashIndex.flat_max`` rows, the multi-index hashing's arrays (mapped)
     rows_ref.npy, rows_time.npy, rows_region.npy      per hash row: its reference, time and region
     print_offsets.npy, print_times.npy, print_hashes.npy, print_quality.npy
                             each footage reference's sampled frames (times, region hashes, quality)
@@ -58,7 +59,7 @@ from provenance.engine.generic import GenericCounts, GenericShare, extend_generi
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.params import EngineParams, local_params
 from provenance.engine.references import FootagePrint, ReferenceIndex, RefMeta
-from provenance.errors import ConfigError, IndexStoreError
+from provenance.errors import ConfigError, HashIndexError, IndexStoreError
 
 __all__ = [
     "GENERIC",
@@ -76,8 +77,9 @@ __all__ = [
 Index = TypeVar("Index", bound=ReferenceIndex)
 
 #: Bumped whenever the files of a directory change shape or meaning (2: each footage reference's group, its work;
-#: 3: the audio index as its arrays; 4: the assets' prepared detectors and their shortlist, not their pictures).
-INDEX_FORMAT = 4
+#: 3: the audio index as its arrays; 4: the assets' prepared detectors and their shortlist, not their pictures;
+#: 5: above ``StaticHashIndex.flat_max`` rows, the hash search as mapped multi-index arrays, not a FAISS file).
+INDEX_FORMAT = 5
 #: The file that says what a directory holds; written last.
 MANIFEST = "index.json"
 #: The references' generic shares (an extra file: a directory without it is read as before).
@@ -98,7 +100,7 @@ def save_index(
     (an extended index's: :func:`extended_generic`), else measured over the whole index."""
     directory.mkdir(parents=True)
     table, row_ref, row_time, row_region = index.hash_table()
-    table.save(directory / "hashes.faiss")
+    table.save(directory, "hashes")
     _save(directory, rows_ref=row_ref, rows_time=row_time, rows_region=row_region)
     counts = np.array([len(p.timestamps) for p in index.prints], np.int64)
     _save(
@@ -157,7 +159,7 @@ def open_index(directory: Path, index: Index) -> Index:
     manifest = read_manifest(directory, index.params)
     try:
         _fill(directory, manifest, index)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, HashIndexError) as exc:
         raise IndexStoreError(f"{directory}: damaged reference index ({' '.join(str(exc).split())})") from None
     return index
 
@@ -284,7 +286,7 @@ def read_generic(directory: Path) -> list[GenericShare] | None:
 
 def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> None:
     params = index.params
-    table = StaticHashIndex.load(directory / "hashes.faiss", 256, params.max_distance)
+    table = StaticHashIndex.load(directory, "hashes", 256, params.max_distance)
     rows = (_load(directory, "rows_ref"), _load(directory, "rows_time"), _load(directory, "rows_region"))
     if len(table) != manifest["hash_rows"] or any(len(r) != len(table) for r in rows):
         raise ValueError(f"{len(table)} hash rows, {[len(r) for r in rows]} row facts, {manifest['hash_rows']} said")
