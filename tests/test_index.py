@@ -145,13 +145,13 @@ def test_saved_index_is_mapped_and_answers_the_same(
     StaticHashIndex(h, 256, 31).save(tmp_path, "hashes")
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == (
-        ["hashes.faiss"] if flat_max else [f"hashes_{n}.npy" for n in ("codes", "postings", "radius", "starts")]
+        ["hashes.faiss"] if flat_max else [f"hashes_{n}.npy" for n in ("codes", "keys", "postings", "radius")]
     )
     opened = StaticHashIndex.load(tmp_path, "hashes", 256, 31)
     assert len(opened) == 5_000
     if not flat_max:
         multi = opened._multi
-        assert multi is not None and all(isinstance(a, np.memmap) for a in (multi.codes, multi.postings))
+        assert multi is not None and all(isinstance(a, np.memmap) for a in (multi.codes, multi.keys, multi.postings))
     q = flip_bits(rng, h[rng.integers(0, 5_000, 40)], 28)
     for r in (31, 12):
         assert_same(opened.search(q, r), BruteForceIndex(h, 256).search(q, r))

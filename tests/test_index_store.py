@@ -72,7 +72,7 @@ def test_an_index_opened_from_disk_matches_every_sample_clip_as_the_built_one(
     assert isinstance(rows_ref, np.memmap)
     multi = table._multi
     assert (multi is None) == bool(flat_max)
-    assert multi is None or all(isinstance(a, np.memmap) for a in (multi.codes, multi.postings, multi.starts))
+    assert multi is None or all(isinstance(a, np.memmap) for a in (multi.codes, multi.keys, multi.postings))
     assert isinstance(opened.prints[0].hashes, np.memmap)
     assert isinstance(opened.bank.packed().descriptors, np.memmap)
     assert len(table) == len(built.hash_table()[0]) > 0

@@ -15,6 +15,9 @@ parameters raise :class:`~provenance.errors.ConfigError`.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -182,7 +185,7 @@ class StaticHashIndex:
         self._n = int(data.shape[0])
         self._index: Any = None
         self._multi: MultiIndex | None = None
-        if self._n <= self.flat_max or self.bits % 16:
+        if self._n <= self.flat_max or MultiIndex.probes(self.bits, self.max_distance) > _MAX_PROBES:
             import faiss
 
             self._index = faiss.IndexBinaryFlat(self.bits)
@@ -247,51 +250,67 @@ class StaticHashIndex:
 
 #: a search's candidates verified at once (bounds its temporary arrays: ~50 bytes each)
 _CANDIDATE_BLOCK = 1 << 22
+#: the widest chunk (bits) of the multi-index: its values are ``uint32``
+_CHUNK_BITS = 24
+#: probes per query above which the multi-index is not used (the flat index answers instead)
+_MAX_PROBES = 20_000
 
 
 class MultiIndex:
-    """Multi-index hashing over 16-bit chunks, in flat arrays (Norouzi et al.'s MIH, exact).
+    """Multi-index hashing in flat arrays (Norouzi, Punjani and Fleet's MIH: exact).
 
-    A hash of ``bits`` is cut into ``bits // 16`` chunks. For each chunk, ``postings`` lists the row ids in the
-    order of their chunk's value and ``starts`` where each of the 65,536 values begins: a hash within ``r`` of a
-    query has, by the pigeonhole principle, a chunk within ``r // chunks`` bits of the query's same chunk, so the
-    rows of those values (17 per chunk for radius 31 over 256 bits: the value and its 16 one-bit neighbours) hold
-    every answer. They are verified against the rows' codes (XOR and popcount), duplicates (a row found by two
-    chunks) dropped. ``codes``, ``postings`` and ``starts`` are plain arrays: built in memory, or memory-mapped
-    from the ``.npy`` files :meth:`save` writes (``NAME_codes``, ``NAME_postings``, ``NAME_starts``).
+    A hash of ``bits`` is cut into ``chunks`` of at most :data:`_CHUNK_BITS` bits (256 bits: 11 chunks of 23 and
+    24 bits). A stored hash within ``r`` of a query has, by the pigeonhole principle, a chunk within
+    ``r // chunks`` bits of the query's same chunk (radius 31: 2 bits, ~300 values a chunk, ~3,100 a query). For
+    each chunk, ``keys`` holds the rows' chunk values sorted and ``postings`` the row ids in that order: a query's
+    probed values (sorted) are found by binary search, and the rows in their ranges are verified against the
+    rows' ``codes`` (XOR and popcount), a row found through two chunks kept once. Chunks this wide hold few rows
+    each (10 hours of reference footage, 4.3 * 10^6 rows: 0.5 a value on random hashes), so the rows verified
+    per query grow with the registry ~100 times slower than with 16-bit chunks (17 values a chunk, 66 rows each
+    at that size). The arrays are plain ones: built in memory, or memory-mapped from the ``.npy`` files
+    :meth:`save` writes (``NAME_codes``, ``NAME_keys``, ``NAME_postings``, ``NAME_radius``).
     """
 
     def __init__(
-        self,
-        codes: npt.NDArray[np.uint8],
-        postings: npt.NDArray[Any],
-        starts: npt.NDArray[np.int64],
-        radius: int,
+        self, codes: npt.NDArray[np.uint8], keys: npt.NDArray[np.uint32], postings: npt.NDArray[Any], radius: int
     ) -> None:
-        chunks = codes.shape[1] // 2
-        if postings.shape != (chunks, codes.shape[0]) or starts.shape != (chunks, 65537):
-            raise HashIndexError(f"multi-index arrays do not fit: {codes.shape}, {postings.shape}, {starts.shape}")
-        self.codes, self.postings, self.starts, self.radius = codes, postings, starts, int(radius)
-        self.chunks = chunks
+        self.chunks = _chunk_count(codes.shape[1] * 8)
+        if keys.shape != (self.chunks, codes.shape[0]) or postings.shape != keys.shape:
+            raise HashIndexError(f"multi-index arrays do not fit: {codes.shape}, {keys.shape}, {postings.shape}")
+        self.codes, self.keys, self.postings, self.radius = codes, keys, postings, int(radius)
+        self.bounds = _chunk_bounds(codes.shape[1] * 8, self.chunks)
+
+    @staticmethod
+    def probes(bits: int, radius: int) -> int:
+        """Chunk values a query probes at ``radius`` (every value within ``radius // chunks`` bits, per chunk)."""
+        chunks = _chunk_count(bits)
+        flips = radius // chunks
+        return sum(sum(math.comb(b - a, k) for k in range(flips + 1)) for a, b in _chunk_bounds(bits, chunks))
 
     @classmethod
     def build(cls, codes: npt.NDArray[np.uint8], radius: int) -> MultiIndex:
         n, width = codes.shape
-        chunks = width // 2
-        keys = codes.view("<u2")  # (n, chunks): chunk j is bytes 2j, 2j + 1
+        chunks = _chunk_count(width * 8)
+        values = _chunk_values(codes, _chunk_bounds(width * 8, chunks))
+        keys = np.empty((chunks, n), np.uint32)
         postings = np.empty((chunks, n), np.uint32 if n < 2**32 else np.int64)
-        starts = np.zeros((chunks, 65537), np.int64)
+        ids = np.arange(n, dtype=np.uint64)
         for j in range(chunks):
-            column = np.ascontiguousarray(keys[:, j])
-            postings[j] = np.argsort(column, kind="stable")  # radix sort: linear in n
-            np.cumsum(np.bincount(column, minlength=65536), out=starts[j, 1:])
-        return cls(codes, postings, starts, radius)
+            if n < 2**32:  # (value, row) in one word: np.sort is several times faster than an argsort
+                both = np.sort((values[:, j] << np.uint64(32)) | ids)
+                keys[j] = both >> np.uint64(32)
+                postings[j] = both & np.uint64(0xFFFFFFFF)
+            else:
+                order = np.argsort(values[:, j], kind="stable")
+                postings[j] = order
+                keys[j] = values[order, j]
+        return cls(codes, keys, postings, radius)
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
 
     def save(self, directory: Path, name: str) -> None:
-        for part, array in (("codes", self.codes), ("postings", self.postings), ("starts", self.starts)):
+        for part, array in (("codes", self.codes), ("keys", self.keys), ("postings", self.postings)):
             np.save(directory / f"{name}_{part}.npy", np.ascontiguousarray(array))
         np.save(directory / f"{name}_radius.npy", np.array([self.radius], np.int64))
 
@@ -308,41 +327,47 @@ class MultiIndex:
         codes = mapped("codes")
         if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] * 8 != bits:
             raise HashIndexError(f"{directory}: {name} holds hashes of shape {codes.shape}, not {bits} bits")
-        postings, starts, radius = mapped("postings"), mapped("starts"), mapped("radius")
-        if starts.dtype != np.int64 or postings.dtype not in (np.uint32, np.int64) or radius.shape != (1,):
-            raise HashIndexError(f"{directory}: {name}'s arrays are of other types ({postings.dtype}, {starts.dtype})")
-        return cls(codes, postings, starts, int(radius[0]))
+        keys, postings, radius = mapped("keys"), mapped("postings"), mapped("radius")
+        if keys.dtype != np.uint32 or postings.dtype not in (np.uint32, np.int64) or radius.shape != (1,):
+            raise HashIndexError(f"{directory}: {name}'s arrays are of other types ({keys.dtype}, {postings.dtype})")
+        return cls(codes, keys, postings, int(radius[0]))
 
     def search(self, q: npt.NDArray[np.uint8], r: int) -> SearchResult:
         """Every (query row, id, distance) with distance <= ``r`` (at most the radius it was built for)."""
         flips = r // self.chunks
-        masks = _masks(flips)
-        qkeys = q.view("<u2")  # (Q, chunks)
-        # per query, chunk and probe: the range of postings holding that chunk value
-        values = (qkeys[:, :, None] ^ masks[None, None, :]).astype(np.int64)  # (Q, chunks, probes)
-        table = np.arange(self.chunks, dtype=np.int64)[None, :, None]
-        lo = self.starts[table, values].ravel()
-        hi = self.starts[table, values + 1].ravel()
-        sizes = hi - lo
-        rows = np.repeat(np.arange(q.shape[0], dtype=np.int64), self.chunks * len(masks))
-        tables = np.broadcast_to(table, values.shape).ravel()
-        keep = sizes > 0
-        lo, sizes, rows, tables = lo[keep], sizes[keep], rows[keep], tables[keep]
+        values = _chunk_values(q, self.bounds)  # (Q, chunks)
+        n = len(self)
+        los: list[IntArray] = []
+        sizes: list[IntArray] = []
+        rows: list[IntArray] = []
+        for j, (a, b) in enumerate(self.bounds):
+            masks = _masks(b - a, flips)
+            probed = (values[:, j : j + 1] ^ masks[None, :]).ravel()
+            order = np.argsort(probed, kind="stable")  # sorted probes: the binary searches walk the keys forward
+            probed = probed[order].astype(np.uint32)
+            lo = np.searchsorted(self.keys[j], probed, side="left").astype(np.int64)
+            size = np.searchsorted(self.keys[j], probed, side="right").astype(np.int64) - lo
+            hit = size > 0
+            los.append(lo[hit] + j * n)  # into the postings' rows laid end to end
+            sizes.append(size[hit])
+            rows.append(order[hit] // len(masks))
+        lo, size, row = np.concatenate(los), np.concatenate(sizes), np.concatenate(rows)
+        flat_postings = self.postings.reshape(-1)
+        words_q = _as_words(q)
         out_q: list[IntArray] = []
         out_i: list[IntArray] = []
         out_d: list[npt.NDArray[Any]] = []
-        ends = np.cumsum(sizes)
+        ends = np.cumsum(size)
         begin = 0
-        while begin < len(sizes):  # blocks of whole ranges of about _CANDIDATE_BLOCK candidates
+        while begin < len(size):  # blocks of whole ranges of about _CANDIDATE_BLOCK candidates
             base = int(ends[begin - 1]) if begin else 0
             end = max(begin + 1, int(np.searchsorted(ends, base + _CANDIDATE_BLOCK, side="right")))
-            b_sizes = sizes[begin:end]
+            b_sizes = size[begin:end]
             total = int(b_sizes.sum())
-            offsets = np.repeat(lo[begin:end] - (np.cumsum(b_sizes) - b_sizes), b_sizes) + np.arange(total)
-            flat = np.repeat(tables[begin:end] * len(self), b_sizes) + offsets
-            ids = np.asarray(self.postings.reshape(-1)[flat], np.int64)
-            qrows = np.repeat(rows[begin:end], b_sizes)
-            d = _popcount_rows(_as_words(self.codes[ids]) ^ _as_words(q)[qrows])
+            at = np.repeat(lo[begin:end] - (np.cumsum(b_sizes) - b_sizes), b_sizes) + np.arange(total)
+            ids = np.asarray(flat_postings[at], np.int64)
+            qrows = np.repeat(row[begin:end], b_sizes)
+            d = _popcount_rows(_as_words(self.codes[ids]) ^ words_q[qrows])
             ok = d <= r
             out_q.append(qrows[ok])
             out_i.append(ids[ok])
@@ -351,12 +376,41 @@ class MultiIndex:
         if not out_q:
             return _empty_result()
         qq, ii, dd = np.concatenate(out_q), np.concatenate(out_i), np.concatenate(out_d)
-        _, first = np.unique(qq * len(self) + ii, return_index=True)  # a row found through several chunks: once
+        _, first = np.unique(qq * n + ii, return_index=True)  # a row found through several chunks: once
         return _sorted_result(qq[first], ii[first], dd[first])
 
 
-def _masks(flips: int) -> npt.NDArray[np.int64]:
-    """Every 16-bit value with at most ``flips`` bits set (0 first)."""
-    values = np.arange(65536, dtype=np.int64)
-    weight = _popcount_rows(values.astype("<u2").view(np.uint8).reshape(-1, 2))
-    return values[weight <= flips]
+def _chunk_count(bits: int) -> int:
+    return max(1, -(-bits // _CHUNK_BITS))
+
+
+def _chunk_bounds(bits: int, chunks: int) -> list[tuple[int, int]]:
+    """``chunks`` bit ranges ``[a, b)`` covering ``bits``, the wider ones first (widths differ by at most 1)."""
+    small, extra = divmod(bits, chunks)
+    widths = [small + 1] * extra + [small] * (chunks - extra)
+    ends = np.cumsum(widths)
+    return [(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
+
+
+def _chunk_values(codes: npt.NDArray[np.uint8], bounds: list[tuple[int, int]]) -> npt.NDArray[np.uint64]:
+    """Each row's chunk values, ``(len(codes), len(bounds))``: bit ``i`` of a code is bit ``i % 8`` of its byte
+    ``i // 8`` (any fixed order does: a chunk's flipped bits are the code's)."""
+    width = codes.shape[1]
+    padded = np.zeros((codes.shape[0], width + 8), np.uint8)  # a chunk may end in the word after its start
+    padded[:, :width] = codes
+    words = padded.view("<u8")
+    out = np.empty((codes.shape[0], len(bounds)), np.uint64)
+    for j, (a, b) in enumerate(bounds):
+        w, o = divmod(a, 64)
+        v = words[:, w] >> np.uint64(o)
+        if o + (b - a) > 64:
+            v |= words[:, w + 1] << np.uint64(64 - o)
+        out[:, j] = v & np.uint64((1 << (b - a)) - 1)
+    return out
+
+
+@functools.cache
+def _masks(width: int, flips: int) -> npt.NDArray[np.uint64]:
+    """Every ``width``-bit value with at most ``flips`` bits set (0 first)."""
+    masks = [sum(1 << i for i in c) for k in range(flips + 1) for c in itertools.combinations(range(width), k)]
+    return np.array(masks, np.uint64)
