@@ -133,13 +133,14 @@ def test_static_index_equals_bruteforce(flat_max: int, monkeypatch: pytest.Monke
         StaticHashIndex(h[:, :8], 256, 31)
 
 
-@pytest.mark.parametrize("flat_max", [10**9, 0])
+@pytest.mark.parametrize(("flat_max", "wide_from"), [(10**9, 0), (0, index_module._WIDE_FROM), (0, 0)])
 def test_saved_index_is_mapped_and_answers_the_same(
-    flat_max: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    flat_max: int, wide_from: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Written and opened again (the flat index as FAISS's file, the multi-index as its ``.npy`` arrays): the
     same answers as brute force, from arrays mapped from disk, not read into the process."""
     monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
+    monkeypatch.setattr(index_module, "_WIDE_FROM", wide_from)
     rng = np.random.default_rng(5)
     h = clustered_hashes(rng, 5_000, 256, 100, 35)
     StaticHashIndex(h, 256, 31).save(tmp_path, "hashes")
@@ -171,13 +172,17 @@ def test_multi_index_refuses_what_it_cannot_answer(tmp_path: Path) -> None:
         StaticHashIndex.load(tmp_path, "hashes", 256, 15)
 
 
-def test_multi_index_in_blocks_answers_as_in_one(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("wide_from", [index_module._WIDE_FROM, 0])  # 16 chunks of 16 bits, 11 of 23-24
+def test_multi_index_in_blocks_answers_as_in_one(monkeypatch: pytest.MonkeyPatch, wide_from: int) -> None:
     """Candidates verified in blocks (bounded memory) give the answer of one block, duplicates dropped across
-    blocks too (a row found through two chunks lands in two blocks)."""
+    blocks too (a row found through two chunks lands in two blocks); both chunk layouts answer exactly."""
+    monkeypatch.setattr(index_module, "_WIDE_FROM", wide_from)
     rng = np.random.default_rng(7)
     h = clustered_hashes(rng, 3_000, 256, 20, 20)
     q = flip_bits(rng, h[rng.integers(0, 3_000, 30)], 25)
     multi = MultiIndex.build(h, 31)
+    assert multi.chunks == (11 if wide_from == 0 else 16)
+    assert [b - a for a, b in multi.bounds] == ([24] * 3 + [23] * 8 if wide_from == 0 else [16] * 16)
     whole = multi.search(q, 31)
     monkeypatch.setattr(index_module, "_CANDIDATE_BLOCK", 97)
     assert_same(multi.search(q, 31), whole)

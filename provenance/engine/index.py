@@ -185,7 +185,7 @@ class StaticHashIndex:
         self._n = int(data.shape[0])
         self._index: Any = None
         self._multi: MultiIndex | None = None
-        if self._n <= self.flat_max or MultiIndex.probes(self.bits, self.max_distance) > _MAX_PROBES:
+        if self._n <= self.flat_max or MultiIndex.probes(self.bits, self._n, self.max_distance) > _MAX_PROBES:
             import faiss
 
             self._index = faiss.IndexBinaryFlat(self.bits)
@@ -250,8 +250,9 @@ class StaticHashIndex:
 
 #: a search's candidates verified at once (bounds its temporary arrays: ~50 bytes each)
 _CANDIDATE_BLOCK = 1 << 22
-#: the widest chunk (bits) of the multi-index: its values are ``uint32``
-_CHUNK_BITS = 24
+#: rows from which the multi-index cuts hashes in wide chunks (at most 24 bits), below in 16-bit ones: fewer
+#: probes where chunks hold few rows anyway (406,440 real rows, an hour of reference: 16-bit chunks 0.7x the time)
+_WIDE_FROM = 1 << 21
 #: probes per query above which the multi-index is not used (the flat index answers instead)
 _MAX_PROBES = 20_000
 
@@ -259,38 +260,40 @@ _MAX_PROBES = 20_000
 class MultiIndex:
     """Multi-index hashing in flat arrays (Norouzi, Punjani and Fleet's MIH: exact).
 
-    A hash of ``bits`` is cut into ``chunks`` of at most :data:`_CHUNK_BITS` bits (256 bits: 11 chunks of 23 and
-    24 bits). A stored hash within ``r`` of a query has, by the pigeonhole principle, a chunk within
-    ``r // chunks`` bits of the query's same chunk (radius 31: 2 bits, ~300 values a chunk, ~3,100 a query). For
+    A hash of ``bits`` is cut into chunks of 16 bits, or from :data:`_WIDE_FROM` rows on, of at most 24 bits
+    (256 bits: 11 chunks of 23 and 24 bits). A stored hash within ``r`` of a query has, by the pigeonhole principle,
+    a chunk within ``r // chunks`` bits of the query's same chunk (radius 31 over 256 bits: 1 bit of 16, 17 values a
+    chunk, 272 a query; 2 bits of 23-24, ~300 values a chunk, ~3,100 a query). For
     each chunk, ``keys`` holds the rows' chunk values sorted and ``postings`` the row ids in that order: a query's
     probed values (sorted) are found by binary search, and the rows in their ranges are verified against the
     rows' ``codes`` (XOR and popcount), a row found through two chunks kept once. Chunks this wide hold few rows
     each (10 hours of reference footage, 4.3 * 10^6 rows: 0.5 a value on random hashes), so the rows verified
-    per query grow with the registry ~100 times slower than with 16-bit chunks (17 values a chunk, 66 rows each
-    at that size). The arrays are plain ones: built in memory, or memory-mapped from the ``.npy`` files
+    per query grow with the registry ~100 times slower than with 16-bit chunks (66 rows a value at that size).
+    The arrays are plain ones: built in memory, or memory-mapped from the ``.npy`` files
     :meth:`save` writes (``NAME_codes``, ``NAME_keys``, ``NAME_postings``, ``NAME_radius``).
     """
 
     def __init__(
         self, codes: npt.NDArray[np.uint8], keys: npt.NDArray[np.uint32], postings: npt.NDArray[Any], radius: int
     ) -> None:
-        self.chunks = _chunk_count(codes.shape[1] * 8)
-        if keys.shape != (self.chunks, codes.shape[0]) or postings.shape != keys.shape:
+        self.chunks = int(keys.shape[0]) if keys.ndim == 2 else 0  # the layout it was built with
+        fits = 0 < self.chunks <= codes.shape[1] * 8 and keys.shape[1:] == codes.shape[:1]
+        if not fits or postings.shape != keys.shape:
             raise HashIndexError(f"multi-index arrays do not fit: {codes.shape}, {keys.shape}, {postings.shape}")
         self.codes, self.keys, self.postings, self.radius = codes, keys, postings, int(radius)
         self.bounds = _chunk_bounds(codes.shape[1] * 8, self.chunks)
 
     @staticmethod
-    def probes(bits: int, radius: int) -> int:
+    def probes(bits: int, rows: int, radius: int) -> int:
         """Chunk values a query probes at ``radius`` (every value within ``radius // chunks`` bits, per chunk)."""
-        chunks = _chunk_count(bits)
+        chunks = _chunk_count(bits, rows)
         flips = radius // chunks
         return sum(sum(math.comb(b - a, k) for k in range(flips + 1)) for a, b in _chunk_bounds(bits, chunks))
 
     @classmethod
     def build(cls, codes: npt.NDArray[np.uint8], radius: int) -> MultiIndex:
         n, width = codes.shape
-        chunks = _chunk_count(width * 8)
+        chunks = _chunk_count(width * 8, n)
         values = _chunk_values(codes, _chunk_bounds(width * 8, chunks))
         keys = np.empty((chunks, n), np.uint32)
         postings = np.empty((chunks, n), np.uint32 if n < 2**32 else np.int64)
@@ -380,8 +383,8 @@ class MultiIndex:
         return _sorted_result(qq[first], ii[first], dd[first])
 
 
-def _chunk_count(bits: int) -> int:
-    return max(1, -(-bits // _CHUNK_BITS))
+def _chunk_count(bits: int, rows: int) -> int:
+    return max(1, -(-bits // (24 if rows >= _WIDE_FROM else 16)))
 
 
 def _chunk_bounds(bits: int, chunks: int) -> list[tuple[int, int]]:
