@@ -150,6 +150,8 @@ def test_saved_index_is_mapped_and_answers_the_same(
     )
     opened = StaticHashIndex.load(tmp_path, "hashes", 256, 31)
     assert len(opened) == 5_000
+    chunks = 11 if wide_from == 0 else 16
+    assert opened.nbytes() == 5_000 * 32 + (0 if flat_max else 5_000 * chunks * 8)  # hashes (+ keys, postings)
     if not flat_max:
         multi = opened._multi
         assert multi is not None and all(isinstance(a, np.memmap) for a in (multi.codes, multi.keys, multi.postings))

@@ -197,6 +197,12 @@ class StaticHashIndex:
     def __len__(self) -> int:
         return self._n
 
+    def nbytes(self) -> int:
+        """Bytes of the search's arrays: the hashes, and the multi-index's chunk keys and postings."""
+        if self._multi is not None:
+            return sum(int(a.nbytes) for a in (self._multi.codes, self._multi.keys, self._multi.postings))
+        return self._n * self.bits // 8
+
     def save(self, directory: Path, name: str) -> None:
         """Write the index into ``directory`` as ``name.faiss`` (flat: FAISS's own format) or as the multi-index's
         arrays ``name_*.npy``, for :meth:`load`."""

@@ -315,7 +315,7 @@ class ReferenceIndex:
         the hash rows searched for every clip frame, the feature bank, the footage prints kept for placing local
         matches in time, the asset detectors, the asset shortlist."""
         table, refs, times, regions = self.hash_table()
-        hashes = len(table) * table.bits // 8 + refs.nbytes + times.nbytes + regions.nbytes
+        hashes = table.nbytes() + refs.nbytes + times.nbytes + regions.nbytes
         bank = sum(f.keypoints.nbytes + f.descriptors.nbytes for f in self.bank.features())
         prints = sum(p.hashes.nbytes + p.quality.nbytes + p.timestamps.nbytes for p in self.prints)
         assets = sum(d.nbytes() for _, d in self.assets)
