@@ -229,3 +229,13 @@ def test_edge_cases(cls: type) -> None:
         idx.search(q, 65)
     with pytest.raises(ConfigError):
         cls(h, 60) if cls is BruteForceIndex else cls(h, 60, 8)
+
+
+@pytest.mark.parametrize("bits", [64, 72, 256])
+def test_multi_index_on_other_widths_answers_as_brute_force(bits: int) -> None:
+    """Chunks cut across 64-bit words, and codes whose width is no multiple of 8 bytes (padded), search exactly."""
+    rng = np.random.default_rng(bits)
+    h = clustered_hashes(rng, 2_000, bits, 40, bits // 8)
+    q = flip_bits(rng, h[rng.integers(0, 2_000, 25)], bits // 6)
+    r = bits // 8
+    assert_same(MultiIndex.build(h, r).search(q, r), BruteForceIndex(h, bits).search(q, r))

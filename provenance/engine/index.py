@@ -300,19 +300,22 @@ class MultiIndex:
     def build(cls, codes: npt.NDArray[np.uint8], radius: int) -> MultiIndex:
         n, width = codes.shape
         chunks = _chunk_count(width * 8, n)
-        values = _chunk_values(codes, _chunk_bounds(width * 8, chunks))
+        words = _words(codes)
         keys = np.empty((chunks, n), np.uint32)
         postings = np.empty((chunks, n), np.uint32 if n < 2**32 else np.int64)
         ids = np.arange(n, dtype=np.uint64)
-        for j in range(chunks):
+        for j, bound in enumerate(_chunk_bounds(width * 8, chunks)):  # one chunk's values at a time: ~16 B a row
+            values = _chunk_column(words, bound)
             if n < 2**32:  # (value, row) in one word: np.sort is several times faster than an argsort
-                both = np.sort((values[:, j] << np.uint64(32)) | ids)
-                keys[j] = both >> np.uint64(32)
-                postings[j] = both & np.uint64(0xFFFFFFFF)
+                values <<= np.uint64(32)
+                values |= ids
+                values.sort()
+                keys[j] = values >> np.uint64(32)
+                postings[j] = values & np.uint64(0xFFFFFFFF)
             else:
-                order = np.argsort(values[:, j], kind="stable")
+                order = np.argsort(values, kind="stable")
                 postings[j] = order
-                keys[j] = values[order, j]
+                keys[j] = values[order]
         return cls(codes, keys, postings, radius)
 
     def __len__(self) -> int:
@@ -402,19 +405,35 @@ def _chunk_bounds(bits: int, chunks: int) -> list[tuple[int, int]]:
 
 
 def _chunk_values(codes: npt.NDArray[np.uint8], bounds: list[tuple[int, int]]) -> npt.NDArray[np.uint64]:
-    """Each row's chunk values, ``(len(codes), len(bounds))``: bit ``i`` of a code is bit ``i % 8`` of its byte
-    ``i // 8`` (any fixed order does: a chunk's flipped bits are the code's)."""
-    width = codes.shape[1]
-    padded = np.zeros((codes.shape[0], width + 8), np.uint8)  # a chunk may end in the word after its start
-    padded[:, :width] = codes
-    words = padded.view("<u8")
+    """Each row's chunk values, ``(len(codes), len(bounds))`` (:func:`_chunk_column` for each chunk)."""
+    words = _words(codes)
     out = np.empty((codes.shape[0], len(bounds)), np.uint64)
-    for j, (a, b) in enumerate(bounds):
-        w, o = divmod(a, 64)
-        v = words[:, w] >> np.uint64(o)
-        if o + (b - a) > 64:
-            v |= words[:, w + 1] << np.uint64(64 - o)
-        out[:, j] = v & np.uint64((1 << (b - a)) - 1)
+    for j, bound in enumerate(bounds):
+        out[:, j] = _chunk_column(words, bound)
+    return out
+
+
+def _words(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+    """The codes as little-endian 64-bit words (a view when their width is a multiple of 8 bytes)."""
+    width = codes.shape[1]
+    if width % 8:
+        padded = np.zeros((codes.shape[0], -(-width // 8) * 8), np.uint8)
+        padded[:, :width] = codes
+        codes = padded
+    out: npt.NDArray[np.uint64] = np.ascontiguousarray(codes).view("<u8")
+    return out
+
+
+def _chunk_column(words: npt.NDArray[np.uint64], bound: tuple[int, int]) -> npt.NDArray[np.uint64]:
+    """Every row's value of the chunk of bits ``[a, b)``: bit ``i`` of a code is bit ``i % 8`` of its byte
+    ``i // 8`` (any fixed order does: a chunk's flipped bits are the code's). A chunk that crosses into the next
+    word ends in it (chunks end within the code)."""
+    a, b = bound
+    w, o = divmod(a, 64)
+    v = words[:, w] >> np.uint64(o)
+    if o + (b - a) > 64:
+        v |= words[:, w + 1] << np.uint64(64 - o)
+    out: npt.NDArray[np.uint64] = v & np.uint64((1 << (b - a)) - 1)
     return out
 
 
