@@ -43,9 +43,8 @@ for _p in (str(BENCH), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+import shortclips  # noqa: E402
 from proctree import load_averages  # noqa: E402
-
-CORPUS = BENCH / ".corpus" / "shortclips-seed1-n320"
 
 
 def _rss_mb() -> float:
@@ -56,7 +55,7 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def real_rows(work: Path) -> tuple[Any, float]:
+def real_rows(corpus: Path, work: Path) -> tuple[Any, float]:
     """The kept region hashes of the corpus's references (fingerprinted in a registry under ``work``) and their
     hours of footage."""
     import numpy as np
@@ -69,7 +68,7 @@ def real_rows(work: Path) -> tuple[Any, float]:
 
     registry = Registry(f"sqlite:///{work / 'registry.db'}")
     try:
-        import_manifest_file(registry, CORPUS / "registry" / "manifest.yaml")
+        import_manifest_file(registry, corpus / "registry" / "manifest.yaml")
         ensure_fingerprints(registry, EngineParams())
         index, _ = load_index(registry, EngineParams())
     finally:
@@ -218,17 +217,15 @@ def main() -> int:
     args = ap.parse_args()
     import numpy as np
 
-    if not (CORPUS / "truth.json").is_file():
-        print(f"no corpus at {CORPUS}: run `python bench/shortclips.py` first", file=sys.stderr)
-        return 2
+    corpus = shortclips.build_default(BENCH / ".corpus").parent  # built and cached on first use
     sizes = sorted(float(h) for h in args.hours.split(","))
     print(f"load average at start: {load_averages()}")
     report: dict[str, Any] = {"sizes": []}
     with tempfile.TemporaryDirectory(prefix="hashbench-") as tmp:
         work = Path(tmp)
-        real, real_hours = real_rows(work)
+        real, real_hours = real_rows(corpus, work)
         per_hour = len(real) / real_hours
-        clips = sorted(p for p in (CORPUS / "dataset").rglob("*.mp4"))
+        clips = sorted(p for p in (corpus / "dataset").rglob("*.mp4"))
         clips = random.Random(args.seed).sample(clips, min(args.clips, len(clips)))
         queries = clip_queries(clips)
         np.savez(work / "queries.npz", *queries)
