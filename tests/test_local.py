@@ -237,3 +237,28 @@ def test_bank_groups_shortlist_frames_of_the_best_voted_video(bbb: list[Gray], o
     assert hits[0].match.found and abs(hits[0].ref_id - 10) <= 1
     both = bank.search(extract(q), top_k=2, top_groups=2)
     assert {h.ref_id < first_other for h in both} == {True, False}  # two frames from each video
+
+
+def test_the_vote_search_places_rows_on_many_threads_as_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its rows placed in their lists on every core (a large bank) or on one: the same lists, in the same order,
+    and FAISS's threads back to what they were."""
+    import faiss
+
+    import provenance.engine.bank as bank_module
+
+    rng = np.random.default_rng(4)
+    seeds = rng.integers(0, 256, (300, 32), dtype=np.uint8)
+    descs = seeds[rng.integers(0, 300, 40_000)] ^ (rng.random((40_000, 32)) < 0.04).astype(np.uint8)
+
+    def lists(parallel_from: int, threads: int) -> list[npt.NDArray[np.int64]]:
+        monkeypatch.setattr(bank_module, "_PARALLEL_ADD", parallel_from)
+        monkeypatch.setattr(bank_module.os, "sched_getaffinity", lambda _pid: set(range(threads)))
+        faiss.omp_set_num_threads(1)
+        index, _ = bank_module._ivf_index(descs)
+        assert faiss.omp_get_max_threads() == 1
+        inv = index.invlists
+        return [faiss.rev_swig_ptr(inv.get_ids(k), inv.list_size(k)).copy() for k in range(index.nlist)]
+
+    one, many = lists(10**9, 1), lists(0, 3)
+    assert len(one) == len(many) > 16 and sum(map(len, one)) == 40_000
+    assert all(np.array_equal(a, b) for a, b in zip(one, many, strict=True))
