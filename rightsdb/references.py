@@ -39,16 +39,16 @@ def add_fingerprint(session: Session, row: Fingerprint) -> None:
     :data:`PRINT_CHUNK_BYTES` in the row, the rest in chunk rows after it."""
     data = row.data
     size = PRINT_CHUNK_BYTES
-    parts = [data[i : i + size] for i in range(size, len(data), size)]
+    starts = range(size, len(data), size)  # each chunk copied out when it is written, not all at once
     row.data = data[:size]
-    row.chunks = len(parts)
+    row.chunks = len(starts)
     session.add(row)
-    if not parts:
+    if not starts:
         return
     session.flush()  # the row's id, for its chunks
     assert row.id is not None
-    for seq, part in enumerate(parts, start=1):
-        chunk = FingerprintChunk(fingerprint_id=row.id, seq=seq, data=part)
+    for seq, at in enumerate(starts, start=1):
+        chunk = FingerprintChunk(fingerprint_id=row.id, seq=seq, data=data[at : at + size])
         session.add(chunk)
         session.flush()
         session.expunge(chunk)  # written in the transaction: the session need not hold every chunk's copy
