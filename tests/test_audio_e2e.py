@@ -23,7 +23,7 @@ from provenance.audit import ensure_fingerprints
 from provenance.audit.manifests import import_manifest_file
 from provenance.cli.app import EXIT_FINDINGS, main
 from provenance.engine import EngineParams
-from rightsdb import Registry
+from rightsdb import Registry, head_revision
 from tests.apihelp import SAMPLE, start_service
 from tests.audiomedia import (
     COMMENTARY,
@@ -264,7 +264,7 @@ def test_a_database_before_audio_upgrades_and_takes_audio(
         registry = Registry(url, auto_migrate=False)
         registry.upgrade()
         try:
-            assert registry.current_revision() == "0006"
+            assert registry.current_revision() == head_revision()  # 0006 and every migration after it
             with registry.engine.connect() as conn:
                 diff = compare_metadata(
                     MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
