@@ -38,6 +38,13 @@ def one_thread_per_process() -> None:
     threadpool_limits(1)
 
 
+def threads_allowed() -> bool:
+    """Whether this process may spread work over its cores: not once :func:`one_thread_per_process` ran (a scan's
+    worker, one of a core's: threads there fight the other workers; measured, two workers each placing a feature bank's
+    IVF rows on 2 threads took 3.7-10x as long as on one: bench/index_bench.py, workers that build their index)."""
+    return _DECODE_THREADS
+
+
 def size_for(width: int, height: int, side: int) -> tuple[int, int]:
     scale = min(1.0, side / max(width, height))
     return max(16, round(width * scale) // 2 * 2), max(16, round(height * scale) // 2 * 2)
