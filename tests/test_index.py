@@ -164,7 +164,7 @@ def test_multi_index_refuses_what_it_cannot_answer(tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
     h = random_hashes(rng, 400, 256)
     MultiIndex.build(h, 15).save(tmp_path, "hashes")
-    with pytest.raises(HashIndexError, match="built for distance 15, not 31"):  # would miss rows 16-31 bits away
+    with pytest.raises(HashIndexError, match="built for distance 15, not 31"):  # written for other settings
         StaticHashIndex.load(tmp_path, "hashes", 256, 31)
     assert_same(
         StaticHashIndex.load(tmp_path, "hashes", 256, 15).search(h[:5], 15), BruteForceIndex(h, 256).search(h[:5], 15)
