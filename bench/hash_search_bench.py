@@ -15,8 +15,8 @@ Per size it prints, for the engine's index (:class:`~provenance.engine.index.Sta
 hashing in 23-24-bit chunks, written as arrays and memory-mapped) and, up to ``--baseline-max`` hours, for
 the baseline it replaced (FAISS's ``IndexBinaryMultiHash``, 16-bit chunks, one bit flipped: exact, what the
 engine used until this benchmark, built here in the same run): rows, build time, size on disk, time to open,
-CPU of a clip's searches (median and mean over the clips), the memory a process holds after searching every
-clip (the mapped pages it touched; the baseline's whole structure), and whether the answers are the same
+CPU of a clip's searches (median and mean over the clips), the memory (PSS) a process holds after searching
+every clip (the mapped pages it touched; the baseline's whole structure), and whether the answers are the same
 (every (query, row, distance) the baseline gives, and for sizes above it, the real part's answers are those of
 the smallest registry: the copies add nothing). Each size is measured in a fresh process. The load average is
 printed: other processes share the cores.
@@ -44,15 +44,7 @@ for _p in (str(BENCH), str(ROOT)):
         sys.path.insert(0, _p)
 
 import shortclips  # noqa: E402
-from proctree import load_averages  # noqa: E402
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+from proctree import load_averages, own_pss_kb  # noqa: E402
 
 
 def real_rows(corpus: Path, work: Path) -> tuple[Any, float]:
@@ -146,7 +138,7 @@ def _search(kind: str, hours: float, queries_path: str, folder: str, out: Any) -
     radius = EngineParams().max_distance
     queries = list(np.load(queries_path, allow_pickle=False).values())
     directory = Path(folder)
-    rss0 = _rss_mb()
+    pss0 = own_pss_kb()
     t1 = time.perf_counter()
     if kind == "engine":
         from provenance.engine.index import StaticHashIndex
@@ -176,7 +168,7 @@ def _search(kind: str, hours: float, queries_path: str, folder: str, out: Any) -
         got = search(q)
         cpu.append(time.process_time() - c0)
         answers.append(np.stack([np.asarray(a, np.int64) for a in got]) if len(got[0]) else np.zeros((3, 0), np.int64))
-    held = _rss_mb() - rss0
+    held = (own_pss_kb() - pss0) / 1024
     np.savez(directory.parent / f"answers-{kind}-{hours}.npz", *answers)
     out.put({"opened_s": opened, "disk_mb": disk / 2**20, "held_mb": held, "cpu_s": cpu})
 

@@ -31,8 +31,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+BENCH = ROOT / "bench"
+for _p in (str(BENCH), str(ROOT)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from proctree import own_pss_kb  # noqa: E402
 
 SAMPLE = ROOT / "fixtures" / "sample"
 
@@ -58,14 +62,6 @@ def _payload(work: Path, copies: int) -> list[Any]:
     return out
 
 
-def _pss_kb() -> int:
-    with open("/proc/self/smaps_rollup", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
-
-
 def _worker(mode: str, source: Any, clips: list[str], out: Any) -> None:
     from provenance.audit.indexdir import open_index_dir
     from provenance.audit.references import build_index
@@ -85,7 +81,7 @@ def _worker(mode: str, source: Any, clips: list[str], out: Any) -> None:
     c0 = time.process_time()
     results = [repr(match_clip(Path(c), index)) for c in clips]
     cpu = time.process_time() - c0
-    out.put((os.getpid(), ready, cpu, _pss_kb(), results))
+    out.put((os.getpid(), ready, cpu, own_pss_kb(), results))
 
 
 def _run(mode: str, source: Any, clips: list[str], workers: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BenchError", "Run", "TreeSampler", "load_averages", "measure"]
+__all__ = ["BenchError", "Run", "TreeSampler", "load_averages", "measure", "own_pss_kb"]
 
 SAMPLE_S = 0.05
 TREE_REFRESH_S = 0.25
@@ -129,3 +129,16 @@ def load_averages() -> str:
     one, five, fifteen = os.getloadavg()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on {cores} cores"
+
+
+def own_pss_kb() -> int:
+    """This process's PSS in kB (``/proc/self/smaps_rollup``): what it holds, a page shared by k processes counted
+    1/k; 0 where the kernel does not give it."""
+    try:
+        with open("/proc/self/smaps_rollup", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
