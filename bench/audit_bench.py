@@ -254,11 +254,22 @@ def phase_cmd(phase: str, job: dict[str, Any], work: Path, name: str) -> list[st
     return [sys.executable, str(Path(__file__).resolve()), "--phase", phase, "--job", str(path)]
 
 
-def copy_db(src: Path, dst: Path) -> None:
-    """A fresh copy of the fingerprinted SQLite database (and its WAL files, if any)."""
+def copy_db(src: Path, dst: Path, *, with_index: bool = False) -> None:
+    """A fresh copy of the fingerprinted SQLite database (and its WAL files, if any).
+
+    ``with_index``: its reference index folder too (``DB.index``, written beside a SQLite registry by the scan
+    that fingerprinted the references; a registry whose references are ready has it, and a scan opens it by
+    memory map instead of writing it again). Without it, every copy's first scan writes the index (matching the
+    stream references' VODs as clips included): a cost of reference ingest, counted there."""
     for suffix in ("", "-wal", "-shm"):
         if Path(str(src) + suffix).exists():
             shutil.copyfile(str(src) + suffix, str(dst) + suffix)
+    index = Path(str(src) + ".index")
+    if with_index:
+        if not index.is_dir():
+            raise BenchError(f"{index}: no reference index beside the fingerprinted registry")
+        shutil.rmtree(str(dst) + ".index", ignore_errors=True)
+        shutil.copytree(index, str(dst) + ".index", ignore=shutil.ignore_patterns(".building-*", "*.lock"))
 
 
 def stored_results(db: Path) -> int:
@@ -344,7 +355,7 @@ def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
         name = f"scan-{k}" if audio else f"scan-no-audio-{k}"
         step(f"run {k + 1}/{args.repeat}: scan" + ("" if audio else " --no-audio"))
         db = work / f"{name}.db"
-        copy_db(fp_db, db)  # fingerprinted references, no stored clip results
+        copy_db(fp_db, db, with_index=True)  # fingerprinted references and their index, no clip results
         if stored_results(db):
             raise BenchError(f"{db}: the copied database already holds clip results: the scan would reuse them")
         report = work / f"report-{name}.json"

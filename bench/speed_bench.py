@@ -228,7 +228,7 @@ def run_bench(args: argparse.Namespace, ds: Dataset, work: Path) -> Results:
 
     def scan(k: int) -> None:
         db = work / f"scan-{k}.db"
-        copy_db(fp_db, db)
+        copy_db(fp_db, db, with_index=True)  # references ready: their prints and their index
         if stored_results(db):
             raise BenchError(f"{db}: the copied database already holds clip results: the scan would reuse them")
         report = work / f"report-{k}.json"
