@@ -598,3 +598,36 @@ def test_the_audio_index_of_an_extended_directory_is_the_full_build_s(tmp_path: 
         assert fp is not None
         a, b = match_audio(fp, full.audio), match_audio(fp, extended.audio)
         assert repr(a) == repr(b) and [m.key for m in a] == [f"w{i}::song{i}.m4a"]
+
+
+def test_a_copied_registry_with_its_index_folder_opens_the_copy_without_writing(
+    sample_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What bench/speed_bench.py's timed scans rely on: a copy of a SQLite registry with the ``DB.index`` folder
+    beside it (``audit_bench.copy_db(..., with_index=True)``) is a registry with ready references (its index is
+    current, opened as it is); a copy without it has the index written again by its first scan."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    from audit_bench import copy_db
+    from proctree import BenchError
+
+    key = match_key(sample_registry, PARAMS)
+    original = ensure_index(sample_registry, PARAMS, key)
+    assert original is not None
+    src = tmp_path / "r.db"
+    copy_db(src, tmp_path / "with.db", with_index=True)
+    copy_db(src, tmp_path / "without.db")
+    stamps = {p.name: p.stat().st_mtime_ns for p in original.iterdir()}
+    for name, copied in (("with", True), ("without", False)):
+        registry = Registry(f"sqlite:///{tmp_path / f'{name}.db'}")
+        try:
+            assert (index_root(registry) / key[:32]).is_dir() is copied  # type: ignore[operator]
+            directory = ensure_index(registry, PARAMS, key)
+            assert directory == tmp_path / f"{name}.db.index" / key[:32]
+            written = {p.name: p.stat().st_mtime_ns for p in directory.iterdir()}
+            assert (written == stamps) is copied  # copytree keeps the times; a written index has new ones
+            assert open_index_dir(directory, PARAMS).footage_count == open_index_dir(original, PARAMS).footage_count
+        finally:
+            registry.dispose()
+    shutil.rmtree(tmp_path / "r.db.index")
+    with pytest.raises(BenchError, match=r"r\.db\.index"):
+        copy_db(src, tmp_path / "again.db", with_index=True)
