@@ -333,6 +333,14 @@ def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
         work / "scan-refs.log",
         "reference fingerprinting",
     )
+    if fx.sound_manifest:  # the --no-audio scans match with other settings, so with an index of their own: ready too
+        step("the reference index for --no-audio (scan of an empty folder)")
+        out = str(work / "empty-no-audio.json")
+        measure(
+            [exe, "--db", url, "scan", str(work / "empty"), "--out", out, "--workers", w, "--no-audio"],
+            work / "scan-refs-no-audio.log",
+            "reference index for --no-audio",
+        )
     refs_pickle = work / "vpdq-refs.pickle"
     vpdq_refs = None
     if not args.skip_vpdq:
