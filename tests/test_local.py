@@ -252,7 +252,7 @@ def test_the_vote_search_places_rows_on_many_threads_as_on_one(monkeypatch: pyte
 
     def lists(parallel_from: int, threads: int) -> list[npt.NDArray[np.int64]]:
         monkeypatch.setattr(bank_module, "_PARALLEL_ADD", parallel_from)
-        monkeypatch.setattr(bank_module.sampling, "_DECODE_THREADS", True)  # not a one-thread worker
+        monkeypatch.setattr(bank_module.sampling, "_THREADS_ALLOWED", True)  # not a one-thread worker
         monkeypatch.setattr(bank_module.os, "sched_getaffinity", lambda _pid: set(range(threads)))
         faiss.omp_set_num_threads(1)
         index, _ = bank_module._ivf_index(descs)
@@ -278,8 +278,8 @@ def test_a_one_thread_worker_places_the_vote_rows_on_one_thread(monkeypatch: pyt
     monkeypatch.setattr(bank_module, "_PARALLEL_ADD", 0)
     monkeypatch.setattr(bank_module.os, "sched_getaffinity", lambda _pid: set(range(3)))
     descs = np.random.default_rng(5).integers(0, 256, (3_000, 32), dtype=np.uint8)
-    monkeypatch.setattr(bank_module.sampling, "_DECODE_THREADS", True)
+    monkeypatch.setattr(bank_module.sampling, "_THREADS_ALLOWED", True)
     bank_module._ivf_index(descs)
-    monkeypatch.setattr(bank_module.sampling, "_DECODE_THREADS", False)  # what one_thread_per_process sets
+    monkeypatch.setattr(bank_module.sampling, "_THREADS_ALLOWED", False)  # what one_thread_per_process sets
     bank_module._ivf_index(descs)
     assert seen == [3, 1] and faiss.omp_get_max_threads() >= 1

@@ -15,10 +15,19 @@ from provenance.engine.params import EngineParams
 from provenance.errors import DecodeError
 from provenance.media import open_video
 
-__all__ = ["Sampled", "border_step", "decode_all", "decode_only", "one_thread_per_process", "size_for"]
+__all__ = [
+    "Sampled",
+    "border_step",
+    "decode_all",
+    "decode_only",
+    "one_thread_per_process",
+    "size_for",
+    "threads_allowed",
+]
 
-#: Whether decoders may use threads of their own (see :func:`one_thread_per_process`).
-_DECODE_THREADS = True
+#: Whether this process may use threads of its own: decoders, a feature bank's IVF writes (see
+#: :func:`one_thread_per_process`, :func:`threads_allowed`).
+_THREADS_ALLOWED = True
 
 
 def one_thread_per_process() -> None:
@@ -29,11 +38,11 @@ def one_thread_per_process() -> None:
     over the same cores; on this kind of machine, threaded decoding in two workers took 12 % more CPU than
     single-threaded, and OpenBLAS's helper threads doubled the CPU of the hash DCTs while they spun.
     """
-    global _DECODE_THREADS
+    global _THREADS_ALLOWED
     import cv2
     from threadpoolctl import threadpool_limits
 
-    _DECODE_THREADS = False
+    _THREADS_ALLOWED = False
     cv2.setNumThreads(1)
     threadpool_limits(1)
 
@@ -42,7 +51,7 @@ def threads_allowed() -> bool:
     """Whether this process may spread work over its cores: not once :func:`one_thread_per_process` ran (a scan's
     worker, one of a core's: threads there fight the other workers; measured, two workers each placing a feature bank's
     IVF rows on 2 threads took 3.7-10x as long as on one: bench/index_bench.py, workers that build their index)."""
-    return _DECODE_THREADS
+    return _THREADS_ALLOWED
 
 
 def size_for(width: int, height: int, side: int) -> tuple[int, int]:
@@ -73,7 +82,7 @@ class Sampled:
         self.count = 0
 
     def __iter__(self) -> Iterator[tuple[float, npt.NDArray[np.uint8], npt.NDArray[np.uint8] | None]]:
-        with open_video(self.source, threads=_DECODE_THREADS) as reader:
+        with open_video(self.source, threads=threads_allowed()) as reader:
             size = size_for(reader.info.width, reader.info.height, self.side)
             self.expected = max(1, round(reader.info.duration_s * self.fps)) if reader.info.duration_s > 0 else 0
             if self.colour_frames and self.colour_spacing_s and reader.info.duration_s > 0:  # a long clip: more
