@@ -81,3 +81,48 @@ def test_the_still_picture_is_the_median_of_the_frames(clip: str) -> None:
         got = _median_picture(pictures)
         assert got.dtype == np.uint8 and np.array_equal(got, expected)
     assert all(np.array_equal(g, c) for g, c in zip(greys, copies, strict=True))  # the frames are left as they were
+
+
+@pytest.mark.parametrize(
+    ("clip", "still_searched"),
+    [
+        ("gameplay/freedoom_e1m2_new.mp4", False),  # the HUD's features find it in every frame searched
+        ("reupload/e1m1_mirrored_watermark.mp4", False),
+        ("streams/nightowl_highlight.mp4", True),  # a zooming edit: features miss the HUD in some frames
+        ("clean/bikes.mp4", True),  # nothing registered: features miss everywhere
+    ],
+)
+def test_the_still_is_template_searched_only_where_features_miss_with_the_same_finds(
+    clip: str, still_searched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The still picture's template search (the gate of an asset's template fallback in the frames) runs for an
+    asset found by its features only once they miss it in a frame, at most once a clip; the finds are those of
+    searching the still for every asset before the first frame."""
+    from provenance.engine import assetpass
+
+    params = EngineParams()
+    frames = _kept(clip, params)
+    stills: list[tuple[int, int]] = []
+    match_template = AssetDetector.match_template
+
+    def counted(self: AssetDetector, picture: npt.NDArray[np.uint8]) -> Any:
+        if not any(picture is grey for _, grey, _ in frames):
+            stills.append(self.size)
+        return match_template(self, picture)
+
+    monkeypatch.setattr(AssetDetector, "match_template", counted)
+    index = _index(params)
+    lazy = find_assets(index, frames)
+    hud = next(d.size for _, d in index.assets if d.template_top is not None)
+    assert stills == ([hud] if still_searched else [])  # once at most, and only an asset that has a fallback
+
+    init = assetpass._Search.__init__
+
+    def eager(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        for a in range(len(self.index.assets)):
+            self._in_still(a)
+
+    monkeypatch.setattr(assetpass._Search, "__init__", eager)
+    assert find_assets(_index(params), frames) == lazy
+    assert stills.count(hud) == 1 + still_searched  # the eager search did search it
