@@ -313,34 +313,31 @@ def run_bench(args: argparse.Namespace, fx: Footage, work: Path) -> Results:
 
     fp_db = work / "fingerprinted.db"
     url = f"sqlite:///{fp_db}"
-    step("registry import")
-    done = subprocess.run(
-        [exe, "--db", url, "registry", "import", str(fx.manifest)], cwd=ROOT, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise BenchError(f"registry import of {fx.manifest} failed: {done.stderr.strip()[-500:]}")
-    if fx.sound_manifest is not None:
-        step("registry import of the songs")
+
+    def registry_import(manifest: Path) -> None:
         done = subprocess.run(
-            [exe, "--db", url, "registry", "import", str(fx.sound_manifest)], cwd=ROOT, capture_output=True, text=True
+            [exe, "--db", url, "registry", "import", str(manifest)], cwd=ROOT, capture_output=True, text=True
         )
         if done.returncode != 0:
-            raise BenchError(f"registry import of {fx.sound_manifest} failed: {done.stderr.strip()[-500:]}")
+            raise BenchError(f"registry import of {manifest} failed: {done.stderr.strip()[-500:]}")
+
+    def empty_scan(suffix: str, what: str, *flags: str) -> Run:
+        """A scan of an empty folder: it fingerprints the references and writes the index its settings open."""
+        out = str(work / f"empty{suffix}.json")
+        cmd = [exe, "--db", url, "scan", str(work / "empty"), "--out", out, "--workers", w, *flags]
+        return measure(cmd, work / f"scan-refs{suffix}.log", what)
+
+    step("registry import")
+    registry_import(fx.manifest)
+    if fx.sound_manifest is not None:
+        step("registry import of the songs")
+        registry_import(fx.sound_manifest)
     (work / "empty").mkdir()
     step("reference fingerprinting (scan of an empty folder)")
-    scan_refs = measure(
-        [exe, "--db", url, "scan", str(work / "empty"), "--out", str(work / "empty.json"), "--workers", w],
-        work / "scan-refs.log",
-        "reference fingerprinting",
-    )
+    scan_refs = empty_scan("", "reference fingerprinting")
     if fx.sound_manifest:  # the --no-audio scans match with other settings, so with an index of their own: ready too
         step("the reference index for --no-audio (scan of an empty folder)")
-        out = str(work / "empty-no-audio.json")
-        measure(
-            [exe, "--db", url, "scan", str(work / "empty"), "--out", out, "--workers", w, "--no-audio"],
-            work / "scan-refs-no-audio.log",
-            "reference index for --no-audio",
-        )
+        empty_scan("-no-audio", "reference index for --no-audio", "--no-audio")
     refs_pickle = work / "vpdq-refs.pickle"
     vpdq_refs = None
     if not args.skip_vpdq:
