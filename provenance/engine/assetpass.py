@@ -34,6 +34,8 @@ matching a template's repeated shapes can place it where the picture is another'
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -153,15 +155,9 @@ class _Search:
             if a in self.matches or len(self.found[a]) + 1 + self.left < self.need:
                 continue  # found already, or too few frames left to find it in enough of them
             detector = self.index.assets[a][1]
-            if detector.method == "features":
-                m = detector.detect(grey, self.features(detector.frame_params, grey), templates=False, sides=sides)
-                if not m.found and self._in_still(a):  # the template fallback, as detect() runs it
-                    fallback = detector.match_template(grey)
-                    m = fallback if fallback.found else m
-            elif self._in_still(a):
-                m = detector.detect(grey, templates=True)
-            else:
-                continue  # found by templates only, and not in the still picture
+            ff = self.features(detector.frame_params, grey) if detector.method == "features" else None
+            # the template search runs in a frame only for an asset it found in the still picture
+            m = detector.detect(grey, ff, templates=functools.partial(self._in_still, a), sides=sides)
             if not m.found:
                 continue
             self.shapes[a] = m

@@ -21,6 +21,7 @@ A miss is an :class:`AssetMatch` with ``found=False`` and a reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -431,14 +432,15 @@ class AssetDetector:
         frame: npt.NDArray[np.uint8],
         features: Features | None = None,
         *,
-        templates: bool = True,
+        templates: bool | Callable[[], bool] = True,
         sides: tuple[bool, ...] = (False, True),
     ) -> AssetMatch:
         """Look for the asset in ``frame`` (grey or RGB uint8).
 
         ``features`` may be precomputed with :meth:`frame_features` (the same
         frame); they are only used by the ``features`` method. ``templates=False`` leaves the template search
-        out (a caller that knows it cannot find anything: see :func:`~provenance.engine.assetpass.find_assets`).
+        out (a caller that knows it cannot find anything: see :func:`~provenance.engine.assetpass.find_assets`); a
+        callable is asked only when the template search would run (the features missed, or a template asset).
         ``sides`` are the asset's orientations its features are looked for in (``True``: mirrored).
         """
         gray = _gray(frame)
@@ -447,13 +449,17 @@ class AssetDetector:
             if ff.size != (gray.shape[1], gray.shape[0]):
                 raise FingerprintError(f"features are of a {ff.size} image, frame is {gray.shape[::-1]}")
             res = self._match_features(ff, sides)
-            if res.found or not templates or self.template_top is None:
+            if res.found or self.template_top is None or not _wanted(templates):
                 return res
             fallback = self.match_template(gray)
             return fallback if fallback.found else res
-        if not templates:
+        if not _wanted(templates):
             return _miss("template search not run", "template")
         return self.match_template(gray)
+
+
+def _wanted(templates: bool | Callable[[], bool]) -> bool:
+    return templates() if callable(templates) else templates
 
 
 def _bbox(quad: F64Array) -> Box:
