@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from provenance.engine import features
 from provenance.engine.bank import FeatureBank
 from provenance.engine.features import (
     Features,
@@ -15,6 +19,7 @@ from provenance.engine.features import (
     match_region,
     ratio_pairs,
     single_thread_faiss,
+    two_nearest,
     warp_region,
 )
 from provenance.errors import ConfigError, FingerprintError
@@ -54,9 +59,20 @@ def _pip(ref: Gray, background: Gray, scale: float, x0: int, y0: int) -> tuple[G
     return q, quad
 
 
-def test_ratio_pairs_are_opencvs_ratio_test(bbb: list[Gray], others: list[Gray]) -> None:
-    """The FAISS 2-NN ratio test gives exactly the pairs of OpenCV's brute-force one, on real ORB features
-    (related frames, unrelated frames, a frame against itself: ties at the best distance)."""
+@pytest.fixture(params=["kernel", "faiss"])
+def search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The 2-NN search :func:`two_nearest` uses: the AVX-512 kernel (skipped where this CPU or build has none),
+    or FAISS's binary flat index (its fallback)."""
+    if request.param == "faiss":
+        monkeypatch.setattr(features, "_HAMMING", None)
+    elif features._HAMMING is None:
+        pytest.skip("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ")
+    return str(request.param)
+
+
+def test_ratio_pairs_are_opencvs_ratio_test(bbb: list[Gray], others: list[Gray], search: str) -> None:
+    """The 2-NN ratio test (either search) gives exactly the pairs of OpenCV's brute-force one, on real ORB
+    features (related frames, unrelated frames, a frame against itself: ties at the best distance)."""
     bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=False)
     feats = [extract(f) for f in (bbb[0], bbb[1], bbb[8], others[0], others[-1])]
     compared = 0
@@ -73,6 +89,44 @@ def test_ratio_pairs_are_opencvs_ratio_test(bbb: list[Gray], others: list[Gray])
                 compared += len(want)
     assert compared > 1000  # the frames gave matches to compare
     assert ratio_pairs(feats[0].descriptors, feats[0].descriptors[:1], 0.8).shape == (0, 2)
+
+
+def test_two_nearest_are_the_brute_force_ones(bbb: list[Gray], search: str) -> None:
+    """The nearest and second-nearest distances, and the nearest's row where it is the only one at that distance,
+    are those of every distance computed in numpy: real ORB descriptors against sets of every size from 2 to 40
+    (the kernel takes eight rows at once and the rest one by one) and against sets full of exact repeats."""
+    rng = np.random.default_rng(7)
+    real = extract(bbb[3]).descriptors
+    queries = np.concatenate([real[:200], extract(bbb[4]).descriptors[:200], real[:5]])
+
+    def check(base: npt.NDArray[np.uint8]) -> None:
+        dist, nearest = two_nearest(queries, base)
+        every = np.unpackbits(queries[:, None, :] ^ base[None, :, :], axis=2).sum(axis=2)
+        ordered = np.sort(every, axis=1)
+        assert dist.dtype == np.int32 and nearest.dtype == np.int64
+        assert np.array_equal(dist, ordered[:, :2])
+        assert np.array_equal(every[np.arange(len(queries)), nearest], ordered[:, 0])  # a row at the best distance
+
+    for n in [*range(2, 41), 999, 1000]:
+        check(np.ascontiguousarray(real[rng.permutation(len(real))[: min(n, len(real))]]))
+    repeats = np.repeat(real[:30], 9, axis=0)  # every row nine times: the best distance always shared
+    check(repeats)
+    dist, _ = two_nearest(real[:30], repeats)
+    assert np.array_equal(dist, np.zeros((30, 2), np.int32))
+    with pytest.raises(ValueError, match="at least two"):
+        two_nearest(queries, real[:1])
+
+
+def test_the_kernel_is_built_and_used_where_the_cpu_runs_it() -> None:
+    """An install on an x86-64 CPU with AVX-512 VPOPCNTDQ builds the optional extension and the engine uses it:
+    a build that failed quietly would leave every scan on the slower FAISS search."""
+    flags = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
+    if platform.machine() != "x86_64" or "avx512_vpopcntdq" not in flags.split():
+        pytest.skip("this CPU has no AVX-512 VPOPCNTDQ")
+    from provenance.engine import _hamming
+
+    assert _hamming.supported()
+    assert features._HAMMING is _hamming
 
 
 def test_params_range_checks() -> None:

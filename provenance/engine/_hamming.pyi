@@ -1,0 +1,6 @@
+"""Types of the AVX-512 Hamming 2-NN extension (``_hamming.c``)."""
+
+from typing_extensions import Buffer
+
+def supported() -> bool: ...
+def two_nearest(queries: Buffer, planes: Buffer, d1: Buffer, d2: Buffer, i1: Buffer, /) -> None: ...
