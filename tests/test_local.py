@@ -11,11 +11,13 @@ import numpy.typing as npt
 import pytest
 
 from provenance.engine import features
-from provenance.engine.bank import FeatureBank
+from provenance.engine.bank import FeatureBank, _read_mapped, binary_index, search_binary
 from provenance.engine.features import (
     Features,
     LocalParams,
     extract,
+    hamming_planes,
+    k_nearest,
     match_region,
     ratio_pairs,
     single_thread_faiss,
@@ -115,6 +117,52 @@ def test_two_nearest_are_the_brute_force_ones(bbb: list[Gray], search: str) -> N
     assert np.array_equal(dist, np.zeros((30, 2), np.int32))
     with pytest.raises(ValueError, match="at least two"):
         two_nearest(queries, real[:1])
+
+
+def test_k_nearest_are_faiss_flat_search(bbb: list[Gray], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's k nearest are FAISS's binary flat search's, distances and rows in its order (by distance, then
+    row), on real ORB descriptors against sets with exact repeats (ties at every distance), of sizes that are and
+    are not multiples of eight, for k from 1 to the kernel's 256; beyond the set's size or 256 it refuses."""
+    if features._HAMMING is None:
+        pytest.skip("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ")
+    faiss = single_thread_faiss()
+    real = np.concatenate([extract(f).descriptors for f in bbb[:6]])
+    queries = np.concatenate([real[::37], extract(bbb[9]).descriptors[:150]])
+    for n, k in [(12, 12), (13, 12), (1000, 1), (1003, 4), (2500, 12), (len(real), 64), (600, 256)]:
+        base = np.ascontiguousarray(real[:n])
+        base[n // 2 : n // 2 + n // 5] = base[: n // 5]  # exact repeats
+        flat = faiss.IndexBinaryFlat(256)
+        flat.add(base)
+        want_d, want_i = flat.search(queries, k)
+        found = k_nearest(queries, hamming_planes(base), k)
+        assert found is not None
+        assert np.array_equal(found[0], want_d) and np.array_equal(found[1], want_i), (n, k)
+    with pytest.raises(ValueError, match="k must be"):
+        k_nearest(queries, hamming_planes(real[:10]), 11)
+    with pytest.raises(ValueError, match="k must be"):
+        k_nearest(queries, hamming_planes(real), 257)
+    monkeypatch.setattr(features, "_HAMMING", None)
+    assert k_nearest(queries, hamming_planes(real), 4) is None
+
+
+def test_an_ivf_search_answers_as_faiss_with_its_lists_chosen_by_the_kernel(
+    bbb: list[Gray], others: list[Gray], search: str, tmp_path: Path
+) -> None:
+    """The vote search's IVF index (built, and read back by memory map as a worker opens it) gives through
+    :func:`search_binary` exactly FAISS's own answer: the kernel picks the same lists in the same order."""
+    rows = np.concatenate([extract(f).descriptors for f in bbb + others])
+    rows = np.concatenate([rows, rows[:3000]])  # exact repeats: ties in the lists and among the centroids
+    built = binary_index(rows, 0)
+    assert isinstance(built[0], single_thread_faiss().IndexBinaryIVF) and built[0].nlist >= 100
+    path = tmp_path / "votes.faiss"
+    single_thread_faiss().write_index_binary(built[0], str(path))
+    queries = [extract(f).descriptors[:300] for f in (bbb[2], bbb[13], others[1])] + [rows[::97][:300]]
+    for index in (built[0], _read_mapped(path)):
+        for q in queries:
+            for k in (1, 4):
+                want_d, want_i = index.search(q, k)
+                got_d, got_i = search_binary(index, q, k)
+                assert np.array_equal(got_d, want_d) and np.array_equal(got_i, want_i)
 
 
 def test_the_kernel_is_built_and_used_where_the_cpu_runs_it() -> None:

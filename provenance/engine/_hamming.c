@@ -13,6 +13,9 @@
 #include <Python.h>
 #include <stdint.h>
 
+#define KMAX 256  /* the most neighbours k_nearest finds */
+#define CAP 2048  /* its buffer of rows closer than the k-th best so far (> 2 KMAX) */
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_KERNEL 1
@@ -76,6 +79,102 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void two_nearest_avx51
     }
 }
 
+
+/* The k nearest (k <= KMAX) of each query among the base descriptors, ordered by (distance, row): the rows FAISS's
+ * binary flat search returns (its heaps break ties by row). Distances are made eight at a time; those under the
+ * k-th best so far are kept in a buffer (rarely: once k good ones are known, few rows come closer), which is cut
+ * back to the k best when it fills. */
+
+static Py_ssize_t keep_best(int32_t *cd, int64_t *ci, Py_ssize_t count, Py_ssize_t k, int32_t *tau) {
+    /* the k best by (distance, row) of the buffer, left in row order; *tau: their worst distance */
+    if (count <= k) return count;
+    Py_ssize_t hist[258] = {0};
+    for (Py_ssize_t c = 0; c < count; c++) hist[cd[c]]++;
+    int32_t t = 0;
+    Py_ssize_t below = 0;
+    while (below + hist[t] < k) below += hist[t++];
+    Py_ssize_t ties = k - below, out = 0;  /* rows at distance t kept: the first ones (lowest rows) */
+    for (Py_ssize_t c = 0; c < count; c++) {
+        if (cd[c] < t || (cd[c] == t && ties-- > 0)) {
+            cd[out] = cd[c];
+            ci[out] = ci[c];
+            out++;
+        }
+    }
+    *tau = t;
+    return out;
+}
+
+__attribute__((target("avx512f,avx512vpopcntdq"))) static void k_nearest_avx512(
+    const uint64_t *q, Py_ssize_t nq, const uint64_t *planes, Py_ssize_t nb, Py_ssize_t k, int32_t *dist,
+    int64_t *rows, int32_t *cd, int64_t *ci) {
+    const Py_ssize_t full = nb & ~(Py_ssize_t)7;
+    const uint64_t *p0 = planes, *p1 = planes + nb, *p2 = planes + 2 * nb, *p3 = planes + 3 * nb;
+    for (Py_ssize_t i = 0; i < nq; i++) {
+        const uint64_t *x = q + 4 * i;
+        const __m512i x0 = _mm512_set1_epi64((long long)x[0]), x1 = _mm512_set1_epi64((long long)x[1]);
+        const __m512i x2 = _mm512_set1_epi64((long long)x[2]), x3 = _mm512_set1_epi64((long long)x[3]);
+        const __m512i eight = _mm512_set1_epi64(8);
+        __m512i idx = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        int32_t tau = 257;  /* a row is kept while it is closer than the k-th best so far (all of them at first) */
+        int tight = 0;      /* once the buffer was cut back to k rows, a later row must be strictly closer */
+        __m512i limit = _mm512_set1_epi64(257);
+        Py_ssize_t count = 0;
+        int64_t dbuf[8], ibuf[8];
+        for (Py_ssize_t j = 0; j < full; j += 8) {
+            const __m512i d = _mm512_add_epi64(
+                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x0, _mm512_loadu_si512(p0 + j))),
+                                 _mm512_popcnt_epi64(_mm512_xor_si512(x1, _mm512_loadu_si512(p1 + j)))),
+                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x2, _mm512_loadu_si512(p2 + j))),
+                                 _mm512_popcnt_epi64(_mm512_xor_si512(x3, _mm512_loadu_si512(p3 + j)))));
+            const __mmask8 keep = _mm512_cmplt_epi64_mask(d, limit);
+            if (keep) {
+                _mm512_mask_compressstoreu_epi64(dbuf, keep, d);
+                _mm512_mask_compressstoreu_epi64(ibuf, keep, idx);
+                const int n = __builtin_popcount(keep);
+                for (int l = 0; l < n; l++) {
+                    cd[count] = (int32_t)dbuf[l];
+                    ci[count] = ibuf[l];
+                    count++;
+                }
+                if (count > CAP - 8) {
+                    count = keep_best(cd, ci, count, k, &tau);
+                    tight = 1;
+                    limit = _mm512_set1_epi64(tau);
+                }
+            }
+            idx = _mm512_add_epi64(idx, eight);
+        }
+        for (Py_ssize_t j = full; j < nb; j++) {
+            const int32_t d = __builtin_popcountll(x[0] ^ p0[j]) + __builtin_popcountll(x[1] ^ p1[j]) +
+                              __builtin_popcountll(x[2] ^ p2[j]) + __builtin_popcountll(x[3] ^ p3[j]);
+            if (tight ? d < tau : d < 257) {
+                cd[count] = d;
+                ci[count] = j;
+                count++;
+            }
+        }
+        count = keep_best(cd, ci, count, k, &tau);
+        /* order by (distance, row): an insertion sort, stable, of rows already in row order */
+        for (Py_ssize_t a = 1; a < count; a++) {
+            const int32_t vd = cd[a];
+            const int64_t vi = ci[a];
+            Py_ssize_t b = a;
+            while (b > 0 && cd[b - 1] > vd) {
+                cd[b] = cd[b - 1];
+                ci[b] = ci[b - 1];
+                b--;
+            }
+            cd[b] = vd;
+            ci[b] = vi;
+        }
+        for (Py_ssize_t a = 0; a < k; a++) {
+            dist[i * k + a] = cd[a];
+            rows[i * k + a] = ci[a];
+        }
+    }
+}
+
 static int cpu_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
@@ -123,11 +222,55 @@ static PyObject *two_nearest(PyObject *self, PyObject *args) {
     return result;
 }
 
+
+static PyObject *k_nearest(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer q, planes, dist, rows;
+    Py_ssize_t k;
+    if (!PyArg_ParseTuple(args, "y*y*nw*w*", &q, &planes, &k, &dist, &rows)) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t nq = q.len / 32, nb = planes.len / 32;
+    if (q.len % 32 || planes.len % 32) {
+        PyErr_SetString(PyExc_ValueError, "descriptors must be 32 bytes each");
+    } else if (k < 1 || k > KMAX || k > nb) {
+        PyErr_Format(PyExc_ValueError, "k must be in [1, %d] and at most the base's %zd rows", KMAX, nb);
+    } else if (dist.len != nq * k * 4 || rows.len != nq * k * 8) {
+        PyErr_SetString(PyExc_ValueError, "outputs must hold k int32 and k int64 per query");
+    } else if (!(HAVE_KERNEL && cpu_supported())) {
+        PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX-512 VPOPCNTDQ");
+    } else {
+#if HAVE_KERNEL
+        int32_t *cd = PyMem_RawMalloc(CAP * sizeof(int32_t));
+        int64_t *ci = PyMem_RawMalloc(CAP * sizeof(int64_t));
+        if (cd == NULL || ci == NULL) {
+            PyErr_NoMemory();
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            k_nearest_avx512((const uint64_t *)q.buf, nq, (const uint64_t *)planes.buf, nb, k, (int32_t *)dist.buf,
+                             (int64_t *)rows.buf, cd, ci);
+            Py_END_ALLOW_THREADS
+            result = Py_None;
+            Py_INCREF(result);
+        }
+        PyMem_RawFree(cd);
+        PyMem_RawFree(ci);
+#endif
+    }
+    PyBuffer_Release(&q);
+    PyBuffer_Release(&planes);
+    PyBuffer_Release(&dist);
+    PyBuffer_Release(&rows);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"supported", supported, METH_NOARGS, "Whether this CPU runs the kernel (AVX-512 VPOPCNTDQ)."},
     {"two_nearest", two_nearest, METH_VARARGS,
      "two_nearest(queries, planes, d1, d2, i1): for each 32-byte query, its nearest and second-nearest Hamming "
      "distance among the base descriptors (given as four planes of 64-bit words) and the nearest's index."},
+    {"k_nearest", k_nearest, METH_VARARGS,
+     "k_nearest(queries, planes, k, dist, rows): for each 32-byte query, the k nearest base descriptors (four "
+     "planes of 64-bit words) by Hamming distance, ordered by (distance, row): int32 distances, int64 rows."},
     {NULL, NULL, 0, NULL},
 };
 

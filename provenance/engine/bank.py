@@ -20,12 +20,22 @@ from provenance.engine.features import (
     Features,
     LocalParams,
     RegionMatch,
+    hamming_planes,
+    k_nearest,
     match_region,
     single_thread_faiss,
 )
 from provenance.errors import ConfigError, IndexStoreError
 
-__all__ = ["RETRAIN_FACTOR", "AssetShortlist", "BankHit", "FeatureBank", "PackedFeatures", "binary_index"]
+__all__ = [
+    "RETRAIN_FACTOR",
+    "AssetShortlist",
+    "BankHit",
+    "FeatureBank",
+    "PackedFeatures",
+    "binary_index",
+    "search_binary",
+]
 
 U8Array = npt.NDArray[np.uint8]
 
@@ -106,6 +116,34 @@ def binary_index(descs: U8Array, exhaustive_max: int = _AUTO_BF_MAX) -> tuple[An
         index.add(np.ascontiguousarray(descs))
         return (index,)
     return _ivf_index(np.ascontiguousarray(descs))
+
+
+def search_binary(search: Any, queries: U8Array, k: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """``search.search(queries, k)`` (a FAISS binary index of :func:`binary_index`): the same answer, with an IVF
+    index's lists to probe chosen by the AVX-512 kernel (:func:`~provenance.engine.features.k_nearest`) where it
+    runs, instead of FAISS's flat search over the centroids.
+
+    An IVF search compares each query with every centroid (one per :data:`_IVF_LIST_SIZE` rows, up to 65,536)
+    before it reads ``nprobe`` lists of about that many rows: the centroids are most of its cost from a few hundred
+    thousand rows on, and grow with the registry. The kernel's nearest centroids are FAISS's, in FAISS's order
+    (by distance, then row), so the lists are read in the same order and the answer is the same.
+    """
+    import faiss
+
+    queries = np.ascontiguousarray(queries, dtype=np.uint8)
+    if isinstance(search, faiss.IndexBinaryIVF) and len(queries):
+        planes = getattr(search, "_centroid_planes", None)  # made once per search object
+        if planes is None:
+            quantizer = faiss.downcast_IndexBinary(search.quantizer)
+            planes = hamming_planes(quantizer.reconstruct_n(0, quantizer.ntotal))
+            setattr(search, "_centroid_planes", planes)  # noqa: B010 (an attribute FAISS does not declare)
+        found = k_nearest(queries, planes, int(search.nprobe)) if search.nprobe <= len(planes[0]) else None
+        if found is not None:
+            centroid_dist, lists = found
+            dist, rows = search.search_preassigned(queries, k, lists, centroid_dist)
+            return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
+    dist, rows = search.search(queries, k)
+    return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +382,7 @@ class FeatureBank:
         for q in qs:
             if len(q) == 0:
                 continue
-            dist, rows = index.search(self._vote_descriptors(q), k)
+            dist, rows = search_binary(index, self._vote_descriptors(q), k)
             ok = (rows >= 0) & (dist <= self.params.bank_max_distance)
             qi = np.nonzero(ok)[0].astype(np.int64)
             frames = self._owner[rows[ok]].astype(np.int64)
@@ -467,7 +505,7 @@ class AssetShortlist:
         n = min(len(frame), self.params.vote_features)
         if self._matcher is None or n == 0:
             return np.full(n, -1, np.int64)
-        dist, rows = self._matcher[0].search(np.ascontiguousarray(frame.descriptors[:n]), 1)
+        dist, rows = search_binary(self._matcher[0], frame.descriptors[:n], 1)
         ok = (rows[:, 0] >= 0) & (dist[:, 0] <= self.vote_distance)
         return np.where(ok, self._owner[np.maximum(rows[:, 0], 0)], -1).astype(np.int64)
 
@@ -477,7 +515,7 @@ class AssetShortlist:
         fewer were found (:mod:`~provenance.engine.generic`: what other assets share an asset's features)."""
         if self._matcher is None or not len(descriptors):
             return np.zeros((len(descriptors), k), np.int32), np.full((len(descriptors), k), -1, np.int64)
-        dist, rows = self._matcher[0].search(np.ascontiguousarray(descriptors), k)
+        dist, rows = search_binary(self._matcher[0], descriptors, k)
         assets = np.where(rows >= 0, self._owner[np.maximum(rows, 0)] // 2, -1)
         return dist.astype(np.int32), assets.astype(np.int64)
 

@@ -44,6 +44,8 @@ __all__ = [
     "LocalParams",
     "RegionMatch",
     "extract",
+    "hamming_planes",
+    "k_nearest",
     "match_region",
     "ratio_pairs",
     "single_thread_faiss",
@@ -412,15 +414,35 @@ def two_nearest(queries: U8Array, base: U8Array) -> tuple[npt.NDArray[np.int32],
     q = np.ascontiguousarray(queries, dtype=np.uint8)
     b = np.ascontiguousarray(base, dtype=np.uint8)
     if _HAMMING is not None:
-        planes = np.ascontiguousarray(b.view(np.uint64).T)  # four planes of 64-bit words: one load, 8 rows
         d1, d2 = np.empty(len(q), np.int32), np.empty(len(q), np.int32)
         nearest = np.empty(len(q), np.int64)
-        _HAMMING.two_nearest(q, planes, d1, d2, nearest)
+        _HAMMING.two_nearest(q, hamming_planes(b), d1, d2, nearest)  # one load: the same word of 8 rows
         return np.stack([d1, d2], axis=1), nearest
     index = single_thread_faiss().IndexBinaryFlat(256)
     index.add(b)
     dist, rows = index.search(q, 2)
     return np.asarray(dist, np.int32), np.asarray(rows[:, 0], np.int64)
+
+
+def hamming_planes(base: U8Array) -> npt.NDArray[np.uint64]:
+    """``base`` (256-bit descriptors, ``(N, 32)`` uint8) as the AVX-512 kernel reads it: four planes of ``N``
+    64-bit words (:func:`k_nearest`)."""
+    return np.ascontiguousarray(np.ascontiguousarray(base, dtype=np.uint8).view(np.uint64).T)
+
+
+def k_nearest(
+    queries: U8Array, planes: npt.NDArray[np.uint64], k: int
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
+    """For each of the ``queries``, the ``k`` nearest base descriptors (given as :func:`hamming_planes`) by Hamming
+    distance, ordered by (distance, row): ``(N, k)`` int32 distances and int64 rows, the answer of FAISS's binary
+    flat search (its heaps break ties by row). None where the AVX-512 kernel is not built or this CPU lacks
+    AVX-512 VPOPCNTDQ: the caller searches with FAISS instead."""
+    if _HAMMING is None:
+        return None
+    q = np.ascontiguousarray(queries, dtype=np.uint8)
+    dist, rows = np.empty((len(q), k), np.int32), np.empty((len(q), k), np.int64)
+    _HAMMING.k_nearest(q, planes, k, dist, rows)
+    return dist, rows
 
 
 def _hamming_kernel() -> Any:
