@@ -105,72 +105,105 @@ static Py_ssize_t keep_best(int32_t *cd, int64_t *ci, Py_ssize_t count, Py_ssize
     return out;
 }
 
+/* The rows of the base, eight at a time, against a group of `ng` queries (up to GROUP): each block of the base is
+ * loaded once for the group, so that a base larger than the cache is read from memory once per group, not once per
+ * query. Each query keeps its own buffer (`cd`, `ci` + g * CAP), threshold and count. */
+#define GROUP 4
+
+__attribute__((target("avx512f,avx512vpopcntdq"), always_inline)) static inline void scan_group(
+    const uint64_t *q, int ng, const uint64_t *planes, Py_ssize_t nb, Py_ssize_t k, int32_t *cd, int64_t *ci,
+    Py_ssize_t *count, int32_t *tau, int *tight) {
+    const Py_ssize_t full = nb & ~(Py_ssize_t)7;
+    const uint64_t *p0 = planes, *p1 = planes + nb, *p2 = planes + 2 * nb, *p3 = planes + 3 * nb;
+    /* the buffer is cut back once it holds this many: soon at first (the k-th best of a few dozen rows already
+       turns most rows away), never past its end (eight slots are written at a time) */
+    const Py_ssize_t trigger = 4 * k + 64 < CAP - 16 ? 4 * k + 64 : CAP - 16;
+    __m512i x[GROUP][4], limit[GROUP];
+    for (int g = 0; g < ng; g++) {
+        for (int w = 0; w < 4; w++) x[g][w] = _mm512_set1_epi64((long long)q[4 * g + w]);
+        limit[g] = _mm512_set1_epi64(257);  /* a row is kept while closer than the k-th best so far: all at first */
+        count[g] = 0;
+        tau[g] = 257;
+        tight[g] = 0;  /* once cut back to k rows, a later row must be strictly closer (it comes after them) */
+    }
+    const __m512i eight = _mm512_set1_epi64(8);
+    __m512i idx = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    for (Py_ssize_t j = 0; j < full; j += 8) {
+        const __m512i b0 = _mm512_loadu_si512(p0 + j), b1 = _mm512_loadu_si512(p1 + j);
+        const __m512i b2 = _mm512_loadu_si512(p2 + j), b3 = _mm512_loadu_si512(p3 + j);
+        for (int g = 0; g < ng; g++) {
+            const __m512i d = _mm512_add_epi64(
+                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x[g][0], b0)),
+                                 _mm512_popcnt_epi64(_mm512_xor_si512(x[g][1], b1))),
+                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x[g][2], b2)),
+                                 _mm512_popcnt_epi64(_mm512_xor_si512(x[g][3], b3))));
+            const __mmask8 keep = _mm512_cmplt_epi64_mask(d, limit[g]);
+            if (keep) {  /* appended in row order: eight slots written, the kept ones first */
+                int32_t *gd = cd + g * CAP;
+                int64_t *gi = ci + g * CAP;
+                _mm256_storeu_si256((__m256i *)(gd + count[g]),
+                                    _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(keep, d)));
+                _mm512_mask_compressstoreu_epi64(gi + count[g], keep, idx);
+                count[g] += __builtin_popcount(keep);
+                if (count[g] > trigger) {  /* cut back to the k best: from then on a row must beat the k-th */
+                    count[g] = keep_best(gd, gi, count[g], k, &tau[g]);
+                    tight[g] = 1;
+                    limit[g] = _mm512_set1_epi64(tau[g]);
+                }
+            }
+        }
+        idx = _mm512_add_epi64(idx, eight);
+    }
+    for (int g = 0; g < ng; g++) {
+        const uint64_t *xg = q + 4 * g;
+        int32_t *gd = cd + g * CAP;
+        int64_t *gi = ci + g * CAP;
+        for (Py_ssize_t j = full; j < nb; j++) {  /* the last nb % 8 */
+            const int32_t d = __builtin_popcountll(xg[0] ^ p0[j]) + __builtin_popcountll(xg[1] ^ p1[j]) +
+                              __builtin_popcountll(xg[2] ^ p2[j]) + __builtin_popcountll(xg[3] ^ p3[j]);
+            if (tight[g] ? d < tau[g] : d < 257) {
+                gd[count[g]] = d;
+                gi[count[g]] = j;
+                count[g]++;
+            }
+        }
+    }
+}
+
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void k_nearest_avx512(
     const uint64_t *q, Py_ssize_t nq, const uint64_t *planes, Py_ssize_t nb, Py_ssize_t k, int32_t *dist,
     int64_t *rows, int32_t *cd, int64_t *ci) {
-    const Py_ssize_t full = nb & ~(Py_ssize_t)7;
-    const uint64_t *p0 = planes, *p1 = planes + nb, *p2 = planes + 2 * nb, *p3 = planes + 3 * nb;
-    for (Py_ssize_t i = 0; i < nq; i++) {
-        const uint64_t *x = q + 4 * i;
-        const __m512i x0 = _mm512_set1_epi64((long long)x[0]), x1 = _mm512_set1_epi64((long long)x[1]);
-        const __m512i x2 = _mm512_set1_epi64((long long)x[2]), x3 = _mm512_set1_epi64((long long)x[3]);
-        const __m512i eight = _mm512_set1_epi64(8);
-        __m512i idx = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-        int32_t tau = 257;  /* a row is kept while it is closer than the k-th best so far (all of them at first) */
-        int tight = 0;      /* once the buffer was cut back to k rows, a later row must be strictly closer */
-        __m512i limit = _mm512_set1_epi64(257);
-        Py_ssize_t count = 0;
-        int64_t dbuf[8], ibuf[8];
-        for (Py_ssize_t j = 0; j < full; j += 8) {
-            const __m512i d = _mm512_add_epi64(
-                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x0, _mm512_loadu_si512(p0 + j))),
-                                 _mm512_popcnt_epi64(_mm512_xor_si512(x1, _mm512_loadu_si512(p1 + j)))),
-                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x2, _mm512_loadu_si512(p2 + j))),
-                                 _mm512_popcnt_epi64(_mm512_xor_si512(x3, _mm512_loadu_si512(p3 + j)))));
-            const __mmask8 keep = _mm512_cmplt_epi64_mask(d, limit);
-            if (keep) {
-                _mm512_mask_compressstoreu_epi64(dbuf, keep, d);
-                _mm512_mask_compressstoreu_epi64(ibuf, keep, idx);
-                const int n = __builtin_popcount(keep);
-                for (int l = 0; l < n; l++) {
-                    cd[count] = (int32_t)dbuf[l];
-                    ci[count] = ibuf[l];
-                    count++;
+    Py_ssize_t count[GROUP];
+    int32_t tau[GROUP];
+    int tight[GROUP];
+    for (Py_ssize_t i0 = 0; i0 < nq; i0 += GROUP) {
+        const int ng = nq - i0 < GROUP ? (int)(nq - i0) : GROUP;
+        if (ng == GROUP) {
+            scan_group(q + 4 * i0, GROUP, planes, nb, k, cd, ci, count, tau, tight);
+        } else {
+            scan_group(q + 4 * i0, ng, planes, nb, k, cd, ci, count, tau, tight);
+        }
+        for (int g = 0; g < ng; g++) {
+            int32_t *gd = cd + g * CAP;
+            int64_t *gi = ci + g * CAP;
+            const Py_ssize_t n = keep_best(gd, gi, count[g], k, &tau[g]);
+            /* order by (distance, row): an insertion sort, stable, of rows already in row order */
+            for (Py_ssize_t a = 1; a < n; a++) {
+                const int32_t vd = gd[a];
+                const int64_t vi = gi[a];
+                Py_ssize_t b = a;
+                while (b > 0 && gd[b - 1] > vd) {
+                    gd[b] = gd[b - 1];
+                    gi[b] = gi[b - 1];
+                    b--;
                 }
-                if (count > CAP - 8) {
-                    count = keep_best(cd, ci, count, k, &tau);
-                    tight = 1;
-                    limit = _mm512_set1_epi64(tau);
-                }
+                gd[b] = vd;
+                gi[b] = vi;
             }
-            idx = _mm512_add_epi64(idx, eight);
-        }
-        for (Py_ssize_t j = full; j < nb; j++) {
-            const int32_t d = __builtin_popcountll(x[0] ^ p0[j]) + __builtin_popcountll(x[1] ^ p1[j]) +
-                              __builtin_popcountll(x[2] ^ p2[j]) + __builtin_popcountll(x[3] ^ p3[j]);
-            if (tight ? d < tau : d < 257) {
-                cd[count] = d;
-                ci[count] = j;
-                count++;
+            for (Py_ssize_t a = 0; a < k; a++) {
+                dist[(i0 + g) * k + a] = gd[a];
+                rows[(i0 + g) * k + a] = gi[a];
             }
-        }
-        count = keep_best(cd, ci, count, k, &tau);
-        /* order by (distance, row): an insertion sort, stable, of rows already in row order */
-        for (Py_ssize_t a = 1; a < count; a++) {
-            const int32_t vd = cd[a];
-            const int64_t vi = ci[a];
-            Py_ssize_t b = a;
-            while (b > 0 && cd[b - 1] > vd) {
-                cd[b] = cd[b - 1];
-                ci[b] = ci[b - 1];
-                b--;
-            }
-            cd[b] = vd;
-            ci[b] = vi;
-        }
-        for (Py_ssize_t a = 0; a < k; a++) {
-            dist[i * k + a] = cd[a];
-            rows[i * k + a] = ci[a];
         }
     }
 }
@@ -240,8 +273,8 @@ static PyObject *k_nearest(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX-512 VPOPCNTDQ");
     } else {
 #if HAVE_KERNEL
-        int32_t *cd = PyMem_RawMalloc(CAP * sizeof(int32_t));
-        int64_t *ci = PyMem_RawMalloc(CAP * sizeof(int64_t));
+        int32_t *cd = PyMem_RawMalloc(GROUP * CAP * sizeof(int32_t));
+        int64_t *ci = PyMem_RawMalloc(GROUP * CAP * sizeof(int64_t));
         if (cd == NULL || ci == NULL) {
             PyErr_NoMemory();
         } else {

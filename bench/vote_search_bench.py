@@ -1,0 +1,146 @@
+"""The local pass's vote search as the feature bank grows: FAISS's IVF search against the engine's, whose lists are
+chosen by the AVX-512 kernel (:func:`~provenance.engine.bank.search_binary`).
+
+    python bench/vote_search_bench.py [--hours 0.1,0.3,1] [--frames 40] [--json OUT]
+
+The bank's rows are real where they can be: the vote descriptors (each frame's 300 strongest ORB descriptors, at
+the bank's 3 frames a second) of the short-clip corpus's reference videos (:mod:`shortclips`: real Freedoom and
+Atari footage, extracted here as the engine extracts them), then perturbed copies up to H hours' worth of rows
+(3 frames a second x 300 rows: 3.24 million an hour): each copy is the real rows XORed with one random 256-bit
+pattern of its own, which keeps every distance inside the copy and puts it as far from the others as unrelated
+footage is. The search is the engine's (:func:`~provenance.engine.bank.binary_index`: an IVF index, one list per
+128 rows up to 65,536, 12 lists probed). The queries are real: the vote descriptors of ``--frames`` frames of the
+corpus's clips, searched both ways round as the local pass does (4 nearest).
+
+Per size it prints the rows, the lists, the time to build the index (both cores), and per query frame (300
+descriptors) the CPU of FAISS's own search and of the engine's, their ratio, and whether every answer is the same
+(distances and rows). The load average is printed: other processes share the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+for _p in (str(BENCH), str(ROOT)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from proctree import load_averages  # noqa: E402
+
+ROWS_AN_HOUR = 300 * 3 * 3600
+
+
+def vote_rows(video: Path, fps: float) -> Any:
+    """The vote descriptors of ``video``'s frames at ``fps``, as the feature bank stores them."""
+    import numpy as np
+
+    from provenance.engine import EngineParams
+    from provenance.engine.features import extract
+    from provenance.engine.params import local_params
+    from provenance.engine.sampling import Sampled
+
+    params = EngineParams()
+    lp = local_params(params)
+    rows = [
+        extract(image, lp, mirror=False).descriptors[: lp.vote_features]
+        for _, image, _ in Sampled(video, fps, params.analysis_side, 0, params.asset_spacing_s)
+    ]
+    return np.concatenate(rows) if rows else np.zeros((0, 32), np.uint8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--hours", default="0.1,0.3,1", help="bank sizes in hours of reference, comma-separated")
+    ap.add_argument("--frames", type=int, default=40, help="query frames (from the corpus's clips)")
+    ap.add_argument("--corpus", type=Path, default=BENCH / ".corpus" / "shortclips-seed1-n320")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    import numpy as np
+
+    from provenance.engine import EngineParams, features
+    from provenance.engine.bank import binary_index, search_binary
+    from provenance.engine.features import extract, single_thread_faiss
+    from provenance.engine.params import local_params
+    from provenance.engine.sampling import Sampled
+
+    if features._HAMMING is None:
+        print("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ: nothing to compare")
+        return 2
+    print("at start: " + load_averages(), flush=True)
+    if not (args.corpus / "truth.json").exists():
+        print(f"{args.corpus}: no short-clip corpus (python bench/shortclips.py builds it)")
+        return 2
+    real = np.concatenate([vote_rows(v, 3.0) for v in sorted((args.corpus / "registry" / "footage").glob("*.mp4"))])
+    print(f"real rows: {len(real):,} (the corpus's references at 3 frames a second, {len(real) / ROWS_AN_HOUR:.3f} h)")
+    doc = json.loads((args.corpus / "truth.json").read_text(encoding="utf-8"))
+    rels = sorted(doc["clips"])
+    params = EngineParams()
+    lp = local_params(params)
+    queries: list[Any] = []
+    for rel in rels[:: max(1, len(rels) // args.frames)][: args.frames]:
+        for _, image, _ in Sampled(args.corpus / doc["dataset"] / rel, 0.5, params.analysis_side, 0, 5.0):
+            f = extract(image, lp, mirror=True)
+            queries += [f.descriptors[: lp.vote_features], f.mirror.descriptors[: lp.vote_features]]  # type: ignore[union-attr]
+            break
+    queries = [q for q in queries if len(q)]
+    faiss = single_thread_faiss()
+    rng = np.random.default_rng(1)
+    out: list[dict[str, Any]] = []
+    for hours in [float(h) for h in args.hours.split(",")]:
+        n = max(len(real), round(hours * ROWS_AN_HOUR))
+        copies = [real]
+        while sum(len(c) for c in copies) < n:
+            copies.append(real ^ rng.integers(0, 256, 32, dtype=np.uint8)[None, :])
+        rows = np.ascontiguousarray(np.concatenate(copies)[:n])
+        t = time.perf_counter()
+        search = binary_index(rows, 0)[0]
+        built = time.perf_counter() - t
+        faiss.omp_set_num_threads(1)
+        same = True
+        theirs: list[float] = []
+        ours: list[float] = []
+        for q in queries:
+            for _ in range(2):  # alternated, twice each
+                c = time.process_time()
+                want = search.search(q, lp.bank_knn)
+                theirs.append(time.process_time() - c)
+                c = time.process_time()
+                got = search_binary(search, q, lp.bank_knn)
+                ours.append(time.process_time() - c)
+            same = same and np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        a, b = statistics.median(theirs) * 1e3, statistics.median(ours) * 1e3
+        row = {
+            "hours": hours,
+            "rows": n,
+            "lists": int(search.nlist),
+            "build_s": built,
+            "faiss_ms": a,
+            "engine_ms": b,
+            "ratio": b / a,
+            "same": same,
+        }
+        out.append(row)
+        print(
+            f"{hours:g} h: {n:,} rows, {search.nlist:,} lists, built in {built:.1f} s; a query frame "
+            f"({len(queries)} searched): FAISS {a:.2f} ms, engine {b:.2f} ms ({b / a:.2f}x), "
+            f"same answers: {'yes' if same else 'NO'}",
+            flush=True,
+        )
+        del search, rows, copies
+    print("at end: " + load_averages(), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    return 0 if all(r["same"] for r in out) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
