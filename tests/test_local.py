@@ -342,9 +342,9 @@ def test_bank_groups_shortlist_frames_of_the_best_voted_video(bbb: list[Gray], o
     assert {h.ref_id < first_other for h in both} == {True, False}  # two frames from each video
 
 
-def test_the_vote_search_places_rows_on_many_threads_as_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_vote_search_places_rows_on_many_threads_as_on_one(monkeypatch: pytest.MonkeyPatch, search: str) -> None:
     """Its rows placed in their lists on every core (a large bank) or on one: the same lists, in the same order,
-    and FAISS's threads back to what they were."""
+    FAISS's threads back to what they were; and the kernel's placement is FAISS's own."""
     import faiss
 
     import provenance.engine.bank as bank_module
@@ -366,18 +366,25 @@ def test_the_vote_search_places_rows_on_many_threads_as_on_one(monkeypatch: pyte
     one, many = lists(10**9, 1), lists(0, 3)
     assert len(one) == len(many) > 16 and sum(map(len, one)) == 40_000
     assert all(np.array_equal(a, b) for a, b in zip(one, many, strict=True))
+    kernel = features._HAMMING
+    monkeypatch.setattr(features, "_HAMMING", None)
+    assert all(np.array_equal(a, b) for a, b in zip(one, lists(10**9, 1), strict=True))  # FAISS's own add
+    monkeypatch.setattr(features, "_HAMMING", kernel)
 
 
-def test_a_one_thread_worker_places_the_vote_rows_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A scan's worker (one_thread_per_process) keeps FAISS on one thread even for a large bank: two workers each
-    on every core fought over them (3.7-10x the time)."""
+def test_a_one_thread_worker_places_the_vote_rows_on_one_thread(monkeypatch: pytest.MonkeyPatch, search: str) -> None:
+    """A scan's worker (one_thread_per_process) places even a large bank's rows on one thread, the kernel's or
+    FAISS's: two workers each on every core fought over them (3.7-10x the time)."""
     import faiss
 
     import provenance.engine.bank as bank_module
 
     seen: list[int] = []
+    threads_of = bank_module._placement_threads
+    monkeypatch.setattr(bank_module, "_placement_threads", lambda n: (seen.append(threads_of(n)), seen[-1])[1])
+    opened: list[int] = []
     real = bank_module._faiss_threads
-    monkeypatch.setattr(bank_module, "_faiss_threads", lambda n: (seen.append(n), real(n))[1])
+    monkeypatch.setattr(bank_module, "_faiss_threads", lambda n: (opened.append(n), real(n))[1])
     monkeypatch.setattr(bank_module, "_PARALLEL_ADD", 0)
     monkeypatch.setattr(bank_module.os, "sched_getaffinity", lambda _pid: set(range(3)))
     descs = np.random.default_rng(5).integers(0, 256, (3_000, 32), dtype=np.uint8)
@@ -389,3 +396,4 @@ def test_a_one_thread_worker_places_the_vote_rows_on_one_thread(monkeypatch: pyt
     bank_module._ivf_index(descs)
     assert faiss.omp_get_max_threads() == 1
     assert seen == [3, 1]
+    assert opened == ([] if search == "kernel" else [3, 1])  # FAISS's threads only where FAISS places them

@@ -5,6 +5,7 @@ resembles, not against all of them."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from provenance.engine.features import (
     Features,
     LocalParams,
     RegionMatch,
+    hamming_kernel,
     hamming_planes,
     k_nearest,
     match_region,
@@ -68,11 +70,67 @@ def _ivf_index(descs: U8Array) -> tuple[Any, Any]:
     index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
     index.is_trained = True
     index.own_fields = False
-    parallel = len(descs) >= _PARALLEL_ADD and sampling.threads_allowed()
-    with _faiss_threads(len(os.sched_getaffinity(0)) if parallel else 1):
-        index.add(descs)
+    add_rows(index, descs)
     index.nprobe = min(_IVF_NPROBE, nlist)
     return index, quantizer
+
+
+def add_rows(index: Any, rows: U8Array) -> None:
+    """``index.add(rows)`` for a binary IVF index: each row placed in the list of its nearest centroid, in order.
+
+    Placing compares every row with every centroid (N / 128 of them), so a bank's write grows with its square. The
+    nearest centroids are found by the AVX-512 kernel where it runs (:func:`~provenance.engine.features.k_nearest`:
+    FAISS's own choice, ties to the lowest centroid) and handed to FAISS (``add_core``), which then files the rows
+    exactly as its ``add`` does; else FAISS's ``add``. Either way on every core the process may use for a large
+    bank (:func:`_placement_threads`)."""
+    import faiss
+
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    threads = _placement_threads(len(rows))
+    planes = _centroid_planes(index)
+    if planes is None or not len(rows):
+        with _faiss_threads(threads):
+            index.add(rows)
+        return
+    lists = np.empty(len(rows), np.int64)
+
+    def place(part: slice) -> None:
+        found = k_nearest(rows[part], planes, 1)
+        assert found is not None  # the kernel runs: _centroid_planes said so
+        lists[part] = found[1][:, 0]
+
+    bounds = np.linspace(0, len(rows), threads + 1).astype(np.int64)
+    parts = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    if threads > 1:  # the kernel lets go of the GIL: one thread a part
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(place, parts))
+    else:
+        place(parts[0])
+    index.add_core(len(rows), faiss.swig_ptr(rows), None, faiss.swig_ptr(lists))
+
+
+def _placement_threads(rows: int) -> int:
+    """Threads that place ``rows`` vote rows in an IVF index's lists: every core the process may use from
+    :data:`_PARALLEL_ADD` rows on, except in a scan's one-thread workers (two workers each on every core fought
+    over them: 3.7-10x the time); else one."""
+    return len(os.sched_getaffinity(0)) if rows >= _PARALLEL_ADD and sampling.threads_allowed() else 1
+
+
+def _centroid_planes(index: Any) -> npt.NDArray[np.uint64] | None:
+    """An IVF index's centroids as the AVX-512 kernel reads them (made once per index object), or None where the
+    kernel does not run (FAISS searches them)."""
+    import faiss
+
+    if not hamming_kernel():
+        return None
+    planes: npt.NDArray[np.uint64] | None = getattr(index, "_centroid_planes", None)
+    if planes is None:
+        quantizer = faiss.downcast_IndexBinary(index.quantizer)
+        planes = hamming_planes(quantizer.reconstruct_n(0, quantizer.ntotal))
+        setattr(index, "_centroid_planes", planes)  # noqa: B010 (an attribute FAISS does not declare)
+    return planes
 
 
 #: vote rows from which the IVF's rows are placed in their lists on every core the process may use (unless it is one
@@ -131,12 +189,8 @@ def search_binary(search: Any, queries: U8Array, k: int) -> tuple[npt.NDArray[np
     import faiss
 
     queries = np.ascontiguousarray(queries, dtype=np.uint8)
-    if isinstance(search, faiss.IndexBinaryIVF) and len(queries):
-        planes = getattr(search, "_centroid_planes", None)  # made once per search object
-        if planes is None:
-            quantizer = faiss.downcast_IndexBinary(search.quantizer)
-            planes = hamming_planes(quantizer.reconstruct_n(0, quantizer.ntotal))
-            setattr(search, "_centroid_planes", planes)  # noqa: B010 (an attribute FAISS does not declare)
+    planes = _centroid_planes(search) if isinstance(search, faiss.IndexBinaryIVF) and len(queries) else None
+    if planes is not None:
         found = k_nearest(queries, planes, int(search.nprobe)) if search.nprobe <= len(planes[0]) else None
         if found is not None:
             centroid_dist, lists = found
@@ -305,7 +359,7 @@ class FeatureBank:
                     f"{matcher}: the feature bank's search was laid out on {trained} rows, {total} are more than "
                     f"{RETRAIN_FACTOR:g} times as many: it is due to be built again"
                 )
-            search.add(rows)
+            add_rows(search, rows)
             grown: tuple[Any, ...] = (search,)
         elif total <= _AUTO_BF_MAX or self.backend == "bf":
             search.add(rows)

@@ -44,6 +44,7 @@ __all__ = [
     "LocalParams",
     "RegionMatch",
     "extract",
+    "hamming_kernel",
     "hamming_planes",
     "k_nearest",
     "match_region",
@@ -443,6 +444,11 @@ def k_nearest(
     dist, rows = np.empty((len(q), k), np.int32), np.empty((len(q), k), np.int64)
     _HAMMING.k_nearest(q, planes, k, dist, rows)
     return dist, rows
+
+
+def hamming_kernel() -> bool:
+    """Whether the AVX-512 kernel is built and this CPU runs it (:func:`two_nearest`, :func:`k_nearest`)."""
+    return _HAMMING is not None
 
 
 def _hamming_kernel() -> Any:
