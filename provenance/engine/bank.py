@@ -4,10 +4,7 @@ resembles, not against all of them."""
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import os
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -15,15 +12,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine import sampling
+from provenance.engine.binsearch import EXHAUSTIVE_MAX, add_rows, binary_index, read_mapped, search_binary
 from provenance.engine.features import (
     DEFAULT_PARAMS,
     Features,
     LocalParams,
     RegionMatch,
-    hamming_kernel,
-    hamming_planes,
-    k_nearest,
     match_region,
     single_thread_faiss,
 )
@@ -35,21 +29,10 @@ __all__ = [
     "BankHit",
     "FeatureBank",
     "PackedFeatures",
-    "binary_index",
-    "search_binary",
 ]
 
 U8Array = npt.NDArray[np.uint8]
 
-#: Stored descriptors up to which ``auto`` searches exhaustively.
-_AUTO_BF_MAX = 20000
-#: Stored descriptors per inverted list of the bank's IVF index (the lists' count grows with the bank).
-_IVF_LIST_SIZE = 128
-#: Inverted lists searched per query descriptor.
-#: (On 192 real query frames of the 720p benchmark footage against a bank of 398k descriptors, 12 lists agreed
-#: with the exact search's best video for 94.8 % of queries and 79 % of its verified frames, 16 lists for 95.3 %
-#: and 81 %, at 2.8 ms a query against 3.5.)
-_IVF_NPROBE = 12
 #: An IVF vote search grown by appending rows (:meth:`FeatureBank.joined`: its centroids, an even sample of the rows
 #: it was built from, are kept) is built again once it holds more than this many times those rows: its lists are
 #: then on average twice the length a full build gives them (a query costs up to twice as much) and half its rows
@@ -58,146 +41,6 @@ _IVF_NPROBE = 12
 #: 12 sample clips; on the 12th, new Freedoom gameplay, it kept a short footage match at half speed that the full
 #: build dropped, one that two full builds of 4 copies, in two orders, also disagree on).
 RETRAIN_FACTOR = 2.0
-
-
-def _ivf_index(descs: U8Array) -> tuple[Any, Any]:
-    """FAISS binary IVF over ``descs``, its centroids an evenly spread sample of them (no k-means: deterministic,
-    built in a fraction of a second, and on real ORB descriptors the shortlist is as close to the exact one)."""
-    faiss = single_thread_faiss()
-    nlist = int(np.clip(len(descs) // _IVF_LIST_SIZE, 16, 65536))
-    quantizer = faiss.IndexBinaryFlat(256)
-    quantizer.add(np.ascontiguousarray(descs[np.linspace(0, len(descs) - 1, nlist).astype(np.int64)]))
-    index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
-    index.is_trained = True
-    index.own_fields = False
-    add_rows(index, descs)
-    index.nprobe = min(_IVF_NPROBE, nlist)
-    return index, quantizer
-
-
-def add_rows(index: Any, rows: U8Array) -> None:
-    """``index.add(rows)`` for a binary IVF index: each row placed in the list of its nearest centroid, in order.
-
-    Placing compares every row with every centroid (N / 128 of them), so a bank's write grows with its square. The
-    nearest centroids are found by the AVX-512 kernel where it runs (:func:`~provenance.engine.features.k_nearest`:
-    FAISS's own choice, ties to the lowest centroid) and handed to FAISS (``add_core``), which then files the rows
-    exactly as its ``add`` does; else FAISS's ``add``. Either way on every core the process may use for a large
-    bank (:func:`_placement_threads`)."""
-    import faiss
-
-    rows = np.ascontiguousarray(rows, dtype=np.uint8)
-    threads = _placement_threads(len(rows))
-    planes = _centroid_planes(index)
-    if planes is None or not len(rows):
-        with _faiss_threads(threads):
-            index.add(rows)
-        return
-    lists = np.empty(len(rows), np.int64)
-
-    def place(part: slice) -> None:
-        found = k_nearest(rows[part], planes, 1)
-        assert found is not None  # the kernel runs: _centroid_planes said so
-        lists[part] = found[1][:, 0]
-
-    bounds = np.linspace(0, len(rows), threads + 1).astype(np.int64)
-    parts = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
-    if threads > 1:  # the kernel lets go of the GIL: one thread a part
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(place, parts))
-    else:
-        place(parts[0])
-    index.add_core(len(rows), faiss.swig_ptr(rows), None, faiss.swig_ptr(lists))
-
-
-def _placement_threads(rows: int) -> int:
-    """Threads that place ``rows`` vote rows in an IVF index's lists: every core the process may use from
-    :data:`_PARALLEL_ADD` rows on, except in a scan's one-thread workers (two workers each on every core fought
-    over them: 3.7-10x the time); else one."""
-    return len(os.sched_getaffinity(0)) if rows >= _PARALLEL_ADD and sampling.threads_allowed() else 1
-
-
-def _centroid_planes(index: Any) -> npt.NDArray[np.uint64] | None:
-    """An IVF index's centroids as the AVX-512 kernel reads them (made once per index object), or None where the
-    kernel does not run (FAISS searches them)."""
-    import faiss
-
-    if not hamming_kernel():
-        return None
-    planes: npt.NDArray[np.uint64] | None = getattr(index, "_centroid_planes", None)
-    if planes is None:
-        quantizer = faiss.downcast_IndexBinary(index.quantizer)
-        planes = hamming_planes(quantizer.reconstruct_n(0, quantizer.ntotal))
-        setattr(index, "_centroid_planes", planes)  # noqa: B010 (an attribute FAISS does not declare)
-    return planes
-
-
-#: vote rows from which the IVF's rows are placed in their lists on every core the process may use (unless it is one
-#: of a scan's one-thread workers: :func:`~provenance.engine.sampling.threads_allowed`): placing compares each row
-#: with every list's centroid (N / 128 of them), so it grows with the square of the bank (92 % of writing 0.61 h of
-#: reference: 16.7 s, 7.9 s on 2 cores); rows are placed as on one thread (each row's nearest centroid), in order
-_PARALLEL_ADD = 1 << 18
-
-
-@contextlib.contextmanager
-def _faiss_threads(n: int) -> Iterator[None]:
-    """FAISS's OpenMP threads set to ``n`` inside the block, then back to what they were."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
-def _read_mapped(path: Path) -> Any:
-    """A search :func:`binary_index` made, read from ``path`` by memory map: a flat one's codes are mapped (FAISS's
-    ``IO_FLAG_MMAP_IFC``; ``IO_FLAG_MMAP`` alone copies them), an IVF one's inverted lists are (``IO_FLAG_MMAP``,
-    which FAISS refuses to combine with the other for an IVF index)."""
-    import faiss
-
-    reader = single_thread_faiss()
-    try:
-        return reader.read_index_binary(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC)
-    except RuntimeError:
-        return reader.read_index_binary(str(path), faiss.IO_FLAG_MMAP)
-
-
-def binary_index(descs: U8Array, exhaustive_max: int = _AUTO_BF_MAX) -> tuple[Any, ...]:
-    """A FAISS search structure over ORB descriptors: exhaustive up to ``exhaustive_max`` of them, else the
-    IVF index of :class:`FeatureBank` (sub-linear). The first item searches; the rest are kept alive beside it."""
-    if len(descs) <= exhaustive_max or len(descs) < 16:
-        index = single_thread_faiss().IndexBinaryFlat(256)
-        index.add(np.ascontiguousarray(descs))
-        return (index,)
-    return _ivf_index(np.ascontiguousarray(descs))
-
-
-def search_binary(search: Any, queries: U8Array, k: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-    """``search.search(queries, k)`` (a FAISS binary index of :func:`binary_index`): the same answer, with an IVF
-    index's lists to probe chosen by the AVX-512 kernel (:func:`~provenance.engine.features.k_nearest`) where it
-    runs, instead of FAISS's flat search over the centroids.
-
-    An IVF search compares each query with every centroid (one per :data:`_IVF_LIST_SIZE` rows, up to 65,536)
-    before it reads ``nprobe`` lists of about that many rows: the centroids are most of its cost from a few hundred
-    thousand rows on, and grow with the registry. The kernel's nearest centroids are FAISS's, in FAISS's order
-    (by distance, then row), so the lists are read in the same order and the answer is the same.
-    """
-    import faiss
-
-    queries = np.ascontiguousarray(queries, dtype=np.uint8)
-    planes = _centroid_planes(search) if isinstance(search, faiss.IndexBinaryIVF) and len(queries) else None
-    if planes is not None:
-        found = k_nearest(queries, planes, int(search.nprobe)) if search.nprobe <= len(planes[0]) else None
-        if found is not None:
-            centroid_dist, lists = found
-            dist, rows = search.search_preassigned(queries, k, lists, centroid_dist)
-            return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
-    dist, rows = search.search(queries, k)
-    return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +100,7 @@ class FeatureBank:
     ``backend`` is ``"bf"`` (exact brute force, FAISS's binary flat index, ~0.5 ns per descriptor pair),
     ``"ivf"`` (FAISS binary IVF: each query descriptor is compared with the stored ones of the 12 inverted
     lists nearest to it, ~128 stored descriptors a list; approximate, and sub-linear in the bank) or
-    ``"auto"`` (brute force up to ``_AUTO_BF_MAX`` stored descriptors).
+    ``"auto"`` (brute force up to ``EXHAUSTIVE_MAX`` stored descriptors).
 
     The IVF index replaced FLANN's LSH (24-bit keys, 8 tables, multi-probe). On 120 real query frames of the
     720p benchmark footage against a bank of 144k descriptors, measured against the exact votes: the best-voted
@@ -297,7 +140,7 @@ class FeatureBank:
     ) -> FeatureBank:
         """A bank of ``frames`` (their ``groups``) whose vote search :meth:`save_matcher` wrote to ``matcher``:
         read by memory map, like the frames' features and their groups."""
-        return cls.adopted(params, frames, groups, (_read_mapped(matcher),))
+        return cls.adopted(params, frames, groups, (read_mapped(matcher),))
 
     @classmethod
     def adopted(
@@ -343,7 +186,7 @@ class FeatureBank:
         ``added``'s rows instead of built again.
 
         A flat search grows as a full build would make it (the same exact search) until it holds more than
-        ``_AUTO_BF_MAX`` rows: then it is built (an IVF index) from every row, as a full build would. An IVF
+        ``EXHAUSTIVE_MAX`` rows: then it is built (an IVF index) from every row, as a full build would. An IVF
         index keeps its centroids (no retraining): :class:`~provenance.errors.IndexStoreError` once it would
         hold more than :data:`RETRAIN_FACTOR` times the rows they were sampled from (the whole index is then due
         to be built again)."""
@@ -361,7 +204,7 @@ class FeatureBank:
                 )
             add_rows(search, rows)
             grown: tuple[Any, ...] = (search,)
-        elif total <= _AUTO_BF_MAX or self.backend == "bf":
+        elif total <= EXHAUSTIVE_MAX or self.backend == "bf":
             search.add(rows)
             grown, trained = (search,), total
         else:
@@ -417,7 +260,7 @@ class FeatureBank:
         if self._matcher is None:
             stacked = self.vote_descriptors()
             self._owner = self._vote_owner()
-            use_bf = self.backend == "bf" or (self.backend == "auto" and len(stacked) <= _AUTO_BF_MAX)
+            use_bf = self.backend == "bf" or (self.backend == "auto" and len(stacked) <= EXHAUSTIVE_MAX)
             self._matcher = binary_index(stacked, len(stacked) if use_bf else 0)
         return self._matcher
 
@@ -503,7 +346,7 @@ class AssetShortlist:
         *,
         per_side: int = 1024,
         vote_distance: int = 64,
-        exhaustive_max: int = _AUTO_BF_MAX,
+        exhaustive_max: int = EXHAUSTIVE_MAX,
     ):
         if per_side < 16 or not 1 <= vote_distance <= 256 or len(descriptors) != len(mirrored):
             raise ConfigError(
@@ -535,7 +378,7 @@ class AssetShortlist:
         shortlist = cls([], [], params, vote_distance=vote_distance)
         shortlist._count, shortlist._owner, shortlist.mapped = count, owner, True
         if matcher is not None:
-            shortlist._matcher = (_read_mapped(matcher),)
+            shortlist._matcher = (read_mapped(matcher),)
         return shortlist
 
     def save(self, matcher: Path) -> npt.NDArray[np.int64]:

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from provenance.engine.hamming import two_nearest
 from provenance.errors import ConfigError, FingerprintError, check_ranges
 
 __all__ = [
@@ -44,13 +45,9 @@ __all__ = [
     "LocalParams",
     "RegionMatch",
     "extract",
-    "hamming_kernel",
-    "hamming_planes",
-    "k_nearest",
     "match_region",
     "ratio_pairs",
     "single_thread_faiss",
-    "two_nearest",
     "warp_region",
 ]
 
@@ -389,78 +386,15 @@ def single_thread_faiss() -> Any:
 def ratio_pairs(train_from: U8Array, train_to: U8Array, ratio: float) -> npt.NDArray[np.intp]:
     """Lowe ratio-test matches from descriptors ``train_from`` to ``train_to``: ``(M, 2)`` index pairs.
 
-    Exhaustive Hamming 2-NN (:func:`two_nearest`). The result is the same set as ``BFMatcher.knnMatch(k=2)``
-    with the ratio test: when two neighbours tie at the best distance the test fails whichever is returned, and
-    otherwise the best one is unique.
+    Exhaustive Hamming 2-NN (:func:`~provenance.engine.hamming.two_nearest`). The result is the same set as
+    ``BFMatcher.knnMatch(k=2)`` with the ratio test: when two neighbours tie at the best distance the test fails
+    whichever is returned, and otherwise the best one is unique.
     """
     if len(train_from) < 1 or len(train_to) < 2:
         return np.zeros((0, 2), np.intp)
     dist, nearest = two_nearest(train_from, train_to)
     rows = np.flatnonzero(dist[:, 0] < ratio * dist[:, 1])
     return np.stack([rows, nearest[rows]], axis=1).astype(np.intp)
-
-
-def two_nearest(queries: U8Array, base: U8Array) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-    """For each of the ``queries`` (256-bit descriptors, ``(N, 32)`` uint8), its nearest and second-nearest
-    Hamming distance among the ``base`` descriptors (at least two) and the nearest's row: ``(N, 2)`` int32 and
-    ``(N,)`` int64. Where the best distance is shared, which of those rows is named is not specified.
-
-    Exhaustive: the AVX-512 kernel of :mod:`provenance.engine._hamming` (VPOPCNTQ, eight distances at once:
-    ~0.16 ns a distance, 5x FAISS's binary flat index on the asset pass's searches, 1,850 asset descriptors
-    among a frame's 1,000), or FAISS's binary flat index where the kernel is not built or the CPU lacks
-    AVX-512 VPOPCNTDQ; the same numbers either way.
-    """
-    if len(base) < 2:
-        raise ValueError(f"two_nearest needs at least two base descriptors, got {len(base)}")
-    q = np.ascontiguousarray(queries, dtype=np.uint8)
-    b = np.ascontiguousarray(base, dtype=np.uint8)
-    if _HAMMING is not None:
-        d1, d2 = np.empty(len(q), np.int32), np.empty(len(q), np.int32)
-        nearest = np.empty(len(q), np.int64)
-        _HAMMING.two_nearest(q, hamming_planes(b), d1, d2, nearest)  # one load: the same word of 8 rows
-        return np.stack([d1, d2], axis=1), nearest
-    index = single_thread_faiss().IndexBinaryFlat(256)
-    index.add(b)
-    dist, rows = index.search(q, 2)
-    return np.asarray(dist, np.int32), np.asarray(rows[:, 0], np.int64)
-
-
-def hamming_planes(base: U8Array) -> npt.NDArray[np.uint64]:
-    """``base`` (256-bit descriptors, ``(N, 32)`` uint8) as the AVX-512 kernel reads it: four planes of ``N``
-    64-bit words (:func:`k_nearest`)."""
-    return np.ascontiguousarray(np.ascontiguousarray(base, dtype=np.uint8).view(np.uint64).T)
-
-
-def k_nearest(
-    queries: U8Array, planes: npt.NDArray[np.uint64], k: int
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
-    """For each of the ``queries``, the ``k`` nearest base descriptors (given as :func:`hamming_planes`) by Hamming
-    distance, ordered by (distance, row): ``(N, k)`` int32 distances and int64 rows, the answer of FAISS's binary
-    flat search (its heaps break ties by row). None where the AVX-512 kernel is not built or this CPU lacks
-    AVX-512 VPOPCNTDQ: the caller searches with FAISS instead."""
-    if _HAMMING is None:
-        return None
-    q = np.ascontiguousarray(queries, dtype=np.uint8)
-    dist, rows = np.empty((len(q), k), np.int32), np.empty((len(q), k), np.int64)
-    _HAMMING.k_nearest(q, planes, k, dist, rows)
-    return dist, rows
-
-
-def hamming_kernel() -> bool:
-    """Whether the AVX-512 kernel is built and this CPU runs it (:func:`two_nearest`, :func:`k_nearest`)."""
-    return _HAMMING is not None
-
-
-def _hamming_kernel() -> Any:
-    """The AVX-512 2-NN kernel where it is built and this CPU runs it, else None (FAISS is used)."""
-    try:
-        from provenance.engine import _hamming
-    except ImportError:
-        return None
-    return _hamming if _hamming.supported() else None
-
-
-_HAMMING = _hamming_kernel()
 
 
 def _ratio_matches(ref: Features, query: Features, ratio: float) -> tuple[F64Array, F64Array]:

@@ -1,4 +1,4 @@
-"""Types of the AVX-512 Hamming 2-NN extension (``_hamming.c``)."""
+"""Types of the AVX-512 Hamming search extension (``popcount.c``)."""
 
 from typing_extensions import Buffer
 

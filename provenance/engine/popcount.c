@@ -7,7 +7,7 @@
  * the eight lanes keeps its own two smallest, merged at the end: ~0.16 ns a distance, the same numbers.
  *
  * Built as an optional extension (pyproject.toml): where it is not built, or the CPU lacks AVX-512 VPOPCNTDQ
- * (`supported()` says which), provenance.engine.features uses FAISS instead, with the same results.
+ * (`supported()` says which), provenance.engine.hamming uses FAISS instead, with the same results.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -307,6 +307,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hamming", NULL, -1, methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "popcount", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__hamming(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit_popcount(void) { return PyModule_Create(&module); }

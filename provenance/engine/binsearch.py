@@ -1,0 +1,173 @@
+"""FAISS binary search structures over ORB descriptors (the feature bank's vote search, the asset shortlist): exhaustive
+for few rows, an IVF index for many; written to and read from files by memory map; searched and filled with the
+AVX-512 kernel's help (:mod:`provenance.engine.hamming`) where it runs, with FAISS's own answers."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from provenance.engine import sampling
+from provenance.engine.features import single_thread_faiss
+from provenance.engine.hamming import hamming_kernel, hamming_planes, k_nearest
+
+__all__ = ["EXHAUSTIVE_MAX", "add_rows", "binary_index", "ivf_index", "read_mapped", "search_binary"]
+
+U8Array = npt.NDArray[np.uint8]
+
+#: Stored descriptors up to which ``auto`` searches exhaustively.
+EXHAUSTIVE_MAX = 20000
+#: Stored descriptors per inverted list of the bank's IVF index (the lists' count grows with the bank).
+_IVF_LIST_SIZE = 128
+#: Inverted lists searched per query descriptor.
+#: (On 192 real query frames of the 720p benchmark footage against a bank of 398k descriptors, 12 lists agreed
+#: with the exact search's best video for 94.8 % of queries and 79 % of its verified frames, 16 lists for 95.3 %
+#: and 81 %, at 2.8 ms a query against 3.5.)
+_IVF_NPROBE = 12
+
+
+def ivf_index(descs: U8Array) -> tuple[Any, Any]:
+    """FAISS binary IVF over ``descs``, its centroids an evenly spread sample of them (no k-means: deterministic,
+    built in a fraction of a second, and on real ORB descriptors the shortlist is as close to the exact one)."""
+    faiss = single_thread_faiss()
+    nlist = int(np.clip(len(descs) // _IVF_LIST_SIZE, 16, 65536))
+    quantizer = faiss.IndexBinaryFlat(256)
+    quantizer.add(np.ascontiguousarray(descs[np.linspace(0, len(descs) - 1, nlist).astype(np.int64)]))
+    index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
+    index.is_trained = True
+    index.own_fields = False
+    add_rows(index, descs)
+    index.nprobe = min(_IVF_NPROBE, nlist)
+    return index, quantizer
+
+
+def add_rows(index: Any, rows: U8Array) -> None:
+    """``index.add(rows)`` for a binary IVF index: each row placed in the list of its nearest centroid, in order.
+
+    Placing compares every row with every centroid (N / 128 of them), so a bank's write grows with its square. The
+    nearest centroids are found by the AVX-512 kernel where it runs (:func:`~provenance.engine.hamming.k_nearest`:
+    FAISS's own choice, ties to the lowest centroid) and handed to FAISS (``add_core``), which then files the rows
+    exactly as its ``add`` does; else FAISS's ``add``. Either way on every core the process may use for a large
+    bank (:func:`_placement_threads`)."""
+    import faiss
+
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    threads = _placement_threads(len(rows))
+    planes = _centroid_planes(index)
+    if planes is None or not len(rows):
+        with _faiss_threads(threads):
+            index.add(rows)
+        return
+    lists = np.empty(len(rows), np.int64)
+
+    def place(part: slice) -> None:
+        found = k_nearest(rows[part], planes, 1)
+        assert found is not None  # the kernel runs: _centroid_planes said so
+        lists[part] = found[1][:, 0]
+
+    bounds = np.linspace(0, len(rows), threads + 1).astype(np.int64)
+    parts = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    if threads > 1:  # the kernel lets go of the GIL: one thread a part
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(place, parts))
+    else:
+        place(parts[0])
+    index.add_core(len(rows), faiss.swig_ptr(rows), None, faiss.swig_ptr(lists))
+
+
+def _placement_threads(rows: int) -> int:
+    """Threads that place ``rows`` vote rows in an IVF index's lists: every core the process may use from
+    :data:`_PARALLEL_ADD` rows on, except in a scan's one-thread workers (two workers each on every core fought
+    over them: 3.7-10x the time); else one."""
+    return len(os.sched_getaffinity(0)) if rows >= _PARALLEL_ADD and sampling.threads_allowed() else 1
+
+
+def _centroid_planes(index: Any) -> npt.NDArray[np.uint64] | None:
+    """An IVF index's centroids as the AVX-512 kernel reads them (made once per index object), or None where the
+    kernel does not run (FAISS searches them)."""
+    import faiss
+
+    if not hamming_kernel():
+        return None
+    planes: npt.NDArray[np.uint64] | None = getattr(index, "_centroid_planes", None)
+    if planes is None:
+        quantizer = faiss.downcast_IndexBinary(index.quantizer)
+        planes = hamming_planes(quantizer.reconstruct_n(0, quantizer.ntotal))
+        setattr(index, "_centroid_planes", planes)  # noqa: B010 (an attribute FAISS does not declare)
+    return planes
+
+
+#: vote rows from which the IVF's rows are placed in their lists on every core the process may use (unless it is one
+#: of a scan's one-thread workers: :func:`~provenance.engine.sampling.threads_allowed`): placing compares each row
+#: with every list's centroid (N / 128 of them), so it grows with the square of the bank (92 % of writing 0.61 h of
+#: reference: 16.7 s, 7.9 s on 2 cores); rows are placed as on one thread (each row's nearest centroid), in order
+_PARALLEL_ADD = 1 << 18
+
+
+@contextlib.contextmanager
+def _faiss_threads(n: int) -> Iterator[None]:
+    """FAISS's OpenMP threads set to ``n`` inside the block, then back to what they were."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def read_mapped(path: Path) -> Any:
+    """A search :func:`binary_index` made, read from ``path`` by memory map: a flat one's codes are mapped (FAISS's
+    ``IO_FLAG_MMAP_IFC``; ``IO_FLAG_MMAP`` alone copies them), an IVF one's inverted lists are (``IO_FLAG_MMAP``,
+    which FAISS refuses to combine with the other for an IVF index)."""
+    import faiss
+
+    reader = single_thread_faiss()
+    try:
+        return reader.read_index_binary(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC)
+    except RuntimeError:
+        return reader.read_index_binary(str(path), faiss.IO_FLAG_MMAP)
+
+
+def binary_index(descs: U8Array, exhaustive_max: int = EXHAUSTIVE_MAX) -> tuple[Any, ...]:
+    """A FAISS search structure over ORB descriptors: exhaustive up to ``exhaustive_max`` of them, else the
+    IVF index of :class:`FeatureBank` (sub-linear). The first item searches; the rest are kept alive beside it."""
+    if len(descs) <= exhaustive_max or len(descs) < 16:
+        index = single_thread_faiss().IndexBinaryFlat(256)
+        index.add(np.ascontiguousarray(descs))
+        return (index,)
+    return ivf_index(np.ascontiguousarray(descs))
+
+
+def search_binary(search: Any, queries: U8Array, k: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """``search.search(queries, k)`` (a FAISS binary index of :func:`binary_index`): the same answer, with an IVF
+    index's lists to probe chosen by the AVX-512 kernel (:func:`~provenance.engine.hamming.k_nearest`) where it
+    runs, instead of FAISS's flat search over the centroids.
+
+    An IVF search compares each query with every centroid (one per :data:`_IVF_LIST_SIZE` rows, up to 65,536)
+    before it reads ``nprobe`` lists of about that many rows: the centroids are most of its cost from a few hundred
+    thousand rows on, and grow with the registry. The kernel's nearest centroids are FAISS's, in FAISS's order
+    (by distance, then row), so the lists are read in the same order and the answer is the same.
+    """
+    import faiss
+
+    queries = np.ascontiguousarray(queries, dtype=np.uint8)
+    planes = _centroid_planes(search) if isinstance(search, faiss.IndexBinaryIVF) and len(queries) else None
+    if planes is not None:
+        found = k_nearest(queries, planes, int(search.nprobe)) if search.nprobe <= len(planes[0]) else None
+        if found is not None:
+            centroid_dist, lists = found
+            dist, rows = search.search_preassigned(queries, k, lists, centroid_dist)
+            return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
+    dist, rows = search.search(queries, k)
+    return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
