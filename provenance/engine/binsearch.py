@@ -68,9 +68,11 @@ def add_rows(index: Any, rows: U8Array) -> None:
     lists = np.empty(len(rows), np.int64)
 
     def place(part: slice) -> None:
-        found = k_nearest(rows[part], planes, 1)
-        assert found is not None  # the kernel runs: _centroid_planes said so
-        lists[part] = found[1][:, 0]
+        for start in range(part.start, part.stop, _PLACED_AT_ONCE):  # bounded scratch whatever the rows
+            chunk = slice(start, min(part.stop, start + _PLACED_AT_ONCE))
+            found = k_nearest(rows[chunk], planes, 1)
+            assert found is not None  # the kernel runs: _centroid_planes said so
+            lists[chunk] = found[1][:, 0]
 
     bounds = np.linspace(0, len(rows), threads + 1).astype(np.int64)
     parts = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
@@ -108,9 +110,12 @@ def _centroid_planes(index: Any) -> npt.NDArray[np.uint64] | None:
 
 #: vote rows from which the IVF's rows are placed in their lists on every core the process may use (unless it is one
 #: of a scan's one-thread workers: :func:`~provenance.engine.sampling.threads_allowed`): placing compares each row
-#: with every list's centroid (N / 128 of them), so it grows with the square of the bank (92 % of writing 0.61 h of
-#: reference: 16.7 s, 7.9 s on 2 cores); rows are placed as on one thread (each row's nearest centroid), in order
+#: with every list's centroid (N / 128 of them), so it grows with the square of the bank (with FAISS's add, 92 % of
+#: writing 0.61 h of reference: 16.7 s, 7.9 s on 2 cores); rows are placed as on one thread (each row's nearest
+#: centroid), in order
 _PARALLEL_ADD = 1 << 18
+#: rows whose nearest centroids the kernel finds in one call (its answers: 12 bytes a row)
+_PLACED_AT_ONCE = 1 << 20
 
 
 @contextlib.contextmanager
