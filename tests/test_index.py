@@ -12,10 +12,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import provenance.engine.index as index_module
+from provenance.engine import hamming
 from provenance.engine.index import BruteForceIndex, HashIndex, MultiIndex, StaticHashIndex, hamming_distances
 from provenance.errors import ConfigError, HashIndexError
 
 HYP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(params=["kernel", "numpy"])
+def verifier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """What verifies the multi-index's candidates: the C kernel (skipped where it is not built or the CPU lacks
+    AVX-512 VPOPCNTDQ), or numpy (its fallback)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(hamming, "_KERNEL", None)
+    elif not hamming.hamming_kernel():
+        pytest.skip("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ")
+    return str(request.param)
 
 
 def random_hashes(rng: np.random.Generator, n: int, bits: int) -> npt.NDArray[np.uint8]:
@@ -135,7 +147,7 @@ def test_static_index_equals_bruteforce(flat_max: int, monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize(("flat_max", "wide_from"), [(10**9, 0), (0, index_module._WIDE_FROM), (0, 0)])
 def test_saved_index_is_mapped_and_answers_the_same(
-    flat_max: int, wide_from: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    flat_max: int, wide_from: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, verifier: str
 ) -> None:
     """Written and opened again (the flat index as FAISS's file, the multi-index as its ``.npy`` arrays): the
     same answers as brute force, from arrays mapped from disk, not read into the process."""
@@ -175,7 +187,9 @@ def test_multi_index_refuses_what_it_cannot_answer(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("wide_from", [index_module._WIDE_FROM, 0])  # 16 chunks of 16 bits, 11 of 23-24
-def test_multi_index_in_blocks_answers_as_in_one(monkeypatch: pytest.MonkeyPatch, wide_from: int) -> None:
+def test_multi_index_in_blocks_answers_as_in_one(
+    monkeypatch: pytest.MonkeyPatch, wide_from: int, verifier: str
+) -> None:
     """Candidates verified in blocks (bounded memory) give the answer of one block, duplicates dropped across
     blocks too (a row found through two chunks lands in two blocks); both chunk layouts answer exactly."""
     monkeypatch.setattr(index_module, "_WIDE_FROM", wide_from)
@@ -189,6 +203,22 @@ def test_multi_index_in_blocks_answers_as_in_one(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(index_module, "_CANDIDATE_BLOCK", 97)
     assert_same(multi.search(q, 31), whole)
     assert_same(whole, BruteForceIndex(h, 256).search(q, 31))
+
+
+def test_the_kernel_refuses_a_posting_outside_the_codes() -> None:
+    """A damaged multi-index (a posted row id past the hashes it holds) is refused by the C verification, which
+    never reads outside the arrays."""
+    if not hamming.hamming_kernel():
+        pytest.skip("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ")
+    rng = np.random.default_rng(8)
+    h = random_hashes(rng, 500, 256)
+    multi = MultiIndex.build(h, 31)
+    assert_same(multi.search(h[:20], 31), BruteForceIndex(h, 256).search(h[:20], 31))
+    postings = np.array(multi.postings)
+    postings[:, :] = 500  # every posting one past the last row
+    damaged = MultiIndex(multi.codes, multi.keys, postings, multi.radius)
+    with pytest.raises(ValueError, match="outside the index's arrays"):
+        damaged.search(h[:20], 31)
 
 
 # ---- edge cases ------------------------------------------------------------------------------

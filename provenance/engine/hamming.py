@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["hamming_kernel", "hamming_planes", "k_nearest", "two_nearest"]
+__all__ = ["hamming_kernel", "hamming_planes", "k_nearest", "two_nearest", "verify_ranges"]
 
 U8Array = npt.NDArray[np.uint8]
 
@@ -61,6 +61,42 @@ def k_nearest(
     dist, rows = np.empty((len(q), k), np.int32), np.empty((len(q), k), np.int64)
     _KERNEL.k_nearest(q, planes, k, dist, rows)
     return dist, rows
+
+
+def verify_ranges(
+    codes: U8Array,
+    postings: npt.NDArray[Any],
+    lo: npt.NDArray[np.int64],
+    size: npt.NDArray[np.int64],
+    row: npt.NDArray[np.int64],
+    queries: U8Array,
+    r: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]] | None:
+    """A multi-index hash search's verification (:class:`~provenance.engine.index.MultiIndex`): for each probed
+    range of ``postings`` (``lo[m]``, ``size[m]``) of query ``row[m]``, every posted row of ``codes`` (256-bit, C
+    order; a memory-mapped table is read only where it is touched) within ``r`` bits of the query: ``(query row,
+    row id, distance)`` arrays, in range order. In C, one pass: a row is read, compared and dropped, where numpy
+    gathers every candidate's code first. None where the kernel is not built or the CPU lacks AVX-512 VPOPCNTDQ
+    (the caller verifies in numpy). :class:`ValueError` when a posting or a range lies outside the arrays."""
+    if _KERNEL is None or codes.shape[1:] != (32,) or not codes.flags.c_contiguous:
+        return None
+    capacity = int(size.sum())
+    out_q, out_i = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
+    out_d = np.empty(capacity, np.int32)
+    n = _KERNEL.verify_ranges(
+        codes,
+        np.ascontiguousarray(postings),
+        postings.dtype == np.int64,
+        np.ascontiguousarray(lo, dtype=np.int64),
+        np.ascontiguousarray(size, dtype=np.int64),
+        np.ascontiguousarray(row, dtype=np.int64),
+        np.ascontiguousarray(queries, dtype=np.uint8),
+        int(r),
+        out_q,
+        out_i,
+        out_d,
+    )
+    return out_q[:n], out_i[:n], out_d[:n]
 
 
 def hamming_kernel() -> bool:

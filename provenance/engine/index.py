@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from provenance.engine.hamming import verify_ranges
 from provenance.errors import ConfigError, HashIndexError
 
 __all__ = ["BruteForceIndex", "HashIndex", "SearchResult", "StaticHashIndex", "hamming_distances"]
@@ -375,15 +376,21 @@ class MultiIndex:
             base = int(ends[begin - 1]) if begin else 0
             end = max(begin + 1, int(np.searchsorted(ends, base + _CANDIDATE_BLOCK, side="right")))
             b_sizes = size[begin:end]
-            total = int(b_sizes.sum())
-            at = np.repeat(lo[begin:end] - (np.cumsum(b_sizes) - b_sizes), b_sizes) + np.arange(total)
-            ids = np.asarray(flat_postings[at], np.int64)
-            qrows = np.repeat(row[begin:end], b_sizes)
-            d = _popcount_rows(_as_words(self.codes[ids]) ^ words_q[qrows])
-            ok = d <= r
-            out_q.append(qrows[ok])
-            out_i.append(ids[ok])
-            out_d.append(d[ok])
+            found = verify_ranges(self.codes, flat_postings, lo[begin:end], b_sizes, row[begin:end], q, r)
+            if found is not None:
+                out_q.append(found[0])
+                out_i.append(found[1])
+                out_d.append(found[2])
+            else:  # no kernel: every candidate's code gathered, then compared
+                total = int(b_sizes.sum())
+                at = np.repeat(lo[begin:end] - (np.cumsum(b_sizes) - b_sizes), b_sizes) + np.arange(total)
+                ids = np.asarray(flat_postings[at], np.int64)
+                qrows = np.repeat(row[begin:end], b_sizes)
+                d = _popcount_rows(_as_words(self.codes[ids]) ^ words_q[qrows])
+                ok = d <= r
+                out_q.append(qrows[ok])
+                out_i.append(ids[ok])
+                out_d.append(d[ok])
             begin = end
         if not out_q:
             return _empty_result()

@@ -208,6 +208,37 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void k_nearest_avx512(
     }
 }
 
+
+/* A multi-index hash search's verification: for each range m of postings (lo[m], size[m]) probed for query row[m],
+ * every posted row's distance to the query; those within r are written out (query row, row id, distance). Reads
+ * only the rows probed (a memory-mapped table is paged in where it is touched). Returns the count, or -1 when an
+ * id or a range lies outside the arrays (a damaged index). */
+__attribute__((target("popcnt"))) static Py_ssize_t verify_ranges_popcnt(
+    const uint64_t *codes, Py_ssize_t ncodes, const void *postings, int wide, Py_ssize_t npostings,
+    const int64_t *lo, const int64_t *size, const int64_t *row, Py_ssize_t nranges, const uint64_t *queries,
+    Py_ssize_t nq, int64_t r, int64_t *out_q, int64_t *out_i, int32_t *out_d, Py_ssize_t capacity) {
+    Py_ssize_t n = 0;
+    for (Py_ssize_t m = 0; m < nranges; m++) {
+        const int64_t q = row[m], a = lo[m], b = lo[m] + size[m];
+        if (q < 0 || q >= nq || a < 0 || size[m] < 0 || b > npostings || n + size[m] > capacity) return -1;
+        const uint64_t *x = queries + 4 * q;
+        for (int64_t p = a; p < b; p++) {
+            const int64_t id = wide ? ((const int64_t *)postings)[p] : (int64_t)((const uint32_t *)postings)[p];
+            if (id < 0 || id >= ncodes) return -1;
+            const uint64_t *y = codes + 4 * id;
+            const int64_t d = __builtin_popcountll(x[0] ^ y[0]) + __builtin_popcountll(x[1] ^ y[1]) +
+                              __builtin_popcountll(x[2] ^ y[2]) + __builtin_popcountll(x[3] ^ y[3]);
+            if (d <= r) {
+                out_q[n] = q;
+                out_i[n] = id;
+                out_d[n] = (int32_t)d;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
 static int cpu_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
@@ -296,6 +327,50 @@ static PyObject *k_nearest(PyObject *self, PyObject *args) {
     return result;
 }
 
+
+static PyObject *verify_ranges(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer codes, postings, lo, size, row, queries, out_q, out_i, out_d;
+    int wide;
+    long long r;
+    if (!PyArg_ParseTuple(args, "y*y*py*y*y*y*Lw*w*w*", &codes, &postings, &wide, &lo, &size, &row, &queries, &r,
+                          &out_q, &out_i, &out_d))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t nranges = lo.len / 8, capacity = out_q.len / 8;
+    if (codes.len % 32 || queries.len % 32 || lo.len % 8 || postings.len % (wide ? 8 : 4)) {
+        PyErr_SetString(PyExc_ValueError, "codes and queries must be 32 bytes a row, ranges 64-bit");
+    } else if (size.len != lo.len || row.len != lo.len || out_i.len != out_q.len || out_d.len * 2 != out_q.len) {
+        PyErr_SetString(PyExc_ValueError, "ranges and outputs must be of matching lengths");
+    } else if (!(HAVE_KERNEL && cpu_supported())) {
+        PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX-512 VPOPCNTDQ");
+    } else {
+#if HAVE_KERNEL
+        Py_ssize_t n;
+        Py_BEGIN_ALLOW_THREADS
+        n = verify_ranges_popcnt((const uint64_t *)codes.buf, codes.len / 32, postings.buf, wide,
+                                 postings.len / (wide ? 8 : 4), (const int64_t *)lo.buf, (const int64_t *)size.buf,
+                                 (const int64_t *)row.buf, nranges, (const uint64_t *)queries.buf, queries.len / 32,
+                                 r, (int64_t *)out_q.buf, (int64_t *)out_i.buf, (int32_t *)out_d.buf, capacity);
+        Py_END_ALLOW_THREADS
+        if (n < 0)
+            PyErr_SetString(PyExc_ValueError, "a posting or a range lies outside the index's arrays");
+        else
+            result = PyLong_FromSsize_t(n);
+#endif
+    }
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&postings);
+    PyBuffer_Release(&lo);
+    PyBuffer_Release(&size);
+    PyBuffer_Release(&row);
+    PyBuffer_Release(&queries);
+    PyBuffer_Release(&out_q);
+    PyBuffer_Release(&out_i);
+    PyBuffer_Release(&out_d);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"supported", supported, METH_NOARGS, "Whether this CPU runs the kernel (AVX-512 VPOPCNTDQ)."},
     {"two_nearest", two_nearest, METH_VARARGS,
@@ -304,6 +379,9 @@ static PyMethodDef methods[] = {
     {"k_nearest", k_nearest, METH_VARARGS,
      "k_nearest(queries, planes, k, dist, rows): for each 32-byte query, the k nearest base descriptors (four "
      "planes of 64-bit words) by Hamming distance, ordered by (distance, row): int32 distances, int64 rows."},
+    {"verify_ranges", verify_ranges, METH_VARARGS,
+     "verify_ranges(codes, postings, wide, lo, size, row, queries, r, out_q, out_i, out_d) -> count: the posted rows "
+     "of each probed range within r of its query (a multi-index hash search's verification)."},
     {NULL, NULL, 0, NULL},
 };
 
