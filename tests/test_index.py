@@ -205,6 +205,24 @@ def test_multi_index_in_blocks_answers_as_in_one(
     assert_same(whole, BruteForceIndex(h, 256).search(q, 31))
 
 
+def test_the_kernels_probe_ranges_are_numpys_searchsorted() -> None:
+    """Each sorted probe's range of equal keys (the galloping search) is numpy's left and right searchsorted, on
+    keys with long runs of repeats, probes before the first key, past the last and between, and on 0 or 1 key."""
+    if not hamming.hamming_kernel():
+        pytest.skip("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ")
+    rng = np.random.default_rng(9)
+    for n, top in [(0, 10), (1, 10), (50, 10), (5_000, 300), (100_000, 1 << 24), (3_000, 4)]:
+        keys = np.sort(rng.integers(0, top, n)).astype(np.uint32)
+        probes = np.sort(np.concatenate([rng.integers(0, top + 5, 400), keys[:: max(1, n // 50)]])).astype(np.uint32)
+        found = hamming.probe_ranges(keys, probes)
+        assert found is not None
+        left = np.searchsorted(keys, probes, side="left")
+        right = np.searchsorted(keys, probes, side="right")
+        assert np.array_equal(found[0], left) and np.array_equal(found[1], right - left), n
+    with pytest.raises(ValueError, match="sorted"):
+        hamming.probe_ranges(np.arange(10, dtype=np.uint32), np.array([5, 2], np.uint32))
+
+
 def test_the_kernel_refuses_a_posting_outside_the_codes() -> None:
     """A damaged multi-index (a posted row id past the hashes it holds) is refused by the C verification, which
     never reads outside the arrays."""

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["hamming_kernel", "hamming_planes", "k_nearest", "two_nearest", "verify_ranges"]
+__all__ = ["hamming_kernel", "hamming_planes", "k_nearest", "probe_ranges", "two_nearest", "verify_ranges"]
 
 U8Array = npt.NDArray[np.uint8]
 
@@ -97,6 +97,20 @@ def verify_ranges(
         out_d,
     )
     return out_q[:n], out_i[:n], out_d[:n]
+
+
+def probe_ranges(
+    keys: npt.NDArray[np.uint32], probes: npt.NDArray[np.uint32]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """For each of the sorted ``probes``, where the sorted ``keys`` equal to it lie: ``(lo, size)``, what
+    ``searchsorted`` left and right give (a multi-index hash search's probes of one chunk). In C, each search
+    galloping on from where the last one ended, so that a chunk's keys (memory-mapped) are read mostly in order.
+    None where the kernel is not built or the CPU lacks AVX-512 VPOPCNTDQ (the caller uses numpy)."""
+    if _KERNEL is None or not keys.flags.c_contiguous or keys.dtype != np.uint32:
+        return None
+    lo, size = np.empty(len(probes), np.int64), np.empty(len(probes), np.int64)
+    _KERNEL.probe_ranges(keys, np.ascontiguousarray(probes, dtype=np.uint32), lo, size)
+    return lo, size
 
 
 def hamming_kernel() -> bool:

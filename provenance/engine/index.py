@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.hamming import verify_ranges
+from provenance.engine.hamming import probe_ranges, verify_ranges
 from provenance.errors import ConfigError, HashIndexError
 
 __all__ = ["BruteForceIndex", "HashIndex", "SearchResult", "StaticHashIndex", "hamming_distances"]
@@ -358,8 +358,12 @@ class MultiIndex:
             probed = (values[:, j : j + 1] ^ masks[None, :]).ravel()
             order = np.argsort(probed, kind="stable")  # sorted probes: the binary searches walk the keys forward
             probed = probed[order].astype(np.uint32)
-            lo = np.searchsorted(self.keys[j], probed, side="left").astype(np.int64)
-            size = np.searchsorted(self.keys[j], probed, side="right").astype(np.int64) - lo
+            ranges = probe_ranges(self.keys[j], probed)
+            if ranges is not None:
+                lo, size = ranges
+            else:  # no kernel: two binary searches a probe in numpy
+                lo = np.searchsorted(self.keys[j], probed, side="left").astype(np.int64)
+                size = np.searchsorted(self.keys[j], probed, side="right").astype(np.int64) - lo
             hit = size > 0
             los.append(lo[hit] + j * n)  # into the postings' rows laid end to end
             sizes.append(size[hit])

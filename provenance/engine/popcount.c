@@ -248,6 +248,37 @@ static int cpu_supported(void) {
 static int cpu_supported(void) { return 0; }
 #endif
 
+
+/* A multi-index hash search's probes: for each probed chunk value (sorted ascending), the range [lo, lo + size) of
+ * the chunk's sorted keys equal to it (size 0 where none is). Each search gallops forward from where the last one
+ * ended (the probes are sorted), so a chunk's keys are read mostly in order. */
+static void probe_ranges_sorted(const uint32_t *keys, Py_ssize_t n, const uint32_t *probes, Py_ssize_t m, int64_t *lo,
+                                int64_t *size) {
+    Py_ssize_t at = 0;  /* the first key >= the previous probe */
+    for (Py_ssize_t i = 0; i < m; i++) {
+        const uint32_t v = probes[i];
+        /* gallop: the first key >= v lies in [at, at + step] once keys[at + step - 1] >= v */
+        Py_ssize_t low = at, step = 1;
+        while (low + step <= n && keys[low + step - 1] < v) {
+            low += step;
+            step <<= 1;
+        }
+        Py_ssize_t high = low + step < n ? low + step : n;  /* keys[low - 1] < v (or low == at) */
+        while (low < high) {
+            const Py_ssize_t mid = low + (high - low) / 2;
+            if (keys[mid] < v)
+                low = mid + 1;
+            else
+                high = mid;
+        }
+        at = low;
+        Py_ssize_t end = low;
+        while (end < n && keys[end] == v) end++;
+        lo[i] = low;
+        size[i] = end - low;
+    }
+}
+
 static PyObject *supported(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
@@ -371,6 +402,36 @@ static PyObject *verify_ranges(PyObject *self, PyObject *args) {
     return result;
 }
 
+
+static PyObject *probe_ranges(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer keys, probes, lo, size;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*", &keys, &probes, &lo, &size)) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t m = probes.len / 4;
+    if (keys.len % 4 || probes.len % 4 || lo.len != m * 8 || size.len != m * 8) {
+        PyErr_SetString(PyExc_ValueError, "keys and probes must be uint32, lo and size one int64 per probe");
+    } else {
+        const uint32_t *p = (const uint32_t *)probes.buf;
+        int sorted = 1;
+        for (Py_ssize_t i = 1; i < m && sorted; i++) sorted = p[i - 1] <= p[i];
+        if (!sorted) {
+            PyErr_SetString(PyExc_ValueError, "probes must be sorted");
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            probe_ranges_sorted((const uint32_t *)keys.buf, keys.len / 4, p, m, (int64_t *)lo.buf, (int64_t *)size.buf);
+            Py_END_ALLOW_THREADS
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&probes);
+    PyBuffer_Release(&lo);
+    PyBuffer_Release(&size);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"supported", supported, METH_NOARGS, "Whether this CPU runs the kernel (AVX-512 VPOPCNTDQ)."},
     {"two_nearest", two_nearest, METH_VARARGS,
@@ -382,6 +443,9 @@ static PyMethodDef methods[] = {
     {"verify_ranges", verify_ranges, METH_VARARGS,
      "verify_ranges(codes, postings, wide, lo, size, row, queries, r, out_q, out_i, out_d) -> count: the posted rows "
      "of each probed range within r of its query (a multi-index hash search's verification)."},
+    {"probe_ranges", probe_ranges, METH_VARARGS,
+     "probe_ranges(keys, probes, lo, size): for each sorted uint32 probe, the range of the sorted uint32 keys equal "
+     "to it (lo, size: int64)."},
     {NULL, NULL, 0, NULL},
 };
 
