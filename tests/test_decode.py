@@ -355,3 +355,73 @@ def test_single_threaded_sampling_skips_only_frames_nobody_takes(
     assert [t for t, _ in sampled] == [t for t, _ in full]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sampled, full, strict=True))
     assert len(full) <= decoded < 0.9 * announced
+
+
+def _encoded(path: Path, frames: list[np.ndarray], codec: str, options: dict[str, str]) -> Path:
+    """``frames`` (25 fps) encoded with ``codec`` and its ``options``; skips the test where this FFmpeg lacks it."""
+    try:
+        with av.open(str(path), "w") as out:
+            st = out.add_stream(codec, rate=25)
+            st.width, st.height, st.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+            st.options = options
+            for im in frames:
+                for pkt in st.encode(av.VideoFrame.from_ndarray(im, format="rgb24")):
+                    out.mux(pkt)
+            for pkt in st.encode():
+                out.mux(pkt)
+    except (av.error.FFmpegError, ValueError) as exc:  # an encoder missing from this build of FFmpeg
+        pytest.skip(f"cannot encode with {codec}: {exc}")
+    return path
+
+
+# closed groups of pictures (IDR, VP9 key frames) and the streams where a key frame is no restart: x264's open
+# GOP and intra refresh (key frames that are no IDR picture; in MP4 and in MPEG-TS, whose NAL units come after
+# start codes), HEVC's open GOP (CRA pictures whose leading pictures refer to the group before)
+_GOPS = {
+    "x264-closed.mp4": ("libx264", {"preset": "veryfast", "g": "12", "bf": "3"}, True),
+    "x264-open.mp4": ("libx264", {"preset": "veryfast", "g": "20", "bf": "3", "x264-params": "open-gop=1"}, False),
+    "x264-refresh.mp4": ("libx264", {"preset": "veryfast", "g": "20", "x264-params": "intra-refresh=1"}, False),
+    "x264-refresh.ts": ("libx264", {"preset": "veryfast", "g": "20", "x264-params": "intra-refresh=1"}, False),
+    "x265-open.mkv": ("libx265", {"preset": "veryfast", "x265-params": "keyint=20:bframes=3:log-level=0"}, False),
+    "vp9.webm": ("libvpx-vp9", {"g": "20", "deadline": "realtime", "cpu-used": "8"}, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_GOPS))
+def test_sampling_leaves_out_only_what_no_sample_refers_to(
+    name: str, bikes_rgb: list[np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sampled decoding on one thread leaves a group of pictures' packets after its last sample undecoded only where
+    decoding can start again at the next key frame (checked in the packet's NAL units, leading pictures looked
+    for): on every kind of stream the frames are a full decode's, and closed groups decode fewer frames than
+    the non-reference skip alone. (Without the NAL check x264's open GOP and intra refresh come out damaged;
+    without the leading-picture check HEVC's open GOP does.)"""
+    from provenance.media import readers
+
+    codec, options, closed = _GOPS[name]
+    clip = _encoded(tmp_path / name, bikes_rgb, codec, options)
+    plan = readers._sampled_decode
+    decoded = {"n": 0}
+
+    def counted(*args: object) -> object:
+        for frame in plan(*args):  # type: ignore[arg-type]
+            decoded["n"] += 1
+            yield frame
+
+    monkeypatch.setattr(readers, "_sampled_decode", counted)
+    for fps in (0.5, 1.0, 2.0, 3.0):
+        with open_video(clip, threads=True) as reader:  # threaded: every frame decoded
+            full = [(f.t, f.image) for f in reader.frames(fps=fps, size=(160, 68))]
+        counts = []
+        for restarts in (readers._restarts, lambda ctx: None):  # the codec's check; none: non-reference skip only
+            monkeypatch.setattr(readers, "_restarts", restarts)
+            decoded["n"] = 0
+            with open_video(clip, threads=False) as reader:
+                sampled = [(f.t, f.image) for f in reader.frames(fps=fps, size=(160, 68))]
+                assert not reader.warnings
+            assert [t for t, _ in sampled] == [t for t, _ in full], (name, fps)
+            assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sampled, full, strict=True)), (name, fps)
+            counts.append(decoded["n"])
+        monkeypatch.undo()
+        monkeypatch.setattr(readers, "_sampled_decode", counted)
+        assert counts[0] < counts[1] if closed else counts[0] <= counts[1], (name, fps, counts)
