@@ -155,3 +155,12 @@ class StuckSource:
         with open(self.fifo, "rb") as fh:  # blocks: no writer
             fh.read()
         return "0" * 64
+
+
+def no_init() -> None:
+    """A worker's ``init`` that does nothing (:func:`provenance.audit.workers.run_tasks` tests)."""
+
+
+def started_at(task: Any) -> float:
+    """A worker's ``work``: the time (``time.time()``) the task started."""
+    return time.time()

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -266,3 +267,19 @@ def test_cli_clip_timeout_reports_a_clip_out_of_time_as_an_error(fingerprinted: 
     again = cli(url, "scan", str(dataset), "--out", str(out), "--workers", "1", timeout=240)
     assert again.returncode == 0, again.stderr
     assert json.loads(out.read_text())["clips"][0]["error"] is None  # tried again, not cached as an error
+
+
+def test_a_worker_gets_its_next_task_before_the_caller_handles_its_result() -> None:
+    """The caller of ``run_tasks`` stores each result (a database commit per clip) while the worker that gave it
+    matches its next clip: a worker never idles through the caller's handling."""
+    from provenance.audit.workers import run_tasks
+    from tests.hangs import no_init, started_at
+
+    handled: dict[int, float] = {}
+    starts: dict[int, float] = {}
+    for i, start in run_tasks(1, no_init, (), started_at, [(k, k) for k in range(4)]):
+        starts[i] = start
+        time.sleep(0.3)  # the caller's handling: slow
+        handled[i] = time.time()
+    assert sorted(starts) == [0, 1, 2, 3]
+    assert all(starts[k + 1] < handled[k] for k in range(3)), (starts, handled)

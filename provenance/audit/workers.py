@@ -1,6 +1,7 @@
 """Local worker processes that can be stopped one at a time, and that die with the process that started them.
 
-:func:`run_tasks` hands tasks to ``size`` spawned processes, one task at a time each, and yields each result as
+:func:`run_tasks` hands tasks to ``size`` spawned processes, one task at a time each (the next as soon as a result
+comes, before the caller handles it), and yields each result as
 it comes. Unlike ``concurrent.futures.ProcessPoolExecutor``, whose shutdown waits for every running task, it
 never waits on a task without bound:
 
@@ -188,6 +189,8 @@ def run_tasks(
                     i, w.task = w.task[0], None
                     if kind == "raise":
                         raise value
+                    if todo:  # its next task before the caller handles this result (stores it): no idle worker
+                        w.give(todo.popleft())
                     yield i, value
                 elif kind == "dead":
                     if w.task is None and not w.ready:
