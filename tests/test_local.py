@@ -172,8 +172,21 @@ def test_the_kernel_is_built_and_used_where_the_cpu_runs_it() -> None:
         pytest.skip("this CPU has no AVX-512 VPOPCNTDQ")
     from provenance.engine import popcount
 
-    assert popcount.supported()
-    assert hamming._KERNEL is popcount
+    assert popcount.supported() and popcount.portable()
+    assert hamming._KERNEL is popcount and hamming._RANGES is popcount
+
+
+def test_the_range_searches_are_built_and_used_without_avx512() -> None:
+    """The multi-index's C range searches need no AVX-512: an install on any x86-64 CPU with POPCNT builds and uses
+    them (a CPU without AVX-512 VPOPCNTDQ keeps them while its 2-NN and k-NN searches go to FAISS)."""
+    flags = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
+    if platform.machine() != "x86_64" or "popcnt" not in flags.split():
+        pytest.skip("this CPU has no POPCNT")
+    from provenance.engine import popcount
+
+    assert popcount.portable()
+    assert hamming.ranges_kernel() and hamming._RANGES is popcount
+    assert popcount.supported() == ("avx512_vpopcntdq" in flags.split() and "avx512f" in flags.split())
 
 
 def test_params_range_checks() -> None:

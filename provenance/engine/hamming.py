@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["hamming_kernel", "hamming_planes", "k_nearest", "probe_ranges", "two_nearest", "verify_ranges"]
+__all__ = [
+    "hamming_kernel",
+    "hamming_planes",
+    "k_nearest",
+    "probe_ranges",
+    "ranges_kernel",
+    "two_nearest",
+    "verify_ranges",
+]
 
 U8Array = npt.NDArray[np.uint8]
 
@@ -76,14 +84,15 @@ def verify_ranges(
     range of ``postings`` (``lo[m]``, ``size[m]``) of query ``row[m]``, every posted row of ``codes`` (256-bit, C
     order; a memory-mapped table is read only where it is touched) within ``r`` bits of the query: ``(query row,
     row id, distance)`` arrays, in range order. In C, one pass: a row is read, compared and dropped, where numpy
-    gathers every candidate's code first. None where the kernel is not built or the CPU lacks AVX-512 VPOPCNTDQ
-    (the caller verifies in numpy). :class:`ValueError` when a posting or a range lies outside the arrays."""
-    if _KERNEL is None or codes.shape[1:] != (32,) or not codes.flags.c_contiguous:
+    gathers every candidate's code first. No AVX-512 needed: None only where the extension is not built (or, on
+    x86-64, the CPU lacks POPCNT): the caller verifies in numpy. :class:`ValueError` when a posting or a range lies
+    outside the arrays."""
+    if _RANGES is None or codes.shape[1:] != (32,) or not codes.flags.c_contiguous:
         return None
     capacity = int(size.sum())
     out_q, out_i = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
     out_d = np.empty(capacity, np.int32)
-    n = _KERNEL.verify_ranges(
+    n = _RANGES.verify_ranges(
         codes,
         np.ascontiguousarray(postings),
         postings.dtype == np.int64,
@@ -105,11 +114,11 @@ def probe_ranges(
     """For each of the sorted ``probes``, where the sorted ``keys`` equal to it lie: ``(lo, size)``, what
     ``searchsorted`` left and right give (a multi-index hash search's probes of one chunk). In C, each search
     galloping on from where the last one ended, so that a chunk's keys (memory-mapped) are read mostly in order.
-    None where the kernel is not built or the CPU lacks AVX-512 VPOPCNTDQ (the caller uses numpy)."""
-    if _KERNEL is None or not keys.flags.c_contiguous or keys.dtype != np.uint32:
+    None only where the extension is not built (or, on x86-64, the CPU lacks POPCNT): the caller uses numpy."""
+    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype != np.uint32:
         return None
     lo, size = np.empty(len(probes), np.int64), np.empty(len(probes), np.int64)
-    _KERNEL.probe_ranges(keys, np.ascontiguousarray(probes, dtype=np.uint32), lo, size)
+    _RANGES.probe_ranges(keys, np.ascontiguousarray(probes, dtype=np.uint32), lo, size)
     return lo, size
 
 
@@ -118,13 +127,20 @@ def hamming_kernel() -> bool:
     return _KERNEL is not None
 
 
-def _load_kernel() -> Any:
-    """The AVX-512 2-NN kernel where it is built and this CPU runs it, else None (FAISS is used)."""
+def ranges_kernel() -> bool:
+    """Whether the C searches of a multi-index's ranges run here (:func:`verify_ranges`, :func:`probe_ranges`): where
+    the extension is built, on any x86-64 CPU with POPCNT (no AVX-512 needed) and elsewhere."""
+    return _RANGES is not None
+
+
+def _load_kernels() -> tuple[Any, Any]:
+    """The extension as the AVX-512 kernel (None where it is not built or this CPU lacks AVX-512 VPOPCNTDQ: FAISS is
+    used) and as the portable range searches (None where it is not built: numpy is used)."""
     try:
         from provenance.engine import popcount
     except ImportError:
-        return None
-    return popcount if popcount.supported() else None
+        return None, None
+    return (popcount if popcount.supported() else None), (popcount if popcount.portable() else None)
 
 
-_KERNEL = _load_kernel()
+_KERNEL, _RANGES = _load_kernels()

@@ -7,7 +7,9 @@
  * the eight lanes keeps its own two smallest, merged at the end: ~0.16 ns a distance, the same numbers.
  *
  * Built as an optional extension (pyproject.toml): where it is not built, or the CPU lacks AVX-512 VPOPCNTDQ
- * (`supported()` says which), provenance.engine.hamming uses FAISS instead, with the same results.
+ * (`supported()` says which), provenance.engine.hamming uses FAISS instead, with the same results. The multi-index
+ * hash search's probes and verification (`probe_ranges`, `verify_ranges`) need no AVX-512: they run wherever the
+ * extension is built (`portable()`; on x86-64, a CPU with POPCNT). What the CPU runs is asked once, at import.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -16,28 +18,48 @@
 #define KMAX 256  /* the most neighbours k_nearest finds */
 #define CAP 2048  /* its buffer of rows closer than the k-th best so far (> 2 KMAX) */
 
+/* What this CPU runs, asked once when the module is imported (PyInit_popcount). */
+static int avx512_ok = 0;  /* AVX-512F and VPOPCNTDQ: two_nearest, k_nearest */
+static int portable_ok = 0;  /* POPCNT on x86-64, always elsewhere: verify_ranges, probe_ranges */
+
+/* The Hamming distance of a 256-bit descriptor x to the one whose four 64-bit words are a, b, c, d. */
+static inline int64_t dist4(const uint64_t *x, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+    return __builtin_popcountll(x[0] ^ a) + __builtin_popcountll(x[1] ^ b) + __builtin_popcountll(x[2] ^ c) +
+           __builtin_popcountll(x[3] ^ d);
+}
+
+static void release(Py_buffer *buffers, int n) {
+    for (int i = 0; i < n; i++) PyBuffer_Release(&buffers[i]);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_KERNEL 1
 
-__attribute__((target("avx512f,avx512vpopcntdq"))) static void two_nearest_avx512(
+/* Eight Hamming distances at once: the descriptor x (each word broadcast) to rows j..j+7 of the four planes,
+ * whose words are b0..b3. */
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"), always_inline)) static inline __m512i dist8(
+    const __m512i *x, __m512i b0, __m512i b1, __m512i b2, __m512i b3) {
+    return _mm512_add_epi64(
+        _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x[0], b0)), _mm512_popcnt_epi64(_mm512_xor_si512(x[1], b1))),
+        _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x[2], b2)), _mm512_popcnt_epi64(_mm512_xor_si512(x[3], b3))));
+}
+
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static void two_nearest_avx512(
     const uint64_t *q, Py_ssize_t nq, const uint64_t *planes, Py_ssize_t nb, int32_t *d1, int32_t *d2, int64_t *i1) {
     const Py_ssize_t full = nb & ~(Py_ssize_t)7;
     const uint64_t *p0 = planes, *p1 = planes + nb, *p2 = planes + 2 * nb, *p3 = planes + 3 * nb;
     for (Py_ssize_t i = 0; i < nq; i++) {
         const uint64_t *x = q + 4 * i;
-        const __m512i x0 = _mm512_set1_epi64((long long)x[0]), x1 = _mm512_set1_epi64((long long)x[1]);
-        const __m512i x2 = _mm512_set1_epi64((long long)x[2]), x3 = _mm512_set1_epi64((long long)x[3]);
+        __m512i xs[4];
+        for (int w = 0; w < 4; w++) xs[w] = _mm512_set1_epi64((long long)x[w]);
         const __m512i eight = _mm512_set1_epi64(8);
         __m512i m1 = _mm512_set1_epi64(1 << 20), m2 = m1, a1 = _mm512_set1_epi64(-1);
         __m512i idx = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
         Py_ssize_t j = 0;
         for (; j < full; j += 8) {
-            const __m512i d = _mm512_add_epi64(
-                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x0, _mm512_loadu_si512(p0 + j))),
-                                 _mm512_popcnt_epi64(_mm512_xor_si512(x1, _mm512_loadu_si512(p1 + j)))),
-                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x2, _mm512_loadu_si512(p2 + j))),
-                                 _mm512_popcnt_epi64(_mm512_xor_si512(x3, _mm512_loadu_si512(p3 + j)))));
+            const __m512i d = dist8(xs, _mm512_loadu_si512(p0 + j), _mm512_loadu_si512(p1 + j),
+                                    _mm512_loadu_si512(p2 + j), _mm512_loadu_si512(p3 + j));
             const __mmask8 closer = _mm512_cmplt_epi64_mask(d, m1);  /* strictly: a lane keeps its first nearest */
             m2 = _mm512_min_epi64(m2, _mm512_max_epi64(d, m1));
             m1 = _mm512_min_epi64(m1, d);
@@ -61,8 +83,7 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void two_nearest_avx51
             if (lane2[l] < b2) b2 = lane2[l];
         }
         for (; j < nb; j++) {  /* the last nb % 8 */
-            const int64_t d = __builtin_popcountll(x[0] ^ p0[j]) + __builtin_popcountll(x[1] ^ p1[j]) +
-                              __builtin_popcountll(x[2] ^ p2[j]) + __builtin_popcountll(x[3] ^ p3[j]);
+            const int64_t d = dist4(x, p0[j], p1[j], p2[j], p3[j]);
             if (d < b2) {
                 if (d < b1) {
                     b2 = b1;
@@ -110,7 +131,7 @@ static Py_ssize_t keep_best(int32_t *cd, int64_t *ci, Py_ssize_t count, Py_ssize
  * query. Each query keeps its own buffer (`cd`, `ci` + g * CAP), threshold and count. */
 #define GROUP 4
 
-__attribute__((target("avx512f,avx512vpopcntdq"), always_inline)) static inline void scan_group(
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"), always_inline)) static inline void scan_group(
     const uint64_t *q, int ng, const uint64_t *planes, Py_ssize_t nb, Py_ssize_t k, int32_t *cd, int64_t *ci,
     Py_ssize_t *count, int32_t *tau, int *tight) {
     const Py_ssize_t full = nb & ~(Py_ssize_t)7;
@@ -132,11 +153,7 @@ __attribute__((target("avx512f,avx512vpopcntdq"), always_inline)) static inline 
         const __m512i b0 = _mm512_loadu_si512(p0 + j), b1 = _mm512_loadu_si512(p1 + j);
         const __m512i b2 = _mm512_loadu_si512(p2 + j), b3 = _mm512_loadu_si512(p3 + j);
         for (int g = 0; g < ng; g++) {
-            const __m512i d = _mm512_add_epi64(
-                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x[g][0], b0)),
-                                 _mm512_popcnt_epi64(_mm512_xor_si512(x[g][1], b1))),
-                _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(x[g][2], b2)),
-                                 _mm512_popcnt_epi64(_mm512_xor_si512(x[g][3], b3))));
+            const __m512i d = dist8(x[g], b0, b1, b2, b3);
             const __mmask8 keep = _mm512_cmplt_epi64_mask(d, limit[g]);
             if (keep) {  /* appended in row order: eight slots written, the kept ones first */
                 int32_t *gd = cd + g * CAP;
@@ -159,8 +176,7 @@ __attribute__((target("avx512f,avx512vpopcntdq"), always_inline)) static inline 
         int32_t *gd = cd + g * CAP;
         int64_t *gi = ci + g * CAP;
         for (Py_ssize_t j = full; j < nb; j++) {  /* the last nb % 8 */
-            const int32_t d = __builtin_popcountll(xg[0] ^ p0[j]) + __builtin_popcountll(xg[1] ^ p1[j]) +
-                              __builtin_popcountll(xg[2] ^ p2[j]) + __builtin_popcountll(xg[3] ^ p3[j]);
+            const int32_t d = (int32_t)dist4(xg, p0[j], p1[j], p2[j], p3[j]);
             if (tight[g] ? d < tau[g] : d < 257) {
                 gd[count[g]] = d;
                 gi[count[g]] = j;
@@ -170,7 +186,7 @@ __attribute__((target("avx512f,avx512vpopcntdq"), always_inline)) static inline 
     }
 }
 
-__attribute__((target("avx512f,avx512vpopcntdq"))) static void k_nearest_avx512(
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static void k_nearest_avx512(
     const uint64_t *q, Py_ssize_t nq, const uint64_t *planes, Py_ssize_t nb, Py_ssize_t k, int32_t *dist,
     int64_t *rows, int32_t *cd, int64_t *ci) {
     Py_ssize_t count[GROUP];
@@ -209,11 +225,24 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void k_nearest_avx512(
 }
 
 
+static void detect_cpu(void) {
+    __builtin_cpu_init();
+    portable_ok = __builtin_cpu_supports("popcnt");
+    avx512_ok = portable_ok && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+}
+#define POPCNT_TARGET __attribute__((target("popcnt")))
+#else
+#define HAVE_KERNEL 0
+static void detect_cpu(void) { portable_ok = 1; }
+#define POPCNT_TARGET
+#endif
+
+
 /* A multi-index hash search's verification: for each range m of postings (lo[m], size[m]) probed for query row[m],
  * every posted row's distance to the query; those within r are written out (query row, row id, distance). Reads
  * only the rows probed (a memory-mapped table is paged in where it is touched). Returns the count, or -1 when an
  * id or a range lies outside the arrays (a damaged index). */
-__attribute__((target("popcnt"))) static Py_ssize_t verify_ranges_popcnt(
+POPCNT_TARGET static Py_ssize_t verify_ranges_popcnt(
     const uint64_t *codes, Py_ssize_t ncodes, const void *postings, int wide, Py_ssize_t npostings,
     const int64_t *lo, const int64_t *size, const int64_t *row, Py_ssize_t nranges, const uint64_t *queries,
     Py_ssize_t nq, int64_t r, int64_t *out_q, int64_t *out_i, int32_t *out_d, Py_ssize_t capacity) {
@@ -226,8 +255,7 @@ __attribute__((target("popcnt"))) static Py_ssize_t verify_ranges_popcnt(
             const int64_t id = wide ? ((const int64_t *)postings)[p] : (int64_t)((const uint32_t *)postings)[p];
             if (id < 0 || id >= ncodes) return -1;
             const uint64_t *y = codes + 4 * id;
-            const int64_t d = __builtin_popcountll(x[0] ^ y[0]) + __builtin_popcountll(x[1] ^ y[1]) +
-                              __builtin_popcountll(x[2] ^ y[2]) + __builtin_popcountll(x[3] ^ y[3]);
+            const int64_t d = dist4(x, y[0], y[1], y[2], y[3]);
             if (d <= r) {
                 out_q[n] = q;
                 out_i[n] = id;
@@ -238,15 +266,6 @@ __attribute__((target("popcnt"))) static Py_ssize_t verify_ranges_popcnt(
     }
     return n;
 }
-
-static int cpu_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
-}
-#else
-#define HAVE_KERNEL 0
-static int cpu_supported(void) { return 0; }
-#endif
 
 
 /* A multi-index hash search's probes: for each probed chunk value (sorted ascending), the range [lo, lo + size) of
@@ -282,58 +301,66 @@ static void probe_ranges_sorted(const uint32_t *keys, Py_ssize_t n, const uint32
 static PyObject *supported(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
-    return PyBool_FromLong(HAVE_KERNEL && cpu_supported());
+    return PyBool_FromLong(avx512_ok);
+}
+
+static PyObject *portable(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    return PyBool_FromLong(portable_ok);
+}
+
+/* Whether the CPU has what a function needs (`ok`); a RuntimeError set when it has not. */
+static int require(int ok, const char *what) {
+    if (!ok) PyErr_Format(PyExc_RuntimeError, "this CPU has no %s", what);
+    return ok;
+}
+
+static PyObject *none(void) {
+    Py_INCREF(Py_None);
+    return Py_None;
 }
 
 static PyObject *two_nearest(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer q, planes, d1, d2, i1;
-    if (!PyArg_ParseTuple(args, "y*y*w*w*w*", &q, &planes, &d1, &d2, &i1)) return NULL;
+    Py_buffer b[5];  /* queries, planes, d1, d2, i1 */
+    if (!PyArg_ParseTuple(args, "y*y*w*w*w*", &b[0], &b[1], &b[2], &b[3], &b[4])) return NULL;
     PyObject *result = NULL;
-    const Py_ssize_t nq = q.len / 32, nb = planes.len / 32;
-    if (q.len % 32 || planes.len % 32) {
+    const Py_ssize_t nq = b[0].len / 32, nb = b[1].len / 32;
+    if (b[0].len % 32 || b[1].len % 32) {
         PyErr_SetString(PyExc_ValueError, "descriptors must be 32 bytes each");
-    } else if (d1.len != nq * 4 || d2.len != nq * 4 || i1.len != nq * 8) {
+    } else if (b[2].len != nq * 4 || b[3].len != nq * 4 || b[4].len != nq * 8) {
         PyErr_SetString(PyExc_ValueError, "outputs must hold one int32, int32, int64 per query");
     } else if (nb < 2) {
         PyErr_SetString(PyExc_ValueError, "at least two base descriptors are needed");
-    } else if (!(HAVE_KERNEL && cpu_supported())) {
-        PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX-512 VPOPCNTDQ");
-    } else {
+    } else if (require(avx512_ok, "AVX-512 VPOPCNTDQ")) {
 #if HAVE_KERNEL
         Py_BEGIN_ALLOW_THREADS
-        two_nearest_avx512((const uint64_t *)q.buf, nq, (const uint64_t *)planes.buf, nb, (int32_t *)d1.buf,
-                           (int32_t *)d2.buf, (int64_t *)i1.buf);
+        two_nearest_avx512((const uint64_t *)b[0].buf, nq, (const uint64_t *)b[1].buf, nb, (int32_t *)b[2].buf,
+                           (int32_t *)b[3].buf, (int64_t *)b[4].buf);
         Py_END_ALLOW_THREADS
 #endif
-        result = Py_None;
-        Py_INCREF(result);
+        result = none();
     }
-    PyBuffer_Release(&q);
-    PyBuffer_Release(&planes);
-    PyBuffer_Release(&d1);
-    PyBuffer_Release(&d2);
-    PyBuffer_Release(&i1);
+    release(b, 5);
     return result;
 }
 
 
 static PyObject *k_nearest(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer q, planes, dist, rows;
+    Py_buffer b[4];  /* queries, planes, dist, rows */
     Py_ssize_t k;
-    if (!PyArg_ParseTuple(args, "y*y*nw*w*", &q, &planes, &k, &dist, &rows)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*nw*w*", &b[0], &b[1], &k, &b[2], &b[3])) return NULL;
     PyObject *result = NULL;
-    const Py_ssize_t nq = q.len / 32, nb = planes.len / 32;
-    if (q.len % 32 || planes.len % 32) {
+    const Py_ssize_t nq = b[0].len / 32, nb = b[1].len / 32;
+    if (b[0].len % 32 || b[1].len % 32) {
         PyErr_SetString(PyExc_ValueError, "descriptors must be 32 bytes each");
     } else if (k < 1 || k > KMAX || k > nb) {
         PyErr_Format(PyExc_ValueError, "k must be in [1, %d] and at most the base's %zd rows", KMAX, nb);
-    } else if (dist.len != nq * k * 4 || rows.len != nq * k * 8) {
+    } else if (b[2].len != nq * k * 4 || b[3].len != nq * k * 8) {
         PyErr_SetString(PyExc_ValueError, "outputs must hold k int32 and k int64 per query");
-    } else if (!(HAVE_KERNEL && cpu_supported())) {
-        PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX-512 VPOPCNTDQ");
-    } else {
+    } else if (require(avx512_ok, "AVX-512 VPOPCNTDQ")) {
 #if HAVE_KERNEL
         int32_t *cd = PyMem_RawMalloc(GROUP * CAP * sizeof(int32_t));
         int64_t *ci = PyMem_RawMalloc(GROUP * CAP * sizeof(int64_t));
@@ -341,99 +368,79 @@ static PyObject *k_nearest(PyObject *self, PyObject *args) {
             PyErr_NoMemory();
         } else {
             Py_BEGIN_ALLOW_THREADS
-            k_nearest_avx512((const uint64_t *)q.buf, nq, (const uint64_t *)planes.buf, nb, k, (int32_t *)dist.buf,
-                             (int64_t *)rows.buf, cd, ci);
+            k_nearest_avx512((const uint64_t *)b[0].buf, nq, (const uint64_t *)b[1].buf, nb, k, (int32_t *)b[2].buf,
+                             (int64_t *)b[3].buf, cd, ci);
             Py_END_ALLOW_THREADS
-            result = Py_None;
-            Py_INCREF(result);
+            result = none();
         }
         PyMem_RawFree(cd);
         PyMem_RawFree(ci);
 #endif
     }
-    PyBuffer_Release(&q);
-    PyBuffer_Release(&planes);
-    PyBuffer_Release(&dist);
-    PyBuffer_Release(&rows);
+    release(b, 4);
     return result;
 }
 
 
 static PyObject *verify_ranges(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer codes, postings, lo, size, row, queries, out_q, out_i, out_d;
+    Py_buffer b[9];  /* codes, postings, lo, size, row, queries, out_q, out_i, out_d */
     int wide;
     long long r;
-    if (!PyArg_ParseTuple(args, "y*y*py*y*y*y*Lw*w*w*", &codes, &postings, &wide, &lo, &size, &row, &queries, &r,
-                          &out_q, &out_i, &out_d))
+    if (!PyArg_ParseTuple(args, "y*y*py*y*y*y*Lw*w*w*", &b[0], &b[1], &wide, &b[2], &b[3], &b[4], &b[5], &r, &b[6],
+                          &b[7], &b[8]))
         return NULL;
     PyObject *result = NULL;
-    const Py_ssize_t nranges = lo.len / 8, capacity = out_q.len / 8;
-    if (codes.len % 32 || queries.len % 32 || lo.len % 8 || postings.len % (wide ? 8 : 4)) {
+    const Py_buffer *codes = &b[0], *postings = &b[1], *lo = &b[2], *queries = &b[5];
+    const Py_ssize_t nranges = lo->len / 8, capacity = b[6].len / 8;
+    if (codes->len % 32 || queries->len % 32 || lo->len % 8 || postings->len % (wide ? 8 : 4)) {
         PyErr_SetString(PyExc_ValueError, "codes and queries must be 32 bytes a row, ranges 64-bit");
-    } else if (size.len != lo.len || row.len != lo.len || out_i.len != out_q.len || out_d.len * 2 != out_q.len) {
+    } else if (b[3].len != lo->len || b[4].len != lo->len || b[7].len != b[6].len || b[8].len * 2 != b[6].len) {
         PyErr_SetString(PyExc_ValueError, "ranges and outputs must be of matching lengths");
-    } else if (!(HAVE_KERNEL && cpu_supported())) {
-        PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX-512 VPOPCNTDQ");
-    } else {
-#if HAVE_KERNEL
+    } else if (require(portable_ok, "POPCNT")) {
         Py_ssize_t n;
         Py_BEGIN_ALLOW_THREADS
-        n = verify_ranges_popcnt((const uint64_t *)codes.buf, codes.len / 32, postings.buf, wide,
-                                 postings.len / (wide ? 8 : 4), (const int64_t *)lo.buf, (const int64_t *)size.buf,
-                                 (const int64_t *)row.buf, nranges, (const uint64_t *)queries.buf, queries.len / 32,
-                                 r, (int64_t *)out_q.buf, (int64_t *)out_i.buf, (int32_t *)out_d.buf, capacity);
+        n = verify_ranges_popcnt((const uint64_t *)codes->buf, codes->len / 32, postings->buf, wide,
+                                 postings->len / (wide ? 8 : 4), (const int64_t *)lo->buf, (const int64_t *)b[3].buf,
+                                 (const int64_t *)b[4].buf, nranges, (const uint64_t *)queries->buf, queries->len / 32,
+                                 r, (int64_t *)b[6].buf, (int64_t *)b[7].buf, (int32_t *)b[8].buf, capacity);
         Py_END_ALLOW_THREADS
         if (n < 0)
             PyErr_SetString(PyExc_ValueError, "a posting or a range lies outside the index's arrays");
         else
             result = PyLong_FromSsize_t(n);
-#endif
     }
-    PyBuffer_Release(&codes);
-    PyBuffer_Release(&postings);
-    PyBuffer_Release(&lo);
-    PyBuffer_Release(&size);
-    PyBuffer_Release(&row);
-    PyBuffer_Release(&queries);
-    PyBuffer_Release(&out_q);
-    PyBuffer_Release(&out_i);
-    PyBuffer_Release(&out_d);
+    release(b, 9);
     return result;
 }
 
 
 static PyObject *probe_ranges(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer keys, probes, lo, size;
-    if (!PyArg_ParseTuple(args, "y*y*w*w*", &keys, &probes, &lo, &size)) return NULL;
+    Py_buffer b[4];  /* keys, probes, lo, size */
+    if (!PyArg_ParseTuple(args, "y*y*w*w*", &b[0], &b[1], &b[2], &b[3])) return NULL;
     PyObject *result = NULL;
-    const Py_ssize_t m = probes.len / 4;
-    if (keys.len % 4 || probes.len % 4 || lo.len != m * 8 || size.len != m * 8) {
+    const Py_ssize_t m = b[1].len / 4;
+    const uint32_t *p = (const uint32_t *)b[1].buf;
+    int sorted = 1;
+    for (Py_ssize_t i = 1; i < m && sorted; i++) sorted = p[i - 1] <= p[i];
+    if (b[0].len % 4 || b[1].len % 4 || b[2].len != m * 8 || b[3].len != m * 8) {
         PyErr_SetString(PyExc_ValueError, "keys and probes must be uint32, lo and size one int64 per probe");
+    } else if (!sorted) {
+        PyErr_SetString(PyExc_ValueError, "probes must be sorted");
     } else {
-        const uint32_t *p = (const uint32_t *)probes.buf;
-        int sorted = 1;
-        for (Py_ssize_t i = 1; i < m && sorted; i++) sorted = p[i - 1] <= p[i];
-        if (!sorted) {
-            PyErr_SetString(PyExc_ValueError, "probes must be sorted");
-        } else {
-            Py_BEGIN_ALLOW_THREADS
-            probe_ranges_sorted((const uint32_t *)keys.buf, keys.len / 4, p, m, (int64_t *)lo.buf, (int64_t *)size.buf);
-            Py_END_ALLOW_THREADS
-            result = Py_None;
-            Py_INCREF(result);
-        }
+        Py_BEGIN_ALLOW_THREADS
+        probe_ranges_sorted((const uint32_t *)b[0].buf, b[0].len / 4, p, m, (int64_t *)b[2].buf, (int64_t *)b[3].buf);
+        Py_END_ALLOW_THREADS
+        result = none();
     }
-    PyBuffer_Release(&keys);
-    PyBuffer_Release(&probes);
-    PyBuffer_Release(&lo);
-    PyBuffer_Release(&size);
+    release(b, 4);
     return result;
 }
 
 static PyMethodDef methods[] = {
-    {"supported", supported, METH_NOARGS, "Whether this CPU runs the kernel (AVX-512 VPOPCNTDQ)."},
+    {"supported", supported, METH_NOARGS, "Whether this CPU runs two_nearest and k_nearest (AVX-512 VPOPCNTDQ)."},
+    {"portable", portable, METH_NOARGS, "Whether this CPU runs verify_ranges and probe_ranges (POPCNT on x86-64)."},
     {"two_nearest", two_nearest, METH_VARARGS,
      "two_nearest(queries, planes, d1, d2, i1): for each 32-byte query, its nearest and second-nearest Hamming "
      "distance among the base descriptors (given as four planes of 64-bit words) and the nearest's index."},
@@ -451,4 +458,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "popcount", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit_popcount(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit_popcount(void) {
+    detect_cpu();
+    return PyModule_Create(&module);
+}
