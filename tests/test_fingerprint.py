@@ -13,6 +13,7 @@ from provenance.engine.fingerprint import (
     DEFAULT_REGIONS,
     HASHERS,
     BorderParams,
+    BorderStats,
     Box,
     FrameHasher,
     GridHasher,
@@ -182,6 +183,25 @@ def test_frame_borders_are_each_frames_own(frames: dict[str, list[np.ndarray]]) 
     boxes = frame_borders(batch)
     assert boxes == [detect_borders([x]) for x in batch]
     assert _close(boxes[1], (0, 40, w, h - 40)) and _close(boxes[2], (90, 0, w - 90, h))
+
+
+def test_border_stats_of_a_batch_give_each_selections_borders(frames: dict[str, list[np.ndarray]]) -> None:
+    """A window's line statistics computed once give the borders of any run or sample of its frames (the window's
+    box from every k-th frame, a shot's from its frames) as detect_borders of those frames alone, and each frame's."""
+    f = frames["bikes"]
+    h, w = f[0].shape[:2]
+    lb = [np.zeros_like(x) for x in f[:6]]
+    for x, y in zip(lb, f[:6], strict=True):
+        x[40 : h - 40] = cv2.resize(y, (w, h - 80), interpolation=cv2.INTER_AREA)
+    white = np.full_like(f[0], 255)  # blank: left out, though it would keep the bars from looking like bars
+    batch = [*f[2:8], *(_noisy(x, 2, 0) for x in lb), white, np.zeros_like(f[0]), *f[8:12]]
+    stats = BorderStats(batch)
+    for which in [slice(None), slice(None, None, 2), slice(None, None, 3), slice(6, 13), slice(12, 14), slice(0, 0)]:
+        alone = detect_borders(batch[which]) if batch[which] else Box(0, 0, w, h)
+        assert stats.box(which) == alone, which
+    assert _close(stats.box(slice(6, 13)), (0, 40, w, h - 40))
+    assert stats.box(slice(12, 14)) == Box(0, 0, w, h)  # blank frames only: no trim
+    assert stats.frame_boxes() == [detect_borders([x]) for x in batch]
 
 
 def test_untouched_and_dark_frames_not_trimmed(frames: dict[str, list[np.ndarray]]) -> None:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.fingerprint.regions import Box, detect_borders, frame_borders, trim
+from provenance.engine.fingerprint.regions import BorderStats, Box, detect_borders, trim
 from provenance.engine.layout import find_panels
 from provenance.engine.pairs import HASHER, PANEL, REGIONS, WHOLE, WHOLE_ONLY
 from provenance.engine.sampling import border_step
@@ -68,26 +68,26 @@ def _same_box(a: Box, b: Box, width: int, height: int) -> bool:
     return abs(a.x0 - b.x0) <= tx and abs(a.x1 - b.x1) <= tx and abs(a.y0 - b.y0) <= ty and abs(a.y1 - b.y1) <= ty
 
 
-def _shot_boxes(images: list[npt.NDArray[np.uint8]], box: Box) -> list[tuple[Box, list[int]]]:
+def _shot_boxes(images: list[npt.NDArray[np.uint8]], box: Box, stats: BorderStats) -> list[tuple[Box, list[int]]]:
     """Runs of consecutive frames whose borders are not the window's ``box``: ``(their box, their frames)``.
 
     A window's borders are those of all its frames, so a video that cuts between pictures of other shapes (a
     compilation, a stream that shows a 4:3 game between full-frame scenes) gets no trim at all, and a
     pillarboxed shot is then hashed with its bars. Frames are grouped by their own box (edges within
     :data:`_BOX_TOLERANCE`); a run of at least :data:`_MIN_SHOT_FRAMES` gets the borders of its frames taken
-    together (a dark frame alone looks barred).
+    together (a dark frame alone looks barred). ``stats``: the window's line statistics (:class:`BorderStats`).
     """
     if len(images) < _MIN_SHOT_FRAMES:
         return []
     h, w = images[0].shape[:2]
-    own = frame_borders(images)
+    own = stats.frame_boxes()
     runs: list[tuple[Box, list[int]]] = []
     start = 0
     for i in range(1, len(images) + 1):
         if i < len(images) and _same_box(own[i], own[start], w, h):
             continue
         if i - start >= _MIN_SHOT_FRAMES and not _same_box(own[start], box, w, h):
-            shot = detect_borders(images[start:i])
+            shot = stats.box(slice(start, i))
             if not _same_box(shot, box, w, h):
                 runs.append((shot, list(range(start, i))))
         start = i
@@ -112,7 +112,8 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
     """Region hashes of the window's frames (each shot whose borders are not the window's also trimmed to its
     own), and of pictures pasted in them (panels)."""
     n = len(images)
-    box = detect_borders(images[:: border_step(n)])
+    stats = BorderStats(images)  # every frame's line statistics, once: the window's borders, each shot's
+    box = stats.box(slice(None, None, border_step(n)))
     hashes, quality = HASHER.regions(images, box, mirror=True)
     informative = int((quality[:, WHOLE] >= min_quality).sum())
     queries = _region_queries(hashes, quality, list(range(n)))
@@ -120,7 +121,7 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
     edges = (box.x0 / w, box.y0 / h, 1 - box.x1 / w, 1 - box.y1 / h)
     if 0 < max(edges) <= THIN_BORDER:
         queries += _whole_queries(images, Box(0, 0, w, h), "pdq", WHOLE)
-    for shot, members in _shot_boxes(images, box):
+    for shot, members in _shot_boxes(images, box, stats):
         queries += _region_queries(*HASHER.regions([images[f] for f in members], shot, mirror=True), members)
     trimmed = [trim(im, box) for im in images]
     panels: list[Box] = []

@@ -19,6 +19,7 @@ from provenance.engine.fingerprint.grids import GridHasher, grid_hashes
 from provenance.engine.fingerprint.regions import (
     DEFAULT_REGIONS,
     BorderParams,
+    BorderStats,
     Box,
     detect_borders,
     frame_borders,
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_REGIONS",
     "HASHERS",
     "BorderParams",
+    "BorderStats",
     "Box",
     "FrameHasher",
     "GridHasher",

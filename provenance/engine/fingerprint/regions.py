@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_REGIONS",
     "BorderParams",
+    "BorderStats",
     "Box",
     "detect_borders",
     "frame_borders",
@@ -241,21 +242,38 @@ def detect_borders(frames: Images, params: BorderParams | None = None) -> Box:
     ``frames``: a sequence of ``(H, W)`` or ``(H, W, 3)`` uint8 images, or a batch.
     Returns the full frame's box when there are no bars or when every frame is blank.
     """
-    p = params or BorderParams()
-    lines = _Lines.of(frames, p)
-    if not lines.informative.any():
-        log.debug("detect_borders: all %d frames blank; no trim", len(lines.informative))
-        return Box(0, 0, lines.width, lines.height)
-    return lines.box(lines.informative, p)
+    return BorderStats(frames, params).box(slice(None))
 
 
 def frame_borders(frames: Images, params: BorderParams | None = None) -> list[Box]:
     """Each frame's own content box: :func:`detect_borders` of the frame alone, for every frame of a batch
     (the line statistics computed once for the whole batch)."""
-    p = params or BorderParams()
-    lines = _Lines.of(frames, p)
-    full = Box(0, 0, lines.width, lines.height)
-    return [lines.box(slice(i, i + 1), p) if lines.informative[i] else full for i in range(len(lines.informative))]
+    return BorderStats(frames, params).frame_boxes()
+
+
+class BorderStats:
+    """The line statistics of a batch of frames, computed once (they are each frame's own): the borders of any of
+    its frames taken together (``box(which)``: :func:`detect_borders` of ``frames[which]``) and of each frame alone
+    (``frame_boxes()``: :func:`frame_borders`), the same boxes as those functions give."""
+
+    def __init__(self, frames: Images, params: BorderParams | None = None) -> None:
+        self.params = params or BorderParams()
+        self.lines = _Lines.of(frames, self.params)
+
+    def box(self, which: slice) -> Box:
+        """:func:`detect_borders` of the frames ``which`` selects."""
+        chosen = np.zeros(len(self.lines.informative), bool)
+        chosen[which] = True
+        chosen &= self.lines.informative
+        if not chosen.any():
+            log.debug("detect_borders: all frames blank; no trim")
+            return Box(0, 0, self.lines.width, self.lines.height)
+        return self.lines.box(chosen, self.params)
+
+    def frame_boxes(self) -> list[Box]:
+        """:func:`frame_borders` of the batch."""
+        lines, full = self.lines, Box(0, 0, self.lines.width, self.lines.height)
+        return [lines.box(slice(i, i + 1), self.params) if told else full for i, told in enumerate(lines.informative)]
 
 
 def trim(image: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.uint8]:
