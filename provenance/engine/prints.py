@@ -68,18 +68,22 @@ def _same_box(a: Box, b: Box, width: int, height: int) -> bool:
     return abs(a.x0 - b.x0) <= tx and abs(a.x1 - b.x1) <= tx and abs(a.y0 - b.y0) <= ty and abs(a.y1 - b.y1) <= ty
 
 
-def _shot_boxes(images: list[npt.NDArray[np.uint8]], box: Box, stats: BorderStats) -> list[tuple[Box, list[int]]]:
+def _shot_boxes(
+    images: list[npt.NDArray[np.uint8]], box: Box, stats: BorderStats | None = None
+) -> list[tuple[Box, list[int]]]:
     """Runs of consecutive frames whose borders are not the window's ``box``: ``(their box, their frames)``.
 
     A window's borders are those of all its frames, so a video that cuts between pictures of other shapes (a
     compilation, a stream that shows a 4:3 game between full-frame scenes) gets no trim at all, and a
     pillarboxed shot is then hashed with its bars. Frames are grouped by their own box (edges within
     :data:`_BOX_TOLERANCE`); a run of at least :data:`_MIN_SHOT_FRAMES` gets the borders of its frames taken
-    together (a dark frame alone looks barred). ``stats``: the window's line statistics (:class:`BorderStats`).
+    together (a dark frame alone looks barred). ``stats``: the frames' line statistics (:class:`BorderStats`) when
+    the caller has them already.
     """
     if len(images) < _MIN_SHOT_FRAMES:
         return []
     h, w = images[0].shape[:2]
+    stats = stats or BorderStats(images)
     own = stats.frame_boxes()
     runs: list[tuple[Box, list[int]]] = []
     start = 0
