@@ -175,8 +175,8 @@ def _sampled_decode(container: Any, stream: Any, fps: float, tb: float, t0: floa
     def plan(ended: bool) -> tuple[int, int] | None:
         """(packets to decode, packets to leave) of the group the head's key frame starts (at the stream's end,
         of what is left when the head is no key frame); None: unknown yet."""
-        nxt = next((k - first for k in keys if k > first), None)
-        if nxt is not None and restarts is not None and keys and keys[0] == first:
+        nxt = keys[1] - first if len(keys) > 1 and keys[0] == first else None  # the next group, when the head is a key
+        if nxt is not None and restarts is not None:
             after = list(itertools.islice(ahead, nxt + 1, nxt + 1 + _REORDER))
             if len(after) < _REORDER and not ended:
                 return None  # the next group's leading pictures are not all read yet
