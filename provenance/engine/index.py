@@ -361,7 +361,7 @@ class MultiIndex:
             ranges = probe_ranges(self.keys[j], probed)
             if ranges is not None:
                 lo, size = ranges
-            else:  # no kernel: two binary searches a probe in numpy
+            else:  # no C extension: two binary searches a probe in numpy
                 lo = np.searchsorted(self.keys[j], probed, side="left").astype(np.int64)
                 size = np.searchsorted(self.keys[j], probed, side="right").astype(np.int64) - lo
             hit = size > 0
@@ -385,7 +385,7 @@ class MultiIndex:
                 out_q.append(found[0])
                 out_i.append(found[1])
                 out_d.append(found[2])
-            else:  # no kernel: every candidate's code gathered, then compared
+            else:  # no C extension: every candidate's code gathered, then compared
                 total = int(b_sizes.sum())
                 at = np.repeat(lo[begin:end] - (np.cumsum(b_sizes) - b_sizes), b_sizes) + np.arange(total)
                 ids = np.asarray(flat_postings[at], np.int64)
