@@ -295,8 +295,8 @@ class AssetDetector:
             if len(af) < 2:
                 continue
             idx = ratio_pairs(af.descriptors, ff.descriptors, p.ratio)
-            if len(idx) < 3:
-                continue
+            if len(idx) < max(3, p.min_inliers):
+                continue  # RANSAC cannot find more inliers than there are pairs
             src = af.keypoints[idx[:, 0]].astype(np.float64)
             dst = ff.keypoints[idx[:, 1]].astype(np.float64)
             m, inl = cv2.estimateAffinePartial2D(
