@@ -157,3 +157,92 @@ def test_placed_correlation_tells_the_overlay_in_place_from_a_misplaced_match() 
     assert shown[1] > 0.05 and misplaced[1] > 0.05  # large: judged
     assert shown[0] > 0.9
     assert misplaced[0] < 0.4
+
+
+def test_a_find_needs_features_its_registered_look_alikes_do_not_share() -> None:
+    # one overlay registered by two works: shown, it is evidence for neither (module docstring of assetpass); the
+    # shortlist verifies only its most voted side (the identical copies' descriptors vote for one of them), so the
+    # other is never there to tie with it: what drops the find is that none of its features is its own
+    params = EngineParams()
+    frames = _kept("streams/nightowl_highlight.mp4", params)
+    owl = load_asset(SAMPLE / "registry" / "assets" / "nightowl-overlay.png")
+
+    def index(top_k: int, works: tuple[str, ...]) -> ReferenceIndex:
+        out = ReferenceIndex(replace(params, asset_top_k=top_k))
+        for work in works:
+            out.add_asset(f"{work}-overlay", "stream", owl, group=work)
+        return out
+
+    assert _found(find_assets(index(1, ("a",)), frames)).keys() == {"a-overlay"}  # alone, it is found
+    assert find_assets(index(10_000, ("a", "b")), frames) == []  # every asset verified: evidence for neither
+    shortlisted = index(1, ("a", "b"))
+    assert len(shortlisted.asset_shortlist().shortlist(shortlisted.assets[0][1].frame_features(frames[0][1]), 1)) == 1
+    assert find_assets(shortlisted, frames) == []
+    # the same overlay twice in one work is evidence for it
+    one_work = ReferenceIndex(replace(params, asset_top_k=1))
+    for k in range(2):
+        one_work.add_asset(f"overlay-{k}", "stream", owl, group="a")
+    assert len(find_assets(one_work, frames)) >= 1
+
+
+def test_look_alikes_are_other_works_assets_most_shared_first(distractors: list[npt.NDArray[np.uint8]]) -> None:
+    from provenance.engine.generic import look_alikes
+
+    owl = load_asset(SAMPLE / "registry" / "assets" / "nightowl-overlay.png")
+    index = ReferenceIndex(EngineParams())
+    index.add_asset("owl", "stream", owl, group="a")
+    index.add_asset("owl-again", "stream", owl, group="a")  # the same work's: never a rival
+    for k, rgba in enumerate(distractors):
+        index.add_asset(f"distractor-{k}", "other", rgba, group=f"d{k}")
+    index.add_asset("owl-elsewhere", "stream", owl, group="b")
+    owl_at = len(index.assets) - 1
+    found = look_alikes(index, 0, 16)
+    assert found[0] == owl_at  # every feature shared
+    assert 0 not in found and 1 not in found
+    overlays = {2 + 2 * k for k in range(10)}  # the distractors' overlays: the same template in other colours
+    assert overlays & set(found[1:])
+    assert len(look_alikes(index, 0, 3)) == 3 and look_alikes(index, 0, 0) == ()
+    plain = [a for a, (_, d) in enumerate(index.assets) if d.method != "features"]
+    assert plain and look_alikes(index, plain[0], 16) == ()
+
+
+def test_distinctive_features_are_those_no_look_alike_shares(distractors: list[npt.NDArray[np.uint8]]) -> None:
+    from provenance.engine.generic import ASSET_MATCH_BITS, LOOK_ALIKES, distinctive, look_alikes
+    from provenance.engine.hamming import two_nearest
+
+    index = _index(EngineParams(), distractors)  # the HUD, the overlay, then the distractors (each its own work)
+    hud, owl = (distinctive(index, a) for a in (0, 1))
+    assert owl is not None
+    owl_detector = index.assets[1][1]
+    for side, features in enumerate((owl_detector.features, owl_detector.mirror_features)):
+        assert len(owl[side]) == len(features)
+    # the overlay shares its template's stripes and panel frames with the distractor overlays; its own are a few
+    assert 0.5 < 1 - owl[0].mean() < 1.0 and owl[0].sum() >= owl_detector.params.min_inliers
+    assert hud is None or hud[0].mean() > 0.9  # the HUD resembles nothing registered
+    # a feature is its own exactly when no look-alike has one within ASSET_MATCH_BITS
+    alikes = [index.assets[b][1] for b in look_alikes(index, 1, LOOK_ALIKES)]
+    theirs = np.concatenate([f.descriptors for d in alikes for f in (d.features, d.mirror_features)])
+    assert np.array_equal(owl[0], two_nearest(owl_detector.features.descriptors, theirs)[0][:, 0] > ASSET_MATCH_BITS)
+    alone = ReferenceIndex(EngineParams())
+    alone.add_asset("owl", "stream", load_asset(SAMPLE / "registry" / "assets" / "nightowl-overlay.png"))
+    assert distinctive(alone, 0) is None  # no look-alike: nothing to tell it from
+
+
+def test_a_rejected_overlay_still_leaves_the_hud_in_its_hole_to_the_second_round(
+    distractors: list[npt.NDArray[np.uint8]],
+) -> None:
+    # the overlay registered by two works matches by shape but is evidence for neither; its keypoints are still
+    # set aside, so that the HUD in its hole is shortlisted in a second round instead of crowded out (a short
+    # shortlist: the overlay's two registrations and their look-alikes take the first round)
+    params = replace(EngineParams(), asset_top_k=3)
+    frames = _kept("streams/nightowl_highlight.mp4", params)
+    hud = "freedoom-hud.png"
+    alone = ReferenceIndex(params)
+    alone.add_asset(hud, "game", load_asset(SAMPLE / "registry" / "assets" / hud))
+    expected = _found(find_assets(alone, frames))
+    assert expected.keys() == {hud}
+    index = _index(params, distractors)
+    index.add_asset("owl-elsewhere", "stream", load_asset(SAMPLE / "registry" / "assets" / ASSETS[1]), group="b")
+    found = _found(find_assets(index, frames))
+    assert found.get(hud) == expected[hud]
+    assert ASSETS[1] not in found and "owl-elsewhere" not in found

@@ -12,9 +12,10 @@ feature search is not gated the same way: in the sample's stream highlight, a zo
 found by features in 4 of 6 frames, each at another place and scale, and with 9 inliers of 12 in the still.)
 
 In a registry with many assets, a frame is verified against the few its features point to
-(:class:`~provenance.engine.bank.AssetShortlist`), in two rounds: when the first finds something (a streamer's
-overlay covering the frame), the frame's features on the found asset's opaque pixels are set aside and the rest
-vote again, so that a small HUD in the overlay's hole is not crowded out by the overlay's look-alikes.
+(:class:`~provenance.engine.bank.AssetShortlist`), in two rounds: when the first finds the shape of something (a
+streamer's overlay covering the frame, whether or not its colours or its own features then confirm it), the frame's
+features on the found asset's opaque pixels are set aside and the rest vote again, so that a small HUD in the
+overlay's hole is not crowded out by the overlay's look-alikes.
 
 A clip's frames are searched in two passes. An asset must be found in ``asset_min_frames`` (``need``) frames,
 and what is shown (a HUD, an overlay, a logo) is shown for a stretch of the clip, so every ``need`` consecutive
@@ -30,6 +31,16 @@ at the same place by a clear margin (``_UNIQUE_RATIO`` of RANSAC inliers, Lowe's
 assets), else it is dropped in that frame. And a large asset found by its features must look like the frame where
 it is placed (a grey correlation over its opaque pixels, :func:`~provenance.engine.chroma.placed_correlation`):
 matching a template's repeated shapes can place it where the picture is another's overlay.
+
+Among many look-alikes (one overlay template in many colourways registered by many streamers), the shortlist
+verifies a few of them, ranked by a few votes each, and another streamer's colourway of the template (not
+registered) can match one of them by shape while coming close enough in colour. What tells a registered asset
+from its look-alikes is its own features: those that none of the other works' assets sharing most of its features
+has (:func:`~provenance.engine.generic.distinctive`; a channel's name, its badges). A found asset that has
+look-alikes must have ``min_inliers`` of them among its inliers. On the short-clip corpus with 150 look-alike
+overlays registered (bench/scale_bench.py's distractors), the registered NightOwl overlay shown had 36-39 of them
+in most frames (5 in one), the look-alike found in a clean stream 3-6, while their inliers were alike (354-456
+against 392-424).
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ import numpy.typing as npt
 from provenance.engine.assets import AssetDetector, AssetMatch
 from provenance.engine.chroma import chroma_difference, placed_correlation
 from provenance.engine.features import Features, LocalParams
+from provenance.engine.generic import distinctive
 from provenance.engine.references import ReferenceIndex
 from provenance.engine.results import AssetHit
 
@@ -86,8 +98,8 @@ def find_assets(index: ReferenceIndex, frames: list[Frame]) -> list[AssetHit]:
             owners = index.asset_shortlist().nearest(ff)
             first = index.asset_shortlist().top(owners, params.asset_top_k)
             search.verify(i, {**templated, **_by_asset(first)})
-            if search.matches:  # a second round with what the found assets do not cover
-                free = ~_covered(index, ff.keypoints[: len(owners)], search.matches)
+            if search.shapes:  # a second round with what the assets found (by shape) do not cover
+                free = ~_covered(index, ff.keypoints[: len(owners)], search.shapes)
                 extra = index.asset_shortlist().top(owners[free], params.asset_top_k // 2, skip=first)
                 search.verify(i, _by_asset(extra))
         seen.update(search.shapes)
@@ -166,7 +178,20 @@ class _Search:
                 continue  # the same shapes in other colours: another's copy of a template
             if m.method == "features" and not _looks_alike(detector, grey, m):
                 continue  # placed where the picture is another (a template's repeated shapes matched)
+            if m.method == "features" and not self._distinct(a, m):
+                continue  # what tells it from its registered look-alikes is not there
             self.matches[a] = m
+
+    def _distinct(self, a: int, m: AssetMatch) -> bool:
+        """Whether a feature match of asset ``a`` has among its inliers ``min_inliers`` of the asset's features
+        that its registered look-alikes do not share (True when it has none)."""
+        if a not in self.index.distinct_cache:
+            self.index.distinct_cache[a] = distinctive(self.index, a)
+        masks = self.index.distinct_cache[a]
+        if masks is None or m.inlier_features is None:
+            return True
+        own = masks[int(m.mirrored)][m.inlier_features]
+        return int(own.sum()) >= self.index.assets[a][1].params.min_inliers
 
     def _in_still(self, a: int) -> bool:
         """Whether asset ``a``'s template search finds it in the still picture (searched once per clip, and only

@@ -146,7 +146,9 @@ class AssetMatch:
     ``box`` is ``(x, y, w, h)`` of the asset's opaque bounding box in the frame,
     ``quad`` its four corners (asset TL, TR, BR, BL) ``float64 (4, 2)``; ``scale``
     the asset's size in the frame over its own size. ``score`` is the RANSAC inlier
-    count for ``method="features"`` and the masked correlation for ``"template"``.
+    count for ``method="features"`` and the masked correlation for ``"template"``;
+    ``inlier_features`` the asset's features among the inliers (rows of its direct or,
+    when ``mirrored``, mirrored features; None for a template match or a miss).
     """
 
     found: bool
@@ -158,6 +160,7 @@ class AssetMatch:
     mirrored: bool
     inliers: int = 0
     reason: str = ""
+    inlier_features: npt.NDArray[np.intp] | None = None
 
 
 def _miss(
@@ -324,7 +327,8 @@ class AssetDetector:
                     best = _miss(reason, "features", float(n_in), n_in)
                 continue
             quad = self._quad(np.asarray(m, np.float64), mirrored)
-            res = AssetMatch(True, "features", float(n_in), _bbox(quad), quad, scale, mirrored, n_in)
+            rows = idx[inl.ravel().astype(bool), 0]
+            res = AssetMatch(True, "features", float(n_in), _bbox(quad), quad, scale, mirrored, n_in, "", rows)
             if not best.found or n_in > best.inliers:
                 best = res
         return best

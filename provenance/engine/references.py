@@ -213,6 +213,9 @@ class ReferenceIndex:
         self.asset_params = AssetParams()
         self._index: StaticHashIndex | None = None
         self._shortlist: AssetShortlist | None = None
+        #: per asset, which of its features its look-alikes (other works' assets) do not share, found when it is
+        #: first found in a clip (:func:`~provenance.engine.generic.distinctive`, by the asset pass)
+        self.distinct_cache: dict[int, tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None] = {}
 
     @property
     def footage_count(self) -> int:
@@ -271,6 +274,7 @@ class ReferenceIndex:
         two assets of different groups found at the same place as strongly are evidence for neither."""
         self.assets.append((RefMeta(key, layer, group), AssetDetector(rgba, self.asset_params)))
         self._shortlist = None
+        self.distinct_cache.clear()
 
     def adopt_assets(
         self, metas: Sequence[RefMeta], detectors: Sequence[AssetDetector], shortlist: AssetShortlist
@@ -282,6 +286,7 @@ class ReferenceIndex:
             raise ConfigError("adopt_assets: only into an index without assets, one detector per asset")
         self.assets = list(zip(metas, detectors, strict=True))
         self._shortlist = shortlist
+        self.distinct_cache.clear()
 
     def asset_shortlist(self) -> AssetShortlist:
         """One search structure over every asset found by its features (their positions in :attr:`assets`;
