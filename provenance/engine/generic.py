@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from provenance.engine.assets import AssetDetector
+from provenance.engine.bank import AssetShortlist
 from provenance.engine.hamming import two_nearest
 from provenance.engine.pairs import WHOLE
 from provenance.engine.references import FootagePrint, ReferenceIndex
@@ -285,13 +287,9 @@ def _footage_shares(
 def _asset_shares(index: ReferenceIndex) -> list[GenericShare]:
     if not index.asset_count:
         return []
-    names, group = np.unique([m.group or m.key for m, _ in index.assets], return_inverse=True)
+    names, group = _asset_groups(index)
     shortlist = index.asset_shortlist()
-    queries = []
-    for _, detector in index.assets:  # a sample of the features the shortlist holds (others are found by none)
-        d = np.asarray(detector.features.descriptors, np.uint8).reshape(-1, 32)
-        kept = shortlist.kept(len(d))
-        queries.append(d[kept[np.linspace(0, len(kept) - 1, min(len(kept), _ASSET_QUERIES)).astype(np.int64)]])
+    queries = [_kept_sample(shortlist, detector, _ASSET_QUERIES) for _, detector in index.assets]
     of = np.repeat(np.arange(len(queries), dtype=np.int64), [len(q) for q in queries])
     dist, assets = shortlist.neighbours(np.concatenate(queries), _ASSET_NEIGHBOURS)
     other = np.where(assets >= 0, group[np.maximum(assets, 0)], -1)
@@ -307,6 +305,20 @@ def _asset_shares(index: ReferenceIndex) -> list[GenericShare]:
     ]
 
 
+def _asset_groups(index: ReferenceIndex) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.intp]]:
+    """The works (groups) of the index's assets, and each asset's among them."""
+    names, group = np.unique([m.group or m.key for m, _ in index.assets], return_inverse=True)
+    return names, group
+
+
+def _kept_sample(shortlist: AssetShortlist, detector: AssetDetector, n: int) -> npt.NDArray[np.uint8]:
+    """At most ``n`` of an asset's features, evenly spread over those the shortlist holds (others are found by
+    none)."""
+    d = np.asarray(detector.features.descriptors, np.uint8).reshape(-1, 32)
+    kept = shortlist.kept(len(d))
+    return d[kept[np.linspace(0, len(kept) - 1, min(len(kept), n)).astype(np.int64)]]
+
+
 def look_alikes(index: ReferenceIndex, a: int, n: int) -> tuple[int, ...]:
     """The assets of other works (groups) that share most of asset ``a``'s features, at most ``n``, most shared
     first: ranked by how many of a sample of its features (as the shortlist keeps them) have one of theirs among
@@ -315,14 +327,11 @@ def look_alikes(index: ReferenceIndex, a: int, n: int) -> tuple[int, ...]:
     detector = index.assets[a][1]
     if detector.method != "features" or n <= 0:
         return ()
-    _, group = np.unique([m.group or m.key for m, _ in index.assets], return_inverse=True)
-    shortlist = index.asset_shortlist()
-    d = np.asarray(detector.features.descriptors, np.uint8).reshape(-1, 32)
-    kept = shortlist.kept(len(d))
-    if not len(kept):
+    _, group = _asset_groups(index)
+    queries = _kept_sample(index.asset_shortlist(), detector, _LOOK_ALIKE_QUERIES)
+    if not len(queries):
         return ()
-    queries = d[kept[np.linspace(0, len(kept) - 1, min(len(kept), _LOOK_ALIKE_QUERIES)).astype(np.int64)]]
-    dist, assets = shortlist.neighbours(queries, _ASSET_NEIGHBOURS)
+    dist, assets = index.asset_shortlist().neighbours(queries, _ASSET_NEIGHBOURS)
     hit = (assets >= 0) & (dist <= ASSET_MATCH_BITS)
     hit &= np.where(assets >= 0, group[np.maximum(assets, 0)], -1) != group[a]
     counts = np.bincount(assets[hit], minlength=len(index.assets))
