@@ -328,7 +328,9 @@ class AssetDetector:
                 continue
             quad = self._quad(np.asarray(m, np.float64), mirrored)
             rows = idx[inl.ravel().astype(bool), 0]
-            res = AssetMatch(True, "features", float(n_in), _bbox(quad), quad, scale, mirrored, n_in, "", rows)
+            res = AssetMatch(
+                True, "features", float(n_in), _bbox(quad), quad, scale, mirrored, n_in, inlier_features=rows
+            )
             if not best.found or n_in > best.inliers:
                 best = res
         return best
