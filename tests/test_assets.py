@@ -336,3 +336,56 @@ def test_a_large_overlay_is_left_to_features_at_every_scale(clean: list[U8], hud
     small._match_template = spy  # type: ignore[method-assign]
     assert not small.detect(clean[31]).found
     assert called == [pytest.approx(min(0.75, 64 / min(small.size)))]
+
+
+def test_the_template_cache_is_bounded_and_searches_find_the_same(
+    flat_logo: U8, hud: U8, clean: list[U8], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coarse search's templates of every asset share one cache per process, bounded in bytes (least
+    recently used dropped): two assets of one size (a logo and its mirror image: their templates differ at every
+    scale, their sizes do not) searched in turn in several frames through a cache too small for either's templates
+    find what they find with the cache unbounded, and the cache never holds more than its limit."""
+    import provenance.engine.assets as assets_module
+    from provenance.engine.ncc import TemplateCache
+
+    mirror = np.ascontiguousarray(flat_logo[:, ::-1])
+    logo, other = AssetDetector(flat_logo), AssetDetector(mirror)
+    assert logo.method == other.method == "template"
+    frames = [_place(clean[5], flat_logo, 0.8, 300, 40)[0], _place(clean[25], mirror, 1.2, 100, 200)[0], clean[9]]
+
+    def searches() -> list[tuple[bool, bool, float, tuple[int, int, int, int]]]:
+        return [(m.found, m.mirrored, m.score, m.box) for f in frames for d in (logo, other) for m in [d.detect(f)]]
+
+    monkeypatch.setattr(assets_module, "TEMPLATES", TemplateCache(10**9))
+    want = searches()
+    # each found in its frame unmirrored, and by the other one mirrored (the same picture); nothing in the third
+    found = [(True, False), (True, True), (True, True), (True, False), (False, False), (False, False)]
+    assert [w[:2] for w in want] == found
+    unbounded = assets_module.TEMPLATES.nbytes
+    small = TemplateCache(unbounded // 8)
+    monkeypatch.setattr(assets_module, "TEMPLATES", small)
+    assert searches() == want
+    assert 0 < small.nbytes <= small.limit
+
+
+def test_the_template_cache_drops_the_least_recently_used() -> None:
+    from provenance.engine.ncc import TemplateCache
+
+    def template(side: int) -> Template:
+        return Template.of(np.full((side, side), 7, np.uint8), np.ones((side, side), np.uint8))
+
+    size = template(10).nbytes
+    cache = TemplateCache(2 * size)
+    made: list[str] = []
+
+    def get(key: str) -> Template:
+        return cache.get(key, lambda: made.append(key) or template(10))
+
+    a = get("a")
+    get("b")
+    assert get("a") is a  # kept: not made again, and now the most recently used
+    get("c")  # drops "b", the least recently used
+    assert cache.nbytes == 2 * size
+    get("a")
+    get("b")
+    assert made == ["a", "b", "c", "b"]

@@ -30,16 +30,23 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.engine.features import Features, LocalParams, extract, ratio_pairs
-from provenance.engine.ncc import Image, Template, ncc
+from provenance.engine.ncc import Image, Template, TemplateCache, ncc
 from provenance.errors import FingerprintError, check_ranges
 
-__all__ = ["AssetDetector", "AssetMatch", "AssetParams", "Pictures"]
+__all__ = ["TEMPLATES", "TEMPLATE_CACHE_BYTES", "AssetDetector", "AssetMatch", "AssetParams", "Pictures"]
 
 logger = logging.getLogger(__name__)
 
 F64Array = npt.NDArray[np.float64]
 U8Array = npt.NDArray[np.uint8]
 Box = tuple[int, int, int, int]
+
+#: The coarse template search's prepared templates, of every asset of the process: at most this many bytes, the least
+#: recently used dropped first. Unbounded (one cache per detector) a scan's worker held 150 MB of them against the
+#: short-clip corpus with 300 distractor assets registered (every template-searched asset, at every frame size of
+#: the clips); this holds one clip's still searches of a few hundred assets.
+TEMPLATE_CACHE_BYTES = 64 * 2**20
+TEMPLATES = TemplateCache(TEMPLATE_CACHE_BYTES)
 #: A prepared asset's pictures: grey, opaque mask, RGB (its opaque area's box), the colour check's mask.
 Pictures = tuple[U8Array, npt.NDArray[np.bool_], U8Array, U8Array]
 
@@ -232,7 +239,9 @@ class AssetDetector:
             "features" if len(self.features) >= params.min_asset_keypoints else "template"
         )
         self.frame_params = params.local_params(params.frame_features)
-        self._templates: dict[tuple[bool, int, int, float], Template] = {}
+        #: this detector's part of the keys of :data:`TEMPLATES`: an object of its own (an id or a count could be
+        #: another detector's once this one is gone, or in another process)
+        self._token = object()
 
     # -- features ---------------------------------------------------------------------------
 
@@ -266,14 +275,11 @@ class AssetDetector:
         return Features(np.concatenate(kps), np.concatenate(des), (w, h))
 
     def nbytes(self) -> int:
-        """Bytes of the arrays this detector holds (pictures, masks, features; templates made so far)."""
+        """Bytes of the arrays this detector holds (pictures, masks, features; not the templates it made, which
+        the process's :data:`TEMPLATES` holds, bounded)."""
         arrays = [self.gray, self.alpha, self.rgb, self.chroma_mask]
         feats = [self.features, self.mirror_features]
-        made = sum(
-            t.picture.nbytes + sum(x.nbytes for x in (t.zero, t.mask) if x is not None)
-            for t in self._templates.values()
-        )
-        return sum(a.nbytes for a in arrays) + sum(f.keypoints.nbytes + f.descriptors.nbytes for f in feats) + made
+        return sum(a.nbytes for a in arrays) + sum(f.keypoints.nbytes + f.descriptors.nbytes for f in feats)
 
     def frame_features(self, frame: npt.NDArray[np.uint8]) -> Features:
         """The frame features :meth:`detect` uses (compute once, pass to every detector whose
@@ -391,14 +397,14 @@ class AssetDetector:
     def _template(self, mirrored: bool, scale: float, blur: float = 0.0) -> Template:
         """The (mirrored) asset resized by ``scale`` (and blurred) and its mask (None when all opaque).
 
-        The coarse search's templates (blurred, for the reduced frame: small) are cached, since every frame
-        searches the same scales; the refinement's full-size ones are not (up to 2x the asset, many scales).
+        The coarse search's templates (blurred, for the reduced frame: small) are kept in the process's
+        :data:`TEMPLATES`, since every frame of a size searches the same scales; the refinement's full-size ones
+        are not (up to 2x the asset, many scales).
         """
         h, w = self.gray.shape
         th, tw = max(1, round(h * scale)), max(1, round(w * scale))
-        key = (mirrored, tw, th, blur)
-        found = self._templates.get(key)
-        if found is None:
+
+        def make() -> Template:
             g, a = (self.gray[:, ::-1], self.alpha[:, ::-1]) if mirrored else (self.gray, self.alpha)
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             t = np.asarray(cv2.resize(np.ascontiguousarray(g), (tw, th), interpolation=interp), np.uint8)
@@ -408,10 +414,9 @@ class AssetDetector:
                 cv2.resize(np.ascontiguousarray(a).astype(np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST),
                 np.uint8,
             )
-            found = Template.of(t, m)
-            if blur > 0:
-                self._templates[key] = found
-        return found
+            return Template.of(t, m)
+
+        return TEMPLATES.get((self._token, mirrored, tw, th, blur), make) if blur > 0 else make()
 
     # -- public -----------------------------------------------------------------------------
 

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Image", "Template", "ncc"]
+__all__ = ["Image", "Template", "TemplateCache", "ncc"]
 
 U8Array = npt.NDArray[np.uint8]
 F32Array = npt.NDArray[np.float32]
@@ -40,6 +43,44 @@ class Template:
     def shape(self) -> tuple[int, int]:
         h, w = self.picture.shape
         return h, w
+
+    @property
+    def nbytes(self) -> int:
+        return self.picture.nbytes + sum(x.nbytes for x in (self.mask, self.zero) if x is not None)
+
+
+class TemplateCache:
+    """Prepared templates kept for the next search, for every asset of the process together: the least recently
+    used are dropped once they hold more than ``limit`` bytes, so that memory stays bounded whatever the number of
+    assets searched (one cache per detector grew with every asset and every frame size searched). Thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: OrderedDict[Hashable, Template] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], Template]) -> Template:
+        """The template kept under ``key``, else ``make()``'s, kept."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        made = make()
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = made
+                self._bytes += made.nbytes
+                while self._bytes > self.limit:
+                    _, old = self._entries.popitem(last=False)
+                    self._bytes -= old.nbytes
+        return made
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the templates kept."""
+        return self._bytes
 
 
 class Image:
