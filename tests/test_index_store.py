@@ -259,6 +259,41 @@ def test_a_changed_asset_file_still_stops_a_scan_with_an_index_on_disk(
         registry.dispose()
 
 
+def test_a_scan_with_an_index_on_disk_checks_the_assets_without_reading_their_pictures(
+    sample_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver of a scan refuses a changed asset by its sha256 alone: its workers match with the index's copies
+    of the pictures, so reading every asset's picture (~0.5 MB a registered overlay, all held at once) bought
+    nothing. An asset path that became a FIFO is refused at once, not waited on."""
+    import os
+
+    from provenance.audit import references
+    from provenance.errors import ReferenceChangedError
+
+    moved = tmp_path / "registry"
+    shutil.copytree(SAMPLE / "registry", moved)
+    registry = Registry(f"sqlite:///{tmp_path / 'moved.db'}")
+    try:
+        import_manifest_file(registry, moved / "manifest.yaml")
+        first = scan(registry, SAMPLE / "dataset" / "clean", PARAMS)  # the index is on disk now
+
+        def refused(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("an asset's picture was read")
+
+        monkeypatch.setattr(references, "load_asset", refused)
+        monkeypatch.setattr(references, "asset_array", refused)
+        again = scan(registry, SAMPLE / "dataset" / "clean", PARAMS)
+        assert [c.layers for c in again.clips] == [c.layers for c in first.clips]
+
+        target = moved / "assets" / sorted((SAMPLE / "registry" / "assets").glob("*.png"))[0].name
+        target.unlink()
+        os.mkfifo(target)
+        with pytest.raises(ReferenceChangedError, match=target.name):
+            scan(registry, SAMPLE / "dataset" / "clean", PARAMS)
+    finally:
+        registry.dispose()
+
+
 @pytest.mark.postgres
 def test_a_postgresql_registry_keeps_its_index_under_the_configured_folder(pg_url: str, tmp_path: Path) -> None:
     get_settings.cache_clear()

@@ -19,11 +19,11 @@ from provenance.audit.clip import store_clip
 from provenance.audit.indexdir import ensure_index
 from provenance.audit.references import (
     Progress,
+    check_assets,
     engine_id,
     ensure_fingerprints,
     load_infos,
     match_key,
-    reference_assets,
     require_references,
 )
 from provenance.audit.reviews import load_reviews
@@ -126,7 +126,7 @@ def scan(
     local = executor.workers if isinstance(executor, LocalExecutor) else workers if executor is None else 1
     ensure_fingerprints(registry, params, progress, workers=local)
     infos = load_infos(registry)
-    reference_assets(registry, infos)  # every asset is read again by the workers: refuse a changed one here, once
+    check_assets(registry, infos)  # the workers match with the index's copies: refuse a changed asset here, once
     with registry.session() as session:
         digest = registry_digest(session)
     key = match_key(registry, params)
