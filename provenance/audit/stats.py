@@ -58,7 +58,7 @@ def registry_facts(registry: Registry, params: EngineParams, *, measure_index: b
                 "bytes": sum(f.stat().st_size for f in directory.iterdir()),
                 "ready_s": round(ready, 3),
                 "open_s": round(opened_s, 3),
-                # what each worker holds of its own (the rest is mapped): no more than the templates it made
+                # what each worker holds of its own (the rest is mapped; its templates are a bounded cache apart)
                 "private_bytes": opened.private_bytes(),
             }
     return facts

@@ -329,7 +329,8 @@ class ReferenceIndex:
 
     def private_bytes(self) -> int:
         """Bytes of :meth:`memory` that this process holds of its own, not mapped from an index directory: the
-        asset detectors' arrays and their shortlist when they were built here, the templates made so far."""
+        asset detectors' arrays and their shortlist when they were built here (not the templates the searches make:
+        those are the process's, bounded, :data:`~provenance.engine.assets.TEMPLATES`)."""
         mapped = 0
         for _, d in self.assets:
             feats = (d.features, d.mirror_features)
