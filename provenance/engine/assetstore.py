@@ -55,26 +55,35 @@ def asset_facts(params: AssetParams) -> dict[str, Any]:
 def save_assets(
     directory: Path, detectors: Sequence[AssetDetector], shortlist: AssetShortlist
 ) -> dict[str, npt.NDArray[Any]]:
-    """Write the shortlist's search into ``directory``; the arrays to store beside it (name: array), for
-    :func:`open_assets`."""
+    """Write the shortlist's search and the detectors' pictures into ``directory``; the (small) arrays to store
+    beside them (name: array), for :func:`open_assets`. The pictures are written one detector's at a time, never
+    joined in memory (a full-frame overlay's are ~1.4 MB)."""
     owner = shortlist.save(directory / _VOTES)
     sides = PackedFeatures.pack([f for d in detectors for f in (d.features, d.mirror_features)])
-
-    def cat(parts: list[npt.NDArray[Any]], tail: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
-        return np.concatenate([p.reshape(-1, *tail) for p in parts]) if parts else np.zeros((0, *tail), dtype)
-
+    _write_parts(directory / "asset_gray.npy", [d.gray for d in detectors], (), np.uint8)
+    _write_parts(directory / "asset_alpha.npy", [d.alpha for d in detectors], (), np.bool_)
+    _write_parts(directory / "asset_rgb.npy", [d.rgb for d in detectors], (3,), np.uint8)
+    _write_parts(directory / "asset_chroma.npy", [d.chroma_mask for d in detectors], (), np.uint8)
     return {
         "asset_shapes": np.array([d.gray.shape for d in detectors], np.int64).reshape(len(detectors), 2),
-        "asset_gray": cat([d.gray for d in detectors], (), np.uint8),
-        "asset_alpha": cat([d.alpha for d in detectors], (), np.bool_),
-        "asset_rgb": cat([d.rgb for d in detectors], (3,), np.uint8),
-        "asset_chroma": cat([d.chroma_mask for d in detectors], (), np.uint8),
         "asset_keypoints": sides.keypoints,
         "asset_descriptors": sides.descriptors,
         "asset_offsets": sides.offsets,
         "asset_sizes": sides.sizes,
         "asset_votes_owner": owner.astype(np.int64),
     }
+
+
+def _write_parts(path: Path, parts: Sequence[npt.NDArray[Any]], tail: tuple[int, ...], dtype: Any) -> None:
+    """``np.save(path, np.concatenate(parts))`` (each part flattened to rows of ``tail``), copied in part by part."""
+    rows = [p.reshape(-1, *tail) for p in parts]
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(sum(len(r) for r in rows), *tail))
+    at = 0
+    for r in rows:
+        out[at : at + len(r)] = r
+        at += len(r)
+    out.flush()
+    del out
 
 
 def open_assets(
