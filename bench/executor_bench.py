@@ -65,6 +65,7 @@ def _index_memory(url: str) -> dict[str, float]:
     import psutil
 
     from provenance.audit import build_index, index_payload
+    from provenance.audit.references import asset_picture
     from provenance.engine import EngineParams, FootagePrint
     from rightsdb import Registry
 
@@ -82,7 +83,7 @@ def _index_memory(url: str) -> dict[str, float]:
             ref_seconds += float(fp.duration_s)
             payload_bytes += sum(len(b) for b in data)
         else:
-            payload_bytes += int(data.nbytes)
+            payload_bytes += int(asset_picture(data).nbytes)  # read now: the payload holds the file
     gc.collect()
     before = psutil.Process().memory_info().rss
     t0 = time.perf_counter()

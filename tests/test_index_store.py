@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -521,6 +522,42 @@ def test_changed_generic_stretches_make_the_whole_index_built_again_then_it_is_e
     assert keys[:-1] == [m.key for m in open_index_dir(cut, PARAMS).refs] and keys[-1].startswith("extra2-work::")
     times = opened.prints[keys.index(f"pw-pong::{pong}")].timestamps
     assert len(times) and float(np.min(times)) > 5.0  # the generic stretch stays out of the extended index
+
+
+def test_an_index_built_to_be_written_holds_its_assets_pictures_in_files(
+    sample_registry: Registry, tmp_path: Path
+) -> None:
+    """The payload holds the asset files, not their pictures, and an index built to be written keeps each asset's
+    pictures in files as it is prepared (a registry of thousands of overlays did not fit in memory while its index
+    was written): the same pictures, features and matches as an index built in memory; the spill folder is
+    removed after, and one left by a process that is gone is removed when the registry's next index is written."""
+    from provenance.audit.references import AssetFile, build_index
+
+    payload = index_payload(sample_registry)
+    assets = [data for kind, _, _, data in payload if kind == "asset"]
+    assert assets and all(isinstance(data, AssetFile) for data in assets)
+    built = build_index(PARAMS, payload)
+    (tmp_path / "spill").mkdir()
+    spilled = build_index(PARAMS, payload, tmp_path / "spill")
+    assert [m for m, _ in spilled.assets] == [m for m, _ in built.assets]
+    for (_, a), (_, b) in zip(built.assets, spilled.assets, strict=True):
+        for x, y in ((a.gray, b.gray), (a.alpha, b.alpha), (a.rgb, b.rgb), (a.chroma_mask, b.chroma_mask)):
+            assert isinstance(y.base, np.memmap) and np.array_equal(x, y)
+        for fa, fb in ((a.features, b.features), (a.mirror_features, b.mirror_features)):
+            assert np.array_equal(fa.keypoints, fb.keypoints) and np.array_equal(fa.descriptors, fb.descriptors)
+    stream = SAMPLE / "dataset" / "streams" / "nightowl_highlight.mp4"
+    found = raw_matches(match_clip(stream, spilled))
+    assert found == raw_matches(match_clip(stream, built)) and found["assets"]
+
+    root = tmp_path / "indexes"
+    left = root / ".spill-999999999-gone"  # no such process
+    left.mkdir(parents=True)
+    mine = root / f".spill-{os.getpid()}-other"  # a write of this process's own, under way
+    mine.mkdir()
+    write_index_dir(PARAMS, payload, root / "x")
+    assert not list(root.glob(".spill-*-x"))  # its own: removed once written
+    indexdir._prune(root, root / "x")  # as the registry's next index written does
+    assert not left.exists() and mine.exists()
 
 
 def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(

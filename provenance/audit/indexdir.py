@@ -211,9 +211,23 @@ def write_index_dir(
     """Build the index of ``payload`` and write it, with the references' sound (and ``state``: what it was built
     from, :func:`registry_state`), into ``directory`` (created); with ``infos``, what the streamers' VODs show of
     other works too (:func:`vod_findings`)."""
-    index = build_index(params, payload)
-    shown = vod_findings(index, infos) if infos is not None else {}
-    save_index(index, directory, _audio_files(index, state) | {SHOWN: shown_file(shown)})
+    with _spill(directory) as spill:
+        index = build_index(params, payload, spill)
+        shown = vod_findings(index, infos) if infos is not None else {}
+        save_index(index, directory, _audio_files(index, state) | {SHOWN: shown_file(shown)})
+
+
+@contextlib.contextmanager
+def _spill(directory: Path) -> Iterator[Path]:
+    """A folder beside ``directory`` for the assets' pictures while its index is built and written: removed after,
+    or by :func:`_prune` once the process that made it is gone (a dot name: never taken for an index directory)."""
+    folder = directory.parent / f".spill-{os.getpid()}-{directory.name.lstrip('.')}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def extend_index_dir(
@@ -363,6 +377,10 @@ def _prune(root: Path, current: Path) -> None:
         shutil.rmtree(d, ignore_errors=True)
     for d in root.glob(".building-*"):
         pid = d.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+    for d in root.glob(".spill-*"):
+        pid = d.name.split("-")[1]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(d, ignore_errors=True)
 

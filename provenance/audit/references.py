@@ -12,10 +12,12 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from provenance import ENGINE_NAME, __version__
 from provenance.audit.packfile import ASSET_ALGORITHM, asset_array
@@ -29,6 +31,8 @@ from provenance.engine import (
     fingerprint_footage,
     load_asset,
 )
+from provenance.engine.assets import AssetDetector
+from provenance.engine.assetstore import AssetSpill
 from provenance.engine.audio import AudioPrint
 from provenance.errors import EmptyRegistryError, ReferenceChangedError, ScanError
 from provenance.report import RefInfo, Terms
@@ -220,7 +224,8 @@ def load_infos(registry: Registry) -> dict[str, RefInfo]:
 IndexPayload = list[tuple[str, str, str, Any]]
 """What a :class:`ReferenceIndex` is built from, as plain data that pickles (the index holds OpenCV matchers,
 which do not): ``(kind, key, layer, data)`` by work and path, ``data`` the stored footage print's
-``(timestamps, data, quality)`` blobs or an asset's RGBA array; ``kind`` ``audio`` (after them) the stored audio
+``(timestamps, data, quality)`` blobs or an asset's RGBA array (or its :class:`AssetFile`, read when the index is
+built); ``kind`` ``audio`` (after them) the stored audio
 print's blobs of a reference with sound."""
 
 
@@ -238,7 +243,9 @@ def index_payload(
         infos = {key: info for key, info in infos.items() if key in only}
     shas = None if only is None else {info.sha256 for info in infos.values()}
     prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, shas)
-    assets = reference_assets(registry, infos)
+    check_assets(registry, infos)  # fail closed before anything is built; each file is read (and checked) then
+    packed = pack_references(registry)
+    assets = reference_assets(registry, {k: i for k, i in infos.items() if i.reference_id in packed}) if packed else {}
     payload: IndexPayload = []
     for key, info in sorted(infos.items()):  # by work and path: the index is the same whatever the import order
         if info.kind == "footage":
@@ -247,7 +254,7 @@ def index_payload(
                 raise ScanError(f"reference {info.path} of work {info.work} has no fingerprint; run the scan again")
             payload.append(("footage", key, info.layer, stored))
         elif info.kind == "asset":
-            payload.append(("asset", key, info.layer, assets[key]))
+            payload.append(("asset", key, info.layer, assets[key] if key in assets else AssetFile(info)))
     sounds = [(key, info.kind, info.layer, info.sha256) for key, info in sorted(infos.items())]
     payload += audio_payload(registry, sounds, only is not None)
     return without_generic(payload, generic_stretches(registry))
@@ -367,17 +374,45 @@ def check_assets(registry: Registry, infos: dict[str, RefInfo]) -> None:
             raise ReferenceChangedError(_changed(info.work, info.path, info.location))
 
 
-def build_index(params: EngineParams, payload: IndexPayload) -> ReferenceIndex:
-    """The in-memory reference index from :func:`index_payload` (in any process: no database needed)."""
+def build_index(params: EngineParams, payload: IndexPayload, spill: Path | None = None) -> ReferenceIndex:
+    """The in-memory reference index from :func:`index_payload` (in any process: no database needed).
+
+    With ``spill`` (an empty folder that outlives the index), the assets' pictures are kept in files there as each
+    asset is prepared, not in memory (:class:`~provenance.engine.assetstore.AssetSpill`): an index that is built to
+    be written holds one asset's pictures at a time, not all of them."""
     index = AuditIndex(params)
+    spilled = AssetSpill(spill) if spill is not None else None
+    keys: list[tuple[str, str, str]] = []
     for kind, key, layer, data in payload:
         if kind == "footage":
             index.add_footage(key, layer, FootagePrint.from_payload(*data), group=key.split("::", 1)[0])
         elif kind == "audio":
             index.audio.add(key, layer, AudioPrint.from_payload(*data))
+        elif spilled is None:
+            index.add_asset(key, layer, asset_picture(data), group=key.split("::", 1)[0])  # its work (ref_key)
         else:
-            index.add_asset(key, layer, data, group=key.split("::", 1)[0])  # its work (ref_key)
+            spilled.add(AssetDetector(asset_picture(data), index.asset_params))
+            keys.append((key, layer, key.split("::", 1)[0]))
+    if spilled is not None:
+        for (key, layer, group), detector in zip(keys, spilled.detectors(), strict=True):
+            index.add_prepared(key, layer, detector, group)
     return index
+
+
+@dataclass(frozen=True)
+class AssetFile:
+    """An asset reference's file in a payload, read when the index is built (:func:`verified_asset`: checked
+    against the sha256 imported): a payload of thousands of assets does not hold their pictures."""
+
+    info: RefInfo
+
+    def load(self) -> npt.NDArray[np.uint8]:
+        return np.asarray(verified_asset(self.info), np.uint8)
+
+
+def asset_picture(data: Any) -> npt.NDArray[np.uint8]:
+    """An asset's RGBA picture from its payload ``data``: the picture, or an :class:`AssetFile` read now."""
+    return data.load() if isinstance(data, AssetFile) else np.asarray(data, np.uint8)
 
 
 def load_index(

@@ -37,9 +37,9 @@ import numpy.typing as npt
 
 from provenance.engine.assets import AssetDetector, AssetParams
 from provenance.engine.bank import AssetShortlist, PackedFeatures
-from provenance.engine.features import LocalParams
+from provenance.engine.features import Features, LocalParams
 
-__all__ = ["asset_facts", "open_assets", "save_assets"]
+__all__ = ["AssetSpill", "asset_facts", "open_assets", "save_assets"]
 
 Load = Callable[[str], npt.NDArray[Any]]
 
@@ -100,16 +100,67 @@ def open_assets(
         raise ValueError(f"asset arrays do not add up: {shapes.shape} shapes, {len(sides)} sides for {count} assets")
     if int(starts[-1]) != len(gray):
         raise ValueError(f"asset pictures hold {len(gray)} pixels, their shapes {int(starts[-1])}")
-    detectors = []
-    for a in range(count):
-        h, w = (int(v) for v in shapes[a])
-        s, e = int(starts[a]), int(starts[a + 1])
-        pictures = (gray[s:e].reshape(h, w), alpha[s:e].reshape(h, w), rgb[s:e].reshape(h, w, 3))
-        detectors.append(
-            AssetDetector.prepared(params, (*pictures, chroma[s:e].reshape(h, w)), (sides[2 * a], sides[2 * a + 1]))
-        )
+    pairs = [(sides[2 * a], sides[2 * a + 1]) for a in range(count)]
+    detectors = _prepared(params, [(int(h), int(w)) for h, w in shapes], (gray, alpha, rgb, chroma), pairs)
     votes = directory / _VOTES
     matcher = votes if votes.exists() else None
     if (matcher is None) != (len(owner) == 0):
         raise ValueError(f"asset shortlist: {len(owner)} owners, search {'absent' if matcher is None else 'present'}")
     return detectors, AssetShortlist.opened(count, owner, matcher, local, vote_distance)
+
+
+#: the pictures a detector holds, in the order of :data:`~provenance.engine.assets.Pictures`: (name, dtype, tail)
+_PICTURES = (("gray", np.uint8, ()), ("alpha", np.bool_, ()), ("rgb", np.uint8, (3,)), ("chroma", np.uint8, ()))
+
+
+class AssetSpill:
+    """Detectors prepared for an index that is being written, their pictures kept in files of ``folder`` (one per
+    picture, each detector's appended) instead of in memory: a full-frame overlay's pictures are ~1.4 MB, so a
+    registry of thousands of them did not fit while its index was written. :meth:`detectors` gives them back over
+    the files (memory-mapped), their features as they were.
+
+    ``add`` each detector, then ``detectors()`` once; the folder must outlive the detectors' use (a file removed
+    while mapped stays readable on POSIX)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._kept: list[tuple[AssetParams, tuple[int, int], tuple[Features, Features]]] = []
+
+    def add(self, detector: AssetDetector) -> None:
+        pictures = (detector.gray, detector.alpha, detector.rgb, detector.chroma_mask)
+        for picture, (name, dtype, _) in zip(pictures, _PICTURES, strict=True):
+            with open(self.folder / f"{name}.raw", "ab") as out:
+                out.write(np.ascontiguousarray(picture, dtype).tobytes())
+        h, w = detector.gray.shape
+        self._kept.append((detector.params, (h, w), (detector.features, detector.mirror_features)))
+
+    def detectors(self) -> list[AssetDetector]:
+        area = sum(h * w for _, (h, w), _ in self._kept)
+        if not area:
+            return []
+        gray, alpha, rgb, chroma = (
+            np.memmap(self.folder / f"{n}.raw", dtype, "r", shape=(area, *tail)) for n, dtype, tail in _PICTURES
+        )
+        params = {p for p, _, _ in self._kept}
+        if len(params) != 1:
+            raise ValueError("assets spilled with different parameters")
+        shapes = [shape for _, shape, _ in self._kept]
+        return _prepared(params.pop(), shapes, (gray, alpha, rgb, chroma), [sides for _, _, sides in self._kept])
+
+
+def _prepared(
+    params: AssetParams,
+    shapes: Sequence[tuple[int, int]],
+    pictures: tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]],
+    sides: Sequence[tuple[Features, Features]],
+) -> list[AssetDetector]:
+    """The detectors whose pictures (grey, mask, RGB, colour-check mask) lie one after another in the flat
+    ``pictures`` (asset ``a`` from the sum of the areas before it), as views."""
+    gray, alpha, rgb, chroma = pictures
+    out, start = [], 0
+    for (h, w), pair in zip(shapes, sides, strict=True):
+        end = start + h * w
+        views = (gray[start:end].reshape(h, w), alpha[start:end].reshape(h, w), rgb[start:end].reshape(h, w, 3))
+        out.append(AssetDetector.prepared(params, (*views, chroma[start:end].reshape(h, w)), pair))
+        start = end
+    return out

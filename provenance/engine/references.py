@@ -272,7 +272,13 @@ class ReferenceIndex:
     def add_asset(self, key: str, layer: str, rgba: npt.NDArray[np.uint8], group: str = "") -> None:
         """A registered still; ``group`` (its work) says which other assets are evidence for the same thing:
         two assets of different groups found at the same place as strongly are evidence for neither."""
-        self.assets.append((RefMeta(key, layer, group), AssetDetector(rgba, self.asset_params)))
+        self.add_prepared(key, layer, AssetDetector(rgba, self.asset_params), group)
+
+    def add_prepared(self, key: str, layer: str, detector: AssetDetector, group: str = "") -> None:
+        """A registered still whose detector is prepared already (with :attr:`asset_params`), as :meth:`add_asset`."""
+        if detector.params != self.asset_params:
+            raise ConfigError("add_prepared: the detector was prepared with other asset parameters")
+        self.assets.append((RefMeta(key, layer, group), detector))
         self._shortlist = None
         self.distinct_cache.clear()
 
