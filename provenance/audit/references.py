@@ -225,8 +225,7 @@ IndexPayload = list[tuple[str, str, str, Any]]
 """What a :class:`ReferenceIndex` is built from, as plain data that pickles (the index holds OpenCV matchers,
 which do not): ``(kind, key, layer, data)`` by work and path, ``data`` the stored footage print's
 ``(timestamps, data, quality)`` blobs or an asset's RGBA array (or its :class:`AssetFile`, read when the index is
-built); ``kind`` ``audio`` (after them) the stored audio
-print's blobs of a reference with sound."""
+built); ``kind`` ``audio`` (after them) the stored audio print's blobs of a reference with sound."""
 
 
 def index_payload(
@@ -243,7 +242,7 @@ def index_payload(
         infos = {key: info for key, info in infos.items() if key in only}
     shas = None if only is None else {info.sha256 for info in infos.values()}
     prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, shas)
-    check_assets(registry, infos)  # fail closed before anything is built; each file is read (and checked) then
+    check_assets(registry, infos)  # fail closed before anything is built (each file is checked again when read)
     packed = pack_references(registry)
     assets = reference_assets(registry, {k: i for k, i in infos.items() if i.reference_id in packed}) if packed else {}
     payload: IndexPayload = []

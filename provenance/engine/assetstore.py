@@ -52,6 +52,15 @@ def asset_facts(params: AssetParams) -> dict[str, Any]:
     return out
 
 
+#: the pictures a detector holds, in the order of :data:`~provenance.engine.assets.Pictures`: (name, dtype, tail),
+#: stored as ``asset_{name}.npy``
+_PICTURES = (("gray", np.uint8, ()), ("alpha", np.bool_, ()), ("rgb", np.uint8, (3,)), ("chroma", np.uint8, ()))
+
+
+def _pictures(detector: AssetDetector) -> tuple[npt.NDArray[Any], ...]:
+    return (detector.gray, detector.alpha, detector.rgb, detector.chroma_mask)
+
+
 def save_assets(
     directory: Path, detectors: Sequence[AssetDetector], shortlist: AssetShortlist
 ) -> dict[str, npt.NDArray[Any]]:
@@ -60,10 +69,8 @@ def save_assets(
     joined in memory (a full-frame overlay's are ~1.4 MB)."""
     owner = shortlist.save(directory / _VOTES)
     sides = PackedFeatures.pack([f for d in detectors for f in (d.features, d.mirror_features)])
-    _write_parts(directory / "asset_gray.npy", [d.gray for d in detectors], (), np.uint8)
-    _write_parts(directory / "asset_alpha.npy", [d.alpha for d in detectors], (), np.bool_)
-    _write_parts(directory / "asset_rgb.npy", [d.rgb for d in detectors], (3,), np.uint8)
-    _write_parts(directory / "asset_chroma.npy", [d.chroma_mask for d in detectors], (), np.uint8)
+    for k, (name, dtype, tail) in enumerate(_PICTURES):
+        _write_parts(directory / f"asset_{name}.npy", [_pictures(d)[k] for d in detectors], tail, dtype)
     return {
         "asset_shapes": np.array([d.gray.shape for d in detectors], np.int64).reshape(len(detectors), 2),
         "asset_keypoints": sides.keypoints,
@@ -109,10 +116,6 @@ def open_assets(
     return detectors, AssetShortlist.opened(count, owner, matcher, local, vote_distance)
 
 
-#: the pictures a detector holds, in the order of :data:`~provenance.engine.assets.Pictures`: (name, dtype, tail)
-_PICTURES = (("gray", np.uint8, ()), ("alpha", np.bool_, ()), ("rgb", np.uint8, (3,)), ("chroma", np.uint8, ()))
-
-
 class AssetSpill:
     """Detectors prepared for an index that is being written, their pictures kept in files of ``folder`` (one per
     picture, each detector's appended) instead of in memory: a full-frame overlay's pictures are ~1.4 MB, so a
@@ -127,8 +130,7 @@ class AssetSpill:
         self._kept: list[tuple[AssetParams, tuple[int, int], tuple[Features, Features]]] = []
 
     def add(self, detector: AssetDetector) -> None:
-        pictures = (detector.gray, detector.alpha, detector.rgb, detector.chroma_mask)
-        for picture, (name, dtype, _) in zip(pictures, _PICTURES, strict=True):
+        for picture, (name, dtype, _) in zip(_pictures(detector), _PICTURES, strict=True):
             with open(self.folder / f"{name}.raw", "ab") as out:
                 out.write(np.ascontiguousarray(picture, dtype).tobytes())
         h, w = detector.gray.shape
