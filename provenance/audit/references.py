@@ -380,7 +380,7 @@ def build_index(params: EngineParams, payload: IndexPayload, spill: Path | None 
     asset is prepared, not in memory (:class:`~provenance.engine.assetstore.AssetSpill`): an index that is built to
     be written holds one asset's pictures at a time, not all of them."""
     index = AuditIndex(params)
-    spilled = AssetSpill(spill) if spill is not None else None
+    spilled = AssetSpill(spill, index.asset_params) if spill is not None else None
     keys: list[tuple[str, str, str]] = []
     for kind, key, layer, data in payload:
         if kind == "footage":

@@ -122,32 +122,32 @@ class AssetSpill:
     registry of thousands of them did not fit while its index was written. :meth:`detectors` gives them back over
     the files (memory-mapped), their features as they were.
 
-    ``add`` each detector, then ``detectors()`` once; the folder must outlive the detectors' use (a file removed
-    while mapped stays readable on POSIX)."""
+    ``add`` each detector (prepared with ``params``), then ``detectors()`` once; the folder must outlive the
+    detectors' use (a file removed while mapped stays readable on POSIX)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, params: AssetParams) -> None:
         self.folder = folder
-        self._kept: list[tuple[AssetParams, tuple[int, int], tuple[Features, Features]]] = []
+        self.params = params
+        self._kept: list[tuple[tuple[int, int], tuple[Features, Features]]] = []
 
     def add(self, detector: AssetDetector) -> None:
+        if detector.params != self.params:
+            raise ValueError("a detector prepared with other asset parameters")
         for picture, (name, dtype, _) in zip(_pictures(detector), _PICTURES, strict=True):
             with open(self.folder / f"{name}.raw", "ab") as out:
                 out.write(np.ascontiguousarray(picture, dtype).tobytes())
         h, w = detector.gray.shape
-        self._kept.append((detector.params, (h, w), (detector.features, detector.mirror_features)))
+        self._kept.append(((h, w), (detector.features, detector.mirror_features)))
 
     def detectors(self) -> list[AssetDetector]:
-        area = sum(h * w for _, (h, w), _ in self._kept)
+        area = sum(h * w for (h, w), _ in self._kept)
         if not area:
             return []
         gray, alpha, rgb, chroma = (
             np.memmap(self.folder / f"{n}.raw", dtype, "r", shape=(area, *tail)) for n, dtype, tail in _PICTURES
         )
-        params = {p for p, _, _ in self._kept}
-        if len(params) != 1:
-            raise ValueError("assets spilled with different parameters")
-        shapes = [shape for _, shape, _ in self._kept]
-        return _prepared(params.pop(), shapes, (gray, alpha, rgb, chroma), [sides for _, _, sides in self._kept])
+        shapes, sides = zip(*self._kept, strict=True)
+        return _prepared(self.params, shapes, (gray, alpha, rgb, chroma), sides)
 
 
 def _prepared(
