@@ -113,6 +113,23 @@ def test_every_frame(backend: str) -> None:
         assert n == r.info.frame_count == 250
 
 
+def test_a_clip_s_headers_are_read_once_for_its_probe_and_its_frames(
+    monkeypatch: pytest.MonkeyPatch, media: dict[str, Path]
+) -> None:
+    """The PyAV reader decodes from the container its probe opened (a second decoding of the same reader opens the
+    file again): the same pictures, had the probe consumed any packet they would differ."""
+    opens: list[str] = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: opens.append(str(a[0])) or real_open(*a, **k))
+    with open_video(media["mp4"], "pyav", threads=False) as r:
+        first = [f.image for f in r.frames(fps=3.0)]
+        assert opens == [str(media["mp4"])]
+        again = [f.image for f in r.frames(fps=3.0)]
+    assert opens == [str(media["mp4"])] * 2
+    assert len(first) == len(again) == 12
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+
+
 @backends
 def test_shapes_and_dtypes(backend: str) -> None:
     with open_video(BIKES, backend) as r:

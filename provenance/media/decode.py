@@ -70,7 +70,16 @@ import numpy.typing as npt
 
 from provenance.errors import ConfigError, DecodeError
 from provenance.media.frames import Frame, VideoReader
-from provenance.media.probe import MediaInfo, MediaInput, MediaSource, media_input, open_container, opened, probe
+from provenance.media.probe import (
+    MediaInfo,
+    MediaInput,
+    MediaSource,
+    media_input,
+    open_container,
+    opened,
+    probe,
+    probe_open,
+)
 from provenance.media.readers import OpenCVReader, PyAVReader, rotate
 
 log = logging.getLogger(__name__)
@@ -109,8 +118,10 @@ def open_video(path: str | Path | MediaSource, backend: str = DEFAULT_BACKEND, *
         raise DecodeError(source.label, "is a directory")
     # raises DecodeError / NotMediaError; no first frame decoded for the rotation: the readers turn every frame as
     # its own display matrix says
-    info = probe(source, first_frame=False)
-    return BACKENDS[backend](source, info, threads=threads)
+    if backend != "pyav":
+        return BACKENDS[backend](source, probe(source, first_frame=False), threads=threads)
+    info, container = probe_open(source)  # the probe's container, decoded from: the file's headers read once
+    return PyAVReader(source, info, threads=threads, container=container)
 
 
 def iter_frames(

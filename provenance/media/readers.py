@@ -318,6 +318,16 @@ class PyAVReader(_ReaderBase):
 
     backend = "pyav"
 
+    def __init__(self, source: MediaInput, info: MediaInfo, *, threads: bool = True, container: Any = None) -> None:
+        super().__init__(source, info, threads=threads)
+        self._container = container  # opened by the probe, for the first decoding (closed with the reader)
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+        super().close()
+
     def _video_frames(
         self,
         fps: float | None,
@@ -330,8 +340,9 @@ class PyAVReader(_ReaderBase):
         from av.video.reformatter import VideoReformatter
 
         files = ExitStack()  # a source that is no plain file (a tar member) is read through its file object
+        container, self._container = self._container, None
         try:
-            container = open_container(files.enter_context(opened(self.source)))
+            container = container or open_container(files.enter_context(opened(self.source)))
         except (av.error.FFmpegError, OSError) as exc:
             files.close()
             raise DecodeError(self.name, f"cannot open: {exc}") from exc
