@@ -17,12 +17,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -31,6 +27,9 @@ from sqlmodel import Session
 
 from ._errors import StoreError
 from .faults import store_fault
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,9 @@ def normalize_url(url: str) -> str:
 
 
 def _alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    from alembic.config import Config  # alembic is imported where the schema is read or migrated (0.07 s): a scan's
+    # worker processes, which open a migrated registry, never import it
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
@@ -69,6 +71,8 @@ def _alembic_config(connection: Connection | None = None, url: str | None = None
 
 def head_revision() -> str:
     """The newest schema revision this code knows."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     if head is None:
         raise StoreError(f"no migrations found in {MIGRATIONS_DIR}")
@@ -149,6 +153,8 @@ class Registry:
     # -- schema ---------------------------------------------------------------------------------------------
     def current_revision(self) -> str | None:
         try:
+            from alembic.runtime.migration import MigrationContext
+
             with self.engine.connect() as conn:
                 return MigrationContext.configure(conn).get_current_revision()
         except OperationalError as exc:
@@ -165,6 +171,8 @@ class Registry:
             with self.engine.connect() as conn, conn.execution_options(**{_IMMEDIATE: True}).begin():
                 if self.dialect == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                from alembic import command
+
                 command.upgrade(_alembic_config(conn), revision)
         except SQLAlchemyError as exc:
             fault = store_fault(exc, f"migration of {self!r}")
