@@ -67,6 +67,27 @@ def test_a_clip_without_assets_is_searched_in_the_first_pass_frames_only(monkeyp
     assert len(searched) == 2 * len(range(0, len(frames), need))  # both assets, in each of those frames
 
 
+def test_shapes_ruled_out_in_every_first_pass_frame_are_not_searched_further(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean stream whose overlay is another streamer's colourway of the registered overlay's template: the first
+    pass matches the registered overlay's shape and its colours rule it out; nothing was found, so the other frames
+    are not searched (the second pass looks for what the first one found, and its look-alikes)."""
+    params = EngineParams()
+    frames = _kept("clean/pixelpanda_stream.mp4", params)
+    searched: list[tuple[int, bool]] = []  # (frame, shape found)
+    detect = AssetDetector.detect
+
+    def counted(self: AssetDetector, grey: npt.NDArray[np.uint8], *args: Any, **kwargs: Any) -> Any:
+        m = detect(self, grey, *args, **kwargs)
+        searched.append((next(i for i, (_, g, _) in enumerate(frames) if g is grey), m.found))
+        return m
+
+    monkeypatch.setattr(AssetDetector, "detect", counted)
+    assert find_assets(_index(params), frames) == []
+    need = params.asset_min_frames
+    assert any(found for _, found in searched)  # a shape was matched...
+    assert {i for i, _ in searched} == set(range(0, len(frames), need))  # ...and the other frames left alone
+
+
 @pytest.mark.parametrize("clip", ["streams/nightowl_highlight.mp4", "clean/bikes.mp4"])
 def test_the_still_picture_is_the_median_of_the_frames(clip: str) -> None:
     """The sorting network's still picture is np.median's, converted to uint8, for every number of real frames

@@ -21,9 +21,12 @@ A clip's frames are searched in two passes. An asset must be found in ``asset_mi
 and what is shown (a HUD, an overlay, a logo) is shown for a stretch of the clip, so every ``need`` consecutive
 frames of those it is found in hold one of the frames ``need`` apart: the first pass searches every asset in
 those frames only (frames 0, 2, 4... for two), the second searches the other frames for the assets whose shapes
-the first pass found (colour not checked yet, so that a look-alike that would veto a find is searched too). A
-clean clip's frames are searched for no asset in the second pass: on the short-clip corpus's 858 (clip, asset)
-pairs, 35 % fewer frame searches, and none of the 195 assets found in two frames or more was missed.
+the first pass found (colour not checked yet, so that a look-alike that would veto a find is searched too), when
+the first pass found an asset: what is shown is found in one of its frames, so a clip where the first pass found
+only shapes that their colours or their look-alikes ruled out is searched no further (a look-alike overlay in a
+clean stream, a HUD's shape matched by a game's other screens). A clean clip's frames are searched for no asset in
+the second pass: on the short-clip corpus's 858 (clip, asset) pairs, 35 % fewer frame searches, and none of the
+195 assets found in two frames or more was missed.
 
 An asset found where another asset (of another work) matches as strongly is evidence for neither: one overlay
 template in two colourways, a logo on two holders' assets. A found asset must beat every other asset's shape match
@@ -104,6 +107,8 @@ def find_assets(index: ReferenceIndex, frames: list[Frame]) -> list[AssetHit]:
                 search.verify(i, _by_asset(extra))
         seen.update(search.shapes)
         search.finish(i)
+    if not any(search.found.values()):
+        return []  # nothing shown: a shape whose colours or look-alikes ruled it out in every frame searched is none
     for k, i in enumerate(second_pass):
         search.start(len(second_pass) - k - 1)
         search.verify(i, {a: _BOTH for a in sorted(seen)})
