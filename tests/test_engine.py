@@ -37,6 +37,26 @@ def test_footage_print_round_trips_through_its_payload(prints: dict[str, Footage
     assert 170 <= len(fp.timestamps) <= 181
 
 
+def test_an_index_built_from_stored_prints_holds_their_blobs_once(prints: dict[str, FootagePrint]) -> None:
+    """A print read from its blobs views them (hashes, quality, descriptors), and the index built from it keeps those
+    views: its feature bank's descriptors are the stored blob's bytes, not a second copy (an index write held every
+    descriptor twice: the payload and the prints made from it). The matches are the same as from the print itself."""
+    fp = prints["pong"]
+    ts, data, quality = fp.to_payload()
+    back = FootagePrint.from_payload(ts, data, quality)
+    assert np.shares_memory(back.hashes, np.frombuffer(data, np.uint8))
+    assert np.shares_memory(back.quality, np.frombuffer(quality, np.uint8))
+    assert all(np.shares_memory(f.descriptors, np.frombuffer(data, np.uint8)) for f in back.local_features)
+    built = ReferenceIndex(EngineParams())
+    built.add_footage("pong", "game", back)
+    assert all(np.shares_memory(f.descriptors, np.frombuffer(data, np.uint8)) for f in built.prints[0].local_features)
+    fresh = ReferenceIndex(EngineParams())
+    fresh.add_footage("pong", "game", fp)
+    clip = SAMPLE / "dataset" / "retro" / "pong_fast_gamma.mp4"
+    a, b = match_clip(clip, built), match_clip(clip, fresh)
+    assert a.footage and a.footage == b.footage
+
+
 def test_corrupt_payload_is_refused(prints: dict[str, FootagePrint]) -> None:
     ts, data, quality = prints["pong"].to_payload()
     with pytest.raises(ConfigError, match="quality"):

@@ -171,8 +171,11 @@ class Features:
         return head + body + tail
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Features:
-        """Inverse of :meth:`to_bytes`; raises FingerprintError on malformed input."""
+    def from_bytes(cls, data: bytes | memoryview) -> Features:
+        """Inverse of :meth:`to_bytes`; raises FingerprintError on malformed input.
+
+        The descriptors (four fifths of the bytes) are read-only views of ``data``, not copies: the features of a
+        stored print share its memory (an index built from stored prints held every descriptor twice)."""
         feats, used = cls._parse(memoryview(data), 0)
         if used != len(data):
             raise FingerprintError(f"features: {len(data) - used} trailing bytes")
@@ -193,7 +196,7 @@ class Features:
             raise FingerprintError("features: truncated body")
         kp = np.frombuffer(buf, dtype="<f4", count=n * 2, offset=off).astype(np.float32).reshape(n, 2)
         off += n * 8
-        de = np.frombuffer(buf, dtype=np.uint8, count=n * 32, offset=off).copy().reshape(n, 32)
+        de = np.frombuffer(buf, dtype=np.uint8, count=n * 32, offset=off).reshape(n, 32)
         off += n * 32
         mirror: Features | None = None
         if has_mirror:

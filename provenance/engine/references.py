@@ -75,7 +75,10 @@ class FootagePrint:
 
     @classmethod
     def from_payload(cls, timestamps: bytes, data: bytes, quality: bytes) -> FootagePrint:
-        ts = np.frombuffer(timestamps, "<f4").astype(np.float32)
+        """The print of :meth:`to_payload`'s blobs. Its hashes, quality and descriptors are read-only views of the
+        blobs, not copies: an index built from stored prints holds each once (with copies, a write of an index held
+        the payload and the prints made from it, every descriptor twice)."""
+        ts = np.frombuffer(timestamps, "<f4").astype(np.float32, copy=False)
         n_head = 3
         head = np.frombuffer(data, "<u4", count=n_head)
         n, r, m = (int(x) for x in head)
@@ -85,14 +88,15 @@ class FootagePrint:
         off = 4 * (n_head + m)
         local_times = np.frombuffer(data, "<f4", count=m, offset=off).astype(np.float32)
         off += 4 * m
-        hashes = np.frombuffer(data, np.uint8, count=n * r * 32, offset=off).reshape(n, r, 32).copy()
+        hashes = np.frombuffer(data, np.uint8, count=n * r * 32, offset=off).reshape(n, r, 32)
         off += n * r * 32
         feats = []
+        view = memoryview(data)
         for length in lens:
-            feats.append(Features.from_bytes(data[off : off + int(length)]))
+            feats.append(Features.from_bytes(view[off : off + int(length)]))
             off += int(length)
         duration = float(np.frombuffer(data, "<f8", count=1, offset=off)[0])
-        q = np.frombuffer(quality, np.uint8).copy()
+        q = np.frombuffer(quality, np.uint8)
         if q.size != n * r:
             raise ConfigError(f"stored fingerprint has {q.size} quality values, expected {n * r}")
         q = q.reshape(n, r)
