@@ -20,7 +20,7 @@ On >= 30 minutes of 720p H.264 footage (:mod:`footage720`, built from the seeded
 
 Wall time is the subprocess's, start to exit (interpreter start, imports and worker start-up included, as a
 user would wait); CPU time is the user + system time of its whole process tree. Peak memory is the largest sum
-of PSS (else RSS) over the subprocess and all its descendants, sampled every 50 ms with psutil
+of PSS (else RSS) over the subprocess and all its descendants, sampled every 0.5 s with psutil
 (:mod:`proctree`). It prints wall seconds, CPU seconds, x realtime (seconds of video per wall second; also
 hours of video per hour, the same number), peak MB, the ratios the engine aims at (scan / decode-only <= 1.5,
 scan / vPDQ <= 1, peak of the scan < 1536 MB with 2 workers), the scan's findings summary and both systems'
