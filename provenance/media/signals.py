@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import re
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,11 +120,19 @@ def _cut(fact: dict[str, Any]) -> dict[str, Any]:
 # --- C2PA ----------------------------------------------------------------------------------------------------
 
 
-def _c2pa_context() -> Any:
-    import c2pa
+_CONTEXTS = threading.local()
 
-    settings = c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
-    return c2pa.Context(settings)
+
+def _c2pa_context() -> Any:
+    """The C2PA reading context (no remote manifest, no OCSP), made once per thread: making it cost 0.7 ms, about
+    as much as reading a clip's manifest store."""
+    context = getattr(_CONTEXTS, "c2pa", None)
+    if context is None:
+        import c2pa
+
+        settings = c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
+        context = _CONTEXTS.c2pa = c2pa.Context(settings)
+    return context
 
 
 def _validation(manifest_store: dict[str, Any]) -> str:
