@@ -242,9 +242,13 @@ def index_payload(
         infos = {key: info for key, info in infos.items() if key in only}
     shas = None if only is None else {info.sha256 for info in infos.values()}
     prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, shas)
-    check_assets(registry, infos)  # fail closed before anything is built (each file is checked again when read)
     packed = pack_references(registry)
-    assets = reference_assets(registry, {k: i for k, i in infos.items() if i.reference_id in packed}) if packed else {}
+    check_assets(registry, infos, packed)  # fail closed before anything is built (each file is checked again when read)
+    assets = (
+        reference_assets(registry, {k: i for k, i in infos.items() if i.reference_id in packed}, packed)
+        if packed
+        else {}
+    )
     payload: IndexPayload = []
     for key, info in sorted(infos.items()):  # by work and path: the index is the same whatever the import order
         if info.kind == "footage":
@@ -329,11 +333,14 @@ def check_pack_references(registry: Registry, refs: list[Any]) -> None:
             raise ReferenceChangedError(_pack_version_problem(ref.path, ref.work_id, ref.pack_id))
 
 
-def reference_assets(registry: Registry, infos: dict[str, RefInfo]) -> dict[str, Any]:
+def reference_assets(
+    registry: Registry, infos: dict[str, RefInfo], packed: dict[int, str] | None = None
+) -> dict[str, Any]:
     """Every asset reference's image (RGBA) by :func:`ref_key`: a file reference's read and checked by
     :func:`verified_asset`, a rights-pack reference's as the pack stored it (checked by the pack's checksums at
-    import; :class:`ReferenceChangedError` when it is not there at this fingerprint version)."""
-    packed = pack_references(registry)
+    import; :class:`ReferenceChangedError` when it is not there at this fingerprint version). ``packed``: the
+    registry's :func:`~rightsdb.packs.pack_references` when the caller has them."""
+    packed = pack_references(registry) if packed is None else packed
     wanted = {info.sha256 for info in infos.values() if info.kind == "asset" and info.reference_id in packed}
     stored = stored_prints(registry, wanted, ASSET_ALGORITHM, FINGERPRINT_VERSION) if wanted else {}
     out: dict[str, Any] = {}
@@ -350,13 +357,14 @@ def reference_assets(registry: Registry, infos: dict[str, RefInfo]) -> dict[str,
     return out
 
 
-def check_assets(registry: Registry, infos: dict[str, RefInfo]) -> None:
+def check_assets(registry: Registry, infos: dict[str, RefInfo], packed: dict[int, str] | None = None) -> None:
     """Refuse what :func:`reference_assets` refuses (:class:`ReferenceChangedError`) without reading the assets'
     pictures: a file reference's content must have the sha256 imported (hashed in chunks, one file at a time; a
     missing file, or one that is not a regular file, has changed), a rights-pack reference's picture must be
     stored at this fingerprint version. What a scan's driver checks before its workers match with the index
-    (which holds the pictures): reading them all into memory took ~0.5 MB a registered overlay in the driver."""
-    packed = pack_references(registry)
+    (which holds the pictures): reading them all into memory took ~0.5 MB a registered overlay in the driver.
+    ``packed`` as for :func:`reference_assets`."""
+    packed = pack_references(registry) if packed is None else packed
     stored = fingerprinted(registry, ASSET_ALGORITHM, FINGERPRINT_VERSION) if packed else set()
     for info in infos.values():
         if info.kind != "asset":
