@@ -19,6 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,10 @@ def test_ray_report_equals_the_local_one(
     registry = Registry(pg_copy)
     executor = RayExecutor()
     try:
-        report = _as_written(scan(registry, SAMPLE / "dataset", EngineParams(), executor=executor), tmp_path)
+        as_of = date.fromisoformat(sample_report["scan"]["as_of"])  # the local scan's day, had midnight passed since
+        report = _as_written(
+            scan(registry, SAMPLE / "dataset", EngineParams(), executor=executor, as_of=as_of), tmp_path
+        )
         _one_row_per_clip(registry, report)
     finally:
         registry.dispose()
