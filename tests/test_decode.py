@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import av
@@ -128,6 +129,30 @@ def test_a_clip_s_headers_are_read_once_for_its_probe_and_its_frames(
     assert opens == [str(media["mp4"])] * 2
     assert len(first) == len(again) == 12
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts the process's threads in /proc")
+def test_a_one_thread_reader_starts_no_thread(media: dict[str, Path]) -> None:
+    """A scan's workers decode on one thread each (a core each): their conversions too. swscale's default is a
+    slice thread a core, made and joined by every conversion context, which then fought the other worker for its
+    core. Threads are counted while frames are scaled and converted to grey and to RGB; a threaded reader's are
+    seen (else this test could not tell)."""
+
+    def threads() -> int:
+        return len(list(Path("/proc/self/task").iterdir()))
+
+    def most_threads(reader_threads: bool) -> int:
+        seen = threads()
+        with open_video(media["mp4"], "pyav", threads=reader_threads) as r:
+            for f in r.frames(fps=3.0, size=(96, 64), colour_every=2):
+                assert f.image.shape == (64, 96)
+                seen = max(seen, threads())
+        return seen
+
+    before = threads()
+    assert most_threads(False) == before
+    if (os.cpu_count() or 1) > 1:
+        assert most_threads(True) > before
 
 
 @backends

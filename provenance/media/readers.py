@@ -351,6 +351,9 @@ class PyAVReader(_ReaderBase):
             raise
         fmt = "gray" if gray else "rgb24"
         main, rgb = VideoReformatter(), VideoReformatter()
+        # swscale's own slice threads (0: one a core, made and joined by each reformatter) only where decoding may
+        # thread too: in a scan's one-thread workers they fought over the same cores (the same pixels either way)
+        scale_threads = 0 if self.threads else 1
         sampler = _Sampler(fps)
         n_out = 0
         last_t = 0.0
@@ -364,6 +367,8 @@ class PyAVReader(_ReaderBase):
                 ctx.skip_frame = "NONKEY"
             elif self.threads:
                 stream.thread_type = "AUTO"
+            if not self.threads:  # else FFmpeg's slice threads, one a core, made for every clip
+                ctx.thread_count = 1
             tb = float(stream.time_base) if stream.time_base else 0.0
             t0: float | None = float(stream.start_time) * tb if stream.start_time is not None and tb > 0 else None
             rate = self.info.fps if self.info.fps > 0 else 25.0
@@ -396,10 +401,10 @@ class PyAVReader(_ReaderBase):
                 rot = frame.rotation
                 if rot:
                     self.rotation = rot % 360
-                img = self._convert(main, frame, size, fmt, rot)
+                img = self._convert(main, frame, size, fmt, rot, scale_threads)
                 colour = None
                 if colour_every and n_out % colour_every == 0:
-                    colour = self._convert(rgb, frame, size, "rgb24", rot)
+                    colour = self._convert(rgb, frame, size, "rgb24", rot, scale_threads)
                 last_t = max(t, 0.0)
                 yield Frame(n_out, last_t, img, colour)
                 n_out += 1
@@ -413,14 +418,14 @@ class PyAVReader(_ReaderBase):
 
     @staticmethod
     def _convert(
-        reformatter: Any, frame: Any, size: tuple[int, int] | None, fmt: str, rot: int
+        reformatter: Any, frame: Any, size: tuple[int, int] | None, fmt: str, rot: int, threads: int
     ) -> npt.NDArray[np.uint8]:
         if size is None:
-            img = reformatter.reformat(frame, format=fmt).to_ndarray()
+            img = reformatter.reformat(frame, format=fmt, threads=threads).to_ndarray()
         elif (rot // 90) % 2:  # 90 / 270: scale to the transposed size, then rotate
-            img = reformatter.reformat(frame, width=size[1], height=size[0], format=fmt).to_ndarray()
+            img = reformatter.reformat(frame, width=size[1], height=size[0], format=fmt, threads=threads).to_ndarray()
         else:
-            img = reformatter.reformat(frame, width=size[0], height=size[1], format=fmt).to_ndarray()
+            img = reformatter.reformat(frame, width=size[0], height=size[1], format=fmt, threads=threads).to_ndarray()
         return rotate(np.ascontiguousarray(img, dtype=np.uint8), rot)
 
 
