@@ -177,7 +177,10 @@ class StaticHashIndex:
     for a clip's 160 queries; the arrays here take 96 bytes a row on disk and a tenth of the search time.)
     """
 
-    flat_max: ClassVar[int] = 262_144
+    #: measured on the real queries of 32 short clips against real reference rows (one thread, 2026-12-06): FAISS's
+    #: flat search 1.4 / 6.7 / 14.2 / 67.7 ms a clip at 5,000 / 22,580 / 50,000 / 200,642 rows, the multi-index
+    #: 5.2 / 6.6 / 8.0 / 13.2 ms (the same answers); the two cross at about 25,000 rows (~4 minutes of footage)
+    flat_max: ClassVar[int] = 32_768
 
     def __init__(self, hashes: npt.ArrayLike, bits: int, max_distance: int) -> None:
         self.bits = _check_bits(bits)
