@@ -272,9 +272,10 @@ def _detect(gray: U8Array, params: LocalParams, mask: U8Array | None = None) -> 
     if des is None or len(kps) == 0:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
     # strongest first (stable), so that a prefix is the best ``vote_features`` for the bank search
-    order = np.argsort(-np.array([k.response for k in kps], dtype=np.float32), kind="stable")
+    response = np.fromiter((k.response for k in kps), np.float32, len(kps))
+    order = np.argsort(-response, kind="stable")
     des = des[order]
-    pts = np.array([kps[i].pt for i in order], dtype=np.float32).reshape(-1, 2)
+    pts = np.asarray(cv2.KeyPoint.convert(kps), dtype=np.float32).reshape(-1, 2)[order]  # in C, not a point a call
     if scale < 1.0:
         # pixel centres: x_small = (x + 0.5) * s - 0.5
         sx, sy = small.shape[1] / w, small.shape[0] / h
