@@ -133,6 +133,40 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
     assert localpass._track_frame(index, times[7], pip(far), votes, hits) == ()
 
 
+def test_a_frame_searched_whole_and_in_its_panel_is_one_frame_tried() -> None:
+    """The local pass counts the frames it tried (``Votes.local_tried``): the share of them a reference matches is
+    what reports a still screen without a time line (decide's static matches). A frame whose whole search finds
+    nothing is searched again in the window's panel (a stream's game box); that is still one frame, else a stream
+    over a still game matched in every frame's game box counted as matched in half of them, and was dropped."""
+    import cv2
+
+    from provenance.engine import localpass
+    from provenance.engine.fingerprint.regions import Box
+    from provenance.engine.sampling import decode_all
+    from provenance.engine.votes import Votes
+
+    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    index = ReferenceIndex()
+    index.add_footage("freedoom", "game", fingerprint_footage(doom))
+    times, backdrop, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
+    images = [np.ascontiguousarray(cv2.resize(b, (640, 360))) for b in backdrop[:9]]
+    panel = Box(320, 40, 600, 320)  # nothing registered in it either
+    searched: list[Box | None] = []
+    real = localpass._local_frame
+
+    def counted(*args: object, **kw: object) -> object:
+        searched.append(args[6] if len(args) > 6 else kw.get("panel"))  # type: ignore[arg-type]
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    votes = Votes()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(localpass, "_local_frame", counted)
+        localpass.local_pass(index, times[:9], images, Box(0, 0, 640, 360), votes, set(), (panel,))
+    wholes = sum(p is None for p in searched)
+    assert wholes >= 2 and sum(p == panel for p in searched) == wholes  # each frame: whole, then its panel
+    assert votes.local_tried == wholes
+
+
 def _doom_index() -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
     from provenance.engine.sampling import decode_all
 

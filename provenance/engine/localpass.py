@@ -78,6 +78,7 @@ def local_pass(
         if sides == _DIRECT and not origin and votes.mirrored_seen():
             sides = _BOTH_SIDES
         image = trim(images[f], box)
+        tried = votes.local_tried
         hits = _track_frame(index, times[f], image, votes, origin) if origin else ()
         if not hits:
             hits = _local_frame(index, lp, times[f], image, votes, sides)
@@ -87,6 +88,10 @@ def local_pass(
                 if extra:
                     hits += extra
                     break
+        # a frame is one frame tried, however many of its parts were searched: the share of tried frames a
+        # reference matches is what tells a still screen (decide's static matches), and a stream frame searched
+        # whole, then in its game box, halved it
+        votes.local_tried = min(votes.local_tried, tried + 1)
         if hits:  # the neighbours, searched the way round (direct, mirrored) this frame was found
             found = frozenset(h.match.mirrored for h in hits)
             i = position[f]
