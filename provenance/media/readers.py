@@ -367,8 +367,8 @@ class PyAVReader(_ReaderBase):
                 ctx.skip_frame = "NONKEY"
             elif self.threads:
                 stream.thread_type = "AUTO"
-            if not self.threads:  # else FFmpeg's slice threads, one a core, made for every clip
-                ctx.thread_count = 1
+            if not self.threads and not ctx.is_open:  # else FFmpeg's slice threads, one a core, made for every clip
+                ctx.thread_count = 1  # (PyAV refuses it once the decoder is open: a container handed over opened)
             tb = float(stream.time_base) if stream.time_base else 0.0
             t0: float | None = float(stream.start_time) * tb if stream.start_time is not None and tb > 0 else None
             rate = self.info.fps if self.info.fps > 0 else 25.0
