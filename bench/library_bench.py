@@ -212,16 +212,12 @@ def _print_row(name: str, row: dict[str, Any], clips: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import speed_bench
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--limit", type=int, default=80, help="clips of the short corpus (a seeded sample)")
     ap.add_argument("--seconds", type=float, default=20.0, help="seconds of play registered per library game")
     ap.add_argument("--games", type=int, help="at most this many library games (default: every one that renders)")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--clips", type=int, default=320, help="clips in the short corpus (a different corpus)")
-    ap.add_argument("--cache", type=Path, default=BENCH / ".corpus", help="where corpora and the library are kept")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    speed_bench.sample_options(ap, "the library")
     args = ap.parse_args(argv)
     print(f"at start: {load_averages()}", flush=True)
     t0 = time.perf_counter()

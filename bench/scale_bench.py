@@ -221,15 +221,11 @@ def _print_row(row: dict[str, Any], clips: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import speed_bench
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--assets", default="0,100,1000", help="distractor assets added, comma-separated sizes")
-    ap.add_argument("--limit", type=int, default=80, help="clips of the short corpus (a seeded sample)")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--clips", type=int, default=320, help="clips in the short corpus (a different corpus)")
-    ap.add_argument("--cache", type=Path, default=BENCH / ".corpus", help="where corpora and distractors are kept")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    speed_bench.sample_options(ap, "distractors")
     ap.add_argument("--phase", choices=["index"], help=argparse.SUPPRESS)
     ap.add_argument("--job", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -87,6 +87,18 @@ def _link_all(src_root: Path, rels: list[str], dst_root: Path) -> None:
             dst.symlink_to(src)
 
 
+def sample_options(ap: argparse.ArgumentParser, kept: str) -> None:
+    """The options of a benchmark that scans a seeded sample of the short corpus (what :func:`short_dataset` reads,
+    and the scan's workers, the figures' JSON, the work folder kept); ``kept``: what ``--cache`` also holds."""
+    ap.add_argument("--limit", type=int, default=80, help="clips of the short corpus (a seeded sample)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--clips", type=int, default=320, help="clips in the short corpus (a different corpus)")
+    ap.add_argument("--cache", type=Path, default=BENCH / ".corpus", help=f"where corpora and {kept} are kept")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+
+
 def short_dataset(args: argparse.Namespace, work: Path) -> Dataset:
     import numpy as np
     import shortclips
