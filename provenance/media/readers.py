@@ -420,12 +420,9 @@ class PyAVReader(_ReaderBase):
     def _convert(
         reformatter: Any, frame: Any, size: tuple[int, int] | None, fmt: str, rot: int, threads: int
     ) -> npt.NDArray[np.uint8]:
-        if size is None:
-            img = reformatter.reformat(frame, format=fmt, threads=threads).to_ndarray()
-        elif (rot // 90) % 2:  # 90 / 270: scale to the transposed size, then rotate
-            img = reformatter.reformat(frame, width=size[1], height=size[0], format=fmt, threads=threads).to_ndarray()
-        else:
-            img = reformatter.reformat(frame, width=size[0], height=size[1], format=fmt, threads=threads).to_ndarray()
+        # 90 / 270: scale to the transposed size, then rotate; no size: the frame's own (PyAV's None)
+        w, h = (None, None) if size is None else (size[1], size[0]) if (rot // 90) % 2 else size
+        img = reformatter.reformat(frame, width=w, height=h, format=fmt, threads=threads).to_ndarray()
         return rotate(np.ascontiguousarray(img, dtype=np.uint8), rot)
 
 
