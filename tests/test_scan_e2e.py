@@ -52,12 +52,7 @@ def test_report_follows_the_contract(report: dict[str, Any]) -> None:
                 assert 0.0 <= seg["start"] < seg["end"] <= clip["duration_s"] + 1e-6
 
 
-KNOWN_MISSES: dict[str, str] = {  # path -> why the engine misses it
-    "retro/breakout_pip.mp4": "Breakout shrunk into a picture-in-picture that the frame's bottom edge cuts: the "
-    "panel found is a quarter-cropped Breakout screen, which no whole-picture hash survives (engine 0.5's PDQ "
-    "grids came within 31 bits on this near-black screen, the area-averaged grids of 0.6 do not), and its "
-    "flat playfield gives local features nothing to hold",
-}
+KNOWN_MISSES: dict[str, str] = {}  # path -> why the engine misses it (none at present)
 KNOWN_FALSE_POSITIVES: dict[str, str] = {}  # path -> why the engine flags it (none at present)
 
 

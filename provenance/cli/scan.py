@@ -287,7 +287,7 @@ def scan_command(
 
 
 def _summary(report: Report) -> str:
-    """``12 clips: 6 high, 1 medium, 0 low, 5 none, 0 unknown, 0 errors`` (unknown: not checked, errors among
+    """``12 clips: 6 high, 1 medium, 1 low, 4 none, 0 unknown, 0 errors`` (unknown: not checked, errors among
     them)."""
     from provenance.report import EXPOSURE_ORDER
 

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.fingerprint.regions import BorderStats, Box, detect_borders, trim
+from provenance.engine.fingerprint.regions import BorderParams, BorderStats, Box, detect_borders, trim
 from provenance.engine.layout import find_panels
 from provenance.engine.pairs import HASHER, PANEL, REGIONS, WHOLE, WHOLE_ONLY
 from provenance.engine.sampling import border_step
@@ -61,6 +61,12 @@ class WindowPrint:
 _MIN_SHOT_FRAMES = 3
 #: Largest difference of an edge, as a share of the frame's side, between boxes taken as the same.
 _BOX_TOLERANCE = 0.02
+#: A pasted picture's own bars judged again with twice the flatness tolerance: an inset is small and compressed,
+#: and the ringing of its content's edges (a score's bright digits over the black rows above them) makes the rows
+#: next to them look textured, so the strict trim stops a row or two short of where its reference's (trimmed at
+#: full size) did. On the sample's picture-in-picture of Breakout, two rows short of 182 put the inset's hashes
+#: 28-46 bits from its reference's; the loose trim's box 4-10 bits. Both boxes are looked up.
+_LOOSE_BARS = BorderParams(flat_spread=2 * BorderParams().flat_spread)
 
 
 def _same_box(a: Box, b: Box, width: int, height: int) -> bool:
@@ -134,10 +140,15 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
         # bars as its reference's were trimmed
         sx, sy = max(2, panel.width // 100), max(2, panel.height // 100)
         panel = Box(panel.x0 + sx, panel.y0 + sy, panel.x1 - sx, panel.y1 - sy)
-        inner = detect_borders([np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: border_step(n)]])
+        crops = [np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: border_step(n)]]
+        inner = detect_borders(crops)
         inside = Box(panel.x0 + inner.x0, panel.y0 + inner.y0, panel.x0 + inner.x1, panel.y0 + inner.y1)
         panels.append(inside)
         queries += _whole_queries(trimmed, inside, "pdq-panel", PANEL)
+        loose = detect_borders(crops, _LOOSE_BARS)
+        if loose != inner:
+            box2 = Box(panel.x0 + loose.x0, panel.y0 + loose.y0, panel.x0 + loose.x1, panel.y0 + loose.y1)
+            queries += _whole_queries(trimmed, box2, "pdq-panel", PANEL)
     return WindowPrint(box, queries, informative, tuple(panels))
 
 
