@@ -270,3 +270,38 @@ def test_a_small_insets_bars_are_trimmed_again_with_a_looser_tolerance() -> None
     assert len(best) == len(images)
     assert (best <= EngineParams().max_distance).mean() >= 0.9, best
     assert np.median(best) <= EngineParams().region_max_distance, best
+
+
+def test_a_copys_bars_ringing_next_to_its_picture_are_trimmed_by_the_looser_box_too() -> None:
+    """A letterboxed copy of real footage whose bars ring next to the picture (two dark rows echoing the picture's
+    edge row at a tenth of its brightness, as compression leaves them): the strict trim keeps the rows above the
+    picture, the loose one (twice the flatness tolerance) does not, and its whole-picture hash, looked up besides,
+    is the closer to the reference's frame."""
+    from provenance.engine import prints
+    from provenance.engine.fingerprint.base import hamming_matrix
+    from provenance.engine.fingerprint.regions import Box, detect_borders
+    from provenance.engine.pairs import WHOLE
+    from provenance.engine.sampling import decode_all
+
+    ref_path = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    ref = fingerprint_footage(ref_path)
+    _, frames, _ = decode_all(ref_path, 2.0, 640)
+    images = []
+    for frame in frames[4:16]:
+        h, w = frame.shape
+        canvas = np.zeros((h + 80, w), np.uint8)
+        canvas[40 : 40 + h] = frame
+        canvas[38:40] = (frame[:1] // 10).astype(np.uint8)  # the ringing above the picture
+        canvas[40 + h : 42 + h] = (frame[-1:] // 10).astype(np.uint8)  # and below it
+        images.append(canvas)
+    strict = detect_borders(images)
+    assert strict.y0 < 40  # the strict trim keeps the ringing rows above the picture
+    window = prints.fingerprint_window(images, EngineParams().min_quality)
+    assert window.box == strict
+    whole = [q for q in window.queries if q.method == "pdq" and (q.regions == WHOLE).all()]
+    assert whole, "no whole-picture lookup of the looser box"
+    best = hamming_matrix(whole[-1].hashes, ref.hashes[:, WHOLE]).min(axis=1)
+    direct = next(q for q in window.queries if q.method == "pdq")
+    strict_best = hamming_matrix(direct.hashes[direct.regions == WHOLE], ref.hashes[:, WHOLE]).min(axis=1)
+    assert np.median(best) < np.median(strict_best), (best, strict_best)
+    assert Box(0, 40, frames[0].shape[1], 40 + frames[0].shape[0]) == detect_borders(images, prints._LOOSE_BARS)

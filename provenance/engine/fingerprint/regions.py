@@ -260,15 +260,16 @@ class BorderStats:
         self.params = params or BorderParams()
         self.lines = _Lines.of(frames, self.params)
 
-    def box(self, which: slice) -> Box:
-        """:func:`detect_borders` of the frames ``which`` selects."""
+    def box(self, which: slice, params: BorderParams | None = None) -> Box:
+        """:func:`detect_borders` of the frames ``which`` selects; with ``params``, their borders judged by those
+        (the frames that are informative stay those the batch's own parameters say)."""
         chosen = np.zeros(len(self.lines.informative), bool)
         chosen[which] = True
         chosen &= self.lines.informative
         if not chosen.any():
             log.debug("detect_borders: all frames blank; no trim")
             return Box(0, 0, self.lines.width, self.lines.height)
-        return self.lines.box(chosen, self.params)
+        return self.lines.box(chosen, params or self.params)
 
     def frame_boxes(self) -> list[Box]:
         """:func:`frame_borders` of the batch."""
