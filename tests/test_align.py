@@ -198,6 +198,24 @@ def test_dense_static_echoes_do_not_make_extra_segments() -> None:
     assert abs(segs[0].ref_start - 50.0) <= 0.5
 
 
+def test_a_reference_seen_twice_at_the_same_clip_time_keeps_its_stronger_moment() -> None:
+    # A clip frame shows one moment of a reference. Where the reference repeats itself (a scrolling game's
+    # terrain), the copy's frames also match a second, distant moment, less often: a second line over the same
+    # clip time, which only the stronger one can be.
+    q, r, w = [], [], []
+    for t in np.arange(0.0, 8.0, 0.5):
+        q.append(float(t))
+        r.append(10.0 + t)  # the copied moment: every frame
+        w.append(0.9)
+    for t in np.arange(0.0, 5.0, 1.0):
+        q.append(float(t))
+        r.append(40.0 + t)  # the repeat, far along the reference: every other frame
+        w.append(0.7)
+    segs = align(np.array(q), np.zeros(len(q), np.int64), np.array(r), w, query_step_s=0.5, ref_step_s=1 / 15)
+    assert len(segs) == 1
+    assert abs(segs[0].ref_start - 10.0) <= 0.5 and segs[0].query_end == pytest.approx(8.0)
+
+
 def test_empty_input_and_validation() -> None:
     assert align([], [], []) == []
     with pytest.raises(ConfigError):

@@ -28,8 +28,13 @@ Per reference the method is:
    test off (the caller has other evidence and only wants the best line).
 4. The line's inliers are removed and the search repeats, so one clip can hold several segments of
    one reference (a loop, two trims) or of several references.
-5. Of two segments of the same reference that cover mostly the same query time and overlapping
-   reference time, the weaker is dropped (parallel echoes of one copy in static footage).
+5. Of two segments of the same reference that cover mostly the same query time, the weaker is dropped:
+   a clip frame shows one moment of a reference, so the other line is an echo of the copy (parallel
+   lines in static footage) or the reference repeating itself (a scrolling game's terrain matched at
+   another moment, less often). Until engine 0.18 only segments overlapping in reference time too were
+   dropped; on the engine benchmark (seed 1) dropping the far repeats raised the copies' segment IoU
+   from 0.88 to 0.89 (found 0.90 -> 0.92: gamma 0.76 -> 0.91, blur and noise 0.85 -> 0.93), seed 2 and
+   the short-clip corpus unchanged or better, no finding lost.
 
 Time convention: a query sample at ``t`` stands for ``[t, t + query_step_s)``, so a segment ends one
 query step after its last matched sample. Scattered chance matches rarely line up within the
@@ -71,7 +76,7 @@ class AlignParams:
     max_speed_bins: cap on the number of speed bins of the vote (>= 3).
     max_segments_per_ref: cap on the lines extracted per reference (>= 1).
     overlap_drop: query-time overlap (fraction of the shorter segment) at or above which the weaker
-        of two segments of one reference that also overlap in reference time is dropped.
+        of two segments of one reference is dropped.
     alpha: chance that scattered matches at the observed density form a segment, per line
         extracted (Bonferroni over the vote cells); smaller is stricter.
     """
@@ -383,16 +388,14 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
 
 
 def drop_echoes(segs: list[Segment], overlap_drop: float) -> list[Segment]:
-    """Of segments (one reference) overlapping in both timelines, keep the strongest."""
+    """Of segments (one reference) covering mostly the same query time, keep the strongest (module docstring,
+    point 5)."""
     kept: list[Segment] = []
     for s in sorted(segs, key=lambda s: (-s.query_frames, -s.score)):
         echo = False
         for k in kept:
             shorter = max(min(s.query_duration, k.query_duration), 1e-9)
-            if (
-                _overlap(s.query_start, s.query_end, k.query_start, k.query_end) / shorter >= overlap_drop
-                and _overlap(s.ref_start, s.ref_end, k.ref_start, k.ref_end) > 0.0
-            ):
+            if _overlap(s.query_start, s.query_end, k.query_start, k.query_end) / shorter >= overlap_drop:
                 echo = True
                 break
         if not echo:
