@@ -100,7 +100,7 @@ def test_sample_summary_field_by_field(summary: tuple[dict[str, Any], str], samp
         "by_exposure": {"none": 4, "low": 1, "medium": 1, "high": 6, "unknown": 0},  # the README's summary line
     }
     assert data["domains"] == {"clips_with_source_url": 0, "hours_with_source_url": 0.0, "top": []}  # a folder
-    # holders and layers: the ground truth's works, less the known miss, over the clips' own durations
+    # holders and layers: the ground truth's works, less any known miss, over the clips' own durations
     found = {path: works for path, works in truth.items() if path not in KNOWN_MISSES}
     for key, field in (("holder", "holder"), ("layer", "layer")):
         expected: dict[str, list[str]] = {}

@@ -136,8 +136,8 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
     loose = stats.box(slice(None, None, border_step(n)), _LOOSE_BARS)
     if loose != box and loose not in wholes:
         wholes.append(loose)
-    for whole in wholes:
-        queries += _whole_queries(images, whole, "pdq", WHOLE)
+    for picture in wholes:
+        queries += _whole_queries(images, picture, "pdq", WHOLE)
     for shot, members in _shot_boxes(images, box, stats):
         queries += _region_queries(*HASHER.regions([images[f] for f in members], shot, mirror=True), members)
     trimmed = [trim(im, box) for im in images]
