@@ -32,9 +32,11 @@ Per reference the method is:
    a clip frame shows one moment of a reference, so the other line is an echo of the copy (parallel
    lines in static footage) or the reference repeating itself (a scrolling game's terrain matched at
    another moment, less often). Until engine 0.18 only segments overlapping in reference time too were
-   dropped; on the engine benchmark (seed 1) dropping the far repeats raised the copies' segment IoU
-   from 0.88 to 0.89 (found 0.90 -> 0.92: gamma 0.76 -> 0.91, blur and noise 0.85 -> 0.93), seed 2 and
-   the short-clip corpus unchanged or better, no finding lost.
+   dropped; on the engine benchmark (seed 1) a gamma-shifted River Raid copy kept a second line at
+   another moment (gamma IoU 0.76 -> 0.91 without it), and a blurred one got one once the copies' bars
+   were also trimmed loosely (:mod:`~provenance.engine.prints`; 0.93 -> 0.85, 0.93 again with this
+   rule): the copies' segment IoU 0.88 -> 0.89 (found 0.90 -> 0.92), seed 2 and the short-clip corpus
+   unchanged or better, no finding lost.
 
 Time convention: a query sample at ``t`` stands for ``[t, t + query_step_s)``, so a segment ends one
 query step after its last matched sample. Scattered chance matches rarely line up within the
