@@ -202,6 +202,21 @@ def test_border_stats_of_a_batch_give_each_selections_borders(frames: dict[str, 
     assert _close(stats.box(slice(6, 13)), (0, 40, w, h - 40))
     assert stats.box(slice(12, 14)) == Box(0, 0, w, h)  # blank frames only: no trim
     assert stats.frame_boxes() == [detect_borders([x]) for x in batch]
+    # judged by other parameters, the same statistics give what detect_borders with those parameters gives, the
+    # frames' blankness included: a faint pattern (blocks of 100 and 109) is picture to the default flatness (6)
+    # and blank to a looser one (12)
+    faint = np.full_like(f[0], 100)
+    faint[:, (np.arange(w) // 16) % 2 == 1] = 109
+    batch.append(faint)
+    stats = BorderStats(batch)
+    loose = BorderParams(flat_spread=12.0)
+    assert BorderStats([faint]).lines.informative.all()
+    assert not BorderStats([faint], loose).lines.informative.any()
+    for p in (loose, BorderParams(flat_spread=40.0, blank_fraction=0.5)):
+        for which in [slice(None), slice(None, None, 2), slice(6, 13), slice(16, 17)]:
+            assert stats.box(which, p) == detect_borders(batch[which], p), (p, which)
+    with pytest.raises(ConfigError, match="block"):
+        stats.box(slice(None), BorderParams(block=8))
 
 
 def test_untouched_and_dark_frames_not_trimmed(frames: dict[str, list[np.ndarray]]) -> None:

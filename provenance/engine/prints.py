@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.fingerprint.regions import BorderParams, BorderStats, Box, detect_borders, trim
+from provenance.engine.fingerprint.regions import BorderParams, BorderStats, Box, trim
 from provenance.engine.layout import find_panels
 from provenance.engine.pairs import HASHER, PANEL, REGIONS, WHOLE, WHOLE_ONLY
 from provenance.engine.sampling import border_step
@@ -147,12 +147,12 @@ def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) ->
         # bars as its reference's were trimmed
         sx, sy = max(2, panel.width // 100), max(2, panel.height // 100)
         panel = Box(panel.x0 + sx, panel.y0 + sy, panel.x1 - sx, panel.y1 - sy)
-        crops = [np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: border_step(n)]]
-        inner = detect_borders(crops)
+        crops = BorderStats([np.ascontiguousarray(panel.crop(im)) for im in trimmed[:: border_step(n)]])
+        inner = crops.box(slice(None))
         inside = Box(panel.x0 + inner.x0, panel.y0 + inner.y0, panel.x0 + inner.x1, panel.y0 + inner.y1)
         panels.append(inside)
         queries += _whole_queries(trimmed, inside, "pdq-panel", PANEL)
-        loose = detect_borders(crops, _LOOSE_BARS)
+        loose = crops.box(slice(None), _LOOSE_BARS)  # the same line statistics, judged by the looser tolerance
         if loose != inner:
             box2 = Box(panel.x0 + loose.x0, panel.y0 + loose.y0, panel.x0 + loose.x1, panel.y0 + loose.y1)
             queries += _whole_queries(trimmed, box2, "pdq-panel", PANEL)

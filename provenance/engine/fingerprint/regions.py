@@ -224,16 +224,23 @@ class _Lines:
         _, h, w = g.shape
         rows = _line_stats(_block_means(g, p.block, rows=True))
         cols = _line_stats(_block_means(g, p.block, rows=False))
-        informative = ((rows[0] <= p.flat_spread).mean(axis=1) < p.blank_fraction) | (
-            (cols[0] <= p.flat_spread).mean(axis=1) < p.blank_fraction
-        )
-        return cls(w, h, rows, cols, informative)
+        return cls(w, h, rows, cols, _informative(rows[0], cols[0], p))
 
     def box(self, which: npt.NDArray[np.bool_] | slice, p: BorderParams) -> Box:
         """The content box of the frames ``which`` selects (informative ones only)."""
         top, bottom = _axis_borders(self.rows[0][which], self.rows[1][which], p)
         left, right = _axis_borders(self.cols[0][which], self.cols[1][which], p)
         return Box(left, top, self.width - right, self.height - bottom)
+
+
+def _informative(
+    rows_spread: npt.NDArray[np.float32], cols_spread: npt.NDArray[np.float32], p: BorderParams
+) -> npt.NDArray[np.bool_]:
+    """Which frames are informative (not blank) under ``p``, from their lines' spreads ``(T, L)``."""
+    informative: npt.NDArray[np.bool_] = ((rows_spread <= p.flat_spread).mean(axis=1) < p.blank_fraction) | (
+        (cols_spread <= p.flat_spread).mean(axis=1) < p.blank_fraction
+    )
+    return informative
 
 
 def detect_borders(frames: Images, params: BorderParams | None = None) -> Box:
@@ -261,15 +268,20 @@ class BorderStats:
         self.lines = _Lines.of(frames, self.params)
 
     def box(self, which: slice, params: BorderParams | None = None) -> Box:
-        """:func:`detect_borders` of the frames ``which`` selects; with ``params``, their borders judged by those
-        (the frames that are informative stay those the batch's own parameters say)."""
-        chosen = np.zeros(len(self.lines.informative), bool)
+        """:func:`detect_borders` of the frames ``which`` selects, with the batch's parameters or ``params`` (the
+        same ``block``: the line statistics are those of the batch's blocks)."""
+        p = params or self.params
+        if p.block != self.params.block:
+            raise ConfigError(f"BorderStats.box: block {p.block} differs from the statistics' {self.params.block}")
+        lines = self.lines
+        informative = lines.informative if params is None else _informative(lines.rows[0], lines.cols[0], p)
+        chosen = np.zeros(len(informative), bool)
         chosen[which] = True
-        chosen &= self.lines.informative
+        chosen &= informative
         if not chosen.any():
             log.debug("detect_borders: all frames blank; no trim")
-            return Box(0, 0, self.lines.width, self.lines.height)
-        return self.lines.box(chosen, params or self.params)
+            return Box(0, 0, lines.width, lines.height)
+        return lines.box(chosen, p)
 
     def frame_boxes(self) -> list[Box]:
         """:func:`frame_borders` of the batch."""
