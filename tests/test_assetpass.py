@@ -36,17 +36,29 @@ def _index(params: EngineParams) -> ReferenceIndex:
     "clip", ["gameplay/freedoom_e1m2_new.mp4", "streams/nightowl_highlight.mp4", "reupload/e1m1_mirrored_watermark.mp4"]
 )
 def test_two_passes_find_what_searching_every_frame_finds(clip: str) -> None:
-    """An asset is found in the same frames as when every asset is searched in every frame (``asset_min_frames``
-    1: one pass over all of them, then kept only where found in two frames or more), the second pass's included."""
+    """An asset is found over the same stretch as when every asset is searched in every frame (``asset_min_frames``
+    1: one pass over all of them, then kept only where found in two frames or more), in the same frames but those
+    of the second pass that lie between two first-pass frames it was found in (not searched: the stretch is the
+    same); the second pass's other frames are searched and found."""
     params = EngineParams()
+    need = params.asset_min_frames
     frames = _kept(clip, params)
-    two_passes = {h.key: h.frames for h in find_assets(_index(params), frames)}
-    every = find_assets(_index(replace(params, asset_min_frames=1)), frames)
-    assert two_passes, f"nothing found in {clip}"
-    assert two_passes == {h.key: h.frames for h in every if len(h.frames) >= params.asset_min_frames}
     times = [t for t, _, _ in frames]
-    odd = {times[i] for i in range(1, len(times), params.asset_min_frames)}
-    assert any(odd & set(found) for found in two_passes.values())  # the second pass searched and found
+    two_passes = {h.key: h.frames for h in find_assets(_index(params), frames)}
+    every = {h.key: h.frames for h in find_assets(_index(replace(params, asset_min_frames=1)), frames)}
+    assert two_passes, f"nothing found in {clip}"
+    assert two_passes.keys() == {k for k, found in every.items() if len(found) >= need}
+
+    def between(i: int, found: tuple[float, ...]) -> bool:
+        before, after = i - i % need, i - i % need + need
+        return after < len(times) and times[before] in found and times[after] in found
+
+    for key, found in two_passes.items():
+        skipped = {times[i] for i in range(len(times)) if i % need and between(i, every[key])}
+        assert found == tuple(t for t in every[key] if t not in skipped)
+        assert (found[0], found[-1]) == (every[key][0], every[key][-1])
+    second = {times[i] for i in range(len(times)) if i % need}
+    assert any(second & set(found) for found in two_passes.values())  # the second pass searched and found
 
 
 def test_a_clip_without_assets_is_searched_in_the_first_pass_frames_only(monkeypatch: pytest.MonkeyPatch) -> None:
