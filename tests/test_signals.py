@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
+from provenance.media.probe import probe
 from provenance.media.signals import read_signals
 from provenance.report import (
     Clip,
@@ -247,6 +248,32 @@ def test_container_tags_and_xmp(tmp_path: Path) -> None:
     }
     assert read_signals(CLIP) == []  # the sample clip carries nothing
     assert read_signals(tmp_path / "missing.mp4") == []
+
+
+def test_a_probed_clips_tags_are_not_read_again_unless_the_file_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clip is probed (decoded) before its signals are read: the tags the probe read serve, without opening the
+    container again; a file changed since its probe is read anew."""
+    import av
+
+    mkv = tmp_path / "tagged.mkv"
+
+    def tag(value: str) -> None:
+        subprocess.run([*FFMPEG, str(CLIP), "-c", "copy", "-metadata", f"copyright={value}", str(mkv)], check=True)
+
+    tag("Acme")
+    unprobed = read_signals(mkv)
+    assert [(f["kind"], f["value"]) for f in unprobed] == [("rights", "Acme")]
+    probe(mkv)
+    opened: list[object] = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    assert read_signals(mkv) == unprobed
+    assert opened == []  # the probe's tags served
+    tag("Other Corp")  # rewritten in place after the probe: another size, another modification time
+    assert [(f["kind"], f["value"]) for f in read_signals(mkv)] == [("rights", "Other Corp")]
+    assert len(opened) == 1
 
 
 # --- the join ------------------------------------------------------------------------------------------------

@@ -23,17 +23,19 @@ Each fact is a JSON-able dict: ``kind``, ``value``, ``source`` (``c2pa`` or ``em
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import re
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from provenance.media.files import open_regular
+from provenance.media.probe import Tags, container_tags
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,14 @@ def read_signals(source: Any) -> list[dict[str, Any]]:
     """The signals embedded in ``source`` (a path, or a clip source with ``open()`` and ``suffix``), in the order
     C2PA, XMP, container tags. A file that cannot be opened gives none (its decoding error is the clip's)."""
     opener = _Opener(source)
+    tags = container_tags(Path(source)) if isinstance(source, (str, Path)) else None
+    readers: tuple[tuple[str, Callable[[BinaryIO, str], list[dict[str, Any]]]], ...] = (
+        ("C2PA", _c2pa_facts),
+        ("XMP", _xmp_facts),
+        ("container tags", functools.partial(_container_facts, tags=tags)),
+    )
     facts: list[dict[str, Any]] = []
-    for reader in (_c2pa_facts, _xmp_facts, _container_facts):
+    for name, reader in readers:
         try:
             with opener.open() as stream:
                 facts += reader(stream, opener.suffix)
@@ -105,7 +113,7 @@ def read_signals(source: Any) -> list[dict[str, Any]]:
             log.debug("signals of %s not read: %s", source, exc)
             break
         except Exception as exc:  # a decoder's or parser's own error: this reader found nothing it can vouch for
-            log.debug("signals of %s: %s failed: %s", source, reader.__name__, exc)
+            log.debug("signals of %s: %s failed: %s", source, name, exc)
     return [_cut(fact) for fact in facts[:64]]
 
 
@@ -254,13 +262,16 @@ def _kind_of(name: str) -> str | None:
 # --- container metadata --------------------------------------------------------------------------------------
 
 
-def _container_facts(stream: BinaryIO, suffix: str) -> list[dict[str, Any]]:
+def _container_facts(stream: BinaryIO, suffix: str, tags: Tags | None = None) -> list[dict[str, Any]]:
+    """The signals in the container's and its streams' tags: ``tags`` when a probe of the file read them already
+    (:func:`~provenance.media.probe.container_tags`), else read from ``stream``."""
     import av
 
     facts: list[dict[str, Any]] = []
-    with av.open(stream, mode="r") as container:
-        tags = [("container", dict(container.metadata))]
-        tags += [(f"stream {s.index}", dict(s.metadata)) for s in container.streams]
+    if tags is None:
+        with av.open(stream, mode="r") as container:
+            tags = (("container", dict(container.metadata)),)
+            tags += tuple((f"stream {s.index}", dict(s.metadata)) for s in container.streams)
     for where, mapping in tags:
         for key, value in mapping.items():
             text = str(value).strip()
