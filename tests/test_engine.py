@@ -167,6 +167,88 @@ def test_a_frame_searched_whole_and_in_its_panel_is_one_frame_tried() -> None:
     assert votes.local_tried == wholes
 
 
+def _split_screen(left: Path, right: Path, frames: int) -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
+    """An index of both references and ``frames`` clip frames showing them side by side, each at 320 x 180."""
+    import cv2
+
+    from provenance.engine.sampling import decode_all
+
+    index = ReferenceIndex()
+    index.add_footage("left", "game", fingerprint_footage(left))
+    index.add_footage("right", "game", fingerprint_footage(right))
+    times, a, _ = decode_all(left, 2.0, 640)
+    _, b, _ = decode_all(right, 2.0, 640)
+
+    def half(x: np.ndarray) -> np.ndarray:
+        return np.asarray(cv2.resize(x, (320, 180), interpolation=cv2.INTER_AREA))
+
+    pairs = zip(a[:frames], b[:frames], strict=True)
+    return index, times[:frames], [np.ascontiguousarray(np.hstack([half(x), half(y)])) for x, y in pairs]
+
+
+def test_two_works_side_by_side_are_both_found() -> None:
+    """A split screen: the frame's strongest keypoints vote for one picture, and the strip beside what the search
+    found is searched on its own (localpass._rest), so the other picture is found too; without that search (the
+    engine before) only one of the two was."""
+    from provenance.engine import localpass
+    from provenance.engine.fingerprint.regions import Box
+    from provenance.engine.votes import Votes
+
+    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    corridor = SAMPLE / "registry" / "footage" / "corridor-of-doom-showcase.mp4"
+    for left, right in ((doom, corridor), (corridor, doom)):
+        index, times, images = _split_screen(left, right, 12)
+        found: list[set[str]] = []
+        for tries in (0, localpass._REST_TRIES):
+            votes = Votes()
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(localpass, "_REST_TRIES", tries)
+                localpass.local_pass(index, times, images, Box(0, 0, 640, 180), votes, set(), ())
+            found.append({index.refs[r].key for r in votes.ref})
+        alone, beside = found
+        assert beside == {"left", "right"}, f"{left.name} | {right.name}: found {beside}"
+        assert len(alone) == 1  # the whole frame's search finds one of them
+
+
+def test_searches_beside_a_found_inset_stop_when_they_find_nothing() -> None:
+    """What a layout shows beside its picture (the footage around an inset) stays: after ``_REST_TRIES`` searches
+    beside the found picture that find nothing, a window has no more of them."""
+    import cv2
+
+    from provenance.engine import localpass
+    from provenance.engine.fingerprint.regions import Box
+    from provenance.engine.sampling import decode_all
+    from provenance.engine.votes import Votes
+
+    index, times, frames = _doom_index()
+    _, backdrop, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
+
+    def pip(i: int) -> np.ndarray:  # the reference at 45 % in a corner of a filmed frame
+        canvas = np.ascontiguousarray(cv2.resize(backdrop[i % len(backdrop)], (640, 360)))
+        canvas[180:342, 330:618] = cv2.resize(frames[i], (288, 162), interpolation=cv2.INTER_AREA)
+        return canvas
+
+    images = [pip(i) for i in range(20)]
+    beside: list[Box] = []
+    real = localpass._local_frame
+
+    def counted(*args: object, **kw: object) -> object:
+        panel = args[6] if len(args) > 6 else kw.get("panel")
+        found = real(*args, **kw)  # type: ignore[arg-type]
+        if panel is not None:
+            beside.append(panel)  # type: ignore[arg-type]
+            assert found == ()  # the filmed footage around the inset holds nothing registered
+        return found
+
+    votes = Votes()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(localpass, "_local_frame", counted)
+        localpass.local_pass(index, times[:20], images, Box(0, 0, 640, 360), votes, set(), ())
+    assert set(votes.ref) == {0}
+    assert len(beside) == localpass._REST_TRIES  # then no more, though every searched frame found the inset
+    assert all(b.x1 <= 330 or b.y1 <= 180 for b in beside)  # beside the inset, not over it
+
+
 def _doom_index() -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
     from provenance.engine.sampling import decode_all
 
