@@ -176,6 +176,35 @@ def test_golden_exact_line() -> None:
     assert s.score == pytest.approx(0.9 * (1 - np.exp(-10 / 8)))
 
 
+def test_a_reversed_copy_is_a_negative_speed_segment_over_the_reference_span() -> None:
+    """The clip plays reference 30-40 s backwards in 0-10 s: with ``reversed`` one segment of speed -1 whose span
+    on the reference is 30-40 s (the clip's start shows its end); without, none."""
+    q = np.arange(10.0)
+    r = 40.0 - q - 0.5  # sample t shows [t, t + 1) of the clip: reference 39.5 .. 30.5 at the sample times
+    assert align(q, np.zeros(10, np.int64), r, query_step_s=1.0) == []
+    (s,) = align(q, np.zeros(10, np.int64), r, params=AlignParams(reversed=True), query_step_s=1.0)
+    assert s.speed == pytest.approx(-1.0)
+    assert (s.query_start, s.query_end) == pytest.approx((0.0, 10.0))
+    assert (s.ref_start, s.ref_end) == pytest.approx((29.5, 39.5))
+    assert s.ref_end + (5.0 - s.query_start) * s.speed == pytest.approx(r[5])  # the line through the samples
+    assert s.query_frames == 10 and s.evidence == tuple(range(10))
+
+
+def test_a_backwards_line_is_kept_only_where_no_forward_one_is() -> None:
+    """A static screen's matches lie on lines both ways; the forward segment stands, and a backwards one over the
+    same clip time is not added. Backwards lines elsewhere in the clip are."""
+    q, r = [], []
+    for t in range(10):  # 0-10 s: a screen matching 20-24 s of the reference everywhere, a forward copy at 50 + t
+        q += [float(t)] * 6
+        r += [20.0 + 0.8 * k for k in range(5)] + [50.0 + t]
+    q += [float(t) for t in range(20, 30)]  # 20-30 s: reference 100-90 s backwards
+    r += [120.0 - t for t in range(20, 30)]
+    segs = align(
+        np.array(q), np.zeros(len(q), np.int64), np.array(r), params=AlignParams(reversed=True), query_step_s=1.0
+    )
+    assert [(round(s.query_start), round(s.speed)) for s in segs] == [(0, 1), (20, -1)]
+
+
 def test_overlapping_references_both_reported_and_sorted() -> None:
     q = np.arange(20.0)
     segs = align(np.concatenate([q, q]), np.repeat([9, 3], 20), np.concatenate([q + 5, q * 0.5 + 1]), query_step_s=1.0)

@@ -167,6 +167,27 @@ def test_a_frame_searched_whole_and_in_its_panel_is_one_frame_tried() -> None:
     assert votes.local_tried == wholes
 
 
+def test_a_copy_played_backwards_is_found_with_a_negative_speed(tmp_path: Path) -> None:
+    """Real footage reversed (FFmpeg's ``reverse``): the same frames, found by their hashes, in the opposite
+    order; aligned backwards, the copy is one segment of speed about -1 over the reference's span (the clip's start
+    shows its end)."""
+    import subprocess
+
+    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    clip = tmp_path / "reversed.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-ss", "4", "-t", "8", "-i", str(doom), "-vf", "reverse", "-an", str(clip)],
+        check=True,
+    )
+    index = ReferenceIndex()
+    index.add_footage("freedoom", "game", fingerprint_footage(doom))
+    (found,) = match_clip(clip, index).footage
+    (seg,) = found.segments
+    assert seg.speed == pytest.approx(-1.0, abs=0.05)
+    assert seg.query_start <= 0.5 and seg.query_end >= 7.5
+    assert abs(seg.ref_start - 4.0) <= 0.6 and abs(seg.ref_end - 12.0) <= 0.6
+
+
 def _split_screen(left: Path, right: Path, frames: int) -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
     """An index of both references and ``frames`` clip frames showing them side by side, each at 320 x 180."""
     import cv2

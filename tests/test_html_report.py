@@ -226,6 +226,10 @@ def test_evidence_times_prefer_the_report_then_derive_from_segments() -> None:
     assert evidence_times(layer, {"kind": "asset", "reference": "a.png", "frames": [1.0, 2.0, 5.0]}) == (2.0, None)
     assert evidence_times(layer, {"kind": "asset", "reference": "a.png"}) == (1.0, None)
     assert evidence_times(layer, {"kind": "asset", "reference": "a.png", "clip_time": 3.25}) == (3.25, None)
+    # a clip playing reference 30-38 s backwards in 2-6 s (speed -2): its start shows the span's end
+    backwards = {"segments": [{**layer["segments"][1], "speed": -2.0}]}
+    assert evidence_times(backwards, {"kind": "footage", "reference": "f.mp4", "clip_time": 2.5}) == (2.5, 37.0)
+    assert evidence_times(backwards, {"kind": "footage", "reference": "f.mp4"}) == (4.0, 34.0)
 
 
 def _embedded(page: str, element_id: str) -> Any:

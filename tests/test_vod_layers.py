@@ -156,6 +156,11 @@ def test_times_and_places_map_through_the_copy() -> None:
     # a copy of another stretch of the VOD shares less than a second of it with the finding: nothing passes on
     elsewhere = {"ref": "vod", "segments": [_seg(0.0, 5.0, 19.5, 24.5)], "region": None}
     assert with_shown({"footage": [elsewhere], "assets": []}, shown)["footage"] == [elsewhere]
+    # the clip plays VOD 12-18 s backwards in 0-6 s: VOD 18 s at 0, 12 s at 6; the finding's 12-18 s of the VOD
+    # is reference 102-108 s, which the clip shows backwards from 0 to 6 s
+    backwards = {"ref": "vod", "segments": [{**_seg(0.0, 6.0, 12.0, 18.0), "speed": -1.0}], "region": None}
+    (seg,) = with_shown({"footage": [backwards], "assets": []}, shown)["footage"][1]["segments"]
+    assert (seg["start"], seg["end"], seg["ref_start"], seg["ref_end"], seg["speed"]) == (0.0, 6.0, 102.0, 108.0, -1.0)
 
 
 def test_what_vods_show_is_kept_when_the_index_is_extended(registry: Registry, tmp_path: Path) -> None:

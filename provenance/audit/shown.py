@@ -124,13 +124,18 @@ def _merge(into: dict[str, dict[str, Any]], entry: dict[str, Any], times: list[A
     into[ref] = item
 
 
-def _line(seg: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
-    """``(clip start, VOD start, VOD end, VOD seconds per clip second)`` of a clip's copy of a VOD; None when the
-    copy does not place the clip on the VOD's timeline (a still picture matched all along)."""
+def _line(seg: Mapping[str, Any]) -> tuple[float, float, float, float, float] | None:
+    """``(clip start, VOD time at the clip start, VOD start, VOD end, VOD seconds per clip second)`` of a clip's
+    copy of a VOD (the speed negative, and the clip's start at the VOD span's end, when the copy plays it
+    backwards); None when the copy does not place the clip on the VOD's timeline (a still picture matched all
+    along)."""
     start, end, r0, r1 = (float(seg[k]) for k in ("start", "end", "ref_start", "ref_end"))
     if end - start <= 0 or r1 - r0 < MIN_SHARED_S:
         return None
-    return start, r0, r1, (r1 - r0) / (end - start)
+    speed = (r1 - r0) / (end - start)
+    if float(seg.get("speed") or 1.0) < 0:
+        return start, r1, r0, r1, -speed
+    return start, r0, r0, r1, speed
 
 
 def _through(copy: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -139,15 +144,16 @@ def _through(copy: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, Any
     line = _line(copy)
     if line is None:
         return None
-    start, r0, r1, speed = line
+    start, at, r0, r1, speed = line
     a, b, k0, k1 = (float(found[k]) for k in ("start", "end", "ref_start", "ref_end"))
     lo, hi = max(r0, a), min(r1, b)
     if hi - lo < MIN_SHARED_S:
         return None
     rate = (k1 - k0) / (b - a) if b > a else 0.0  # reference seconds per VOD second
+    ends = sorted((start + (lo - at) / speed, start + (hi - at) / speed))
     return {
-        "start": round(start + (lo - r0) / speed, 3),
-        "end": round(start + (hi - r0) / speed, 3),
+        "start": round(ends[0], 3),
+        "end": round(ends[1], 3),
         "ref_start": round(k0 + (lo - a) * rate, 3),
         "ref_end": round(k0 + (hi - a) * rate, 3),
         "speed": round(rate * speed, 3),
@@ -162,12 +168,12 @@ def _frames_through(copy: Mapping[str, Any], frames: list[float]) -> list[float]
     line = _line(copy)
     if line is None or not frames:
         return []
-    start, r0, r1, speed = line
+    start, at, r0, r1, speed = line
     lo, hi = max(r0, min(frames)), min(r1, max(frames))
     if hi - lo < min(MIN_SHARED_S, r1 - r0):
         return []
     inside = [t for t in frames if lo <= t <= hi]
-    return sorted({round(start + (t - r0) / speed, 3) for t in (lo, *inside, hi)})
+    return sorted({round(start + (t - at) / speed, 3) for t in (lo, *inside, hi)})
 
 
 def _region_through(copy: list[float] | None, found: list[float] | None, mirrored: bool) -> list[float] | None:

@@ -41,14 +41,20 @@ Per reference the method is:
 Time convention: a query sample at ``t`` stands for ``[t, t + query_step_s)``, so a segment ends one
 query step after its last matched sample. Scattered chance matches rarely line up within the
 tolerance on ``min_matches`` query frames no more than ``max_gap_s`` apart, which is what keeps them
-out. Time-reversed copies (negative speed) are not looked for.
+out.
+
+Time-reversed copies (a clip playing the reference backwards, an edit of re-uploads) are looked for with
+``reversed``: the same search on the query's times negated, whose lines are then negative-speed segments.
+``ref_start`` <= ``ref_end`` is the span on the reference either way; a segment of speed ``v`` shows the
+reference at ``ref_start + (t - query_start) * v`` when ``v > 0``, at ``ref_end + (t - query_start) * v`` when
+``v < 0`` (the clip's start shows the span's end).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -81,6 +87,8 @@ class AlignParams:
         of two segments of one reference is dropped.
     alpha: chance that scattered matches at the observed density form a segment, per line
         extracted (Bonferroni over the vote cells); smaller is stricter.
+    reversed: also look for time-reversed copies (speeds ``-speed_max`` to ``-speed_min``), searched and tested
+        on their own, kept where no forward segment of the reference overlaps them in query time.
     """
 
     speed_min: float = 0.5
@@ -93,6 +101,7 @@ class AlignParams:
     max_segments_per_ref: int = 32
     overlap_drop: float = 0.5
     alpha: float = 0.01
+    reversed: bool = False
 
     def __post_init__(self) -> None:
         if not (0.0 < self.speed_min <= 1.0 <= self.speed_max <= 4.0):
@@ -201,8 +210,17 @@ def align(
     segments: list[Segment] = []
     for ref in np.unique(refs):
         idx = np.flatnonzero(refs == ref).astype(np.int64)
-        found = _align_one(int(ref), idx, q[idx], r[idx], w[idx], p, tol, gap, q_step, q_span)
-        segments.extend(drop_echoes(found, p.overlap_drop))
+        found = drop_echoes(
+            _align_one(int(ref), idx, q[idx], r[idx], w[idx], p, tol, gap, q_step, q_span), p.overlap_drop
+        )
+        if p.reversed:  # backwards only where no forward line is: a static screen's matches lie on lines both ways
+            back = _align_one(int(ref), idx, -q[idx], r[idx], w[idx], p, tol, gap, q_step, q_span)
+            found += [
+                b
+                for b in drop_echoes([_unreversed(s, q_step) for s in back], p.overlap_drop)
+                if not any(_overlap(b.query_start, b.query_end, f.query_start, f.query_end) > 0 for f in found)
+            ]
+        segments.extend(found)
     segments.sort(key=lambda s: (s.reference, s.query_start, s.ref_start))
     log.debug("align: %d matches -> %d segments", q.size, len(segments))
     return segments
@@ -274,6 +292,24 @@ def _align_one(
             if seg is not None:
                 out.append(seg)
     return out
+
+
+def _unreversed(seg: Segment, q_step: float) -> Segment:
+    """A segment found on the query's negated times as the time-reversed segment it is on the real ones.
+
+    Its samples ``-t_last .. -t_first`` (a segment ends a query step after its last sample) are ``t_first ..
+    t_last`` again, on the line ``r = -speed * t + intercept``; ``ref_start`` <= ``ref_end`` stays the span."""
+    intercept = seg.ref_start - seg.speed * seg.query_start
+    t_first, t_last = q_step - seg.query_end, -seg.query_start
+    start, end = t_first, t_last + q_step
+    return replace(
+        seg,
+        query_start=start,
+        query_end=end,
+        ref_start=-seg.speed * end + intercept,
+        ref_end=-seg.speed * start + intercept,
+        speed=-seg.speed,
+    )
 
 
 def _hough(q: FloatArray, r: FloatArray, w: FloatArray, p: AlignParams, tol: float) -> tuple[float, float, int]:

@@ -21,9 +21,10 @@ def evidence_times(evidence: Evidence, segments: Sequence[Segment]) -> tuple[flo
     The evidence's own ``clip_time`` / ``ref_time`` win. Otherwise, from the layer's ``segments`` with the
     evidence's reference: a footage match is shown in the middle of its segment (the one holding the clip time
     when that is given; else the best scored, the earliest of equals; in a report without scores, the longest),
-    mapped onto the reference's time by the segment's speed (linearly over its reference span when the report
-    gives no speed); an asset match at the middle of the frames it was seen in (an asset has no reference
-    time). ``None`` when there is nothing to go by. Times are rounded to the millisecond.
+    mapped onto the reference's time by the segment's speed (from the span's end for a negative speed: the clip
+    plays it backwards; linearly over its reference span when the report gives no speed); an asset match at the
+    middle of the frames it was seen in (an asset has no reference time). ``None`` when there is nothing to go by.
+    Times are rounded to the millisecond.
     """
     ct = _num(evidence.clip_time)
     segs = [
@@ -50,7 +51,8 @@ def evidence_times(evidence: Evidence, segments: Sequence[Segment]) -> tuple[flo
             ref_start, ref_end = float(seg.ref_start or 0.0), float(seg.ref_end or 0.0)
             at = min(max(ct, start), end)
             if _num(seg.speed) is not None:
-                rt = ref_start + (at - start) * float(seg.speed or 1.0)
+                speed = float(seg.speed or 1.0)  # negative: the clip plays the span backwards from its end
+                rt = (ref_start if speed > 0 else ref_end) + (at - start) * speed
             else:
                 frac = (at - start) / (end - start) if end > start else 0.0
                 rt = ref_start + frac * (ref_end - ref_start)

@@ -136,7 +136,9 @@ class Policy(ReportModel):
 
 class Segment(ReportModel):
     """Where a work is in the clip (``start``-``end``, seconds) and in its reference (``ref_start``-``ref_end``;
-    null for an asset, a still). A footage segment also has the alignment's ``speed`` and ``score``."""
+    null for an asset, a still). A footage segment also has the alignment's ``speed`` (reference seconds per clip
+    second; negative when the clip plays the reference backwards, its ``start`` showing ``ref_end``) and
+    ``score``."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [SEGMENT_EXAMPLE]})
 
