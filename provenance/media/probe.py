@@ -439,12 +439,13 @@ def _probe_video(
     return info, None
 
 
-#: The container tags of the last files probed (:func:`container_tags`), by the file's identity.
+#: ``(where, {key: value})``: the container's tags, then each stream's (``"stream N"``).
+Tags = tuple[tuple[str, dict[str, str]], ...]
+#: The container tags of the last files probed (:func:`container_tags`), by the file's identity (path, device,
+#: inode, size, modification time).
 _TAGS: OrderedDict[tuple[str, int, int, int, int], Tags] = OrderedDict()
 _TAGS_KEPT = 16
 _TAGS_LOCK = threading.Lock()
-#: ``(where, {key: value})``: the container's tags, then each stream's (``"stream N"``).
-Tags = tuple[tuple[str, dict[str, str]], ...]
 
 
 def _identity(path: Path) -> tuple[str, int, int, int, int]:
