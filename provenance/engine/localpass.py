@@ -55,10 +55,10 @@ def local_pass(
     shortlisted (on the engine benchmark's live streams over registered game footage, the whole frame's search
     shortlisted other games by 4-8 votes, while the game box alone found its game by 38-98 inliers).
 
-    A frame whose search found pictures covering less than :data:`_REST_MAX_COVER` of it is searched once more
-    beside them (:func:`_rest`): a split screen shows two works, and the whole frame's search finds the one whose
-    edges are sharper (two Doom maps side by side: one of them; River Raid beside Freedoom: River Raid). What
-    a layout shows beside its picture stays, so a window's searches beside found pictures stop after
+    A frame where pictures covering less than :data:`_REST_MAX_COVER` of it were found (searched or tracked) is
+    searched once more beside them (:func:`_rest`): a split screen shows two works, and the whole frame's search
+    finds the one whose edges are sharper (two Doom maps side by side: one of them; River Raid beside Freedoom:
+    River Raid). What a layout shows beside its picture stays, so a window's searches beside found pictures stop after
     :data:`_REST_TRIES` that found nothing (on the short-clip corpus: 61 such searches, 0.6 % of its CPU, and the
     same findings in all 320 clips).
     """
@@ -96,9 +96,9 @@ def local_pass(
                 if extra:
                     hits += extra
                     break
-        searched = hits and votes.local_tried > tried  # found by a search of this frame, not tracked
-        rest = _rest(hits, box.width, box.height) if searched and rest_misses < _REST_TRIES else None
-        if rest is not None:  # another picture beside the one found (a split screen, two insets)
+        # found in this frame (searched, or tracked from a neighbour): another picture beside it? (a split screen)
+        rest = _rest(hits, box.width, box.height) if rest_misses < _REST_TRIES else None
+        if rest is not None:
             beside = _local_frame(index, lp, times[f], image, votes, sides, rest)
             rest_misses += not beside
             hits += beside
