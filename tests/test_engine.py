@@ -94,11 +94,26 @@ def test_sped_up_brightened_copy_is_found_in_its_own_reference_only(prints: dict
     assert seg.ref_start - 1.5 * seg.query_start == pytest.approx(1.0, abs=0.5)
 
 
+def _filmed(backdrop: list[np.ndarray], i: int) -> np.ndarray:
+    """Frame ``i`` of a filmed clip (looped) at 640 x 360."""
+    import cv2
+
+    return np.ascontiguousarray(cv2.resize(backdrop[i % len(backdrop)], (640, 360)))
+
+
+def _pip(frames: list[np.ndarray], backdrop: list[np.ndarray], i: int) -> np.ndarray:
+    """Reference frame ``i`` at 45 % in a corner of filmed frame ``i``: a picture-in-picture at (330, 180)."""
+    import cv2
+
+    canvas = _filmed(backdrop, i)
+    canvas[180:342, 330:618] = cv2.resize(frames[i], (288, 162), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
 def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
     """Local matches carried to a neighbouring frame (localpass._track_frame) are confirmed by the warped picture's
     hash at a time the clip's time apart allows; a frame that no longer shows them, or shows another moment of
     the reference, is left to the feature search."""
-    import cv2
 
     from provenance.engine import localpass
     from provenance.engine.fingerprint.regions import Box, trim
@@ -113,13 +128,10 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
     _, backdrop, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
 
     def filmed(i: int) -> np.ndarray:
-        return np.ascontiguousarray(cv2.resize(backdrop[i % len(backdrop)], (640, 360)))
+        return _filmed(backdrop, i)
 
-    def pip(i: int) -> np.ndarray:  # reference frame i at 45 % in a corner of a filmed frame
-        canvas = filmed(i)
-        inset = cv2.resize(frames[i], (288, 162), interpolation=cv2.INTER_AREA)
-        canvas[180:342, 330:618] = inset
-        return canvas
+    def pip(i: int) -> np.ndarray:
+        return _pip(frames, backdrop, i)
 
     votes = Votes()
     hits = localpass._local_frame(index, local_params(index.params), times[6], trim(pip(6), Box(0, 0, 640, 360)), votes)
@@ -234,7 +246,6 @@ def test_two_works_side_by_side_are_both_found() -> None:
 def test_searches_beside_a_found_inset_stop_when_they_find_nothing() -> None:
     """What a layout shows beside its picture (the footage around an inset) stays: after ``_REST_TRIES`` searches
     beside the found picture that find nothing, a window has no more of them."""
-    import cv2
 
     from provenance.engine import localpass
     from provenance.engine.fingerprint.regions import Box
@@ -244,12 +255,7 @@ def test_searches_beside_a_found_inset_stop_when_they_find_nothing() -> None:
     index, times, frames = _doom_index()
     _, backdrop, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
 
-    def pip(i: int) -> np.ndarray:  # the reference at 45 % in a corner of a filmed frame
-        canvas = np.ascontiguousarray(cv2.resize(backdrop[i % len(backdrop)], (640, 360)))
-        canvas[180:342, 330:618] = cv2.resize(frames[i], (288, 162), interpolation=cv2.INTER_AREA)
-        return canvas
-
-    images = [pip(i) for i in range(20)]
+    images = [_pip(frames, backdrop, i) for i in range(20)]
     beside: list[Box] = []
     real = localpass._local_frame
 
