@@ -1,5 +1,5 @@
 """The local pass's vote search as the feature bank grows: FAISS's IVF search against the engine's, whose lists are
-chosen by the AVX-512 kernel (:func:`~provenance.engine.binsearch.search_binary`).
+chosen by the C kernel (:func:`~provenance.engine.binsearch.search_binary`).
 
     python bench/vote_search_bench.py [--hours 0.1,0.3,1] [--frames 40] [--json OUT]
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from provenance.engine.sampling import Sampled
 
     if not hamming_kernel():
-        print("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ: nothing to compare")
+        print("the Hamming kernels are not built or this CPU lacks POPCNT: nothing to compare")
         return 2
     print("at start: " + load_averages(), flush=True)
     if not (args.corpus / "truth.json").exists():

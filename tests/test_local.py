@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -60,15 +61,39 @@ def _pip(ref: Gray, background: Gray, scale: float, x0: int, y0: int) -> tuple[G
     return q, quad
 
 
-@pytest.fixture(params=["kernel", "faiss"])
-def search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The 2-NN search :func:`two_nearest` uses: the AVX-512 kernel (skipped where this CPU or build has none),
-    or FAISS's binary flat index (its fallback)."""
+def _use_kernel(name: str) -> Iterator[None]:
+    """The C extension's searches run on kernel ``name`` ("avx512", "popcnt") inside; skipped where this build or
+    CPU has none of it."""
+    if hamming._KERNEL is None:
+        pytest.skip("the Hamming kernels are not built or this CPU lacks POPCNT")
+    kernel = hamming._KERNEL
+    before = kernel.isa()
+    try:
+        kernel.use_isa(name)
+    except RuntimeError:
+        pytest.skip(f"this CPU cannot run the {name} kernel")
+    try:
+        yield
+    finally:
+        kernel.use_isa(before)
+
+
+@pytest.fixture(params=["avx512", "popcnt"])
+def kernel(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each kernel of the C extension this CPU runs: AVX-512 VPOPCNTDQ, eight distances at once, or the scalar
+    POPCNT, one at a time (the others skipped)."""
+    yield from _use_kernel(str(request.param))
+
+
+@pytest.fixture(params=["avx512", "popcnt", "faiss"])
+def search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The 2-NN search :func:`two_nearest` uses: a kernel of the C extension (AVX-512 or the scalar POPCNT; each
+    skipped where this CPU or build has none), or FAISS's binary flat index (its fallback)."""
     if request.param == "faiss":
         monkeypatch.setattr(hamming, "_KERNEL", None)
-    elif hamming._KERNEL is None:
-        pytest.skip("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ")
-    return str(request.param)
+        yield "faiss"
+        return
+    yield from _use_kernel(str(request.param))
 
 
 def test_ratio_pairs_are_opencvs_ratio_test(bbb: list[Gray], others: list[Gray], search: str) -> None:
@@ -118,12 +143,10 @@ def test_two_nearest_are_the_brute_force_ones(bbb: list[Gray], search: str) -> N
         two_nearest(queries, real[:1])
 
 
-def test_k_nearest_are_faiss_flat_search(bbb: list[Gray], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The kernel's k nearest are FAISS's binary flat search's, distances and rows in its order (by distance, then
+def test_k_nearest_are_faiss_flat_search(bbb: list[Gray], kernel: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each kernel's k nearest are FAISS's binary flat search's, distances and rows in its order (by distance, then
     row), on real ORB descriptors against sets with exact repeats (ties at every distance), of sizes that are and
     are not multiples of eight, for k from 1 to the kernel's 256; beyond the set's size or 256 it refuses."""
-    if hamming._KERNEL is None:
-        pytest.skip("the AVX-512 Hamming kernel is not built or this CPU lacks AVX-512 VPOPCNTDQ")
     faiss = single_thread_faiss()
     real = np.concatenate([extract(f).descriptors for f in bbb[:6]])
     queries = np.concatenate([real[::37], extract(bbb[9]).descriptors[:150]])
@@ -165,20 +188,24 @@ def test_an_ivf_search_answers_as_faiss_with_its_lists_chosen_by_the_kernel(
 
 
 def test_the_kernel_is_built_and_used_where_the_cpu_runs_it() -> None:
-    """An install on an x86-64 CPU with AVX-512 VPOPCNTDQ builds the optional extension and the engine uses it:
-    a build that failed quietly would leave every scan on the slower FAISS search."""
-    flags = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
-    if platform.machine() != "x86_64" or "avx512_vpopcntdq" not in flags.split():
-        pytest.skip("this CPU has no AVX-512 VPOPCNTDQ")
+    """An install on an x86-64 CPU with POPCNT builds the optional extension and the engine uses it, on AVX-512
+    VPOPCNTDQ where the CPU has it: a build that failed quietly would leave every scan on the slower FAISS search
+    (as a CPU without AVX-512 was until the scalar kernel: the asset pass took twice its time on a Zen 1 core)."""
+    flags = Path("/proc/cpuinfo").read_text(encoding="utf-8").split() if Path("/proc/cpuinfo").exists() else []
+    if platform.machine() != "x86_64" or "popcnt" not in flags:
+        pytest.skip("this CPU has no POPCNT")
     from provenance.engine import popcount
 
-    assert popcount.supported() and popcount.portable()
+    assert popcount.supported() and popcount.portable() and hamming.hamming_kernel()
     assert hamming._KERNEL is popcount and hamming._RANGES is popcount
+    assert popcount.isa() == ("avx512" if "avx512_vpopcntdq" in flags and "avx512f" in flags else "popcnt")
+    with pytest.raises(ValueError, match="unknown kernel"):
+        popcount.use_isa("sse")
 
 
 def test_the_range_searches_are_built_and_used_without_avx512() -> None:
     """The multi-index's C range searches need no AVX-512: an install on any x86-64 CPU with POPCNT builds and uses
-    them (a CPU without AVX-512 VPOPCNTDQ keeps them while its 2-NN and k-NN searches go to FAISS)."""
+    them."""
     flags = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
     if platform.machine() != "x86_64" or "popcnt" not in flags.split():
         pytest.skip("this CPU has no POPCNT")
@@ -186,7 +213,6 @@ def test_the_range_searches_are_built_and_used_without_avx512() -> None:
 
     assert popcount.portable()
     assert hamming.ranges_kernel() and hamming._RANGES is popcount
-    assert popcount.supported() == ("avx512_vpopcntdq" in flags.split() and "avx512f" in flags.split())
 
 
 def test_params_range_checks() -> None:
@@ -410,4 +436,4 @@ def test_a_one_thread_worker_places_the_vote_rows_on_one_thread(monkeypatch: pyt
     bank_module.ivf_index(descs)
     assert faiss.omp_get_max_threads() == 1
     assert seen == [3, 1]
-    assert opened == ([] if search == "kernel" else [3, 1])  # FAISS's threads only where FAISS places them
+    assert opened == ([] if search != "faiss" else [3, 1])  # FAISS's threads only where FAISS places them

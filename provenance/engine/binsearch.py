@@ -1,6 +1,6 @@
 """FAISS binary search structures over ORB descriptors (the feature bank's vote search, the asset shortlist): exhaustive
 for few rows, an IVF index for many; written to and read from files by memory map; searched and filled with the
-AVX-512 kernel's help (:mod:`provenance.engine.hamming`) where it runs, with FAISS's own answers."""
+C kernels' help (:mod:`provenance.engine.hamming`) where they run, with FAISS's own answers."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def add_rows(index: Any, rows: U8Array) -> None:
     """``index.add(rows)`` for a binary IVF index: each row placed in the list of its nearest centroid, in order.
 
     Placing compares every row with every centroid (N / 128 of them), so a bank's write grows with its square. The
-    nearest centroids are found by the AVX-512 kernel where it runs (:func:`~provenance.engine.hamming.k_nearest`:
+    nearest centroids are found by the C kernel where it runs (:func:`~provenance.engine.hamming.k_nearest`:
     FAISS's own choice, ties to the lowest centroid) and handed to FAISS (``add_core``), which then files the rows
     exactly as its ``add`` does; else FAISS's ``add``. Either way on every core the process may use for a large
     bank (:func:`_placement_threads`)."""
@@ -94,7 +94,7 @@ def _placement_threads(rows: int) -> int:
 
 
 def _centroid_planes(index: Any) -> npt.NDArray[np.uint64] | None:
-    """An IVF index's centroids as the AVX-512 kernel reads them (made once per index object), or None where the
+    """An IVF index's centroids as the C kernels read them (made once per index object), or None where the
     kernel does not run (FAISS searches them)."""
     import faiss
 
@@ -156,7 +156,7 @@ def binary_index(descs: U8Array, exhaustive_max: int = EXHAUSTIVE_MAX) -> tuple[
 
 def search_binary(search: Any, queries: U8Array, k: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
     """``search.search(queries, k)`` (a FAISS binary index of :func:`binary_index`): the same answer, with an IVF
-    index's lists to probe chosen by the AVX-512 kernel (:func:`~provenance.engine.hamming.k_nearest`) where it
+    index's lists to probe chosen by the C kernel (:func:`~provenance.engine.hamming.k_nearest`) where it
     runs, instead of FAISS's flat search over the centroids.
 
     An IVF search compares each query with every centroid (one per :data:`_IVF_LIST_SIZE` rows, up to 65,536)
