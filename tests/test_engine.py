@@ -200,6 +200,32 @@ def test_a_copy_played_backwards_is_found_with_a_negative_speed(tmp_path: Path) 
     assert abs(seg.ref_start - 4.0) <= 0.6 and abs(seg.ref_end - 12.0) <= 0.6
 
 
+@pytest.mark.parametrize(
+    ("crop", "size"),
+    [("iw/2:ih/2", "640:360"), ("iw/2:ih/2:0:0", "640:360"), ("iw/2:ih/2:iw/2:ih/2", "854:480")],
+    ids=["centre-zoom-2x", "top-left-quarter", "bottom-right-quarter"],
+)
+def test_a_copy_zoomed_into_a_quarter_of_the_picture_is_found(tmp_path: Path, crop: str, size: str) -> None:
+    """Real footage cut to its centre quarter (a 2x zoom) or to a corner quarter and scaled back up: the clip's
+    whole frame is the reference's centre 50 % or quadrant, whose region hashes the reference keeps; matched against
+    them, the copy is one segment over the right span (before, only the reference's centre 70 % and 90 % were
+    compared with a clip's whole frame, and these copies were not found at all)."""
+    import subprocess
+
+    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    clip = tmp_path / "zoomed.mp4"
+    cut = ["-ss", "4", "-t", "8", "-i", str(doom), "-vf", f"crop={crop},scale={size}", "-an", str(clip)]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *cut], check=True)
+    index = ReferenceIndex()
+    index.add_footage("freedoom", "game", fingerprint_footage(doom))
+    (found,) = match_clip(clip, index).footage
+    (seg,) = found.segments
+    assert found.methods.get("pdq-region", 0) >= 8
+    assert seg.speed == pytest.approx(1.0, abs=0.05)
+    assert seg.query_start <= 0.5 and seg.query_end >= 7.5
+    assert abs(seg.ref_start - 4.0) <= 0.6 and abs(seg.ref_end - 12.0) <= 0.6
+
+
 def _split_screen(left: Path, right: Path, frames: int) -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
     """An index of both references and ``frames`` clip frames showing them side by side, each at 320 x 180."""
     import cv2

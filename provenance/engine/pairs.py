@@ -4,8 +4,10 @@ of each pair says.
 Every sampled frame is hashed as a whole picture, its quadrants and centre crops (the regions of
 :data:`~provenance.engine.fingerprint.regions.DEFAULT_REGIONS`, in :data:`REGIONS` order); a clip's panel (a
 picture pasted inside it) is hashed as one more region, :data:`PANEL`. A pair of regions is compatible when it
-can show the same picture: the same region, or the clip's whole frame (or a panel) against a reference's centre
-crop (a cropped re-upload).
+can show the same picture: the same region, the clip's whole frame (or a panel) against a reference's centre 90 % or
+70 % (a cropped re-upload), or the clip's whole frame against its centre 50 % or a quadrant (a re-upload zoomed 2x
+into the middle or a corner of the picture: the reference's region hashes are kept anyway, and these copies were
+found neither by hashes nor, their features covering a quarter of the reference's, by the local pass's votes).
 """
 
 from __future__ import annotations
@@ -34,10 +36,15 @@ __all__ = [
 HASHER = GridHasher()
 REGIONS = tuple(DEFAULT_REGIONS)
 WHOLE = REGIONS.index("whole")
-#: (clip region, reference region) pairs that may match: same region, or a crop.
+#: (clip region, reference region) pairs that may match: same region, a crop, or a 2x zoom (centre or a corner).
 COMPATIBLE = {(i, i) for i in range(len(REGIONS))} | {
     (WHOLE, REGIONS.index("center90")),
     (WHOLE, REGIONS.index("center70")),
+    (WHOLE, REGIONS.index("center50")),
+    (WHOLE, REGIONS.index("top_left")),
+    (WHOLE, REGIONS.index("top_right")),
+    (WHOLE, REGIONS.index("bottom_left")),
+    (WHOLE, REGIONS.index("bottom_right")),
 }
 #: A clip's panel (a picture pasted inside it: picture-in-picture, a layout's game box) is hashed as a
 #: whole picture: it may match a reference's whole frame or its centre crops.
