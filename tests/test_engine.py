@@ -226,6 +226,27 @@ def test_a_copy_zoomed_into_a_quarter_of_the_picture_is_found(tmp_path: Path, cr
     assert abs(seg.ref_start - 4.0) <= 0.6 and abs(seg.ref_end - 12.0) <= 0.6
 
 
+def test_a_negative_copy_is_found_by_its_complemented_hashes(tmp_path: Path) -> None:
+    """Real footage inverted (FFmpeg's ``negate``: every grey level ``255 - v``): its whole-frame hashes are the
+    complements of the reference's (within a re-encode's distance), its ORB descriptors complemented too, so it was
+    found by nothing; looked up complemented, it is one segment over the right span, by the ``pdq-invert`` method
+    (not reported as a mirror image)."""
+    import subprocess
+
+    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    clip = tmp_path / "negative.mp4"
+    cut = ["-ss", "4", "-t", "8", "-i", str(doom), "-vf", "negate", "-an", str(clip)]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *cut], check=True)
+    index = ReferenceIndex()
+    index.add_footage("freedoom", "game", fingerprint_footage(doom))
+    (found,) = match_clip(clip, index).footage
+    (seg,) = found.segments
+    assert found.methods.get("pdq-invert", 0) >= 8 and not found.mirrored
+    assert seg.speed == pytest.approx(1.0, abs=0.05)
+    assert seg.query_start <= 0.5 and seg.query_end >= 7.5
+    assert abs(seg.ref_start - 4.0) <= 0.6 and abs(seg.ref_end - 12.0) <= 0.6
+
+
 def _split_screen(left: Path, right: Path, frames: int) -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
     """An index of both references and ``frames`` clip frames showing them side by side, each at 320 x 180."""
     import cv2

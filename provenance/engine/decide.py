@@ -148,7 +148,7 @@ def _owned(index: ReferenceIndex, votes: Votes, hashed: dict[float, dict[tuple[s
     return len(owned) >= AlignParams().min_matches
 
 
-_WHOLE_METHODS = ("pdq", "pdq-mirror", "pdq-panel", "pdq-panel-mirror")
+_WHOLE_METHODS = ("pdq", "pdq-mirror", "pdq-invert", "pdq-panel", "pdq-panel-mirror")
 
 
 def _static_matches(index: ReferenceIndex, votes: Votes, aligned: set[int], ref_step: float) -> list[Segment]:

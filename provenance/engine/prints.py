@@ -111,14 +111,32 @@ def _region_queries(
     hashes: npt.NDArray[np.uint8], quality: npt.NDArray[np.int64], frames: list[int]
 ) -> list[HashQuery]:
     """The queries of region hashes ``(K, 2R, 32)`` (direct, then mirrored) and their quality ``(K, 2R)`` of the
-    window's frames ``frames``."""
+    window's frames ``frames``, and of each whole frame's negative (:func:`_negative_queries`)."""
     r = len(REGIONS)
     k = len(frames)
     regions, frame_of = np.tile(np.arange(r), k), np.repeat(np.asarray(frames, np.int64), r)
     return [
         HashQuery(name, hashes[:, side].reshape(k * r, 32), quality[:, side].reshape(k * r), regions, frame_of)
         for name, side in (("pdq", slice(0, r)), ("pdq-mirror", slice(r, 2 * r)))
-    ]
+    ] + [_negative_queries(hashes[:, WHOLE], quality[:, WHOLE], frames)]
+
+
+def _negative_queries(hashes: npt.NDArray[np.uint8], quality: npt.NDArray[np.int64], frames: list[int]) -> HashQuery:
+    """The whole frames' hashes ``(K, 32)`` as their negatives (an inverted copy: ``255 - grey``) would hash.
+
+    Inverting a picture negates every DCT coefficient but the mean, so each coefficient's side of their median
+    flips and the hash is the complement (but for coefficients at the median: the same few bits as a re-encode
+    moves; the quality, a sum of absolute gradients, stays). An inverted copy's whole-frame hashes come within the
+    usual distances of the complements of its reference's, where the direct hashes lie ~256 bits away and ORB's
+    descriptors (comparisons of pixel pairs) are complemented too. Whole frames only, not mirrored: one query a
+    frame more, for a whole-picture edit."""
+    return HashQuery(
+        "pdq-invert",
+        np.ascontiguousarray(np.bitwise_not(hashes)),
+        quality,
+        np.full(len(frames), WHOLE, np.int64),
+        np.asarray(frames, np.int64),
+    )
 
 
 def fingerprint_window(images: list[npt.NDArray[np.uint8]], min_quality: int) -> WindowPrint:
