@@ -6,8 +6,10 @@ Every sampled frame is hashed as a whole picture, its quadrants and centre crops
 picture pasted inside it) is hashed as one more region, :data:`PANEL`. A pair of regions is compatible when it
 can show the same picture: the same region, the clip's whole frame (or a panel) against a reference's centre 90 % or
 70 % (a cropped re-upload), or the clip's whole frame against its centre 50 % or a quadrant (a re-upload zoomed 2x
-into the middle or a corner of the picture: the reference's region hashes are kept anyway, and these copies were
-found neither by hashes nor, their features covering a quarter of the reference's, by the local pass's votes).
+into the middle or a corner of the picture). The references' region hashes are kept anyway; without these pairs
+such copies were left to local features, whose votes come from keypoints spread over the reference's whole frame: of
+nine copies of three Doom maps (centre, top-left and bottom-right quarters), three were found, two of them over part
+of their span; with them all nine are, each over its whole span.
 """
 
 from __future__ import annotations
