@@ -34,6 +34,27 @@ static inline int64_t dist4(const uint64_t *x, uint64_t a, uint64_t b, uint64_t 
            __builtin_popcountll(x[3] ^ d);
 }
 
+/* The two smallest distances (b1 < or = b2) and the nearest's row (bi) of x to rows [from, to) of the four planes
+ * p0..p3, carried on from what *b1, *b2, *bi hold: one distance at a time. A row rarely comes closer than the second
+ * nearest so far, so the branches are mostly not taken. */
+static inline __attribute__((always_inline)) void two_nearest_rows(const uint64_t *x, const uint64_t *p0,
+                                                                   const uint64_t *p1, const uint64_t *p2,
+                                                                   const uint64_t *p3, Py_ssize_t from, Py_ssize_t to,
+                                                                   int64_t *b1, int64_t *b2, int64_t *bi) {
+    for (Py_ssize_t j = from; j < to; j++) {
+        const int64_t d = dist4(x, p0[j], p1[j], p2[j], p3[j]);
+        if (d < *b2) {
+            if (d < *b1) {
+                *b2 = *b1;
+                *b1 = d;
+                *bi = j;
+            } else {
+                *b2 = d;
+            }
+        }
+    }
+}
+
 static void release(Py_buffer *buffers, int n) {
     for (int i = 0; i < n; i++) PyBuffer_Release(&buffers[i]);
 }
@@ -146,18 +167,7 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static void two_neares
             }
             if (lane2[l] < b2) b2 = lane2[l];
         }
-        for (; j < nb; j++) {  /* the last nb % 8 */
-            const int64_t d = dist4(x, p0[j], p1[j], p2[j], p3[j]);
-            if (d < b2) {
-                if (d < b1) {
-                    b2 = b1;
-                    b1 = d;
-                    bi = j;
-                } else {
-                    b2 = d;
-                }
-            }
-        }
+        two_nearest_rows(x, p0, p1, p2, p3, j, nb, &b1, &b2, &bi);  /* the last nb % 8 */
         d1[i] = (int32_t)b1;
         d2[i] = (int32_t)b2;
         i1[i] = bi;
@@ -251,8 +261,7 @@ static void detect_cpu(void) { portable_ok = 1; }
 #endif
 
 
-/* The same searches one distance at a time, with the scalar POPCNT: for CPUs without AVX-512 VPOPCNTDQ. A row
- * rarely comes closer than the second nearest so far, so the branches are mostly not taken. */
+/* The same searches one distance at a time, with the scalar POPCNT: for CPUs without AVX-512 VPOPCNTDQ. */
 
 POPCNT_TARGET static void two_nearest_popcnt(const uint64_t *q, Py_ssize_t nq, const uint64_t *planes, Py_ssize_t nb,
                                              int32_t *d1, int32_t *d2, int64_t *i1) {
@@ -260,18 +269,7 @@ POPCNT_TARGET static void two_nearest_popcnt(const uint64_t *q, Py_ssize_t nq, c
     for (Py_ssize_t i = 0; i < nq; i++) {
         const uint64_t *x = q + 4 * i;
         int64_t b1 = 1 << 20, b2 = 1 << 20, bi = -1;
-        for (Py_ssize_t j = 0; j < nb; j++) {
-            const int64_t d = dist4(x, p0[j], p1[j], p2[j], p3[j]);
-            if (d < b2) {
-                if (d < b1) {
-                    b2 = b1;
-                    b1 = d;
-                    bi = j;
-                } else {
-                    b2 = d;
-                }
-            }
-        }
+        two_nearest_rows(x, p0, p1, p2, p3, 0, nb, &b1, &b2, &bi);
         d1[i] = (int32_t)b1;
         d2[i] = (int32_t)b2;
         i1[i] = bi;
