@@ -5,9 +5,10 @@
  * distance on this project's machines (a heap of two per query); here eight distances are made at once with
  * AVX-512's 64-bit popcount (VPOPCNTQ) over the base set laid out as four planes of 64-bit words, and each of
  * the eight lanes keeps its own two smallest, merged at the end: ~0.16 ns a distance, the same numbers. A CPU
- * without AVX-512 VPOPCNTDQ (AMD before Zen 4, Intel before Ice Lake) runs the same searches one distance at a
- * time with the scalar POPCNT (four a distance), which beat FAISS's heaps by 20 % on a Zen 1 core (1.98 ns a
- * distance against 2.46; AVX2's byte-table popcount took 2.43 there, so it is not used).
+ * without AVX-512 VPOPCNTDQ (AMD before Zen 4, Intel servers before Ice Lake, Intel desktop CPUs since Alder Lake)
+ * runs the same searches one distance at a time with the scalar POPCNT (four a distance), which beat FAISS's heaps
+ * by 20 % on a Zen 1 core (1.98 ns a distance against 2.46; AVX2's byte-table popcount took 2.43 there, so it is
+ * not used).
  *
  * Built as an optional extension (pyproject.toml): where it is not built, or the CPU lacks POPCNT (`supported()`
  * says which), provenance.engine.hamming uses FAISS instead, with the same results; `isa()` names the kernel the
