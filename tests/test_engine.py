@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from provenance.engine import EngineParams, FootagePrint, ReferenceIndex, fingerprint_footage, match_clip
+from provenance.engine.results import ReferenceMatch
 from provenance.errors import ConfigError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "sample"
 PONG = SAMPLE / "registry" / "footage" / "pixelworks-pong-attract.mp4"
 BREAKOUT = SAMPLE / "registry" / "footage" / "pixelworks-breakout-attract.mp4"
+DOOM = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +123,7 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
     from provenance.engine.sampling import decode_all
     from provenance.engine.votes import Votes
 
-    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    doom = DOOM
     index = ReferenceIndex()
     index.add_footage("freedoom", "game", fingerprint_footage(doom))
     times, frames, _ = decode_all(doom, 2.0, 640)
@@ -157,7 +159,7 @@ def test_a_frame_searched_whole_and_in_its_panel_is_one_frame_tried() -> None:
     from provenance.engine.sampling import decode_all
     from provenance.engine.votes import Votes
 
-    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    doom = DOOM
     index = ReferenceIndex()
     index.add_footage("freedoom", "game", fingerprint_footage(doom))
     times, backdrop, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
@@ -179,25 +181,34 @@ def test_a_frame_searched_whole_and_in_its_panel_is_one_frame_tried() -> None:
     assert votes.local_tried == wholes
 
 
-def test_a_copy_played_backwards_is_found_with_a_negative_speed(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def doom_index() -> ReferenceIndex:
+    index = ReferenceIndex()
+    index.add_footage("freedoom", "game", fingerprint_footage(DOOM))
+    return index
+
+
+def _edited_cut(tmp_path: Path, index: ReferenceIndex, vf: str, speed: float) -> ReferenceMatch:
+    """Seconds 4-12 of the Doom footage under FFmpeg's filter ``vf``, matched against ``index``: the one match found,
+    asserted to be one segment of about ``speed`` over the whole clip and seconds 4-12 of the reference."""
+    import subprocess
+
+    clip = tmp_path / "edited.mp4"
+    cut = ["-ss", "4", "-t", "8", "-i", str(DOOM), "-vf", vf, "-an", str(clip)]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *cut], check=True)
+    (found,) = match_clip(clip, index).footage
+    (seg,) = found.segments
+    assert seg.speed == pytest.approx(speed, abs=0.05)
+    assert seg.query_start <= 0.5 and seg.query_end >= 7.5
+    assert abs(seg.ref_start - 4.0) <= 0.6 and abs(seg.ref_end - 12.0) <= 0.6
+    return found
+
+
+def test_a_copy_played_backwards_is_found_with_a_negative_speed(tmp_path: Path, doom_index: ReferenceIndex) -> None:
     """Real footage reversed (FFmpeg's ``reverse``): the same frames, found by their hashes, in the opposite
     order; aligned backwards, the copy is one segment of speed about -1 over the reference's span (the clip's start
     shows its end)."""
-    import subprocess
-
-    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
-    clip = tmp_path / "reversed.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-ss", "4", "-t", "8", "-i", str(doom), "-vf", "reverse", "-an", str(clip)],
-        check=True,
-    )
-    index = ReferenceIndex()
-    index.add_footage("freedoom", "game", fingerprint_footage(doom))
-    (found,) = match_clip(clip, index).footage
-    (seg,) = found.segments
-    assert seg.speed == pytest.approx(-1.0, abs=0.05)
-    assert seg.query_start <= 0.5 and seg.query_end >= 7.5
-    assert abs(seg.ref_start - 4.0) <= 0.6 and abs(seg.ref_end - 12.0) <= 0.6
+    _edited_cut(tmp_path, doom_index, "reverse", -1.0)
 
 
 @pytest.mark.parametrize(
@@ -205,46 +216,24 @@ def test_a_copy_played_backwards_is_found_with_a_negative_speed(tmp_path: Path) 
     [("iw/2:ih/2", "640:360"), ("iw/2:ih/2:0:0", "640:360"), ("iw/2:ih/2:iw/2:ih/2", "854:480")],
     ids=["centre-zoom-2x", "top-left-quarter", "bottom-right-quarter"],
 )
-def test_a_copy_zoomed_into_a_quarter_of_the_picture_is_found(tmp_path: Path, crop: str, size: str) -> None:
+def test_a_copy_zoomed_into_a_quarter_of_the_picture_is_found(
+    tmp_path: Path, doom_index: ReferenceIndex, crop: str, size: str
+) -> None:
     """Real footage cut to its centre quarter (a 2x zoom) or to a corner quarter and scaled back up: the clip's
     whole frame is the reference's centre 50 % or quadrant, whose region hashes the reference keeps; matched against
     them, the copy is one segment over the right span (before, only the reference's centre 70 % and 90 % were
     compared with a clip's whole frame, and these copies were not found at all)."""
-    import subprocess
-
-    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
-    clip = tmp_path / "zoomed.mp4"
-    cut = ["-ss", "4", "-t", "8", "-i", str(doom), "-vf", f"crop={crop},scale={size}", "-an", str(clip)]
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *cut], check=True)
-    index = ReferenceIndex()
-    index.add_footage("freedoom", "game", fingerprint_footage(doom))
-    (found,) = match_clip(clip, index).footage
-    (seg,) = found.segments
+    found = _edited_cut(tmp_path, doom_index, f"crop={crop},scale={size}", 1.0)
     assert found.methods.get("pdq-region", 0) >= 8
-    assert seg.speed == pytest.approx(1.0, abs=0.05)
-    assert seg.query_start <= 0.5 and seg.query_end >= 7.5
-    assert abs(seg.ref_start - 4.0) <= 0.6 and abs(seg.ref_end - 12.0) <= 0.6
 
 
-def test_a_negative_copy_is_found_by_its_complemented_hashes(tmp_path: Path) -> None:
+def test_a_negative_copy_is_found_by_its_complemented_hashes(tmp_path: Path, doom_index: ReferenceIndex) -> None:
     """Real footage inverted (FFmpeg's ``negate``: every grey level ``255 - v``): its whole-frame hashes are the
     complements of the reference's (within a re-encode's distance), its ORB descriptors complemented too, so it was
     found by nothing; looked up complemented, it is one segment over the right span, by the ``pdq-invert`` method
     (not reported as a mirror image)."""
-    import subprocess
-
-    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
-    clip = tmp_path / "negative.mp4"
-    cut = ["-ss", "4", "-t", "8", "-i", str(doom), "-vf", "negate", "-an", str(clip)]
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *cut], check=True)
-    index = ReferenceIndex()
-    index.add_footage("freedoom", "game", fingerprint_footage(doom))
-    (found,) = match_clip(clip, index).footage
-    (seg,) = found.segments
+    found = _edited_cut(tmp_path, doom_index, "negate", 1.0)
     assert found.methods.get("pdq-invert", 0) >= 8 and not found.mirrored
-    assert seg.speed == pytest.approx(1.0, abs=0.05)
-    assert seg.query_start <= 0.5 and seg.query_end >= 7.5
-    assert abs(seg.ref_start - 4.0) <= 0.6 and abs(seg.ref_end - 12.0) <= 0.6
 
 
 def _split_screen(left: Path, right: Path, frames: int) -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
@@ -274,7 +263,7 @@ def test_two_works_side_by_side_are_both_found() -> None:
     from provenance.engine.fingerprint.regions import Box
     from provenance.engine.votes import Votes
 
-    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    doom = DOOM
     corridor = SAMPLE / "registry" / "footage" / "corridor-of-doom-showcase.mp4"
     for left, right in ((doom, corridor), (corridor, doom)):
         index, times, images = _split_screen(left, right, 12)
@@ -326,7 +315,7 @@ def test_searches_beside_a_found_inset_stop_when_they_find_nothing() -> None:
 def _doom_index() -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
     from provenance.engine.sampling import decode_all
 
-    doom = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    doom = DOOM
     index = ReferenceIndex()
     index.add_footage("freedoom", "game", fingerprint_footage(doom))
     times, frames, _ = decode_all(doom, 2.0, 640)
@@ -439,7 +428,7 @@ def test_a_copys_bars_ringing_next_to_its_picture_are_trimmed_by_the_looser_box_
     from provenance.engine.pairs import WHOLE
     from provenance.engine.sampling import decode_all
 
-    ref_path = SAMPLE / "registry" / "footage" / "freedoom-e1m1-playthrough.mp4"
+    ref_path = DOOM
     ref = fingerprint_footage(ref_path)
     _, frames, _ = decode_all(ref_path, 2.0, 640)
     images = []
