@@ -304,6 +304,45 @@ def test_masked_correlation_has_the_plain_formulas_values_on_flat_and_saturated_
             assert ncc(Image(np.full((120, 160), level, np.uint8)), template) == (0.0, (0, 0))
 
 
+def test_the_coarse_search_in_the_frequency_domain_scores_as_the_plain_correlations(clean: list[U8], hud: U8) -> None:
+    """An image searched with many templates (``Image(many=True)``: the coarse pass) correlates through its shared
+    spectra, and scores as the plain correlations do: OpenCV's TM_CCOEFF_NORMED for a plain template (to its float
+    precision, at the best place, wherever the window is not flat), the masked formula for a masked one; on real
+    frames (the HUD placed in one), reduced and blurred as the coarse pass does, templates of many sizes. A flat
+    template scores -1 (OpenCV's plain correlation gives it 1 at the first place) and a flat frame 0."""
+    from provenance.engine.ncc import ncc
+
+    grey_hud = cv2.cvtColor(np.ascontiguousarray(hud[..., :3]), cv2.COLOR_RGB2GRAY)
+    mask = (hud[..., 3] >= 128).astype(np.uint8)
+    placed, _ = _place(clean[3], hud, 0.8, 140, 90)
+    compared = 0
+    for frame in [placed, *clean[10:40:6]]:
+        small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (320, 180), interpolation=cv2.INTER_AREA)
+        small = np.ascontiguousarray(cv2.GaussianBlur(small, (0, 0), 1.0))
+        for s in (0.15, 0.3, 0.45, 0.7):
+            tw, th = round(200 * s), round(120 * s)
+            t = cv2.resize(grey_hud, (tw, th), interpolation=cv2.INTER_AREA)
+            m = cv2.resize(mask, (tw, th), interpolation=cv2.INTER_NEAREST)
+            plain = Template.of(t, np.ones_like(m))
+            want = cv2.matchTemplate(small, t, cv2.TM_CCOEFF_NORMED)
+            f = small.astype(np.float64)
+            s1, s2 = (cv2.boxFilter(x, cv2.CV_64F, (tw, th), normalize=False) for x in (f, f * f))
+            var = (s2 - s1**2 / (tw * th))[th // 2 : th // 2 + want.shape[0], tw // 2 : tw // 2 + want.shape[1]]
+            _, best, _, at = cv2.minMaxLoc(np.where(var >= tw * th, want, -1.0))
+            score, loc = ncc(Image(small, many=True), plain)
+            assert abs(score - best) < 1e-4
+            assert loc == at or abs(want[loc[1], loc[0]] - best) < 1e-4
+            masked = Template.of(t, m)
+            score, loc = ncc(Image(small, many=True), masked)
+            assert abs(score - ncc(Image(small), masked)[0]) < 1e-4
+            compared += 1
+    assert compared == 24
+    flat = Template.of(np.full((20, 60), 90, np.uint8), np.ones((20, 60), np.uint8))
+    assert ncc(Image(small, many=True), flat) == (-1.0, (0, 0))
+    textured = Template.of(np.ascontiguousarray(small[40:70, 50:150]), np.ones((30, 100), np.uint8))
+    assert ncc(Image(np.full((180, 320), 128, np.uint8), many=True), textured) == (0.0, (0, 0))
+
+
 def test_a_large_overlay_is_left_to_features_at_every_scale(clean: list[U8], hud: U8) -> None:
     """A full-frame overlay keeps enough pixels for features even at the smallest scale searched, so the
     template fallback (the asset pass's cost) does not run for it; features find it shrunk to 0.3x and 0.5x."""

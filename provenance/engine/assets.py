@@ -356,7 +356,7 @@ class AssetDetector:
         n_scales = max(1, 1 + round(np.log(max_scale / p.min_scale) / np.log(step))) if max_scale > p.min_scale else 1
         scales = p.min_scale * step ** np.arange(n_scales)
         # coarse pass on a reduced, blurred frame (blur widens the correlation peak in scale)
-        small_b = Image(np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), dtype=np.uint8))
+        small_b = Image(np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), dtype=np.uint8), many=True)
         coarse: list[tuple[float, float, bool, tuple[int, int]]] = []
         for mirrored in (False, True) if p.try_mirror else (False,):
             for sc in scales:

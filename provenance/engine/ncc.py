@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -16,6 +17,7 @@ __all__ = ["Image", "Template", "TemplateCache", "ncc"]
 
 U8Array = npt.NDArray[np.uint8]
 F32Array = npt.NDArray[np.float32]
+F64Array = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -84,17 +86,48 @@ class TemplateCache:
 
 
 class Image:
-    """A frame (or part) searched with templates; its float copy and square made once for the masked ones."""
+    """A frame (or part) searched with templates; its float copy and square made once for the masked ones.
 
-    def __init__(self, picture: U8Array) -> None:
+    ``many``: the image is searched with many templates (the coarse pass: every scale of an asset, both ways
+    round), so :func:`ncc` correlates in the frequency domain: the image's spectra and window sums are made once
+    and shared by every template, and each template costs one transform of itself and one back (see
+    :func:`_spectral`)."""
+
+    def __init__(self, picture: U8Array, many: bool = False) -> None:
         self.picture = np.ascontiguousarray(picture)
+        self.many = many
         self._floats: tuple[F32Array, F32Array] | None = None
+        self._spectra: dict[bool, F64Array] = {}  # squared? -> the DFT of the picture (or of its square)
+        self._integrals: tuple[F64Array, F64Array] | None = None
+        self._spreads: dict[tuple[int, int], F64Array] = {}  # (th, tw) -> :meth:`spread`
 
     def floats(self) -> tuple[F32Array, F32Array]:
         if self._floats is None:
             f = self.picture.astype(np.float32)
             self._floats = (f, f * f)
         return self._floats
+
+    def spectrum(self, squared: bool = False) -> F64Array:
+        """The DFT of the picture (``squared``: of its square) at the picture's own size, in OpenCV's packed form."""
+        found = self._spectra.get(squared)
+        if found is None:
+            f = self.picture.astype(np.float64)
+            found = self._spectra[squared] = np.asarray(cv2.dft(f * f if squared else f), np.float64)
+        return found
+
+    def spread(self, th: int, tw: int) -> F64Array:
+        """One over the square root of the picture's variance sum (``sum(x^2) - sum(x)^2 / n``, at least 1) over
+        every ``th`` x ``tw`` window (its top-left corner at each position where it fits), 0 where that is below
+        ``n`` (a flat window: standard deviation under one grey level); from the picture's integral images, whose
+        sums are exact (integers in doubles). Made once a window size (a template and its mirror image share it)."""
+        found = self._spreads.get((th, tw))
+        if found is None:
+            if self._integrals is None:
+                s, sq = cv2.integral2(self.picture, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+                self._integrals = (np.asarray(s, np.float64), np.asarray(sq, np.float64))
+            s1, s2 = (a[th:, tw:] - a[:-th, tw:] - a[th:, :-tw] + a[:-th, :-tw] for a in self._integrals)
+            found = self._spreads[(th, tw)] = _spread(s1, s2, float(th * tw))
+        return found
 
 
 def ncc(image: Image, template: Template) -> tuple[float, tuple[int, int]]:
@@ -104,13 +137,17 @@ def ncc(image: Image, template: Template) -> tuple[float, tuple[int, int]]:
     The masked correlation is that of OpenCV's ``TM_CCOEFF_NORMED`` with a mask, written as three plain
     correlations (the image with the zero-mean masked template, the image and its square with the mask):
     the same scores (checked against OpenCV's on real frames in the tests), a third to a quarter of the time.
-    Windows where the image is flat under the mask (variance below one grey level) score 0.
+    Windows where the image is flat under the mask (variance below one grey level) score 0. An image searched
+    with many templates (``Image(many=True)``) correlates through its shared spectra (:func:`_spectral`).
     """
     th, tw = template.shape
     ih, iw = image.picture.shape
     if th > ih or tw > iw or th < 6 or tw < 6:
         return -1.0, (0, 0)
-    if template.mask is None:
+    res: npt.NDArray[Any]
+    if image.many:
+        res = _spectral(image, template)
+    elif template.mask is None:
         res = cv2.matchTemplate(image.picture, template.picture, cv2.TM_CCOEFF_NORMED)
         res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)  # flat windows
     elif template.norm <= 0:
@@ -133,3 +170,58 @@ def ncc(image: Image, template: Template) -> tuple[float, tuple[int, int]]:
         res[flat] = 0.0  # finite everywhere (the divisor is at least the template's norm): no NaN to clear
     _, mx, _, loc = cv2.minMaxLoc(res)
     return float(mx), (int(loc[0]), int(loc[1]))
+
+
+def _correlate(image: Image, template: npt.NDArray[np.float64], squared: bool = False) -> F64Array:
+    """``cv2.matchTemplate(picture, template, TM_CCORR)`` (of the picture's square when ``squared``) through the
+    picture's shared DFT: the template zero-padded to the picture's size, its DFT times the picture's conjugated,
+    transformed back. That is the circular correlation at the picture's size, equal to the plain one wherever the
+    template fits (nothing wraps there), which is all that is kept."""
+    ih, iw = image.picture.shape
+    th, tw = template.shape
+    padded = np.zeros((ih, iw), np.float64)
+    padded[:th, :tw] = template
+    product = cv2.mulSpectrums(image.spectrum(squared), cv2.dft(padded, nonzeroRows=th), 0, conjB=True)
+    # only the rows where the template fits are transformed back (OpenCV's ``nonzeroRows`` of an inverse)
+    back = cv2.idft(product, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE, nonzeroRows=ih - th + 1)
+    return np.asarray(back[: ih - th + 1, : iw - tw + 1], np.float64)
+
+
+def _spectral(image: Image, template: Template) -> F64Array:
+    """The correlation map of :func:`ncc` computed through the image's shared spectra (in doubles): for a plain
+    template, that of ``TM_CCOEFF_NORMED`` (the zero-mean template correlated, over the window's standard deviation
+    from its sums) within ~1e-5 of OpenCV's (which correlates in floats); for a masked one, the masked formula of
+    :func:`ncc`. Windows flat under the template (variance below one grey level) score 0, as in the masked one,
+    where OpenCV's plain one divides their rounding noise by nearly nothing; a flat template scores -1 everywhere."""
+    th, tw = template.shape
+    if template.mask is None:
+        t = template.picture.astype(np.float64)
+        t -= t.mean()
+        norm = float(np.sqrt((t * t).sum()))
+        if norm <= 0:
+            return np.full((image.picture.shape[0] - th + 1, image.picture.shape[1] - tw + 1), -1.0)
+        res = _correlate(image, t)
+        res *= image.spread(th, tw)
+    else:
+        if template.norm <= 0:
+            return np.full((image.picture.shape[0] - th + 1, image.picture.shape[1] - tw + 1), -1.0)
+        assert template.zero is not None
+        mask = template.mask.astype(np.float64)
+        res = _correlate(image, template.zero.astype(np.float64))
+        res *= _spread(_correlate(image, mask), _correlate(image, mask, squared=True), template.count)
+        norm = template.norm
+    res /= norm
+    return res
+
+
+def _spread(s1: F64Array, s2: F64Array, count: float) -> F64Array:
+    """``1 / sqrt(max(var, 1))`` for the variance sums ``var = s2 - s1^2 / count``; 0 where ``var < count``."""
+    var = s1 * s1
+    var /= count
+    np.subtract(s2, var, out=var)
+    flat = var < count
+    np.maximum(var, 1.0, out=var)
+    np.sqrt(var, out=var)
+    np.divide(1.0, var, out=var)
+    var[flat] = 0.0
+    return var
