@@ -20,6 +20,8 @@ from provenance.engine.features import (
     RegionMatch,
     match_region,
     single_thread_faiss,
+    vote_keypoints,
+    vote_selection,
 )
 from provenance.errors import ConfigError, IndexStoreError
 
@@ -169,13 +171,13 @@ class FeatureBank:
         return len(self._owner) if self._trained is None else self._trained
 
     def vote_descriptors(self) -> U8Array:
-        """Every frame's vote descriptors (its strongest ``params.vote_features``), stacked in frame order: the rows
-        of the vote search."""
+        """Every frame's vote descriptors (``params.vote_features`` of its keypoints, spread over the frame:
+        :func:`~provenance.engine.features.vote_selection`), stacked in frame order: the rows of the vote search."""
         if isinstance(self._refs, PackedFeatures):
-            offsets = np.asarray(self._refs.offsets, np.int64)
-            counts = np.diff(offsets)
-            rank = np.arange(int(offsets[-1]), dtype=np.int64) - np.repeat(offsets[:-1], counts)
-            return np.ascontiguousarray(np.asarray(self._refs.descriptors)[rank < self.params.vote_features])
+            p, refs = self.params, self._refs
+            offsets = np.asarray(refs.offsets, np.int64)
+            chosen = vote_selection(np.asarray(refs.keypoints), refs.sizes, offsets, p.vote_features, p.vote_grid)
+            return np.ascontiguousarray(np.asarray(refs.descriptors)[chosen])
         descs = [self._vote_descriptors(f) for f in self._refs]
         return np.ascontiguousarray(np.concatenate(descs)) if descs else np.zeros((0, 32), np.uint8)
 
@@ -253,7 +255,7 @@ class FeatureBank:
         return np.repeat(np.arange(len(self._refs), dtype=np.int32), counts)
 
     def _vote_descriptors(self, features: Features) -> U8Array:
-        return np.ascontiguousarray(features.descriptors[: self.params.vote_features])
+        return np.ascontiguousarray(features.descriptors[vote_keypoints(features, self.params)])
 
     def _build(self) -> Any:
         """The search index over every stored vote descriptor (``_owner[row]``: the frame of row ``row``)."""
