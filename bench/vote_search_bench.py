@@ -43,7 +43,8 @@ def vote_rows(video: Path, fps: float) -> Any:
     import numpy as np
 
     from provenance.engine import EngineParams
-    from provenance.engine.features import extract, vote_keypoints
+    from provenance.engine.bank import vote_keypoints
+    from provenance.engine.features import extract
     from provenance.engine.params import local_params
     from provenance.engine.sampling import Sampled
 
@@ -67,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from provenance.engine import EngineParams
+    from provenance.engine.bank import vote_keypoints
     from provenance.engine.binsearch import binary_index, search_binary
-    from provenance.engine.features import extract, single_thread_faiss, vote_keypoints
+    from provenance.engine.features import extract, single_thread_faiss
     from provenance.engine.hamming import hamming_kernel
     from provenance.engine.params import local_params
     from provenance.engine.sampling import Sampled

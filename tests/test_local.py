@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pytest
 
 from provenance.engine import hamming
-from provenance.engine.bank import FeatureBank
+from provenance.engine.bank import FeatureBank, vote_keypoints, vote_selection
 from provenance.engine.binsearch import binary_index, read_mapped, search_binary
 from provenance.engine.features import (
     Features,
@@ -22,8 +22,6 @@ from provenance.engine.features import (
     match_region,
     ratio_pairs,
     single_thread_faiss,
-    vote_keypoints,
-    vote_selection,
     warp_region,
 )
 from provenance.engine.hamming import hamming_planes, k_nearest, two_nearest
