@@ -43,17 +43,16 @@ def vote_rows(video: Path, fps: float) -> Any:
     import numpy as np
 
     from provenance.engine import EngineParams
-    from provenance.engine.bank import vote_keypoints
     from provenance.engine.features import extract
     from provenance.engine.params import local_params
     from provenance.engine.sampling import Sampled
 
     params = EngineParams()
     lp = local_params(params)
-    rows = []
-    for _, image, _ in Sampled(video, fps, params.analysis_side, 0, params.asset_spacing_s):
-        f = extract(image, lp, mirror=False)
-        rows.append(f.descriptors[vote_keypoints(f, lp)])
+    rows = [
+        extract(image, lp, mirror=False).descriptors[: lp.vote_features]
+        for _, image, _ in Sampled(video, fps, params.analysis_side, 0, params.asset_spacing_s)
+    ]
     return np.concatenate(rows) if rows else np.zeros((0, 32), np.uint8)
 
 
@@ -68,7 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from provenance.engine import EngineParams
-    from provenance.engine.bank import vote_keypoints
     from provenance.engine.binsearch import binary_index, search_binary
     from provenance.engine.features import extract, single_thread_faiss
     from provenance.engine.hamming import hamming_kernel
@@ -92,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     for rel in rels[:: max(1, len(rels) // args.frames)][: args.frames]:
         for _, image, _ in Sampled(args.corpus / doc["dataset"] / rel, 0.5, params.analysis_side, 0, 5.0):
             f = extract(image, lp, mirror=True)
-            assert f.mirror is not None
-            queries += [f.descriptors[vote_keypoints(f, lp)], f.mirror.descriptors[vote_keypoints(f.mirror, lp)]]
+            queries += [f.descriptors[: lp.vote_features], f.mirror.descriptors[: lp.vote_features]]  # type: ignore[union-attr]
             break
     queries = [q for q in queries if len(q)]
     faiss = single_thread_faiss()

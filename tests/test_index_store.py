@@ -407,8 +407,7 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
 ) -> None:
     """Freedoom (its footage, its HUD and their sound) registered after the rest of the sample: its directory is
     written from the one before and Freedoom's prints alone, and every sample clip matches against it as against
-    the whole index built from the same references in the same order, and finds the same works as the whole index
-    built from the registry in its own order."""
+    the whole index built from the registry."""
     folder = _without(tmp_path, "freedoom")
     registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
     try:
@@ -463,20 +462,11 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
     assert len(extended.bank) == len(full.bank) > len(old.bank)
     assert isinstance(extended.bank.packed().descriptors, np.memmap)
     found = 0
-    same = open_index_dir(same_order, PARAMS)
     for clip in _clips():
-        a, b, c = match_clip(clip, same), match_clip(clip, extended), match_clip(clip, full)
+        a, b = match_clip(clip, full), match_clip(clip, extended)
         assert _findings(a) == _findings(b), clip
-        # the registry's order lays the vote search's lists out on other rows, and an approximate search may find
-        # a weak match in one and not the other: the works found are the same
-        assert _works(c) == _works(b), clip
         found += any(r.key.startswith("freedoom::") for r in (*a.footage, *a.assets))
     assert found >= 3  # the added work is found: the comparison covers what was added
-
-
-def _works(matches: Any) -> set[str]:
-    """The works (the part of a reference's key before ``::``) a clip's matches name."""
-    return {r.key.split("::")[0] for r in (*matches.footage, *matches.assets)}
 
 
 def test_a_removed_reference_makes_the_whole_index_built_again(sample_registry: Registry) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import platform
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from provenance.engine import hamming
-from provenance.engine.bank import FeatureBank, vote_keypoints, vote_selection
+from provenance.engine.bank import FeatureBank
 from provenance.engine.binsearch import binary_index, read_mapped, search_binary
 from provenance.engine.features import (
     Features,
@@ -438,48 +437,3 @@ def test_a_one_thread_worker_places_the_vote_rows_on_one_thread(monkeypatch: pyt
     assert faiss.omp_get_max_threads() == 1
     assert seen == [3, 1]
     assert opened == ([] if search != "faiss" else [3, 1])  # FAISS's threads only where FAISS places them
-
-
-def _spread_by_hand(f: Features, count: int, grid: int) -> list[int]:
-    """The vote keypoints as the rule says, one keypoint at a time: each cell's strongest ``count // grid**2``
-    (cells of the frame cut ``grid`` x ``grid``), then the strongest others while there is room."""
-    w, h = f.size
-    per_cell: dict[tuple[int, int], int] = {}
-    first: list[int] = []
-    for i, (x, y) in enumerate(f.keypoints.tolist()):
-        cell = (min(int(x * grid / w), grid - 1), min(int(y * grid / h), grid - 1))
-        if per_cell.get(cell, 0) < count // (grid * grid):
-            first.append(i)
-        per_cell[cell] = per_cell.get(cell, 0) + 1
-    others = [i for i in range(len(f)) if i not in set(first)][: count - len(first)]
-    return sorted(first + others)
-
-
-def test_the_vote_keypoints_are_spread_over_the_frame(bbb: list[Gray], others: list[Gray]) -> None:
-    """The bank's vote keypoints (each frame's and a whole index's in one go) are the rule's: each of the 4 x 4
-    cells' strongest 18, the strongest others to 300; a frame with fewer keeps them all; grid 1 is the strongest
-    300. On real frames, whose strongest keypoints crowd (Big Buck Bunny's grass and tree bark): spread, every cell
-    holding keypoints votes with them, where the strongest alone leave cells out."""
-    frames = [extract(g, mirror=False) for g in [*bbb[:6], *others[:6]]]
-    frames.append(Features(frames[0].keypoints[:120], frames[0].descriptors[:120], frames[0].size))  # fewer than 300
-    lp = LocalParams()
-    assert (lp.vote_features, lp.vote_grid) == (300, 4)
-    offsets = np.concatenate([[0], np.cumsum([len(f) for f in frames])]).astype(np.int64)
-    keypoints = np.concatenate([f.keypoints for f in frames])
-    sizes = np.array([f.size for f in frames], np.int64)
-    chosen = vote_selection(keypoints, sizes, offsets, 300, 4)
-    uncovered = 0
-    for f, a, b in zip(frames, offsets[:-1], offsets[1:], strict=True):
-        want = _spread_by_hand(f, 300, 4)
-        assert np.flatnonzero(chosen[a:b]).tolist() == want == vote_keypoints(f, lp).tolist()
-        assert len(want) == min(len(f), 300)
-        w, h = f.size
-        cells = {(min(int(x * 4 / w), 3), min(int(y * 4 / h), 3)) for x, y in f.keypoints.tolist()}
-        strongest = {(min(int(x * 4 / w), 3), min(int(y * 4 / h), 3)) for x, y in f.keypoints[:300].tolist()}
-        spread = {(min(int(x * 4 / w), 3), min(int(y * 4 / h), 3)) for x, y in f.keypoints[want].tolist()}
-        assert spread == cells
-        uncovered += len(cells - strongest)
-    assert uncovered > 0  # the strongest alone leave cells without a vote
-    assert vote_selection(keypoints, sizes, offsets, 300, 1).tolist() == [
-        i - a < 300 for a, b in itertools.pairwise(offsets.tolist()) for i in range(a, b)
-    ]

@@ -120,18 +120,12 @@ def test_the_report_names_the_vod_as_the_source_of_the_evidence(registry: Regist
 
 
 def test_a_reference_found_in_the_clip_itself_is_not_inherited_again(opened: Any) -> None:
-    """What the VOD shows passes on only where the clip did not find it itself: the clip finding everything the VOD
-    shows, nothing is added; the HUD not found in the clip, it is inherited through the VOD."""
     shown = opened.shown
-    copy = {"ref": VOD_KEY, "segments": [_seg(0.0, 6.0, CUT_START, CUT_START + 6.0)], "region": None}
-    itself = [
-        {"ref": f["ref"], "segments": [_seg(0.0, 6.0, 0.0, 6.0)], "region": None} for f in shown[VOD_KEY]["footage"]
-    ]
-    hud = {"ref": HUD, "frames": [1.0, 2.0], "score": 30.0, "method": "features", "region": None}
-    raw = {"footage": [copy, *itself], "assets": [hud]}
+    raw = {
+        "footage": [{"ref": VOD_KEY, "segments": [_seg(0.0, 6.0, CUT_START, CUT_START + 6.0)], "region": None}],
+        "assets": [{"ref": HUD, "frames": [1.0, 2.0], "score": 30.0, "method": "features", "region": None}],
+    }
     assert with_shown(raw, shown) is raw
-    inherited = with_shown({"footage": [copy, *itself], "assets": []}, shown)["assets"]
-    assert [a["ref"] for a in inherited] == [HUD] and inherited[0]["via"]["ref"] == VOD_KEY
 
 
 def test_times_and_places_map_through_the_copy() -> None:

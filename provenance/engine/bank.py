@@ -29,8 +29,6 @@ __all__ = [
     "BankHit",
     "FeatureBank",
     "PackedFeatures",
-    "vote_keypoints",
-    "vote_selection",
 ]
 
 U8Array = npt.NDArray[np.uint8]
@@ -82,57 +80,6 @@ class BankHit:
     ref_id: int
     votes: int
     match: RegionMatch
-
-
-def vote_selection(
-    keypoints: npt.NDArray[np.float32],
-    sizes: npt.NDArray[np.integer[Any]],
-    offsets: npt.NDArray[np.int64],
-    count: int,
-    grid: int,
-) -> npt.NDArray[np.bool_]:
-    """Which keypoints of many frames (frame ``i``: rows ``offsets[i]:offsets[i + 1]``, strongest first, its image
-    size ``sizes[i]``) vote in the feature bank's shortlist: at most ``count`` a frame, spread over its area.
-
-    The frame is cut into ``grid`` x ``grid`` cells; each cell gives its strongest ``count // grid**2`` keypoints,
-    and the strongest of the others fill the frame's ``count``. A frame's strongest keypoints crowd where its corners
-    are sharpest: in Doom footage, the status bar along the bottom, which every frame of every map shows alike. A
-    copy zoomed into the picture cuts the bar away, and with it most of a reference frame's votes: in a centre crop
-    of 80 % of the sides the true frames got 5-14 votes against 6-11 for the best frames of other references, at
-    60 % 0-14 against 7-12, while they still verified with 28-150 inliers. Spread, they got 18-42 and 10-34, 8 of 8
-    sampled frames ahead of the others at every crop to 60 % (1-2 of 8 before), as many votes on the whole picture
-    (215-245) and no more for the other references. One pass, vectorised over every keypoint: an index's rows are
-    chosen in one go."""
-    n = len(keypoints)
-    counts = np.diff(offsets)
-    frame = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    if grid <= 1 or n == 0:
-        rank = np.arange(n, dtype=np.int64) - np.repeat(offsets[:-1], counts)
-        strongest: npt.NDArray[np.bool_] = rank < count
-        return strongest
-    size = np.asarray(sizes, np.float64)[frame]
-    gx = np.clip((keypoints[:, 0] * grid / np.maximum(size[:, 0], 1.0)).astype(np.int64), 0, grid - 1)
-    gy = np.clip((keypoints[:, 1] * grid / np.maximum(size[:, 1], 1.0)).astype(np.int64), 0, grid - 1)
-    cell = (frame * grid + gy) * grid + gx
-    order = np.argsort(cell, kind="stable")  # each cell's keypoints together, strongest first
-    ordered = cell[order]
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    in_cell = np.empty(n, np.int64)
-    in_cell[order] = np.arange(n, dtype=np.int64) - np.repeat(starts, np.diff(np.append(starts, n)))
-    first = in_cell < count // (grid * grid)
-    left = count - np.bincount(frame, weights=first, minlength=len(counts)).astype(np.int64)  # places to fill
-    rest = np.cumsum(~first)
-    before = np.concatenate([[0], rest])[offsets[:-1]]  # the frame's others before its first keypoint
-    chosen: npt.NDArray[np.bool_] = first | (~first & (rest - 1 - before[frame] < left[frame]))
-    return chosen
-
-
-def vote_keypoints(features: Features, params: LocalParams) -> npt.NDArray[np.intp]:
-    """The rows of one frame's features that vote (:func:`vote_selection`), strongest first."""
-    n = len(features)
-    offsets = np.array([0, n], np.int64)
-    sizes = np.array([features.size], np.int64)
-    return np.flatnonzero(vote_selection(features.keypoints, sizes, offsets, params.vote_features, params.vote_grid))
 
 
 @dataclass(slots=True)
@@ -222,13 +169,13 @@ class FeatureBank:
         return len(self._owner) if self._trained is None else self._trained
 
     def vote_descriptors(self) -> U8Array:
-        """Every frame's vote descriptors (``params.vote_features`` of its keypoints, spread over the frame:
-        :func:`vote_selection`), stacked in frame order: the rows of the vote search."""
+        """Every frame's vote descriptors (its strongest ``params.vote_features``), stacked in frame order: the rows
+        of the vote search."""
         if isinstance(self._refs, PackedFeatures):
-            p, refs = self.params, self._refs
-            offsets = np.asarray(refs.offsets, np.int64)
-            chosen = vote_selection(np.asarray(refs.keypoints), refs.sizes, offsets, p.vote_features, p.vote_grid)
-            return np.ascontiguousarray(np.asarray(refs.descriptors)[chosen])
+            offsets = np.asarray(self._refs.offsets, np.int64)
+            counts = np.diff(offsets)
+            rank = np.arange(int(offsets[-1]), dtype=np.int64) - np.repeat(offsets[:-1], counts)
+            return np.ascontiguousarray(np.asarray(self._refs.descriptors)[rank < self.params.vote_features])
         descs = [self._vote_descriptors(f) for f in self._refs]
         return np.ascontiguousarray(np.concatenate(descs)) if descs else np.zeros((0, 32), np.uint8)
 
@@ -306,7 +253,7 @@ class FeatureBank:
         return np.repeat(np.arange(len(self._refs), dtype=np.int32), counts)
 
     def _vote_descriptors(self, features: Features) -> U8Array:
-        return np.ascontiguousarray(features.descriptors[vote_keypoints(features, self.params)])
+        return np.ascontiguousarray(features.descriptors[: self.params.vote_features])
 
     def _build(self) -> Any:
         """The search index over every stored vote descriptor (``_owner[row]``: the frame of row ``row``)."""

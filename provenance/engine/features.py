@@ -81,13 +81,9 @@ class LocalParams:
     min_corner_angle: smallest allowed quad corner angle in degrees (shear / perspective limit).
     bank_max_distance: Hamming distance under which a bank neighbour is a vote.
     bank_knn: neighbours per query descriptor in the bank search.
-    vote_features: the keypoints of each frame (query and bank) used for the bank's shortlist votes;
-        verification uses them all. The vote is the local pass's cost: a third of the keypoints gives the same
-        shortlist leaders several times faster.
-    vote_grid: the vote keypoints are spread over a ``vote_grid`` x ``vote_grid`` grid of the frame: the strongest
-        ``vote_features // vote_grid**2`` of each cell, then the strongest of the rest
-        (:func:`~provenance.engine.bank.vote_selection`);
-        1: the frame's strongest alone.
+    vote_features: the strongest keypoints of each frame (query and bank) used for the bank's shortlist
+        votes; verification uses them all. The vote is the local pass's cost: a third of the keypoints
+        gives the same shortlist leaders several times faster.
     top_k: reference frames verified with RANSAC after the bank shortlist.
     """
 
@@ -106,7 +102,6 @@ class LocalParams:
     bank_max_distance: int = 48
     bank_knn: int = 4
     vote_features: int = 300
-    vote_grid: int = 4
     top_k: int = 3
 
     def __post_init__(self) -> None:
@@ -125,7 +120,6 @@ class LocalParams:
             ("bank_max_distance", 1 <= self.bank_max_distance <= 256),
             ("bank_knn", 1 <= self.bank_knn <= 64),
             ("vote_features", 16 <= self.vote_features <= 20000),
-            ("vote_grid", 1 <= self.vote_grid <= 16 and self.vote_grid**2 <= self.vote_features),
             ("top_k", 1 <= self.top_k <= 1000),
         ]
         check_ranges(self, checks)
