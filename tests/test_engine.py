@@ -112,7 +112,9 @@ def _pip(frames: list[np.ndarray], backdrop: list[np.ndarray], i: int) -> np.nda
     return canvas
 
 
-def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
+def test_a_found_picture_in_picture_is_tracked_into_the_next_frames(
+    doom_index: ReferenceIndex, doom_frames: tuple[list[float], list[np.ndarray]]
+) -> None:
     """Local matches carried to a neighbouring frame (localpass._track_frame) are confirmed by the warped picture's
     hash at a time the clip's time apart allows; a frame that no longer shows them, or shows another moment of
     the reference, is left to the feature search."""
@@ -123,10 +125,8 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
     from provenance.engine.sampling import decode_all
     from provenance.engine.votes import Votes
 
-    doom = DOOM
-    index = ReferenceIndex()
-    index.add_footage("freedoom", "game", fingerprint_footage(doom))
-    times, frames, _ = decode_all(doom, 2.0, 640)
+    index = doom_index
+    times, frames = doom_frames
     _, backdrop, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
 
     def filmed(i: int) -> np.ndarray:
@@ -147,7 +147,7 @@ def test_a_found_picture_in_picture_is_tracked_into_the_next_frames() -> None:
     assert localpass._track_frame(index, times[7], pip(far), votes, hits) == ()
 
 
-def test_a_frame_searched_whole_and_in_its_panel_is_one_frame_tried() -> None:
+def test_a_frame_searched_whole_and_in_its_panel_is_one_frame_tried(doom_index: ReferenceIndex) -> None:
     """The local pass counts the frames it tried (``Votes.local_tried``): the share of them a reference matches is
     what reports a still screen without a time line (decide's static matches). A frame whose whole search finds
     nothing is searched again in the window's panel (a stream's game box); that is still one frame, else a stream
@@ -159,9 +159,7 @@ def test_a_frame_searched_whole_and_in_its_panel_is_one_frame_tried() -> None:
     from provenance.engine.sampling import decode_all
     from provenance.engine.votes import Votes
 
-    doom = DOOM
-    index = ReferenceIndex()
-    index.add_footage("freedoom", "game", fingerprint_footage(doom))
+    index = doom_index
     times, backdrop, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
     images = [np.ascontiguousarray(cv2.resize(b, (640, 360))) for b in backdrop[:9]]
     panel = Box(320, 40, 600, 320)  # nothing registered in it either
@@ -183,9 +181,19 @@ def test_a_frame_searched_whole_and_in_its_panel_is_one_frame_tried() -> None:
 
 @pytest.fixture(scope="module")
 def doom_index() -> ReferenceIndex:
+    """The Doom footage alone, indexed once for the module's tests (they only search it)."""
     index = ReferenceIndex()
     index.add_footage("freedoom", "game", fingerprint_footage(DOOM))
     return index
+
+
+@pytest.fixture(scope="module")
+def doom_frames() -> tuple[list[float], list[np.ndarray]]:
+    """The Doom footage's frames at 2 fps, 640 pixels wide, and their times (the tests read them, never write)."""
+    from provenance.engine.sampling import decode_all
+
+    times, frames, _ = decode_all(DOOM, 2.0, 640)
+    return times, frames
 
 
 def _edited_cut(tmp_path: Path, index: ReferenceIndex, vf: str, speed: float) -> ReferenceMatch:
@@ -263,9 +271,8 @@ def test_two_works_side_by_side_are_both_found() -> None:
     from provenance.engine.fingerprint.regions import Box
     from provenance.engine.votes import Votes
 
-    doom = DOOM
     corridor = SAMPLE / "registry" / "footage" / "corridor-of-doom-showcase.mp4"
-    for left, right in ((doom, corridor), (corridor, doom)):
+    for left, right in ((DOOM, corridor), (corridor, DOOM)):
         index, times, images = _split_screen(left, right, 12)
         found: list[set[str]] = []
         for tries in (0, localpass._REST_TRIES):
@@ -279,7 +286,9 @@ def test_two_works_side_by_side_are_both_found() -> None:
         assert len(alone) == 1  # the whole frame's search finds one of them
 
 
-def test_searches_beside_a_found_inset_stop_when_they_find_nothing() -> None:
+def test_searches_beside_a_found_inset_stop_when_they_find_nothing(
+    doom_index: ReferenceIndex, doom_frames: tuple[list[float], list[np.ndarray]]
+) -> None:
     """What a layout shows beside its picture (the footage around an inset) stays: after ``_REST_TRIES`` searches
     beside the found picture that find nothing, a window has no more of them."""
 
@@ -288,7 +297,8 @@ def test_searches_beside_a_found_inset_stop_when_they_find_nothing() -> None:
     from provenance.engine.sampling import decode_all
     from provenance.engine.votes import Votes
 
-    index, times, frames = _doom_index()
+    index = doom_index
+    times, frames = doom_frames
     _, backdrop, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
 
     images = [_pip(frames, backdrop, i) for i in range(20)]
@@ -312,17 +322,9 @@ def test_searches_beside_a_found_inset_stop_when_they_find_nothing() -> None:
     assert all(b.x1 <= 330 or b.y1 <= 180 for b in beside)  # beside the inset, not over it
 
 
-def _doom_index() -> tuple[ReferenceIndex, list[float], list[np.ndarray]]:
-    from provenance.engine.sampling import decode_all
-
-    doom = DOOM
-    index = ReferenceIndex()
-    index.add_footage("freedoom", "game", fingerprint_footage(doom))
-    times, frames, _ = decode_all(doom, 2.0, 640)
-    return index, times, frames
-
-
-def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_borders() -> None:
+def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_borders(
+    doom_index: ReferenceIndex, doom_frames: tuple[list[float], list[np.ndarray]]
+) -> None:
     """A window's borders are those of all its frames, so a pillarboxed shot of the reference between full-frame
     shots of other footage gets no trim from them. The hash pass finds the shot's own borders and places its
     frames at their reference times; a frame matched as a whole picture keeps no region match at another moment
@@ -335,7 +337,8 @@ def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_bord
     from provenance.engine.sampling import decode_all
     from provenance.engine.votes import Votes
 
-    index, times, frames = _doom_index()
+    index = doom_index
+    times, frames = doom_frames
     _, other, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
 
     def full(i: int) -> np.ndarray:
@@ -365,7 +368,9 @@ def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_bord
         assert k in shot and abs(r_t - times[k]) <= 1.0, (q_t, r_t)
 
 
-def test_local_search_stops_when_the_best_voted_frame_shares_almost_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_search_stops_when_the_best_voted_frame_shares_almost_nothing(
+    monkeypatch: pytest.MonkeyPatch, doom_index: ReferenceIndex, doom_frames: tuple[list[float], list[np.ndarray]]
+) -> None:
     """The shortlist's other frames are verified only when its best-voted one shares at least half the inliers
     a match needs as ratio-test pairs: a frame of other footage costs one verification, a copy all of them."""
     import cv2
@@ -376,7 +381,8 @@ def test_local_search_stops_when_the_best_voted_frame_shares_almost_nothing(monk
     from provenance.engine.sampling import decode_all
     from provenance.engine.votes import Votes
 
-    index, times, frames = _doom_index()
+    index = doom_index
+    times, frames = doom_frames
     _, other, _ = decode_all(SAMPLE / "dataset" / "clean" / "bikes.mp4", 2.0, 640)
     verified: list[int] = []
     verify = FeatureBank.verify
@@ -417,7 +423,9 @@ def test_a_small_insets_bars_are_trimmed_again_with_a_looser_tolerance() -> None
     assert np.median(best) <= EngineParams().region_max_distance, best
 
 
-def test_a_copys_bars_ringing_next_to_its_picture_are_trimmed_by_the_looser_box_too() -> None:
+def test_a_copys_bars_ringing_next_to_its_picture_are_trimmed_by_the_looser_box_too(
+    doom_index: ReferenceIndex, doom_frames: tuple[list[float], list[np.ndarray]]
+) -> None:
     """A letterboxed copy of real footage whose bars ring next to the picture (two dark rows echoing the picture's
     edge row at a tenth of its brightness, as compression leaves them): the strict trim keeps the rows above the
     picture, the loose one (twice the flatness tolerance) does not, and its whole-picture hash, looked up besides,
@@ -426,11 +434,9 @@ def test_a_copys_bars_ringing_next_to_its_picture_are_trimmed_by_the_looser_box_
     from provenance.engine.fingerprint.base import hamming_matrix
     from provenance.engine.fingerprint.regions import Box, detect_borders
     from provenance.engine.pairs import WHOLE
-    from provenance.engine.sampling import decode_all
 
-    ref_path = DOOM
-    ref = fingerprint_footage(ref_path)
-    _, frames, _ = decode_all(ref_path, 2.0, 640)
+    ref = doom_index.prints[0]
+    _, frames = doom_frames
     images = []
     for frame in frames[4:16]:
         h, w = frame.shape
