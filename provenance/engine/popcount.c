@@ -62,8 +62,8 @@ static void release(Py_buffer *buffers, int n) {
 
 /* The k nearest (k <= KMAX) of each query among the base descriptors, ordered by (distance, row): the rows FAISS's
  * binary flat search returns (its heaps break ties by row). Distances are made eight at a time (AVX-512) or one at
- * a time (POPCNT); those under the k-th best so far are kept in a buffer (rarely: once k good ones are known, few rows come closer), which is cut
- * back to the k best when it fills. */
+ * a time (POPCNT); those under the k-th best so far are kept in a buffer (rarely: once k good ones are known, few
+ * rows come closer), which is cut back to the k best when it fills. */
 
 static Py_ssize_t keep_best(int32_t *cd, int64_t *ci, Py_ssize_t count, Py_ssize_t k, int32_t *tau) {
     /* the k best by (distance, row) of the buffer, left in row order; *tau: their worst distance */
