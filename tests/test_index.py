@@ -124,8 +124,18 @@ def test_static_index_equals_bruteforce_on_any_set(seed: int, clustered: bool, n
     assert_same(got, BruteForceIndex(h, 256).search(q, radius))
 
 
-@pytest.mark.parametrize("flat_max", [10**9, 0])  # FAISS's flat index, then the multi-index hashing
-def test_static_index_equals_bruteforce(flat_max: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(params=["kernel", "faiss"])
+def flat_search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """What compares every pair in the flat index: AVX-512's kernel (skipped where it does not run), or FAISS."""
+    if request.param == "faiss":
+        monkeypatch.setattr(index_module, "within_kernel", lambda: False)
+    elif not hamming.within_kernel():
+        pytest.skip("the AVX-512 kernel does not run here")
+    return str(request.param)
+
+
+@pytest.mark.parametrize("flat_max", [10**9, 0])  # the flat index, then the multi-index hashing
+def test_static_index_equals_bruteforce(flat_max: int, monkeypatch: pytest.MonkeyPatch, flat_search: str) -> None:
     monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
     rng = np.random.default_rng(11)
     h = clustered_hashes(rng, 20_000, 256, 300, 35)
@@ -143,6 +153,30 @@ def test_static_index_equals_bruteforce(flat_max: int, monkeypatch: pytest.Monke
     assert len(empty) == 0 and empty.search(q, 31)[0].size == 0
     with pytest.raises(HashIndexError, match="64 bits"):
         StaticHashIndex(h[:, :8], 256, 31)
+
+
+@pytest.mark.parametrize(("n", "queries"), [(1, 1), (7, 3), (8, 4), (1_003, 61), (5_000, 130)])
+def test_the_flat_kernel_finds_every_row_within_the_radius(n: int, queries: int) -> None:
+    """:func:`~provenance.engine.hamming.within` (AVX-512: eight rows at once, four queries a pass) against brute
+    force: bases whose size is not a multiple of eight, query counts not a multiple of four, radii from 0 to every
+    row (more pairs than the first buffer holds: counted, then written in a buffer made for them all), in (query,
+    row) order."""
+    if not hamming.within_kernel():
+        pytest.skip("the AVX-512 kernel does not run here")
+    rng = np.random.default_rng(n)
+    h = clustered_hashes(rng, n, 256, max(1, n // 20), 30)
+    q = flip_bits(rng, h[rng.integers(0, n, queries)], 12)
+    planes = hamming.hamming_planes(h)
+    d = hamming_distances(q, h)
+    for r in (0, 12, 31, 256):
+        found = hamming.within(q, planes, r)
+        assert found is not None
+        rows, cols = np.nonzero(d <= r)  # row-major: (query, row) order
+        assert found[0].tolist() == rows.tolist() and found[1].tolist() == cols.tolist()
+        assert found[2].tolist() == d[rows, cols].tolist()
+    assert len(hamming.within(q, planes, 256)[0]) == n * queries  # type: ignore[index]
+    with pytest.raises(ValueError, match="radius"):
+        hamming.within(q, planes, 257)
 
 
 @pytest.mark.parametrize(("flat_max", "wide_from"), [(10**9, 0), (0, index_module._WIDE_FROM), (0, 0)])

@@ -247,6 +247,64 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static void k_nearest_
 }
 
 
+/* Every row of the base within r of each query, four queries a pass over the base (as k_nearest: a base larger than
+ * the cache is read once a group of queries): each query's matching rows go to its own buffer (`gi`, `gd` + g * nb,
+ * room for every row), then out in (query, row) order while they fit in `capacity`; returns how many there are (the
+ * caller makes room for them all and asks again when there were more). */
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static Py_ssize_t within_avx512(
+    const uint64_t *q, Py_ssize_t nq, const uint64_t *planes, Py_ssize_t nb, int64_t r, int64_t *out_q,
+    int64_t *out_i, int32_t *out_d, Py_ssize_t capacity, int64_t *gi, int32_t *gd) {
+    const Py_ssize_t full = nb & ~(Py_ssize_t)7;
+    const uint64_t *p0 = planes, *p1 = planes + nb, *p2 = planes + 2 * nb, *p3 = planes + 3 * nb;
+    const __m512i limit = _mm512_set1_epi64(r + 1), eight = _mm512_set1_epi64(8);
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i0 = 0; i0 < nq; i0 += GROUP) {
+        const int ng = nq - i0 < GROUP ? (int)(nq - i0) : GROUP;
+        __m512i x[GROUP][4];
+        Py_ssize_t count[GROUP];
+        for (int g = 0; g < ng; g++) {
+            for (int w = 0; w < 4; w++) x[g][w] = _mm512_set1_epi64((long long)q[4 * (i0 + g) + w]);
+            count[g] = 0;
+        }
+        __m512i idx = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        for (Py_ssize_t j = 0; j < full; j += 8) {
+            const __m512i b0 = _mm512_loadu_si512(p0 + j), b1 = _mm512_loadu_si512(p1 + j);
+            const __m512i b2 = _mm512_loadu_si512(p2 + j), b3 = _mm512_loadu_si512(p3 + j);
+            for (int g = 0; g < ng; g++) {
+                const __m512i d = dist8(x[g], b0, b1, b2, b3);
+                const __mmask8 keep = _mm512_cmplt_epi64_mask(d, limit);
+                if (keep) {  /* the kept lanes compressed onto the query's buffer (8 slots of room past its rows) */
+                    _mm512_mask_compressstoreu_epi64(gi + g * (nb + 8) + count[g], keep, idx);
+                    _mm256_storeu_si256((__m256i *)(gd + g * (nb + 8) + count[g]),
+                                        _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(keep, d)));
+                    count[g] += __builtin_popcount(keep);
+                }
+            }
+            idx = _mm512_add_epi64(idx, eight);
+        }
+        for (int g = 0; g < ng; g++) {
+            const uint64_t *xq = q + 4 * (i0 + g);
+            for (Py_ssize_t j = full; j < nb; j++) {  /* the last nb % 8 */
+                const int64_t d = dist4(xq, p0[j], p1[j], p2[j], p3[j]);
+                if (d <= r) {
+                    gi[g * (nb + 8) + count[g]] = j;
+                    gd[g * (nb + 8) + count[g]] = (int32_t)d;
+                    count[g]++;
+                }
+            }
+            for (Py_ssize_t a = 0; a < count[g]; a++, n++) {
+                if (n < capacity) {
+                    out_q[n] = i0 + g;
+                    out_i[n] = gi[g * (nb + 8) + a];
+                    out_d[n] = gd[g * (nb + 8) + a];
+                }
+            }
+        }
+    }
+    return n;
+}
+
+
 static void detect_cpu(void) {
     __builtin_cpu_init();
     portable_ok = __builtin_cpu_supports("popcnt");
@@ -492,6 +550,43 @@ static PyObject *k_nearest(PyObject *self, PyObject *args) {
 }
 
 
+static PyObject *within(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer b[5];  /* queries, planes, out_q, out_i, out_d */
+    long long r;
+    if (!PyArg_ParseTuple(args, "y*y*Lw*w*w*", &b[0], &b[1], &r, &b[2], &b[3], &b[4])) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t nq = b[0].len / 32, nb = b[1].len / 32, capacity = b[2].len / 8;
+    if (b[0].len % 32 || b[1].len % 32) {
+        PyErr_SetString(PyExc_ValueError, "descriptors must be 32 bytes each");
+    } else if (b[3].len != b[2].len || b[4].len * 2 != b[2].len) {
+        PyErr_SetString(PyExc_ValueError, "outputs must be of matching lengths (int64, int64, int32)");
+    } else if (r < 0 || r > 256) {
+        PyErr_SetString(PyExc_ValueError, "the radius must be in [0, 256]");
+    } else if (require(use_avx512, "AVX-512 VPOPCNTDQ")) {  /* one distance at a time, FAISS's flat search is faster */
+#if HAVE_KERNEL
+        const uint64_t *q = (const uint64_t *)b[0].buf, *planes = (const uint64_t *)b[1].buf;
+        int64_t *gi = PyMem_RawMalloc(GROUP * (nb + 8) * sizeof(int64_t));
+        int32_t *gd = PyMem_RawMalloc(GROUP * (nb + 8) * sizeof(int32_t));
+        if (gi == NULL || gd == NULL) {
+            PyErr_NoMemory();
+        } else {
+            Py_ssize_t n;
+            Py_BEGIN_ALLOW_THREADS
+            n = within_avx512(q, nq, planes, nb, r, (int64_t *)b[2].buf, (int64_t *)b[3].buf, (int32_t *)b[4].buf,
+                              capacity, gi, gd);
+            Py_END_ALLOW_THREADS
+            result = PyLong_FromSsize_t(n);
+        }
+        PyMem_RawFree(gi);
+        PyMem_RawFree(gd);
+#endif
+    }
+    release(b, 5);
+    return result;
+}
+
+
 static PyObject *verify_ranges(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer b[9];  /* codes, postings, lo, size, row, queries, out_q, out_i, out_d */
@@ -560,6 +655,10 @@ static PyMethodDef methods[] = {
     {"k_nearest", k_nearest, METH_VARARGS,
      "k_nearest(queries, planes, k, dist, rows): for each 32-byte query, the k nearest base descriptors (four "
      "planes of 64-bit words) by Hamming distance, ordered by (distance, row): int32 distances, int64 rows."},
+    {"within", within, METH_VARARGS,
+     "within(queries, planes, r, out_q, out_i, out_d) -> count: every base descriptor (four planes of 64-bit words) "
+     "within r of each query, in (query, row) order, written while the outputs hold them (an exact range search; "
+     "AVX-512 VPOPCNTDQ only)."},
     {"verify_ranges", verify_ranges, METH_VARARGS,
      "verify_ranges(codes, postings, wide, lo, size, row, queries, r, out_q, out_i, out_d) -> count: the posted rows "
      "of each probed range within r of its query (a multi-index hash search's verification)."},
