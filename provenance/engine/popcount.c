@@ -14,7 +14,8 @@
  * says which), provenance.engine.hamming uses FAISS instead, with the same results; `isa()` names the kernel the
  * searches run on and `use_isa()` sets a lower one (tests compare both with FAISS and numpy). The multi-index hash
  * search's probes and verification (`probe_ranges`, `verify_ranges`) run wherever the extension is built
- * (`portable()`; on x86-64, a CPU with POPCNT). What the CPU runs is asked once, at import.
+ * (`portable()`; on x86-64, a CPU with POPCNT); the flat hash search's range search (`within`) on AVX-512 only (one
+ * distance at a time it is slower than FAISS's). What the CPU runs is asked once, at import.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
