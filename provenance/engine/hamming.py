@@ -92,7 +92,7 @@ def within(
         n = _KERNEL.within(q, planes, int(r), out_q, out_i, out_d)
         if n <= capacity:
             return out_q[:n], out_i[:n], out_d[:n]
-        capacity = n  # every match counted: room for them all, and once more
+        capacity = n  # more matches than room: every one was counted, so the search runs once more with room for all
 
 
 def verify_ranges(

@@ -257,7 +257,7 @@ class StaticHashIndex:
                 raise ConfigError(f"max_distance {r} exceeds the {self.max_distance} this index was built for")
             return self._multi.search(q, r)
         if self.bits == 256 and within_kernel():  # every pair compared by AVX-512's kernel, where it runs
-            if self._planes is None:  # the rows as the kernel reads them, once a process (at most 1 MB)
+            if self._planes is None:  # the rows as the kernel reads them, once a process (1 MB at flat_max rows)
                 import faiss
 
                 self._planes = hamming_planes(faiss.vector_to_array(self._index.xb).reshape(self._n, 32))

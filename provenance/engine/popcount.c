@@ -249,9 +249,10 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static void k_nearest_
 
 
 /* Every row of the base within r of each query, four queries a pass over the base (as k_nearest: a base larger than
- * the cache is read once a group of queries): each query's matching rows go to its own buffer (`gi`, `gd` + g * nb,
- * room for every row), then out in (query, row) order while they fit in `capacity`; returns how many there are (the
- * caller makes room for them all and asks again when there were more). */
+ * the cache is read once a group of queries): each query's matching rows go to its own buffer (`gi`, `gd` +
+ * g * (nb + 8): room for every row and the eight slots a compressed store writes), then out in (query, row) order
+ * while they fit in `capacity`; returns how many there are (the caller makes room for them all and asks again when
+ * there were more). */
 __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static Py_ssize_t within_avx512(
     const uint64_t *q, Py_ssize_t nq, const uint64_t *planes, Py_ssize_t nb, int64_t r, int64_t *out_q,
     int64_t *out_i, int32_t *out_d, Py_ssize_t capacity, int64_t *gi, int32_t *gd) {
