@@ -175,20 +175,20 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static void two_neares
     }
 }
 
+/* The rows of the base closer than `first` to each of a group of `ng` queries (up to GROUP), appended in row order to
+ * each query's buffer (`cd`, `ci` + g * stride); once a buffer holds more than `trigger` rows it is cut back to its k
+ * best (keep_best), and from then on a row must beat the k-th (k_nearest; a range search never cuts back). */
 __attribute__((target("avx512f,avx512vpopcntdq,popcnt"), always_inline)) static inline void scan_group(
     const uint64_t *q, int ng, const uint64_t *planes, Py_ssize_t nb, Py_ssize_t k, int32_t *cd, int64_t *ci,
-    Py_ssize_t *count, int32_t *tau, int *tight) {
+    Py_ssize_t stride, int32_t first, Py_ssize_t trigger, Py_ssize_t *count, int32_t *tau, int *tight) {
     const Py_ssize_t full = nb & ~(Py_ssize_t)7;
     const uint64_t *p0 = planes, *p1 = planes + nb, *p2 = planes + 2 * nb, *p3 = planes + 3 * nb;
-    /* the buffer is cut back once it holds this many: soon at first (the k-th best of a few dozen rows already
-       turns most rows away), never past its end (eight slots are written at a time) */
-    const Py_ssize_t trigger = 4 * k + 64 < CAP - 16 ? 4 * k + 64 : CAP - 16;
     __m512i x[GROUP][4], limit[GROUP];
     for (int g = 0; g < ng; g++) {
         for (int w = 0; w < 4; w++) x[g][w] = _mm512_set1_epi64((long long)q[4 * g + w]);
-        limit[g] = _mm512_set1_epi64(257);  /* a row is kept while closer than the k-th best so far: all at first */
+        limit[g] = _mm512_set1_epi64(first);  /* a row is kept while closer than the k-th best so far: all at first */
         count[g] = 0;
-        tau[g] = 257;
+        tau[g] = first;
         tight[g] = 0;  /* once cut back to k rows, a later row must be strictly closer (it comes after them) */
     }
     const __m512i eight = _mm512_set1_epi64(8);
@@ -200,8 +200,8 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"), always_inline)) static 
             const __m512i d = dist8(x[g], b0, b1, b2, b3);
             const __mmask8 keep = _mm512_cmplt_epi64_mask(d, limit[g]);
             if (keep) {  /* appended in row order: eight slots written, the kept ones first */
-                int32_t *gd = cd + g * CAP;
-                int64_t *gi = ci + g * CAP;
+                int32_t *gd = cd + g * stride;
+                int64_t *gi = ci + g * stride;
                 _mm256_storeu_si256((__m256i *)(gd + count[g]),
                                     _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(keep, d)));
                 _mm512_mask_compressstoreu_epi64(gi + count[g], keep, idx);
@@ -217,11 +217,11 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"), always_inline)) static 
     }
     for (int g = 0; g < ng; g++) {
         const uint64_t *xg = q + 4 * g;
-        int32_t *gd = cd + g * CAP;
-        int64_t *gi = ci + g * CAP;
+        int32_t *gd = cd + g * stride;
+        int64_t *gi = ci + g * stride;
         for (Py_ssize_t j = full; j < nb; j++) {  /* the last nb % 8 */
             const int32_t d = (int32_t)dist4(xg, p0[j], p1[j], p2[j], p3[j]);
-            if (tight[g] ? d < tau[g] : d < 257) {
+            if (tight[g] ? d < tau[g] : d < first) {
                 gd[count[g]] = d;
                 gi[count[g]] = j;
                 count[g]++;
@@ -236,12 +236,15 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static void k_nearest_
     Py_ssize_t count[GROUP];
     int32_t tau[GROUP];
     int tight[GROUP];
+    /* a buffer is cut back once it holds this many: soon at first (the k-th best of a few dozen rows already turns
+       most rows away), never past its end (eight slots are written at a time) */
+    const Py_ssize_t trigger = 4 * k + 64 < CAP - 16 ? 4 * k + 64 : CAP - 16;
     for (Py_ssize_t i0 = 0; i0 < nq; i0 += GROUP) {
         const int ng = nq - i0 < GROUP ? (int)(nq - i0) : GROUP;
         if (ng == GROUP) {
-            scan_group(q + 4 * i0, GROUP, planes, nb, k, cd, ci, count, tau, tight);
+            scan_group(q + 4 * i0, GROUP, planes, nb, k, cd, ci, CAP, 257, trigger, count, tau, tight);
         } else {
-            scan_group(q + 4 * i0, ng, planes, nb, k, cd, ci, count, tau, tight);
+            scan_group(q + 4 * i0, ng, planes, nb, k, cd, ci, CAP, 257, trigger, count, tau, tight);
         }
         order_group(ng, i0, k, cd, ci, count, tau, dist, rows);
     }
@@ -256,44 +259,19 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static void k_nearest_
 __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static Py_ssize_t within_avx512(
     const uint64_t *q, Py_ssize_t nq, const uint64_t *planes, Py_ssize_t nb, int64_t r, int64_t *out_q,
     int64_t *out_i, int32_t *out_d, Py_ssize_t capacity, int64_t *gi, int32_t *gd) {
-    const Py_ssize_t full = nb & ~(Py_ssize_t)7;
-    const uint64_t *p0 = planes, *p1 = planes + nb, *p2 = planes + 2 * nb, *p3 = planes + 3 * nb;
-    const __m512i limit = _mm512_set1_epi64(r + 1), eight = _mm512_set1_epi64(8);
-    Py_ssize_t n = 0;
+    Py_ssize_t count[GROUP], n = 0;
+    int32_t tau[GROUP];
+    int tight[GROUP];
     for (Py_ssize_t i0 = 0; i0 < nq; i0 += GROUP) {
         const int ng = nq - i0 < GROUP ? (int)(nq - i0) : GROUP;
-        __m512i x[GROUP][4];
-        Py_ssize_t count[GROUP];
-        for (int g = 0; g < ng; g++) {
-            for (int w = 0; w < 4; w++) x[g][w] = _mm512_set1_epi64((long long)q[4 * (i0 + g) + w]);
-            count[g] = 0;
-        }
-        __m512i idx = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-        for (Py_ssize_t j = 0; j < full; j += 8) {
-            const __m512i b0 = _mm512_loadu_si512(p0 + j), b1 = _mm512_loadu_si512(p1 + j);
-            const __m512i b2 = _mm512_loadu_si512(p2 + j), b3 = _mm512_loadu_si512(p3 + j);
-            for (int g = 0; g < ng; g++) {
-                const __m512i d = dist8(x[g], b0, b1, b2, b3);
-                const __mmask8 keep = _mm512_cmplt_epi64_mask(d, limit);
-                if (keep) {  /* the kept lanes compressed onto the query's buffer (8 slots of room past its rows) */
-                    _mm512_mask_compressstoreu_epi64(gi + g * (nb + 8) + count[g], keep, idx);
-                    _mm256_storeu_si256((__m256i *)(gd + g * (nb + 8) + count[g]),
-                                        _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(keep, d)));
-                    count[g] += __builtin_popcount(keep);
-                }
-            }
-            idx = _mm512_add_epi64(idx, eight);
+        if (ng == GROUP) {  /* buffers with room for every row: never cut back */
+            scan_group(q + 4 * i0, GROUP, planes, nb, 0, gd, gi, nb + 8, (int32_t)r + 1, PY_SSIZE_T_MAX, count, tau,
+                       tight);
+        } else {
+            scan_group(q + 4 * i0, ng, planes, nb, 0, gd, gi, nb + 8, (int32_t)r + 1, PY_SSIZE_T_MAX, count, tau,
+                       tight);
         }
         for (int g = 0; g < ng; g++) {
-            const uint64_t *xq = q + 4 * (i0 + g);
-            for (Py_ssize_t j = full; j < nb; j++) {  /* the last nb % 8 */
-                const int64_t d = dist4(xq, p0[j], p1[j], p2[j], p3[j]);
-                if (d <= r) {
-                    gi[g * (nb + 8) + count[g]] = j;
-                    gd[g * (nb + 8) + count[g]] = (int32_t)d;
-                    count[g]++;
-                }
-            }
             for (Py_ssize_t a = 0; a < count[g]; a++, n++) {
                 if (n < capacity) {
                     out_q[n] = i0 + g;
