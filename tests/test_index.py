@@ -179,13 +179,24 @@ def test_the_flat_kernel_finds_every_row_within_the_radius(n: int, queries: int)
         hamming.within(q, planes, 257)
 
 
-@pytest.mark.parametrize(("flat_max", "wide_from"), [(10**9, 0), (0, index_module._WIDE_FROM), (0, 0)])
+@pytest.mark.parametrize(
+    ("flat_max", "wide_from", "kernel_flat_max"),
+    [(10**9, 0, 0), (0, index_module._WIDE_FROM, 0), (0, 0, 0), (0, 0, 10**9)],
+    ids=["flat", "multi-16", "multi-wide", "multi-searched-flat"],
+)
 def test_saved_index_is_mapped_and_answers_the_same(
-    flat_max: int, wide_from: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, verifier: str
+    flat_max: int,
+    wide_from: int,
+    kernel_flat_max: int,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    verifier: str,
 ) -> None:
     """Written and opened again (the flat index as FAISS's file, the multi-index as its ``.npy`` arrays): the
-    same answers as brute force, from arrays mapped from disk, not read into the process."""
+    same answers as brute force, from arrays mapped from disk, not read into the process; a multi-index searched
+    by its probes, or (where AVX-512's kernel runs, up to ``kernel_flat_max`` rows) as a flat one over its codes."""
     monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
+    monkeypatch.setattr(StaticHashIndex, "kernel_flat_max", kernel_flat_max)
     monkeypatch.setattr(index_module, "_WIDE_FROM", wide_from)
     rng = np.random.default_rng(5)
     h = clustered_hashes(rng, 5_000, 256, 100, 35)

@@ -169,7 +169,8 @@ class StaticHashIndex:
     Built once from all rows (``ids`` are their positions); :meth:`search` answers like
     :meth:`MatchIndex.search`: every stored hash within ``max_distance`` of each query, sorted by query row,
     distance, id. Up to ``flat_max`` rows it compares every pair (FAISS's binary flat index, ~0.5 ns a pair; where
-    AVX-512 VPOPCNTDQ runs, :func:`~provenance.engine.hamming.within`'s kernel over the same rows, ~0.24 ns a pair);
+    AVX-512 VPOPCNTDQ runs, :func:`~provenance.engine.hamming.within`'s kernel over the same rows, ~0.24 ns a pair,
+    as it does over a multi-index's rows up to ``kernel_flat_max``);
     above, multi-index hashing (:class:`MultiIndex`: 16-bit chunks, every chunk value within
     ``max_distance // chunks`` bits of the query's probed, so exact by the pigeonhole principle), in arrays that
     :meth:`save` writes and :meth:`load` maps: the processes of a machine share one copy in the page cache, and
@@ -182,6 +183,12 @@ class StaticHashIndex:
     #: flat search 1.4 / 6.7 / 14.2 / 67.7 ms a clip at 5,000 / 22,580 / 50,000 / 200,642 rows, the multi-index
     #: 5.2 / 6.6 / 8.0 / 13.2 ms (the same answers); the two cross at about 25,000 rows (~4 minutes of footage)
     flat_max: ClassVar[int] = 32_768
+    #: up to this many rows a multi-index is searched as a flat one where AVX-512's kernel runs
+    #: (:func:`~provenance.engine.hamming.within` over its codes): measured on the short corpus's real rows and
+    #: perturbed copies (one thread, 2026-12-06), the kernel 2.41 / 9.21 / 18.40 ms a search of 204 queries at
+    #: 50,000 / 200,000 / 400,000 rows, the multi-index 6.44 / 11.39 / 16.83 ms (the same answers): they cross at
+    #: ~350,000 rows. The layout written stays the multi-index's, which a node without the kernel searches as one.
+    kernel_flat_max: ClassVar[int] = 262_144
 
     def __init__(self, hashes: npt.ArrayLike, bits: int, max_distance: int) -> None:
         self.bits = _check_bits(bits)
@@ -252,21 +259,27 @@ class StaticHashIndex:
         r = _check_radius(max_distance, self.bits)
         if q.shape[0] == 0 or self._n == 0:
             return _empty_result()
-        if self._multi is not None:
-            if r > self.max_distance:
-                raise ConfigError(f"max_distance {r} exceeds the {self.max_distance} this index was built for")
-            return self._multi.search(q, r)
-        if self.bits == 256 and within_kernel():  # every pair compared by AVX-512's kernel, where it runs
-            if self._planes is None:  # the rows as the kernel reads them, once a process (1 MB at flat_max rows)
-                import faiss
-
-                self._planes = hamming_planes(faiss.vector_to_array(self._index.xb).reshape(self._n, 32))
-            found = within(q, self._planes, r)
+        if self._multi is not None and r > self.max_distance:
+            raise ConfigError(f"max_distance {r} exceeds the {self.max_distance} this index was built for")
+        if self.bits == 256 and within_kernel() and (self._multi is None or self._n <= self.kernel_flat_max):
+            if self._planes is None:  # the rows as the kernel reads them, once a process (32 bytes a row)
+                self._planes = hamming_planes(self._codes())
+            found = within(q, self._planes, r)  # every pair compared by AVX-512's kernel
             if found is not None:
                 return _sorted_result(*found)
+        if self._multi is not None:
+            return self._multi.search(q, r)
         lims, dist, ids = self._index.range_search(q, r + 1)  # FAISS keeps distances < radius
         qrows = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(lims.astype(np.int64)))
         return _sorted_result(qrows, ids.astype(np.int64), dist.astype(np.int32))
+
+    def _codes(self) -> npt.NDArray[np.uint8]:
+        """Every row's hash, ``(N, bits // 8)``: the multi-index's codes (mapped), or a copy of FAISS's."""
+        if self._multi is not None:
+            return self._multi.codes
+        import faiss
+
+        return faiss.vector_to_array(self._index.xb).reshape(self._n, self.bits // 8)
 
 
 #: a search's candidates verified at once (bounds its temporary arrays: ~50 bytes each)
