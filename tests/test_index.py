@@ -174,7 +174,8 @@ def test_the_flat_kernel_finds_every_row_within_the_radius(n: int, queries: int)
         rows, cols = np.nonzero(d <= r)  # row-major: (query, row) order
         assert found[0].tolist() == rows.tolist() and found[1].tolist() == cols.tolist()
         assert found[2].tolist() == d[rows, cols].tolist()
-    assert len(hamming.within(q, planes, 256)[0]) == n * queries  # type: ignore[index]
+    every = hamming.within(q, planes, 256)
+    assert every is not None and len(every[0]) == n * queries
     with pytest.raises(ValueError, match="radius"):
         hamming.within(q, planes, 257)
 
