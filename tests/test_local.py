@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from provenance.engine import hamming
-from provenance.engine.bank import FeatureBank
+from provenance.engine.bank import FeatureBank, PackedFeatures
 from provenance.engine.binsearch import binary_index, read_mapped, search_binary
 from provenance.engine.features import (
     Features,
@@ -360,6 +360,34 @@ def test_bank_shortlists_the_right_reference(backend: str, bbb: list[Gray], othe
     # no reference of the bank is found in an unrelated frame
     for o in others[:6]:
         assert not any(h.match.found for h in bank.search(extract(o)))
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_bank_votes_go_to_the_frame_each_vote_row_belongs_to(packed: bool) -> None:
+    # Frames with no descriptors, fewer than ``vote_features`` and more (only their strongest vote), between
+    # others: each query descriptor is an exact copy of one frame's descriptor among random ones (any two random
+    # 256-bit descriptors are ~128 bits apart, far beyond ``bank_max_distance``), so it votes for that frame alone,
+    # and only when the copied descriptor is one of the frame's vote rows.
+    rng = np.random.default_rng(7)
+    params = LocalParams(vote_features=16)
+    counts = [0, 10, 40, 0, 0, 16, 1, 50, 0]
+    frames = [
+        Features(np.zeros((n, 2), np.float32), rng.integers(0, 256, (n, 32), dtype=np.uint8), (64, 64)) for n in counts
+    ]
+    bank = FeatureBank(params, backend="bf")
+    bank.extend(frames)
+    if packed:  # as an index directory opens it: flat arrays, the vote search over the same rows
+        bank = FeatureBank.adopted(params, PackedFeatures.pack(frames), np.arange(len(frames)), bank._build())
+    # (frame, descriptor): at most ``vote_features`` of them (a query votes with its strongest that many too)
+    picks = [(1, 0), (1, 2), (2, 1), (2, 15), (2, 20), (5, 0), (5, 15), (6, 0), (7, 3), (7, 16), (7, 49)]
+    query = Features(
+        np.zeros((len(picks), 2), np.float32), np.stack([frames[f].descriptors[i] for f, i in picks]), (64, 64)
+    )
+    expected = np.zeros(len(frames), np.int64)
+    for f, i in picks:
+        expected[f] += i < params.vote_features
+    assert expected.tolist() == [0, 2, 2, 0, 0, 2, 1, 1, 0]
+    assert bank.votes(query).tolist() == expected.tolist()
 
 
 def test_bank_groups_shortlist_frames_of_the_best_voted_video(bbb: list[Gray], others: list[Gray]) -> None:

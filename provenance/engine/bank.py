@@ -111,7 +111,9 @@ class FeatureBank:
     params: LocalParams = DEFAULT_PARAMS
     backend: Literal["bf", "ivf", "auto"] = "auto"
     _refs: list[Features] | PackedFeatures = field(default_factory=list)
-    _owner: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
+    # the first vote row of each frame, and the rows' count last: a row's frame is found by binary search, so what a
+    # process holds grows with the frames (a few a second of footage), not with their vote rows (300 a frame)
+    _starts: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, np.int64))
     _groups: list[int] | npt.NDArray[np.int64] = field(default_factory=list)  # an array when opened (mapped)
     _matcher: Any = None
     _trained: int | None = None  # rows the search was laid out on, when it grew since (trained_rows)
@@ -157,7 +159,7 @@ class FeatureBank:
         bank = cls(params)
         bank._refs = frames
         bank._groups = groups
-        bank._owner = bank._vote_owner()
+        bank._starts = bank._vote_starts()
         bank._matcher = matcher
         bank._trained = trained
         return bank
@@ -166,7 +168,7 @@ class FeatureBank:
         """The vote rows the search was laid out on (an IVF index's lists: its centroids are a sample of them):
         every row it holds, unless rows were added to it since (:meth:`adopted`)."""
         self._build()
-        return len(self._owner) if self._trained is None else self._trained
+        return self._rows() if self._trained is None else self._trained
 
     def vote_descriptors(self) -> U8Array:
         """Every frame's vote descriptors (its strongest ``params.vote_features``), stacked in frame order: the rows
@@ -244,22 +246,32 @@ class FeatureBank:
             raise IndexError(ref_id)
         return self._refs[ref_id]
 
-    def _vote_owner(self) -> npt.NDArray[np.int32]:
-        """The frame of each row of the vote search (:meth:`vote_descriptors`' rows)."""
+    def _vote_starts(self) -> npt.NDArray[np.int64]:
+        """Each frame's first row in the vote search (:meth:`vote_descriptors`' rows), then the rows' count."""
         if isinstance(self._refs, PackedFeatures):
-            counts: Any = np.minimum(np.diff(self._refs.offsets), self.params.vote_features)
+            counts: Any = np.minimum(np.diff(np.asarray(self._refs.offsets, np.int64)), self.params.vote_features)
         else:
-            counts = [min(len(f.descriptors), self.params.vote_features) for f in self._refs]
-        return np.repeat(np.arange(len(self._refs), dtype=np.int32), counts)
+            counts = np.array([min(len(f.descriptors), self.params.vote_features) for f in self._refs], np.int64)
+        starts = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=starts[1:])
+        return starts
+
+    def _rows(self) -> int:
+        """Rows of the vote search."""
+        return int(self._starts[-1])
+
+    def _frames_of(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The frame of each vote row (a frame without rows owns none: the last frame starting at or before it)."""
+        return np.searchsorted(self._starts, rows, side="right").astype(np.int64) - 1
 
     def _vote_descriptors(self, features: Features) -> U8Array:
         return np.ascontiguousarray(features.descriptors[: self.params.vote_features])
 
     def _build(self) -> Any:
-        """The search index over every stored vote descriptor (``_owner[row]``: the frame of row ``row``)."""
+        """The search index over every stored vote descriptor (:meth:`_frames_of` a row: its frame)."""
         if self._matcher is None:
             stacked = self.vote_descriptors()
-            self._owner = self._vote_owner()
+            self._starts = self._vote_starts()
             use_bf = self.backend == "bf" or (self.backend == "auto" and len(stacked) <= EXHAUSTIVE_MAX)
             self._matcher = binary_index(stacked, len(stacked) if use_bf else 0)
         return self._matcher
@@ -270,19 +282,19 @@ class FeatureBank:
         if not self._refs:
             return out
         index = self._build()[0]
-        if not len(self._owner):
+        if not self._rows():
             return out
         qs = [query]
         if self.params.try_mirror and query.mirror is not None:
             qs.append(query.mirror)
-        k = min(self.params.bank_knn, len(self._owner))
+        k = min(self.params.bank_knn, self._rows())
         for q in qs:
             if len(q) == 0:
                 continue
             dist, rows = search_binary(index, self._vote_descriptors(q), k)
             ok = (rows >= 0) & (dist <= self.params.bank_max_distance)
             qi = np.nonzero(ok)[0].astype(np.int64)
-            frames = self._owner[rows[ok]].astype(np.int64)
+            frames = self._frames_of(rows[ok])
             # one vote per (query descriptor, reference frame)
             pairs = np.unique(qi * len(self._refs) + frames)
             out += np.bincount(pairs % len(self._refs), minlength=len(self._refs))
