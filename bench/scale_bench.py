@@ -45,6 +45,7 @@ for _p in (str(BENCH), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+import catalogue  # noqa: E402
 from proctree import BenchError, load_averages, measure  # noqa: E402
 
 HOLDER = "distractors"
@@ -226,16 +227,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--assets", default="0,100,1000", help="distractor assets added, comma-separated sizes")
     speed_bench.sample_options(ap, "distractors")
-    ap.add_argument("--phase", choices=["index"], help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--hours",
+        help="instead of assets: registries of these hours of reference footage, comma-separated (real prints and "
+        "perturbed copies of them: bench/catalogue.py)",
+    )
+    ap.add_argument("--phase", choices=["index", "engine"], help=argparse.SUPPRESS)
     ap.add_argument("--job", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.phase == "index":
         phase_index(json.loads(args.job.read_text(encoding="utf-8")))
         return 0
+    if args.phase == "engine":
+        catalogue.phase_engine(json.loads(args.job.read_text(encoding="utf-8")))
+        return 0
     print(f"load average at start: {load_averages()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="scale-bench-"))
     try:
-        rows = run(args, work)
+        rows = catalogue.run(args, work, Path(__file__).resolve()) if args.hours else run(args, work)
     except BenchError as exc:
         print(f"scale_bench: {exc} (work folder {work})", file=sys.stderr)
         return 1
