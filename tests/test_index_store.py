@@ -25,6 +25,7 @@ from provenance.audit.shown import SHOWN
 from provenance.audit.sound import AuditIndex
 from provenance.engine import EngineParams, ReferenceIndex, load_asset
 from provenance.engine.assets import AssetDetector
+from provenance.engine.bank import PackedFeatures
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.match import match_clip
 from provenance.engine.store import MANIFEST, open_index, read_manifest, save_index
@@ -76,6 +77,15 @@ def test_an_index_opened_from_disk_matches_every_sample_clip_as_the_built_one(
     assert multi is None or all(isinstance(a, np.memmap) for a in (multi.codes, multi.keys, multi.postings))
     assert isinstance(opened.prints[0].hashes, np.memmap)
     assert isinstance(opened.bank.packed().descriptors, np.memmap)
+    # written frame by frame, the stored arrays are the built ones stacked
+    frames = built.bank.frames()
+    assert isinstance(frames, list) and len(frames) > 1
+    want, got = PackedFeatures.pack(frames), opened.bank.packed()
+    for name in ("keypoints", "descriptors", "offsets", "sizes"):
+        assert np.array_equal(getattr(want, name), getattr(got, name)), name
+    for p, q in zip(built.prints, opened.prints, strict=True):
+        assert np.array_equal(p.timestamps, q.timestamps) and np.array_equal(p.hashes, q.hashes)
+        assert np.array_equal(p.quality, q.quality)
     assert len(table) == len(built.hash_table()[0]) > 0
     assert len(opened.bank) == len(built.bank) > 0
     assert [m.key for m, _ in opened.assets] == [m.key for m, _ in built.assets]

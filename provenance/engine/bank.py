@@ -227,6 +227,11 @@ class FeatureBank:
         """Every stored frame's features in flat arrays (what an index directory stores)."""
         return self._refs if isinstance(self._refs, PackedFeatures) else PackedFeatures.pack(self._refs)
 
+    def frames(self) -> Sequence[Features] | PackedFeatures:
+        """Every stored frame's features as the bank holds them: a list (built in memory) or flat arrays (opened from
+        an index directory, or joined); not copied."""
+        return self._refs
+
     def groups(self) -> list[int]:
         return [int(g) for g in self._groups]
 

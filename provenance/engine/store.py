@@ -103,20 +103,25 @@ def save_index(
     table.save(directory, "hashes")
     _save(directory, rows_ref=row_ref, rows_time=row_time, rows_region=row_region)
     counts = np.array([len(p.timestamps) for p in index.prints], np.int64)
+    _save(directory, print_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    r = index.region_count
+    _save_joined(directory, "print_times", [p.timestamps for p in index.prints], (), np.float32)
+    _save_joined(directory, "print_hashes", [p.hashes for p in index.prints], (r, 32), np.uint8)
+    _save_joined(directory, "print_quality", [p.quality for p in index.prints], (r,), np.uint8)
+    frames = index.bank.frames()
+    if isinstance(frames, PackedFeatures):  # opened (mapped) or joined: written as they are
+        keypoints, descriptors = [frames.keypoints], [frames.descriptors]
+        offsets, sizes = frames.offsets, frames.sizes
+    else:  # built in memory: each frame's arrays written in place, never all stacked in memory first
+        keypoints, descriptors = [f.keypoints for f in frames], [f.descriptors for f in frames]
+        offsets = np.concatenate([[0], np.cumsum([len(f) for f in frames], dtype=np.int64)]).astype(np.int64)
+        sizes = np.array([f.size for f in frames], np.int32).reshape(len(frames), 2)
+    _save_joined(directory, "bank_keypoints", keypoints, (2,), np.float32)
+    _save_joined(directory, "bank_descriptors", descriptors, (32,), np.uint8)
     _save(
         directory,
-        print_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        print_times=_cat([p.timestamps for p in index.prints], (0,), np.float32),
-        print_hashes=_cat([p.hashes for p in index.prints], (0, index.region_count, 32), np.uint8),
-        print_quality=_cat([p.quality for p in index.prints], (0, index.region_count), np.uint8),
-    )
-    packed = index.bank.packed()
-    _save(
-        directory,
-        bank_keypoints=packed.keypoints,
-        bank_descriptors=packed.descriptors,
-        bank_offsets=packed.offsets,
-        bank_sizes=packed.sizes,
+        bank_offsets=offsets,
+        bank_sizes=sizes,
         bank_groups=np.asarray(index.bank.groups(), np.int64),
         bank_ref=np.asarray(index.bank_ref, np.int64),
         bank_time=np.asarray(index.bank_time, np.float64),
@@ -141,7 +146,7 @@ def save_index(
         "asset_params": asset_facts(index.asset_params),
         "asset_vote_distance": shortlist.vote_distance,
         "hash_rows": len(table),
-        "bank_frames": len(packed),
+        "bank_frames": len(sizes),
         "bank_trained_rows": index.bank.trained_rows(),
         "files": {f.name: f.stat().st_size for f in sorted(directory.iterdir())},
     }
@@ -322,6 +327,20 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
 def _save(directory: Path, **arrays: npt.NDArray[Any]) -> None:
     for name, array in arrays.items():
         np.save(directory / f"{name}.npy", np.ascontiguousarray(array))
+
+
+def _save_joined(directory: Path, name: str, parts: list[npt.NDArray[Any]], tail: tuple[int, ...], dtype: Any) -> None:
+    """``NAME.npy``: the file :func:`_save` writes of ``parts`` concatenated (rows of shape ``tail``), written part by
+    part into the mapped file: the largest arrays of an index (the feature bank's descriptors: ~230 MB an hour of
+    reference) are never held twice in memory to be written."""
+    rows = sum(len(p) for p in parts)
+    out = np.lib.format.open_memmap(directory / f"{name}.npy", mode="w+", dtype=dtype, shape=(rows, *tail))
+    at = 0
+    for part in parts:
+        out[at : at + len(part)] = part
+        at += len(part)
+    out.flush()
+    del out
 
 
 def _load(directory: Path, name: str) -> npt.NDArray[Any]:
