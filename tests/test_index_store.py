@@ -23,9 +23,9 @@ from provenance.audit.manifests import import_manifest_file
 from provenance.audit.references import ensure_fingerprints, index_payload, load_index, load_infos, match_key
 from provenance.audit.shown import SHOWN
 from provenance.audit.sound import AuditIndex
-from provenance.engine import EngineParams, ReferenceIndex, load_asset
+from provenance.engine import EngineParams, ReferenceIndex, load_asset, store
 from provenance.engine.assets import AssetDetector
-from provenance.engine.bank import PackedFeatures
+from provenance.engine.bank import JoinedFeatures, PackedFeatures
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.match import match_clip
 from provenance.engine.store import MANIFEST, open_index, read_manifest, save_index
@@ -449,10 +449,19 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
     # every file but the vote search (its IVF centroids were sampled from the old rows) is the same-order full build's
     same_order = tmp_path / "appended"
     files = {f.name for f in same_order.iterdir()} - {MANIFEST}
-    assert files | {MANIFEST, indexdir.STATE} == {f.name for f in after.iterdir()}
+    added_segment = {"bank_keypoints.1.npy", "bank_descriptors.1.npy"}
+    assert files | added_segment | {MANIFEST, indexdir.STATE} == {f.name for f in after.iterdir()}
     # what the VODs show is the old directory's: the VODs it holds are not matched again (provenance.audit.shown)
     assert (after / SHOWN).read_bytes() == (before / SHOWN).read_bytes()
-    for name in sorted(files - {"bank_votes.faiss", SHOWN}):
+    # the bank's frames stored before are the old directory's files, linked, not copied; the added ones a segment
+    for kind in ("keypoints", "descriptors"):
+        old_file, new_file = before / f"bank_{kind}.npy", after / f"bank_{kind}.npy"
+        assert os.stat(old_file).st_ino == os.stat(new_file).st_ino, kind
+        joined = np.concatenate([np.load(new_file), np.load(after / f"bank_{kind}.1.npy")])
+        assert np.array_equal(joined, np.load(same_order / f"bank_{kind}.npy")), kind
+    segments = read_manifest(after, PARAMS)["bank_segments"]
+    assert len(segments) == 2 and segments[0] == read_manifest(before, PARAMS)["bank_frames"] and segments[1] > 0
+    for name in sorted(files - {"bank_votes.faiss", SHOWN, "bank_keypoints.npy", "bank_descriptors.npy"}):
         if name.endswith(".npy"):
             assert np.array_equal(np.load(same_order / name), np.load(after / name)), name
         else:
@@ -470,7 +479,13 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
     assert sorted(extended.audio.keys) == sorted(full.audio.keys)  # none: the sample's footage is silent
     assert len(extended.hash_table()[0]) == len(full.hash_table()[0]) > len(old.hash_table()[0])
     assert len(extended.bank) == len(full.bank) > len(old.bank)
-    assert isinstance(extended.bank.packed().descriptors, np.memmap)
+    frames = extended.bank.frames()
+    assert isinstance(frames, JoinedFeatures) and len(frames.parts) == 2
+    assert all(isinstance(part.descriptors, np.memmap) for part in frames.parts)  # both segments mapped
+    one = open_index_dir(same_order, PARAMS).bank.packed()  # the same frames written as one segment
+    for name in ("keypoints", "descriptors", "offsets", "sizes"):
+        assert np.array_equal(getattr(frames.packed(), name), getattr(one, name)), name
+    assert all(np.array_equal(frames[i].descriptors, one[i].descriptors) for i in range(len(one)))
     found = 0
     for clip in _clips():
         a, b = match_clip(clip, full), match_clip(clip, extended)
@@ -591,8 +606,17 @@ def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
     with monkeypatch.context() as patched:
         _refuse_full_builds(patched)
         first = _index(sample_registry)
+        assert os.stat(first / "bank_descriptors.npy").st_nlink == 2  # the old directory's, linked
         _add_reference(sample_registry, tmp_path, "extra2")
+
+        def cross_device(src: Any, dst: Any) -> None:
+            raise OSError(18, "Invalid cross-device link")
+
+        patched.setattr(store.os, "link", cross_device)  # the segments stored before are then copied
         second = _index(sample_registry)  # an extended index extended again
+    assert read_manifest(second, PARAMS)["bank_segments"][:2] == read_manifest(first, PARAMS)["bank_segments"]
+    assert len(read_manifest(second, PARAMS)["bank_segments"]) == 3
+    assert os.stat(second / "bank_descriptors.npy").st_nlink == 1
     for directory, count in ((first, 1), (second, 2)):
         manifest = read_manifest(directory, PARAMS)
         assert set(manifest["files"]) | {MANIFEST} == {f.name for f in directory.iterdir()}
@@ -605,9 +629,15 @@ def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
     _, rows_ref, _, _ = opened.hash_table()
     bank_ref = np.asarray(opened.bank_ref)
     copied = keys.index("corridor-of-doom::footage/corridor-of-doom-showcase.mp4")
+    frames = opened.bank.frames()
+    assert isinstance(frames, JoinedFeatures) and len(frames.parts) == 3
     for copy in (len(keys) - 2, len(keys) - 1):
         assert (rows_ref == copy).sum() == (rows_ref == copied).sum() > 0
         assert (bank_ref == copy).sum() == (bank_ref == copied).sum() > 0
+        # their frames, each in its own segment, are read back as the copied reference's
+        for i, j in zip(np.flatnonzero(bank_ref == copy), np.flatnonzero(bank_ref == copied), strict=True):
+            assert np.array_equal(frames[int(i)].descriptors, frames[int(j)].descriptors)
+            assert np.array_equal(frames[int(i)].keypoints, frames[int(j)].keypoints)
 
 
 def test_an_index_whose_bank_search_outgrew_its_centroids_is_built_whole_again(
@@ -713,3 +743,20 @@ def test_a_copied_registry_with_its_index_folder_opens_the_copy_without_writing(
     shutil.rmtree(tmp_path / "r.db.index")
     with pytest.raises(BenchError, match=r"r\.db\.index"):
         copy_db(src, tmp_path / "again.db", with_index=True)
+
+
+def test_a_directory_written_before_segments_opens_as_one_segment(sample_registry: Registry, tmp_path: Path) -> None:
+    written = _index(sample_registry)
+    old = tmp_path / "format5"
+    shutil.copytree(written, old)
+    manifest = json.loads((old / MANIFEST).read_text("utf-8"))
+    assert manifest["format"] == store.INDEX_FORMAT and manifest["bank_segments"] == [manifest["bank_frames"]]
+    del manifest["bank_segments"]
+    (old / MANIFEST).write_text(json.dumps(manifest | {"format": 5}), "utf-8")
+    opened, current = open_index_dir(old, PARAMS), open_index_dir(written, PARAMS)
+    assert isinstance(opened.bank.frames(), PackedFeatures) and len(opened.bank) == len(current.bank) > 0
+    for clip in _clips()[:4]:
+        assert repr(match_clip(clip, opened)) == repr(match_clip(clip, current)), clip
+    (old / MANIFEST).write_text(json.dumps(manifest | {"format": 4}), "utf-8")
+    with pytest.raises(IndexStoreError, match="another format"):
+        open_index_dir(old, PARAMS)

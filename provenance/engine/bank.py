@@ -28,6 +28,7 @@ __all__ = [
     "AssetShortlist",
     "BankHit",
     "FeatureBank",
+    "JoinedFeatures",
     "PackedFeatures",
 ]
 
@@ -74,6 +75,51 @@ class PackedFeatures:
 
 
 @dataclass(frozen=True, slots=True)
+class JoinedFeatures:
+    """Frames held in several :class:`PackedFeatures`, one after another, not copied into one: an index directory's
+    bank stored in segments (references added to an index write their frames as a segment of their own; the
+    segments before are the older directory's files, linked, not copied). ``offsets`` and ``sizes`` are those of
+    the frames joined (the rows counted across the parts); ``first`` each part's first frame, then their count."""
+
+    parts: tuple[PackedFeatures, ...]
+    offsets: npt.NDArray[np.int64]  # (F + 1,)
+    sizes: npt.NDArray[np.int32]  # (F, 2)
+    first: npt.NDArray[np.int64]  # (P + 1,)
+
+    @classmethod
+    def of(cls, parts: Sequence[PackedFeatures | JoinedFeatures]) -> JoinedFeatures:
+        flat = tuple(q for p in parts for q in (p.parts if isinstance(p, JoinedFeatures) else (p,)))
+        first = np.zeros(len(flat) + 1, np.int64)
+        np.cumsum([len(p) for p in flat], out=first[1:])
+        rows = 0
+        offsets = [np.zeros(1, np.int64)]
+        for p in flat:
+            own = np.asarray(p.offsets, np.int64)
+            offsets.append(own[1:] - own[0] + rows)
+            rows += int(own[-1] - own[0])
+        sizes = [np.asarray(p.sizes, np.int32).reshape(-1, 2) for p in flat]
+        return cls(flat, np.concatenate(offsets), np.concatenate([np.zeros((0, 2), np.int32), *sizes]), first)
+
+    def __len__(self) -> int:
+        return int(self.first[-1])
+
+    def __getitem__(self, i: int) -> Features:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = int(np.searchsorted(self.first, i, side="right")) - 1
+        return self.parts[k][i - int(self.first[k])]
+
+    def packed(self) -> PackedFeatures:
+        """The frames in one set of flat arrays (a copy)."""
+        return PackedFeatures(
+            np.concatenate([np.zeros((0, 2), np.float32), *(p.keypoints for p in self.parts)]),
+            np.concatenate([np.zeros((0, 32), np.uint8), *(p.descriptors for p in self.parts)]),
+            self.offsets,
+            self.sizes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class BankHit:
     """One reference frame of a :class:`FeatureBank` verified against a query."""
 
@@ -110,7 +156,7 @@ class FeatureBank:
 
     params: LocalParams = DEFAULT_PARAMS
     backend: Literal["bf", "ivf", "auto"] = "auto"
-    _refs: list[Features] | PackedFeatures = field(default_factory=list)
+    _refs: list[Features] | PackedFeatures | JoinedFeatures = field(default_factory=list)
     # the first vote row of each frame, and the rows' count last: a row's frame is found by binary search, so what a
     # process holds grows with the frames (a few a second of footage), not with their vote rows (300 a frame)
     _starts: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, np.int64))
@@ -126,7 +172,7 @@ class FeatureBank:
         return len(self._refs)
 
     def add(self, features: Features, group: int | None = None) -> int:
-        if isinstance(self._refs, PackedFeatures):  # opened from disk: added to in memory from now on
+        if not isinstance(self._refs, list):  # opened from disk: added to in memory from now on
             self._refs = [self._refs[i] for i in range(len(self._refs))]
         if not isinstance(self._groups, list):
             self._groups = [int(g) for g in self._groups]
@@ -138,7 +184,7 @@ class FeatureBank:
 
     @classmethod
     def opened(
-        cls, params: LocalParams, frames: PackedFeatures, groups: npt.NDArray[np.int64], matcher: Path
+        cls, params: LocalParams, frames: PackedFeatures | JoinedFeatures, groups: npt.NDArray[np.int64], matcher: Path
     ) -> FeatureBank:
         """A bank of ``frames`` (their ``groups``) whose vote search :meth:`save_matcher` wrote to ``matcher``:
         read by memory map, like the frames' features and their groups."""
@@ -148,7 +194,7 @@ class FeatureBank:
     def adopted(
         cls,
         params: LocalParams,
-        frames: PackedFeatures,
+        frames: PackedFeatures | JoinedFeatures,
         groups: npt.NDArray[np.int64],
         matcher: tuple[Any, ...],
         trained: int | None = None,
@@ -173,11 +219,11 @@ class FeatureBank:
     def vote_descriptors(self) -> U8Array:
         """Every frame's vote descriptors (its strongest ``params.vote_features``), stacked in frame order: the rows
         of the vote search."""
+        if isinstance(self._refs, JoinedFeatures):
+            parts = [self._packed_votes(p) for p in self._refs.parts]
+            return np.ascontiguousarray(np.concatenate([np.zeros((0, 32), np.uint8), *parts]))
         if isinstance(self._refs, PackedFeatures):
-            offsets = np.asarray(self._refs.offsets, np.int64)
-            counts = np.diff(offsets)
-            rank = np.arange(int(offsets[-1]), dtype=np.int64) - np.repeat(offsets[:-1], counts)
-            return np.ascontiguousarray(np.asarray(self._refs.descriptors)[rank < self.params.vote_features])
+            return self._packed_votes(self._refs)
         descs = [self._vote_descriptors(f) for f in self._refs]
         return np.ascontiguousarray(np.concatenate(descs)) if descs else np.zeros((0, 32), np.uint8)
 
@@ -211,23 +257,20 @@ class FeatureBank:
             grown, trained = (search,), total
         else:
             grown, trained = binary_index(np.concatenate([self.vote_descriptors(), rows]), 0), total
-        a, b = self.packed(), added.packed()
-        frames = PackedFeatures(
-            np.concatenate([a.keypoints, b.keypoints]),
-            np.concatenate([a.descriptors, b.descriptors]),
-            np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]]).astype(np.int64),
-            np.concatenate([a.sizes, b.sizes]),
-        )
+        # the frames already stored (mapped) followed by the added ones, not copied into one: written as segments
+        frames = JoinedFeatures.of([self._refs if not isinstance(self._refs, list) else self.packed(), added.packed()])
         groups = np.concatenate(
             [np.asarray(self._groups, np.int64), np.asarray(added._groups, np.int64) + group_offset]
         )
         return FeatureBank.adopted(self.params, frames, groups, grown, trained)
 
     def packed(self) -> PackedFeatures:
-        """Every stored frame's features in flat arrays (what an index directory stores)."""
+        """Every stored frame's features in flat arrays (a copy, unless the bank holds them so)."""
+        if isinstance(self._refs, JoinedFeatures):
+            return self._refs.packed()
         return self._refs if isinstance(self._refs, PackedFeatures) else PackedFeatures.pack(self._refs)
 
-    def frames(self) -> Sequence[Features] | PackedFeatures:
+    def frames(self) -> Sequence[Features] | PackedFeatures | JoinedFeatures:
         """Every stored frame's features as the bank holds them: a list (built in memory) or flat arrays (opened from
         an index directory, or joined); not copied."""
         return self._refs
@@ -253,7 +296,7 @@ class FeatureBank:
 
     def _vote_starts(self) -> npt.NDArray[np.int64]:
         """Each frame's first row in the vote search (:meth:`vote_descriptors`' rows), then the rows' count."""
-        if isinstance(self._refs, PackedFeatures):
+        if not isinstance(self._refs, list):
             counts: Any = np.minimum(np.diff(np.asarray(self._refs.offsets, np.int64)), self.params.vote_features)
         else:
             counts = np.array([min(len(f.descriptors), self.params.vote_features) for f in self._refs], np.int64)
@@ -268,6 +311,13 @@ class FeatureBank:
     def _frames_of(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The frame of each vote row (a frame without rows owns none: the last frame starting at or before it)."""
         return np.searchsorted(self._starts, rows, side="right").astype(np.int64) - 1
+
+    def _packed_votes(self, packed: PackedFeatures) -> U8Array:
+        """The vote descriptors of flat arrays' frames (each frame's strongest ``vote_features``), in frame order."""
+        offsets = np.asarray(packed.offsets, np.int64)
+        counts = np.diff(offsets)
+        rank = np.arange(int(offsets[0]), int(offsets[-1]), dtype=np.int64) - np.repeat(offsets[:-1], counts)
+        return np.ascontiguousarray(np.asarray(packed.descriptors)[rank < self.params.vote_features])
 
     def _vote_descriptors(self, features: Features) -> U8Array:
         return np.ascontiguousarray(features.descriptors[: self.params.vote_features])

@@ -45,6 +45,7 @@ file with its size; a file missing, truncated or grown is found without reading 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,7 +55,7 @@ import numpy.typing as npt
 
 from provenance.engine.assets import AssetParams
 from provenance.engine.assetstore import asset_facts, open_assets, save_assets
-from provenance.engine.bank import FeatureBank, PackedFeatures
+from provenance.engine.bank import FeatureBank, JoinedFeatures, PackedFeatures
 from provenance.engine.generic import GenericCounts, GenericShare, extend_generic, measure_generic
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.params import EngineParams, local_params
@@ -78,8 +79,12 @@ Index = TypeVar("Index", bound=ReferenceIndex)
 
 #: Bumped whenever the files of a directory change shape or meaning (2: each footage reference's group, its work;
 #: 3: the audio index as its arrays; 4: the assets' prepared detectors and their shortlist, not their pictures;
-#: 5: above ``StaticHashIndex.flat_max`` rows, the hash search as mapped multi-index arrays, not a FAISS file).
-INDEX_FORMAT = 5
+#: 5: above ``StaticHashIndex.flat_max`` rows, the hash search as mapped multi-index arrays, not a FAISS file;
+#: 6: the feature bank's keypoints and descriptors in segments, ``bank_keypoints.K.npy`` after the first, listed by
+#: ``bank_segments``: an index extended by added references links the segments it had and writes one more).
+INDEX_FORMAT = 6
+#: Formats this engine opens: a directory of format 5 is one of format 6 with one segment.
+READ_FORMATS = (5, INDEX_FORMAT)
 #: The file that says what a directory holds; written last.
 MANIFEST = "index.json"
 #: The references' generic shares (an extra file: a directory without it is read as before).
@@ -109,15 +114,18 @@ def save_index(
     _save_joined(directory, "print_hashes", [p.hashes for p in index.prints], (r, 32), np.uint8)
     _save_joined(directory, "print_quality", [p.quality for p in index.prints], (r,), np.uint8)
     frames = index.bank.frames()
-    if isinstance(frames, PackedFeatures):  # opened (mapped) or joined: written as they are
-        keypoints, descriptors = [frames.keypoints], [frames.descriptors]
-        offsets, sizes = frames.offsets, frames.sizes
-    else:  # built in memory: each frame's arrays written in place, never all stacked in memory first
-        keypoints, descriptors = [f.keypoints for f in frames], [f.descriptors for f in frames]
+    if not isinstance(frames, (PackedFeatures, JoinedFeatures)):  # built: one segment, written frame by frame
+        _save_joined(directory, "bank_keypoints", [f.keypoints for f in frames], (2,), np.float32)
+        _save_joined(directory, "bank_descriptors", [f.descriptors for f in frames], (32,), np.uint8)
         offsets = np.concatenate([[0], np.cumsum([len(f) for f in frames], dtype=np.int64)]).astype(np.int64)
         sizes = np.array([f.size for f in frames], np.int32).reshape(len(frames), 2)
-    _save_joined(directory, "bank_keypoints", keypoints, (2,), np.float32)
-    _save_joined(directory, "bank_descriptors", descriptors, (32,), np.uint8)
+        segments = [len(frames)]
+    else:  # opened, or joined with added frames: a segment a part, those stored already linked, not copied
+        parts = frames.parts if isinstance(frames, JoinedFeatures) else (frames,)
+        for k, part in enumerate(parts):
+            _link_or_save(directory, _segment("keypoints", k), part.keypoints, (2,), np.float32)
+            _link_or_save(directory, _segment("descriptors", k), part.descriptors, (32,), np.uint8)
+        offsets, sizes, segments = frames.offsets, frames.sizes, [len(p) for p in parts]
     _save(
         directory,
         bank_offsets=offsets,
@@ -147,6 +155,7 @@ def save_index(
         "asset_vote_distance": shortlist.vote_distance,
         "hash_rows": len(table),
         "bank_frames": len(sizes),
+        "bank_segments": segments,
         "bank_trained_rows": index.bank.trained_rows(),
         "files": {f.name: f.stat().st_size for f in sorted(directory.iterdir())},
     }
@@ -229,8 +238,8 @@ def read_manifest(directory: Path, params: EngineParams) -> dict[str, Any]:
         raise IndexStoreError(f"{directory}: incomplete reference index (no {MANIFEST})") from None
     except (OSError, ValueError) as exc:
         raise IndexStoreError(f"{directory}: unreadable {MANIFEST} ({' '.join(str(exc).split())})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != INDEX_FORMAT:
-        raise IndexStoreError(f"{directory}: reference index of another format (this engine reads {INDEX_FORMAT})")
+    if not isinstance(manifest, dict) or manifest.get("format") not in READ_FORMATS:
+        raise IndexStoreError(f"{directory}: reference index of another format (this engine reads {READ_FORMATS})")
     if manifest.get("params") != params.as_dict() or manifest.get("asset_params") != asset_facts(AssetParams()):
         raise IndexStoreError(f"{directory}: reference index written with other engine settings")
     files = manifest.get("files")
@@ -306,7 +315,7 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
         a, b = int(offsets[i]), int(offsets[i + 1])
         refs.append(RefMeta(str(key), str(layer), str(group)))
         prints.append(FootagePrint(times[a:b], hashes[a:b], quality[a:b], none, (), float(duration)))
-    frames = PackedFeatures(*(_load(directory, f"bank_{n}") for n in ("keypoints", "descriptors", "offsets", "sizes")))
+    frames = _bank_frames(directory, manifest)
     groups, bank_ref, bank_time = (_load(directory, f"bank_{n}") for n in ("groups", "ref", "time"))
     if not len(frames) == len(groups) == len(bank_ref) == len(bank_time) == manifest["bank_frames"]:
         raise ValueError("feature bank does not add up")
@@ -322,6 +331,70 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
         int(manifest["asset_vote_distance"]),
     )
     index.adopt_assets(metas, detectors, shortlist)
+
+
+def _segment(kind: str, k: int) -> str:
+    """The file name (without ``.npy``) of the bank's ``kind`` (keypoints, descriptors) of segment ``k``."""
+    return f"bank_{kind}" if k == 0 else f"bank_{kind}.{k}"
+
+
+def _bank_frames(directory: Path, manifest: dict[str, Any]) -> PackedFeatures | JoinedFeatures:
+    """The feature bank's frames, mapped: one segment's arrays as they are, several joined (a directory written
+    before segments has one)."""
+    offsets, sizes = _load(directory, "bank_offsets"), _load(directory, "bank_sizes")
+    segments = [int(n) for n in manifest.get("bank_segments", [len(sizes)])]
+    if sum(segments) != len(sizes) or len(offsets) != len(sizes) + 1 or min(segments, default=0) < 0:
+        raise ValueError("feature bank segments do not add up")
+    parts, first = [], 0
+    for k, n in enumerate(segments):
+        own = offsets if len(segments) == 1 else np.asarray(offsets[first : first + n + 1], np.int64) - offsets[first]
+        part = PackedFeatures(
+            _load(directory, _segment("keypoints", k)),
+            _load(directory, _segment("descriptors", k)),
+            own,
+            sizes[first : first + n],
+        )
+        if not len(part.keypoints) == len(part.descriptors) == int(own[-1] - own[0]):
+            raise ValueError(f"feature bank segment {k} does not add up")
+        parts.append(part)
+        first += n
+    return parts[0] if len(parts) == 1 else JoinedFeatures.of(parts)
+
+
+def _link_or_save(directory: Path, name: str, array: npt.NDArray[Any], tail: tuple[int, ...], dtype: Any) -> None:
+    """``NAME.npy`` of ``array``: a hard link to the file it is mapped from when it maps a whole ``.npy`` file of
+    another index directory (on the same file system: an index directory is never changed once written, so the
+    two share it), else written (:func:`_save_joined`)."""
+    source = _whole_npy(array)
+    if source is not None:
+        try:
+            os.link(source, directory / f"{name}.npy")
+            return
+        except OSError:
+            pass  # another file system, or links refused: copied below
+    _save_joined(directory, name, [array], tail, dtype)
+
+
+def _whole_npy(array: npt.NDArray[Any]) -> Path | None:
+    """The ``.npy`` file ``array`` maps whole (its header's shape and type, its data from the header's end), or None."""
+    if not isinstance(array, np.memmap) or not array.filename or not array.flags.c_contiguous:
+        return None
+    path = Path(array.filename)
+    try:
+        with path.open("rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                return None
+            data_at = f.tell()
+    except (OSError, ValueError):
+        return None
+    if fortran or tuple(shape) != array.shape or dtype != array.dtype or array.offset != data_at:
+        return None
+    return path
 
 
 def _save(directory: Path, **arrays: npt.NDArray[Any]) -> None:
