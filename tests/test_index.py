@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import provenance.engine.index as index_module
-from provenance.engine import hamming
+from provenance.engine import hamming, store
 from provenance.engine.index import BruteForceIndex, HashIndex, MultiIndex, StaticHashIndex, hamming_distances
 from provenance.errors import ConfigError, HashIndexError
 
@@ -216,6 +216,50 @@ def test_saved_index_is_mapped_and_answers_the_same(
     q = flip_bits(rng, h[rng.integers(0, 5_000, 40)], 28)
     for r in (31, 12):
         assert_same(opened.search(q, r), BruteForceIndex(h, 256).search(q, r))
+
+
+def test_a_joined_index_answers_as_one_index_of_all_its_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An index extended by added rows searches the old index (here a multi-index, opened from disk) and the added
+    rows' own, one after the other; written as segments and opened again, and past ``HASH_SEGMENTS`` parts laid out
+    again: every time the answers of brute force over all the rows in that order."""
+    monkeypatch.setattr(StaticHashIndex, "flat_max", 1_000)
+    monkeypatch.setattr(StaticHashIndex, "kernel_flat_max", 0)
+    rng = np.random.default_rng(8)
+    parts = [clustered_hashes(rng, n, 256, 20, 35) for n in (3_000, 7, 400, 1)]
+    parts[2][:5] = parts[0][:5]  # rows repeated across parts: each is found in both
+    StaticHashIndex(parts[0], 256, 31).save(tmp_path, "base")
+    base = StaticHashIndex.load(tmp_path, "base", 256, 31)
+    assert base.source == (tmp_path, "base") and base._multi is not None
+    joined = StaticHashIndex.joined([base, *(StaticHashIndex(p, 256, 31) for p in parts[1:])])
+    rows = np.concatenate(parts)
+    assert len(joined) == len(rows) and [len(s) for s in joined.segments()] == [len(p) for p in parts]
+    assert np.array_equal(joined.codes(), rows)
+    q = np.concatenate([flip_bits(rng, rows[rng.integers(0, len(rows), 40)], 20), rows[3_000:3_010]])
+    brute = BruteForceIndex(rows, 256)
+    for r in (31, 6):
+        assert_same(joined.search(q, r), brute.search(q, r))
+    out = tmp_path / "out"
+    out.mkdir()
+    joined.save(out, "hashes")
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("hashes.")) == [
+        "hashes.1.faiss",
+        "hashes.2.faiss",
+        "hashes.3.faiss",
+    ]
+    opened = StaticHashIndex.load(out, "hashes", 256, 31, segments=4)
+    assert_same(opened.search(q, 31), brute.search(q, 31))
+    # added to again and again: past HASH_SEGMENTS parts, those after the first become one
+    table = opened
+    for _ in range(store.HASH_SEGMENTS + 2):
+        extra = clustered_hashes(rng, 30, 256, 3, 35)
+        rows = np.concatenate([rows, extra])
+        table = store._joined_table(table, [extra])
+        assert len(table.segments()) <= store.HASH_SEGMENTS
+    assert len(table) == len(rows) and table.segments()[0] is opened.segments()[0]
+    q = flip_bits(rng, rows[rng.integers(0, len(rows), 60)], 20)
+    assert_same(table.search(q, 31), BruteForceIndex(rows, 256).search(q, 31))
+    with pytest.raises(ConfigError, match="same width and radius"):
+        StaticHashIndex.joined([base, StaticHashIndex(parts[1], 256, 20)])
 
 
 def test_multi_index_refuses_what_it_cannot_answer(tmp_path: Path) -> None:

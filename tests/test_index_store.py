@@ -449,7 +449,7 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
     # every file but the vote search (its IVF centroids were sampled from the old rows) is the same-order full build's
     same_order = tmp_path / "appended"
     files = {f.name for f in same_order.iterdir()} - {MANIFEST}
-    added_segment = {"bank_keypoints.1.npy", "bank_descriptors.1.npy"}
+    added_segment = {"bank_keypoints.1.npy", "bank_descriptors.1.npy", "hashes.1.faiss"}
     assert files | added_segment | {MANIFEST, indexdir.STATE} == {f.name for f in after.iterdir()}
     # what the VODs show is the old directory's: the VODs it holds are not matched again (provenance.audit.shown)
     assert (after / SHOWN).read_bytes() == (before / SHOWN).read_bytes()
@@ -461,7 +461,19 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
         assert np.array_equal(joined, np.load(same_order / f"bank_{kind}.npy")), kind
     segments = read_manifest(after, PARAMS)["bank_segments"]
     assert len(segments) == 2 and segments[0] == read_manifest(before, PARAMS)["bank_frames"] and segments[1] > 0
-    for name in sorted(files - {"bank_votes.faiss", SHOWN, "bank_keypoints.npy", "bank_descriptors.npy"}):
+    # so is the hash search of the old rows; the added rows get a search of their own, searched after it
+    assert os.stat(before / "hashes.faiss").st_ino == os.stat(after / "hashes.faiss").st_ino
+    assert read_manifest(after, PARAMS)["hash_segments"] == 2
+    joined = StaticHashIndex.load(after, "hashes", 256, PARAMS.max_distance, 2)
+    whole = StaticHashIndex.load(same_order, "hashes", 256, PARAMS.max_distance)
+    queries = whole.codes()[::7]
+    assert len(joined) == len(whole) and len(queries) > 100
+    found = joined.search(queries, PARAMS.max_distance)
+    for a, b in zip(found, whole.search(queries, PARAMS.max_distance), strict=True):
+        assert np.array_equal(a, b)
+    assert len(found[0]) > len(queries)  # near rows found, not only each query's own
+    skipped = {"bank_votes.faiss", SHOWN, "bank_keypoints.npy", "bank_descriptors.npy", "hashes.faiss"}
+    for name in sorted(files - skipped):
         if name.endswith(".npy"):
             assert np.array_equal(np.load(same_order / name), np.load(after / name)), name
         else:

@@ -198,6 +198,8 @@ class StaticHashIndex:
         self._index: Any = None
         self._multi: MultiIndex | None = None
         self._planes: npt.NDArray[np.uint64] | None = None
+        self._parts: list[StaticHashIndex] = []  # a joined index's (:meth:`joined`), else none
+        self.source: tuple[Path, str] | None = None  # the directory and name it was loaded from (:meth:`load`)
         if self._n <= self.flat_max or MultiIndex.probes(self.bits, self._n, self.max_distance) > _MAX_PROBES:
             import faiss
 
@@ -210,15 +212,47 @@ class StaticHashIndex:
     def __len__(self) -> int:
         return self._n
 
+    @classmethod
+    def joined(cls, parts: list[StaticHashIndex]) -> StaticHashIndex:
+        """The rows of ``parts`` (each searched as it is: one loaded from an index directory stays mapped), one
+        part after another: ids are counted across them, and a search answers as one index of all the rows would.
+        What an index extended by added references holds: the older directory's search, not built again, and the
+        added rows' own (:meth:`segments` to write them)."""
+        flat = [q for p in parts for q in (p._parts or [p])]
+        if not flat or any((p.bits, p.max_distance) != (flat[0].bits, flat[0].max_distance) for p in flat):
+            raise ConfigError("joined hash indexes must be of the same width and radius")
+        self = cls.__new__(cls)
+        self.bits, self.max_distance = flat[0].bits, flat[0].max_distance
+        self._index, self._multi, self._planes, self.source = None, None, None, None
+        self._parts = flat
+        self._n = sum(len(p) for p in flat)
+        return self
+
+    def segments(self) -> list[StaticHashIndex]:
+        """The parts it searches one after another (itself when it is one)."""
+        return list(self._parts) or [self]
+
+    def files(self, name: str) -> list[str]:
+        """The files :meth:`save` writes of one part under ``name``."""
+        parts = ("codes", "keys", "postings", "radius")
+        return [f"{name}_{p}.npy" for p in parts] if self._multi is not None else [f"{name}.faiss"]
+
     def nbytes(self) -> int:
         """Bytes of the search's arrays: the hashes, and the multi-index's chunk keys and postings."""
+        if self._parts:
+            return sum(p.nbytes() for p in self._parts)
         if self._multi is not None:
             return sum(int(a.nbytes) for a in (self._multi.codes, self._multi.keys, self._multi.postings))
         return self._n * self.bits // 8
 
     def save(self, directory: Path, name: str) -> None:
         """Write the index into ``directory`` as ``name.faiss`` (flat: FAISS's own format) or as the multi-index's
-        arrays ``name_*.npy``, for :meth:`load`."""
+        arrays ``name_*.npy`` (:meth:`files`), for :meth:`load`; a joined one's parts as ``name``, ``name.1``, ...
+        (:meth:`load`'s ``segments``)."""
+        if self._parts:
+            for k, part in enumerate(self._parts):
+                part.save(directory, name if k == 0 else f"{name}.{k}")
+            return
         if self._multi is not None:
             self._multi.save(directory, name)
             return
@@ -227,19 +261,24 @@ class StaticHashIndex:
         faiss.write_index_binary(self._index, str(directory / f"{name}.faiss"))
 
     @classmethod
-    def load(cls, directory: Path, name: str, bits: int, max_distance: int) -> StaticHashIndex:
+    def load(cls, directory: Path, name: str, bits: int, max_distance: int, segments: int = 1) -> StaticHashIndex:
         """An index :meth:`save` wrote, memory-mapped, not read: its rows stay in the page cache, shared by every
         process of the machine that opens the same files (a flat one by FAISS's ``IO_FLAG_MMAP_IFC``, a
         multi-index as ``.npy`` arrays). Raises :class:`~provenance.errors.HashIndexError` for another width or a
-        multi-index built for a smaller radius."""
+        multi-index built for a smaller radius. ``segments``: the parts a joined index's :meth:`save` wrote."""
         import faiss
 
+        if segments > 1:
+            names = [name, *(f"{name}.{k}" for k in range(1, segments))]
+            return cls.joined([cls.load(directory, n, bits, max_distance) for n in names])
         self = cls.__new__(cls)
         self.bits = _check_bits(bits)
         self.max_distance = _check_radius(max_distance, self.bits)
         self._index = None
         self._multi = None
         self._planes = None
+        self._parts = []
+        self.source = (directory, name)
         flat = directory / f"{name}.faiss"
         if flat.exists():
             self._index = faiss.read_index_binary(str(flat), faiss.IO_FLAG_MMAP_IFC)
@@ -259,6 +298,15 @@ class StaticHashIndex:
         r = _check_radius(max_distance, self.bits)
         if q.shape[0] == 0 or self._n == 0:
             return _empty_result()
+        if self._parts:  # each part's rows, their ids counted across the parts: as one index of them all answers
+            qs, ids, ds, first = [], [], [], 0
+            for part in self._parts:
+                pq, pid, pd = part.search(q, r)
+                qs.append(pq)
+                ids.append(pid + first)
+                ds.append(pd)
+                first += len(part)
+            return _sorted_result(np.concatenate(qs), np.concatenate(ids), np.concatenate(ds))
         if self._multi is not None and r > self.max_distance:
             raise ConfigError(f"max_distance {r} exceeds the {self.max_distance} this index was built for")
         if self.bits == 256 and within_kernel() and (self._multi is None or self._n <= self.kernel_flat_max):
@@ -273,8 +321,14 @@ class StaticHashIndex:
         qrows = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(lims.astype(np.int64)))
         return _sorted_result(qrows, ids.astype(np.int64), dist.astype(np.int32))
 
+    def codes(self) -> npt.NDArray[np.uint8]:
+        """Every row's hash, in id order (a joined index's: a copy of its parts')."""
+        return self._codes()
+
     def _codes(self) -> npt.NDArray[np.uint8]:
         """Every row's hash, ``(N, bits // 8)``: the multi-index's codes (mapped), or a copy of FAISS's."""
+        if self._parts:
+            return np.concatenate([p._codes() for p in self._parts])
         if self._multi is not None:
             return self._multi.codes
         import faiss
