@@ -24,8 +24,10 @@ from provenance.audit.references import ensure_fingerprints, index_payload, load
 from provenance.audit.shown import SHOWN
 from provenance.audit.sound import AuditIndex
 from provenance.engine import EngineParams, ReferenceIndex, load_asset, store
+from provenance.engine import bank as bank_module
 from provenance.engine.assets import AssetDetector
 from provenance.engine.bank import JoinedFeatures, PackedFeatures
+from provenance.engine.binsearch import IVFSegments, search_binary
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.match import match_clip
 from provenance.engine.store import MANIFEST, open_index, read_manifest, save_index
@@ -619,6 +621,8 @@ def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
         _refuse_full_builds(patched)
         first = _index(sample_registry)
         assert os.stat(first / "bank_descriptors.npy").st_nlink == 2  # the old directory's, linked
+        assert os.stat(first / "bank_votes.faiss").st_nlink == 2  # so is its vote search (an IVF)
+        assert read_manifest(first, PARAMS)["vote_segments"] == 2
         _add_reference(sample_registry, tmp_path, "extra2")
 
         def cross_device(src: Any, dst: Any) -> None:
@@ -628,6 +632,7 @@ def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
         second = _index(sample_registry)  # an extended index extended again
     assert read_manifest(second, PARAMS)["bank_segments"][:2] == read_manifest(first, PARAMS)["bank_segments"]
     assert len(read_manifest(second, PARAMS)["bank_segments"]) == 3
+    assert read_manifest(second, PARAMS)["vote_segments"] == 3
     assert os.stat(second / "bank_descriptors.npy").st_nlink == 1
     for directory, count in ((first, 1), (second, 2)):
         manifest = read_manifest(directory, PARAMS)
@@ -772,3 +777,29 @@ def test_a_directory_written_before_segments_opens_as_one_segment(sample_registr
     (old / MANIFEST).write_text(json.dumps(manifest | {"format": 4}), "utf-8")
     with pytest.raises(IndexStoreError, match="another format"):
         open_index_dir(old, PARAMS)
+
+
+def test_an_extended_vote_search_past_its_segments_is_laid_out_again(
+    sample_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bank_module, "VOTE_SEGMENTS", 2)
+    _index(sample_registry)
+    _add_reference(sample_registry, tmp_path, "extra1")
+    first = _index(sample_registry)
+    _add_reference(sample_registry, tmp_path, "extra2")
+    second = _index(sample_registry)  # a third segment would pass the limit: the added ones are laid out as one
+    assert [read_manifest(d, PARAMS)["vote_segments"] for d in (first, second)] == [2, 2]
+    opened = open_index_dir(second, PARAMS)
+    search = opened.bank._build()[0]
+    assert isinstance(search, IVFSegments) and len(search.parts) == 2
+    frames = opened.bank.frames()
+    assert isinstance(frames, JoinedFeatures) and len(frames.parts) == 3  # the frames' segments are only linked
+    rows = sum(min(len(frames[i]), opened.bank.params.vote_features) for i in range(len(frames)))
+    assert search.ntotal == rows and int(search.parts[0].ntotal) < rows
+    # every vote row of the last reference's frames is in the search (each query finds its own row)
+    last = np.flatnonzero(np.asarray(opened.bank_ref) == opened.footage_count - 1)
+    assert len(last) > 0
+    for i in last[:5]:
+        own = frames[int(i)].descriptors[: opened.bank.params.vote_features]
+        dist, _ = search_binary(search, own, 1)
+        assert (dist == 0).all()

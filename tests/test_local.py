@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -13,7 +15,16 @@ import pytest
 
 from provenance.engine import hamming
 from provenance.engine.bank import FeatureBank, PackedFeatures
-from provenance.engine.binsearch import binary_index, read_mapped, search_binary
+from provenance.engine.binsearch import (
+    IVFSegments,
+    add_rows,
+    binary_index,
+    grown_segments,
+    read_mapped,
+    read_segments,
+    search_binary,
+    write_segments,
+)
 from provenance.engine.features import (
     Features,
     LocalParams,
@@ -185,6 +196,55 @@ def test_an_ivf_search_answers_as_faiss_with_its_lists_chosen_by_the_kernel(
                 want_d, want_i = index.search(q, k)
                 got_d, got_i = search_binary(index, q, k)
                 assert np.array_equal(got_d, want_d) and np.array_equal(got_i, want_i)
+
+
+def test_a_vote_search_in_segments_answers_as_one_grown_by_the_same_rows(
+    bbb: list[Gray], others: list[Gray], search: str, tmp_path: Path
+) -> None:
+    """An extended index's vote search: the older directory's IVF (mapped) followed by segments of the rows added
+    since, over the same centroids. Each query gets the distances one IVF grown by the same rows gives (the same
+    lists read), and the same rows but where several are equally near at the k-th place; written (the first
+    segment linked to its file) and read back, and with the added segments laid out again as one, the same."""
+    faiss = single_thread_faiss()
+    rows = np.concatenate([extract(f).descriptors for f in bbb + others])
+    rng = np.random.default_rng(3)
+    base, added = rows[: len(rows) // 2], rows[len(rows) // 2 :]
+    added = np.concatenate([added, base[:500]])  # rows repeated across segments: ties between them
+    first = binary_index(base, 0)[0]
+    path = tmp_path / "votes.faiss"
+    faiss.write_index_binary(first, str(path))
+    chunks = np.array_split(added, 3)
+    grown = faiss.read_index_binary(str(path))  # as the extension grew it before: one index, rows appended
+    segments: Any = read_mapped(path)
+    for chunk in chunks:
+        add_rows(grown, chunk)
+        segments = grown_segments(segments, path, chunk)
+    assert isinstance(segments, IVFSegments) and len(segments.parts) == 4 and segments.ntotal == grown.ntotal
+    out = tmp_path / "out"
+    out.mkdir()
+    assert write_segments(segments, out / "votes.faiss") == 4
+    assert os.stat(out / "votes.faiss").st_ino == os.stat(path).st_ino  # the first segment linked, not copied
+    opened = read_segments(out / "votes.faiss", 4)
+    compacted = grown_segments(segments, None, chunks[2][:0], np.concatenate(chunks))  # the three added as one
+    assert len(compacted.parts) == 2
+    picked = added[rng.integers(0, len(added), 300)]
+    queries = [extract(f).descriptors[:300] for f in (bbb[2], bbb[13], others[1])] + [picked]
+    ties = 0
+    for q in queries:
+        for k in (1, 4):
+            more_d, more_i = search_binary(grown, q, k + 1)  # the (k+1)-th tells whether the k-th has a tie
+            want_d, want_i = more_d[:, :k], more_i[:, :k]
+            for index in (segments, opened, compacted):
+                got_d, got_i = search_binary(index, q, k)
+                assert np.array_equal(got_d, want_d)
+                for wd, wi, gi, next_d in zip(want_d, want_i, got_i, more_d[:, k], strict=True):
+                    closer = wd < wd[-1]  # the rows nearer than the k-th: the same rows
+                    assert set(wi[closer]) == set(gi[closer])
+                    if next_d != wd[-1]:
+                        assert set(wi) == set(gi)
+                    else:
+                        ties += 1
+    assert ties > 0  # the repeated rows made ties: the comparison covered them
 
 
 def test_the_kernel_is_built_and_used_where_the_cpu_runs_it() -> None:

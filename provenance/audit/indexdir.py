@@ -16,8 +16,11 @@ format) is removed and built again.
 
 A registry state that only adds references to one an older directory holds (its :data:`STATE`: the same engine,
 versions and generic stretches, no reference removed or changed) is written from that directory and the added
-references' prints alone (:func:`extend_index_dir`): adding one reference to 0.92 h of footage took 1.3-2.6 s
-instead of 35-38 (``bench/index_add_bench.py``, two runs at load 4-5, through a SQLite registry too; 6.0-6.7 s
+references' prints alone (:func:`extend_index_dir`; the feature bank's frames, its vote search and the hash search
+are linked from the older directory, the added references' written as segments of their own: adding one reference to
+10 hours of footage took 3.6 s instead of 25.9, docs/scale-out.md "Registries of many hours"): adding one reference to
+0.92 h of footage took 1.3-2.6 s instead of 35-38 (``bench/index_add_bench.py``, two runs at load 4-5, through a
+SQLite registry too; 6.0-6.7 s
 while the generic share was measured over the whole index on every write; most of a full build lays the feature
 bank's vote rows out in their inverted lists, a cost that grows faster than the registry). The added references
 come after the others (ids stay stable, where a full build orders references by work); the feature bank's IVF

@@ -12,7 +12,16 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.binsearch import EXHAUSTIVE_MAX, add_rows, binary_index, read_mapped, search_binary
+from provenance.engine.binsearch import (
+    EXHAUSTIVE_MAX,
+    IVFSegments,
+    binary_index,
+    grown_segments,
+    read_mapped,
+    read_segments,
+    search_binary,
+    write_segments,
+)
 from provenance.engine.features import (
     DEFAULT_PARAMS,
     Features,
@@ -42,6 +51,9 @@ U8Array = npt.NDArray[np.uint8]
 #: 12 sample clips; on the 12th, new Freedoom gameplay, it kept a short footage match at half speed that the full
 #: build dropped, one that two full builds of 4 copies, in two orders, also disagree on).
 RETRAIN_FACTOR = 2.0
+#: An IVF vote search extended by added references is searched in segments over the same centroids (the older
+#: directory's, linked; one more for each addition); past this many, those after the first are laid out again as one.
+VOTE_SEGMENTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +196,16 @@ class FeatureBank:
 
     @classmethod
     def opened(
-        cls, params: LocalParams, frames: PackedFeatures | JoinedFeatures, groups: npt.NDArray[np.int64], matcher: Path
+        cls,
+        params: LocalParams,
+        frames: PackedFeatures | JoinedFeatures,
+        groups: npt.NDArray[np.int64],
+        matcher: Path,
+        segments: int = 1,
     ) -> FeatureBank:
-        """A bank of ``frames`` (their ``groups``) whose vote search :meth:`save_matcher` wrote to ``matcher``:
-        read by memory map, like the frames' features and their groups."""
-        return cls.adopted(params, frames, groups, (read_mapped(matcher),))
+        """A bank of ``frames`` (their ``groups``) whose vote search :meth:`save_matcher` wrote to ``matcher`` (in
+        ``segments``): read by memory map, like the frames' features and their groups."""
+        return cls.adopted(params, frames, groups, (read_segments(matcher, segments),))
 
     @classmethod
     def adopted(
@@ -235,28 +252,35 @@ class FeatureBank:
 
         A flat search grows as a full build would make it (the same exact search) until it holds more than
         ``EXHAUSTIVE_MAX`` rows: then it is built (an IVF index) from every row, as a full build would. An IVF
-        index keeps its centroids (no retraining): :class:`~provenance.errors.IndexStoreError` once it would
-        hold more than :data:`RETRAIN_FACTOR` times the rows they were sampled from (the whole index is then due
-        to be built again)."""
+        index is followed by a segment of the added rows over its centroids (no retraining; the older segments
+        are linked when written, :class:`~provenance.engine.binsearch.IVFSegments`), and
+        :class:`~provenance.errors.IndexStoreError` once it would hold more than :data:`RETRAIN_FACTOR` times the
+        rows they were sampled from (the whole index is then due to be built again)."""
         import faiss
 
         rows = added.vote_descriptors()
-        search = single_thread_faiss().read_index_binary(str(matcher))  # into memory: its lists grow
-        total = int(search.ntotal) + len(rows)
-        if isinstance(search, faiss.IndexBinaryIVF):
-            trained = int(search.ntotal) if trained is None else trained
+        mapped = self._build()[0]
+        if isinstance(mapped, (faiss.IndexBinaryIVF, IVFSegments)):  # a segment of the added rows, the rest linked
+            total = int(mapped.ntotal) + len(rows)
+            first = mapped.parts[0] if isinstance(mapped, IVFSegments) else mapped
+            trained = int(first.ntotal) if trained is None else trained
             if total > RETRAIN_FACTOR * trained:
                 raise IndexStoreError(
                     f"{matcher}: the feature bank's search was laid out on {trained} rows, {total} are more than "
                     f"{RETRAIN_FACTOR:g} times as many: it is due to be built again"
                 )
-            add_rows(search, rows)
-            grown: tuple[Any, ...] = (search,)
-        elif total <= EXHAUSTIVE_MAX or self.backend == "bf":
-            search.add(rows)
-            grown, trained = (search,), total
+            since = None
+            if isinstance(mapped, IVFSegments) and len(mapped.parts) >= VOTE_SEGMENTS:
+                since = self._vote_rows_from(int(first.ntotal))  # the segments after the first become one
+            grown: tuple[Any, ...] = (grown_segments(mapped, matcher, rows, since),)
         else:
-            grown, trained = binary_index(np.concatenate([self.vote_descriptors(), rows]), 0), total
+            search = single_thread_faiss().read_index_binary(str(matcher))  # into memory: its lists grow
+            total = int(search.ntotal) + len(rows)
+            if total <= EXHAUSTIVE_MAX or self.backend == "bf":
+                search.add(rows)
+                grown, trained = (search,), total
+            else:
+                grown, trained = binary_index(np.concatenate([self.vote_descriptors(), rows]), 0), total
         # the frames already stored (mapped) followed by the added ones, not copied into one: written as segments
         frames = JoinedFeatures.of([self._refs if not isinstance(self._refs, list) else self.packed(), added.packed()])
         groups = np.concatenate(
@@ -278,9 +302,13 @@ class FeatureBank:
     def groups(self) -> list[int]:
         return [int(g) for g in self._groups]
 
-    def save_matcher(self, path: Path) -> None:
-        """Write the vote search (built now if it was not) for :meth:`opened`."""
-        single_thread_faiss().write_index_binary(self._build()[0], str(path))
+    def save_matcher(self, path: Path) -> int:
+        """Write the vote search (built now if it was not) for :meth:`opened`; returns its segments."""
+        search = self._build()[0]
+        if isinstance(search, IVFSegments):
+            return write_segments(search, path)
+        single_thread_faiss().write_index_binary(search, str(path))
+        return 1
 
     def extend(self, features: Sequence[Features]) -> list[int]:
         return [self.add(f) for f in features]
@@ -311,6 +339,12 @@ class FeatureBank:
     def _frames_of(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The frame of each vote row (a frame without rows owns none: the last frame starting at or before it)."""
         return np.searchsorted(self._starts, rows, side="right").astype(np.int64) - 1
+
+    def _vote_rows_from(self, row: int) -> U8Array:
+        """The vote descriptors of the frames from the one whose first vote row is ``row`` on, in order."""
+        first = int(self._frames_of(np.array([row], np.int64))[0]) if row < self._rows() else len(self._refs)
+        descs = [self._vote_descriptors(self._refs[i]) for i in range(first, len(self._refs))]
+        return np.ascontiguousarray(np.concatenate([np.zeros((0, 32), np.uint8), *descs]))
 
     def _packed_votes(self, packed: PackedFeatures) -> U8Array:
         """The vote descriptors of flat arrays' frames (each frame's strongest ``vote_features``), in frame order."""

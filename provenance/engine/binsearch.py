@@ -18,9 +18,21 @@ from provenance.engine import sampling
 from provenance.engine.features import single_thread_faiss
 from provenance.engine.hamming import hamming_kernel, hamming_planes, k_nearest
 
-__all__ = ["EXHAUSTIVE_MAX", "add_rows", "binary_index", "ivf_index", "read_mapped", "search_binary"]
+__all__ = [
+    "EXHAUSTIVE_MAX",
+    "IVFSegments",
+    "add_rows",
+    "binary_index",
+    "grown_segments",
+    "ivf_index",
+    "read_mapped",
+    "read_segments",
+    "search_binary",
+    "write_segments",
+]
 
 U8Array = npt.NDArray[np.uint8]
+IntArray = npt.NDArray[np.int64]
 
 #: Stored descriptors up to which ``auto`` searches exhaustively.
 EXHAUSTIVE_MAX = 20000
@@ -48,7 +60,71 @@ def ivf_index(descs: U8Array) -> tuple[Any, Any]:
     return index, quantizer
 
 
-def add_rows(index: Any, rows: U8Array) -> None:
+class IVFSegments:
+    """Binary IVF searches over the same centroids, their rows one after another (ids counted across them): the vote
+    search of an index extended by added references, the older directory's (mapped, linked when written) followed by
+    one over each addition's rows. A query reads the same lists in each (chosen once) and keeps the ``k`` nearest of
+    all: the distances a single index of every row gives; of rows equally near at the ``k``-th place, the earlier
+    segment's are kept (a single index keeps the one its scan met first)."""
+
+    def __init__(self, parts: list[Any], sources: list[Path | None], keep: tuple[Any, ...] = ()) -> None:
+        self.parts, self.sources, self.keep = parts, sources, keep  # keep: what the parts need alive
+        self.nprobe = int(parts[0].nprobe)
+
+    @property
+    def ntotal(self) -> int:
+        return sum(int(p.ntotal) for p in self.parts)
+
+
+def read_segments(path: Path, count: int) -> Any:
+    """The vote search :func:`write_segments` wrote from ``path`` (``count`` segments), each part mapped."""
+    if count <= 1:
+        return read_mapped(path)
+    paths = [path, *(_segment_path(path, k) for k in range(1, count))]
+    return IVFSegments([read_mapped(p) for p in paths], list(paths))
+
+
+def write_segments(search: IVFSegments, path: Path) -> int:
+    """Write ``search`` from ``path`` on (``NAME.faiss``, ``NAME.1.faiss``, ...): a part read from a file is linked
+    to it (an index directory never changes once written), the others written. Returns the parts written."""
+    for k, (part, source) in enumerate(zip(search.parts, search.sources, strict=True)):
+        target = path if k == 0 else _segment_path(path, k)
+        if source is not None:
+            try:
+                os.link(source, target)
+                continue
+            except OSError:
+                pass  # another file system: written below
+        single_thread_faiss().write_index_binary(part, str(target))
+    return len(search.parts)
+
+
+def grown_segments(search: Any, source: Path | None, rows: U8Array, since: U8Array | None = None) -> IVFSegments:
+    """``search`` (an IVF index, or :class:`IVFSegments`; read from ``source``) followed by a segment of ``rows``
+    over the same centroids, its ids after every row before; with ``since`` (the rows of every segment after the
+    first, in order), those segments are replaced by one of ``since`` and ``rows``."""
+    parts, sources = (search.parts, search.sources) if isinstance(search, IVFSegments) else ([search], [source])
+    if since is not None:
+        parts, sources, rows = parts[:1], sources[:1], np.concatenate([since, rows])
+    first = sum(int(p.ntotal) for p in parts)
+    faiss = single_thread_faiss()
+    base = faiss.downcast_IndexBinary(parts[0].quantizer)
+    quantizer = faiss.IndexBinaryFlat(256)
+    quantizer.add(base.reconstruct_n(0, base.ntotal))
+    index = faiss.IndexBinaryIVF(quantizer, 256, int(parts[0].nlist))
+    index.is_trained = True
+    index.own_fields = False
+    add_rows(index, rows, np.arange(first, first + len(rows), dtype=np.int64))
+    index.nprobe = int(parts[0].nprobe)
+    keep = (*search.keep, quantizer) if isinstance(search, IVFSegments) else (quantizer,)
+    return IVFSegments([*parts, index], [*sources, None], keep)
+
+
+def _segment_path(path: Path, k: int) -> Path:
+    return path.with_name(f"{path.stem}.{k}{path.suffix}")
+
+
+def add_rows(index: Any, rows: U8Array, ids: npt.NDArray[np.int64] | None = None) -> None:
     """``index.add(rows)`` for a binary IVF index: each row placed in the list of its nearest centroid, in order.
 
     Placing compares every row with every centroid (N / 128 of them), so a bank's write grows with its square. The
@@ -63,7 +139,7 @@ def add_rows(index: Any, rows: U8Array) -> None:
     planes = _centroid_planes(index)
     if planes is None or not len(rows):
         with _faiss_threads(threads):
-            index.add(rows)
+            index.add(rows) if ids is None else index.add_with_ids(rows, ids)
         return
     lists = np.empty(len(rows), np.int64)
 
@@ -83,7 +159,8 @@ def add_rows(index: Any, rows: U8Array) -> None:
             list(pool.map(place, parts))
     else:
         place(parts[0])
-    index.add_core(len(rows), faiss.swig_ptr(rows), None, faiss.swig_ptr(lists))
+    given = None if ids is None else faiss.swig_ptr(np.ascontiguousarray(ids, dtype=np.int64))
+    index.add_core(len(rows), faiss.swig_ptr(rows), given, faiss.swig_ptr(lists))
 
 
 def _placement_threads(rows: int) -> int:
@@ -167,6 +244,8 @@ def search_binary(search: Any, queries: U8Array, k: int) -> tuple[npt.NDArray[np
     import faiss
 
     queries = np.ascontiguousarray(queries, dtype=np.uint8)
+    if isinstance(search, IVFSegments):
+        return _segments_search(search, queries, k)
     planes = _centroid_planes(search) if isinstance(search, faiss.IndexBinaryIVF) and len(queries) else None
     if planes is not None:
         found = k_nearest(queries, planes, int(search.nprobe)) if search.nprobe <= len(planes[0]) else None
@@ -176,3 +255,28 @@ def search_binary(search: Any, queries: U8Array, k: int) -> tuple[npt.NDArray[np
             return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
     dist, rows = search.search(queries, k)
     return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
+
+
+def _segments_search(
+    search: IVFSegments, queries: U8Array, k: int
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """:func:`search_binary` over each segment with the same lists (chosen once), the ``k`` nearest of them all kept
+    (by distance; at equal distance, the earlier segment's first)."""
+    planes = _centroid_planes(search.parts[0]) if len(queries) else None
+    found = (
+        k_nearest(queries, planes, search.nprobe) if planes is not None and search.nprobe <= len(planes[0]) else None
+    )
+    answers = []
+    for part in search.parts:
+        if found is not None:
+            answers.append(part.search_preassigned(queries, k, found[1], found[0]))
+        else:  # FAISS chooses the same lists in every part: the same centroids
+            answers.append(part.search(queries, k))
+    dist = np.concatenate([np.asarray(d, np.int64) for d, _ in answers], axis=1)
+    rows = np.concatenate([np.asarray(i, np.int64) for _, i in answers], axis=1)
+    dist[rows < 0] = np.iinfo(np.int64).max
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    kept_rows = np.take_along_axis(rows, order, axis=1)
+    kept = np.take_along_axis(dist, order, axis=1)
+    kept[kept_rows < 0] = np.iinfo(np.int32).max
+    return kept.astype(np.int32), kept_rows

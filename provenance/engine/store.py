@@ -15,13 +15,18 @@ A directory holds (format :data:`INDEX_FORMAT`)::
                             the group a ugc or stream finding is weighed against others by), the assets;
                             written last, so a directory without it is incomplete and never opened
     hashes.faiss            the exact hash search over every kept region hash: FAISS's flat index (mapped), or
-    hashes_*.npy            above ``StaticHashIndex.flat_max`` rows, the multi-index hashing's arrays (mapped)
+    hashes_*.npy            above ``StaticHashIndex.flat_max`` rows, the multi-index hashing's arrays (mapped);
+    hashes.K.faiss, hashes.K_*.npy      in an extended directory, the searches over the rows added since
+                            (``hash_segments`` parts, searched one after another)
     rows_ref.npy, rows_time.npy, rows_region.npy      per hash row: its reference, time and region
     print_offsets.npy, print_times.npy, print_hashes.npy, print_quality.npy
                             each footage reference's sampled frames (times, region hashes, quality)
     bank_keypoints.npy, bank_descriptors.npy, bank_offsets.npy, bank_sizes.npy, bank_groups.npy,
-    bank_ref.npy, bank_time.npy, bank_votes.faiss
-                            the feature bank's frames and its vote search (FAISS: mapped)
+    bank_ref.npy, bank_time.npy, bank_votes.faiss (bank_votes.K.faiss: in an extended directory, ``vote_segments``)
+                            the feature bank's frames and its vote search (FAISS: mapped); in an extended
+    bank_keypoints.K.npy, bank_descriptors.K.npy        directory, the frames of the references added since, a
+                            segment each addition (``bank_segments``): the segments before are the older
+                            directory's files, hard-linked, not copied (a directory never changes once written)
     asset_*.npy, asset_votes.faiss
                             the assets' detectors as they were prepared (pictures, masks, features of the asset
                             and of its mirror) and their shortlist's search (:mod:`provenance.engine.assetstore`):
@@ -81,8 +86,9 @@ Index = TypeVar("Index", bound=ReferenceIndex)
 #: 3: the audio index as its arrays; 4: the assets' prepared detectors and their shortlist, not their pictures;
 #: 5: above ``StaticHashIndex.flat_max`` rows, the hash search as mapped multi-index arrays, not a FAISS file;
 #: 6: the feature bank's keypoints and descriptors in segments, ``bank_keypoints.K.npy`` after the first, listed by
-#: ``bank_segments``, and the hash search in parts, ``hashes.K*`` after the first, counted by ``hash_segments``: an
-#: index extended by added references links the segments it had and writes one more).
+#: ``bank_segments``, the hash search in parts, ``hashes.K*`` after the first, counted by ``hash_segments``, and the
+#: vote search, ``bank_votes.K.faiss``, by ``vote_segments``: an index extended by added references links the
+#: segments it had and writes one more).
 INDEX_FORMAT = 6
 #: The hash search's parts at most in an extended index (each a search of its own for every clip): past them, all
 #: but the first are laid out again as one with the added rows.
@@ -141,7 +147,7 @@ def save_index(
         bank_ref=np.asarray(index.bank_ref, np.int64),
         bank_time=np.asarray(index.bank_time, np.float64),
     )
-    index.bank.save_matcher(directory / "bank_votes.faiss")
+    vote_segments = index.bank.save_matcher(directory / "bank_votes.faiss")
     shortlist = index.asset_shortlist()
     _save(directory, **save_assets(directory, [d for _, d in index.assets], shortlist))
     generic = measure_generic(index) if generic is None else generic
@@ -165,6 +171,7 @@ def save_index(
         "bank_frames": len(sizes),
         "bank_segments": segments,
         "bank_trained_rows": index.bank.trained_rows(),
+        "vote_segments": vote_segments,
         "files": {f.name: f.stat().st_size for f in sorted(directory.iterdir())},
     }
     tmp = directory / f"{MANIFEST}.tmp"
@@ -341,7 +348,8 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
     groups, bank_ref, bank_time = (_load(directory, f"bank_{n}") for n in ("groups", "ref", "time"))
     if not len(frames) == len(groups) == len(bank_ref) == len(bank_time) == manifest["bank_frames"]:
         raise ValueError("feature bank does not add up")
-    bank = FeatureBank.opened(local_params(params), frames, groups, directory / "bank_votes.faiss")
+    votes = directory / "bank_votes.faiss"
+    bank = FeatureBank.opened(local_params(params), frames, groups, votes, int(manifest.get("vote_segments", 1)))
     index.adopt_footage(refs, prints, (table, *rows), bank, bank_ref, bank_time)  # mapped, not copied per worker
     metas = [RefMeta(str(key), str(layer), str(group)) for key, layer, group in manifest["assets"]]
     detectors, shortlist = open_assets(
