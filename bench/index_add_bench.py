@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -63,12 +64,40 @@ def _sound(items: list[Any]) -> list[Any]:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    """The same array (a ``.npy`` file), or the same bytes."""
+    """The same array (a ``.npy`` file; an extended directory's feature bank segments, ``NAME.K.npy``, joined), or
+    the same bytes; the hash search by its answers (an extended directory searches it in parts): every
+    ``hashes*`` file of ``a`` is the same when both directories' searches answer alike (:func:`_same_hash_search`)."""
     import numpy as np
 
+    if a.name.startswith("hashes"):
+        return _same_hash_search(a.parent, b.parent)
     if a.suffix == ".npy":
-        return bool(np.array_equal(np.load(a, mmap_mode="r"), np.load(b, mmap_mode="r")))
+        parts = [b, *sorted(b.parent.glob(f"{b.stem}.[0-9]*.npy"), key=lambda p: int(p.suffixes[-2][1:]))]
+        joined = np.concatenate([np.load(p, mmap_mode="r") for p in parts])
+        return bool(np.array_equal(np.load(a, mmap_mode="r"), joined))
     return a.read_bytes() == b.read_bytes()
+
+
+@functools.cache
+def _same_hash_search(a: Path, b: Path) -> bool:
+    """Whether the hash searches of two index directories give the same answers to 2,000 of ``a``'s rows (evenly
+    spread) as queries."""
+    import json
+
+    import numpy as np
+
+    from provenance.engine import EngineParams
+    from provenance.engine.index import StaticHashIndex
+
+    r = EngineParams().max_distance
+    tables = []
+    for d in (a, b):
+        segments = int(json.loads((d / "index.json").read_text("utf-8")).get("hash_segments", 1))
+        tables.append(StaticHashIndex.load(d, "hashes", 256, r, segments))
+    codes = tables[0].codes()
+    queries = codes[:: max(1, len(codes) // 2000)][:2000]
+    answers = [t.search(queries, r) for t in tables]
+    return all(np.array_equal(x, y) for x, y in zip(*answers, strict=True))
 
 
 def _reported(matches: Any) -> Any:

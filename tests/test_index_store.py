@@ -803,3 +803,33 @@ def test_an_extended_vote_search_past_its_segments_is_laid_out_again(
         own = frames[int(i)].descriptors[: opened.bank.params.vote_features]
         dist, _ = search_binary(search, own, 1)
         assert (dist == 0).all()
+
+
+def test_an_index_extended_by_an_asset_alone_links_its_vote_search(sample_registry: Registry, tmp_path: Path) -> None:
+    before = _index(sample_registry)
+    folder = tmp_path / "logo"
+    folder.mkdir()
+    shutil.copyfile(sorted((SAMPLE / "registry" / "assets").glob("*.png"))[0], folder / "logo.png")
+    (folder / "manifest.yaml").write_text(
+        """holders:
+  - {id: logo-holder, name: Logo Holder, kind: publisher}
+works:
+  - id: logo-work
+    title: A logo
+    holder: logo-holder
+    layer: other
+    policy: {ai_training: deny}
+    references:
+      - {path: logo.png, kind: asset}
+""",
+        "utf-8",
+    )
+    import_manifest_file(sample_registry, folder / "manifest.yaml")
+    after = _index(sample_registry)
+    assert after != before
+    manifest = read_manifest(after, PARAMS)
+    assert manifest["vote_segments"] == 1 and manifest["hash_segments"] == 1  # no vote or hash row added
+    assert os.stat(after / "bank_votes.faiss").st_ino == os.stat(before / "bank_votes.faiss").st_ino
+    assert os.stat(after / "hashes.faiss").st_ino == os.stat(before / "hashes.faiss").st_ino
+    opened = open_index_dir(after, PARAMS)
+    assert [m.key for m, _ in opened.assets][-1] == "logo-work::logo.png"

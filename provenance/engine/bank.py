@@ -272,7 +272,11 @@ class FeatureBank:
             since = None
             if isinstance(mapped, IVFSegments) and len(mapped.parts) >= VOTE_SEGMENTS:
                 since = self._vote_rows_from(int(first.ntotal))  # the segments after the first become one
-            grown: tuple[Any, ...] = (grown_segments(mapped, matcher, rows, since),)
+            if not len(rows) and since is None:  # no vote row added (assets, a VOD): the search as it is, linked
+                kept = mapped if isinstance(mapped, IVFSegments) else IVFSegments([mapped], [matcher])
+                grown: tuple[Any, ...] = (kept,)
+            else:
+                grown = (grown_segments(mapped, matcher, rows, since),)
         else:
             search = single_thread_faiss().read_index_binary(str(matcher))  # into memory: its lists grow
             total = int(search.ntotal) + len(rows)
