@@ -222,15 +222,7 @@ def run(args: Any, work: Path, bench_file: Path) -> list[dict[str, Any]]:
         r = measure(cmd, work / f"engine-{n}.log", "engine phase", root)
         row["engine"] = json.loads(Path(job["result"]).read_text(encoding="utf-8")) | {"peak_mb": r.peak_mb}
         speed_bench.step(f"{row['hours']:.2f} h: provenance scan --workers {args.workers}")
-        report = work / f"report-{n}.json"
-        cmd = [exe, "--db", u, "scan", str(ds.dataset), "--out", str(report), "--workers", str(args.workers)]
-        r = measure(cmd, work / f"scan-{n}.log", "scan", root)
-        doc = json.loads(report.read_text(encoding="utf-8"))
-        layers = {c["path"]: c["layers"] for c in doc["clips"]}
-        row["scan"] = {"wall_s": r.wall_s, "cpu_s": r.cpu_s, "peak_mb": r.peak_mb, "memory": r.memory}
-        acc = speed_bench.accuracy(ds, layers)
-        row["accuracy"] = {k: acc[k] for k in ("precision", "recall", "f1", "clean_flagged", "tp", "fp", "fn")}
-        row["copy_findings"] = sum(1 for ls in layers.values() for x in ls if x["holder"] == HOLDER)
+        row["scan"], row["accuracy"], row["copy_findings"] = scan_row(exe, u, ds, work, str(n), args.workers, HOLDER)
         rows.append(row)
         _print_row(row, rows[0], len(ds.rels))
         if not args.keep:
@@ -238,6 +230,27 @@ def run(args: Any, work: Path, bench_file: Path) -> list[dict[str, Any]]:
             shutil.rmtree(db.parent / f"{db.name}.index", ignore_errors=True)
             db.unlink()
     return rows
+
+
+def scan_row(
+    exe: str, url: str, ds: Any, work: Path, tag: str, workers: int, holder: str
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """``provenance scan --workers N`` of ``ds``'s clips against the registry at ``url``, measured: its wall, CPU and
+    peak memory, its accuracy (``engine_bench``'s scoring) and how many findings name ``holder``."""
+    import json
+
+    import speed_bench
+    from proctree import measure
+
+    report = work / f"report-{tag}.json"
+    cmd = [exe, "--db", url, "scan", str(ds.dataset), "--out", str(report), "--workers", str(workers)]
+    r = measure(cmd, work / f"scan-{tag}.log", "scan", Path(__file__).resolve().parents[1])
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    layers = {c["path"]: c["layers"] for c in doc["clips"]}
+    acc = speed_bench.accuracy(ds, layers)
+    found = sum(1 for ls in layers.values() for x in ls if x["holder"] == holder)
+    scan = {"wall_s": r.wall_s, "cpu_s": r.cpu_s, "peak_mb": r.peak_mb, "memory": r.memory}
+    return scan, {k: acc[k] for k in ("precision", "recall", "f1", "clean_flagged", "tp", "fp", "fn")}, found
 
 
 def _print_row(row: dict[str, Any], first: dict[str, Any], clips: int) -> None:

@@ -186,15 +186,8 @@ def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         measure(cmd, work / f"index-{n}.log", "index phase", ROOT)
         row["index"] = json.loads(Path(job["result"]).read_text(encoding="utf-8"))
         speed_bench.step(f"{n} assets: provenance scan --workers {args.workers}")
-        report = work / f"report-{n}.json"
-        cmd = [exe, "--db", u, "scan", str(ds.dataset), "--out", str(report), "--workers", str(args.workers)]
-        r = measure(cmd, work / f"scan-{n}.log", "scan", ROOT)
-        doc = json.loads(report.read_text(encoding="utf-8"))
-        layers = {c["path"]: c["layers"] for c in doc["clips"]}
-        row["scan"] = {"wall_s": r.wall_s, "cpu_s": r.cpu_s, "peak_mb": r.peak_mb, "memory": r.memory}
-        acc = speed_bench.accuracy(ds, layers)
-        row["accuracy"] = {k: acc[k] for k in ("precision", "recall", "f1", "clean_flagged", "tp", "fp", "fn")}
-        row["distractor_findings"] = sum(1 for ls in layers.values() for x in ls if x["holder"] == HOLDER)
+        found = catalogue.scan_row(exe, u, ds, work, str(n), args.workers, HOLDER)
+        row["scan"], row["accuracy"], row["distractor_findings"] = found
         rows.append(row)
         db.unlink()
         _print_row(row, len(ds.rels))

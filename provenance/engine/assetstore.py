@@ -39,7 +39,7 @@ from provenance.engine.assets import AssetDetector, AssetParams
 from provenance.engine.bank import AssetShortlist, PackedFeatures
 from provenance.engine.features import Features, LocalParams
 
-__all__ = ["AssetSpill", "asset_facts", "open_assets", "save_assets"]
+__all__ = ["AssetSpill", "asset_facts", "open_assets", "save_assets", "write_parts"]
 
 Load = Callable[[str], npt.NDArray[Any]]
 
@@ -70,7 +70,7 @@ def save_assets(
     owner = shortlist.save(directory / _VOTES)
     sides = PackedFeatures.pack([f for d in detectors for f in (d.features, d.mirror_features)])
     for k, (name, dtype, tail) in enumerate(_PICTURES):
-        _write_parts(directory / f"asset_{name}.npy", [_pictures(d)[k] for d in detectors], tail, dtype)
+        write_parts(directory / f"asset_{name}.npy", [_pictures(d)[k] for d in detectors], tail, dtype)
     return {
         "asset_shapes": np.array([d.gray.shape for d in detectors], np.int64).reshape(len(detectors), 2),
         "asset_keypoints": sides.keypoints,
@@ -81,8 +81,10 @@ def save_assets(
     }
 
 
-def _write_parts(path: Path, parts: Sequence[npt.NDArray[Any]], tail: tuple[int, ...], dtype: Any) -> None:
-    """``np.save(path, np.concatenate(parts))`` (each part flattened to rows of ``tail``), copied in part by part."""
+def write_parts(path: Path, parts: Sequence[npt.NDArray[Any]], tail: tuple[int, ...], dtype: Any) -> None:
+    """``np.save(path, np.concatenate(parts))`` (each part flattened to rows of ``tail``), copied in part by part into
+    the mapped file: never all of them stacked in memory first (an index's largest arrays: the feature bank's
+    descriptors, ~230 MB an hour of reference)."""
     rows = [p.reshape(-1, *tail) for p in parts]
     out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(sum(len(r) for r in rows), *tail))
     at = 0

@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.engine.assets import AssetParams
-from provenance.engine.assetstore import asset_facts, open_assets, save_assets
+from provenance.engine.assetstore import asset_facts, open_assets, save_assets, write_parts
 from provenance.engine.bank import FeatureBank, JoinedFeatures, PackedFeatures
 from provenance.engine.generic import GenericCounts, GenericShare, extend_generic, measure_generic
 from provenance.engine.index import StaticHashIndex
@@ -123,13 +123,13 @@ def save_index(
     counts = np.array([len(p.timestamps) for p in index.prints], np.int64)
     _save(directory, print_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
     r = index.region_count
-    _save_joined(directory, "print_times", [p.timestamps for p in index.prints], (), np.float32)
-    _save_joined(directory, "print_hashes", [p.hashes for p in index.prints], (r, 32), np.uint8)
-    _save_joined(directory, "print_quality", [p.quality for p in index.prints], (r,), np.uint8)
+    write_parts(directory / "print_times.npy", [p.timestamps for p in index.prints], (), np.float32)
+    write_parts(directory / "print_hashes.npy", [p.hashes for p in index.prints], (r, 32), np.uint8)
+    write_parts(directory / "print_quality.npy", [p.quality for p in index.prints], (r,), np.uint8)
     frames = index.bank.frames()
     if not isinstance(frames, (PackedFeatures, JoinedFeatures)):  # built: one segment, written frame by frame
-        _save_joined(directory, "bank_keypoints", [f.keypoints for f in frames], (2,), np.float32)
-        _save_joined(directory, "bank_descriptors", [f.descriptors for f in frames], (32,), np.uint8)
+        write_parts(directory / "bank_keypoints.npy", [f.keypoints for f in frames], (2,), np.float32)
+        write_parts(directory / "bank_descriptors.npy", [f.descriptors for f in frames], (32,), np.uint8)
         offsets = np.concatenate([[0], np.cumsum([len(f) for f in frames], dtype=np.int64)]).astype(np.int64)
         sizes = np.array([f.size for f in frames], np.int32).reshape(len(frames), 2)
         segments = [len(frames)]
@@ -410,7 +410,7 @@ def _linked(source: tuple[Path, str], files: Any, directory: Path, name: str) ->
 def _link_or_save(directory: Path, name: str, array: npt.NDArray[Any], tail: tuple[int, ...], dtype: Any) -> None:
     """``NAME.npy`` of ``array``: a hard link to the file it is mapped from when it maps a whole ``.npy`` file of
     another index directory (on the same file system: an index directory is never changed once written, so the
-    two share it), else written (:func:`_save_joined`)."""
+    two share it), else written (:func:`~provenance.engine.assetstore.write_parts`)."""
     source = _whole_npy(array)
     if source is not None:
         try:
@@ -418,7 +418,7 @@ def _link_or_save(directory: Path, name: str, array: npt.NDArray[Any], tail: tup
             return
         except OSError:
             pass  # another file system, or links refused: copied below
-    _save_joined(directory, name, [array], tail, dtype)
+    write_parts(directory / f"{name}.npy", [array], tail, dtype)
 
 
 def _whole_npy(array: npt.NDArray[Any]) -> Path | None:
@@ -446,20 +446,6 @@ def _whole_npy(array: npt.NDArray[Any]) -> Path | None:
 def _save(directory: Path, **arrays: npt.NDArray[Any]) -> None:
     for name, array in arrays.items():
         np.save(directory / f"{name}.npy", np.ascontiguousarray(array))
-
-
-def _save_joined(directory: Path, name: str, parts: list[npt.NDArray[Any]], tail: tuple[int, ...], dtype: Any) -> None:
-    """``NAME.npy``: the file :func:`_save` writes of ``parts`` concatenated (rows of shape ``tail``), written part by
-    part into the mapped file: the largest arrays of an index (the feature bank's descriptors: ~230 MB an hour of
-    reference) are never held twice in memory to be written."""
-    rows = sum(len(p) for p in parts)
-    out = np.lib.format.open_memmap(directory / f"{name}.npy", mode="w+", dtype=dtype, shape=(rows, *tail))
-    at = 0
-    for part in parts:
-        out[at : at + len(part)] = part
-        at += len(part)
-    out.flush()
-    del out
 
 
 def _load(directory: Path, name: str) -> npt.NDArray[Any]:
