@@ -139,7 +139,10 @@ def add_rows(index: Any, rows: U8Array, ids: npt.NDArray[np.int64] | None = None
     planes = _centroid_planes(index)
     if planes is None or not len(rows):
         with _faiss_threads(threads):
-            index.add(rows) if ids is None else index.add_with_ids(rows, ids)
+            if ids is None:
+                index.add(rows)
+            else:
+                index.add_with_ids(rows, ids)
         return
     lists = np.empty(len(rows), np.int64)
 
