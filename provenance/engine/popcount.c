@@ -16,7 +16,8 @@
  * searches run on and `use_isa()` sets a lower one (tests compare both with FAISS and numpy). The multi-index hash
  * search's probes and verification (`probe_ranges`, `verify_ranges`) run wherever the extension is built
  * (`portable()`; on x86-64, a CPU with POPCNT); the flat hash search's range search (`within`) on AVX-512 only (one
- * distance at a time, or four by AVX2's table, it is no faster than FAISS's). What the CPU runs is asked once, at import.
+ * distance at a time, or four by AVX2's table, it is no faster than FAISS's). What the CPU runs is asked once, at
+ * import.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -234,7 +235,7 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"), always_inline)) static 
     }
 }
 
-/* A group's scan (scan_group's arguments) on one kernel: the drivers below run k_nearest and within on either. */
+/* A group's scan (scan_group's arguments) on one kernel: k_nearest_scan runs k_nearest on either. */
 typedef void (*scan_fn)(const uint64_t *q, int ng, const uint64_t *planes, Py_ssize_t nb, Py_ssize_t k, int32_t *cd,
                         int64_t *ci, Py_ssize_t stride, int32_t first, Py_ssize_t trigger, Py_ssize_t *count,
                         int32_t *tau, int *tight);
