@@ -138,6 +138,25 @@ def load_averages() -> str:
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on {cores} cores"
 
 
+def machine() -> str:
+    """The CPU (``/proc/cpuinfo``'s model name) and the kernel the engine's Hamming searches run on here
+    (``popcount.isa()``: avx512, avx2 or popcnt; faiss where the extension is not built), as one phrase: figures of
+    different machines are compared knowing both."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
+    except OSError:
+        pass
+    try:
+        from provenance.engine import popcount
+
+        kernel = popcount.isa() or "faiss"
+    except ImportError:
+        kernel = "faiss"
+    return f"{model}, Hamming kernel {kernel}"
+
+
 def own_pss_kb() -> int:
     """This process's PSS in kB (``/proc/self/smaps_rollup``): what it holds, a page shared by k processes counted
     1/k; 0 where the kernel does not give it."""

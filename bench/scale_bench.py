@@ -46,7 +46,7 @@ for _p in (str(BENCH), str(ROOT)):
         sys.path.insert(0, _p)
 
 import catalogue  # noqa: E402
-from proctree import BenchError, load_averages, measure  # noqa: E402
+from proctree import BenchError, load_averages, machine, measure  # noqa: E402
 
 HOLDER = "distractors"
 
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase == "engine":
         catalogue.phase_engine(json.loads(args.job.read_text(encoding="utf-8")))
         return 0
-    print(f"load average at start: {load_averages()}", flush=True)
+    print(f"load average at start: {load_averages()}; {machine()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="scale-bench-"))
     try:
         rows = catalogue.run(args, work, Path(__file__).resolve()) if args.hours else run(args, work)

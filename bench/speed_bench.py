@@ -56,7 +56,7 @@ for _p in (str(BENCH), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from proctree import BenchError, Run, load_averages, measure  # noqa: E402
+from proctree import BenchError, Run, load_averages, machine, measure  # noqa: E402
 
 TARGET = 1.0  # issue 16: scan wall <= vPDQ wall
 AIM = 0.5
@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     start_load = load_averages()
-    print(f"at start: {start_load}", flush=True)
+    print(f"at start: {start_load}; {machine()}", flush=True)
     (BENCH / "out").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="speed-bench-", dir=BENCH / "out"))
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -22,3 +24,18 @@ def test_the_decode_floor_is_the_engines_decode_only_in_one_thread_workers() -> 
     result = audit_bench.phase_decode([str(c) for c in CLIPS], 2)  # spawned workers, one thread each
     assert result == {"frames": sum(decode_only(c, EngineParams()) for c in CLIPS), "decode_only": which}
     assert result["frames"] > 0
+
+
+def test_the_benchmarks_name_the_hamming_kernel_they_ran_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figures of different machines are compared knowing the kernel: the phrase names the one the engine uses here
+    (the extension's ``isa()``), and FAISS where the extension is not importable."""
+    import proctree
+
+    from provenance.engine import hamming
+
+    kernel = hamming._KERNEL.isa() if hamming._KERNEL is not None else "faiss"
+    assert proctree.machine().endswith(f", Hamming kernel {kernel}")
+    if "provenance.engine.popcount" in sys.modules:
+        monkeypatch.delattr("provenance.engine.popcount")
+    monkeypatch.setitem(sys.modules, "provenance.engine.popcount", None)  # an import of it fails
+    assert proctree.machine().endswith(", Hamming kernel faiss")
