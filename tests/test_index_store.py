@@ -451,7 +451,13 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
     # every file but the vote search (its IVF centroids were sampled from the old rows) is the same-order full build's
     same_order = tmp_path / "appended"
     files = {f.name for f in same_order.iterdir()} - {MANIFEST}
-    added_segment = {"bank_keypoints.1.npy", "bank_descriptors.1.npy", "hashes.1.faiss"}
+    prints = [f"print_{name}" for name in ("times", "hashes", "quality")]
+    added_segment = {
+        "bank_keypoints.1.npy",
+        "bank_descriptors.1.npy",
+        "hashes.1.faiss",
+        *(f"{n}.1.npy" for n in prints),
+    }
     assert files | added_segment | {MANIFEST, indexdir.STATE} == {f.name for f in after.iterdir()}
     # what the VODs show is the old directory's: the VODs it holds are not matched again (provenance.audit.shown)
     assert (after / SHOWN).read_bytes() == (before / SHOWN).read_bytes()
@@ -463,6 +469,12 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
         assert np.array_equal(joined, np.load(same_order / f"bank_{kind}.npy")), kind
     segments = read_manifest(after, PARAMS)["bank_segments"]
     assert len(segments) == 2 and segments[0] == read_manifest(before, PARAMS)["bank_frames"] and segments[1] > 0
+    # so are the old references' prints; the added reference's a segment of its own
+    for name in prints:
+        assert os.stat(before / f"{name}.npy").st_ino == os.stat(after / f"{name}.npy").st_ino, name
+        joined = np.concatenate([np.load(after / f"{name}.npy"), np.load(after / f"{name}.1.npy")])
+        assert np.array_equal(joined, np.load(same_order / f"{name}.npy")), name
+    assert read_manifest(after, PARAMS)["print_segments"] == [len(read_manifest(before, PARAMS)["footage"]), 1]
     # so is the hash search of the old rows; the added rows get a search of their own, searched after it
     assert os.stat(before / "hashes.faiss").st_ino == os.stat(after / "hashes.faiss").st_ino
     assert read_manifest(after, PARAMS)["hash_segments"] == 2
@@ -475,6 +487,7 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
         assert np.array_equal(a, b)
     assert len(found[0]) > len(queries)  # near rows found, not only each query's own
     skipped = {"bank_votes.faiss", SHOWN, "bank_keypoints.npy", "bank_descriptors.npy", "hashes.faiss"}
+    skipped |= {f"{n}.npy" for n in prints}
     for name in sorted(files - skipped):
         if name.endswith(".npy"):
             assert np.array_equal(np.load(same_order / name), np.load(after / name)), name
@@ -622,6 +635,7 @@ def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
         first = _index(sample_registry)
         assert os.stat(first / "bank_descriptors.npy").st_nlink == 2  # the old directory's, linked
         assert os.stat(first / "bank_votes.faiss").st_nlink == 2  # so is its vote search (an IVF)
+        assert os.stat(first / "print_hashes.npy").st_nlink == 2  # and its references' prints
         assert read_manifest(first, PARAMS)["vote_segments"] == 2
         _add_reference(sample_registry, tmp_path, "extra2")
 
@@ -634,6 +648,10 @@ def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
     assert len(read_manifest(second, PARAMS)["bank_segments"]) == 3
     assert read_manifest(second, PARAMS)["vote_segments"] == 3
     assert os.stat(second / "bank_descriptors.npy").st_nlink == 1
+    assert read_manifest(second, PARAMS)["print_segments"] == [*read_manifest(first, PARAMS)["print_segments"], 1]
+    assert os.stat(second / "print_hashes.npy").st_nlink == 1
+    for a, b in zip(open_index_dir(second, PARAMS).prints, open_index_dir(first, PARAMS).prints, strict=False):
+        assert np.array_equal(a.hashes, b.hashes) and np.array_equal(a.timestamps, b.timestamps)
     for directory, count in ((first, 1), (second, 2)):
         manifest = read_manifest(directory, PARAMS)
         assert set(manifest["files"]) | {MANIFEST} == {f.name for f in directory.iterdir()}
@@ -768,12 +786,19 @@ def test_a_directory_written_before_segments_opens_as_one_segment(sample_registr
     shutil.copytree(written, old)
     manifest = json.loads((old / MANIFEST).read_text("utf-8"))
     assert manifest["format"] == store.INDEX_FORMAT and manifest["bank_segments"] == [manifest["bank_frames"]]
-    del manifest["bank_segments"]
+    assert manifest["print_segments"] == [len(manifest["footage"])]
+    del manifest["bank_segments"], manifest["print_segments"]
     (old / MANIFEST).write_text(json.dumps(manifest | {"format": 5}), "utf-8")
     opened, current = open_index_dir(old, PARAMS), open_index_dir(written, PARAMS)
     assert isinstance(opened.bank.frames(), PackedFeatures) and len(opened.bank) == len(current.bank) > 0
     for clip in _clips()[:4]:
         assert repr(match_clip(clip, opened)) == repr(match_clip(clip, current)), clip
+    (old / MANIFEST).write_text(
+        json.dumps(manifest | {"format": 6, "bank_segments": [manifest["bank_frames"]]}), "utf-8"
+    )
+    six = open_index_dir(old, PARAMS)  # format 6: its prints in one segment
+    assert [len(p.timestamps) for p in six.prints] == [len(p.timestamps) for p in current.prints]
+    assert all(np.array_equal(a.hashes, b.hashes) for a, b in zip(six.prints, current.prints, strict=True))
     (old / MANIFEST).write_text(json.dumps(manifest | {"format": 4}), "utf-8")
     with pytest.raises(IndexStoreError, match="another format"):
         open_index_dir(old, PARAMS)

@@ -20,7 +20,9 @@ A directory holds (format :data:`INDEX_FORMAT`)::
                             (``hash_segments`` parts, searched one after another)
     rows_ref.npy, rows_time.npy, rows_region.npy      per hash row: its reference, time and region
     print_offsets.npy, print_times.npy, print_hashes.npy, print_quality.npy
-                            each footage reference's sampled frames (times, region hashes, quality)
+                            each footage reference's sampled frames (times, region hashes, quality); in an
+    print_times.K.npy, ...  extended directory, the added references' a segment each addition (``print_segments``),
+                            the older ones the older directory's files, hard-linked
     bank_keypoints.npy, bank_descriptors.npy, bank_offsets.npy, bank_sizes.npy, bank_groups.npy,
     bank_ref.npy, bank_time.npy, bank_votes.faiss (bank_votes.K.faiss: in an extended directory, ``vote_segments``)
                             the feature bank's frames and its vote search (FAISS: mapped); in an extended
@@ -88,13 +90,15 @@ Index = TypeVar("Index", bound=ReferenceIndex)
 #: 6: the feature bank's keypoints and descriptors in segments, ``bank_keypoints.K.npy`` after the first, listed by
 #: ``bank_segments``, the hash search in parts, ``hashes.K*`` after the first, counted by ``hash_segments``, and the
 #: vote search, ``bank_votes.K.faiss``, by ``vote_segments``: an index extended by added references links the
-#: segments it had and writes one more).
-INDEX_FORMAT = 6
+#: segments it had and writes one more; 7: the footage prints too, ``print_times.K.npy`` after the first, listed by
+#: ``print_segments``).
+INDEX_FORMAT = 7
 #: The hash search's parts at most in an extended index (each a search of its own for every clip): past them, all
 #: but the first are laid out again as one with the added rows.
 HASH_SEGMENTS = 8
-#: Formats this engine opens: a directory of format 5 is one of format 6 with one segment.
-READ_FORMATS = (5, INDEX_FORMAT)
+#: Formats this engine opens: a directory of format 5 is one of format 6 with one segment, one of format 6 one of
+#: format 7 with its prints in one segment.
+READ_FORMATS = (5, 6, INDEX_FORMAT)
 #: The file that says what a directory holds; written last.
 MANIFEST = "index.json"
 #: The references' generic shares (an extra file: a directory without it is read as before).
@@ -122,10 +126,7 @@ def save_index(
     _save(directory, rows_ref=row_ref, rows_time=row_time, rows_region=row_region)
     counts = np.array([len(p.timestamps) for p in index.prints], np.int64)
     _save(directory, print_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
-    r = index.region_count
-    write_parts(directory / "print_times.npy", [p.timestamps for p in index.prints], (), np.float32)
-    write_parts(directory / "print_hashes.npy", [p.hashes for p in index.prints], (r, 32), np.uint8)
-    write_parts(directory / "print_quality.npy", [p.quality for p in index.prints], (r,), np.uint8)
+    print_segments = _save_prints(directory, index.prints, index.region_count)
     frames = index.bank.frames()
     if not isinstance(frames, (PackedFeatures, JoinedFeatures)):  # built: one segment, written frame by frame
         write_parts(directory / "bank_keypoints.npy", [f.keypoints for f in frames], (2,), np.float32)
@@ -168,6 +169,7 @@ def save_index(
         "asset_vote_distance": shortlist.vote_distance,
         "hash_rows": len(table),
         "hash_segments": len(table.segments()),
+        "print_segments": print_segments,
         "bank_frames": len(sizes),
         "bank_segments": segments,
         "bank_trained_rows": index.bank.trained_rows(),
@@ -333,17 +335,9 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
     rows = (_load(directory, "rows_ref"), _load(directory, "rows_time"), _load(directory, "rows_region"))
     if len(table) != manifest["hash_rows"] or any(len(r) != len(table) for r in rows):
         raise ValueError(f"{len(table)} hash rows, {[len(r) for r in rows]} row facts, {manifest['hash_rows']} said")
-    offsets = _load(directory, "print_offsets")
-    times, hashes, quality = (_load(directory, n) for n in ("print_times", "print_hashes", "print_quality"))
     footage = manifest["footage"]
-    if len(offsets) != len(footage) + 1 or not len(times) == len(hashes) == len(quality) == int(offsets[-1]):
-        raise ValueError("footage prints do not add up")
-    refs, prints = [], []
-    none = np.zeros(0, np.float32)
-    for i, (key, layer, duration, group) in enumerate(footage):
-        a, b = int(offsets[i]), int(offsets[i + 1])
-        refs.append(RefMeta(str(key), str(layer), str(group)))
-        prints.append(FootagePrint(times[a:b], hashes[a:b], quality[a:b], none, (), float(duration)))
+    refs = [RefMeta(str(key), str(layer), str(group)) for key, layer, _, group in footage]
+    prints = _open_prints(directory, manifest)
     frames = _bank_frames(directory, manifest)
     groups, bank_ref, bank_time = (_load(directory, f"bank_{n}") for n in ("groups", "ref", "time"))
     if not len(frames) == len(groups) == len(bank_ref) == len(bank_time) == manifest["bank_frames"]:
@@ -361,6 +355,92 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
         int(manifest["asset_vote_distance"]),
     )
     index.adopt_assets(metas, detectors, shortlist)
+
+
+#: The footage prints' arrays, as ``print_NAME.npy`` (segment 0) and ``print_NAME.K.npy`` (segment K).
+_PRINT_ARRAYS = ("times", "hashes", "quality")
+
+
+def _print_file(name: str, k: int) -> str:
+    """The file name (without ``.npy``) of the prints' ``name`` (times, hashes, quality) of segment ``k``."""
+    return f"print_{name}" if k == 0 else f"print_{name}.{k}"
+
+
+def _save_prints(directory: Path, prints: list[FootagePrint], regions: int) -> list[int]:
+    """The footage prints' arrays in segments; returns how many references each holds. A run of prints that an
+    opened directory's segment holds whole (:func:`_open_prints`: mapped, in order) keeps that segment's files,
+    hard-linked, not copied (an index extended by added references); the prints after it, added, are written as a
+    segment of their own."""
+    runs: list[list[FootagePrint]] = []
+    for fp in prints:  # consecutive prints of one opened segment, or built in memory
+        if runs and _segment_source(runs[-1][-1]) == _segment_source(fp):
+            runs[-1].append(fp)
+        else:
+            runs.append([fp])
+    out: list[int] = []
+    for k, run in enumerate(runs or [[]]):
+        if not _link_prints(run, directory, k):
+            write_parts(directory / f"{_print_file('times', k)}.npy", [fp.timestamps for fp in run], (), np.float32)
+            write_parts(
+                directory / f"{_print_file('hashes', k)}.npy", [fp.hashes for fp in run], (regions, 32), np.uint8
+            )
+            write_parts(
+                directory / f"{_print_file('quality', k)}.npy", [fp.quality for fp in run], (regions,), np.uint8
+            )
+        out.append(len(run))
+    return out
+
+
+def _segment_source(fp: FootagePrint) -> tuple[str, ...] | None:
+    """The files an opened print's arrays are mapped from (its segment's), or None for a print built in memory."""
+    files = [a.filename if isinstance(a, np.memmap) else None for a in (fp.timestamps, fp.hashes, fp.quality)]
+    return tuple(str(f) for f in files) if all(files) else None
+
+
+def _link_prints(run: list[FootagePrint], directory: Path, k: int) -> bool:
+    """Whether the run's prints are a whole opened segment, in order, whose files were linked into ``directory`` as
+    segment ``k``; False, with nothing left behind, for prints built in memory, a part of a segment, or where links
+    fail."""
+    source = _segment_source(run[0]) if run else None
+    if source is None:
+        return False
+    rows = sum(len(fp.timestamps) for fp in run)
+    made: list[Path] = []
+    try:
+        for file, name in zip(source, _PRINT_ARRAYS, strict=True):
+            if len(np.load(file, mmap_mode="r", allow_pickle=False)) != rows:
+                raise OSError("a part of the segment")  # not the whole file: written instead
+            os.link(file, directory / f"{_print_file(name, k)}.npy")
+            made.append(directory / f"{_print_file(name, k)}.npy")
+    except OSError:
+        for link in made:
+            link.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _open_prints(directory: Path, manifest: dict[str, Any]) -> list[FootagePrint]:
+    """The footage prints, mapped: each segment's arrays sliced by reference (a directory written before segments
+    has one)."""
+    footage = manifest["footage"]
+    offsets = _load(directory, "print_offsets")
+    segments = [int(n) for n in manifest.get("print_segments", [len(footage)])]
+    if sum(segments) != len(footage) or len(offsets) != len(footage) + 1 or min(segments, default=0) < 0:
+        raise ValueError("footage prints do not add up")
+    none = np.zeros(0, np.float32)
+    prints: list[FootagePrint] = []
+    first = 0
+    for k, n in enumerate(segments):
+        times, hashes, quality = (_load(directory, _print_file(name, k)) for name in _PRINT_ARRAYS)
+        start = int(offsets[first])
+        if not len(times) == len(hashes) == len(quality) == int(offsets[first + n]) - start:
+            raise ValueError(f"footage prints of segment {k} do not add up")
+        for i in range(first, first + n):
+            a, b = int(offsets[i]) - start, int(offsets[i + 1]) - start
+            duration = float(footage[i][2])
+            prints.append(FootagePrint(times[a:b], hashes[a:b], quality[a:b], none, (), duration))
+        first += n
+    return prints
 
 
 def _segment(kind: str, k: int) -> str:
