@@ -62,6 +62,30 @@ static inline __attribute__((always_inline)) void two_nearest_rows(const uint64_
     }
 }
 
+/* A query's answer from eight lanes that each kept their two smallest distances and their nearest's row over rows
+ * [0, j): the lanes merged (at a tie, the lowest row), then rows [j, nb) one at a time. */
+static inline __attribute__((always_inline)) void merge_lanes(const int64_t *lane1, const int64_t *lane2,
+                                                              const int64_t *lanei, const uint64_t *x,
+                                                              const uint64_t *planes, Py_ssize_t nb, Py_ssize_t j,
+                                                              int32_t *d1, int32_t *d2, int64_t *i1) {
+    int64_t b1 = 1 << 20, b2 = 1 << 20, bi = -1;
+    for (int l = 0; l < 8; l++) {
+        const int64_t v = lane1[l];
+        if (v < b1 || (v == b1 && lanei[l] < bi)) {
+            b2 = b1 < b2 ? b1 : b2;
+            b1 = v;
+            bi = lanei[l];
+        } else if (v < b2) {
+            b2 = v;
+        }
+        if (lane2[l] < b2) b2 = lane2[l];
+    }
+    two_nearest_rows(x, planes, planes + nb, planes + 2 * nb, planes + 3 * nb, j, nb, &b1, &b2, &bi);
+    *d1 = (int32_t)b1;
+    *d2 = (int32_t)b2;
+    *i1 = bi;
+}
+
 static void release(Py_buffer *buffers, int n) {
     for (int i = 0; i < n; i++) PyBuffer_Release(&buffers[i]);
 }
@@ -161,22 +185,7 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) static void two_neares
         _mm512_storeu_si512(lane1, m1);
         _mm512_storeu_si512(lane2, m2);
         _mm512_storeu_si512(lanei, a1);
-        int64_t b1 = 1 << 20, b2 = 1 << 20, bi = -1;
-        for (int l = 0; l < 8; l++) {  /* the lanes' two smallest, merged */
-            const int64_t v = lane1[l];
-            if (v < b1 || (v == b1 && lanei[l] < bi)) {
-                b2 = b1 < b2 ? b1 : b2;
-                b1 = v;
-                bi = lanei[l];
-            } else if (v < b2) {
-                b2 = v;
-            }
-            if (lane2[l] < b2) b2 = lane2[l];
-        }
-        two_nearest_rows(x, p0, p1, p2, p3, j, nb, &b1, &b2, &bi);  /* the last nb % 8 */
-        d1[i] = (int32_t)b1;
-        d2[i] = (int32_t)b2;
-        i1[i] = bi;
+        merge_lanes(lane1, lane2, lanei, x, planes, nb, j, d1 + i, d2 + i, i1 + i);
     }
 }
 
@@ -299,26 +308,17 @@ AVX2_TARGET static void two_nearest_avx2(const uint64_t *q, Py_ssize_t nq, const
             a1 = _mm256_blendv_epi8(a1, idx, closer);
             idx = _mm256_add_epi32(idx, eight);
         }
-        int32_t lane1[8], lane2[8], lanei[8];
-        _mm256_storeu_si256((__m256i *)lane1, m1);
-        _mm256_storeu_si256((__m256i *)lane2, m2);
-        _mm256_storeu_si256((__m256i *)lanei, a1);
-        int64_t b1 = 1 << 20, b2 = 1 << 20, bi = -1;
-        for (int l = 0; l < 8; l++) {  /* the lanes' two smallest, merged (at a tie, the lowest row) */
-            const int64_t v = lane1[l];
-            if (v < b1 || (v == b1 && lanei[l] < bi)) {
-                b2 = b1 < b2 ? b1 : b2;
-                b1 = v;
-                bi = lanei[l];
-            } else if (v < b2) {
-                b2 = v;
-            }
-            if (lane2[l] < b2) b2 = lane2[l];
+        int32_t narrow[3][8];
+        _mm256_storeu_si256((__m256i *)narrow[0], m1);
+        _mm256_storeu_si256((__m256i *)narrow[1], m2);
+        _mm256_storeu_si256((__m256i *)narrow[2], a1);
+        int64_t lane1[8], lane2[8], lanei[8];
+        for (int l = 0; l < 8; l++) {
+            lane1[l] = narrow[0][l];
+            lane2[l] = narrow[1][l];
+            lanei[l] = narrow[2][l];
         }
-        two_nearest_rows(x, p0, p1, p2, p3, j, nb, &b1, &b2, &bi);  /* the last nb % 8 */
-        d1[i] = (int32_t)b1;
-        d2[i] = (int32_t)b2;
-        i1[i] = bi;
+        merge_lanes(lane1, lane2, lanei, x, planes, nb, j, d1 + i, d2 + i, i1 + i);
     }
 }
 
