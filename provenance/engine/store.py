@@ -369,54 +369,34 @@ def _print_file(name: str, k: int) -> str:
 def _save_prints(directory: Path, prints: list[FootagePrint], regions: int) -> list[int]:
     """The footage prints' arrays in segments; returns how many references each holds. A run of prints that an
     opened directory's segment holds whole (:func:`_open_prints`: mapped, in order) keeps that segment's files,
-    hard-linked, not copied (an index extended by added references); the prints after it, added, are written as a
-    segment of their own."""
+    hard-linked where links work (:func:`_link_or_save`; an index extended by added references); the prints after
+    it, added, are written as a segment of their own."""
     runs: list[list[FootagePrint]] = []
     for fp in prints:  # consecutive prints of one opened segment, or built in memory
         if runs and _segment_source(runs[-1][-1]) == _segment_source(fp):
             runs[-1].append(fp)
         else:
             runs.append([fp])
-    out: list[int] = []
+    tails: tuple[tuple[int, ...], ...] = ((), (regions, 32), (regions,))
     for k, run in enumerate(runs or [[]]):
-        if not _link_prints(run, directory, k):
-            write_parts(directory / f"{_print_file('times', k)}.npy", [fp.timestamps for fp in run], (), np.float32)
-            write_parts(
-                directory / f"{_print_file('hashes', k)}.npy", [fp.hashes for fp in run], (regions, 32), np.uint8
-            )
-            write_parts(
-                directory / f"{_print_file('quality', k)}.npy", [fp.quality for fp in run], (regions,), np.uint8
-            )
-        out.append(len(run))
-    return out
+        source = _segment_source(run[0]) if run else None
+        wholes = [np.load(f, mmap_mode="r", allow_pickle=False) for f in source] if source else []
+        rows = sum(len(fp.timestamps) for fp in run)
+        for j, (name, tail, dtype) in enumerate(
+            zip(_PRINT_ARRAYS, tails, (np.float32, np.uint8, np.uint8), strict=True)
+        ):
+            if wholes and len(wholes[j]) == rows:  # the run is its segment, whole
+                _link_or_save(directory, _print_file(name, k), wholes[j], tail, dtype)
+            else:
+                parts = [(fp.timestamps, fp.hashes, fp.quality)[j] for fp in run]
+                write_parts(directory / f"{_print_file(name, k)}.npy", parts, tail, dtype)
+    return [len(run) for run in runs or [[]]]
 
 
 def _segment_source(fp: FootagePrint) -> tuple[str, ...] | None:
     """The files an opened print's arrays are mapped from (its segment's), or None for a print built in memory."""
     files = [a.filename if isinstance(a, np.memmap) else None for a in (fp.timestamps, fp.hashes, fp.quality)]
     return tuple(str(f) for f in files) if all(files) else None
-
-
-def _link_prints(run: list[FootagePrint], directory: Path, k: int) -> bool:
-    """Whether the run's prints are a whole opened segment, in order, whose files were linked into ``directory`` as
-    segment ``k``; False, with nothing left behind, for prints built in memory, a part of a segment, or where links
-    fail."""
-    source = _segment_source(run[0]) if run else None
-    if source is None:
-        return False
-    rows = sum(len(fp.timestamps) for fp in run)
-    made: list[Path] = []
-    try:
-        for file, name in zip(source, _PRINT_ARRAYS, strict=True):
-            if len(np.load(file, mmap_mode="r", allow_pickle=False)) != rows:
-                raise OSError("a part of the segment")  # not the whole file: written instead
-            os.link(file, directory / f"{_print_file(name, k)}.npy")
-            made.append(directory / f"{_print_file(name, k)}.npy")
-    except OSError:
-        for link in made:
-            link.unlink(missing_ok=True)
-        return False
-    return True
 
 
 def _open_prints(directory: Path, manifest: dict[str, Any]) -> list[FootagePrint]:
