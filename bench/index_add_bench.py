@@ -237,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         extend_index_dir(params, work / "before", added, work / "incremental")
         incremental_s = time.perf_counter() - t0
+        # bytes the incremental write wrote: its files not hard-linked to the older directory's (which still exists)
+        sizes = [(f.stat().st_size, f.stat().st_nlink) for f in (work / "incremental").iterdir()]
+        written_mb = sum(n for n, links in sizes if links == 1) / 1e6
+        total_mb = sum(n for n, _ in sizes) / 1e6
         # the same references in the extension's order (added last): every file but the vote search should be the same
         write_index_dir(params, _footage(payload) + _footage(added) + _sound(payload + added), work / "appended")
         files = sorted(f.name for f in (work / "appended").iterdir() if f.name != "index.json")
@@ -270,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             "first_build_s": round(before_s, 2),
             "full_rebuild_s": round(full_s, 2),
             "incremental_s": round(incremental_s, 2),
+            "incremental_written_mb": round(written_mb, 1),
+            "incremental_total_mb": round(total_mb, 1),
             "generic_incremental_s": round(generic_incremental_s, 2),
             "generic_full_s": round(generic_full_s, 2),
             "generic_same": generic_same,
@@ -281,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"K={args.copies} ({row['reference_hours']:.2f} h, {frames} frames; first build {before_s:.1f} s): adding "
             f"one reference: full rebuild {full_s:.2f} s, incremental {incremental_s:.2f} s "
-            f"({full_s / incremental_s:.0f}x)\n"
+            f"({full_s / incremental_s:.0f}x); the incremental one wrote {written_mb:.1f} MB of its {total_mb:.1f} MB "
+            f"(the rest hard-linked to the older directory's files)\n"
             f"  of which the generic share: incremental {generic_incremental_s:.2f} s (measured whole: "
             f"{generic_full_s:.2f} s; the same shares: {generic_same})\n"
             f"  files identical to a full build in the same order: {len(same_files)}/{len(files)} "

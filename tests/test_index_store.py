@@ -30,6 +30,7 @@ from provenance.engine.bank import JoinedFeatures, PackedFeatures
 from provenance.engine.binsearch import IVFSegments, search_binary
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.match import match_clip
+from provenance.engine.rows import JoinedRows
 from provenance.engine.store import MANIFEST, open_index, read_manifest, save_index
 from provenance.errors import IndexStoreError
 from provenance.settings import get_settings
@@ -452,11 +453,12 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
     same_order = tmp_path / "appended"
     files = {f.name for f in same_order.iterdir()} - {MANIFEST}
     prints = [f"print_{name}" for name in ("times", "hashes", "quality")]
+    rows = [f"rows_{name}" for name in ("ref", "time", "region")]
     added_segment = {
         "bank_keypoints.1.npy",
         "bank_descriptors.1.npy",
         "hashes.1.faiss",
-        *(f"{n}.1.npy" for n in prints),
+        *(f"{n}.1.npy" for n in (*prints, *rows)),
     }
     assert files | added_segment | {MANIFEST, indexdir.STATE} == {f.name for f in after.iterdir()}
     # what the VODs show is the old directory's: the VODs it holds are not matched again (provenance.audit.shown)
@@ -475,6 +477,13 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
         joined = np.concatenate([np.load(after / f"{name}.npy"), np.load(after / f"{name}.1.npy")])
         assert np.array_equal(joined, np.load(same_order / f"{name}.npy")), name
     assert read_manifest(after, PARAMS)["print_segments"] == [len(read_manifest(before, PARAMS)["footage"]), 1]
+    # and the old hash rows' facts (reference, time, region); the added rows' a segment
+    for name in rows:
+        assert os.stat(before / f"{name}.npy").st_ino == os.stat(after / f"{name}.npy").st_ino, name
+        joined = np.concatenate([np.load(after / f"{name}.npy"), np.load(after / f"{name}.1.npy")])
+        assert np.array_equal(joined, np.load(same_order / f"{name}.npy")), name
+    old_rows, all_rows = (read_manifest(d, PARAMS)["hash_rows"] for d in (before, after))
+    assert read_manifest(after, PARAMS)["row_segments"] == [old_rows, all_rows - old_rows]
     # so is the hash search of the old rows; the added rows get a search of their own, searched after it
     assert os.stat(before / "hashes.faiss").st_ino == os.stat(after / "hashes.faiss").st_ino
     assert read_manifest(after, PARAMS)["hash_segments"] == 2
@@ -487,7 +496,7 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
         assert np.array_equal(a, b)
     assert len(found[0]) > len(queries)  # near rows found, not only each query's own
     skipped = {"bank_votes.faiss", SHOWN, "bank_keypoints.npy", "bank_descriptors.npy", "hashes.faiss"}
-    skipped |= {f"{n}.npy" for n in prints}
+    skipped |= {f"{n}.npy" for n in (*prints, *rows)}
     for name in sorted(files - skipped):
         if name.endswith(".npy"):
             assert np.array_equal(np.load(same_order / name), np.load(after / name)), name
@@ -505,6 +514,11 @@ def test_an_index_extended_by_an_added_work_matches_every_sample_clip_as_a_full_
     assert [m.key for m, _ in extended.assets] == [m.key for m, _ in old.assets] + ["freedoom::assets/freedoom-hud.png"]
     assert sorted(extended.audio.keys) == sorted(full.audio.keys)  # none: the sample's footage is silent
     assert len(extended.hash_table()[0]) == len(full.hash_table()[0]) > len(old.hash_table()[0])
+    facts = extended.hash_table()[1:]
+    assert all(isinstance(f, JoinedRows) and all(isinstance(p, np.memmap) for p in f.parts) for f in facts)
+    same = open_index_dir(same_order, PARAMS).hash_table()[1:]
+    for f, g in zip(facts, same, strict=True):
+        assert np.array_equal(np.asarray(f), g) and f.dtype == g.dtype
     assert len(extended.bank) == len(full.bank) > len(old.bank)
     frames = extended.bank.frames()
     assert isinstance(frames, JoinedFeatures) and len(frames.parts) == 2
@@ -661,7 +675,7 @@ def test_an_extended_index_is_written_whole_or_not_at_all_and_reopens(
     # the copies added hold as many hash rows and bank frames as the reference they copy
     opened = open_index_dir(second, PARAMS)
     keys = [m.key for m in opened.refs]
-    _, rows_ref, _, _ = opened.hash_table()
+    rows_ref = np.asarray(opened.hash_table()[1])
     bank_ref = np.asarray(opened.bank_ref)
     copied = keys.index("corridor-of-doom::footage/corridor-of-doom-showcase.mp4")
     frames = opened.bank.frames()

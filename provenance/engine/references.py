@@ -28,6 +28,7 @@ from provenance.engine.fingerprint.regions import detect_borders, trim
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.pairs import HASHER, REGIONS
 from provenance.engine.params import EngineParams, local_params
+from provenance.engine.rows import Rows
 from provenance.engine.sampling import Sampled, border_step
 from provenance.errors import ConfigError
 
@@ -238,7 +239,7 @@ class ReferenceIndex:
         self,
         refs: Sequence[RefMeta],
         prints: Sequence[FootagePrint],
-        table: tuple[StaticHashIndex, npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.int8]],
+        table: tuple[StaticHashIndex, Rows, Rows, Rows],
         bank: FeatureBank,
         bank_ref: npt.NDArray[np.int64],
         bank_time: npt.NDArray[np.float64],
@@ -311,10 +312,9 @@ class ReferenceIndex:
             )
         return self._shortlist
 
-    def hash_table(
-        self,
-    ) -> tuple[StaticHashIndex, npt.NDArray[np.int32], npt.NDArray[np.float32], npt.NDArray[np.int8]]:
-        """The exact hash index over every kept region hash, and per row its reference, time and region."""
+    def hash_table(self) -> tuple[StaticHashIndex, Rows, Rows, Rows]:
+        """The exact hash index over every kept region hash, and per row its reference, time and region (arrays, or
+        an opened index's segments joined: :class:`~provenance.engine.rows.JoinedRows`)."""
         if self._index is None:
             hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 32), np.uint8)
             self._index = StaticHashIndex(hashes, 256, self.params.max_distance)

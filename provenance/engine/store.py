@@ -67,6 +67,7 @@ from provenance.engine.generic import GenericCounts, GenericShare, extend_generi
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.params import EngineParams, local_params
 from provenance.engine.references import FootagePrint, ReferenceIndex, RefMeta
+from provenance.engine.rows import ROW_ARRAYS, Rows, extended_rows, joined_rows, row_file, row_parts
 from provenance.errors import ConfigError, HashIndexError, IndexStoreError
 
 __all__ = [
@@ -91,14 +92,14 @@ Index = TypeVar("Index", bound=ReferenceIndex)
 #: ``bank_segments``, the hash search in parts, ``hashes.K*`` after the first, counted by ``hash_segments``, and the
 #: vote search, ``bank_votes.K.faiss``, by ``vote_segments``: an index extended by added references links the
 #: segments it had and writes one more; 7: the footage prints too, ``print_times.K.npy`` after the first, listed by
-#: ``print_segments``).
-INDEX_FORMAT = 7
+#: ``print_segments``; 8: the hash rows' facts too, ``rows_ref.K.npy`` after the first, listed by ``row_segments``).
+INDEX_FORMAT = 8
 #: The hash search's parts at most in an extended index (each a search of its own for every clip): past them, all
 #: but the first are laid out again as one with the added rows.
 HASH_SEGMENTS = 8
 #: Formats this engine opens: a directory of format 5 is one of format 6 with one segment, one of format 6 one of
-#: format 7 with its prints in one segment.
-READ_FORMATS = (5, 6, INDEX_FORMAT)
+#: format 7 with its prints in one segment, formats up to 7 with their hash rows' facts in one segment.
+READ_FORMATS = (5, 6, 7, INDEX_FORMAT)
 #: The file that says what a directory holds; written last.
 MANIFEST = "index.json"
 #: The references' generic shares (an extra file: a directory without it is read as before).
@@ -123,7 +124,7 @@ def save_index(
         name = "hashes" if k == 0 else f"hashes.{k}"
         if seg.source is None or not _linked(seg.source, seg.files, directory, name):
             seg.save(directory, name)
-    _save(directory, rows_ref=row_ref, rows_time=row_time, rows_region=row_region)
+    row_segments = _save_rows(directory, (row_ref, row_time, row_region))
     counts = np.array([len(p.timestamps) for p in index.prints], np.int64)
     _save(directory, print_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
     print_segments = _save_prints(directory, index.prints, index.region_count)
@@ -169,6 +170,7 @@ def save_index(
         "asset_vote_distance": shortlist.vote_distance,
         "hash_rows": len(table),
         "hash_segments": len(table.segments()),
+        "row_segments": row_segments,
         "print_segments": print_segments,
         "bank_frames": len(sizes),
         "bank_segments": segments,
@@ -215,10 +217,10 @@ def extend_index(directory: Path, old: Index, added: ReferenceIndex, into: Index
     _, old_ref, old_time, old_region = old.hash_table()
     _, new_ref, new_time, new_region = added.hash_table()
     table = _joined_table(old.hash_table()[0], [_kept_hashes(p, old.params.min_quality) for p in added.prints])
-    joined = (
-        np.concatenate([old_ref, new_ref + n]).astype(np.int32),
-        np.concatenate([old_time, new_time]).astype(np.float32),
-        np.concatenate([old_region, new_region]).astype(np.int8),
+    new = (np.asarray(new_ref, np.int64) + n, np.asarray(new_time), np.asarray(new_region))
+    joined = tuple(
+        extended_rows(row_parts(rows), added_rows, dtype, HASH_SEGMENTS)
+        for rows, added_rows, (_, dtype) in zip((old_ref, old_time, old_region), new, ROW_ARRAYS, strict=True)
     )
     if len(table) != len(joined[0]):
         raise IndexStoreError(f"{directory}: damaged reference index ({len(table)} kept hashes, {len(joined[0])} rows)")
@@ -227,7 +229,7 @@ def extend_index(directory: Path, old: Index, added: ReferenceIndex, into: Index
     into.adopt_footage(
         [*old.refs, *added.refs],
         [*old.prints, *added.prints],
-        (table, *joined),
+        (table, joined[0], joined[1], joined[2]),
         bank,
         np.concatenate([np.asarray(old.bank_ref, np.int64), np.asarray(added.bank_ref, np.int64) + n]),
         np.concatenate([np.asarray(old.bank_time, np.float64), np.asarray(added.bank_time, np.float64)]),
@@ -332,7 +334,11 @@ def read_generic(directory: Path) -> list[GenericShare] | None:
 def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> None:
     params = index.params
     table = StaticHashIndex.load(directory, "hashes", 256, params.max_distance, int(manifest.get("hash_segments", 1)))
-    rows = (_load(directory, "rows_ref"), _load(directory, "rows_time"), _load(directory, "rows_region"))
+    segments = [int(n) for n in manifest.get("row_segments", [manifest["hash_rows"]])]
+    parts = [[_load(directory, row_file(name, k)) for k in range(len(segments))] for name, _ in ROW_ARRAYS]
+    if any([len(p) for p in ps] != segments for ps in parts):
+        raise ValueError(f"hash rows' facts in segments of {[[len(p) for p in ps] for ps in parts]}, {segments} said")
+    rows = tuple(joined_rows(ps, dtype) for ps, (_, dtype) in zip(parts, ROW_ARRAYS, strict=True))
     if len(table) != manifest["hash_rows"] or any(len(r) != len(table) for r in rows):
         raise ValueError(f"{len(table)} hash rows, {[len(r) for r in rows]} row facts, {manifest['hash_rows']} said")
     footage = manifest["footage"]
@@ -344,7 +350,8 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
         raise ValueError("feature bank does not add up")
     votes = directory / "bank_votes.faiss"
     bank = FeatureBank.opened(local_params(params), frames, groups, votes, int(manifest.get("vote_segments", 1)))
-    index.adopt_footage(refs, prints, (table, *rows), bank, bank_ref, bank_time)  # mapped, not copied per worker
+    table_rows = (table, rows[0], rows[1], rows[2])
+    index.adopt_footage(refs, prints, table_rows, bank, bank_ref, bank_time)  # mapped, not copied per worker
     metas = [RefMeta(str(key), str(layer), str(group)) for key, layer, group in manifest["assets"]]
     detectors, shortlist = open_assets(
         directory,
@@ -355,6 +362,19 @@ def _fill(directory: Path, manifest: dict[str, Any], index: ReferenceIndex) -> N
         int(manifest["asset_vote_distance"]),
     )
     index.adopt_assets(metas, detectors, shortlist)
+
+
+def _save_rows(directory: Path, rows: tuple[Rows, Rows, Rows]) -> list[int]:
+    """The hash rows' facts in their segments (:class:`~provenance.engine.rows.JoinedRows`), each one an opened
+    directory holds whole hard-linked where links work (:func:`_link_or_save`); returns the segments' lengths."""
+    parts = [row_parts(r) for r in rows]
+    lengths = [len(p) for p in parts[0]]
+    if any([len(p) for p in ps] != lengths for ps in parts):
+        raise IndexStoreError(f"{directory}: the hash rows' facts are not in segments of one length")
+    for ps, (name, dtype) in zip(parts, ROW_ARRAYS, strict=True):
+        for k, p in enumerate(ps):
+            _link_or_save(directory, row_file(name, k), p, (), dtype)
+    return lengths
 
 
 #: The footage prints' arrays, as ``print_NAME.npy`` (segment 0) and ``print_NAME.K.npy`` (segment K).
