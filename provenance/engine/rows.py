@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from provenance.errors import ConfigError
 
-__all__ = ["ROW_ARRAYS", "JoinedRows", "Rows", "extended_rows", "joined_rows", "row_file", "row_parts"]
+__all__ = ["ROW_ARRAYS", "JoinedRows", "Rows", "extended_rows", "joined_rows", "row_file", "row_parts", "segment_file"]
 
 
 #: The hash rows' facts (each row's reference, time, region) and their types, stored as ``rows_NAME.npy`` (segment 0)
@@ -24,9 +24,15 @@ __all__ = ["ROW_ARRAYS", "JoinedRows", "Rows", "extended_rows", "joined_rows", "
 ROW_ARRAYS: tuple[tuple[str, Any], ...] = (("ref", np.int32), ("time", np.float32), ("region", np.int8))
 
 
+def segment_file(stem: str, k: int) -> str:
+    """The file name (without ``.npy``) of segment ``k`` of an index directory's array kept in segments: ``STEM``
+    (the first), ``STEM.K`` (the K-th after it)."""
+    return stem if k == 0 else f"{stem}.{k}"
+
+
 def row_file(name: str, k: int) -> str:
     """The file name (without ``.npy``) of the hash rows' ``name`` (ref, time, region) of segment ``k``."""
-    return f"rows_{name}" if k == 0 else f"rows_{name}.{k}"
+    return segment_file(f"rows_{name}", k)
 
 
 class JoinedRows:

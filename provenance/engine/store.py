@@ -67,7 +67,7 @@ from provenance.engine.generic import GenericCounts, GenericShare, extend_generi
 from provenance.engine.index import StaticHashIndex
 from provenance.engine.params import EngineParams, local_params
 from provenance.engine.references import FootagePrint, ReferenceIndex, RefMeta
-from provenance.engine.rows import ROW_ARRAYS, Rows, extended_rows, joined_rows, row_file, row_parts
+from provenance.engine.rows import ROW_ARRAYS, Rows, extended_rows, joined_rows, row_file, row_parts, segment_file
 from provenance.errors import ConfigError, HashIndexError, IndexStoreError
 
 __all__ = [
@@ -383,7 +383,7 @@ _PRINT_ARRAYS = ("times", "hashes", "quality")
 
 def _print_file(name: str, k: int) -> str:
     """The file name (without ``.npy``) of the prints' ``name`` (times, hashes, quality) of segment ``k``."""
-    return f"print_{name}" if k == 0 else f"print_{name}.{k}"
+    return segment_file(f"print_{name}", k)
 
 
 def _save_prints(directory: Path, prints: list[FootagePrint], regions: int) -> list[int]:
@@ -445,7 +445,7 @@ def _open_prints(directory: Path, manifest: dict[str, Any]) -> list[FootagePrint
 
 def _segment(kind: str, k: int) -> str:
     """The file name (without ``.npy``) of the bank's ``kind`` (keypoints, descriptors) of segment ``k``."""
-    return f"bank_{kind}" if k == 0 else f"bank_{kind}.{k}"
+    return segment_file(f"bank_{kind}", k)
 
 
 def _bank_frames(directory: Path, manifest: dict[str, Any]) -> PackedFeatures | JoinedFeatures:
