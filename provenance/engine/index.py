@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.engine.hamming import hamming_planes, probe_ranges, verify_ranges, within, within_kernel
+from provenance.engine.rows import segment_file
 from provenance.errors import ConfigError, HashIndexError
 
 __all__ = ["BruteForceIndex", "HashIndex", "SearchResult", "StaticHashIndex", "hamming_distances"]
@@ -251,7 +252,7 @@ class StaticHashIndex:
         (:meth:`load`'s ``segments``)."""
         if self._parts:
             for k, part in enumerate(self._parts):
-                part.save(directory, name if k == 0 else f"{name}.{k}")
+                part.save(directory, segment_file(name, k))
             return
         if self._multi is not None:
             self._multi.save(directory, name)
@@ -269,7 +270,7 @@ class StaticHashIndex:
         import faiss
 
         if segments > 1:
-            names = [name, *(f"{name}.{k}" for k in range(1, segments))]
+            names = [segment_file(name, k) for k in range(segments)]
             return cls.joined([cls.load(directory, n, bits, max_distance) for n in names])
         self = cls.__new__(cls)
         self.bits = _check_bits(bits)

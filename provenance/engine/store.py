@@ -18,7 +18,9 @@ A directory holds (format :data:`INDEX_FORMAT`)::
     hashes_*.npy            above ``StaticHashIndex.flat_max`` rows, the multi-index hashing's arrays (mapped);
     hashes.K.faiss, hashes.K_*.npy      in an extended directory, the searches over the rows added since
                             (``hash_segments`` parts, searched one after another)
-    rows_ref.npy, rows_time.npy, rows_region.npy      per hash row: its reference, time and region
+    rows_ref.npy, rows_time.npy, rows_region.npy      per hash row: its reference, time and region; in an extended
+    rows_ref.K.npy, ...     directory, the added rows' a segment each addition (``row_segments``), the older ones the
+                            older directory's files, hard-linked
     print_offsets.npy, print_times.npy, print_hashes.npy, print_quality.npy
                             each footage reference's sampled frames (times, region hashes, quality); in an
     print_times.K.npy, ...  extended directory, the added references' a segment each addition (``print_segments``),
@@ -121,7 +123,7 @@ def save_index(
     directory.mkdir(parents=True)
     table, row_ref, row_time, row_region = index.hash_table()
     for k, seg in enumerate(table.segments()):  # a part opened from another directory: linked, not written again
-        name = "hashes" if k == 0 else f"hashes.{k}"
+        name = segment_file("hashes", k)
         if seg.source is None or not _linked(seg.source, seg.files, directory, name):
             seg.save(directory, name)
     row_segments = _save_rows(directory, (row_ref, row_time, row_region))
