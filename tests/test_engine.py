@@ -322,6 +322,76 @@ def test_searches_beside_a_found_inset_stop_when_they_find_nothing(
     assert all(b.x1 <= 330 or b.y1 <= 180 for b in beside)  # beside the inset, not over it
 
 
+def _spied_local_pass(
+    index: ReferenceIndex, times: list[float], images: list[np.ndarray], votes: object
+) -> tuple[list[float], list[float]]:
+    """``local_pass`` over ``images``: the clip times of the frames searched in the feature bank, and of those
+    tracked from a neighbour's matches."""
+    from provenance.engine import localpass
+    from provenance.engine.fingerprint.regions import Box
+
+    searched: list[float] = []
+    tracked: list[float] = []
+    search, track = localpass._local_frame, localpass._track_frame
+
+    def searching(*args: object, **kw: object) -> object:
+        searched.append(args[2])  # type: ignore[arg-type]
+        return search(*args, **kw)  # type: ignore[arg-type]
+
+    def tracking(*args: object, **kw: object) -> object:
+        tracked.append(args[1])  # type: ignore[arg-type]
+        return track(*args, **kw)  # type: ignore[arg-type]
+
+    h, w = images[0].shape[:2]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(localpass, "_local_frame", searching)
+        mp.setattr(localpass, "_track_frame", tracking)
+        localpass.local_pass(index, times, images, Box(0, 0, w, h), votes, set(), ())  # type: ignore[arg-type]
+    return searched, tracked
+
+
+def test_matches_no_hash_vouches_for_are_not_searched_around_until_one_does(doom_index: ReferenceIndex) -> None:
+    """New gameplay of a registered game matches its footage in every frame by what they all share (Freedoom's
+    status bar and walls: E1M2 played anew against the E1M1 playthrough, 100-200 inliers), and the hash of every
+    warped picture says it is another picture. Such matches can carry no segment unless some vote of the same
+    reference does (decide), so the frames around them are only tracked from them, not searched, until one does:
+    here only the probes are searched. The same frames with a whole-picture hash match of the reference voted
+    before (a static game's playfield: new Boxing gameplay is found so) are all searched."""
+    from provenance.engine.sampling import decode_all
+    from provenance.engine.votes import Votes
+
+    times, frames, _ = decode_all(SAMPLE / "dataset" / "gameplay" / "freedoom_e1m2_new.mp4", 2.0, 640)
+    assert len(frames) >= 12
+    probes = [t for t in times[::4]]  # local_query_fps / local_probe_fps: every 4th frame
+
+    votes = Votes()
+    searched, tracked = _spied_local_pass(doom_index, times, frames, votes)
+    assert votes.ref and not any(votes.confirmed)  # every frame matched, every match contradicted
+    assert sorted(searched) == sorted(probes)
+    assert set(tracked) - set(probes)  # their neighbours were tracked from them
+
+    vouched = Votes()
+    vouched.add(times[0], 0, 5.0, 1.0, "pdq", 10)
+    assert vouched.vouched(0)
+    searched, _ = _spied_local_pass(doom_index, times, frames, vouched)
+    assert sorted(searched) == sorted(times)
+
+
+def test_what_vouches_for_a_reference() -> None:
+    """A vote that no hash contradicts and that can be a segment's own (a whole picture's hash match, a local
+    match) vouches for its reference; a region's hash match (a status bar matches every playthrough) or a local
+    match whose warped picture the hash says is another does not."""
+    from provenance.engine.votes import Votes
+
+    votes = Votes()
+    votes.add(0.0, 1, 0.0, 0.5, "pdq-region", 20)
+    votes.add(0.0, 2, 0.0, 0.5, "orb", -40, (0.0, 0.0, 1.0, 1.0), False)
+    assert not votes.vouched(1) and not votes.vouched(2)
+    votes.add(0.5, 2, 0.5, 0.5, "orb-track", -40, (0.0, 0.0, 1.0, 1.0), True)
+    votes.add(0.5, 3, 0.5, 0.9, "pdq-mirror", 12)
+    assert votes.vouched(2) and votes.vouched(3) and not votes.vouched(1)
+
+
 def test_a_pillarboxed_shot_between_full_frame_shots_is_hashed_with_its_own_borders(
     doom_index: ReferenceIndex, doom_frames: tuple[list[float], list[np.ndarray]]
 ) -> None:

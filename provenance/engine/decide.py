@@ -35,7 +35,7 @@ import numpy as np
 from provenance.engine.align import AlignParams, Segment, align, drop_echoes
 from provenance.engine.references import HOLDER_LAYERS, ReferenceIndex
 from provenance.engine.results import ReferenceMatch
-from provenance.engine.votes import Votes
+from provenance.engine.votes import WHOLE_METHODS, Votes
 
 __all__ = ["align_votes"]
 
@@ -148,9 +148,6 @@ def _owned(index: ReferenceIndex, votes: Votes, hashed: dict[float, dict[tuple[s
     return len(owned) >= AlignParams().min_matches
 
 
-_WHOLE_METHODS = ("pdq", "pdq-mirror", "pdq-invert", "pdq-panel", "pdq-panel-mirror")
-
-
 def _static_matches(index: ReferenceIndex, votes: Votes, aligned: set[int], ref_step: float) -> list[Segment]:
     """Segments for references that most clip frames match, but with no clear time line.
 
@@ -166,7 +163,7 @@ def _static_matches(index: ReferenceIndex, votes: Votes, aligned: set[int], ref_
     for q, ref, method in zip(votes.q_t, votes.ref, votes.method, strict=True):
         if ref in aligned:
             continue
-        if method in _WHOLE_METHODS:
+        if method in WHOLE_METHODS:
             hashed[ref].add(q)
         elif method.startswith("orb"):
             local[ref].add(q)
@@ -182,7 +179,7 @@ def _static_matches(index: ReferenceIndex, votes: Votes, aligned: set[int], ref_
         idx = [
             i
             for i, (r, m) in enumerate(zip(votes.ref, votes.method, strict=True))
-            if r == ref and (m in _WHOLE_METHODS or m.startswith("orb"))
+            if r == ref and (m in WHOLE_METHODS or m.startswith("orb"))
         ]
         lines = align(
             np.asarray([votes.q_t[i] for i in idx]),

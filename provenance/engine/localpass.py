@@ -41,6 +41,18 @@ def local_pass(
     only the way round it found something (a mirrored copy is mirrored throughout), which halves the dense
     search.
 
+    A frame's matches lead to its neighbours only once some vote vouches for one of their references
+    (:meth:`~provenance.engine.votes.Votes.vouched`: a match no hash contradicts, of a whole picture or by local
+    features): a reference without one can have no segment (decide drops a line whose matches the hashes all
+    contradict), and what new gameplay of a registered game shares with its footage (Freedoom's status bar and
+    walls: 100-200 inliers in every frame, every warped picture another moment's) found a match in every frame
+    searched. Until then the neighbours are only tracked from such matches (a copy under an overlay whose probe
+    found a look-alike moment is tracked onto the right one, and vouched for so); frames left waiting are searched
+    around once something vouches for their references (the probes of a static game's new gameplay, vouched for
+    by its playfield's whole-picture hashes). On the short-clip corpus: the local pass 23 % cheaper (new Freedoom
+    gameplay: 222 -> 112 ms a clip), the same works found in all 320 clips, five segments longer or closer to the
+    truth and one end of a Freedoom crop's reference time 0.12 s off.
+
     A neighbour is first *tracked* (:func:`_track_frame`): the matches of the frame that found it are tried on
     it as they are (the same reference, the same place in the clip frame, a time moved on by the clip's time
     apart), confirmed by the hash of the warped picture; only when none is confirmed is it searched in the bank.
@@ -71,23 +83,34 @@ def local_pass(
     spacing = max(1, round(params.local_query_fps / params.local_probe_fps))
     # probes: every one searched as it is, every other one mirrored too, all of them once the clip has shown a
     # mirrored match (a mirror image is an edit of a whole upload or a long cut, rarely of a moment)
-    queue: list[tuple[int, frozenset[bool], tuple[_Hit, ...]]] = [
-        (f, _BOTH_SIDES if k % 2 == 0 else _DIRECT, ()) for k, f in enumerate(candidates[::spacing])
+    queue: list[tuple[int, frozenset[bool], tuple[_Hit, ...], bool]] = [
+        (f, _BOTH_SIDES if k % 2 == 0 else _DIRECT, (), True) for k, f in enumerate(candidates[::spacing])
     ]
     done: set[int] = set()
     position = {f: i for i, f in enumerate(candidates)}
     inside = _searched_panels(panels, box.width, box.height)
     rest_misses = 0  # searches beside a found picture that found nothing
-    while queue:
-        f, sides, origin = queue.pop()
+    waiting: list[tuple[int, tuple[_Hit, ...]]] = []  # found frames whose matches no vote yet vouches for
+    while queue or waiting:
+        if not queue:  # what the other searches found since may vouch for a waiting frame's references now
+            ready = [w for w in waiting if any(votes.vouched(h.ref) for h in w[1])]
+            if not ready:
+                break
+            waiting = [w for w in waiting if w not in ready]
+            for f, hits in ready:
+                queue += _neighbours(f, hits, candidates, position, spacing, done, True)
+            continue
+        f, sides, origin, search = queue.pop()
         if f in done:
             continue
-        done.add(f)
         if sides == _DIRECT and not origin and votes.mirrored_seen():
             sides = _BOTH_SIDES
         image = trim(images[f], box)
         tried = votes.local_tried
         hits = _track_frame(index, times[f], image, votes, origin) if origin else ()
+        if not hits and not search:
+            continue  # tracked only, and lost: searched if a waiting frame's references are vouched for later
+        done.add(f)
         if not hits:
             hits = _local_frame(index, lp, times[f], image, votes, sides)
         if all(index.refs[h.ref].layer == "stream" for h in hits):  # what the game box shows is still unknown
@@ -106,10 +129,28 @@ def local_pass(
         # reference matches is what tells a still screen (decide's static matches), and a stream frame searched
         # whole, then in its game box, halved it
         votes.local_tried = min(votes.local_tried, tried + 1)
-        if hits:  # the neighbours, searched the way round (direct, mirrored) this frame was found
-            found = frozenset(h.match.mirrored for h in hits)
-            i = position[f]
-            queue += [(g, found, hits) for g in candidates[max(0, i - spacing) : i + spacing + 1] if g not in done]
+        if any(votes.vouched(h.ref) for h in hits):
+            queue += _neighbours(f, hits, candidates, position, spacing, done, True)
+        elif hits:  # the neighbours tracked from it only, until a vote vouches for what it found
+            waiting.append((f, hits))
+            queue += _neighbours(f, hits, candidates, position, spacing, done, False)
+
+
+def _neighbours(
+    f: int,
+    hits: tuple[_Hit, ...],
+    candidates: list[int],
+    position: dict[int, int],
+    spacing: int,
+    done: set[int],
+    search: bool,
+) -> list[tuple[int, frozenset[bool], tuple[_Hit, ...], bool]]:
+    """The candidates up to the next probe on both sides of frame ``f``, not searched yet, each to be tracked from
+    ``f``'s matches ``hits`` and, where that fails and ``search``, searched the way round (direct, mirrored) they
+    were found."""
+    found = frozenset(h.match.mirrored for h in hits)
+    i = position[f]
+    return [(g, found, hits, search) for g in candidates[max(0, i - spacing) : i + spacing + 1] if g not in done]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Votes"]
+__all__ = ["WHOLE_METHODS", "Votes"]
+
+#: Hash matches of a clip frame as a whole picture (the frame, a panel, their mirror images, the inverted frame):
+#: with local-feature matches, what a reference's segment must hold one uncontradicted match of (region hashes never
+#: carry one: a game's status bar matches every playthrough).
+WHOLE_METHODS = ("pdq", "pdq-mirror", "pdq-invert", "pdq-panel", "pdq-panel-mirror")
 
 
 @dataclass(slots=True)
@@ -29,6 +34,12 @@ class Votes:
     local_tried: int = 0  # clip frames tried with local features
     _mirror_checked: int = 0  # votes looked at by mirrored_seen
     _mirror_seen: bool = False
+    _vouched: set[int] = field(default_factory=set)  # references with a match that can carry a segment
+
+    def vouched(self, ref: int) -> bool:
+        """Whether reference ``ref`` has a vote that no hash contradicts, a whole picture's hash match or a local
+        match: without one, no segment of it is kept (:mod:`~provenance.engine.decide`), whatever else votes for it."""
+        return ref in self._vouched
 
     def mirrored_seen(self) -> bool:
         """Whether any vote so far matched a mirror image as a whole picture or by local features (a region of a
@@ -61,3 +72,5 @@ class Votes:
         self.quad.append(quad)
         self.confirmed.append(confirmed)
         self.rival.append(rival)
+        if confirmed and (method in WHOLE_METHODS or method.startswith("orb")):
+            self._vouched.add(ref)
