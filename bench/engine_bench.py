@@ -21,6 +21,9 @@ for that clip, else a false positive; a truth work not listed is a false negativ
 precision, recall and F1, the number of clean clips flagged, and the mean IoU on the reference timeline of
 the copied segments (truth entries with a ``ref_segment``: the union of the reported segments on that
 reference against the truth interval; a missed copy counts 0 in "IoU all", and is left out of "IoU found").
+"Each occurrence" takes, for each copied segment, only the reported segments of its reference that overlap it
+on the clip's timeline (0 when none does): where a clip shows one reference twice (the 720p long form's mixes:
+River Raid at 6-12 s and again at 46-54 s), "IoU all" scores each occurrence against the union of both.
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ class Tally:
     flagged: int = 0  # clips with any finding
     ious: list[float] = field(default_factory=list)  # copies found
     missed_copies: int = 0
+    #: each copy's IoU against the found segments of its reference that overlap it on the clip's timeline (0: none
+    #: does); ``ious`` takes every segment of the reference in the clip, so a clip showing one reference twice
+    #: (the 720p long form's mixes) scores each of the two against both
+    placed_ious: list[float] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -89,6 +96,10 @@ class Tally:
     def iou_found(self) -> float | None:
         return sum(self.ious) / len(self.ious) if self.ious else None
 
+    def iou_placed(self) -> float | None:
+        """Mean of ``placed_ious`` over every copy (found or not: a copy no segment overlaps scores 0)."""
+        return sum(self.placed_ious) / len(self.placed_ious) if self.placed_ious else None
+
     def add(self, other: Tally) -> None:
         self.clips += other.clips
         self.tp += other.tp
@@ -97,6 +108,7 @@ class Tally:
         self.flagged += other.flagged
         self.ious += other.ious
         self.missed_copies += other.missed_copies
+        self.placed_ious += other.placed_ious
 
 
 def union_iou(pred: Iterable[Interval], truth: Interval) -> float:
@@ -125,15 +137,22 @@ def score_clip(truth: list[dict[str, Any]], layers: list[dict[str, Any]]) -> Tal
         if e.get("ref_segment") is None:
             continue
         layer = by_work.get(e["work"])
-        pred = [
-            (s["ref_start"], s["ref_end"])
+        segs = [
+            s
             for s in (layer or {}).get("segments", [])
             if s.get("reference") == e["reference"] and s.get("ref_start") is not None
         ]
+        pred = [(s["ref_start"], s["ref_end"]) for s in segs]
+        truth_ref = (float(e["ref_segment"][0]), float(e["ref_segment"][1]))
         if not pred:
             t.missed_copies += 1
         else:
-            t.ious.append(union_iou(pred, (float(e["ref_segment"][0]), float(e["ref_segment"][1]))))
+            t.ious.append(union_iou(pred, truth_ref))
+        start, end = (float(v) for v in e["segment"])
+        over = [
+            (s["ref_start"], s["ref_end"]) for s in segs if min(float(s["end"]), end) > max(float(s["start"]), start)
+        ]
+        t.placed_ious.append(union_iou(over, truth_ref) if over else 0.0)
     return t
 
 
@@ -342,6 +361,7 @@ def summary(truth: dict[str, Any], per: dict[str, Tally]) -> dict[str, Any]:
         "min_copy_recall": min(copy_recalls.values()) if copy_recalls else None,
         "copy_iou_all": copies.iou_all(),
         "copy_iou_found": copies.iou_found(),
+        "copy_iou_placed": copies.iou_placed(),
         "per_category": {
             c: {
                 "clips": t.clips,
@@ -382,7 +402,8 @@ def print_table(truth: dict[str, Any], results: dict[str, dict[str, Tally]]) -> 
             f"{n:<9} overall P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  "
             f"clean flagged {s['clean_flagged']}/{s['clean_clips']}  "
             f"min copy-category recall {_f(s['min_copy_recall'])}  "
-            f"copy IoU all {_f(s['copy_iou_all'])} / found {_f(s['copy_iou_found'])}"
+            f"copy IoU all {_f(s['copy_iou_all'])} / found {_f(s['copy_iou_found'])} / "
+            f"each occurrence {_f(s['copy_iou_placed'])}"
         )
 
 

@@ -314,6 +314,7 @@ def accuracy(ds: Dataset, layers: dict[str, list[dict[str, Any]]]) -> dict[str, 
         fn=total.fn,
         iou_all=total.iou_all(),
         iou_found=total.iou_found(),
+        iou_placed=total.iou_placed(),
         per_kind={
             k: {"clips": t.clips, "precision": t.precision, "recall": t.recall, "f1": t.f1, "flagged": t.flagged}
             for k, t in by_kind.items()
@@ -406,7 +407,8 @@ def print_figures(args: argparse.Namespace, ds: Dataset, fig: dict[str, Any], re
         a = fig["accuracy"][key]
         print(
             f"  {name:<16} P {a['precision']:.3f}  R {a['recall']:.3f}  F1 {a['f1']:.3f}  (tp {a['tp']}, fp {a['fp']}, "
-            f"fn {a['fn']})  segment IoU all {_f(a['iou_all'])} / found {_f(a['iou_found'])}  "
+            f"fn {a['fn']})  segment IoU all {_f(a['iou_all'])} / found {_f(a['iou_found'])} / each occurrence "
+            f"{_f(a['iou_placed'])}  "
             f"clean clips flagged {a['clean_flagged']}/{a['clean_clips']}"
         )
     order = ("copy", "stream", "ugc", "new", "mixed", "clean")
