@@ -159,3 +159,31 @@ def test_the_still_is_template_searched_only_where_features_miss_with_the_same_f
     monkeypatch.setattr(assetpass._Search, "__init__", eager)
     assert find_assets(_index(params), frames) == lazy
     assert stills.count(hud) == 1 + still_searched  # the eager search did search it
+
+
+def test_a_lookalike_matched_on_a_stronger_finds_features_is_not_found() -> None:
+    """Two streamers' overlays made from one template share its panels and frames. In a cut of NightOwl's VOD (its
+    overlay shown whole), LunaFox's overlay was matched by 48-57 inliers placed mostly outside the frame, on panel
+    edges the shown overlay's own match holds (91-96 % of them), passing the colour check, the grey correlation
+    (0.40-0.42) and the look-alike rule (13-18 own features) in three frames: a false stream-layer finding of
+    another channel. A match whose frame features are a stronger find's of another work is no evidence for it.
+    (``fixtures/lookalike``: bench/corpus.py's seed-3 corpus, ``stream/00_nightowl_vod_cut.mp4`` and its
+    registry's assets.)"""
+    from provenance.engine import assetpass
+
+    root = SAMPLE.parent / "lookalike"
+    params = EngineParams()
+    index = ReferenceIndex(params)
+    for name, layer, group in (
+        ("freedoom-hud.png", "game", "freedoom"),
+        ("nightowl-overlay.png", "stream", "nightowl-channel"),
+        ("lunafox-overlay.png", "stream", "lunafox-channel"),
+    ):
+        index.add_asset(name, layer, load_asset(root / name), group)
+    sampled = Sampled(root / "nightowl_vod_cut.mp4", params.query_fps, params.analysis_side, params.asset_frames)
+    frames = [(t, grey, colour) for t, grey, colour in sampled if colour is not None]
+    found = {h.key for h in find_assets(index, frames)}
+    assert found == {"freedoom-hud.png", "nightowl-overlay.png"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(assetpass, "_EXPLAINED_SHARE", 1.01)  # no share of a match's features explains it
+        assert "lunafox-overlay.png" in {h.key for h in find_assets(index, frames)}

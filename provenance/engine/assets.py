@@ -155,7 +155,8 @@ class AssetMatch:
     the asset's size in the frame over its own size. ``score`` is the RANSAC inlier
     count for ``method="features"`` and the masked correlation for ``"template"``;
     ``inlier_features`` the asset's features among the inliers (rows of its direct or,
-    when ``mirrored``, mirrored features; None for a template match or a miss).
+    when ``mirrored``, mirrored features; None for a template match or a miss), and
+    ``frame_inliers`` the frame's (rows of the frame features it was matched in).
     """
 
     found: bool
@@ -168,6 +169,7 @@ class AssetMatch:
     inliers: int = 0
     reason: str = ""
     inlier_features: npt.NDArray[np.intp] | None = None
+    frame_inliers: npt.NDArray[np.intp] | None = None
 
 
 def _miss(
@@ -333,9 +335,18 @@ class AssetDetector:
                     best = _miss(reason, "features", float(n_in), n_in)
                 continue
             quad = self._quad(np.asarray(m, np.float64), mirrored)
-            rows = idx[inl.ravel().astype(bool), 0]
+            kept = inl.ravel().astype(bool)
             res = AssetMatch(
-                True, "features", float(n_in), _bbox(quad), quad, scale, mirrored, n_in, inlier_features=rows
+                True,
+                "features",
+                float(n_in),
+                _bbox(quad),
+                quad,
+                scale,
+                mirrored,
+                n_in,
+                inlier_features=idx[kept, 0],
+                frame_inliers=idx[kept, 1],
             )
             if not best.found or n_in > best.inliers:
                 best = res
