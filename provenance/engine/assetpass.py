@@ -163,8 +163,8 @@ class _Search:
         self._features: dict[LocalParams, Features] = {}  # this frame's, shared by every asset
         self.left = len(frames)  # frames that may still be searched after the current one
         self.found_in: dict[int, set[int]] = {}  # frame -> the assets found in it
-        # asset -> frames where it was found beside a stronger match of another work's asset: how many of them
-        # matched it on that one's frame features (see _explained), how many not
+        # asset -> for each frame where it was matched beside a stronger match of another work's asset, whether on
+        # that one's frame features (_explained)
         self.explained: dict[int, list[bool]] = {}
 
     def start(self, left: int) -> None:
@@ -328,7 +328,7 @@ def _explained(index: ReferenceIndex, matches: dict[int, AssetMatch], shapes: di
         if ma.method != "features" or ma.frame_inliers is None or not len(ma.frame_inliers):
             continue
         meta, detector = index.assets[a]
-        rivals = [
+        rivals: list[npt.NDArray[np.intp]] = [
             mb.frame_inliers
             for b, mb in shapes.items()
             if b != a
@@ -339,8 +339,7 @@ def _explained(index: ReferenceIndex, matches: dict[int, AssetMatch], shapes: di
             and index.assets[b][1].frame_params == detector.frame_params  # the same frame features
         ]
         if rivals:
-            mine = ma.frame_inliers
-            out[a] = any(np.isin(mine, theirs).mean() >= _EXPLAINED_SHARE for theirs in rivals if theirs is not None)
+            out[a] = any(np.isin(ma.frame_inliers, theirs).mean() >= _EXPLAINED_SHARE for theirs in rivals)
     return out
 
 

@@ -96,7 +96,7 @@ def local_pass(
             ready = [w for w in waiting if any(votes.vouched(h.ref) for h in w[1])]
             if not ready:
                 break
-            waiting = [w for w in waiting if w not in ready]
+            waiting = [w for w in waiting if not any(votes.vouched(h.ref) for h in w[1])]
             for f, hits in ready:
                 queue += _neighbours(f, hits, candidates, position, spacing, done, True)
             continue
