@@ -23,13 +23,15 @@ the copied segments (truth entries with a ``ref_segment``: the union of the repo
 reference against the truth interval; a missed copy counts 0 in "IoU all", and is left out of "IoU found").
 "Each occurrence" takes, for each copied segment, only the reported segments of its reference that overlap it
 on the clip's timeline (0 when none does): where a clip shows one reference twice (the 720p long form's mixes:
-River Raid at 6-12 s and again at 46-54 s), "IoU all" scores each occurrence against the union of both.
+River Raid at 6-12 s and again at 46-54 s), "IoU all" scores each occurrence against the union of both. (The
+vPDQ baselines report whole clips, no clip times: their segments overlap every occurrence.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -149,8 +151,11 @@ def score_clip(truth: list[dict[str, Any]], layers: list[dict[str, Any]]) -> Tal
         else:
             t.ious.append(union_iou(pred, truth_ref))
         start, end = (float(v) for v in e["segment"])
+        # a segment without clip times (the vPDQ baselines match whole clips) overlaps every occurrence
         over = [
-            (s["ref_start"], s["ref_end"]) for s in segs if min(float(s["end"]), end) > max(float(s["start"]), start)
+            (s["ref_start"], s["ref_end"])
+            for s in segs
+            if min(float(s.get("end", math.inf)), end) > max(float(s.get("start", -math.inf)), start)
         ]
         t.placed_ious.append(union_iou(over, truth_ref) if over else 0.0)
     return t
