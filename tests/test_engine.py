@@ -362,7 +362,10 @@ def test_matches_no_hash_vouches_for_are_not_searched_around_until_one_does(doom
 
     times, frames, _ = decode_all(SAMPLE / "dataset" / "gameplay" / "freedoom_e1m2_new.mp4", 2.0, 640)
     assert len(frames) >= 12
-    probes = [t for t in times[::4]]  # local_query_fps / local_probe_fps: every 4th frame
+    params = doom_index.params
+    assert params.local_query_fps == params.query_fps  # every frame a candidate: the probes every `spacing`th
+    spacing = round(params.local_query_fps / params.local_probe_fps)
+    probes = list(times[::spacing])
 
     votes = Votes()
     searched, tracked = _spied_local_pass(doom_index, times, frames, votes)

@@ -35,7 +35,7 @@ import numpy as np
 from provenance.engine.align import AlignParams, Segment, align, drop_echoes
 from provenance.engine.references import HOLDER_LAYERS, ReferenceIndex
 from provenance.engine.results import ReferenceMatch
-from provenance.engine.votes import WHOLE_METHODS, Votes
+from provenance.engine.votes import WHOLE_METHODS, Votes, carries_segment
 
 __all__ = ["align_votes"]
 
@@ -177,9 +177,7 @@ def _static_matches(index: ReferenceIndex, votes: Votes, aligned: set[int], ref_
         if not shares or max(shares) < params.coverage:
             continue
         idx = [
-            i
-            for i, (r, m) in enumerate(zip(votes.ref, votes.method, strict=True))
-            if r == ref and (m in WHOLE_METHODS or m.startswith("orb"))
+            i for i, (r, m) in enumerate(zip(votes.ref, votes.method, strict=True)) if r == ref and carries_segment(m)
         ]
         lines = align(
             np.asarray([votes.q_t[i] for i in idx]),

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["WHOLE_METHODS", "Votes"]
+__all__ = ["WHOLE_METHODS", "Votes", "carries_segment"]
 
 #: Hash matches of a clip frame as a whole picture (the frame, a panel, their mirror images, the inverted frame):
 #: with local-feature matches, what a reference's segment must hold one uncontradicted match of (region hashes never
 #: carry one: a game's status bar matches every playthrough).
 WHOLE_METHODS = ("pdq", "pdq-mirror", "pdq-invert", "pdq-panel", "pdq-panel-mirror")
+
+
+def carries_segment(method: str) -> bool:
+    """Whether a match of ``method`` can be the uncontradicted match a segment must hold: a whole picture's hash
+    match or a local-feature match (never a region's hash match)."""
+    return method in WHOLE_METHODS or method.startswith("orb")
 
 
 @dataclass(slots=True)
@@ -72,5 +78,5 @@ class Votes:
         self.quad.append(quad)
         self.confirmed.append(confirmed)
         self.rival.append(rival)
-        if confirmed and (method in WHOLE_METHODS or method.startswith("orb")):
+        if confirmed and carries_segment(method):
             self._vouched.add(ref)
