@@ -193,6 +193,30 @@ def test_colour_every_gives_rgb_copies_of_the_same_frames(backend: str) -> None:
             assert f.colour is not None and np.array_equal(f.colour, rgb[i])
     with open_video(BBB, backend) as r, pytest.raises(ConfigError):
         next(r.frames(colour_every=-1))
+    with open_video(BBB, backend) as r, pytest.raises(ConfigError):
+        next(r.frames(colour_every=0.5))
+
+
+@backends
+def test_a_fractional_colour_step_spreads_as_many_copies_as_it_divides_the_frames_into(backend: str) -> None:
+    plain = list(iter_frames(BBB, fps=2.0, size=(160, 90), backend=backend))
+    with open_video(BBB, backend) as r:
+        both = list(r.frames(fps=2.0, size=(160, 90), colour_every=len(plain) / 4))
+    with_colour = [i for i, f in enumerate(both) if f.colour is not None]
+    assert len(plain) == 11 and with_colour == [0, 3, 6, 9]  # 11 / 4 = 2.75: the frames ceil(j * 2.75)
+    for i in with_colour:
+        assert np.array_equal(both[i].image, plain[i].image)
+
+
+def test_the_engine_samples_the_asked_number_of_colour_frames_from_a_short_clip() -> None:
+    from provenance.engine.params import EngineParams
+    from provenance.engine.sampling import Sampled
+
+    params = EngineParams()
+    sampled = Sampled(BBB, params.query_fps, params.analysis_side, params.asset_frames, params.asset_spacing_s)
+    frames = list(sampled)
+    # 5.28 s at 2 fps: 11 frames, of which 6 (not every frame, as a whole step of 11 // 6 = 1 gave) come in colour
+    assert len(frames) == 11 and sum(colour is not None for _, _, colour in frames) == params.asset_frames == 6
 
 
 def test_backends_agree() -> None:

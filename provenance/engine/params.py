@@ -11,7 +11,7 @@ from provenance.errors import check_ranges
 __all__ = ["ENGINE_VERSION", "FINGERPRINT_VERSION", "EngineParams", "local_params"]
 
 #: Bumped whenever matching changes in a way that changes results (stored clip results are keyed by it).
-ENGINE_VERSION = "0.21"
+ENGINE_VERSION = "0.22"
 #: Bumped whenever reference fingerprints change (stored fingerprints are keyed by it, and recomputed when it
 #: moves); matching alone changing leaves them as they are.
 FINGERPRINT_VERSION = "0.8"
@@ -34,7 +34,8 @@ class EngineParams:
     explained_fraction: skip local features when hashes matched at least this share of frames.
     coverage: share of a clip's informative frames that, matching a reference as whole pictures,
         report it even when no time line is significant (static screens; vPDQ's 80 %).
-    asset_frames: frames of a clip searched for registered assets (at least; see ``asset_spacing_s``).
+    asset_frames: frames of a clip searched for registered assets, spread evenly over it (more in a longer clip: see
+        ``asset_spacing_s``; a clip of fewer frames has them all searched).
     asset_spacing_s: a longer clip has a frame searched for assets every this many seconds at least, so that an
         asset shown for a few seconds of a long clip is in ``asset_min_frames`` of them (6 frames spread over a
         60 s compilation left one in a HUD's or an overlay's 6-8 s: never found).

@@ -87,7 +87,9 @@ class Sampled:
             self.expected = max(1, round(reader.info.duration_s * self.fps)) if reader.info.duration_s > 0 else 0
             if self.colour_frames and self.colour_spacing_s and reader.info.duration_s > 0:  # a long clip: more
                 self.colour_frames = max(self.colour_frames, math.ceil(reader.info.duration_s / self.colour_spacing_s))
-            every = max(1, max(1, self.expected) // self.colour_frames) if self.colour_frames else 0
+            # the colour copies spread over the clip, as many as asked: a whole step (every 3rd of 20 frames for
+            # 6) gave up to twice as many to a short clip (all 11 frames of 5.5 s), each one searched for assets
+            every = max(1.0, max(1, self.expected) / self.colour_frames) if self.colour_frames else 0.0
             last = 0.0
             for frame in reader.frames(fps=self.fps, size=size, gray=True, colour_every=every):
                 self.count += 1

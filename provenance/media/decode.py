@@ -21,7 +21,9 @@ Contract every backend keeps (``tests/test_decode.py`` runs it over all of them)
   orientation a player shows); ``None`` keeps the native size. ``gray=True``
   gives ``(H, W) uint8`` (full-range luma), ``gray=False`` ``(H, W, 3) uint8`` RGB.
 * ``colour_every=k`` (with ``gray=True``) also gives every k-th yielded frame an RGB copy of the
-  same size in ``Frame.colour`` (one decode serves hashing in grey and colour checks).
+  same size in ``Frame.colour`` (one decode serves hashing in grey and colour checks); a fractional ``k``
+  (at least 1) spreads the copies as evenly as whole frames allow (the frames ``ceil(j * k)``,
+  :func:`~provenance.media.frames.colour_due`).
 * ``keyframes_only=True`` yields only key frames (one per GOP), which skips
   most of the decoding work; ``fps`` still thins them.
 * Sampling (``fps``) on one thread (``threads=False``, as a scan's workers decode) leaves undecoded the

@@ -3,6 +3,7 @@ protocol every decoder backend keeps (its contract: :mod:`provenance.media.decod
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,7 @@ class VideoReader(Protocol):
         size: tuple[int, int] | None = None,
         gray: bool = True,
         keyframes_only: bool = False,
-        colour_every: int = 0,
+        colour_every: float = 0,
     ) -> Iterator[Frame]:
         """Yield sampled frames; see the module docstring for the contract."""
         ...
@@ -68,3 +69,12 @@ class VideoReader(Protocol):
     def __enter__(self) -> VideoReader: ...
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None: ...
+
+
+def colour_due(n: int, every: float) -> bool:
+    """Whether the ``n``-th yielded frame (from 0) gets an RGB copy when one is asked every ``every`` frames: the
+    frames ``ceil(j * every)`` for ``j = 0, 1, ...`` (every k-th for a whole ``k``; for a fractional step, spread as
+    evenly as whole frames allow: 6 copies of 10 frames at 1.67 are frames 0, 2, 4, 5, 7, 9). 0: none."""
+    if every <= 0:
+        return False
+    return n == 0 or math.floor(n / every + 1e-9) != math.floor((n - 1) / every + 1e-9)

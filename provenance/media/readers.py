@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.errors import ConfigError, DecodeError
-from provenance.media.frames import Frame, VideoReader
+from provenance.media.frames import Frame, VideoReader, colour_due
 from provenance.media.probe import MediaInfo, MediaInput, open_container, open_image, opened
 
 log = logging.getLogger(__name__)
@@ -267,11 +267,11 @@ class _ReaderBase:
         size: tuple[int, int] | None = None,
         gray: bool = True,
         keyframes_only: bool = False,
-        colour_every: int = 0,
+        colour_every: float = 0,
     ) -> Iterator[Frame]:
         _check_args(fps, size)
-        if colour_every < 0:
-            raise ConfigError(f"colour_every must be >= 0, got {colour_every!r}")
+        if not (colour_every == 0 or colour_every >= 1):
+            raise ConfigError(f"colour_every must be 0 or >= 1, got {colour_every!r}")
         if self._closed:
             raise DecodeError(self.name, "reader is closed")
         if not self.info.is_video:
@@ -285,11 +285,11 @@ class _ReaderBase:
         size: tuple[int, int] | None,
         gray: bool,
         keyframes_only: bool,
-        colour_every: int = 0,
+        colour_every: float = 0,
     ) -> Iterator[Frame]:
         raise NotImplementedError  # each backend decodes its own way
 
-    def _still_frames(self, size: tuple[int, int] | None, gray: bool, colour_every: int = 0) -> Iterator[Frame]:
+    def _still_frames(self, size: tuple[int, int] | None, gray: bool, colour_every: float = 0) -> Iterator[Frame]:
         colour = _read_still(self.source, size, False) if gray and colour_every else None
         yield Frame(0, 0.0, _read_still(self.source, size, gray), colour)
 
@@ -334,7 +334,7 @@ class PyAVReader(_ReaderBase):
         size: tuple[int, int] | None,
         gray: bool,
         keyframes_only: bool,
-        colour_every: int = 0,
+        colour_every: float = 0,
     ) -> Iterator[Frame]:
         import av
         from av.video.reformatter import VideoReformatter
@@ -403,7 +403,7 @@ class PyAVReader(_ReaderBase):
                     self.rotation = rot % 360
                 img = self._convert(main, frame, size, fmt, rot, scale_threads)
                 colour = None
-                if colour_every and n_out % colour_every == 0:
+                if colour_due(n_out, colour_every):
                     colour = self._convert(rgb, frame, size, "rgb24", rot, scale_threads)
                 last_t = max(t, 0.0)
                 yield Frame(n_out, last_t, img, colour)
@@ -469,7 +469,7 @@ class OpenCVReader(_ReaderBase):
         size: tuple[int, int] | None,
         gray: bool,
         keyframes_only: bool,
-        colour_every: int = 0,
+        colour_every: float = 0,
     ) -> Iterator[Frame]:
         import cv2
 
@@ -511,7 +511,7 @@ class OpenCVReader(_ReaderBase):
                 if not ok or bgr is None:
                     continue
                 img = self._convert(bgr, size, gray)
-                colour = self._convert(bgr, size, False) if colour_every and n_out % colour_every == 0 else None
+                colour = self._convert(bgr, size, False) if colour_due(n_out, colour_every) else None
                 last_t = max(t, 0.0)
                 yield Frame(n_out, last_t, img, colour)
                 n_out += 1
