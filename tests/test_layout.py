@@ -87,3 +87,23 @@ def test_parameters_are_checked() -> None:
     with pytest.raises(ConfigError, match="max_area"):
         PanelParams(max_area=2)
     assert find_panels([np.zeros((90, 160), np.uint8)]) == []  # one frame: nothing persists over time
+
+
+@pytest.mark.parametrize("q, edge", [(30.0, 10.0), (30.0, 7.5), (50.0, 3.0), (10.0, 10.0), (0.0, 10.0), (100.0, 5.0)])
+def test_persistent_steps_are_the_percentile_of_every_frames_steps(
+    bikes: list[U8], bunny: list[U8], q: float, edge: float
+) -> None:
+    """The per-frame counting (OpenCV) gives what the percentile over all frames' steps says, both ways, on a real
+    picture-in-picture stream (pixels whose percentile is within rounding of ``edge`` left out)."""
+    from provenance.engine.layout import _steps
+
+    g = np.stack(_pip(bikes, bunny, Box(206, 8, 470, 157), 2))
+    for axis in (2, 1):
+        a = g[:, :, 1:] if axis == 2 else g[:, 1:, :]
+        b = g[:, :, :-1] if axis == 2 else g[:, :-1, :]
+        pct = np.percentile(np.abs(a.astype(np.int16) - b), q, axis=0)
+        got = _steps(g, axis, q, edge)
+        clear = (np.abs(pct - edge) > 1e-4) | (pct == edge)
+        assert got.shape == pct.shape and clear.mean() > 0.999
+        assert np.array_equal(got[clear], (pct >= edge)[clear])
+        assert got.any() and not got.all()

@@ -23,7 +23,9 @@ matches nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -127,32 +129,39 @@ def _lines(strong: npt.NDArray[np.bool_], p: PanelParams, min_len: int) -> list[
     return lines
 
 
-def _absdiff(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """``|a - b|`` of uint8 arrays, in uint8."""
-    out: npt.NDArray[np.uint8] = np.maximum(a, b)
-    out -= np.minimum(a, b)
-    return out
+def _steps(g: npt.NDArray[np.uint8], axis: int, q: float, edge: float) -> npt.NDArray[np.bool_]:
+    """Where the step between neighbouring pixels along ``axis`` (2: columns, 1: rows) of the frames ``g`` (N, H, W)
+    is an edge in enough frames: ``np.percentile(|step|, q, axis=0) >= edge`` (linear interpolation, as numpy
+    computes it), without sorting or holding every frame's steps.
 
-
-def _persistent(x: npt.NDArray[np.uint8], q: float, edge: float) -> npt.NDArray[np.bool_]:
-    """``np.percentile(x, q, axis=0) >= edge`` (linear interpolation, as numpy computes it), without sorting:
-    the percentile lies between the order statistics ``lo`` and ``lo + 1``, so counting the values under
-    ``edge`` decides every pixel but those where ``edge`` falls between the two, which are computed."""
-    n = x.shape[0]
+    The percentile lies between the order statistics ``lo`` and ``lo + 1``, so counting the frames where the step
+    is under ``edge`` decides every pixel but those where ``edge`` falls between the two, whose steps are then
+    computed. The counts are made a frame at a time by OpenCV (difference, threshold, sum: 0.4 ms for 24 frames of
+    640 x 360 against 4.4 ms for numpy's differences of all frames at once and their comparison)."""
+    n = g.shape[0]
     pos = q / 100.0 * (n - 1)
     lo = int(np.floor(pos))
     t = pos - lo
-    below = x < edge
-    count = below.sum(axis=0, dtype=np.int32)  # values under edge: the order statistic lo is >= edge iff <= lo
+    a = g[:, :, 1:] if axis == 2 else g[:, 1:, :]
+    b = g[:, :, :-1] if axis == 2 else g[:, :-1, :]
+    under = int(np.ceil(edge)) - 1  # a whole step d is under edge iff d <= ceil(edge) - 1
+    count: npt.NDArray[np.integer[Any]]
+    if n < 256 and under >= 0:
+        count = np.zeros(a.shape[1:], np.uint8)  # at most n < 256 frames counted
+        for i in range(n):
+            below = cv2.threshold(cv2.absdiff(a[i], b[i]), under, 1, cv2.THRESH_BINARY_INV)[1]
+            cv2.add(count, below, dst=count)
+    else:  # (N, H, W) differences at once
+        count = (np.abs(a.astype(np.int16) - b) < edge).sum(axis=0, dtype=np.int32)
     strong: npt.NDArray[np.bool_] = np.asarray(count <= lo)
     if t > 0 and lo + 1 < n:
         ys, xs = np.nonzero(count == lo + 1)  # x_(lo) < edge <= x_(lo+1): interpolate between them
         if len(ys):
-            col = x[:, ys, xs].astype(np.float64)
-            under = below[:, ys, xs]
-            a = np.where(under, col, -np.inf).max(axis=0)  # the largest value under edge: x_(lo)
-            b = np.where(under, np.inf, col).min(axis=0)  # the smallest at or above: x_(lo+1)
-            value = b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+            col = np.abs(a[:, ys, xs].astype(np.float64) - b[:, ys, xs])
+            is_under = col < edge
+            lo_v = np.where(is_under, col, -np.inf).max(axis=0)  # the largest value under edge: x_(lo)
+            hi_v = np.where(is_under, np.inf, col).min(axis=0)  # the smallest at or above: x_(lo+1)
+            value = hi_v - (hi_v - lo_v) * (1 - t) if t >= 0.5 else lo_v + (hi_v - lo_v) * t
             strong[ys, xs] = value.astype(np.float32) >= edge
     return strong
 
@@ -169,8 +178,8 @@ def find_panels(frames: list[npt.NDArray[np.uint8]], params: PanelParams | None 
     _, h, w = g.shape
     q = 100.0 * (1.0 - p.persistence)
     # persistent steps between neighbouring columns (vertical lines) and rows (horizontal lines)
-    vx = _persistent(_absdiff(g[:, :, 1:], g[:, :, :-1]), q, p.edge)  # (H, W-1)
-    hy = _persistent(_absdiff(g[:, 1:, :], g[:, :-1, :]), q, p.edge)  # (H-1, W)
+    vx = _steps(g, 2, q, p.edge)  # (H, W-1)
+    hy = _steps(g, 1, q, p.edge)  # (H-1, W)
     vertical = _lines(vx, p, round(p.min_side * h * p.support))
     horizontal = _lines(np.ascontiguousarray(hy.T), p, round(p.min_side * w * p.support))
     xs = [_Line(0, 0, h, True, 0, 0), *vertical, _Line(w, 0, h, True, w, w)]
