@@ -11,6 +11,7 @@ import numpy as np
 import pdqhash
 import pytest
 
+from provenance.engine.fingerprint import grids as grids_module
 from provenance.engine.fingerprint.grids import GRID, WORK, grid_hashes, hash_grids, region_grids, working
 from provenance.engine.fingerprint.regions import DEFAULT_REGIONS, Box, region_boxes
 from provenance.engine.sampling import Sampled as _Sampled
@@ -61,6 +62,56 @@ def test_grids_are_area_averages_of_the_regions() -> None:
             ]
         )
         assert np.abs(grids[:, r] - want).max() < 1e-2, b
+
+
+@pytest.mark.skipif(grids_module._AREA is None, reason="the INTER_AREA extension is not built here")
+@pytest.mark.parametrize("scalar", [False, True])
+def test_the_shrink_extension_gives_opencvs_numbers(scalar: bool) -> None:
+    """The working pictures from the C shrink (AVX2's gathers, or its scalar code) are OpenCV's INTER_AREA pixels
+    exactly, on real frames of two sizes cut to many boxes (odd offsets and sizes, a side just over WORK, a whole
+    multiple on one side only), and on flat and ramp pictures whose sums land on halves; where OpenCV takes another
+    path (a side under WORK, both sides whole multiples) the extension is not asked."""
+    area = grids_module._AREA
+    frames = _frames("dataset/clean/bikes.mp4", 4) + _frames("dataset/gameplay/freedoom_e1m2_new.mp4", 4)
+    ramp = (np.add.outer(np.arange(360), 3 * np.arange(640)) % 256).astype(np.uint8)
+    pictures = [*frames, np.full((360, 640), 77, np.uint8), ramp]
+    try:
+        area.use_scalar(scalar)
+        checked = 0
+        for f in pictures:
+            h, w = f.shape
+            boxes = [None, Box(7, 3, w - 5, h - 9), Box(1, 0, 1 + WORK + 1, WORK + 3), Box(0, 2, 2 * WORK, h - 1)]
+            boxes += [Box(11, 13, 11 + 200, 13 + 150), Box(0, 0, 3 * WORK, WORK), Box(5, 5, 5 + WORK - 1, h - 5)]
+            for box in boxes:
+                crop = f if box is None else np.ascontiguousarray(box.crop(f))
+                want = cv2.resize(crop, (WORK, WORK), interpolation=cv2.INTER_AREA)
+                got = working([f], box)[0]
+                assert got.dtype == np.float32
+                assert np.array_equal(got, want.astype(np.float32)), (f.shape, box)
+                checked += 1
+        assert checked == len(pictures) * 7
+        out = np.empty((WORK, WORK), np.float32)
+        assert not grids_module._shrunk(frames[0], Box(0, 0, 3 * WORK, WORK), out)  # OpenCV's integer path
+        assert not grids_module._shrunk(frames[0], Box(5, 5, 5 + WORK - 1, 200), out)  # a side under WORK
+        assert grids_module._shrunk(frames[0], None, out)
+    finally:
+        area.use_scalar(False)
+
+
+def test_the_shrink_extension_refuses_tables_that_do_not_fit() -> None:
+    if grids_module._AREA is None:
+        pytest.skip("the INTER_AREA extension is not built here")
+    area = grids_module._AREA
+    f = np.zeros((300, 400), np.uint8)
+    xi, xw = grids_module._area_table(400, WORK)
+    yi, yw = grids_module._area_table(300, WORK)
+    out = np.empty((WORK, WORK), np.float32)
+    with pytest.raises(ValueError, match="do not agree"):  # the box runs past the picture
+        area.shrink(f, 400, 1, 0, 400, 300, xi, xw, len(xi), yi, yw, len(yi), out, WORK, WORK)
+    bad = xi.copy()
+    bad[0, 0] = 400
+    with pytest.raises(ValueError, match="outside the picture"):
+        area.shrink(f, 400, 0, 0, 400, 300, bad, xw, len(xi), yi, yw, len(yi), out, WORK, WORK)
 
 
 def test_mirrored_regions_are_the_regions_of_the_mirror_image() -> None:

@@ -6,7 +6,11 @@ quality is the sum of the grid's gradients. The second step is all that makes th
 reduce the picture to 64 x 64 without aliasing. Here the first is done for every region of a frame at once:
 
 1. the frame (trimmed to its content box) is area-averaged to a *working picture* of
-   :data:`WORK` x :data:`WORK` pixels, one OpenCV call (the aspect ratio is dropped, as PDQ's grid drops it);
+   :data:`WORK` x :data:`WORK` pixels (the aspect ratio is dropped, as PDQ's grid drops it): OpenCV's INTER_AREA
+   pixels, computed by the small C extension :mod:`~provenance.engine.fingerprint.area` where it is built (the same
+   float32 products and sums in the same order, eight output pixels at once: 0.12 ms for a 640 x 360 frame where
+   ``cv2.resize`` takes 0.32, the same pixels; a clip's window prints 32.5 -> 24.4 ms a clip on the short-clip
+   corpus, identical findings), else by ``cv2.resize``;
 2. each region of :data:`~.regions.DEFAULT_REGIONS` is a box of the working picture, area-averaged to 64 x 64
    by two small matrices (a quadrant or the centre half is 64 x 64 already: a view; the whole frame is a 2 x 2
    mean), for all frames of a batch in a few array operations;
@@ -29,6 +33,7 @@ the order. The same reference fingerprinted in a process with BLAS threads (an i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache, lru_cache
@@ -96,8 +101,67 @@ def working(images: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8], box
             raise FingerprintError(f"working: box {box.as_tuple()} exceeds frame {i} {image.shape}")
         if crop.shape[0] < 8 or crop.shape[1] < 8:
             raise FingerprintError(f"working: frame {i} cut to {crop.shape} is too small to hash")
-        out[i] = cv2.resize(crop, (WORK, WORK), interpolation=cv2.INTER_AREA)
+        if _AREA is None or not _shrunk(image, box, out[i]):
+            out[i] = cv2.resize(crop, (WORK, WORK), interpolation=cv2.INTER_AREA)
     return out
+
+
+def _load_area() -> Any:
+    """The INTER_AREA shrink extension (:mod:`provenance.engine.fingerprint.area`), None where it is not built."""
+    try:
+        from provenance.engine.fingerprint import area
+    except ImportError:
+        return None
+    return area
+
+
+_AREA = _load_area()
+
+
+def _shrunk(image: npt.NDArray[np.uint8], box: Box | None, out: F32Array) -> bool:
+    """``image`` cut to ``box`` shrunk into ``out`` (WORK x WORK) by the extension, OpenCV's numbers; False (nothing
+    written) where OpenCV takes another path: a side smaller than WORK (it enlarges by another rule), both sides a
+    whole multiple of it (it averages whole blocks in integers), a picture not laid out in rows of bytes."""
+    h, w = image.shape
+    x0, y0, x1, y1 = (0, 0, w, h) if box is None else (box.x0, box.y0, box.x1, box.y1)
+    width, height = x1 - x0, y1 - y0
+    if width < WORK or height < WORK or (width % WORK == 0 and height % WORK == 0):
+        return False
+    if image.dtype != np.uint8 or image.strides[1] != 1 or not image.flags.c_contiguous:
+        return False
+    xi, xw = _area_table(width, WORK)
+    yi, yw = _area_table(height, WORK)
+    _AREA.shrink(image, image.strides[0], x0, y0, width, height, xi, xw, len(xi), yi, yw, len(yi), out, WORK, WORK)
+    return True
+
+
+@lru_cache(maxsize=256)
+def _area_table(size: int, target: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+    """Which source pixels each of ``target`` outputs sums, in order, and their weights, as OpenCV's INTER_AREA
+    computes them (``computeResizeAreaTab``, in doubles, the weights then float32): ``(P, target)`` rows of
+    indices and weights, the p-th of each output's terms in row p (a weight 0 past an output's last term: adding
+    0.0 leaves a sum as it is)."""
+    scale = 1.0 / (target / size)
+    terms: list[list[tuple[int, np.float32]]] = []
+    for d in range(target):
+        f1 = d * scale
+        f2 = f1 + scale
+        cell = min(scale, size - f1)
+        s2 = min(math.floor(f2), size - 1)
+        s1 = min(math.ceil(f1), s2)
+        own: list[tuple[int, np.float32]] = []
+        if s1 - f1 > 1e-3:
+            own.append((s1 - 1, np.float32((s1 - f1) / cell)))
+        own += [(s, np.float32(1.0 / cell)) for s in range(s1, s2)]
+        if f2 - s2 > 1e-3:
+            own.append((s2, np.float32(min(min(f2 - s2, 1.0), cell) / cell)))
+        terms.append(own)
+    p = max(len(t) for t in terms)
+    index, weight = np.zeros((p, target), np.int32), np.zeros((p, target), np.float32)
+    for d, own in enumerate(terms):
+        for k, (s, a) in enumerate(own):
+            index[k, d], weight[k, d] = s, a
+    return index, weight
 
 
 @lru_cache(maxsize=64)
