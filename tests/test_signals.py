@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
+from provenance.dataset import ClipSource
 from provenance.media.probe import probe
 from provenance.media.signals import read_signals
 from provenance.report import (
@@ -274,6 +275,15 @@ def test_a_probed_clips_tags_are_not_read_again_unless_the_file_changed(
     tag("Other Corp")  # rewritten in place after the probe: another size, another modification time
     assert [(f["kind"], f["value"]) for f in read_signals(mkv)] == [("rights", "Other Corp")]
     assert len(opened) == 1
+    # a scan's clip is a dataset entry, not a path: the probe of its plain file serves it the same way
+    entry = ClipSource("tagged.mkv", mkv)
+    probe(entry)
+    before = len(opened)
+    assert [(f["kind"], f["value"]) for f in read_signals(entry)] == [("rights", "Other Corp")]
+    assert len(opened) == before  # the probe's tags served
+    tag("Acme")
+    assert [(f["kind"], f["value"]) for f in read_signals(entry)] == [("rights", "Acme")]
+    assert len(opened) == before + 1
 
 
 # --- the join ------------------------------------------------------------------------------------------------

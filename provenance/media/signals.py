@@ -98,7 +98,9 @@ def read_signals(source: Any) -> list[dict[str, Any]]:
     """The signals embedded in ``source`` (a path, or a clip source with ``open()`` and ``suffix``), in the order
     C2PA, XMP, container tags. A file that cannot be opened gives none (its decoding error is the clip's)."""
     opener = _Opener(source)
-    tags = container_tags(Path(source)) if isinstance(source, (str, Path)) else None
+    # the tags a probe of the same plain file read (a dataset's clip names its file: local_file)
+    local = source if isinstance(source, (str, Path)) else getattr(source, "local_file", None)
+    tags = container_tags(Path(local)) if local is not None else None
     readers: tuple[tuple[str, Callable[[BinaryIO, str], list[dict[str, Any]]]], ...] = (
         ("C2PA", _c2pa_facts),
         ("XMP", _xmp_facts),
