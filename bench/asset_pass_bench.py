@@ -31,14 +31,13 @@ def clip_frames(clip: Path, cache: Path) -> list[tuple[float, Any, Any]]:
     """The (time, grey, RGB) frames the asset pass of :func:`~provenance.engine.match_clip` gets for ``clip``."""
     import numpy as np
 
-    from provenance.engine import EngineParams
-    from provenance.engine.sampling import Sampled
+    from provenance.engine import EngineParams, sampling
 
     if cache.exists():
         z = np.load(cache)
         return [(float(t), g, c) for t, g, c in zip(z["t"], z["grey"], z["rgb"], strict=True)]
     p = EngineParams()
-    sampled = Sampled(clip, p.query_fps, p.analysis_side, p.asset_frames, p.asset_spacing_s)
+    sampled = sampling.clip_frames(clip, p)
     kept: list[tuple[float, Any, Any]] = []
     for t, image, colour in sampled:
         if colour is not None:

@@ -76,12 +76,12 @@ def clip_queries(clips: list[Path]) -> list[Any]:
     from provenance.engine import EngineParams
     from provenance.engine.match import _windows
     from provenance.engine.prints import fingerprint_window
-    from provenance.engine.sampling import Sampled
+    from provenance.engine.sampling import clip_frames
 
     params = EngineParams()
     out = []
     for clip in clips:
-        sampled = Sampled(clip, params.query_fps, params.analysis_side, params.asset_frames, params.asset_spacing_s)
+        sampled = clip_frames(clip, params)
         flats = []
         for _, images in _windows(sampled, []):
             prints = fingerprint_window(images, params.min_quality)

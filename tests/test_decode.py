@@ -463,6 +463,7 @@ def test_sampling_leaves_out_only_what_no_sample_refers_to(
     the non-reference skip alone. (Without the NAL check x264's open GOP and intra refresh come out damaged;
     without the leading-picture check HEVC's open GOP does.)"""
     from provenance.media import readers
+    from provenance.media import sampled as sampled_module
 
     codec, options, closed = _GOPS[name]
     clip = _encoded(tmp_path / name, bikes_rgb, codec, options)
@@ -479,8 +480,11 @@ def test_sampling_leaves_out_only_what_no_sample_refers_to(
         with open_video(clip, threads=True) as reader:  # threaded: every frame decoded
             full = [(f.t, f.image) for f in reader.frames(fps=fps, size=(160, 68))]
         counts = []
-        for restarts in (readers._restarts, lambda ctx: None):  # the codec's check; none: non-reference skip only
-            monkeypatch.setattr(readers, "_restarts", restarts)
+        for restarts in (
+            sampled_module._restarts,
+            lambda ctx: None,
+        ):  # the codec's check; none: non-reference skip only
+            monkeypatch.setattr(sampled_module, "_restarts", restarts)
             decoded["n"] = 0
             with open_video(clip, threads=False) as reader:
                 sampled = [(f.t, f.image) for f in reader.frames(fps=fps, size=(160, 68))]

@@ -39,7 +39,7 @@ from provenance.engine.localpass import local_pass
 from provenance.engine.prints import WindowPrint, fingerprint_window
 from provenance.engine.references import ReferenceIndex
 from provenance.engine.results import ClipMatches
-from provenance.engine.sampling import Sampled
+from provenance.engine.sampling import Sampled, clip_frames
 from provenance.engine.votes import Votes
 
 __all__ = ["WINDOW_FRAMES", "match_clip"]
@@ -63,7 +63,7 @@ def match_clip(source: Any, index: ReferenceIndex, ignore: Collection[str] = ())
     layout changes is followed.
     """
     params = index.params
-    sampled = Sampled(source, params.query_fps, params.analysis_side, params.asset_frames, params.asset_spacing_s)
+    sampled = clip_frames(source, params)
     votes = Votes()
     kept: list[ColourFrame] = []  # the asset pass's frames
     first: tuple[WindowPrint, tuple[int, int]] | None = None

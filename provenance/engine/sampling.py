@@ -18,6 +18,7 @@ from provenance.media import open_video
 __all__ = [
     "Sampled",
     "border_step",
+    "clip_frames",
     "decode_all",
     "decode_only",
     "one_thread_per_process",
@@ -70,9 +71,16 @@ class Sampled:
     """
 
     def __init__(
-        self, source: Any, fps: float, side: int, colour_frames: int = 0, colour_spacing_s: float | None = None
+        self,
+        source: Any,
+        fps: float,
+        side: int,
+        colour_frames: int = 0,
+        colour_spacing_s: float | None = None,
+        anchors: bool = False,
     ) -> None:
         self.source = source
+        self.anchors = anchors
         self.fps = fps
         self.side = side
         self.colour_frames = colour_frames
@@ -91,7 +99,8 @@ class Sampled:
             # 6) gave up to twice as many to a short clip (all 11 frames of 5.5 s), each one searched for assets
             every = max(1.0, max(1, self.expected) / self.colour_frames) if self.colour_frames else 0.0
             last = 0.0
-            for frame in reader.frames(fps=self.fps, size=size, gray=True, colour_every=every):
+            frames = reader.frames(fps=self.fps, size=size, gray=True, colour_every=every, anchors=self.anchors)
+            for frame in frames:
                 self.count += 1
                 last = frame.t
                 yield frame.t, frame.image, frame.colour
@@ -121,8 +130,18 @@ def decode_only(source: Any, params: EngineParams = EngineParams()) -> int:
 
     The floor a scan's speed is measured against (``bench/audit_bench.py``). Returns the frame count.
     """
-    sampled = Sampled(source, params.query_fps, params.analysis_side, params.asset_frames, params.asset_spacing_s)
+    sampled = clip_frames(source, params)
     return sum(1 for _ in sampled)
+
+
+def clip_frames(source: Any, params: EngineParams) -> Sampled:
+    """How a clip is sampled for matching: grey frames at ``query_fps``, RGB copies for the asset pass, anchor
+    pictures where they decode exactly (:mod:`provenance.media.sampled`: an x264 clip's I and P pictures, a third
+    of its pictures decoded instead of about half; a sample at most a B run later). Reference footage is sampled
+    densely at its exact times (:func:`decode_all`): its prints are the registry's and do not move."""
+    return Sampled(
+        source, params.query_fps, params.analysis_side, params.asset_frames, params.asset_spacing_s, anchors=True
+    )
 
 
 def border_step(n: int) -> int:

@@ -29,6 +29,11 @@ Contract every backend keeps (``tests/test_decode.py`` runs it over all of them)
 * Sampling (``fps``) on one thread (``threads=False``, as a scan's workers decode) leaves undecoded the
   non-reference frames (most B-frames) that no sample time takes; the frames yielded are the same, from about
   two thirds of the frames decoded.
+* ``anchors=True`` (with ``fps``, PyAV only) lets a sample time take the first *anchor* picture (I or P) at or
+  after it, where the stream says its anchors decode exactly without its B pictures (an x264 stream with one
+  reference frame, a strict pyramid or Blu-ray compatibility, whose B runs are short): then no B picture is
+  decoded, threaded or not (a third of the pictures decoded instead of about half), and ``reader.anchors`` says
+  so; elsewhere the frames are those of ``anchors=False`` (:mod:`provenance.media.sampled`).
 * ``Frame.t`` is seconds from the start of the stream (the first frame is at
   or near 0); timestamps increase strictly.
 * Rotation metadata (display matrix) is applied: frames look as a player

@@ -52,6 +52,7 @@ class VideoReader(Protocol):
     path: Path
     info: MediaInfo
     warnings: list[str]
+    anchors: bool
 
     def frames(
         self,
@@ -60,6 +61,7 @@ class VideoReader(Protocol):
         gray: bool = True,
         keyframes_only: bool = False,
         colour_every: float = 0,
+        anchors: bool = False,
     ) -> Iterator[Frame]:
         """Yield sampled frames; see the module docstring for the contract."""
         ...

@@ -3,11 +3,9 @@ share (sampling, rotation, stills). Registered by :mod:`provenance.media.decode`
 
 from __future__ import annotations
 
-import bisect
-import itertools
+import functools
 import logging
 import math
-from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,6 +18,8 @@ import numpy.typing as npt
 from provenance.errors import ConfigError, DecodeError
 from provenance.media.frames import Frame, VideoReader, colour_due
 from provenance.media.probe import MediaInfo, MediaInput, open_container, open_image, opened
+from provenance.media.sampled import anchors_exact, decode_all
+from provenance.media.sampled import sampled_decode as _sampled_decode
 
 log = logging.getLogger(__name__)
 
@@ -86,155 +86,6 @@ def _read_still(source: MediaInput, size: tuple[int, int] | None, gray: bool) ->
     return np.ascontiguousarray(arr)
 
 
-#: Packets read ahead of the one being decoded: more than any stream reorders frames by (B-frames), so the frames
-#: shown before a packet's frame are known when its turn comes.
-_LOOKAHEAD = 32
-#: A group of pictures (a key frame and the packets up to the next) is read whole before its key frame is decoded
-#: when it holds at most this many packets and bytes; a longer one is decoded as it comes (see _sampled_decode).
-_GOP_PACKETS = 600
-_GOP_BYTES = 48 << 20
-#: Packets after a key frame among which a frame shown before it (a leading picture, which may refer to the
-#: group before: an open GOP) is looked for: a decoder's picture buffer holds at most 16 frames.
-_REORDER = 16
-#: NAL unit types of a picture that decoding can start at: H.264's IDR; HEVC's IRAP (BLA, IDR, CRA; a CRA's or
-#: BLA's leading pictures are caught by the leading-picture check).
-_RESTART_NALS = {"h264": frozenset({5}), "hevc": frozenset(range(16, 22))}
-#: Codecs whose key frames refresh every reference (VP8, VP9 and AV1 key frames).
-_RESTART_CODECS = frozenset({"vp8", "vp9", "av1", "libdav1d", "libaom-av1"})
-
-
-def _nal_types(data: bytes, codec: str, length_size: int) -> set[int]:
-    """The NAL unit types in a packet of H.264 or HEVC: length-prefixed (``length_size`` bytes, MP4 / Matroska)
-    or, with ``length_size`` 0, after Annex B start codes (MPEG-TS, raw streams)."""
-    shift, mask = (1, 0x3F) if codec == "hevc" else (0, 0x1F)
-    found: set[int] = set()
-    if length_size:
-        i = 0
-        while i + length_size < len(data):
-            n = int.from_bytes(data[i : i + length_size], "big")
-            found.add((data[i + length_size] >> shift) & mask)
-            i += length_size + max(n, 1)
-        return found
-    i = data.find(b"\x00\x00\x01")
-    while 0 <= i < len(data) - 3:
-        found.add((data[i + 3] >> shift) & mask)
-        i = data.find(b"\x00\x00\x01", i + 3)
-    return found
-
-
-def _restarts(ctx: Any) -> Any:
-    """``restarts(packet)``: whether decoding can start at this key-frame packet with nothing before it, for codecs
-    where that can be told (H.264 and HEVC by their NAL units, VP8 / VP9 / AV1 by the key flag); None for others."""
-    codec = str(ctx.name)
-    if codec in _RESTART_CODECS:
-        return lambda packet: True
-    if codec not in _RESTART_NALS:
-        return None
-    extra = bytes(ctx.extradata or b"")
-    length_size = 0
-    if extra[:1] == b"\x01":  # avcC / hvcC: NAL units prefixed by their length
-        at = 21 if codec == "hevc" else 4
-        length_size = (extra[at] & 3) + 1 if len(extra) > at else 4
-    wanted = _RESTART_NALS[codec]
-    return lambda packet: bool(wanted & _nal_types(bytes(packet), codec, length_size))
-
-
-def _sampled_decode(container: Any, stream: Any, fps: float, tb: float, t0: float, end: list[float]) -> Iterator[Any]:
-    """The stream's decoded frames, without the frames that no sample time takes and no taken frame refers to.
-
-    A sample time ``k / fps`` takes the first frame shown at or after it (:class:`_Sampler`). Packets are read
-    ahead, so a packet's frame is decoded when it is a reference of other frames (FFmpeg decides: the decoder
-    skips non-reference frames under ``skip_frame=NONREF``, set per packet) or when it is the first frame at or
-    after a sample time. And a group of pictures is read whole before its key frame is decoded (when it is not
-    longer than :data:`_GOP_PACKETS`): its packets after the last one a sample takes are not decoded at all
-    when decoding can start again at the next key frame (an IDR picture, a VP8 / VP9 / AV1 key frame; checked
-    in the packet, :func:`_restarts`) and no frame after that key frame is shown before it (an open GOP's
-    leading pictures may refer to the group before), nor at the end of the stream. Every frame that is decoded
-    is what a full decode gives (its references are all decoded), and the sampler takes the same frames.
-    For single-threaded decoding only (frame threads would apply the setting to other packets). ``end[0]`` is
-    kept at the latest time a packet read is shown at (the stream's end, for the early-end check).
-    """
-    ctx = stream.codec_context
-    restarts = _restarts(ctx)
-    ahead: deque[tuple[Any, float | None]] = deque()  # (packet, time shown) read and not yet decoded
-    size = 0  # their bytes
-    keys: deque[int] = deque()  # the positions (counted from the stream start) of the key frames among them
-    first = 0  # the position of ahead[0]
-    shown: list[float] = []  # the times (from the stream start) of every frame read so far, sorted
-    keep = drop = 0  # the head's group: packets still to decode as usual, then packets to leave undecoded
-    count = 0  # packets read
-
-    def needed(t: float | None) -> bool:
-        if t is None:
-            return True
-        before = bisect.bisect_left(shown, t)
-        previous = shown[before - 1] if before else -math.inf
-        k = math.floor((t + 1e-9) * fps)  # the last sample time at or before t (its tolerance is _Sampler's)
-        return k / fps > previous + 1e-9
-
-    def plan(ended: bool) -> tuple[int, int] | None:
-        """(packets to decode, packets to leave) of the group the head's key frame starts (at the stream's end,
-        of what is left when the head is no key frame); None: unknown yet."""
-        nxt = keys[1] - first if len(keys) > 1 and keys[0] == first else None  # the next group, when the head is a key
-        if nxt is not None and restarts is not None:
-            after = list(itertools.islice(ahead, nxt + 1, nxt + 1 + _REORDER))
-            if len(after) < _REORDER and not ended:
-                return None  # the next group's leading pictures are not all read yet
-            key_t = ahead[nxt][1]
-            clean = key_t is not None and all(t is not None and t > key_t for _, t in after)
-            n = nxt if clean and restarts(ahead[nxt][0]) else 0
-        elif ended:
-            n = len(ahead)  # the rest of the stream: nothing after it refers to it
-        else:
-            return None
-        last = max((i for i in range(n) if needed(ahead[i][1])), default=-1)
-        return (last + 1, n - last - 1) if n else (0, 0)
-
-    def ready() -> bool:
-        """Whether the head can be decoded before the stream ends: read far enough ahead, and when it is a key
-        frame, its group and the next group's first packets read (or the group is too long to wait for)."""
-        if len(ahead) <= _LOOKAHEAD:
-            return False
-        if restarts is None or keep or drop or not keys or keys[0] != first:
-            return True
-        return (len(keys) > 1 and count - keys[1] > _REORDER) or len(ahead) > _GOP_PACKETS or size > _GOP_BYTES
-
-    def pop(ended: bool) -> Iterator[Any]:
-        nonlocal keep, drop, first, size
-        if not (keep or drop) and (ended or (keys and keys[0] == first)):  # no plan: make one when it can be made
-            keep, drop = plan(ended) or (0, 0)
-        packet, t = ahead.popleft()
-        size -= packet.size
-        if keys and keys[0] == first:
-            keys.popleft()
-        first += 1
-        if drop and not keep:
-            drop -= 1  # left undecoded: nothing taken refers to it
-            return
-        keep = max(0, keep - 1)
-        ctx.skip_frame = "DEFAULT" if needed(t) else "NONREF"
-        yield from ctx.decode(packet)
-
-    for packet in container.demux(stream):
-        if packet.pts is None and packet.size == 0:
-            continue  # the demuxer's end-of-stream packet: the decoder is drained below
-        t = float(packet.pts) * tb - t0 if packet.pts is not None else None
-        if t is not None:
-            bisect.insort(shown, t)
-            end[0] = max(end[0], t)
-        if packet.is_keyframe:
-            keys.append(count)
-        count += 1
-        ahead.append((packet, t))
-        size += packet.size
-        while ready():
-            yield from pop(False)
-    while ahead:
-        yield from pop(True)
-    ctx.skip_frame = "DEFAULT"
-    yield from ctx.decode(None)
-
-
 class _ReaderBase:
     backend = "base"
 
@@ -246,6 +97,7 @@ class _ReaderBase:
         self.threads = threads
         self.warnings: list[str] = []
         self.rotation = info.rotation
+        self.anchors = False  # whether the last frames() took anchor pictures (``anchors=True`` where exact)
         self._closed = False
 
     def __enter__(self) -> VideoReader:
@@ -268,6 +120,7 @@ class _ReaderBase:
         gray: bool = True,
         keyframes_only: bool = False,
         colour_every: float = 0,
+        anchors: bool = False,
     ) -> Iterator[Frame]:
         _check_args(fps, size)
         if not (colour_every == 0 or colour_every >= 1):
@@ -277,7 +130,7 @@ class _ReaderBase:
         if not self.info.is_video:
             yield from self._still_frames(size, gray, colour_every)
             return
-        yield from self._video_frames(fps, size, gray, keyframes_only, colour_every if gray else 0)
+        yield from self._video_frames(fps, size, gray, keyframes_only, colour_every if gray else 0, anchors)
 
     def _video_frames(
         self,
@@ -286,6 +139,7 @@ class _ReaderBase:
         gray: bool,
         keyframes_only: bool,
         colour_every: float = 0,
+        anchors: bool = False,
     ) -> Iterator[Frame]:
         raise NotImplementedError  # each backend decodes its own way
 
@@ -335,6 +189,7 @@ class PyAVReader(_ReaderBase):
         gray: bool,
         keyframes_only: bool,
         colour_every: float = 0,
+        anchors: bool = False,
     ) -> Iterator[Frame]:
         import av
         from av.video.reformatter import VideoReformatter
@@ -373,10 +228,13 @@ class PyAVReader(_ReaderBase):
             t0: float | None = float(stream.start_time) * tb if stream.start_time is not None and tb > 0 else None
             rate = self.info.fps if self.info.fps > 0 else 25.0
             prev_t = -1.0 / rate
+            chosen = None  # anchors: whether this stream's sample times take anchor pictures, told by its 1st packet
+            if anchors and fps is not None and not keyframes_only:
+                chosen = functools.partial(self._anchors, str(ctx.name), rate, fps)
             if fps is not None and not keyframes_only and not self.threads and t0 is not None:
-                decoded = _sampled_decode(container, stream, fps, tb, t0, shown_end)
+                decoded = _sampled_decode(container, stream, fps, tb, t0, shown_end, chosen)
             else:
-                decoded = container.decode(stream)
+                decoded = decode_all(container, stream, chosen)
             while True:
                 try:
                     frame = next(decoded)
@@ -415,6 +273,10 @@ class PyAVReader(_ReaderBase):
             files.close()
         # with key frames only, the last key frame may lie a whole GOP before the end
         self._check_end(n_out, math.inf if keyframes_only else max(seen_t, shown_end[0]), error)
+
+    def _anchors(self, codec: str, rate: float, fps: float, first_packet: bytes) -> bool:
+        self.anchors = anchors_exact(codec, first_packet, rate, fps)
+        return self.anchors
 
     @staticmethod
     def _convert(
@@ -470,6 +332,7 @@ class OpenCVReader(_ReaderBase):
         gray: bool,
         keyframes_only: bool,
         colour_every: float = 0,
+        anchors: bool = False,  # not here: cv2.VideoCapture decodes every picture and says no picture type
     ) -> Iterator[Frame]:
         import cv2
 
@@ -522,6 +385,10 @@ class OpenCVReader(_ReaderBase):
         if self.info.frame_count > 1 and n_read < 0.9 * self.info.frame_count - 1:
             error = f"only {n_read} of {self.info.frame_count} announced frames could be read"
         self._check_end(n_out, max(prev_t, 0.0), error)
+
+    def _anchors(self, codec: str, rate: float, fps: float, first_packet: bytes) -> bool:
+        self.anchors = anchors_exact(codec, first_packet, rate, fps)
+        return self.anchors
 
     @staticmethod
     def _convert(bgr: Any, size: tuple[int, int] | None, gray: bool) -> npt.NDArray[np.uint8]:
