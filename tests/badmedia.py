@@ -53,13 +53,14 @@ def _frames(path: Path, n: int) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for _, f in zip(range(n), container.decode(video=0), strict=False)]
 
 
-def write_video(path: Path, frames: list[np.ndarray], rate: int = 15) -> Path:
-    """H.264 in the container of ``path``'s suffix, one frame per array."""
+def write_video(path: Path, frames: list[np.ndarray], rate: int = 15, options: dict[str, str] | None = None) -> Path:
+    """H.264 in the container of ``path``'s suffix, one frame per array (x264 ``options``: default its fastest
+    preset on one thread)."""
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as out:
         stream: Any = out.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "ultrafast", "threads": "1"}
+        stream.options = options if options is not None else {"preset": "ultrafast", "threads": "1"}
         for im in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(im, format="rgb24")):
                 out.mux(packet)

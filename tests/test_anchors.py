@@ -15,6 +15,7 @@ from provenance.engine.sampling import Sampled, clip_frames, one_thread_per_proc
 from provenance.media import open_video
 from provenance.media import sampled as sampled_module
 from provenance.media.sampled import anchors_exact, h264_is_b, x264_options
+from tests.badmedia import write_video
 
 REPO = Path(__file__).resolve().parents[1]
 GAMEPLAY = REPO / "fixtures" / "sample" / "dataset" / "gameplay" / "freedoom_e1m2_new.mp4"
@@ -27,17 +28,9 @@ def footage() -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for _, f in zip(range(150), c.decode(video=0), strict=False)]
 
 
-def _encode(path: Path, frames: list[np.ndarray], x264: str, rate: int = 30) -> Path:
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("libx264", rate=rate)
-        st.width, st.height, st.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        st.options = {"preset": "medium", "x264-params": x264}
-        for im in frames:
-            for pkt in st.encode(av.VideoFrame.from_ndarray(im, format="rgb24")):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    return path
+def _encode(path: Path, frames: list[np.ndarray], x264: str) -> Path:
+    """``frames`` at 30 fps by x264's default preset with ``x264`` parameters on top."""
+    return write_video(path, frames, 30, {"preset": "medium", "x264-params": x264})
 
 
 def _full(path: Path) -> list[tuple[float, int, np.ndarray]]:
