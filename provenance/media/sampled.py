@@ -49,23 +49,35 @@ _RESTART_NALS = {"h264": frozenset({5}), "hevc": frozenset(range(16, 22))}
 _RESTART_CODECS = frozenset({"vp8", "vp9", "av1", "libdav1d", "libaom-av1"})
 
 
-def _nal_types(data: bytes, codec: str, length_size: int) -> set[int]:
-    """The NAL unit types in a packet of H.264 or HEVC: length-prefixed (``length_size`` bytes, MP4 / Matroska)
-    or, with ``length_size`` 0, after Annex B start codes (MPEG-TS, raw streams)."""
-    shift, mask = (1, 0x3F) if codec == "hevc" else (0, 0x1F)
-    found: set[int] = set()
+def _nal_units(data: bytes, length_size: int) -> Iterator[bytes]:
+    """The NAL units of a packet of H.264 or HEVC: length-prefixed (``length_size`` bytes, MP4 / Matroska) or, with
+    ``length_size`` 0, after Annex B start codes (MPEG-TS, raw streams)."""
     if length_size:
         i = 0
         while i + length_size < len(data):
             n = int.from_bytes(data[i : i + length_size], "big")
-            found.add((data[i + length_size] >> shift) & mask)
+            yield data[i + length_size : i + length_size + n]
             i += length_size + max(n, 1)
-        return found
-    i = data.find(b"\x00\x00\x01")
-    while 0 <= i < len(data) - 3:
-        found.add((data[i + 3] >> shift) & mask)
-        i = data.find(b"\x00\x00\x01", i + 3)
-    return found
+        return
+    starts = [m.end() for m in re.finditer(b"\x00\x00\x01", data)]
+    for a, b in zip(starts, [*starts[1:], len(data) + 3], strict=True):
+        yield data[a : b - 3]
+
+
+def _nal_types(data: bytes, codec: str, length_size: int) -> set[int]:
+    """The NAL unit types in a packet of H.264 or HEVC (:func:`_nal_units`)."""
+    shift, mask = (1, 0x3F) if codec == "hevc" else (0, 0x1F)
+    return {(nal[0] >> shift) & mask for nal in _nal_units(data, length_size) if nal}
+
+
+def _length_size(ctx: Any, codec: str) -> int:
+    """The bytes of the length before each NAL unit of the stream's packets (avcC / hvcC extradata: MP4,
+    Matroska), 0 where they follow start codes."""
+    extra = bytes(ctx.extradata or b"")
+    if extra[:1] != b"\x01":
+        return 0
+    at = 21 if codec == "hevc" else 4
+    return (extra[at] & 3) + 1 if len(extra) > at else 4
 
 
 def _restarts(ctx: Any) -> Any:
@@ -76,11 +88,7 @@ def _restarts(ctx: Any) -> Any:
         return lambda packet: True
     if codec not in _RESTART_NALS:
         return None
-    extra = bytes(ctx.extradata or b"")
-    length_size = 0
-    if extra[:1] == b"\x01":  # avcC / hvcC: NAL units prefixed by their length
-        at = 21 if codec == "hevc" else 4
-        length_size = (extra[at] & 3) + 1 if len(extra) > at else 4
+    length_size = _length_size(ctx, codec)
     wanted = _RESTART_NALS[codec]
     return lambda packet: bool(wanted & _nal_types(bytes(packet), codec, length_size))
 
@@ -260,9 +268,8 @@ def anchors_exact(codec: str, first_packet: bytes, frame_rate: float, fps: float
 
 
 def _b_check(ctx: Any) -> Any:
-    """``is_b(packet)`` for an H.264 stream's packets (length-prefixed NAL units, or after start codes)."""
-    extra = bytes(ctx.extradata or b"")
-    length_size = (extra[4] & 3) + 1 if extra[:1] == b"\x01" and len(extra) > 4 else 0
+    """``is_b(packet)`` for an H.264 stream's packets."""
+    length_size = _length_size(ctx, "h264")
     return lambda packet: h264_is_b(bytes(packet), length_size)
 
 
@@ -279,19 +286,6 @@ def h264_is_b(data: bytes, length_size: int) -> bool:
             slice_type = bits.ue()
             return slice_type is not None and slice_type % 5 == 1
     return False
-
-
-def _nal_units(data: bytes, length_size: int) -> Iterator[bytes]:
-    if length_size:
-        i = 0
-        while i + length_size < len(data):
-            n = int.from_bytes(data[i : i + length_size], "big")
-            yield data[i + length_size : i + length_size + n]
-            i += length_size + max(n, 1)
-        return
-    starts = [m.end() for m in re.finditer(b"\x00\x00\x01", data)]
-    for a, b in zip(starts, [*starts[1:], len(data) + 3], strict=True):
-        yield data[a : b - 3]
 
 
 class _Bits:
