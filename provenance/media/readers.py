@@ -386,10 +386,6 @@ class OpenCVReader(_ReaderBase):
             error = f"only {n_read} of {self.info.frame_count} announced frames could be read"
         self._check_end(n_out, max(prev_t, 0.0), error)
 
-    def _anchors(self, codec: str, rate: float, fps: float, first_packet: bytes) -> bool:
-        self.anchors = anchors_exact(codec, first_packet, rate, fps)
-        return self.anchors
-
     @staticmethod
     def _convert(bgr: Any, size: tuple[int, int] | None, gray: bool) -> npt.NDArray[np.uint8]:
         import cv2
