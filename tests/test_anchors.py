@@ -189,3 +189,34 @@ def test_the_engine_samples_clips_by_anchors_and_references_at_their_times(
 
 def _clip_frames_in_a_worker(clip: Path) -> list[tuple[float, np.ndarray]]:
     return [(t, im) for t, im, _ in clip_frames(clip, EngineParams())]
+
+
+def test_a_stream_cut_together_from_two_encodes_takes_anchors_only_where_each_vouches(
+    footage: list[np.ndarray], tmp_path: Path
+) -> None:
+    """Two x264 encodes joined by stream copy (MPEG-TS): the first vouches for its anchors, the second (x264's
+    defaults) does not, and says so in the options of its first picture; sampled with anchors, threaded or not,
+    every frame is exactly what a full decode shows (the second part's anchors, decoded without its B references,
+    would not be), anchors in the first part, the first picture at or after each sample time in the second."""
+    import subprocess
+
+    half = len(footage) // 2
+    a = write_video(tmp_path / "a.ts", footage[:half], 30, {"preset": "medium", "x264-params": "ref=1:bframes=3"})
+    b = write_video(tmp_path / "b.ts", footage[half:], 30, {"preset": "medium", "x264-params": "ref=3:bframes=3"})
+    (tmp_path / "list.txt").write_text(f"file '{a}'\nfile '{b}'\n")
+    joined = tmp_path / "joined.ts"
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt")]
+    subprocess.run([*cmd, "-c", "copy", str(joined)], check=True)
+    full = _full(joined)
+    second = full[half][0]  # when the second encode begins
+    shown = {round(t, 4): (kind, im) for t, kind, im in full}
+    for threads in (False, True):
+        with open_video(joined, threads=threads) as reader:
+            got = [(f.t, f.image) for f in reader.frames(fps=2.0, anchors=True)]
+            assert reader.anchors
+        assert len(got) == len(full) // 15
+        for t, im in got:
+            kind, want = shown[round(t, 4)]
+            assert np.array_equal(im, want), (threads, t)
+            assert kind != _B or t >= second - 1e-6, (threads, t)
+        assert any(shown[round(t, 4)][0] == _B for t, _ in got if t >= second)  # B pictures taken in the second

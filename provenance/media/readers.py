@@ -97,7 +97,7 @@ class _ReaderBase:
         self.threads = threads
         self.warnings: list[str] = []
         self.rotation = info.rotation
-        self.anchors = False  # whether the last frames() took anchor pictures (``anchors=True`` where exact)
+        self.anchors = False  # whether the last frames() took anchor pictures somewhere (``anchors=True``, exact)
         self._closed = False
 
     def __enter__(self) -> VideoReader:
@@ -228,7 +228,8 @@ class PyAVReader(_ReaderBase):
             t0: float | None = float(stream.start_time) * tb if stream.start_time is not None and tb > 0 else None
             rate = self.info.fps if self.info.fps > 0 else 25.0
             prev_t = -1.0 / rate
-            chosen = None  # anchors: whether this stream's sample times take anchor pictures, told by its 1st packet
+            self.anchors = False
+            chosen = None  # anchors: whether the stream's sample times take anchor pictures, told by its packets
             if anchors and fps is not None and not keyframes_only:
                 chosen = functools.partial(self._anchors, str(ctx.name), rate, fps)
             if fps is not None and not keyframes_only and not self.threads and t0 is not None:
@@ -274,9 +275,10 @@ class PyAVReader(_ReaderBase):
         # with key frames only, the last key frame may lie a whole GOP before the end
         self._check_end(n_out, math.inf if keyframes_only else max(seen_t, shown_end[0]), error)
 
-    def _anchors(self, codec: str, rate: float, fps: float, first_packet: bytes) -> bool:
-        self.anchors = anchors_exact(codec, first_packet, rate, fps)
-        return self.anchors
+    def _anchors(self, codec: str, rate: float, fps: float, packet: bytes) -> bool:
+        vouched = anchors_exact(codec, packet, rate, fps)
+        self.anchors = self.anchors or vouched
+        return vouched
 
     @staticmethod
     def _convert(

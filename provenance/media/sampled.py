@@ -116,16 +116,19 @@ def sampled_decode(
     For single-threaded decoding only (frame threads would apply the setting to other packets). ``end[0]`` is
     kept at the latest time a packet read is shown at (the stream's end, for the early-end check).
 
-    ``anchors(first packet)``: whether anchors are sampled (:func:`anchors_exact`, asked once, of the stream's
-    first packet); then B pictures are never decoded (``BIDIR``), nor yielded, and a sample time takes the first
-    anchor at or after it: a packet's picture type is read from its first slice header (:func:`h264_is_b`), so
-    that the planning above counts anchors only.
+    ``anchors(packet)``: whether anchors are sampled from this packet on (:func:`anchors_exact`), asked of the
+    stream's first packet and of every later key frame that carries an encoder's options (:func:`_tells`: a stream
+    cut together from two encodes says so where the second begins, an IDR picture). While they are, B pictures are
+    never decoded (``BIDIR``), nor yielded, and a sample time takes the first anchor at or after it: a packet's
+    picture type is read from its first slice header (:func:`h264_is_b`), so that the planning above counts
+    anchors only.
     """
     ctx = stream.codec_context
     restarts = _restarts(ctx)
     is_b: Callable[[Any], bool] | None = None
     skip = "NONREF"  # what a picture no sample takes is left out by
-    ahead: deque[tuple[Any, float | None, bool]] = deque()  # (packet, time shown, a B picture?) not yet decoded
+    ahead: deque[tuple[Any, float | None, bool, str]] = deque()  # (packet, time shown, B?, its skip) not decoded
+    dropped: set[int] = set()  # the pts of B pictures read while anchors were sampled: never yielded
     size = 0  # their bytes
     keys: deque[int] = deque()  # the positions (counted from the stream start) of the key frames among them
     first = 0  # the position of ahead[0]
@@ -152,7 +155,7 @@ def sampled_decode(
             if len(after) < _REORDER and not ended:
                 return None  # the next group's leading pictures are not all read yet
             key_t = ahead[nxt][1]
-            clean = key_t is not None and all(t is not None and t > key_t for _, t, _ in after)
+            clean = key_t is not None and all(t is not None and t > key_t for _, t, _, _ in after)
             n = nxt if clean and restarts(ahead[nxt][0]) else 0
         elif ended:
             n = len(ahead)  # the rest of the stream: nothing after it refers to it
@@ -174,7 +177,7 @@ def sampled_decode(
         nonlocal keep, drop, first, size
         if not (keep or drop) and (ended or (keys and keys[0] == first)):  # no plan: make one when it can be made
             keep, drop = plan(ended) or (0, 0)
-        packet, t, b = ahead.popleft()
+        packet, t, b, left_out = ahead.popleft()
         size -= packet.size
         if keys and keys[0] == first:
             keys.popleft()
@@ -183,18 +186,20 @@ def sampled_decode(
             drop -= 1  # left undecoded: nothing taken refers to it
             return
         keep = max(0, keep - 1)
-        ctx.skip_frame = "DEFAULT" if needed(t, b) else skip
+        ctx.skip_frame = "DEFAULT" if needed(t, b) else left_out
         for frame in ctx.decode(packet):
-            if is_b is None or int(frame.pict_type) != _B_PICTURE:
+            if not _dropped(frame, dropped):
                 yield frame
 
     for packet in container.demux(stream):
         if packet.pts is None and packet.size == 0:
             continue  # the demuxer's end-of-stream packet: the decoder is drained below
-        if count == 0 and anchors is not None and anchors(bytes(packet)):
-            is_b, skip = _b_check(ctx), "BIDIR"
+        if anchors is not None and (count == 0 or (packet.is_keyframe and _tells(packet))):
+            is_b, skip = (_b_check(ctx), "BIDIR") if anchors(bytes(packet)) else (None, "NONREF")
         t = float(packet.pts) * tb - t0 if packet.pts is not None else None
         b = is_b is not None and is_b(packet)
+        if b and packet.pts is not None:
+            dropped.add(int(packet.pts))
         if t is not None:
             end[0] = max(end[0], t)
             if not b:
@@ -202,7 +207,7 @@ def sampled_decode(
         if packet.is_keyframe:
             keys.append(count)
         count += 1
-        ahead.append((packet, t, b))
+        ahead.append((packet, t, b, skip))
         size += packet.size
         while ready():
             yield from pop(False)
@@ -210,25 +215,43 @@ def sampled_decode(
         yield from pop(True)
     ctx.skip_frame = "DEFAULT"
     for frame in ctx.decode(None):
-        if is_b is None or int(frame.pict_type) != _B_PICTURE:
+        if not _dropped(frame, dropped):
             yield frame
 
 
+def _tells(packet: Any) -> bool:
+    """Whether a key-frame packet carries an encoder's options (x264's SEI message)."""
+    return _X264 in bytes(packet)
+
+
+def _dropped(frame: Any, dropped: set[int]) -> bool:
+    """Whether a decoded frame is a B picture read while anchors were sampled (``dropped``: their pts)."""
+    return bool(dropped) and int(frame.pict_type) == _B_PICTURE and frame.pts is not None and int(frame.pts) in dropped
+
+
 def decode_all(container: Any, stream: Any, anchors: Callable[[bytes], bool] | None = None) -> Iterator[Any]:
-    """Every frame of the stream (threaded decoding), but its B pictures where ``anchors(first packet)`` says
-    anchors are sampled (the frames :func:`sampled_decode` gives a sampler there: what each decoder makes of an
-    anchor is the same)."""
-    drop_b: bool | None = None
+    """Every frame of the stream (threaded decoding), but its B pictures while ``anchors(packet)`` says anchors
+    are sampled (asked as :func:`sampled_decode` asks it: the same frames for a sampler, since what each decoder
+    makes of an anchor is the same)."""
+    drop_b = False
+    dropped: set[int] = set()
+    first = True
     for packet in container.demux(stream):
-        if drop_b is None and packet.size:
-            drop_b = anchors is not None and anchors(bytes(packet))
+        if anchors is not None and packet.size and (first or (packet.is_keyframe and _tells(packet))):
+            drop_b = anchors(bytes(packet))
+            first = False
+        if drop_b and packet.pts is not None and packet.size:
+            dropped.add(int(packet.pts))  # every packet's: only the B pictures among them are left out
         for frame in packet.decode():
-            if not (drop_b and int(frame.pict_type) == _B_PICTURE):
+            if not _dropped(frame, dropped):
                 yield frame
 
 
 #: ``int(frame.pict_type)`` of a B picture (FFmpeg's AV_PICTURE_TYPE_B).
 _B_PICTURE = 3
+#: What begins x264's SEI message of its options.
+_X264 = b"x264 - core "
+
 #: The longest run of B pictures between anchors, as a share of the sampling interval, for which a sample time
 #: takes anchors: half of it (a sample is then at most a quarter of a second late at 2 a second).
 _MAX_B_RUN = 0.5
@@ -237,7 +260,7 @@ _MAX_B_RUN = 0.5
 def x264_options(data: bytes) -> dict[str, str] | None:
     """The encoding options x264 writes into a stream (the SEI message of its first picture: ``x264 - core ...
     options: cabac=1 ref=1 ... bframes=3 b_pyramid=2 ...``) found in ``data`` (the first packet), or None."""
-    at = data.find(b"x264 - core ")
+    at = data.find(_X264)
     if at < 0:
         return None
     end = data.find(b"\x00", at)
