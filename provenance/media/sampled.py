@@ -259,7 +259,8 @@ _MAX_B_RUN = 0.5
 
 def x264_options(data: bytes) -> dict[str, str] | None:
     """The encoding options x264 writes into a stream (the SEI message of its first picture: ``x264 - core ...
-    options: cabac=1 ref=1 ... bframes=3 b_pyramid=2 ...``) found in ``data`` (the first packet), or None."""
+    options: cabac=1 ref=1 ... bframes=3 b_pyramid=2 ...``) found in ``data`` (a packet: the stream's first, or
+    a key frame where another encode begins), or None."""
     at = data.find(_X264)
     if at < 0:
         return None
@@ -271,14 +272,14 @@ def x264_options(data: bytes) -> dict[str, str] | None:
     return {m.group(1): m.group(2) for m in re.finditer(r"(\w+)=([^\s]+)", options)}
 
 
-def anchors_exact(codec: str, first_packet: bytes, frame_rate: float, fps: float) -> bool:
+def anchors_exact(codec: str, packet: bytes, frame_rate: float, fps: float) -> bool:
     """Whether a stream's anchor pictures (I, P) decode exactly without its B pictures and lie close enough for
-    sampling at ``fps``: an H.264 stream whose x264 options (:func:`x264_options`, in ``first_packet``) say its P
+    sampling at ``fps``: an H.264 stream whose x264 options (:func:`x264_options`, in ``packet``) say its P
     pictures refer to no B picture (one reference frame, no or a strict pyramid, or Blu-ray compatibility), whose B
     runs last at most :data:`_MAX_B_RUN` of a sampling interval at ``frame_rate``."""
     if codec != "h264" or not (frame_rate > 0 and fps > 0):
         return False
-    opts = x264_options(first_packet)
+    opts = x264_options(packet)
     if opts is None:
         return False
     try:
