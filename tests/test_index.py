@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import provenance.engine.index as index_module
+import provenance.engine.multiindex as multiindex_module
 from provenance.engine import hamming, store
 from provenance.engine.index import BruteForceIndex, HashIndex, MultiIndex, StaticHashIndex, hamming_distances
 from provenance.errors import ConfigError, HashIndexError
@@ -182,7 +183,7 @@ def test_the_flat_kernel_finds_every_row_within_the_radius(n: int, queries: int)
 
 @pytest.mark.parametrize(
     ("flat_max", "wide_from", "kernel_flat_max"),
-    [(10**9, 0, 0), (0, index_module._WIDE_FROM, 0), (0, 0, 0), (0, 0, 10**9)],
+    [(10**9, 0, 0), (0, multiindex_module._WIDE_FROM, 0), (0, 0, 0), (0, 0, 10**9)],
     ids=["flat", "multi-16", "multi-wide", "multi-searched-flat"],
 )
 def test_saved_index_is_mapped_and_answers_the_same(
@@ -198,7 +199,7 @@ def test_saved_index_is_mapped_and_answers_the_same(
     by its probes, or (where AVX-512's kernel runs, up to ``kernel_flat_max`` rows) as a flat one over its codes."""
     monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
     monkeypatch.setattr(StaticHashIndex, "kernel_flat_max", kernel_flat_max)
-    monkeypatch.setattr(index_module, "_WIDE_FROM", wide_from)
+    monkeypatch.setattr(multiindex_module, "_WIDE_FROM", wide_from)
     rng = np.random.default_rng(5)
     h = clustered_hashes(rng, 5_000, 256, 100, 35)
     StaticHashIndex(h, 256, 31).save(tmp_path, "hashes")
@@ -276,13 +277,19 @@ def test_multi_index_refuses_what_it_cannot_answer(tmp_path: Path) -> None:
         StaticHashIndex.load(tmp_path, "hashes", 256, 15)
 
 
-@pytest.mark.parametrize("wide_from", [index_module._WIDE_FROM, 0])  # 16 chunks of 16 bits, 11 of 23-24
+@pytest.mark.parametrize(
+    ("wide_from", "buckets_from"),
+    [(multiindex_module._WIDE_FROM, 0), (0, multiindex_module._BUCKETS_FROM), (0, 0)],
+    ids=["16-bit", "wide", "wide-in-buckets"],
+)
 def test_multi_index_in_blocks_answers_as_in_one(
-    monkeypatch: pytest.MonkeyPatch, wide_from: int, verifier: str
+    monkeypatch: pytest.MonkeyPatch, wide_from: int, buckets_from: int, verifier: str
 ) -> None:
     """Candidates verified in blocks (bounded memory) give the answer of one block, duplicates dropped across
-    blocks too (a row found through two chunks lands in two blocks); both chunk layouts answer exactly."""
-    monkeypatch.setattr(index_module, "_WIDE_FROM", wide_from)
+    blocks too (a row found through two chunks lands in two blocks); both chunk layouts answer exactly, the wide
+    one's probes searched in the sorted keys or each in its bucket."""
+    monkeypatch.setattr(multiindex_module, "_WIDE_FROM", wide_from)
+    monkeypatch.setattr(multiindex_module, "_BUCKETS_FROM", buckets_from)
     rng = np.random.default_rng(7)
     h = clustered_hashes(rng, 3_000, 256, 20, 20)
     q = flip_bits(rng, h[rng.integers(0, 3_000, 30)], 25)
@@ -290,7 +297,8 @@ def test_multi_index_in_blocks_answers_as_in_one(
     assert multi.chunks == (11 if wide_from == 0 else 16)
     assert [b - a for a, b in multi.bounds] == ([24] * 3 + [23] * 8 if wide_from == 0 else [16] * 16)
     whole = multi.search(q, 31)
-    monkeypatch.setattr(index_module, "_CANDIDATE_BLOCK", 97)
+    assert bool(multi._starts) == (wide_from == 0 and buckets_from == 0)  # the buckets' starts made, or not
+    monkeypatch.setattr(multiindex_module, "_CANDIDATE_BLOCK", 97)
     assert_same(multi.search(q, 31), whole)
     assert_same(whole, BruteForceIndex(h, 256).search(q, 31))
 
@@ -311,6 +319,34 @@ def test_the_kernels_probe_ranges_are_numpys_searchsorted() -> None:
         assert np.array_equal(found[0], left) and np.array_equal(found[1], right - left), n
     with pytest.raises(ValueError, match="sorted"):
         hamming.probe_ranges(np.arange(10, dtype=np.uint32), np.array([5, 2], np.uint32))
+
+
+def test_probes_searched_in_their_buckets_are_numpys_searchsorted() -> None:
+    """Each probe, in any order, searched among the keys of its bucket alone (a table of where each bucket of the
+    sorted keys begins, as a wide chunk's is made): numpy's left and right searchsorted over all the keys, on keys
+    with long runs of repeats, empty buckets, probes before the first key, past the last and between; a probe whose
+    bucket lies past the table, and a table that points past the keys, are refused."""
+    if not hamming.ranges_kernel():
+        pytest.skip("the C extension is not built")
+    rng = np.random.default_rng(10)
+    for n, width, bits in [(0, 24, 4), (1, 24, 4), (5_000, 24, 8), (100_000, 23, 12), (3_000, 24, 1), (2_000, 9, 9)]:
+        keys = np.sort(rng.integers(0, 1 << width, n) >> rng.integers(0, 3)).astype(np.uint32)  # repeats
+        shift = width - bits
+        counts = np.bincount(keys >> np.uint32(shift), minlength=1 << bits)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32)
+        probes = np.concatenate([rng.integers(0, 1 << width, 400), keys[:: max(1, n // 50)], [0, (1 << width) - 1]])
+        probes = rng.permutation(probes).astype(np.uint32)  # any order
+        found = hamming.probe_buckets(keys, starts, shift, probes)
+        assert found is not None
+        left = np.searchsorted(keys, probes, side="left")
+        right = np.searchsorted(keys, probes, side="right")
+        assert np.array_equal(found[0], left) and np.array_equal(found[1], right - left), n
+    keys = np.arange(16, dtype=np.uint32)
+    starts = np.array([0, 8, 16], np.uint32)  # two buckets of 8 (shift 3)
+    with pytest.raises(ValueError, match="outside the arrays"):
+        hamming.probe_buckets(keys, starts, 3, np.array([16], np.uint32))  # bucket 2: no end in the table
+    with pytest.raises(ValueError, match="outside the arrays"):
+        hamming.probe_buckets(keys, np.array([0, 8, 17], np.uint32), 3, np.array([9], np.uint32))
 
 
 def test_the_kernel_refuses_a_posting_outside_the_codes() -> None:

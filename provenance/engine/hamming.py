@@ -14,6 +14,7 @@ __all__ = [
     "hamming_kernel",
     "hamming_planes",
     "k_nearest",
+    "probe_buckets",
     "probe_ranges",
     "ranges_kernel",
     "two_nearest",
@@ -144,6 +145,21 @@ def probe_ranges(
         return None
     lo, size = np.empty(len(probes), np.int64), np.empty(len(probes), np.int64)
     _RANGES.probe_ranges(keys, np.ascontiguousarray(probes, dtype=np.uint32), lo, size)
+    return lo, size
+
+
+def probe_buckets(
+    keys: npt.NDArray[np.uint32], starts: npt.NDArray[np.uint32], shift: int, probes: npt.NDArray[np.uint32]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """:func:`probe_ranges`' answer through ``starts``, where each bucket of the sorted ``keys`` begins (bucket ``b``:
+    the keys whose value ``>> shift`` is ``b``; one start per bucket, then the keys' count): each probe is searched for
+    among its bucket's keys alone. In C; None where the extension is not built (the caller uses numpy).
+    :class:`ValueError` when a probe's bucket or a start lies outside the arrays."""
+    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype != np.uint32 or starts.dtype != np.uint32:
+        return None
+    probes = np.ascontiguousarray(probes, dtype=np.uint32)
+    lo, size = np.empty(len(probes), np.int64), np.empty(len(probes), np.int64)
+    _RANGES.probe_buckets(keys, np.ascontiguousarray(starts), int(shift), probes, lo, size)
     return lo, size
 
 

@@ -15,30 +15,32 @@ parameters raise :class:`~provenance.errors.ConfigError`.
 
 from __future__ import annotations
 
-import functools
-import itertools
-import math
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.hamming import hamming_planes, probe_ranges, verify_ranges, within, within_kernel
+from provenance.engine.hamming import hamming_planes, within, within_kernel
+from provenance.engine.multiindex import (
+    _MAX_PROBES,
+    IntArray,
+    MultiIndex,
+    SearchResult,
+    _as_words,
+    _empty_result,
+    _popcount_rows,
+    _sorted_result,
+)
 from provenance.engine.rows import segment_file
 from provenance.errors import ConfigError, HashIndexError
 
 __all__ = ["BruteForceIndex", "HashIndex", "SearchResult", "StaticHashIndex", "hamming_distances"]
 
-IntArray = npt.NDArray[np.int64]
 HashArray = npt.NDArray[np.uint8]
-SearchResult = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]
-"""``(query_rows, ids, distances)``: parallel arrays, sorted by query row, distance, id."""
 
 # Bound on the elements of one (queries x rows) block of the brute-force scan (~64 MB of uint64).
 _BLOCK_ELEMENTS = 1 << 23
-_HAS_BITWISE_COUNT = hasattr(np, "bitwise_count")
-_POPCOUNT_TABLE = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 @runtime_checkable
@@ -56,22 +58,6 @@ class HashIndex(Protocol):
 
 # --------------------------------------------------------------------------------------------------
 # Distances
-
-
-def _as_words(h: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
-    """View packed hashes as uint64 words where the width allows (8x fewer elements to popcount)."""
-    h = np.ascontiguousarray(h)
-    if h.shape[1] % 8 == 0:
-        return h.view(np.uint64)
-    return h
-
-
-def _popcount_rows(x: npt.NDArray[Any]) -> npt.NDArray[np.uint16]:
-    """Sum of set bits over the last axis (x is uint8 or uint64)."""
-    # numpy < 2 has no bitwise_count: byte lookup table instead.
-    c = np.bitwise_count(x) if _HAS_BITWISE_COUNT else _POPCOUNT_TABLE[x.view(np.uint8)]
-    out: npt.NDArray[np.uint16] = c.sum(axis=-1, dtype=np.uint16)
-    return out
 
 
 def hamming_distances(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int32]:
@@ -110,15 +96,6 @@ def _check_bits(bits: int) -> int:
     if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or bits <= 0 or bits % 8:
         raise ConfigError(f"bits: expected a positive multiple of 8, got {bits!r}")
     return int(bits)
-
-
-def _empty_result() -> SearchResult:
-    return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32))
-
-
-def _sorted_result(q: IntArray, ids: IntArray, d: npt.NDArray[Any]) -> SearchResult:
-    order = np.lexsort((ids, d, q))
-    return (q[order].astype(np.int64), ids[order].astype(np.int64), d[order].astype(np.int32))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -335,203 +312,3 @@ class StaticHashIndex:
         import faiss
 
         return faiss.vector_to_array(self._index.xb).reshape(self._n, self.bits // 8)
-
-
-#: a search's candidates verified at once (bounds its temporary arrays: ~50 bytes each)
-_CANDIDATE_BLOCK = 1 << 22
-#: rows from which the multi-index cuts hashes in wide chunks (at most 24 bits), below in 16-bit ones: fewer
-#: probes where chunks hold few rows anyway (406,440 real rows, an hour of reference: 16-bit chunks 0.7x the time)
-_WIDE_FROM = 1 << 21
-#: probes per query above which the multi-index is not used (the flat index answers instead)
-_MAX_PROBES = 20_000
-
-
-class MultiIndex:
-    """Multi-index hashing in flat arrays (Norouzi, Punjani and Fleet's MIH: exact).
-
-    A hash of ``bits`` is cut into chunks of 16 bits, or from :data:`_WIDE_FROM` rows on, of at most 24 bits
-    (256 bits: 11 chunks of 23 and 24 bits). A stored hash within ``r`` of a query has, by the pigeonhole principle,
-    a chunk within ``r // chunks`` bits of the query's same chunk (radius 31 over 256 bits: 1 bit of 16, 17 values a
-    chunk, 272 a query; 2 bits of 23-24, ~300 values a chunk, ~3,100 a query). For
-    each chunk, ``keys`` holds the rows' chunk values sorted and ``postings`` the row ids in that order: a query's
-    probed values (sorted) are found by binary search, and the rows in their ranges are verified against the
-    rows' ``codes`` (XOR and popcount), a row found through two chunks kept once. Chunks this wide hold few rows
-    each (10 hours of reference footage, 4.3 * 10^6 rows: 0.5 a value on random hashes), so the rows verified
-    per query grow with the registry ~100 times slower than with 16-bit chunks (66 rows a value at that size).
-    The arrays are plain ones: built in memory, or memory-mapped from the ``.npy`` files
-    :meth:`save` writes (``NAME_codes``, ``NAME_keys``, ``NAME_postings``, ``NAME_radius``).
-    """
-
-    def __init__(
-        self, codes: npt.NDArray[np.uint8], keys: npt.NDArray[np.uint32], postings: npt.NDArray[Any], radius: int
-    ) -> None:
-        self.chunks = int(keys.shape[0]) if keys.ndim == 2 else 0  # the layout it was built with
-        fits = 0 < self.chunks <= codes.shape[1] * 8 and keys.shape[1:] == codes.shape[:1]
-        if not fits or postings.shape != keys.shape:
-            raise HashIndexError(f"multi-index arrays do not fit: {codes.shape}, {keys.shape}, {postings.shape}")
-        self.codes, self.keys, self.postings, self.radius = codes, keys, postings, int(radius)
-        self.bounds = _chunk_bounds(codes.shape[1] * 8, self.chunks)
-
-    @staticmethod
-    def probes(bits: int, rows: int, radius: int) -> int:
-        """Chunk values a query probes at ``radius`` (every value within ``radius // chunks`` bits, per chunk)."""
-        chunks = _chunk_count(bits, rows)
-        flips = radius // chunks
-        return sum(sum(math.comb(b - a, k) for k in range(flips + 1)) for a, b in _chunk_bounds(bits, chunks))
-
-    @classmethod
-    def build(cls, codes: npt.NDArray[np.uint8], radius: int) -> MultiIndex:
-        n, width = codes.shape
-        chunks = _chunk_count(width * 8, n)
-        words = _words(codes)
-        keys = np.empty((chunks, n), np.uint32)
-        postings = np.empty((chunks, n), np.uint32 if n < 2**32 else np.int64)
-        ids = np.arange(n, dtype=np.uint64)
-        for j, bound in enumerate(_chunk_bounds(width * 8, chunks)):  # one chunk's values at a time: ~16 B a row
-            values = _chunk_column(words, bound)
-            if n < 2**32:  # (value, row) in one word: np.sort is several times faster than an argsort
-                values <<= np.uint64(32)
-                values |= ids
-                values.sort()
-                keys[j] = values >> np.uint64(32)
-                postings[j] = values & np.uint64(0xFFFFFFFF)
-            else:
-                order = np.argsort(values, kind="stable")
-                postings[j] = order
-                keys[j] = values[order]
-        return cls(codes, keys, postings, radius)
-
-    def __len__(self) -> int:
-        return int(self.codes.shape[0])
-
-    def save(self, directory: Path, name: str) -> None:
-        for part, array in (("codes", self.codes), ("keys", self.keys), ("postings", self.postings)):
-            np.save(directory / f"{name}_{part}.npy", np.ascontiguousarray(array))
-        np.save(directory / f"{name}_radius.npy", np.array([self.radius], np.int64))
-
-    @classmethod
-    def load(cls, directory: Path, name: str, bits: int) -> MultiIndex:
-        def mapped(part: str) -> npt.NDArray[Any]:
-            path = directory / f"{name}_{part}.npy"
-            try:
-                out: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise HashIndexError(f"{path}: unreadable ({' '.join(str(exc).split())})") from None
-            return out
-
-        codes = mapped("codes")
-        if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] * 8 != bits:
-            raise HashIndexError(f"{directory}: {name} holds hashes of shape {codes.shape}, not {bits} bits")
-        keys, postings, radius = mapped("keys"), mapped("postings"), mapped("radius")
-        if keys.dtype != np.uint32 or postings.dtype not in (np.uint32, np.int64) or radius.shape != (1,):
-            raise HashIndexError(f"{directory}: {name}'s arrays are of other types ({keys.dtype}, {postings.dtype})")
-        return cls(codes, keys, postings, int(radius[0]))
-
-    def search(self, q: npt.NDArray[np.uint8], r: int) -> SearchResult:
-        """Every (query row, id, distance) with distance <= ``r`` (at most the radius it was built for)."""
-        flips = r // self.chunks
-        values = _chunk_values(q, self.bounds)  # (Q, chunks)
-        n = len(self)
-        los: list[IntArray] = []
-        sizes: list[IntArray] = []
-        rows: list[IntArray] = []
-        for j, (a, b) in enumerate(self.bounds):
-            masks = _masks(b - a, flips)
-            probed = (values[:, j : j + 1] ^ masks[None, :]).ravel()
-            order = np.argsort(probed, kind="stable")  # sorted probes: the binary searches walk the keys forward
-            probed = probed[order].astype(np.uint32)
-            ranges = probe_ranges(self.keys[j], probed)
-            if ranges is not None:
-                lo, size = ranges
-            else:  # no C extension: two binary searches a probe in numpy
-                lo = np.searchsorted(self.keys[j], probed, side="left").astype(np.int64)
-                size = np.searchsorted(self.keys[j], probed, side="right").astype(np.int64) - lo
-            hit = size > 0
-            los.append(lo[hit] + j * n)  # into the postings' rows laid end to end
-            sizes.append(size[hit])
-            rows.append(order[hit] // len(masks))
-        lo, size, row = np.concatenate(los), np.concatenate(sizes), np.concatenate(rows)
-        flat_postings = self.postings.reshape(-1)
-        words_q = _as_words(q)
-        out_q: list[IntArray] = []
-        out_i: list[IntArray] = []
-        out_d: list[npt.NDArray[Any]] = []
-        ends = np.cumsum(size)
-        begin = 0
-        while begin < len(size):  # blocks of whole ranges of about _CANDIDATE_BLOCK candidates
-            base = int(ends[begin - 1]) if begin else 0
-            end = max(begin + 1, int(np.searchsorted(ends, base + _CANDIDATE_BLOCK, side="right")))
-            b_sizes = size[begin:end]
-            found = verify_ranges(self.codes, flat_postings, lo[begin:end], b_sizes, row[begin:end], q, r)
-            if found is not None:
-                out_q.append(found[0])
-                out_i.append(found[1])
-                out_d.append(found[2])
-            else:  # no C extension: every candidate's code gathered, then compared
-                total = int(b_sizes.sum())
-                at = np.repeat(lo[begin:end] - (np.cumsum(b_sizes) - b_sizes), b_sizes) + np.arange(total)
-                ids = np.asarray(flat_postings[at], np.int64)
-                qrows = np.repeat(row[begin:end], b_sizes)
-                d = _popcount_rows(_as_words(self.codes[ids]) ^ words_q[qrows])
-                ok = d <= r
-                out_q.append(qrows[ok])
-                out_i.append(ids[ok])
-                out_d.append(d[ok])
-            begin = end
-        if not out_q:
-            return _empty_result()
-        qq, ii, dd = np.concatenate(out_q), np.concatenate(out_i), np.concatenate(out_d)
-        _, first = np.unique(qq * n + ii, return_index=True)  # a row found through several chunks: once
-        return _sorted_result(qq[first], ii[first], dd[first])
-
-
-def _chunk_count(bits: int, rows: int) -> int:
-    return max(1, -(-bits // (24 if rows >= _WIDE_FROM else 16)))
-
-
-def _chunk_bounds(bits: int, chunks: int) -> list[tuple[int, int]]:
-    """``chunks`` bit ranges ``[a, b)`` covering ``bits``, the wider ones first (widths differ by at most 1)."""
-    small, extra = divmod(bits, chunks)
-    widths = [small + 1] * extra + [small] * (chunks - extra)
-    ends = np.cumsum(widths)
-    return [(int(e - w), int(e)) for w, e in zip(widths, ends, strict=True)]
-
-
-def _chunk_values(codes: npt.NDArray[np.uint8], bounds: list[tuple[int, int]]) -> npt.NDArray[np.uint64]:
-    """Each row's chunk values, ``(len(codes), len(bounds))`` (:func:`_chunk_column` for each chunk)."""
-    words = _words(codes)
-    out = np.empty((codes.shape[0], len(bounds)), np.uint64)
-    for j, bound in enumerate(bounds):
-        out[:, j] = _chunk_column(words, bound)
-    return out
-
-
-def _words(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
-    """The codes as little-endian 64-bit words (a view when their width is a multiple of 8 bytes)."""
-    width = codes.shape[1]
-    if width % 8:
-        padded = np.zeros((codes.shape[0], -(-width // 8) * 8), np.uint8)
-        padded[:, :width] = codes
-        codes = padded
-    out: npt.NDArray[np.uint64] = np.ascontiguousarray(codes).view("<u8")
-    return out
-
-
-def _chunk_column(words: npt.NDArray[np.uint64], bound: tuple[int, int]) -> npt.NDArray[np.uint64]:
-    """Every row's value of the chunk of bits ``[a, b)``: bit ``i`` of a code is bit ``i % 8`` of its byte
-    ``i // 8`` (any fixed order does: a chunk's flipped bits are the code's). A chunk that crosses into the next
-    word ends in it (chunks end within the code)."""
-    a, b = bound
-    w, o = divmod(a, 64)
-    v = words[:, w] >> np.uint64(o)
-    if o + (b - a) > 64:
-        v |= words[:, w + 1] << np.uint64(64 - o)
-    out: npt.NDArray[np.uint64] = v & np.uint64((1 << (b - a)) - 1)
-    return out
-
-
-@functools.cache
-def _masks(width: int, flips: int) -> npt.NDArray[np.uint64]:
-    """Every ``width``-bit value with at most ``flips`` bits set (0 first)."""
-    masks = [sum(1 << i for i in c) for k in range(flips + 1) for c in itertools.combinations(range(width), k)]
-    return np.array(masks, np.uint64)

@@ -560,6 +560,33 @@ static void probe_ranges_sorted(const uint32_t *keys, Py_ssize_t n, const uint32
     }
 }
 
+/* probe_ranges_sorted's answer through a table of where each bucket of keys begins (`starts[b]`: the first key whose
+ * value shifted right by `shift` is b or more; `nstarts` of them, the last the keys' count): a probe's range is
+ * searched for among its bucket's keys alone, a few cache lines, where a search over all the keys of a chunk of
+ * millions reads a dozen lines of memory. Returns -1 when a probe's bucket or a start lies outside the arrays. */
+static int probe_ranges_buckets(const uint32_t *keys, Py_ssize_t n, const uint32_t *starts, Py_ssize_t nstarts,
+                                int shift, const uint32_t *probes, Py_ssize_t m, int64_t *lo, int64_t *size) {
+    for (Py_ssize_t i = 0; i < m; i++) {
+        const uint32_t v = probes[i];
+        const Py_ssize_t b = (Py_ssize_t)(v >> shift);
+        if (b + 1 >= nstarts) return -1;
+        Py_ssize_t low = starts[b], high = starts[b + 1];
+        if (low > high || high > n) return -1;
+        while (low < high) {
+            const Py_ssize_t mid = low + (high - low) / 2;
+            if (keys[mid] < v)
+                low = mid + 1;
+            else
+                high = mid;
+        }
+        Py_ssize_t end = low;
+        while (end < n && keys[end] == v) end++;
+        lo[i] = low;
+        size[i] = end - low;
+    }
+    return 0;
+}
+
 static PyObject *supported(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
@@ -779,6 +806,32 @@ static PyObject *probe_ranges(PyObject *self, PyObject *args) {
     return result;
 }
 
+static PyObject *probe_buckets(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer b[5];  /* keys, starts, probes, lo, size */
+    int shift;
+    if (!PyArg_ParseTuple(args, "y*y*iy*w*w*", &b[0], &b[1], &shift, &b[2], &b[3], &b[4])) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t m = b[2].len / 4;
+    if (b[0].len % 4 || b[1].len % 4 || b[2].len % 4 || b[3].len != m * 8 || b[4].len != m * 8 || shift < 0 ||
+        shift > 31) {
+        PyErr_SetString(PyExc_ValueError, "keys, starts and probes must be uint32, lo and size one int64 per probe, "
+                                          "the shift in [0, 31]");
+    } else {
+        int bad;
+        Py_BEGIN_ALLOW_THREADS
+        bad = probe_ranges_buckets((const uint32_t *)b[0].buf, b[0].len / 4, (const uint32_t *)b[1].buf, b[1].len / 4,
+                                   shift, (const uint32_t *)b[2].buf, m, (int64_t *)b[3].buf, (int64_t *)b[4].buf);
+        Py_END_ALLOW_THREADS
+        if (bad)
+            PyErr_SetString(PyExc_ValueError, "a probe's bucket or a bucket's start lies outside the arrays");
+        else
+            result = none();
+    }
+    release(b, 5);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"supported", supported, METH_NOARGS, "Whether this CPU runs two_nearest and k_nearest (POPCNT on x86-64)."},
     {"isa", isa, METH_NOARGS,
@@ -800,6 +853,9 @@ static PyMethodDef methods[] = {
     {"verify_ranges", verify_ranges, METH_VARARGS,
      "verify_ranges(codes, postings, wide, lo, size, row, queries, r, out_q, out_i, out_d) -> count: the posted rows "
      "of each probed range within r of its query (a multi-index hash search's verification)."},
+    {"probe_buckets", probe_buckets, METH_VARARGS,
+     "probe_buckets(keys, starts, shift, probes, lo, size): probe_ranges' answer (the probes in any order) through "
+     "the table of where each bucket of keys (value >> shift) begins, the keys' count last."},
     {"probe_ranges", probe_ranges, METH_VARARGS,
      "probe_ranges(keys, probes, lo, size): for each sorted uint32 probe, the range of the sorted uint32 keys equal "
      "to it (lo, size: int64)."},
