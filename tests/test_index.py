@@ -182,41 +182,63 @@ def test_the_flat_kernel_finds_every_row_within_the_radius(n: int, queries: int)
 
 
 @pytest.mark.parametrize(
-    ("flat_max", "wide_from", "kernel_flat_max"),
-    [(10**9, 0, 0), (0, multiindex_module._WIDE_FROM, 0), (0, 0, 0), (0, 0, 10**9)],
-    ids=["flat", "multi-16", "multi-wide", "multi-searched-flat"],
+    ("flat_max", "wide_from", "kernel_flat_max", "buckets_from"),
+    [
+        (10**9, 0, 0, 0),
+        (0, multiindex_module._WIDE_FROM, 0, 0),
+        (0, 0, 0, multiindex_module._BUCKETS_FROM),
+        (0, 0, 0, 0),
+        (0, 0, 10**9, multiindex_module._BUCKETS_FROM),
+    ],
+    ids=["flat", "multi-16", "multi-wide", "multi-wide-buckets", "multi-searched-flat"],
 )
 def test_saved_index_is_mapped_and_answers_the_same(
     flat_max: int,
     wide_from: int,
     kernel_flat_max: int,
+    buckets_from: int,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     verifier: str,
 ) -> None:
-    """Written and opened again (the flat index as FAISS's file, the multi-index as its ``.npy`` arrays): the
-    same answers as brute force, from arrays mapped from disk, not read into the process; a multi-index searched
-    by its probes, or (where AVX-512's kernel runs, up to ``kernel_flat_max`` rows) as a flat one over its codes."""
+    """Written and opened again (the flat index as FAISS's file, the multi-index as its ``.npy`` arrays, a wide one's
+    bucket starts too): the same answers as brute force, from arrays mapped from disk, not read into the process; a
+    multi-index searched by its probes, or (where AVX-512's kernel runs, up to ``kernel_flat_max`` rows) as a flat
+    one over its codes; a wide one written without its bucket starts (before they were written) makes them on its
+    first search, with the same answers."""
     monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
     monkeypatch.setattr(StaticHashIndex, "kernel_flat_max", kernel_flat_max)
     monkeypatch.setattr(multiindex_module, "_WIDE_FROM", wide_from)
+    monkeypatch.setattr(multiindex_module, "_BUCKETS_FROM", buckets_from)
     rng = np.random.default_rng(5)
     h = clustered_hashes(rng, 5_000, 256, 100, 35)
     StaticHashIndex(h, 256, 31).save(tmp_path, "hashes")
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == (
-        ["hashes.faiss"] if flat_max else [f"hashes_{n}.npy" for n in ("codes", "keys", "postings", "radius")]
-    )
+    buckets = not flat_max and wide_from == 0 and buckets_from == 0
+    parts = ("buckets", "codes", "keys", "postings", "radius") if buckets else ("codes", "keys", "postings", "radius")
+    assert names == (["hashes.faiss"] if flat_max else [f"hashes_{n}.npy" for n in parts])
     opened = StaticHashIndex.load(tmp_path, "hashes", 256, 31)
     assert len(opened) == 5_000
     chunks = 11 if wide_from == 0 else 16
-    assert opened.nbytes() == 5_000 * 32 + (0 if flat_max else 5_000 * chunks * 8)  # hashes (+ keys, postings)
+    starts = chunks * ((1 << (5_000 // 16).bit_length()) + 1) * 4 if buckets else 0
+    assert opened.nbytes() == 5_000 * 32 + (0 if flat_max else 5_000 * chunks * 8) + starts  # hashes, keys, ...
     if not flat_max:
         multi = opened._multi
         assert multi is not None and all(isinstance(a, np.memmap) for a in (multi.codes, multi.keys, multi.postings))
+        assert isinstance(multi.buckets, np.memmap) if buckets else multi.buckets is None
+        assert sorted(opened.files("hashes")) == names
     q = flip_bits(rng, h[rng.integers(0, 5_000, 40)], 28)
     for r in (31, 12):
         assert_same(opened.search(q, r), BruteForceIndex(h, 256).search(q, r))
+    if buckets:  # a directory written before the starts were: made on the first search
+        (tmp_path / "hashes_buckets.npy").unlink()
+        older = StaticHashIndex.load(tmp_path, "hashes", 256, 31)
+        assert older._multi is not None and older._multi.buckets is None
+        assert_same(older.search(q, 31), BruteForceIndex(h, 256).search(q, 31))
+        assert older._multi._starts  # made
+        np.save(tmp_path / "hashes_buckets.npy", np.zeros((3, 5), np.uint32))
+        with pytest.raises(HashIndexError, match="bucket starts are of shape"):
+            StaticHashIndex.load(tmp_path, "hashes", 256, 31)
 
 
 def test_a_joined_index_answers_as_one_index_of_all_its_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -297,7 +319,7 @@ def test_multi_index_in_blocks_answers_as_in_one(
     assert multi.chunks == (11 if wide_from == 0 else 16)
     assert [b - a for a, b in multi.bounds] == ([24] * 3 + [23] * 8 if wide_from == 0 else [16] * 16)
     whole = multi.search(q, 31)
-    assert bool(multi._starts) == (wide_from == 0 and buckets_from == 0)  # the buckets' starts made, or not
+    assert (multi.buckets is not None) == (wide_from == 0 and buckets_from == 0)  # bucket starts made, or not
     monkeypatch.setattr(multiindex_module, "_CANDIDATE_BLOCK", 97)
     assert_same(multi.search(q, 31), whole)
     assert_same(whole, BruteForceIndex(h, 256).search(q, 31))

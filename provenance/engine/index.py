@@ -212,15 +212,15 @@ class StaticHashIndex:
 
     def files(self, name: str) -> list[str]:
         """The files :meth:`save` writes of one part under ``name``."""
-        parts = ("codes", "keys", "postings", "radius")
-        return [f"{name}_{p}.npy" for p in parts] if self._multi is not None else [f"{name}.faiss"]
+        return self._multi.files(name) if self._multi is not None else [f"{name}.faiss"]
 
     def nbytes(self) -> int:
-        """Bytes of the search's arrays: the hashes, and the multi-index's chunk keys and postings."""
+        """Bytes of the search's arrays: the hashes, and the multi-index's chunk keys, postings and bucket starts."""
         if self._parts:
             return sum(p.nbytes() for p in self._parts)
         if self._multi is not None:
-            return sum(int(a.nbytes) for a in (self._multi.codes, self._multi.keys, self._multi.postings))
+            arrays = (self._multi.codes, self._multi.keys, self._multi.postings, self._multi.buckets)
+            return sum(int(a.nbytes) for a in arrays if a is not None)
         return self._n * self.bits // 8
 
     def save(self, directory: Path, name: str) -> None:

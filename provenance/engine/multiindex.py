@@ -88,7 +88,11 @@ class MultiIndex:
             raise HashIndexError(f"multi-index arrays do not fit: {codes.shape}, {keys.shape}, {postings.shape}")
         self.codes, self.keys, self.postings, self.radius = codes, keys, postings, int(radius)
         self.bounds = _chunk_bounds(codes.shape[1] * 8, self.chunks)
-        self._starts: dict[int, tuple[npt.NDArray[np.uint32], int]] = {}  # per wide chunk: _buckets
+        self.bucket_bits = _bucket_bits(self.bounds, int(keys.shape[1]) if keys.ndim == 2 else 0)
+        #: every chunk's bucket starts (:meth:`_buckets`), made when it is built or mapped from its file (None: a
+        #: layout without buckets, or a directory written before them, whose starts are made on the first search)
+        self.buckets: npt.NDArray[np.uint32] | None = None
+        self._starts: dict[int, npt.NDArray[np.uint32]] = {}  # per chunk, made on a search when not in buckets
 
     @staticmethod
     def probes(bits: int, rows: int, radius: int) -> int:
@@ -117,7 +121,11 @@ class MultiIndex:
                 order = np.argsort(values, kind="stable")
                 postings[j] = order
                 keys[j] = values[order]
-        return cls(codes, keys, postings, radius)
+        out = cls(codes, keys, postings, radius)
+        if out.bucket_bits:
+            starts = [_bucket_starts(keys[j], b - a, out.bucket_bits) for j, (a, b) in enumerate(out.bounds)]
+            out.buckets = np.stack(starts)
+        return out
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -126,6 +134,13 @@ class MultiIndex:
         for part, array in (("codes", self.codes), ("keys", self.keys), ("postings", self.postings)):
             np.save(directory / f"{name}_{part}.npy", np.ascontiguousarray(array))
         np.save(directory / f"{name}_radius.npy", np.array([self.radius], np.int64))
+        if self.buckets is not None:
+            np.save(directory / f"{name}_buckets.npy", np.ascontiguousarray(self.buckets))
+
+    def files(self, name: str) -> list[str]:
+        """The files :meth:`save` writes under ``name`` (the buckets' starts only when it has them)."""
+        parts = ("codes", "keys", "postings", "radius", *(("buckets",) if self.buckets is not None else ()))
+        return [f"{name}_{p}.npy" for p in parts]
 
     @classmethod
     def load(cls, directory: Path, name: str, bits: int) -> MultiIndex:
@@ -143,26 +158,29 @@ class MultiIndex:
         keys, postings, radius = mapped("keys"), mapped("postings"), mapped("radius")
         if keys.dtype != np.uint32 or postings.dtype not in (np.uint32, np.int64) or radius.shape != (1,):
             raise HashIndexError(f"{directory}: {name}'s arrays are of other types ({keys.dtype}, {postings.dtype})")
-        return cls(codes, keys, postings, int(radius[0]))
+        out = cls(codes, keys, postings, int(radius[0]))
+        if out.bucket_bits and (directory / f"{name}_buckets.npy").exists():  # else made on the first search
+            buckets = mapped("buckets")
+            if buckets.dtype != np.uint32 or buckets.shape != (out.chunks, (1 << out.bucket_bits) + 1):
+                raise HashIndexError(f"{directory}: {name}'s bucket starts are of shape {buckets.shape}")
+            out.buckets = buckets
+        return out
 
     def _buckets(self, j: int, width: int) -> tuple[npt.NDArray[np.uint32], int] | None:
-        """Where each bucket of wide chunk ``j``'s sorted keys begins (the keys' count last), and the shift that makes
-        a value's bucket, for :func:`~provenance.engine.hamming.probe_buckets`; None for 16-bit chunks or up to
-        :data:`_BUCKETS_FROM` keys. Made on a process's first search (one pass over the keys: 0.15 s at 10 hours of
-        reference, 4 * 10^6 rows; at most 1 MB a chunk). A probe then reads its bucket's few cache lines of keys, in
-        any order, where the galloping search over a chunk's sorted probes read a dozen (at 10 hours, 55 of a clean
-        clip's 93 ms of hash search were the probes' sort and search; 41 ms so)."""
-        n = self.keys.shape[1]
-        if width <= 16 or n <= _BUCKETS_FROM:
+        """Where each bucket of chunk ``j``'s sorted keys begins (the keys' count last) and the shift that makes a
+        value's bucket, for :func:`~provenance.engine.hamming.probe_buckets`; None for 16-bit chunks or up to
+        :data:`_BUCKETS_FROM` keys. Written beside the index (``NAME_buckets.npy``: at most 1 MB a chunk, mapped and
+        shared); for a directory written before, made on a process's first search (0.15 s at 10 hours of reference,
+        4 * 10^6 rows). A probe then reads its bucket's few cache lines of keys, in any order, where the galloping
+        search over a chunk's sorted probes read a dozen (at 10 hours, 55 of a clean clip's 93 ms of hash search were
+        the probes' sort and search; 41 ms so)."""
+        if not self.bucket_bits:
             return None
+        if self.buckets is not None:
+            return self.buckets[j], width - self.bucket_bits
         if j not in self._starts:
-            bits = min(width, _BUCKET_BITS, max(1, (n // _BUCKET_KEYS).bit_length()))
-            shift = width - bits
-            counts = np.bincount(np.asarray(self.keys[j]) >> np.uint32(shift), minlength=1 << bits)
-            starts = np.zeros(len(counts) + 1, np.uint32)
-            np.cumsum(counts, out=starts[1:])
-            self._starts[j] = (starts, shift)
-        return self._starts[j]
+            self._starts[j] = _bucket_starts(self.keys[j], width, self.bucket_bits)
+        return self._starts[j], width - self.bucket_bits
 
     def search(self, q: npt.NDArray[np.uint8], r: int) -> SearchResult:
         """Every (query row, id, distance) with distance <= ``r`` (at most the radius it was built for)."""
@@ -270,6 +288,24 @@ def _chunk_column(words: npt.NDArray[np.uint64], bound: tuple[int, int]) -> npt.
         v |= words[:, w + 1] << np.uint64(64 - o)
     out: npt.NDArray[np.uint64] = v & np.uint64((1 << (b - a)) - 1)
     return out
+
+
+def _bucket_bits(bounds: list[tuple[int, int]], n: int) -> int:
+    """Bits of a chunk value that name its bucket (:meth:`MultiIndex._buckets`): about :data:`_BUCKET_KEYS` keys a
+    bucket, at most 2^:data:`_BUCKET_BITS` buckets; 0 (no buckets) for 16-bit chunks or up to :data:`_BUCKETS_FROM`
+    keys."""
+    narrowest = min((b - a for a, b in bounds), default=0)
+    if narrowest <= 16 or n <= _BUCKETS_FROM:
+        return 0
+    return min(narrowest, _BUCKET_BITS, max(1, (n // _BUCKET_KEYS).bit_length()))
+
+
+def _bucket_starts(keys: npt.NDArray[np.uint32], width: int, bits: int) -> npt.NDArray[np.uint32]:
+    """Where each bucket (value ``>> (width - bits)``) of the sorted ``keys`` begins, then the keys' count."""
+    counts = np.bincount(np.asarray(keys) >> np.uint32(width - bits), minlength=1 << bits)
+    starts = np.zeros(len(counts) + 1, np.uint32)
+    np.cumsum(counts, out=starts[1:])
+    return starts
 
 
 @functools.cache
