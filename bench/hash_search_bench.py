@@ -1,6 +1,6 @@
 """The hash search as the registry grows to catalogue size: 1, 10 and 100 hours of reference footage.
 
-    python bench/hash_search_bench.py [--hours 1,10,100] [--clips 40] [--baseline-max 10] [--json OUT]
+    python bench/hash_search_bench.py [--hours 1,10,100] [--clips 40] [--baseline-max 10] [--wide] [--json OUT]
 
 The stored hashes are real: the region hashes the engine keeps of the short-clip corpus's references
 (:mod:`shortclips`: real Freedoom and Atari footage, fingerprinted here), ~0.06 h. A registry of H hours holds
@@ -113,9 +113,12 @@ def _build(kind: str, rows_path: str, folder: str, out: Any) -> None:
     radius = EngineParams().max_distance
     rows = np.ascontiguousarray(np.load(rows_path, mmap_mode="r"))
     t0 = time.perf_counter()
-    if kind == "engine":
+    if kind in ("engine", "wide"):
+        from provenance.engine import multiindex
         from provenance.engine.index import StaticHashIndex
 
+        if kind == "wide":  # wide chunks at any size
+            multiindex._WIDE_FROM = 0
         StaticHashIndex(rows, 256, radius).save(Path(folder), "hashes")
     else:
         import faiss
@@ -140,7 +143,7 @@ def _search(kind: str, hours: float, queries_path: str, folder: str, out: Any) -
     directory = Path(folder)
     pss0 = own_pss_kb()
     t1 = time.perf_counter()
-    if kind == "engine":
+    if kind in ("engine", "wide"):
         from provenance.engine.index import StaticHashIndex
 
         index: Any = StaticHashIndex.load(directory, "hashes", 256, radius)
@@ -205,6 +208,7 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=40, help="corpus clips whose queries are searched")
     ap.add_argument("--baseline-max", type=float, default=10, help="largest size the FAISS baseline is run at")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--wide", action="store_true", help="also the multi-index with wide chunks at every size")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     import numpy as np
@@ -234,8 +238,8 @@ def main() -> int:
             np.save(rows_path, rows)
             line: dict[str, Any] = {"hours": hours, "rows": len(rows), "real_rows": min(len(real), len(rows))}
             del rows
-            for kind in ("engine", "baseline"):
-                if kind == "baseline" and hours > args.baseline_max:
+            for kind in ("engine", "wide", "baseline"):
+                if (kind == "baseline" and hours > args.baseline_max) or (kind == "wide" and not args.wide):
                     continue
                 r = run_one(kind, hours, rows_path, work / "queries.npz", work)
                 line[kind] = {
@@ -248,6 +252,9 @@ def main() -> int:
             if "baseline" in line:
                 theirs = _answers(work, "baseline", hours)
                 line["same_as_baseline"] = all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
+            if "wide" in line:
+                wide = _answers(work, "wide", hours)
+                line["wide_same"] = all(np.array_equal(a, b) for a, b in zip(mine, wide, strict=True))
             real_part = [a[:, a[1] < len(real)] for a in mine]
             if first is None:
                 first = real_part
@@ -268,6 +275,13 @@ def main() -> int:
                     f"ratio (engine/FAISS) search {e['cpu_mean_ms'] / b['cpu_mean_ms']:.2f}, held "
                     f"{e['held_mb'] / max(1.0, b['held_mb']):.2f}; "
                     f"same answers: {'yes' if line['same_as_baseline'] else 'NO'}"
+                )
+            if "wide" in line:
+                w = line["wide"]
+                text += (
+                    f" | wide chunks at this size: {w['disk_mb']:,.0f} MB on disk, clip search "
+                    f"{w['cpu_median_ms']:.1f} ms median / {w['cpu_mean_ms']:.1f} mean, held {w['held_mb']:,.0f} MB, "
+                    f"the engine's answers: {'yes' if line['wide_same'] else 'NO'}"
                 )
             text += (
                 f"; real part's answers as the smallest registry's: {'yes' if line['real_part_as_smallest'] else 'NO'}"

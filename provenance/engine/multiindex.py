@@ -54,8 +54,11 @@ def _sorted_result(q: IntArray, ids: IntArray, d: npt.NDArray[Any]) -> SearchRes
 #: a search's candidates verified at once (bounds its temporary arrays: ~50 bytes each)
 _CANDIDATE_BLOCK = 1 << 22
 #: rows from which the multi-index cuts hashes in wide chunks (at most 24 bits), below in 16-bit ones: fewer
-#: probes where chunks hold few rows anyway (406,440 real rows, an hour of reference: 16-bit chunks 0.7x the time)
-_WIDE_FROM = 1 << 21
+#: probes where chunks hold few rows anyway. With each probe searched in its bucket the wide chunks are the faster from
+#: ~1 million rows (`bench/hash_search_bench.py --wide`, the short corpus's real rows and perturbed copies, 40 clips'
+#: real queries: 16-bit chunks 25.8 ms a clip at 0.81 million rows, wide 31.6; at 1.22 million 34.0 against 29.9; at
+#: 2.03 million 53.1 against 37.9), where with a galloping search over all a chunk's keys they were from ~2.1 million
+_WIDE_FROM = 1 << 20
 #: keys of a wide chunk from which a probe is searched for in its bucket (:meth:`MultiIndex._buckets`); keys a bucket
 #: holds on average (a few cache lines), and the most buckets a chunk has (1 MB of starts)
 _BUCKETS_FROM, _BUCKET_KEYS, _BUCKET_BITS = 1 << 16, 16, 18
