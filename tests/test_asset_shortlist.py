@@ -18,7 +18,7 @@ from fixtures import footage as F
 from provenance.engine import EngineParams, ReferenceIndex, load_asset
 from provenance.engine.assetpass import find_assets
 from provenance.engine.assets import AssetDetector
-from provenance.engine.bank import AssetShortlist
+from provenance.engine.assetshortlist import AssetShortlist
 from provenance.engine.results import AssetHit
 from provenance.engine.sampling import Sampled
 from provenance.errors import ConfigError

@@ -456,6 +456,46 @@ def test_bank_votes_go_to_the_frame_each_vote_row_belongs_to(packed: bool) -> No
     assert bank.votes(query).tolist() == expected.tolist()
 
 
+def _dense_shortlist(bank: FeatureBank, query: Features, k: int, top_groups: int | None) -> list[tuple[int, int]]:
+    """The shortlist as it was worked out over an array of every frame's votes (the oracle)."""
+    votes = bank.votes(query)
+    k = min(k, len(bank))
+    if top_groups is None:
+        return [(int(i), int(votes[i])) for i in np.argsort(-votes, kind="stable")[:k] if votes[i] > 0]
+    groups = np.asarray(bank.groups(), np.int64)
+    per_group = np.bincount(groups, weights=votes)
+    order: list[int] = []
+    for g in np.argsort(-per_group, kind="stable")[:top_groups].tolist():
+        if per_group[g] > 0:
+            frames = np.flatnonzero(groups == g)
+            order += frames[np.argsort(-votes[frames], kind="stable")[:k]].tolist()
+    return [(i, int(votes[i])) for i in order]
+
+
+@pytest.mark.parametrize("backend", ["bf", "ivf"])
+def test_bank_shortlist_from_the_voted_frames_is_that_of_every_frames_votes(
+    backend: str, bbb: list[Gray], others: list[Gray]
+) -> None:
+    """The shortlist worked out from the voted frames alone is the one an array of every frame's votes gives: the
+    same frames in the same order, ties to the lower frame and group, a group of fewer voted frames than asked filled
+    with its frames without votes (lowest first), groups interleaved (frames of a group not contiguous)."""
+    bank = FeatureBank(backend=backend)  # type: ignore[arg-type]
+    frames = [*bbb, *others[:6]]
+    for i, r in enumerate(frames):
+        bank.add(extract(r, mirror=False), group=(i * 7) % 5)  # groups interleaved
+    queries = [extract(_pip(bbb[10], others[7], 0.55, 260, 150)[0]), extract(others[8]), extract(bbb[3])]
+    compared, filled = 0, 0
+    for query in queries:
+        assert bank.votes(query).sum() > 0
+        for k in (1, 3, len(frames)):
+            for top_groups in (None, 1, 2, 9):
+                got = bank.shortlist(query, k, top_groups)
+                assert got == _dense_shortlist(bank, query, k, top_groups)
+                compared += 1
+                filled += top_groups is not None and any(v == 0 for _, v in got)
+    assert compared == 36 and filled  # groups filled with frames without votes were compared too
+
+
 def test_bank_groups_shortlist_frames_of_the_best_voted_video(bbb: list[Gray], others: list[Gray]) -> None:
     # Two "videos": Big Buck Bunny frames (group 0) and other footage (group 1). Grouped search verifies
     # only frames of the video that gathers most votes as a whole, and finds the copied frame there.

@@ -12,10 +12,10 @@ feature search is not gated the same way: in the sample's stream highlight, a zo
 found by features in 4 of 6 frames, each at another place and scale, and with 9 inliers of 12 in the still.)
 
 In a registry with many assets, a frame is verified against the few its features point to
-(:class:`~provenance.engine.bank.AssetShortlist`), in two rounds: when the first finds the shape of something (a
-streamer's overlay covering the frame, whether or not its colours or its own features then confirm it), the frame's
-features on the found asset's opaque pixels are set aside and the rest vote again, so that a small HUD in the
-overlay's hole is not crowded out by the overlay's look-alikes.
+(:class:`~provenance.engine.assetshortlist.AssetShortlist`), in two rounds: when the first finds the shape of
+something (a streamer's overlay covering the frame, whether or not its colours or its own features then confirm
+it), the frame's features on the found asset's opaque pixels are set aside and the rest vote again, so that a small
+HUD in the overlay's hole is not crowded out by the overlay's look-alikes.
 
 A clip's frames are searched in two passes. An asset must be found in ``asset_min_frames`` (``need``) frames,
 and what is shown (a HUD, an overlay, a logo) is shown for a stretch of the clip, so every ``need`` consecutive

@@ -2,7 +2,7 @@
 opened by memory map by every process that matches clips.
 
 Building an :class:`~provenance.engine.assets.AssetDetector` extracts ORB features of the asset at four scales
-and of its mirror image; the :class:`~provenance.engine.bank.AssetShortlist` then stacks every asset's
+and of its mirror image; the :class:`~provenance.engine.assetshortlist.AssetShortlist` then stacks every asset's
 descriptors and builds their search. A worker did both for every asset when it opened the index: 3.2 s with 100
 assets, 9.7 s with 300 (``bench/scale_bench.py``). Written here once, what they computed is read back as views of
 flat arrays, and a worker opens 300 assets in the time it takes to map the files. Templates are still made on
@@ -36,7 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.engine.assets import AssetDetector, AssetParams
-from provenance.engine.bank import AssetShortlist, PackedFeatures
+from provenance.engine.assetshortlist import AssetShortlist
+from provenance.engine.bank import PackedFeatures
 from provenance.engine.features import Features, LocalParams
 
 __all__ = ["AssetSpill", "asset_facts", "open_assets", "save_assets", "write_parts"]

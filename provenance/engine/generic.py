@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.engine.assets import AssetDetector
-from provenance.engine.bank import AssetShortlist
+from provenance.engine.assetshortlist import AssetShortlist
 from provenance.engine.hamming import two_nearest
 from provenance.engine.pairs import WHOLE
 from provenance.engine.references import FootagePrint, ReferenceIndex

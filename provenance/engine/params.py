@@ -41,8 +41,8 @@ class EngineParams:
         60 s compilation left one in a HUD's or an overlay's 6-8 s: never found).
     asset_top_k: asset sides (direct or mirrored) verified in a frame (ratio test, RANSAC) when the registry's
         assets found by their features have more sides than this: the most voted of a search over every
-        asset's descriptors at once (:class:`~provenance.engine.bank.AssetShortlist`); with this many or fewer,
-        every side of every asset is verified.
+        asset's descriptors at once (:class:`~provenance.engine.assetshortlist.AssetShortlist`); with this many or
+        fewer, every side of every asset is verified.
     asset_min_frames: frames an asset must be found in.
     asset_max_chroma: largest median chroma distance (YCrCb) between a found asset and the frame.
     owner_ratio: a local match with a ``ugc`` or ``stream`` reference counts for its holder only with at least

@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance.engine.assets import AssetDetector, AssetParams
-from provenance.engine.bank import AssetShortlist, FeatureBank
+from provenance.engine.assetshortlist import AssetShortlist
+from provenance.engine.bank import FeatureBank
 from provenance.engine.features import Features, extract
 from provenance.engine.fingerprint.regions import detect_borders, trim
 from provenance.engine.index import StaticHashIndex
