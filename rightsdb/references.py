@@ -3,7 +3,7 @@ for the references' contents (computed once per file content, algorithm and vers
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlmodel import Session, col, func, select
@@ -16,6 +16,7 @@ __all__ = [
     "PRINT_CHUNK_BYTES",
     "PrintBlobs",
     "add_fingerprint",
+    "each_stored_fingerprint",
     "fingerprint_blobs",
     "fingerprinted",
     "reference_rows",
@@ -134,6 +135,27 @@ def stored_fingerprints(
             query = query.where(col(Fingerprint.sha256).in_(shas))
         rows = session.exec(query).all()
         return {fp.sha256: fingerprint_blobs(session, fp) for fp in rows}
+
+
+def each_stored_fingerprint(
+    registry: Registry, algorithm: str, version: str, shas: set[str] | None = None
+) -> Iterator[tuple[str, PrintBlobs]]:
+    """:func:`stored_fingerprints` one at a time, ``(content, blobs)``: each read from the database only once the
+    caller has taken the one before (the registry's prints of hours of footage are gigabytes: a caller that puts each
+    elsewhere, a file, never holds them all). The caller reads them all: the session stays open until then."""
+    with registry.session() as session:
+        query = select(Fingerprint.id, Fingerprint.sha256).where(
+            Fingerprint.algorithm == algorithm, Fingerprint.version == version
+        )
+        if shas is not None:
+            query = query.where(col(Fingerprint.sha256).in_(shas))
+        for fid, sha in session.exec(query.order_by(col(Fingerprint.id))).all():
+            row = session.get(Fingerprint, fid)
+            if row is None:
+                continue  # removed since the list was read
+            blobs = fingerprint_blobs(session, row)
+            session.expunge(row)  # not kept by the session
+            yield sha, blobs
 
 
 def registry_stats(registry: Registry, versions: Mapping[str, str]) -> dict[str, Any]:

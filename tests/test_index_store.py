@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import mmap
 import os
 import shutil
 from collections.abc import Iterator
@@ -323,6 +324,34 @@ def test_a_postgresql_registry_keeps_its_index_under_the_configured_folder(pg_ur
         registry.dispose()
 
 
+def test_a_whole_write_reads_the_prints_into_files_and_writes_the_same_index(
+    sample_registry: Registry, tmp_path: Path
+) -> None:
+    """The footage prints of a whole index write are read from the database one at a time into files and viewed from
+    them (mapped), not held in memory: the payload's prints are views of mapped files with the stored bytes, and
+    the directory written from them holds the same files, byte for byte, as one written from prints in memory."""
+    infos = load_infos(sample_registry)
+    held = index_payload(sample_registry, infos)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    spilled = index_payload(sample_registry, infos, spill=spill)
+    footage = [(a, b) for a, b in zip(held, spilled, strict=True) if a[0] == "footage"]
+    assert footage and len(list(spill.glob("print-*.bin"))) == len(footage)
+    for (_, key, _, blobs), (_, key2, _, views) in footage:
+        assert key == key2 and all(isinstance(v, memoryview) for v in views)
+        assert all(isinstance(v.obj, mmap.mmap) or v.nbytes == 0 for v in views)
+        assert [bytes(v) for v in views] == [bytes(b) for b in blobs]
+    write_index_dir(PARAMS, held, tmp_path / "held")
+    write_index_dir(PARAMS, spilled, tmp_path / "spilled", spill=spill)
+    names = sorted(f.name for f in (tmp_path / "held").iterdir())
+    assert names == sorted(f.name for f in (tmp_path / "spilled").iterdir())
+    for name in names:
+        assert (tmp_path / "held" / name).read_bytes() == (tmp_path / "spilled" / name).read_bytes(), name
+    directory = ensure_index(sample_registry, PARAMS, match_key(sample_registry, PARAMS), infos)
+    assert directory is not None
+    assert not [d for d in directory.parent.iterdir() if d.name.startswith(".spill")]  # the files removed after
+
+
 def test_the_audio_index_opened_from_disk_finds_what_the_built_one_finds(tmp_path: Path) -> None:
     """Real game music (frozen-bubble) registered as two songs; clips of a song under a voice, a shorter excerpt
     and clean speech matched against the built and the opened audio index: the same matches."""
@@ -543,9 +572,11 @@ def test_a_removed_reference_makes_the_whole_index_built_again(sample_registry: 
     calls: list[Path] = []
     real = indexdir.write_index_dir
 
-    def counted(params: EngineParams, payload: Any, directory: Path, state: Any = None, infos: Any = None) -> None:
+    def counted(
+        params: EngineParams, payload: Any, directory: Path, state: Any = None, infos: Any = None, spill: Any = None
+    ) -> None:
         calls.append(directory)
-        real(params, payload, directory, state, infos)
+        real(params, payload, directory, state, infos, spill)
 
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(indexdir, "write_index_dir", counted)
@@ -568,9 +599,11 @@ def test_changed_generic_stretches_make_the_whole_index_built_again_then_it_is_e
     calls: list[Path] = []
     real = indexdir.write_index_dir
 
-    def counted(params: EngineParams, payload: Any, directory: Path, state: Any = None, infos: Any = None) -> None:
+    def counted(
+        params: EngineParams, payload: Any, directory: Path, state: Any = None, infos: Any = None, spill: Any = None
+    ) -> None:
         calls.append(directory)
-        real(params, payload, directory, state, infos)
+        real(params, payload, directory, state, infos, spill)
 
     pong = "footage/pixelworks-pong-attract.mp4"
     clip = hashlib.sha256(b"a clip").hexdigest()

@@ -134,8 +134,9 @@ def ensure_index(
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             if not _extended(registry, params, infos, state, tmp):
-                payload = index_payload(registry, infos)  # also checks every asset file's sha256 (fail closed)
-                write_index_dir(params, payload, tmp, state, infos)
+                with _spill(tmp) as spill:  # the prints read into files there, not held (PrintSpill)
+                    payload = index_payload(registry, infos, spill=spill)  # checks every asset file's sha256 too
+                    write_index_dir(params, payload, tmp, state, infos, spill)
             tmp.rename(directory)  # complete (manifest written last), then in place at once
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -210,12 +211,14 @@ def write_index_dir(
     directory: Path,
     state: Mapping[str, Any] | None = None,
     infos: Mapping[str, RefInfo] | None = None,
+    spill: Path | None = None,
 ) -> None:
     """Build the index of ``payload`` and write it, with the references' sound (and ``state``: what it was built
     from, :func:`registry_state`), into ``directory`` (created); with ``infos``, what the streamers' VODs show of
-    other works too (:func:`vod_findings`)."""
-    with _spill(directory) as spill:
-        index = build_index(params, payload, spill)
+    other works too (:func:`vod_findings`). The assets' pictures are kept in files of ``spill`` while it is built
+    (a folder the caller removes after), else of one made beside ``directory`` and removed."""
+    with contextlib.nullcontext(spill) if spill is not None else _spill(directory) as folder:
+        index = build_index(params, payload, folder)
         shown = vod_findings(index, infos) if infos is not None else {}
         save_index(index, directory, _audio_files(index, state) | {SHOWN: shown_file(shown)})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import mmap
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +39,13 @@ from provenance.errors import EmptyRegistryError, ReferenceChangedError, ScanErr
 from provenance.report import RefInfo, Terms
 from rightsdb import Registry, sha256_file
 from rightsdb.packs import pack_references, stored_prints
-from rightsdb.references import fingerprinted, reference_rows, save_fingerprint, stored_fingerprints
+from rightsdb.references import (
+    each_stored_fingerprint,
+    fingerprinted,
+    reference_rows,
+    save_fingerprint,
+    stored_fingerprints,
+)
 from rightsdb.reviews import generic_stretches
 
 __all__ = [
@@ -229,19 +236,25 @@ built); ``kind`` ``audio`` (after them) the stored audio print's blobs of a refe
 
 
 def index_payload(
-    registry: Registry, infos: dict[str, RefInfo] | None = None, only: set[str] | None = None
+    registry: Registry, infos: dict[str, RefInfo] | None = None, only: set[str] | None = None, spill: Path | None = None
 ) -> IndexPayload:
     """Read everything the reference index is built from (stored footage prints, asset images) once.
 
     ``infos`` (from :func:`load_infos`) saves reading the references again when the caller has them; ``only``
     (keys as :func:`ref_key` makes them) reads these references alone (those added to an index already written),
-    their prints and nothing else.
+    their prints and nothing else. With ``spill`` (an empty folder that outlives the payload), the footage prints are
+    read one at a time into files there and given as views of them (:class:`PrintSpill`): not held in memory.
     """
     infos = load_infos(registry) if infos is None else infos
     if only is not None:
         infos = {key: info for key, info in infos.items() if key in only}
     shas = None if only is None else {info.sha256 for info in infos.values()}
-    prints = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, shas)
+    if spill is None:
+        prints: dict[str, Any] = stored_fingerprints(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, shas)
+    else:
+        keep = PrintSpill(spill)
+        each = each_stored_fingerprint(registry, FOOTAGE_ALGORITHM, FINGERPRINT_VERSION, shas)
+        prints = {sha: keep(blobs) for sha, blobs in each}
     packed = pack_references(registry)
     check_assets(registry, infos, packed)  # fail closed before anything is built (each file is checked again when read)
     assets = (
@@ -261,6 +274,33 @@ def index_payload(
     sounds = [(key, info.kind, info.layer, info.sha256) for key, info in sorted(infos.items())]
     payload += audio_payload(registry, sounds, only is not None)
     return without_generic(payload, generic_stretches(registry))
+
+
+class PrintSpill:
+    """Stored prints kept in files of ``folder`` (one a print) instead of in memory, for an index that is being written:
+    each print's blobs are written as they come from the database and given back as read-only views of the file,
+    mapped (:meth:`__call__`). What the index is built from them views the same pages (a print's hashes and
+    descriptors, :meth:`~provenance.engine.references.FootagePrint.from_payload`), which the page cache holds and
+    may drop and read again: a write held every print of the registry in its heap (3.7 GB of its 9.9 GB peak at 10
+    hours of reference). The folder must outlive the views (a file removed while mapped stays readable on POSIX)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+
+    def __call__(self, blobs: tuple[bytes, bytes, bytes]) -> tuple[memoryview, ...] | tuple[bytes, bytes, bytes]:
+        sizes = [len(b) for b in blobs]
+        if not sum(sizes):
+            return blobs
+        path = self.folder / f"print-{self.count}.bin"
+        self.count += 1
+        with path.open("wb") as f:
+            for b in blobs:
+                f.write(b)
+        with path.open("rb") as f:
+            view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        ends = np.cumsum(sizes).tolist()
+        return tuple(view[e - n : e] for n, e in zip(sizes, ends, strict=True))
 
 
 Stretches = list[tuple[str, str, str, float | None, float | None]]
