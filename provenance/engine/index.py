@@ -23,14 +23,14 @@ import numpy.typing as npt
 
 from provenance.engine.hamming import hamming_planes, within, within_kernel
 from provenance.engine.multiindex import (
-    _MAX_PROBES,
+    MAX_PROBES,
     IntArray,
     MultiIndex,
     SearchResult,
-    _as_words,
-    _empty_result,
-    _popcount_rows,
-    _sorted_result,
+    as_words,
+    empty_result,
+    popcount_rows,
+    sorted_result,
 )
 from provenance.engine.rows import segment_file
 from provenance.errors import ConfigError, HashIndexError
@@ -64,8 +64,8 @@ def hamming_distances(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int3
     """Pairwise Hamming distances between two packed hash arrays, shape ``(len(a), len(b))``."""
     aa = _check_hashes(a, None, "a")
     bb = _check_hashes(b, aa.shape[1] * 8, "b")
-    wa, wb = _as_words(aa), _as_words(bb)
-    return _popcount_rows(wa[:, None, :] ^ wb[None, :, :]).astype(np.int32)
+    wa, wb = as_words(aa), as_words(bb)
+    return popcount_rows(wa[:, None, :] ^ wb[None, :, :]).astype(np.int32)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -117,10 +117,10 @@ class BruteForceIndex:
         r = _check_radius(max_distance, self.bits)
         n = len(self)
         if q.shape[0] == 0 or n == 0:
-            return _empty_result()
-        wq = _as_words(q)
+            return empty_result()
+        wq = as_words(q)
         words = wq.shape[1]
-        stored = _as_words(self._hashes)
+        stored = as_words(self._hashes)
         out_q: list[IntArray] = []
         out_r: list[IntArray] = []
         out_d: list[npt.NDArray[Any]] = []
@@ -130,15 +130,15 @@ class BruteForceIndex:
             block = stored[r0 : min(n, r0 + rows_per_block)]
             for q0 in range(0, wq.shape[0], q_per_block):
                 q1 = min(wq.shape[0], q0 + q_per_block)
-                d = _popcount_rows(wq[q0:q1, None, :] ^ block[None, :, :])
+                d = popcount_rows(wq[q0:q1, None, :] ^ block[None, :, :])
                 qi, ri = np.nonzero(d <= r)
                 if qi.size:
                     out_q.append(qi.astype(np.int64) + q0)
                     out_r.append(ri.astype(np.int64) + r0)
                     out_d.append(d[qi, ri])
         if not out_q:
-            return _empty_result()
-        return _sorted_result(np.concatenate(out_q), np.concatenate(out_r), np.concatenate(out_d))
+            return empty_result()
+        return sorted_result(np.concatenate(out_q), np.concatenate(out_r), np.concatenate(out_d))
 
 
 class StaticHashIndex:
@@ -178,7 +178,7 @@ class StaticHashIndex:
         self._planes: npt.NDArray[np.uint64] | None = None
         self._parts: list[StaticHashIndex] = []  # a joined index's (:meth:`joined`), else none
         self.source: tuple[Path, str] | None = None  # the directory and name it was loaded from (:meth:`load`)
-        if self._n <= self.flat_max or MultiIndex.probes(self.bits, self._n, self.max_distance) > _MAX_PROBES:
+        if self._n <= self.flat_max or MultiIndex.probes(self.bits, self._n, self.max_distance) > MAX_PROBES:
             import faiss
 
             self._index = faiss.IndexBinaryFlat(self.bits)
@@ -275,7 +275,7 @@ class StaticHashIndex:
         q = np.ascontiguousarray(_check_hashes(queries, self.bits, "queries"))
         r = _check_radius(max_distance, self.bits)
         if q.shape[0] == 0 or self._n == 0:
-            return _empty_result()
+            return empty_result()
         if self._parts:  # each part's rows, their ids counted across the parts: as one index of them all answers
             qs, ids, ds, first = [], [], [], 0
             for part in self._parts:
@@ -284,7 +284,7 @@ class StaticHashIndex:
                 ids.append(pid + first)
                 ds.append(pd)
                 first += len(part)
-            return _sorted_result(np.concatenate(qs), np.concatenate(ids), np.concatenate(ds))
+            return sorted_result(np.concatenate(qs), np.concatenate(ids), np.concatenate(ds))
         if self._multi is not None and r > self.max_distance:
             raise ConfigError(f"max_distance {r} exceeds the {self.max_distance} this index was built for")
         if self.bits == 256 and within_kernel() and (self._multi is None or self._n <= self.kernel_flat_max):
@@ -292,12 +292,12 @@ class StaticHashIndex:
                 self._planes = hamming_planes(self._codes())
             found = within(q, self._planes, r)  # every pair compared by AVX-512's kernel
             if found is not None:
-                return _sorted_result(*found)
+                return sorted_result(*found)
         if self._multi is not None:
             return self._multi.search(q, r)
         lims, dist, ids = self._index.range_search(q, r + 1)  # FAISS keeps distances < radius
         qrows = np.repeat(np.arange(q.shape[0], dtype=np.int64), np.diff(lims.astype(np.int64)))
-        return _sorted_result(qrows, ids.astype(np.int64), dist.astype(np.int32))
+        return sorted_result(qrows, ids.astype(np.int64), dist.astype(np.int32))
 
     def codes(self) -> npt.NDArray[np.uint8]:
         """Every row's hash, in id order (a joined index's: a copy of its parts')."""

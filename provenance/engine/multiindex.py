@@ -16,7 +16,15 @@ import numpy.typing as npt
 from provenance.engine.hamming import probe_buckets, probe_ranges, verify_ranges
 from provenance.errors import HashIndexError
 
-__all__ = ["MultiIndex", "SearchResult"]
+__all__ = [
+    "MAX_PROBES",
+    "MultiIndex",
+    "SearchResult",
+    "as_words",
+    "empty_result",
+    "popcount_rows",
+    "sorted_result",
+]
 
 IntArray = npt.NDArray[np.int64]
 SearchResult = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]
@@ -26,7 +34,7 @@ _HAS_BITWISE_COUNT = hasattr(np, "bitwise_count")
 _POPCOUNT_TABLE = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
-def _as_words(h: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
+def as_words(h: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
     """View packed hashes as uint64 words where the width allows (8x fewer elements to popcount)."""
     h = np.ascontiguousarray(h)
     if h.shape[1] % 8 == 0:
@@ -34,7 +42,7 @@ def _as_words(h: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
     return h
 
 
-def _popcount_rows(x: npt.NDArray[Any]) -> npt.NDArray[np.uint16]:
+def popcount_rows(x: npt.NDArray[Any]) -> npt.NDArray[np.uint16]:
     """Sum of set bits over the last axis (x is uint8 or uint64)."""
     # numpy < 2 has no bitwise_count: byte lookup table instead.
     c = np.bitwise_count(x) if _HAS_BITWISE_COUNT else _POPCOUNT_TABLE[x.view(np.uint8)]
@@ -42,11 +50,11 @@ def _popcount_rows(x: npt.NDArray[Any]) -> npt.NDArray[np.uint16]:
     return out
 
 
-def _empty_result() -> SearchResult:
+def empty_result() -> SearchResult:
     return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32))
 
 
-def _sorted_result(q: IntArray, ids: IntArray, d: npt.NDArray[Any]) -> SearchResult:
+def sorted_result(q: IntArray, ids: IntArray, d: npt.NDArray[Any]) -> SearchResult:
     order = np.lexsort((ids, d, q))
     return (q[order].astype(np.int64), ids[order].astype(np.int64), d[order].astype(np.int32))
 
@@ -63,7 +71,7 @@ _WIDE_FROM = 1 << 20
 #: holds on average (a few cache lines), and the most buckets a chunk has (1 MB of starts)
 _BUCKETS_FROM, _BUCKET_KEYS, _BUCKET_BITS = 1 << 16, 16, 18
 #: probes per query above which the multi-index is not used (the flat index answers instead)
-_MAX_PROBES = 20_000
+MAX_PROBES = 20_000
 
 
 class MultiIndex:
@@ -215,7 +223,7 @@ class MultiIndex:
             rows.append(order[hit] // len(masks))
         lo, size, row = np.concatenate(los), np.concatenate(sizes), np.concatenate(rows)
         flat_postings = self.postings.reshape(-1)
-        words_q = _as_words(q)
+        words_q = as_words(q)
         out_q: list[IntArray] = []
         out_i: list[IntArray] = []
         out_d: list[npt.NDArray[Any]] = []
@@ -235,17 +243,17 @@ class MultiIndex:
                 at = np.repeat(lo[begin:end] - (np.cumsum(b_sizes) - b_sizes), b_sizes) + np.arange(total)
                 ids = np.asarray(flat_postings[at], np.int64)
                 qrows = np.repeat(row[begin:end], b_sizes)
-                d = _popcount_rows(_as_words(self.codes[ids]) ^ words_q[qrows])
+                d = popcount_rows(as_words(self.codes[ids]) ^ words_q[qrows])
                 ok = d <= r
                 out_q.append(qrows[ok])
                 out_i.append(ids[ok])
                 out_d.append(d[ok])
             begin = end
         if not out_q:
-            return _empty_result()
+            return empty_result()
         qq, ii, dd = np.concatenate(out_q), np.concatenate(out_i), np.concatenate(out_d)
         _, first = np.unique(qq * n + ii, return_index=True)  # a row found through several chunks: once
-        return _sorted_result(qq[first], ii[first], dd[first])
+        return sorted_result(qq[first], ii[first], dd[first])
 
 
 def _chunk_count(bits: int, rows: int) -> int:
