@@ -530,6 +530,24 @@ POPCNT_TARGET static Py_ssize_t verify_ranges_popcnt(
 }
 
 
+/* The keys equal to v, [*lo, *lo + *size), the first key >= v searched for in [low, high) of the sorted keys (the
+ * caller knows it lies there); returns *lo. */
+static inline Py_ssize_t equal_range(const uint32_t *keys, Py_ssize_t n, uint32_t v, Py_ssize_t low, Py_ssize_t high,
+                                     int64_t *lo, int64_t *size) {
+    while (low < high) {
+        const Py_ssize_t mid = low + (high - low) / 2;
+        if (keys[mid] < v)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    Py_ssize_t end = low;
+    while (end < n && keys[end] == v) end++;
+    *lo = low;
+    *size = end - low;
+    return low;
+}
+
 /* A multi-index hash search's probes: for each probed chunk value (sorted ascending), the range [lo, lo + size) of
  * the chunk's sorted keys equal to it (size 0 where none is). Each search gallops forward from where the last one
  * ended (the probes are sorted), so a chunk's keys are read mostly in order. */
@@ -544,19 +562,8 @@ static void probe_ranges_sorted(const uint32_t *keys, Py_ssize_t n, const uint32
             low += step;
             step <<= 1;
         }
-        Py_ssize_t high = low + step < n ? low + step : n;  /* keys[low - 1] < v (or low == at) */
-        while (low < high) {
-            const Py_ssize_t mid = low + (high - low) / 2;
-            if (keys[mid] < v)
-                low = mid + 1;
-            else
-                high = mid;
-        }
-        at = low;
-        Py_ssize_t end = low;
-        while (end < n && keys[end] == v) end++;
-        lo[i] = low;
-        size[i] = end - low;
+        const Py_ssize_t high = low + step < n ? low + step : n;  /* keys[low - 1] < v (or low == at) */
+        at = equal_range(keys, n, v, low, high, &lo[i], &size[i]);
     }
 }
 
@@ -570,19 +577,9 @@ static int probe_ranges_buckets(const uint32_t *keys, Py_ssize_t n, const uint32
         const uint32_t v = probes[i];
         const Py_ssize_t b = (Py_ssize_t)(v >> shift);
         if (b + 1 >= nstarts) return -1;
-        Py_ssize_t low = starts[b], high = starts[b + 1];
+        const Py_ssize_t low = starts[b], high = starts[b + 1];
         if (low > high || high > n) return -1;
-        while (low < high) {
-            const Py_ssize_t mid = low + (high - low) / 2;
-            if (keys[mid] < v)
-                low = mid + 1;
-            else
-                high = mid;
-        }
-        Py_ssize_t end = low;
-        while (end < n && keys[end] == v) end++;
-        lo[i] = low;
-        size[i] = end - low;
+        equal_range(keys, n, v, low, high, &lo[i], &size[i]);
     }
     return 0;
 }
