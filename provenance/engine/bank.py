@@ -173,7 +173,7 @@ class FeatureBank:
     _groups: list[int] | npt.NDArray[np.int64] = field(default_factory=list)  # an array when opened (mapped)
     _matcher: Any = None
     _trained: int | None = None  # rows the search was laid out on, when it grew since (trained_rows)
-    _by_group: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None  # _members' frames, where each begins
+    _by_group: tuple[npt.NDArray[np.int64], ...] | None = None  # _group_table: every frame's group, their frames
 
     def __post_init__(self) -> None:
         if self.backend not in ("bf", "ivf", "auto"):
@@ -194,15 +194,15 @@ class FeatureBank:
         self._by_group = None
         return len(self._refs) - 1
 
-    def _members(self, group: int) -> npt.NDArray[np.int64]:
-        """The frames of ``group``, ascending (every group's made at once, when first asked: a sort of the groups)."""
+    def _group_table(self) -> tuple[npt.NDArray[np.int64], ...]:
+        """Every frame's group as an array, and every group's frames (ascending) and where each group's begin: made
+        once (a sort of the groups), not a pass over the frames a search."""
         if self._by_group is None:
             groups = np.asarray(self._groups, np.int64)
-            order = np.argsort(groups, kind="stable")
-            bounds = np.searchsorted(groups[order], np.arange(int(groups.max(initial=0)) + 2))
-            self._by_group = (order.astype(np.int64), bounds.astype(np.int64))
-        order, bounds = self._by_group
-        return order[bounds[group] : bounds[group + 1]]
+            order = np.argsort(groups, kind="stable").astype(np.int64)
+            bounds = np.searchsorted(groups[order], np.arange(int(groups.max(initial=0)) + 2)).astype(np.int64)
+            self._by_group = (groups, order, bounds)
+        return self._by_group
 
     @classmethod
     def opened(
@@ -419,7 +419,7 @@ class FeatureBank:
     ) -> list[tuple[int, int]]:
         """``(frame id, votes)`` of the frames to verify, most voted first (then the lower id): the top ``top_k`` (per
         group, of the ``top_groups`` most voted groups, then the lower, when given; a group of fewer voted frames
-        filled with its others, lowest first), from the voted frames alone (:meth:`_voted`)."""
+        filled with its others, lowest first), from the voted frames alone (:meth:`_voted`, :meth:`_group_table`)."""
         frames, counts = self._voted(query)
         k = min(top_k if top_k is not None else self.params.top_k, len(self._refs))
         if k <= 0:
@@ -427,16 +427,15 @@ class FeatureBank:
         if top_groups is None:
             best = np.lexsort((frames, -counts))[:k]
             return [(int(frames[i]), int(counts[i])) for i in best]
-        groups = np.asarray(self._groups, np.int64)
-        of = groups[frames]
-        named, where = np.unique(of, return_inverse=True)
+        groups, order, bounds = self._group_table()
+        named, where = np.unique(groups[frames], return_inverse=True)
         sums = np.bincount(where, weights=counts)
         out: list[tuple[int, int]] = []
         for g in np.lexsort((named, -sums))[:top_groups].tolist():
             mine = np.flatnonzero(where == g)  # the group's voted frames, ascending
             picked = [(int(frames[i]), int(counts[i])) for i in mine[np.lexsort((frames[mine], -counts[mine]))[:k]]]
             if len(picked) < k:  # its frames without votes, lowest first
-                members = self._members(int(named[g]))
+                members = order[bounds[named[g]] : bounds[named[g] + 1]]
                 rest = members[~np.isin(members, frames[mine])][: k - len(picked)]
                 picked += [(int(f), 0) for f in rest]
             out += picked
