@@ -329,7 +329,8 @@ def test_a_whole_write_reads_the_prints_into_files_and_writes_the_same_index(
 ) -> None:
     """The footage prints of a whole index write are read from the database one at a time into files and viewed from
     them (mapped), not held in memory: the payload's prints are views of mapped files with the stored bytes, and
-    the directory written from them holds the same files, byte for byte, as one written from prints in memory."""
+    the directory written from them holds the same files, byte for byte, as one written from prints in memory; so
+    does one whose feature bank's vote search was built in memory (not laid out in a file a chunk at a time)."""
     infos = load_infos(sample_registry)
     held = index_payload(sample_registry, infos)
     spill = tmp_path / "spill"
@@ -341,12 +342,21 @@ def test_a_whole_write_reads_the_prints_into_files_and_writes_the_same_index(
         assert key == key2 and all(isinstance(v, memoryview) for v in views)
         assert all(isinstance(v.obj, mmap.mmap) or v.nbytes == 0 for v in views)
         assert [bytes(v) for v in views] == [bytes(b) for b in blobs]
-    write_index_dir(PARAMS, held, tmp_path / "held")
+    laid_out: list[bool] = []
+    lay_out = bank_module.FeatureBank.lay_out
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bank_module.FeatureBank, "lay_out", lambda self, path: laid_out.append(lay_out(self, path)))
+        write_index_dir(PARAMS, held, tmp_path / "held")
     write_index_dir(PARAMS, spilled, tmp_path / "spilled", spill=spill)
+    assert laid_out == [True]  # the sample's vote search is an IVF one, laid out in a file
+    with pytest.MonkeyPatch.context() as patch:  # the vote search built in memory, then written by FAISS, as before
+        patch.setattr(bank_module.FeatureBank, "lay_out", lambda self, path: False)
+        write_index_dir(PARAMS, held, tmp_path / "built")
     names = sorted(f.name for f in (tmp_path / "held").iterdir())
-    assert names == sorted(f.name for f in (tmp_path / "spilled").iterdir())
-    for name in names:
-        assert (tmp_path / "held" / name).read_bytes() == (tmp_path / "spilled" / name).read_bytes(), name
+    for other in ("spilled", "built"):
+        assert names == sorted(f.name for f in (tmp_path / other).iterdir())
+        for name in names:
+            assert (tmp_path / "held" / name).read_bytes() == (tmp_path / other / name).read_bytes(), (other, name)
     directory = ensure_index(sample_registry, PARAMS, match_key(sample_registry, PARAMS), infos)
     assert directory is not None
     assert not [d for d in directory.parent.iterdir() if d.name.startswith(".spill")]  # the files removed after

@@ -4,7 +4,9 @@ resembles, not against all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,8 +19,10 @@ from provenance.engine.binsearch import (
     IVFSegments,
     binary_index,
     grown_segments,
+    read_mapped,
     read_segments,
     search_binary,
+    write_ivf,
     write_segments,
 )
 from provenance.engine.features import (
@@ -52,6 +56,8 @@ RETRAIN_FACTOR = 2.0
 #: An IVF vote search extended by added references is searched in segments over the same centroids (the older
 #: directory's, linked; one more for each addition); past this many, those after the first are laid out again as one.
 VOTE_SEGMENTS = 8
+#: Vote rows a bank hands :func:`~provenance.engine.binsearch.write_ivf` at a time (32 MB).
+_CHUNK_ROWS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +180,7 @@ class FeatureBank:
     _matcher: Any = None
     _trained: int | None = None  # rows the search was laid out on, when it grew since (trained_rows)
     _by_group: tuple[npt.NDArray[np.int64], ...] | None = None  # _group_table: every frame's group, their frames
+    _laid_out: Path | None = None  # the file lay_out wrote the vote search to (its matcher, mapped from there)
 
     def __post_init__(self) -> None:
         if self.backend not in ("bf", "ivf", "auto"):
@@ -190,6 +197,7 @@ class FeatureBank:
         self._groups.append(len(self._refs) if group is None else group)
         self._refs.append(features)
         self._matcher = None
+        self._laid_out = None
         self._trained = None
         self._by_group = None
         return len(self._refs) - 1
@@ -317,12 +325,49 @@ class FeatureBank:
         return [int(g) for g in self._groups]
 
     def save_matcher(self, path: Path) -> int:
-        """Write the vote search (built now if it was not) for :meth:`opened`; returns its segments."""
+        """Write the vote search (built now if it was not) for :meth:`opened`; returns its segments. One
+        :meth:`lay_out` wrote is linked to its file (copied across file systems)."""
         search = self._build()[0]
         if isinstance(search, IVFSegments):
             return write_segments(search, path)
+        if self._laid_out is not None:
+            try:
+                os.link(self._laid_out, path)
+            except OSError:
+                shutil.copyfile(self._laid_out, path)
+            return 1
         single_thread_faiss().write_index_binary(search, str(path))
         return 1
+
+    def lay_out(self, path: Path) -> bool:
+        """Write the vote search of a bank built in memory to ``path`` (a new file) without building it in memory,
+        then search it from there, mapped (:func:`~provenance.engine.binsearch.write_ivf`: the file FAISS would
+        write of the search :meth:`_build` makes, holding a chunk of rows at a time, not every row stacked and every
+        list); :meth:`save_matcher` links it. False (nothing written) when the search is exhaustive, already built,
+        or the bank was opened from a directory."""
+        rows = self._vote_starts()
+        total = int(rows[-1])
+        exhaustive = self.backend == "bf" or (self.backend == "auto" and total <= EXHAUSTIVE_MAX)
+        if self._matcher is not None or not isinstance(self._refs, list) or exhaustive or total < 16:
+            return False
+        write_ivf(path, self._vote_chunks, total, path.with_name(f".{path.name}.lists.npy"))
+        self._starts, self._matcher, self._laid_out = rows, (read_mapped(path),), path
+        return True
+
+    def _vote_chunks(self) -> Iterator[U8Array]:
+        """The vote rows (:meth:`vote_descriptors`) of a bank built in memory, in order, about
+        :data:`_CHUNK_ROWS` at a time."""
+        assert isinstance(self._refs, list)
+        held: list[U8Array] = []
+        count = 0
+        for f in self._refs:
+            held.append(self._vote_descriptors(f))
+            count += len(held[-1])
+            if count >= _CHUNK_ROWS:
+                yield np.concatenate(held)
+                held, count = [], 0
+        if held:
+            yield np.concatenate(held)
 
     def extend(self, features: Sequence[Features]) -> list[int]:
         return [self.add(f) for f in features]
