@@ -40,15 +40,17 @@ def test_footage_print_round_trips_through_its_payload(prints: dict[str, Footage
 
 
 def test_an_index_built_from_stored_prints_holds_their_blobs_once(prints: dict[str, FootagePrint]) -> None:
-    """A print read from its blobs views them (hashes, quality, descriptors), and the index built from it keeps those
-    views: its feature bank's descriptors are the stored blob's bytes, not a second copy (an index write held every
-    descriptor twice: the payload and the prints made from it). The matches are the same as from the print itself."""
+    """A print read from its blobs views them (hashes, quality, descriptors, keypoints), and the index built from it
+    keeps those views: its feature bank's descriptors are the stored blob's bytes, not a second copy (an index write
+    held every descriptor twice: the payload and the prints made from it). The matches are the same as from the print
+    itself."""
     fp = prints["pong"]
     ts, data, quality = fp.to_payload()
     back = FootagePrint.from_payload(ts, data, quality)
     assert np.shares_memory(back.hashes, np.frombuffer(data, np.uint8))
     assert np.shares_memory(back.quality, np.frombuffer(quality, np.uint8))
     assert all(np.shares_memory(f.descriptors, np.frombuffer(data, np.uint8)) for f in back.local_features)
+    assert all(np.shares_memory(f.keypoints, np.frombuffer(data, np.uint8)) for f in back.local_features)
     built = ReferenceIndex(EngineParams())
     built.add_footage("pong", "game", back)
     assert all(np.shares_memory(f.descriptors, np.frombuffer(data, np.uint8)) for f in built.prints[0].local_features)
