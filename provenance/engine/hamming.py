@@ -150,17 +150,18 @@ def probe_ranges(
 
 def probe_buckets(
     keys: npt.NDArray[np.uint32], starts: npt.NDArray[np.uint32], shift: int, probes: npt.NDArray[np.uint32]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
     """:func:`probe_ranges`' answer through ``starts``, where each bucket of the sorted ``keys`` begins (bucket ``b``:
     the keys whose value ``>> shift`` is ``b``; one start per bucket, then the keys' count): each probe is searched for
-    among its bucket's keys alone. In C; None where the extension is not built (the caller uses numpy).
+    among its bucket's keys alone. Only for the probes that find keys (most find none): ``(at, lo, size)``, ``at`` the
+    probe's place in ``probes``, ascending. In C; None where the extension is not built (the caller uses numpy).
     :class:`ValueError` when a probe's bucket or a start lies outside the arrays."""
     if _RANGES is None or not keys.flags.c_contiguous or keys.dtype != np.uint32 or starts.dtype != np.uint32:
         return None
     probes = np.ascontiguousarray(probes, dtype=np.uint32)
-    lo, size = np.empty(len(probes), np.int64), np.empty(len(probes), np.int64)
-    _RANGES.probe_buckets(keys, np.ascontiguousarray(starts), int(shift), probes, lo, size)
-    return lo, size
+    at, lo, size = (np.empty(len(probes), np.int64) for _ in range(3))
+    hits = _RANGES.probe_buckets(keys, np.ascontiguousarray(starts), int(shift), probes, at, lo, size)
+    return at[:hits], lo[:hits], size[:hits]
 
 
 def hamming_kernel() -> bool:

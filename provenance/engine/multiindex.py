@@ -205,9 +205,16 @@ class MultiIndex:
             masks = _masks(b - a, flips)
             probed = (values[:, j : j + 1] ^ masks[None, :]).ravel()
             buckets = self._buckets(j, b - a)
-            if buckets is not None:  # each probe searched in its bucket: in any order
+            hits = probe_buckets(self.keys[j], *buckets, probed.astype(np.uint32)) if buckets is not None else None
+            if hits is not None:  # each probe searched in its bucket, in any order: those that find keys
+                at, lo, size = hits
+                los.append(lo + j * n)
+                sizes.append(size)
+                rows.append(at // len(masks))
+                continue
+            if buckets is not None:  # no C extension: numpy's searches below, in any order
                 order = np.arange(len(probed))
-                ranges = probe_buckets(self.keys[j], *buckets, probed.astype(np.uint32))
+                ranges = None
             else:
                 order = np.argsort(probed, kind="stable")  # sorted probes: the binary searches walk the keys forward
                 probed = probed[order].astype(np.uint32)
