@@ -241,6 +241,40 @@ def test_saved_index_is_mapped_and_answers_the_same(
             StaticHashIndex.load(tmp_path, "hashes", 256, 31)
 
 
+@pytest.mark.parametrize(
+    ("flat_max", "wide_from", "buckets_from"),
+    [(10**9, 0, 0), (0, multiindex_module._WIDE_FROM, 0), (0, 0, multiindex_module._BUCKETS_FROM), (0, 0, 0)],
+    ids=["flat", "multi-16", "multi-wide", "multi-wide-buckets"],
+)
+def test_an_index_laid_out_in_its_files_is_the_one_saved(
+    flat_max: int, wide_from: int, buckets_from: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An index of rows given in parts (of other lengths, one empty), laid out where its files are mapped
+    (:meth:`StaticHashIndex.laid_out`: not built in memory), writes the files, byte for byte, that the index built in
+    memory of the same rows saves, and is searched from them, mapped, with brute force's answers; a flat one (few rows)
+    is built in memory as before, nothing written."""
+    monkeypatch.setattr(StaticHashIndex, "flat_max", flat_max)
+    monkeypatch.setattr(multiindex_module, "_WIDE_FROM", wide_from)
+    monkeypatch.setattr(multiindex_module, "_BUCKETS_FROM", buckets_from)
+    rng = np.random.default_rng(6)
+    h = clustered_hashes(rng, 5_000, 256, 100, 35)
+    parts = [h[:1_234], h[1_234:1_234], h[1_234:4_000], h[4_000:]]
+    (tmp_path / "built").mkdir()
+    (tmp_path / "laid").mkdir()
+    StaticHashIndex(h, 256, 31).save(tmp_path / "built", "hashes")
+    laid = StaticHashIndex.laid_out(parts, 256, 31, tmp_path / "laid", "hashes")
+    names = sorted(p.name for p in (tmp_path / "built").iterdir())
+    if flat_max:
+        assert not list((tmp_path / "laid").iterdir()) and laid.source is None
+    else:
+        assert names == sorted(p.name for p in (tmp_path / "laid").iterdir()) and len(names) >= 4
+        for name in names:
+            assert (tmp_path / "laid" / name).read_bytes() == (tmp_path / "built" / name).read_bytes(), name
+        assert laid.source == (tmp_path / "laid", "hashes") and isinstance(laid._multi.keys, np.memmap)
+    q = flip_bits(rng, h[rng.integers(0, 5_000, 40)], 28)
+    assert_same(laid.search(q, 31), BruteForceIndex(h, 256).search(q, 31))
+
+
 def test_a_joined_index_answers_as_one_index_of_all_its_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """An index extended by added rows searches the old index (here a multi-index, opened from disk) and the added
     rows' own, one after the other; written as segments and opened again, and past ``HASH_SEGMENTS`` parts laid out

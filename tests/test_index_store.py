@@ -330,7 +330,8 @@ def test_a_whole_write_reads_the_prints_into_files_and_writes_the_same_index(
     """The footage prints of a whole index write are read from the database one at a time into files and viewed from
     them (mapped), not held in memory: the payload's prints are views of mapped files with the stored bytes, and
     the directory written from them holds the same files, byte for byte, as one written from prints in memory; so
-    does one whose feature bank's vote search was built in memory (not laid out in a file a chunk at a time)."""
+    does one whose searches (the feature bank's vote search, the hash search) were built in memory, not laid out in
+    their files."""
     infos = load_infos(sample_registry)
     held = index_payload(sample_registry, infos)
     spill = tmp_path / "spill"
@@ -342,16 +343,19 @@ def test_a_whole_write_reads_the_prints_into_files_and_writes_the_same_index(
         assert key == key2 and all(isinstance(v, memoryview) for v in views)
         assert all(isinstance(v.obj, mmap.mmap) or v.nbytes == 0 for v in views)
         assert [bytes(v) for v in views] == [bytes(b) for b in blobs]
-    laid_out: list[bool] = []
+    laid_out: list[Any] = []
     lay_out = bank_module.FeatureBank.lay_out
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bank_module.FeatureBank, "lay_out", lambda self, path: laid_out.append(lay_out(self, path)))
+        patch.setattr(StaticHashIndex, "flat_max", 1_000)  # the sample's hash rows: a multi-index
         write_index_dir(PARAMS, held, tmp_path / "held")
-    write_index_dir(PARAMS, spilled, tmp_path / "spilled", spill=spill)
-    assert laid_out == [True]  # the sample's vote search is an IVF one, laid out in a file
-    with pytest.MonkeyPatch.context() as patch:  # the vote search built in memory, then written by FAISS, as before
-        patch.setattr(bank_module.FeatureBank, "lay_out", lambda self, path: False)
+        laid_out.append(open_index_dir(tmp_path / "held", PARAMS).hash_table()[0].files("hashes"))
+        write_index_dir(PARAMS, spilled, tmp_path / "spilled", spill=spill)
+        # the searches built in memory, then written (FAISS's write of the vote search), as before
+        patch.setattr(ReferenceIndex, "lay_out", lambda self, folder: None)
         write_index_dir(PARAMS, held, tmp_path / "built")
+    assert laid_out[0] is True  # the sample's vote search is an IVF one, laid out in a file
+    assert "hashes_keys.npy" in laid_out[1]  # and its hash search a multi-index, laid out in its files
     names = sorted(f.name for f in (tmp_path / "held").iterdir())
     for other in ("spilled", "built"):
         assert names == sorted(f.name for f in (tmp_path / other).iterdir())

@@ -216,12 +216,12 @@ def write_index_dir(
     """Build the index of ``payload`` and write it, with the references' sound (and ``state``: what it was built
     from, :func:`registry_state`), into ``directory`` (created); with ``infos``, what the streamers' VODs show of
     other works too (:func:`vod_findings`). The assets' pictures are kept in files of ``spill`` while it is built
-    (a folder the caller removes after), else of one made beside ``directory`` and removed; so is the feature
-    bank's vote search, laid out in a file there (:meth:`~provenance.engine.bank.FeatureBank.lay_out`) and linked
-    into ``directory``."""
+    (a folder the caller removes after), else of one made beside ``directory`` and removed; so are the feature
+    bank's vote search and the hash search, laid out in files there
+    (:meth:`~provenance.engine.references.ReferenceIndex.lay_out`) and linked into ``directory``."""
     with contextlib.nullcontext(spill) if spill is not None else _spill(directory) as folder:
         index = build_index(params, payload, folder)
-        index.bank.lay_out(folder / "bank_votes.faiss")  # its lists laid out in a file, not in memory, then mapped
+        index.lay_out(folder)  # its searches laid out in files there, not in memory, then mapped
         shown = vod_findings(index, infos) if infos is not None else {}
         save_index(index, directory, _audio_files(index, state) | {SHOWN: shown_file(shown)})
 

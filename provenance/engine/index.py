@@ -191,6 +191,21 @@ class StaticHashIndex:
         return self._n
 
     @classmethod
+    def laid_out(
+        cls, parts: list[npt.NDArray[np.uint8]], bits: int, max_distance: int, directory: Path, name: str
+    ) -> StaticHashIndex:
+        """The index of the rows of ``parts`` (one after another), a multi-index written into ``directory`` as
+        :meth:`save` would write it (:meth:`MultiIndex.write`: built where its files are mapped, not in memory), then
+        :meth:`load`-ed from there (:meth:`save` links its files); a flat one is built in memory (few rows)."""
+        n = sum(len(p) for p in parts)
+        if n <= cls.flat_max or MultiIndex.probes(bits, n, max_distance) > MAX_PROBES or bits != 256:
+            return cls(np.concatenate(parts) if parts else np.zeros((0, bits // 8), np.uint8), bits, max_distance)
+        for i, p in enumerate(parts):
+            _check_hashes(p, bits, f"hashes of part {i}")
+        MultiIndex.write(parts, _check_radius(max_distance, bits), directory, name)
+        return cls.load(directory, name, bits, max_distance)
+
+    @classmethod
     def joined(cls, parts: list[StaticHashIndex]) -> StaticHashIndex:
         """The rows of ``parts`` (each searched as it is: one loaded from an index directory stays mapped), one
         part after another: ids are counted across them, and a search answers as one index of all the rows would.

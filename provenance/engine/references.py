@@ -313,12 +313,26 @@ class ReferenceIndex:
             )
         return self._shortlist
 
-    def hash_table(self) -> tuple[StaticHashIndex, Rows, Rows, Rows]:
-        """The exact hash index over every kept region hash, and per row its reference, time and region (arrays, or
-        an opened index's segments joined: :class:`~provenance.engine.rows.JoinedRows`)."""
+    def lay_out(self, folder: Path) -> None:
+        """Lay the searches of an index built in memory out in files of ``folder`` (which must outlive it), not in
+        memory, and search them mapped from there: the feature bank's vote search
+        (:meth:`~provenance.engine.bank.FeatureBank.lay_out`) and the hash search
+        (:meth:`~provenance.engine.index.StaticHashIndex.laid_out`); what an index written whole does before it is
+        used (the streamers' VODs, the generic shares) and saved (the files linked)."""
+        self.bank.lay_out(folder / "bank_votes.faiss")
         if self._index is None:
-            hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 32), np.uint8)
-            self._index = StaticHashIndex(hashes, 256, self.params.max_distance)
+            self.hash_table(folder)
+
+    def hash_table(self, folder: Path | None = None) -> tuple[StaticHashIndex, Rows, Rows, Rows]:
+        """The exact hash index over every kept region hash, and per row its reference, time and region (arrays, or
+        an opened index's segments joined: :class:`~provenance.engine.rows.JoinedRows`); built, the first time,
+        in files of ``folder`` when given (:meth:`lay_out`)."""
+        if self._index is None:
+            if folder is not None:
+                self._index = StaticHashIndex.laid_out(self._hashes, 256, self.params.max_distance, folder, "hashes")
+            else:
+                hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 32), np.uint8)
+                self._index = StaticHashIndex(hashes, 256, self.params.max_distance)
             self._cat = (
                 np.concatenate(self._row_ref) if self._row_ref else np.zeros(0, np.int32),
                 np.concatenate(self._row_time) if self._row_time else np.zeros(0, np.float32),
