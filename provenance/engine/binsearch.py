@@ -168,6 +168,7 @@ def _write_lists(
         words[code_at[:, None] + np.arange(4)] = np.ascontiguousarray(chunk[order]).view(np.uint64).reshape(-1, 4)
         words[5 * first[by_list] + 4 * sizes[by_list] + slot] = (order + at).astype(np.uint64)
         at += len(chunk)
+    _check_rows(path, at, rows)
     data.flush()
     del words, data
 
