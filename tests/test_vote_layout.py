@@ -107,6 +107,8 @@ def test_a_bank_laid_out_votes_and_writes_as_the_bank_built_in_memory(
     laid.save_matcher(tmp_path / "saved.faiss")
     assert (tmp_path / "saved.faiss").read_bytes() == (tmp_path / "built.faiss").read_bytes()
     assert (tmp_path / "saved.faiss").stat().st_ino == (tmp_path / "laid.faiss").stat().st_ino  # linked
+    laid.save_matcher(tmp_path / "laid.faiss")  # saved where it was laid out: left as it is
+    assert (tmp_path / "laid.faiss").read_bytes() == (tmp_path / "built.faiss").read_bytes()
     queries = [extract(frames[3]), extract(frames[12]), extract(np.ascontiguousarray(frames[20][:, ::-1]))]
     for q in queries:
         assert built.votes(q).sum() > 0

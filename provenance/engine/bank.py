@@ -331,6 +331,8 @@ class FeatureBank:
         if isinstance(search, IVFSegments):
             return write_segments(search, path)
         if self._laid_out is not None:
+            if path.exists() and path.samefile(self._laid_out):  # laid out where it is saved: written already
+                return 1
             try:
                 os.link(self._laid_out, path)
             except OSError:

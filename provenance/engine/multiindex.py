@@ -121,8 +121,7 @@ class MultiIndex:
         _sort_chunks(codes, keys, postings)
         out = cls(codes, keys, postings, radius)
         if out.bucket_bits:
-            starts = [_bucket_starts(keys[j], b - a, out.bucket_bits) for j, (a, b) in enumerate(out.bounds)]
-            out.buckets = np.stack(starts)
+            out.buckets = _every_chunks_starts(keys, out.bounds, out.bucket_bits)
         return out
 
     @classmethod
@@ -146,8 +145,7 @@ class MultiIndex:
         bounds = _chunk_bounds(width * 8, chunks)
         bits = _bucket_bits(bounds, n)
         if bits:
-            starts = [_bucket_starts(keys[j], b - a, bits) for j, (a, b) in enumerate(bounds)]
-            np.save(directory / f"{name}_buckets.npy", np.stack(starts))
+            np.save(directory / f"{name}_buckets.npy", _every_chunks_starts(keys, bounds, bits))
         for array in (codes, keys, postings):
             array.flush()
 
@@ -349,6 +347,13 @@ def _bucket_bits(bounds: list[tuple[int, int]], n: int) -> int:
     if narrowest <= 16 or n <= _BUCKETS_FROM:
         return 0
     return min(narrowest, _BUCKET_BITS, max(1, (n // _BUCKET_KEYS).bit_length()))
+
+
+def _every_chunks_starts(
+    keys: npt.NDArray[np.uint32], bounds: list[tuple[int, int]], bits: int
+) -> npt.NDArray[np.uint32]:
+    """:func:`_bucket_starts` of every chunk's keys (``keys[j]``, chunk ``j`` of ``bounds``), one row a chunk."""
+    return np.stack([_bucket_starts(keys[j], b - a, bits) for j, (a, b) in enumerate(bounds)])
 
 
 def _bucket_starts(keys: npt.NDArray[np.uint32], width: int, bits: int) -> npt.NDArray[np.uint32]:
