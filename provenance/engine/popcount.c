@@ -512,6 +512,11 @@ POPCNT_TARGET static void k_nearest_popcnt(const uint64_t *q, Py_ssize_t nq, con
  * ~16 on average: a binary search's branches there went the wrong way half the time) */
 #define BUCKET_SCAN 64
 
+/* The row id at place p of a multi-index's postings (int64 when wide, else uint32). */
+static inline int64_t posting(const void *postings, int wide, int64_t p) {
+    return wide ? ((const int64_t *)postings)[p] : (int64_t)((const uint32_t *)postings)[p];
+}
+
 POPCNT_TARGET static Py_ssize_t verify_ranges_popcnt(
     const uint64_t *codes, Py_ssize_t ncodes, const void *postings, int wide, Py_ssize_t npostings,
     const int64_t *lo, const int64_t *size, const int64_t *row, Py_ssize_t nranges, const uint64_t *queries,
@@ -529,7 +534,7 @@ POPCNT_TARGET static Py_ssize_t verify_ranges_popcnt(
         if (m + PREFETCH_NEAR < nranges) {
             const int64_t f = lo[m + PREFETCH_NEAR], g = f + size[m + PREFETCH_NEAR];
             for (int64_t p = f; p >= 0 && p < g && p < npostings && p < f + 4; p++) {
-                const int64_t id = wide ? ((const int64_t *)postings)[p] : (int64_t)((const uint32_t *)postings)[p];
+                const int64_t id = posting(postings, wide, p);
                 if (id >= 0 && id < ncodes) __builtin_prefetch(codes + 4 * id);
             }
         }
@@ -537,7 +542,7 @@ POPCNT_TARGET static Py_ssize_t verify_ranges_popcnt(
         if (q < 0 || q >= nq || a < 0 || size[m] < 0 || b > npostings || n + size[m] > capacity) return -1;
         const uint64_t *x = queries + 4 * q;
         for (int64_t p = a; p < b; p++) {
-            const int64_t id = wide ? ((const int64_t *)postings)[p] : (int64_t)((const uint32_t *)postings)[p];
+            const int64_t id = posting(postings, wide, p);
             if (id < 0 || id >= ncodes) return -1;
             const uint64_t *y = codes + 4 * id;
             const int64_t d = dist4(x, y[0], y[1], y[2], y[3]);

@@ -320,8 +320,7 @@ class ReferenceIndex:
         (:meth:`~provenance.engine.index.StaticHashIndex.laid_out`); what an index written whole does before it is
         used (the streamers' VODs, the generic shares) and saved (the files linked)."""
         self.bank.lay_out(folder / "bank_votes.faiss")
-        if self._index is None:
-            self.hash_table(folder)
+        self.hash_table(folder)  # built there unless it is built already
 
     def hash_table(self, folder: Path | None = None) -> tuple[StaticHashIndex, Rows, Rows, Rows]:
         """The exact hash index over every kept region hash, and per row its reference, time and region (arrays, or
