@@ -4,6 +4,7 @@ disk) must give exactly the brute-force answer, and brute force the definition's
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -221,7 +222,8 @@ def test_saved_index_is_mapped_and_answers_the_same(
     assert len(opened) == 5_000
     chunks = 11 if wide_from == 0 else 16
     starts = chunks * ((1 << (5_000 // 16).bit_length()) + 1) * 4 if buckets else 0
-    assert opened.nbytes() == 5_000 * 32 + (0 if flat_max else 5_000 * chunks * 8) + starts  # hashes, keys, ...
+    key = 4 if wide_from == 0 and not buckets else 2  # a wide chunk's whole values; 16 bits, or those under a bucket's
+    assert opened.nbytes() == 5_000 * 32 + (0 if flat_max else 5_000 * chunks * (key + 4)) + starts  # hashes, keys...
     if not flat_max:
         multi = opened._multi
         assert multi is not None and all(isinstance(a, np.memmap) for a in (multi.codes, multi.keys, multi.postings))
@@ -230,8 +232,16 @@ def test_saved_index_is_mapped_and_answers_the_same(
     q = flip_bits(rng, h[rng.integers(0, 5_000, 40)], 28)
     for r in (31, 12):
         assert_same(opened.search(q, r), BruteForceIndex(h, 256).search(q, r))
-    if buckets:  # a directory written before the starts were: made on the first search
+    if buckets:
+        multi = opened._multi
+        assert multi is not None and multi.buckets is not None
         (tmp_path / "hashes_buckets.npy").unlink()
+        with pytest.raises(HashIndexError, match="need its bucket starts"):  # keys of the bits under a bucket's
+            StaticHashIndex.load(tmp_path, "hashes", 256, 31)
+        # a directory written before the starts were (the keys whole values of 4 bytes): made on the first search
+        shifts = [b - a - multi.bucket_bits for a, b in multi.bounds]
+        whole = [multi._whole_keys(j, multi.buckets[j], shift) for j, shift in enumerate(shifts)]
+        np.save(tmp_path / "hashes_keys.npy", np.stack(whole).astype(np.uint32))
         older = StaticHashIndex.load(tmp_path, "hashes", 256, 31)
         assert older._multi is not None and older._multi.buckets is None
         assert_same(older.search(q, 31), BruteForceIndex(h, 256).search(q, 31))
@@ -334,22 +344,36 @@ def test_multi_index_refuses_what_it_cannot_answer(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("wide_from", "buckets_from"),
-    [(multiindex_module._WIDE_FROM, 0), (0, multiindex_module._BUCKETS_FROM), (0, 0)],
-    ids=["16-bit", "wide", "wide-in-buckets"],
+    ("wide_from", "buckets_from", "bucket_keys", "rows", "key"),
+    [
+        (multiindex_module._WIDE_FROM, 0, 16, 3_000, np.uint16),
+        (0, multiindex_module._BUCKETS_FROM, 16, 3_000, np.uint32),
+        (0, 0, 16, 3_000, np.uint16),
+        (0, 0, 1, 40_000, np.uint8),
+    ],
+    ids=["16-bit", "wide", "wide-in-buckets", "wide-in-buckets-1-byte"],
 )
 def test_multi_index_in_blocks_answers_as_in_one(
-    monkeypatch: pytest.MonkeyPatch, wide_from: int, buckets_from: int, verifier: str
+    monkeypatch: pytest.MonkeyPatch,
+    wide_from: int,
+    buckets_from: int,
+    bucket_keys: int,
+    rows: int,
+    key: type[np.unsignedinteger[Any]],
+    verifier: str,
 ) -> None:
     """Candidates verified in blocks (bounded memory) give the answer of one block, duplicates dropped across
     blocks too (a row found through two chunks lands in two blocks); both chunk layouts answer exactly, the wide
-    one's probes searched in the sorted keys or each in its bucket."""
+    one's probes searched in the sorted keys or each in its bucket, its keys then holding only the bits under their
+    bucket's (2 bytes, or 1 byte with 2^16 buckets), a 16-bit chunk's keys in 2 bytes."""
     monkeypatch.setattr(multiindex_module, "_WIDE_FROM", wide_from)
     monkeypatch.setattr(multiindex_module, "_BUCKETS_FROM", buckets_from)
+    monkeypatch.setattr(multiindex_module, "_BUCKET_KEYS", bucket_keys)
     rng = np.random.default_rng(7)
-    h = clustered_hashes(rng, 3_000, 256, 20, 20)
-    q = flip_bits(rng, h[rng.integers(0, 3_000, 30)], 25)
+    h = clustered_hashes(rng, rows, 256, 20, 20)
+    q = flip_bits(rng, h[rng.integers(0, rows, 30)], 25)
     multi = MultiIndex.build(h, 31)
+    assert multi.keys.dtype == key and multi.low == (wide_from == 0 and buckets_from == 0)
     assert multi.chunks == (11 if wide_from == 0 else 16)
     assert [b - a for a, b in multi.bounds] == ([24] * 3 + [23] * 8 if wide_from == 0 else [16] * 16)
     whole = multi.search(q, 31)
@@ -359,19 +383,23 @@ def test_multi_index_in_blocks_answers_as_in_one(
     assert_same(whole, BruteForceIndex(h, 256).search(q, 31))
 
 
-def test_the_kernels_probe_ranges_are_numpys_searchsorted() -> None:
+@pytest.mark.parametrize("kind", [np.uint8, np.uint16, np.uint32])
+def test_the_kernels_probe_ranges_are_numpys_searchsorted(kind: type[np.unsignedinteger[Any]]) -> None:
     """Each sorted probe's range of equal keys (the galloping search) is numpy's left and right searchsorted, on
-    keys with long runs of repeats, probes before the first key, past the last and between, and on 0 or 1 key."""
+    keys of 1, 2 and 4 bytes with long runs of repeats, probes before the first key, past the last and between (past
+    the keys' type too), and on 0 or 1 key."""
     if not hamming.ranges_kernel():
         pytest.skip("the C extension is not built")
     rng = np.random.default_rng(9)
-    for n, top in [(0, 10), (1, 10), (50, 10), (5_000, 300), (100_000, 1 << 24), (3_000, 4)]:
-        keys = np.sort(rng.integers(0, top, n)).astype(np.uint32)
+    widest = 1 << (8 * np.dtype(kind).itemsize)
+    for n, top in [(0, 10), (1, 10), (50, 10), (5_000, 300), (100_000, 1 << 24), (3_000, 4), (2_000, widest)]:
+        top = min(top, widest)
+        keys = np.sort(rng.integers(0, top, n)).astype(kind)
         probes = np.sort(np.concatenate([rng.integers(0, top + 5, 400), keys[:: max(1, n // 50)]])).astype(np.uint32)
         found = hamming.probe_ranges(keys, probes)
         assert found is not None
-        left = np.searchsorted(keys, probes, side="left")
-        right = np.searchsorted(keys, probes, side="right")
+        left = np.searchsorted(keys.astype(np.uint32), probes, side="left")
+        right = np.searchsorted(keys.astype(np.uint32), probes, side="right")
         assert np.array_equal(found[0], left) and np.array_equal(found[1], right - left), n
     with pytest.raises(ValueError, match="sorted"):
         hamming.probe_ranges(np.arange(10, dtype=np.uint32), np.array([5, 2], np.uint32))
@@ -393,20 +421,26 @@ def test_probes_searched_in_their_buckets_are_numpys_searchsorted() -> None:
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32)
         probes = np.concatenate([rng.integers(0, 1 << width, 400), keys[:: max(1, n // 50)], [0, (1 << width) - 1]])
         probes = rng.permutation(probes).astype(np.uint32)  # any order
-        found = hamming.probe_buckets(keys, starts, shift, probes)
-        assert found is not None
         left = np.searchsorted(keys, probes, side="left")
         right = np.searchsorted(keys, probes, side="right")
         hit = right > left  # only the probes that find keys, in the probes' order
         assert hit.any() or n == 0
-        assert np.array_equal(found[0], np.flatnonzero(hit)), n
-        assert np.array_equal(found[1], left[hit]) and np.array_equal(found[2], (right - left)[hit]), n
+        # the keys whole, and holding only the bits under their bucket's (in the narrowest type that holds them)
+        low = keys & np.uint32((1 << shift) - 1)
+        narrow = low.astype(np.uint8 if shift <= 8 else np.uint16 if shift <= 16 else np.uint32)
+        for held, is_low in ((keys, False), (low, True), (narrow, True)):
+            found = hamming.probe_buckets(held, starts, shift, probes, is_low)
+            assert found is not None
+            assert np.array_equal(found[0], np.flatnonzero(hit)), (n, held.dtype)
+            assert np.array_equal(found[1], left[hit]) and np.array_equal(found[2], (right - left)[hit]), n
     keys = np.arange(16, dtype=np.uint32)
     starts = np.array([0, 8, 16], np.uint32)  # two buckets of 8 (shift 3)
     with pytest.raises(ValueError, match="outside the arrays"):
         hamming.probe_buckets(keys, starts, 3, np.array([16], np.uint32))  # bucket 2: no end in the table
     with pytest.raises(ValueError, match="outside the arrays"):
         hamming.probe_buckets(keys, np.array([0, 8, 17], np.uint32), 3, np.array([9], np.uint32))
+    with pytest.raises(ValueError, match="bits under the shift"):  # 1-byte keys cannot hold 9 bits under a bucket's
+        hamming.probe_buckets(np.zeros(16, np.uint8), np.array([0, 16], np.uint32), 9, np.array([9], np.uint32), True)
 
 
 def test_the_kernel_refuses_a_posting_outside_the_codes() -> None:

@@ -134,33 +134,44 @@ def verify_ranges(
     return out_q[:n], out_i[:n], out_d[:n]
 
 
+#: the keys' types the C searches read
+_KEY_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32))
+
+
 def probe_ranges(
-    keys: npt.NDArray[np.uint32], probes: npt.NDArray[np.uint32]
+    keys: npt.NDArray[np.uint16] | npt.NDArray[np.uint32], probes: npt.NDArray[np.uint32]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
-    """For each of the sorted ``probes``, where the sorted ``keys`` equal to it lie: ``(lo, size)``, what
-    ``searchsorted`` left and right give (a multi-index hash search's probes of one chunk). In C, each search
-    galloping on from where the last one ended, so that a chunk's keys (memory-mapped) are read mostly in order.
-    None only where the extension is not built (or, on x86-64, the CPU lacks POPCNT): the caller uses numpy."""
-    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype != np.uint32:
+    """For each of the sorted ``probes``, where the sorted ``keys`` (uint8, uint16 or uint32) equal to it lie:
+    ``(lo, size)``, what ``searchsorted`` left and right give (a multi-index hash search's probes of one chunk). In C,
+    each search galloping on from where the last one ended, so that a chunk's keys (memory-mapped) are read mostly in
+    order. None only where the extension is not built (or, on x86-64, the CPU lacks POPCNT): the caller uses numpy."""
+    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype not in _KEY_TYPES:
         return None
     lo, size = np.empty(len(probes), np.int64), np.empty(len(probes), np.int64)
-    _RANGES.probe_ranges(keys, np.ascontiguousarray(probes, dtype=np.uint32), lo, size)
+    _RANGES.probe_ranges(keys, keys.dtype.itemsize, np.ascontiguousarray(probes, dtype=np.uint32), lo, size)
     return lo, size
 
 
 def probe_buckets(
-    keys: npt.NDArray[np.uint32], starts: npt.NDArray[np.uint32], shift: int, probes: npt.NDArray[np.uint32]
+    keys: npt.NDArray[Any],
+    starts: npt.NDArray[np.uint32],
+    shift: int,
+    probes: npt.NDArray[np.uint32],
+    low: bool = False,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
     """:func:`probe_ranges`' answer through ``starts``, where each bucket of the sorted ``keys`` begins (bucket ``b``:
     the keys whose value ``>> shift`` is ``b``; one start per bucket, then the keys' count): each probe is searched for
-    among its bucket's keys alone. Only for the probes that find keys (most find none): ``(at, lo, size)``, ``at`` the
-    probe's place in ``probes``, ascending. In C; None where the extension is not built (the caller uses numpy).
-    :class:`ValueError` when a probe's bucket or a start lies outside the arrays."""
-    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype != np.uint32 or starts.dtype != np.uint32:
+    among its bucket's keys alone; with ``low``, the keys hold only each value's bits under ``shift`` (its bucket says
+    the rest: a key of 1 byte, not 4, for a chunk of 24 bits in 2^18 buckets). Only for the probes that find keys
+    (most find none): ``(at, lo, size)``, ``at`` the probe's place in ``probes``, ascending. In C; None where the
+    extension is not built (the caller uses numpy). :class:`ValueError` when a probe's bucket or a start lies outside
+    the arrays."""
+    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype not in _KEY_TYPES or starts.dtype != np.uint32:
         return None
     probes = np.ascontiguousarray(probes, dtype=np.uint32)
     at, lo, size = (np.empty(len(probes), np.int64) for _ in range(3))
-    hits = _RANGES.probe_buckets(keys, np.ascontiguousarray(starts), int(shift), probes, at, lo, size)
+    width = keys.dtype.itemsize
+    hits = _RANGES.probe_buckets(keys, width, np.ascontiguousarray(starts), int(shift), low, probes, at, lo, size)
     return at[:hits], lo[:hits], size[:hits]
 
 

@@ -88,17 +88,27 @@ class MultiIndex:
     per query grow with the registry ~100 times slower than with 16-bit chunks (66 rows a value at that size).
     The arrays are plain ones: built in memory, or memory-mapped from the ``.npy`` files
     :meth:`save` writes (``NAME_codes``, ``NAME_keys``, ``NAME_postings``, ``NAME_radius``).
+
+    A key is as narrow as its values allow (:func:`_key_type`): a 16-bit chunk's in 2 bytes; a wide chunk's, whose
+    keys are found through their bucket (the value's top bits: :meth:`_buckets`), holds only the bits under its
+    bucket's, in 1 byte (at 2^17 buckets or more, from ~2 million rows). Keys are read for every probe of a query:
+    4 bytes a key made them ~37 % of the arrays a search reads (11 chunks of a key and a posting, and the code, a
+    row), 1 byte ~13 %. Directories written before hold 4-byte keys of the whole values: read as they are.
     """
 
     def __init__(
-        self, codes: npt.NDArray[np.uint8], keys: npt.NDArray[np.uint32], postings: npt.NDArray[Any], radius: int
+        self, codes: npt.NDArray[np.uint8], keys: npt.NDArray[Any], postings: npt.NDArray[Any], radius: int
     ) -> None:
         self.chunks = int(keys.shape[0]) if keys.ndim == 2 else 0  # the layout it was built with
         fits = 0 < self.chunks <= codes.shape[1] * 8 and keys.shape[1:] == codes.shape[:1]
-        if not fits or postings.shape != keys.shape:
-            raise HashIndexError(f"multi-index arrays do not fit: {codes.shape}, {keys.shape}, {postings.shape}")
+        if not fits or postings.shape != keys.shape or keys.dtype not in _KEY_TYPES:
+            raise HashIndexError(
+                f"multi-index arrays do not fit: {codes.shape}, {keys.shape} {keys.dtype}, {postings.shape}"
+            )
         self.codes, self.keys, self.postings, self.radius = codes, keys, postings, int(radius)
         self.bounds = _chunk_bounds(codes.shape[1] * 8, self.chunks)
+        #: whether the keys hold only the bits under their bucket's (narrower than the widest chunk)
+        self.low = 8 * keys.dtype.itemsize < max(b - a for a, b in self.bounds)
         self.bucket_bits = _bucket_bits(self.bounds, int(keys.shape[1]) if keys.ndim == 2 else 0)
         #: every chunk's bucket starts (:meth:`_buckets`), made when it is built or mapped from its file (None: a
         #: layout without buckets, or a directory written before them, whose starts are made on the first search)
@@ -116,12 +126,11 @@ class MultiIndex:
     def build(cls, codes: npt.NDArray[np.uint8], radius: int) -> MultiIndex:
         n, width = codes.shape
         chunks = _chunk_count(width * 8, n)
-        keys = np.empty((chunks, n), np.uint32)
+        keys = np.empty((chunks, n), _key_type(_chunk_bounds(width * 8, chunks), n))
         postings = np.empty((chunks, n), np.uint32 if n < 2**32 else np.int64)
-        _sort_chunks(codes, keys, postings)
+        buckets = _sort_chunks(codes, keys, postings)
         out = cls(codes, keys, postings, radius)
-        if out.bucket_bits:
-            out.buckets = _every_chunks_starts(keys, out.bounds, out.bucket_bits)
+        out.buckets = buckets
         return out
 
     @classmethod
@@ -137,15 +146,14 @@ class MultiIndex:
         for p in parts:
             codes[at : at + len(p)] = p
             at += len(p)
-        keys = np.lib.format.open_memmap(directory / f"{name}_keys.npy", "w+", np.uint32, (chunks, n))
+        key = _key_type(_chunk_bounds(width * 8, chunks), n)
+        keys = np.lib.format.open_memmap(directory / f"{name}_keys.npy", "w+", key, (chunks, n))
         kind = np.uint32 if n < 2**32 else np.int64
         postings = np.lib.format.open_memmap(directory / f"{name}_postings.npy", "w+", kind, (chunks, n))
-        _sort_chunks(codes, keys, postings)
+        buckets = _sort_chunks(codes, keys, postings)
         np.save(directory / f"{name}_radius.npy", np.array([radius], np.int64))
-        bounds = _chunk_bounds(width * 8, chunks)
-        bits = _bucket_bits(bounds, n)
-        if bits:
-            np.save(directory / f"{name}_buckets.npy", _every_chunks_starts(keys, bounds, bits))
+        if buckets is not None:
+            np.save(directory / f"{name}_buckets.npy", buckets)
         for array in (codes, keys, postings):
             array.flush()
 
@@ -178,7 +186,7 @@ class MultiIndex:
         if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] * 8 != bits:
             raise HashIndexError(f"{directory}: {name} holds hashes of shape {codes.shape}, not {bits} bits")
         keys, postings, radius = mapped("keys"), mapped("postings"), mapped("radius")
-        if keys.dtype != np.uint32 or postings.dtype not in (np.uint32, np.int64) or radius.shape != (1,):
+        if keys.dtype not in _KEY_TYPES or postings.dtype not in (np.uint32, np.int64) or radius.shape != (1,):
             raise HashIndexError(f"{directory}: {name}'s arrays are of other types ({keys.dtype}, {postings.dtype})")
         out = cls(codes, keys, postings, int(radius[0]))
         if out.bucket_bits and (directory / f"{name}_buckets.npy").exists():  # else made on the first search
@@ -186,6 +194,10 @@ class MultiIndex:
             if buckets.dtype != np.uint32 or buckets.shape != (out.chunks, (1 << out.bucket_bits) + 1):
                 raise HashIndexError(f"{directory}: {name}'s bucket starts are of shape {buckets.shape}")
             out.buckets = buckets
+        if out.low and (
+            out.buckets is None or 8 * keys.dtype.itemsize < max(b - a for a, b in out.bounds) - out.bucket_bits
+        ):
+            raise HashIndexError(f"{directory}: {name}'s keys of {keys.dtype} need its bucket starts of every chunk")
         return out
 
     def _buckets(self, j: int, width: int) -> tuple[npt.NDArray[np.uint32], int] | None:
@@ -200,9 +212,18 @@ class MultiIndex:
             return None
         if self.buckets is not None:
             return self.buckets[j], width - self.bucket_bits
+        if self.low:
+            raise HashIndexError("a multi-index whose keys hold the bits under their bucket's has no bucket starts")
         if j not in self._starts:
             self._starts[j] = _bucket_starts(self.keys[j], width, self.bucket_bits)
         return self._starts[j], width - self.bucket_bits
+
+    def _whole_keys(self, j: int, starts: npt.NDArray[np.uint32], shift: int) -> npt.NDArray[np.uint32]:
+        """Chunk ``j``'s keys as whole values (its bucket's bits put back): for numpy's search, where C does not run."""
+        sizes: IntArray = np.asarray(starts[1:], np.int64) - np.asarray(starts[:-1], np.int64)
+        buckets = np.repeat(np.arange(len(starts) - 1, dtype=np.uint32), sizes)
+        out: npt.NDArray[np.uint32] = (buckets << np.uint32(shift)) | self.keys[j].astype(np.uint32)
+        return out
 
     def search(self, q: npt.NDArray[np.uint8], r: int) -> SearchResult:
         """Every (query row, id, distance) with distance <= ``r`` (at most the radius it was built for)."""
@@ -216,7 +237,9 @@ class MultiIndex:
             masks = _masks(b - a, flips)
             probed = (values[:, j : j + 1] ^ masks[None, :]).ravel()
             buckets = self._buckets(j, b - a)
-            hits = probe_buckets(self.keys[j], *buckets, probed.astype(np.uint32)) if buckets is not None else None
+            hits = None
+            if buckets is not None:
+                hits = probe_buckets(self.keys[j], *buckets, probed.astype(np.uint32), self.low)
             if hits is not None:  # each probe searched in its bucket, in any order: those that find keys
                 at, lo, size = hits
                 los.append(lo + j * n)
@@ -232,9 +255,10 @@ class MultiIndex:
                 ranges = probe_ranges(self.keys[j], probed)
             if ranges is not None:
                 lo, size = ranges
-            else:  # no C extension: two binary searches a probe in numpy
-                lo = np.searchsorted(self.keys[j], probed, side="left").astype(np.int64)
-                size = np.searchsorted(self.keys[j], probed, side="right").astype(np.int64) - lo
+            else:  # no C extension: two binary searches a probe in numpy (over the whole values)
+                keys = self._whole_keys(j, *buckets) if self.low and buckets is not None else self.keys[j]
+                lo = np.searchsorted(keys, probed, side="left").astype(np.int64)
+                size = np.searchsorted(keys, probed, side="right").astype(np.int64) - lo
             hit = size > 0
             los.append(lo[hit] + j * n)  # into the postings' rows laid end to end
             sizes.append(size[hit])
@@ -274,24 +298,50 @@ class MultiIndex:
         return sorted_result(qq[first], ii[first], dd[first])
 
 
-def _sort_chunks(codes: npt.NDArray[np.uint8], keys: npt.NDArray[Any], postings: npt.NDArray[Any]) -> None:
-    """Fill ``keys`` and ``postings`` (``(chunks, N)``, in memory or mapped): each chunk's values of ``codes`` sorted,
-    and the rows in that order (equal values by row)."""
+def _sort_chunks(
+    codes: npt.NDArray[np.uint8], keys: npt.NDArray[Any], postings: npt.NDArray[Any]
+) -> npt.NDArray[np.uint32] | None:
+    """Fill ``keys`` and ``postings`` (``(chunks, N)``, in memory or mapped): each chunk's values of ``codes`` sorted
+    (the bits under their bucket's, where the keys' type is narrower than a chunk: :func:`_key_type`), and the rows in
+    that order (equal values by row). Returns every chunk's bucket starts (a row each), or None without buckets."""
     n, width = codes.shape
     words = _words(codes)
     ids = np.arange(n, dtype=np.uint64)
-    for j, bound in enumerate(_chunk_bounds(width * 8, len(keys))):  # one chunk's values at a time: ~16 B a row
-        values = _chunk_column(words, bound)
+    bounds = _chunk_bounds(width * 8, len(keys))
+    bits = _bucket_bits(bounds, n)
+    low = 8 * keys.dtype.itemsize < max(b - a for a, b in bounds)
+    starts = np.empty((len(bounds), (1 << bits) + 1), np.uint32) if bits else None
+    for j, (a, b) in enumerate(bounds):  # one chunk's values at a time: ~16 B a row
+        values = _chunk_column(words, (a, b))
         if n < 2**32:  # (value, row) in one word: np.sort is several times faster than an argsort
             values <<= np.uint64(32)
             values |= ids
             values.sort()
-            keys[j] = values >> np.uint64(32)
             postings[j] = values & np.uint64(0xFFFFFFFF)
+            values >>= np.uint64(32)
         else:
             order = np.argsort(values, kind="stable")
             postings[j] = order
-            keys[j] = values[order]
+            values = values[order]
+        if starts is not None:
+            starts[j] = _bucket_starts(values, b - a, bits)
+        keys[j] = values & np.uint64((1 << (b - a - bits)) - 1) if low else values
+    return starts
+
+
+#: the keys' types (:func:`_key_type`)
+_KEY_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32))
+
+
+def _key_type(bounds: list[tuple[int, int]], n: int) -> type[np.unsignedinteger[Any]]:
+    """The narrowest type that holds every chunk's keys: its values, or in chunks searched through their buckets the
+    bits under the bucket's (1 byte at 2^17 buckets of 24-bit chunks or more); 4 bytes where 2 do not hold them (then
+    always the whole values, as indexes written before hold)."""
+    bits = _bucket_bits(bounds, n)
+    widest = max((b - a for a, b in bounds), default=0)
+    if bits and widest - bits <= 8:
+        return np.uint8
+    return np.uint16 if widest - bits <= 16 else np.uint32
 
 
 def _chunk_count(bits: int, rows: int) -> int:
@@ -349,16 +399,10 @@ def _bucket_bits(bounds: list[tuple[int, int]], n: int) -> int:
     return min(narrowest, _BUCKET_BITS, max(1, (n // _BUCKET_KEYS).bit_length()))
 
 
-def _every_chunks_starts(
-    keys: npt.NDArray[np.uint32], bounds: list[tuple[int, int]], bits: int
-) -> npt.NDArray[np.uint32]:
-    """:func:`_bucket_starts` of every chunk's keys (``keys[j]``, chunk ``j`` of ``bounds``), one row a chunk."""
-    return np.stack([_bucket_starts(keys[j], b - a, bits) for j, (a, b) in enumerate(bounds)])
-
-
-def _bucket_starts(keys: npt.NDArray[np.uint32], width: int, bits: int) -> npt.NDArray[np.uint32]:
-    """Where each bucket (value ``>> (width - bits)``) of the sorted ``keys`` begins, then the keys' count."""
-    counts = np.bincount(np.asarray(keys) >> np.uint32(width - bits), minlength=1 << bits)
+def _bucket_starts(keys: npt.NDArray[Any], width: int, bits: int) -> npt.NDArray[np.uint32]:
+    """Where each bucket (value ``>> (width - bits)``) of the sorted ``keys`` (whole values) begins, then the keys'
+    count."""
+    counts = np.bincount((np.asarray(keys) >> np.uint64(width - bits)).astype(np.int64), minlength=1 << bits)
     starts = np.zeros(len(counts) + 1, np.uint32)
     np.cumsum(counts, out=starts[1:])
     return starts

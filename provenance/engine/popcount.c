@@ -558,85 +558,100 @@ POPCNT_TARGET static Py_ssize_t verify_ranges_popcnt(
 }
 
 
-/* The keys equal to v, [*lo, *lo + *size), the first key >= v searched for in [low, high) of the sorted keys (the
- * caller knows it lies there); returns *lo. */
-static inline Py_ssize_t equal_range(const uint32_t *keys, Py_ssize_t n, uint32_t v, Py_ssize_t low, Py_ssize_t high,
-                                     int64_t *lo, int64_t *size) {
-    while (low < high) {
-        const Py_ssize_t mid = low + (high - low) / 2;
-        if (keys[mid] < v)
-            low = mid + 1;
-        else
-            high = mid;
-    }
-    Py_ssize_t end = low;
-    while (end < n && keys[end] == v) end++;
-    *lo = low;
-    *size = end - low;
-    return low;
+/* A multi-index's keys are 1, 2 or 4 bytes (a chunk's values, or in a bucketed chunk only their bits under the
+ * bucket's: `mask`); the searches below are made for each width by KEY_SEARCHES. */
+#define KEY_SEARCHES(T, W)                                                                                           \
+/* The keys equal to v, [*lo, *lo + *size), the first key >= v searched for in [low, high) of the sorted keys (the   \
+ * caller knows it lies there); returns *lo. */                                                                      \
+static inline Py_ssize_t equal_range_##W(const T *keys, Py_ssize_t n, T v, Py_ssize_t low, Py_ssize_t high,           \
+                                         int64_t *lo, int64_t *size) {                                               \
+    while (low < high) {                                                                                             \
+        const Py_ssize_t mid = low + (high - low) / 2;                                                               \
+        if (keys[mid] < v)                                                                                           \
+            low = mid + 1;                                                                                           \
+        else                                                                                                         \
+            high = mid;                                                                                              \
+    }                                                                                                                \
+    Py_ssize_t end = low;                                                                                            \
+    while (end < n && keys[end] == v) end++;                                                                         \
+    *lo = low;                                                                                                       \
+    *size = end - low;                                                                                               \
+    return low;                                                                                                      \
+}                                                                                                                    \
+                                                                                                                     \
+/* A multi-index hash search's probes: for each probed chunk value (sorted ascending), the range [lo, lo + size) of  \
+ * the chunk's sorted keys equal to it (size 0 where none is; a probe above the keys' width finds none). Each search \
+ * gallops forward from where the last one ended (the probes are sorted), so a chunk's keys are read mostly in      \
+ * order. */                                                                                                         \
+static void probe_ranges_sorted_##W(const T *keys, Py_ssize_t n, const uint32_t *probes, Py_ssize_t m, int64_t *lo,  \
+                                    int64_t *size) {                                                                 \
+    Py_ssize_t at = 0; /* the first key >= the previous probe */                                                     \
+    for (Py_ssize_t i = 0; i < m; i++) {                                                                             \
+        if (probes[i] > (uint32_t)(T)~(T)0) { /* wider than a key: past every one */                                 \
+            lo[i] = n;                                                                                               \
+            size[i] = 0;                                                                                             \
+            at = n;                                                                                                  \
+            continue;                                                                                                \
+        }                                                                                                            \
+        const T v = (T)probes[i];                                                                                    \
+        /* gallop: the first key >= v lies in [at, at + step] once keys[at + step - 1] >= v */                       \
+        Py_ssize_t low = at, step = 1;                                                                               \
+        while (low + step <= n && keys[low + step - 1] < v) {                                                        \
+            low += step;                                                                                             \
+            step <<= 1;                                                                                              \
+        }                                                                                                            \
+        const Py_ssize_t high = low + step < n ? low + step : n; /* keys[low - 1] < v (or low == at) */              \
+        at = equal_range_##W(keys, n, v, low, high, &lo[i], &size[i]);                                               \
+    }                                                                                                                \
+}                                                                                                                    \
+                                                                                                                     \
+/* probe_ranges_sorted's answer through a table of where each bucket of keys begins (`starts[b]`: the first key     \
+ * whose value shifted right by `shift` is b or more; `nstarts` of them, the last the keys' count), the keys holding \
+ * the bits of each value under `mask` (all of it, or those under its bucket's): a probe's range is searched for     \
+ * among its bucket's keys alone, a few cache lines, where a search over all the keys of a chunk of millions reads a \
+ * dozen lines of memory. Only the probes that find keys are written (at: the probe, lo, size), in the probes'      \
+ * order; returns their count, or -1 when a probe's bucket or a start lies outside the arrays. */                     \
+static Py_ssize_t probe_ranges_buckets_##W(const T *keys, Py_ssize_t n, const uint32_t *starts, Py_ssize_t nstarts,  \
+                                           int shift, uint32_t mask, const uint32_t *probes, Py_ssize_t m,           \
+                                           int64_t *at, int64_t *lo, int64_t *size) {                                \
+    Py_ssize_t hits = 0;                                                                                             \
+    for (Py_ssize_t i = 0; i < m; i++) {                                                                             \
+        /* the probes are in no order and the keys lie in memory, not cache (a few MB a chunk at 10 hours of        \
+         * reference): the bucket starts of the probe PREFETCH_FAR ahead and the first keys of the one PREFETCH_NEAR \
+         * ahead are asked for now, so that the reads of many probes overlap instead of each waiting on its own */    \
+        if (i + PREFETCH_FAR < m) {                                                                                  \
+            const Py_ssize_t far = (Py_ssize_t)(probes[i + PREFETCH_FAR] >> shift);                                  \
+            if (far + 1 < nstarts) __builtin_prefetch(starts + far);                                                 \
+        }                                                                                                            \
+        if (i + PREFETCH_NEAR < m) {                                                                                 \
+            const Py_ssize_t near = (Py_ssize_t)(probes[i + PREFETCH_NEAR] >> shift);                                \
+            if (near + 1 < nstarts && starts[near] < n) __builtin_prefetch(keys + starts[near]);                     \
+        }                                                                                                            \
+        const Py_ssize_t b = (Py_ssize_t)(probes[i] >> shift);                                                       \
+        if (b + 1 >= nstarts) return -1;                                                                             \
+        const Py_ssize_t low = starts[b], high = starts[b + 1];                                                      \
+        if (low > high || high > n) return -1;                                                                       \
+        const T v = (T)(probes[i] & mask);                                                                           \
+        if (high - low <= BUCKET_SCAN) { /* a bucket of a few keys: counted, no branch to mispredict */              \
+            Py_ssize_t below = 0, equal = 0;                                                                         \
+            for (Py_ssize_t k = low; k < high; k++) {                                                                \
+                below += keys[k] < v;                                                                                \
+                equal += keys[k] == v;                                                                               \
+            }                                                                                                        \
+            lo[hits] = low + below;                                                                                  \
+            size[hits] = equal;                                                                                      \
+        } else {                                                                                                     \
+            equal_range_##W(keys, high, v, low, high, &lo[hits], &size[hits]);                                       \
+        }                                                                                                            \
+        at[hits] = i;                                                                                                \
+        hits += size[hits] > 0; /* only the probes that find keys are kept (most find none) */                       \
+    }                                                                                                                \
+    return hits;                                                                                                     \
 }
 
-/* A multi-index hash search's probes: for each probed chunk value (sorted ascending), the range [lo, lo + size) of
- * the chunk's sorted keys equal to it (size 0 where none is). Each search gallops forward from where the last one
- * ended (the probes are sorted), so a chunk's keys are read mostly in order. */
-static void probe_ranges_sorted(const uint32_t *keys, Py_ssize_t n, const uint32_t *probes, Py_ssize_t m, int64_t *lo,
-                                int64_t *size) {
-    Py_ssize_t at = 0;  /* the first key >= the previous probe */
-    for (Py_ssize_t i = 0; i < m; i++) {
-        const uint32_t v = probes[i];
-        /* gallop: the first key >= v lies in [at, at + step] once keys[at + step - 1] >= v */
-        Py_ssize_t low = at, step = 1;
-        while (low + step <= n && keys[low + step - 1] < v) {
-            low += step;
-            step <<= 1;
-        }
-        const Py_ssize_t high = low + step < n ? low + step : n;  /* keys[low - 1] < v (or low == at) */
-        at = equal_range(keys, n, v, low, high, &lo[i], &size[i]);
-    }
-}
-
-/* probe_ranges_sorted's answer through a table of where each bucket of keys begins (`starts[b]`: the first key whose
- * value shifted right by `shift` is b or more; `nstarts` of them, the last the keys' count): a probe's range is
- * searched for among its bucket's keys alone, a few cache lines, where a search over all the keys of a chunk of
- * millions reads a dozen lines of memory. Only the probes that find keys are written (at: the probe, lo, size), in
- * the probes' order; returns their count, or -1 when a probe's bucket or a start lies outside the arrays. */
-static Py_ssize_t probe_ranges_buckets(const uint32_t *keys, Py_ssize_t n, const uint32_t *starts, Py_ssize_t nstarts,
-                                       int shift, const uint32_t *probes, Py_ssize_t m, int64_t *at, int64_t *lo,
-                                       int64_t *size) {
-    Py_ssize_t hits = 0;
-    for (Py_ssize_t i = 0; i < m; i++) {
-        /* the probes are in no order and the keys lie in memory, not cache (16 MB a chunk at 10 hours of reference):
-         * the bucket starts of the probe PREFETCH_FAR ahead and the first keys of the one PREFETCH_NEAR ahead are
-         * asked for now, so that the reads of many probes overlap instead of each waiting on its own */
-        if (i + PREFETCH_FAR < m) {
-            const Py_ssize_t far = (Py_ssize_t)(probes[i + PREFETCH_FAR] >> shift);
-            if (far + 1 < nstarts) __builtin_prefetch(starts + far);
-        }
-        if (i + PREFETCH_NEAR < m) {
-            const Py_ssize_t near = (Py_ssize_t)(probes[i + PREFETCH_NEAR] >> shift);
-            if (near + 1 < nstarts && starts[near] < n) __builtin_prefetch(keys + starts[near]);
-        }
-        const uint32_t v = probes[i];
-        const Py_ssize_t b = (Py_ssize_t)(v >> shift);
-        if (b + 1 >= nstarts) return -1;
-        const Py_ssize_t low = starts[b], high = starts[b + 1];
-        if (low > high || high > n) return -1;
-        if (high - low <= BUCKET_SCAN) {  /* a bucket of a few keys: counted, no branch to mispredict */
-            Py_ssize_t below = 0, equal = 0;
-            for (Py_ssize_t k = low; k < high; k++) {
-                below += keys[k] < v;
-                equal += keys[k] == v;
-            }
-            lo[hits] = low + below;
-            size[hits] = equal;
-        } else {
-            equal_range(keys, n, v, low, high, &lo[hits], &size[hits]);
-        }
-        at[hits] = i;
-        hits += size[hits] > 0;  /* only the probes that find keys are kept (most find none) */
-    }
-    return hits;
-}
+KEY_SEARCHES(uint8_t, 8)
+KEY_SEARCHES(uint16_t, 16)
+KEY_SEARCHES(uint32_t, 32)
 
 static PyObject *supported(PyObject *self, PyObject *args) {
     (void)self;
@@ -837,19 +852,28 @@ static PyObject *verify_ranges(PyObject *self, PyObject *args) {
 static PyObject *probe_ranges(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer b[4];  /* keys, probes, lo, size */
-    if (!PyArg_ParseTuple(args, "y*y*w*w*", &b[0], &b[1], &b[2], &b[3])) return NULL;
+    int width;
+    if (!PyArg_ParseTuple(args, "y*iy*w*w*", &b[0], &width, &b[1], &b[2], &b[3])) return NULL;
     PyObject *result = NULL;
-    const Py_ssize_t m = b[1].len / 4;
+    const Py_ssize_t m = b[1].len / 4, n = width > 0 ? b[0].len / width : 0;
     const uint32_t *p = (const uint32_t *)b[1].buf;
     int sorted = 1;
     for (Py_ssize_t i = 1; i < m && sorted; i++) sorted = p[i - 1] <= p[i];
-    if (b[0].len % 4 || b[1].len % 4 || b[2].len != m * 8 || b[3].len != m * 8) {
-        PyErr_SetString(PyExc_ValueError, "keys and probes must be uint32, lo and size one int64 per probe");
+    if ((width != 1 && width != 2 && width != 4) || b[0].len % width || b[1].len % 4 || b[2].len != m * 8 ||
+        b[3].len != m * 8) {
+        PyErr_SetString(PyExc_ValueError, "keys must be of 1, 2 or 4 bytes, probes uint32, lo and size one int64 "
+                                          "per probe");
     } else if (!sorted) {
         PyErr_SetString(PyExc_ValueError, "probes must be sorted");
     } else {
+        int64_t *lo = (int64_t *)b[2].buf, *size = (int64_t *)b[3].buf;
         Py_BEGIN_ALLOW_THREADS
-        probe_ranges_sorted((const uint32_t *)b[0].buf, b[0].len / 4, p, m, (int64_t *)b[2].buf, (int64_t *)b[3].buf);
+        if (width == 1)
+            probe_ranges_sorted_8((const uint8_t *)b[0].buf, n, p, m, lo, size);
+        else if (width == 2)
+            probe_ranges_sorted_16((const uint16_t *)b[0].buf, n, p, m, lo, size);
+        else
+            probe_ranges_sorted_32((const uint32_t *)b[0].buf, n, p, m, lo, size);
         Py_END_ALLOW_THREADS
         result = none();
     }
@@ -860,20 +884,33 @@ static PyObject *probe_ranges(PyObject *self, PyObject *args) {
 static PyObject *probe_buckets(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer b[6];  /* keys, starts, probes, at, lo, size */
-    int shift;
-    if (!PyArg_ParseTuple(args, "y*y*iy*w*w*w*", &b[0], &b[1], &shift, &b[2], &b[3], &b[4], &b[5])) return NULL;
+    int width, shift, low;
+    if (!PyArg_ParseTuple(args, "y*iy*ipy*w*w*w*", &b[0], &width, &b[1], &shift, &low, &b[2], &b[3], &b[4], &b[5]))
+        return NULL;
     PyObject *result = NULL;
-    const Py_ssize_t m = b[2].len / 4;
-    if (b[0].len % 4 || b[1].len % 4 || b[2].len % 4 || b[3].len != m * 8 || b[4].len != m * 8 ||
-        b[5].len != m * 8 || shift < 0 || shift > 31) {
-        PyErr_SetString(PyExc_ValueError, "keys, starts and probes must be uint32, at, lo and size one int64 per "
-                                          "probe, the shift in [0, 31]");
+    const Py_ssize_t m = b[2].len / 4, n = width > 0 ? b[0].len / width : 0;
+    if ((width != 1 && width != 2 && width != 4) || b[0].len % width || b[1].len % 4 || b[2].len % 4 ||
+        b[3].len != m * 8 || b[4].len != m * 8 || b[5].len != m * 8 || shift < 0 || shift > 31 ||
+        (low && shift > 8 * width)) {
+        PyErr_SetString(PyExc_ValueError, "keys must be of 1, 2 or 4 bytes (holding the bits under the shift when low), "
+                                          "starts and probes uint32, at, lo and size one int64 per probe, the shift "
+                                          "in [0, 31]");
     } else {
+        const uint32_t mask = low ? (uint32_t)((1ull << shift) - 1) : 0xFFFFFFFFu;
+        const uint32_t *starts = (const uint32_t *)b[1].buf, *probes = (const uint32_t *)b[2].buf;
+        const Py_ssize_t nstarts = b[1].len / 4;
+        int64_t *at = (int64_t *)b[3].buf, *lo = (int64_t *)b[4].buf, *size = (int64_t *)b[5].buf;
         Py_ssize_t hits;
         Py_BEGIN_ALLOW_THREADS
-        hits = probe_ranges_buckets((const uint32_t *)b[0].buf, b[0].len / 4, (const uint32_t *)b[1].buf,
-                                    b[1].len / 4, shift, (const uint32_t *)b[2].buf, m, (int64_t *)b[3].buf,
-                                    (int64_t *)b[4].buf, (int64_t *)b[5].buf);
+        if (width == 1)
+            hits = probe_ranges_buckets_8((const uint8_t *)b[0].buf, n, starts, nstarts, shift, mask, probes, m, at,
+                                          lo, size);
+        else if (width == 2)
+            hits = probe_ranges_buckets_16((const uint16_t *)b[0].buf, n, starts, nstarts, shift, mask, probes, m,
+                                           at, lo, size);
+        else
+            hits = probe_ranges_buckets_32((const uint32_t *)b[0].buf, n, starts, nstarts, shift, mask, probes, m,
+                                           at, lo, size);
         Py_END_ALLOW_THREADS
         if (hits < 0)
             PyErr_SetString(PyExc_ValueError, "a probe's bucket or a bucket's start lies outside the arrays");
@@ -906,12 +943,13 @@ static PyMethodDef methods[] = {
      "verify_ranges(codes, postings, wide, lo, size, row, queries, r, out_q, out_i, out_d) -> count: the posted rows "
      "of each probed range within r of its query (a multi-index hash search's verification)."},
     {"probe_buckets", probe_buckets, METH_VARARGS,
-     "probe_buckets(keys, starts, shift, probes, at, lo, size) -> count: probe_ranges' answer for the probes that "
-     "find keys (the probes in any order; at: which probe) through the table of where each bucket of keys "
-     "(value >> shift) begins, the keys' count last."},
+     "probe_buckets(keys, width, starts, shift, low, probes, at, lo, size) -> count: probe_ranges' answer for the "
+     "probes that find keys (the probes in any order; at: which probe) through the table of where each bucket of "
+     "keys (value >> shift) begins, the keys' count last; keys of width bytes, holding only the bits under the shift "
+     "when low."},
     {"probe_ranges", probe_ranges, METH_VARARGS,
-     "probe_ranges(keys, probes, lo, size): for each sorted uint32 probe, the range of the sorted uint32 keys equal "
-     "to it (lo, size: int64)."},
+     "probe_ranges(keys, width, probes, lo, size): for each sorted uint32 probe, the range of the sorted keys (of "
+     "width bytes) equal to it (lo, size: int64)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,6 +24,15 @@ def verify_ranges(
     /,
 ) -> int: ...
 def probe_buckets(
-    keys: Buffer, starts: Buffer, shift: int, probes: Buffer, at: Buffer, lo: Buffer, size: Buffer, /
+    keys: Buffer,
+    width: int,
+    starts: Buffer,
+    shift: int,
+    low: bool,
+    probes: Buffer,
+    at: Buffer,
+    lo: Buffer,
+    size: Buffer,
+    /,
 ) -> int: ...
-def probe_ranges(keys: Buffer, probes: Buffer, lo: Buffer, size: Buffer, /) -> None: ...
+def probe_ranges(keys: Buffer, width: int, probes: Buffer, lo: Buffer, size: Buffer, /) -> None: ...
