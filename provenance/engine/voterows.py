@@ -42,8 +42,7 @@ def repeats(
     row (32 bytes) not already standing for another of this frame's (one to one), and the row stored for that one
     then stands for this frame too. Row numbers count from ``first_row``."""
     keep = np.ones(rows, np.bool_)
-    row_of = np.empty(rows, np.int64)  # each stored row's number, then how many frames it stands for
-    runs = np.ones(rows, np.int64)
+    runs = np.ones(rows, np.int32)  # how many frames each stored row stands for, by its place among the stored
     at = stored = 0
     prev: npt.NDArray[np.uint8] | None = None
     prev_rep = np.zeros(0, np.int64)  # the previous frame's rows: the stored row each one is
@@ -64,14 +63,13 @@ def repeats(
             rep[here] = reps
         own = np.flatnonzero(mine)
         rep[own] = stored + np.arange(len(own))
-        row_of[stored : stored + len(own)] = first_row + at + own
         keep[at : at + n] = mine
         stored += len(own)
         at += n
         prev, prev_rep, prev_group = descs, rep, group
     if at != rows:
         raise ValueError(f"vote rows: {at} rows, {rows} were announced")
-    return keep, row_of[:stored] | ((runs[:stored] - 1) << RUN_SHIFT)
+    return keep, (first_row + np.flatnonzero(keep)) | ((runs[:stored].astype(np.int64) - 1) << RUN_SHIFT)
 
 
 def row_numbers(ids: IntArray) -> IntArray:
