@@ -136,6 +136,8 @@ def test_an_ivf_bank_storing_repeats_once_votes_as_the_exhaustive_bank(
     search = ivf._build()[0]
     search.nprobe = search.nlist
     assert search.ntotal < 0.8 * flat._build()[0].ntotal  # repeats stored once
+    # what an extension's growth is weighed against (RETRAIN_FACTOR): the rows stored, as its segments count theirs
+    assert ivf.trained_rows() == search.ntotal and flat.trained_rows() == flat._build()[0].ntotal
     every = np.concatenate(_rows(frames))
     for query in (doom[5], pong[10], pong[30]):
         descs = query.descriptors[: params.vote_features]

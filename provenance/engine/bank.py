@@ -251,9 +251,8 @@ class FeatureBank:
 
     def trained_rows(self) -> int:
         """The vote rows the search was laid out on (an IVF index's lists: its centroids are a sample of them):
-        every row it holds, unless rows were added to it since (:meth:`adopted`)."""
-        self._build()
-        return self._rows() if self._trained is None else self._trained
+        every row it stores (a row its reference repeats, once), unless rows were added since (:meth:`adopted`)."""
+        return int(self._build()[0].ntotal) if self._trained is None else self._trained
 
     def vote_descriptors(self) -> U8Array:
         """Every frame's vote descriptors (its strongest ``params.vote_features``), stacked in frame order: the rows
