@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "KEY_TYPES",
     "hamming_kernel",
     "hamming_planes",
     "k_nearest",
@@ -134,8 +135,8 @@ def verify_ranges(
     return out_q[:n], out_i[:n], out_d[:n]
 
 
-#: the keys' types the C searches read
-_KEY_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32))
+#: the types of a multi-index's keys the C searches read (1, 2 and 4 bytes)
+KEY_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32))
 
 
 def probe_ranges(
@@ -145,7 +146,7 @@ def probe_ranges(
     ``(lo, size)``, what ``searchsorted`` left and right give (a multi-index hash search's probes of one chunk). In C,
     each search galloping on from where the last one ended, so that a chunk's keys (memory-mapped) are read mostly in
     order. None only where the extension is not built (or, on x86-64, the CPU lacks POPCNT): the caller uses numpy."""
-    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype not in _KEY_TYPES:
+    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype not in KEY_TYPES:
         return None
     lo, size = np.empty(len(probes), np.int64), np.empty(len(probes), np.int64)
     _RANGES.probe_ranges(keys, keys.dtype.itemsize, np.ascontiguousarray(probes, dtype=np.uint32), lo, size)
@@ -166,7 +167,7 @@ def probe_buckets(
     (most find none): ``(at, lo, size)``, ``at`` the probe's place in ``probes``, ascending. In C; None where the
     extension is not built (the caller uses numpy). :class:`ValueError` when a probe's bucket or a start lies outside
     the arrays."""
-    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype not in _KEY_TYPES or starts.dtype != np.uint32:
+    if _RANGES is None or not keys.flags.c_contiguous or keys.dtype not in KEY_TYPES or starts.dtype != np.uint32:
         return None
     probes = np.ascontiguousarray(probes, dtype=np.uint32)
     at, lo, size = (np.empty(len(probes), np.int64) for _ in range(3))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from provenance.engine.hamming import probe_buckets, probe_ranges, verify_ranges
+from provenance.engine.hamming import KEY_TYPES, probe_buckets, probe_ranges, verify_ranges
 from provenance.errors import HashIndexError
 
 __all__ = [
@@ -101,7 +101,7 @@ class MultiIndex:
     ) -> None:
         self.chunks = int(keys.shape[0]) if keys.ndim == 2 else 0  # the layout it was built with
         fits = 0 < self.chunks <= codes.shape[1] * 8 and keys.shape[1:] == codes.shape[:1]
-        if not fits or postings.shape != keys.shape or keys.dtype not in _KEY_TYPES:
+        if not fits or postings.shape != keys.shape or keys.dtype not in KEY_TYPES:
             raise HashIndexError(
                 f"multi-index arrays do not fit: {codes.shape}, {keys.shape} {keys.dtype}, {postings.shape}"
             )
@@ -186,7 +186,7 @@ class MultiIndex:
         if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] * 8 != bits:
             raise HashIndexError(f"{directory}: {name} holds hashes of shape {codes.shape}, not {bits} bits")
         keys, postings, radius = mapped("keys"), mapped("postings"), mapped("radius")
-        if keys.dtype not in _KEY_TYPES or postings.dtype not in (np.uint32, np.int64) or radius.shape != (1,):
+        if keys.dtype not in KEY_TYPES or postings.dtype not in (np.uint32, np.int64) or radius.shape != (1,):
             raise HashIndexError(f"{directory}: {name}'s arrays are of other types ({keys.dtype}, {postings.dtype})")
         out = cls(codes, keys, postings, int(radius[0]))
         if out.bucket_bits and (directory / f"{name}_buckets.npy").exists():  # else made on the first search
@@ -327,10 +327,6 @@ def _sort_chunks(
             starts[j] = _bucket_starts(values, b - a, bits)
         keys[j] = values & np.uint64((1 << (b - a - bits)) - 1) if low else values
     return starts
-
-
-#: the keys' types (:func:`_key_type`)
-_KEY_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32))
 
 
 def _key_type(bounds: list[tuple[int, int]], n: int) -> type[np.unsignedinteger[Any]]:
