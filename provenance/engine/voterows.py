@@ -3,7 +3,7 @@ frames of the same reference repeat (the same 32 bytes: a HUD, a score, a still 
 frames it stands for.
 
 A reference's frames are 1/3 s apart in the bank; what does not move between them has the same keypoints and the
-same descriptors. On the short corpus's footage references, 37.7 % of the vote rows repeat a row of the frame
+same descriptors. On the short corpus's footage references, 37.8 % of the vote rows repeat a row of the frame
 before, byte for byte. The search's lists (32 bytes of code and 8 of id a row, read for every query frame) were
 most of a scan's memory at many hours of reference.
 
