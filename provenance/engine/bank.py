@@ -18,10 +18,7 @@ from provenance.engine.binsearch import (
     EXHAUSTIVE_MAX,
     IVFSegments,
     binary_index,
-    centroid_rows,
     grown_segments,
-    ivf_index,
-    lowest_row,
     read_mapped,
     read_segments,
     search_binary,
@@ -36,7 +33,6 @@ from provenance.engine.features import (
     match_region,
     single_thread_faiss,
 )
-from provenance.engine.voterows import repeats, votes_of
 from provenance.errors import ConfigError, IndexStoreError
 
 __all__ = [
@@ -251,8 +247,9 @@ class FeatureBank:
 
     def trained_rows(self) -> int:
         """The vote rows the search was laid out on (an IVF index's lists: its centroids are a sample of them):
-        every row it stores (a row its reference repeats, once), unless rows were added since (:meth:`adopted`)."""
-        return int(self._build()[0].ntotal) if self._trained is None else self._trained
+        every row it holds, unless rows were added to it since (:meth:`adopted`)."""
+        self._build()
+        return self._rows() if self._trained is None else self._trained
 
     def vote_descriptors(self) -> U8Array:
         """Every frame's vote descriptors (its strongest ``params.vote_features``), stacked in frame order: the rows
@@ -281,10 +278,7 @@ class FeatureBank:
 
         rows = added.vote_descriptors()
         mapped = self._build()[0]
-        grown: tuple[Any, ...] | None = None
         if isinstance(mapped, (faiss.IndexBinaryIVF, IVFSegments)):  # a segment of the added rows, the rest linked
-            keep, ids = added._repeats()
-            rows, ids = rows[keep], ids + self._rows()  # the added rows counted on after this bank's
             total = int(mapped.ntotal) + len(rows)
             first = mapped.parts[0] if isinstance(mapped, IVFSegments) else mapped
             trained = int(first.ntotal) if trained is None else trained
@@ -294,32 +288,26 @@ class FeatureBank:
                     f"{RETRAIN_FACTOR:g} times as many: it is due to be built again"
                 )
             since = None
-            if isinstance(mapped, IVFSegments) and len(mapped.parts) >= VOTE_SEGMENTS:  # those after the first: one
-                low = next((r for r in map(lowest_row, mapped.parts[1:]) if r >= 0), self._rows())
-                start = int(self._frames_of(np.array([low], np.int64))[0]) if low < self._rows() else len(self._refs)
-                since_keep, since_ids = self._repeats(start)
-                since = self._vote_rows_from(start)[since_keep]
-                ids = np.concatenate([since_ids, ids])
+            if isinstance(mapped, IVFSegments) and len(mapped.parts) >= VOTE_SEGMENTS:
+                since = self._vote_rows_from(int(first.ntotal))  # the segments after the first become one
             if not len(rows) and since is None:  # no vote row added (assets, a VOD): the search as it is, linked
                 kept = mapped if isinstance(mapped, IVFSegments) else IVFSegments([mapped], [matcher])
-                grown = (kept,)
+                grown: tuple[Any, ...] = (kept,)
             else:
-                grown = (grown_segments(mapped, matcher, rows, since, ids),)
+                grown = (grown_segments(mapped, matcher, rows, since),)
         else:
             search = single_thread_faiss().read_index_binary(str(matcher))  # into memory: its lists grow
             total = int(search.ntotal) + len(rows)
             if total <= EXHAUSTIVE_MAX or self.backend == "bf":
                 search.add(rows)
                 grown, trained = (search,), total
+            else:
+                grown, trained = binary_index(np.concatenate([self.vote_descriptors(), rows]), 0), total
         # the frames already stored (mapped) followed by the added ones, not copied into one: written as segments
         frames = JoinedFeatures.of([self._refs if not isinstance(self._refs, list) else self.packed(), added.packed()])
         groups = np.concatenate(
             [np.asarray(self._groups, np.int64), np.asarray(added._groups, np.int64) + group_offset]
         )
-        if grown is None:  # a flat search grown past EXHAUSTIVE_MAX: an IVF one of every row
-            whole = FeatureBank.adopted(self.params, frames, groups, ())
-            keep, ids = whole._repeats()
-            grown, trained = ivf_index(whole.vote_descriptors()[keep], ids, whole._centroids()), len(ids)
         return FeatureBank.adopted(self.params, frames, groups, grown, trained)
 
     def packed(self) -> PackedFeatures:
@@ -364,24 +352,18 @@ class FeatureBank:
         exhaustive = self.backend == "bf" or (self.backend == "auto" and total <= EXHAUSTIVE_MAX)
         if self._matcher is not None or not isinstance(self._refs, list) or exhaustive or total < 16:
             return False
-        keep, ids = self._repeats()
-        if len(ids) < 16:
-            return False
-        scratch = path.with_name(f".{path.name}.lists.npy")
-        write_ivf(path, lambda: self._vote_chunks(keep), len(ids), scratch, ids, self._centroids())
+        write_ivf(path, self._vote_chunks, total, path.with_name(f".{path.name}.lists.npy"))
         self._starts, self._matcher, self._laid_out = rows, (read_mapped(path),), path
         return True
 
-    def _vote_chunks(self, keep: npt.NDArray[np.bool_]) -> Iterator[U8Array]:
-        """The vote rows (:meth:`vote_descriptors`) of a bank built in memory that ``keep`` keeps, in order, about
+    def _vote_chunks(self) -> Iterator[U8Array]:
+        """The vote rows (:meth:`vote_descriptors`) of a bank built in memory, in order, about
         :data:`_CHUNK_ROWS` at a time."""
         assert isinstance(self._refs, list)
         held: list[U8Array] = []
-        count = at = 0
+        count = 0
         for f in self._refs:
-            rows = self._vote_descriptors(f)
-            held.append(rows[keep[at : at + len(rows)]])
-            at += len(rows)
+            held.append(self._vote_descriptors(f))
             count += len(held[-1])
             if count >= _CHUNK_ROWS:
                 yield np.concatenate(held)
@@ -419,26 +401,11 @@ class FeatureBank:
         """The frame of each vote row (a frame without rows owns none: the last frame starting at or before it)."""
         return np.searchsorted(self._starts, rows, side="right").astype(np.int64) - 1
 
-    def _vote_rows_from(self, first: int) -> U8Array:
-        """The vote descriptors of the frames from ``first`` on, in order."""
+    def _vote_rows_from(self, row: int) -> U8Array:
+        """The vote descriptors of the frames from the one whose first vote row is ``row`` on, in order."""
+        first = int(self._frames_of(np.array([row], np.int64))[0]) if row < self._rows() else len(self._refs)
         descs = [self._vote_descriptors(self._refs[i]) for i in range(first, len(self._refs))]
         return np.ascontiguousarray(np.concatenate([np.zeros((0, 32), np.uint8), *descs]))
-
-    def _centroids(self) -> U8Array:
-        """An IVF search's centroids: the rows :func:`~provenance.engine.binsearch.centroid_rows` picks of every vote
-        row, those a reference repeats counted (the lists, and each row's, are those of a search storing every row)."""
-        starts = self._vote_starts()
-        picks = centroid_rows(int(starts[-1]))
-        frames = np.searchsorted(starts, picks, side="right") - 1
-        rows = [self._refs[int(f)].descriptors[int(p - starts[f])] for f, p in zip(frames, picks, strict=True)]
-        return np.ascontiguousarray(np.stack(rows))
-
-    def _repeats(self, first: int = 0) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
-        """Which vote rows of the frames from ``first`` on an IVF search stores, and their ids
-        (:func:`~provenance.engine.voterows.repeats`: a row the next frames of its reference repeat, stored once)."""
-        starts = self._vote_starts()
-        frames = ((self._vote_descriptors(self._refs[i]), int(self._groups[i])) for i in range(first, len(self._refs)))
-        return repeats(frames, int(starts[-1] - starts[first]), int(starts[first]))
 
     def _packed_votes(self, packed: PackedFeatures) -> U8Array:
         """The vote descriptors of flat arrays' frames (each frame's strongest ``vote_features``), in frame order."""
@@ -456,11 +423,7 @@ class FeatureBank:
             stacked = self.vote_descriptors()
             self._starts = self._vote_starts()
             use_bf = self.backend == "bf" or (self.backend == "auto" and len(stacked) <= EXHAUSTIVE_MAX)
-            keep, ids = self._repeats() if not use_bf and len(stacked) >= 16 else (None, np.zeros(0, np.int64))
-            if keep is None or len(ids) < 16:  # exhaustive: every row, its id its position
-                self._matcher = binary_index(stacked, len(stacked))
-            else:  # the rows a reference repeats stored once (provenance.engine.voterows)
-                self._matcher = ivf_index(stacked[keep], ids, self._centroids())
+            self._matcher = binary_index(stacked, len(stacked) if use_bf else 0)
         return self._matcher
 
     def votes(self, query: Features) -> npt.NDArray[np.int64]:
@@ -487,7 +450,9 @@ class FeatureBank:
             if len(q) == 0:
                 continue
             dist, rows = search_binary(index, self._vote_descriptors(q), k)
-            qi, frames = votes_of(dist, rows, k, self.params.bank_max_distance, self._frames_of)
+            ok = (rows >= 0) & (dist <= self.params.bank_max_distance)
+            qi = np.nonzero(ok)[0].astype(np.int64)
+            frames = self._frames_of(rows[ok])
             # one vote per (query descriptor, reference frame)
             pairs = np.unique(qi * len(self._refs) + frames)
             voted.append(pairs % len(self._refs))

@@ -17,7 +17,6 @@ import numpy.typing as npt
 from provenance.engine import sampling
 from provenance.engine.features import single_thread_faiss
 from provenance.engine.hamming import hamming_kernel, hamming_planes, k_nearest
-from provenance.engine.voterows import row_numbers
 from provenance.errors import IndexStoreError
 
 __all__ = [
@@ -25,10 +24,8 @@ __all__ = [
     "IVFSegments",
     "add_rows",
     "binary_index",
-    "centroid_rows",
     "grown_segments",
     "ivf_index",
-    "lowest_row",
     "read_mapped",
     "read_segments",
     "search_binary",
@@ -50,18 +47,15 @@ _IVF_LIST_SIZE = 128
 _IVF_NPROBE = 12
 
 
-def ivf_index(descs: U8Array, ids: IntArray | None = None, centroids: U8Array | None = None) -> tuple[Any, Any]:
-    """FAISS binary IVF over ``descs`` (their ``ids``; default: their positions), its centroids an evenly spread
-    sample of them (:func:`centroid_rows`; no k-means: deterministic, built in a fraction of a second, and on real ORB
-    descriptors the shortlist is as close to the exact one), or ``centroids`` when given."""
-    if centroids is None:
-        centroids = descs[centroid_rows(len(descs))]
-    index, quantizer = _empty_ivf(np.ascontiguousarray(centroids))
-    add_rows(index, descs, ids)
+def ivf_index(descs: U8Array) -> tuple[Any, Any]:
+    """FAISS binary IVF over ``descs``, its centroids an evenly spread sample of them (no k-means: deterministic,
+    built in a fraction of a second, and on real ORB descriptors the shortlist is as close to the exact one)."""
+    index, quantizer = _empty_ivf(np.ascontiguousarray(descs[_centroid_rows(len(descs))]))
+    add_rows(index, descs)
     return index, quantizer
 
 
-def centroid_rows(rows: int) -> IntArray:
+def _centroid_rows(rows: int) -> IntArray:
     """Which of ``rows`` rows are an IVF vote search's centroids: one per :data:`_IVF_LIST_SIZE` (16 to 65,536 of
     them), evenly spread, in order."""
     nlist = int(np.clip(rows // _IVF_LIST_SIZE, 16, 65536))
@@ -81,14 +75,7 @@ def _empty_ivf(centroids: U8Array) -> tuple[Any, Any]:
     return index, quantizer
 
 
-def write_ivf(
-    path: Path,
-    chunks: Callable[[], Iterator[U8Array]],
-    rows: int,
-    scratch: Path,
-    ids: IntArray | None = None,
-    centroids: U8Array | None = None,
-) -> None:
+def write_ivf(path: Path, chunks: Callable[[], Iterator[U8Array]], rows: int, scratch: Path) -> None:
     """Write to ``path`` the IVF vote search :func:`ivf_index` makes of ``rows`` rows, as FAISS writes it (the same
     bytes), from ``chunks()``: the rows in order, a chunk at a time (it is called three times: the centroids, each
     row's list, the rows laid out), holding one chunk and 4 bytes a row in ``scratch`` (a file, mapped, removed
@@ -97,22 +84,20 @@ def write_ivf(
 
     The file is FAISS's (``write_index_binary``): the index's header and centroids, then its lists (``ilar``: each
     list's size, then each list's codes and ids); the rows are placed in their lists (each row's nearest centroid,
-    :func:`add_rows`' choice) in order, where the file is mapped, with their ``ids`` (default: their positions);
-    over ``centroids`` when given (then ``chunks()`` is called twice)."""
+    :func:`add_rows`' choice) in order, where the file is mapped."""
     import faiss
 
     if rows < 16:
         raise ValueError(f"an IVF search needs 16 rows or more, got {rows}")
-    if centroids is None:
-        picks = centroid_rows(rows)
-        centroids = np.empty((len(picks), 32), np.uint8)
-        at = 0
-        for chunk in chunks():  # the centroids: the rows picked, as ivf_index picks them
-            lo, hi = np.searchsorted(picks, [at, at + len(chunk)])
-            centroids[lo:hi] = chunk[picks[lo:hi] - at]
-            at += len(chunk)
-        _check_rows(path, at, rows)
-    nlist = len(centroids)
+    picks = _centroid_rows(rows)
+    nlist = len(picks)
+    centroids = np.empty((nlist, 32), np.uint8)
+    at = 0
+    for chunk in chunks():  # the centroids: the rows picked, as ivf_index picks them
+        lo, hi = np.searchsorted(picks, [at, at + len(chunk)])
+        centroids[lo:hi] = chunk[picks[lo:hi] - at]
+        at += len(chunk)
+    _check_rows(path, at, rows)
     index, quantizer = _empty_ivf(centroids)
     index.ntotal = rows
     head = faiss.serialize_index_binary(index).tobytes()
@@ -135,7 +120,7 @@ def write_ivf(
             sizes += np.bincount(found, minlength=nlist)
             at += len(chunk)
         _check_rows(path, at, rows)
-        _write_lists(path, head[: -len(tail)], sizes, lists, chunks, ids)
+        _write_lists(path, head[: -len(tail)], sizes, lists, chunks)
     finally:
         del lists
         scratch.unlink(missing_ok=True)
@@ -147,16 +132,10 @@ def _check_rows(path: Path, seen: int, rows: int) -> None:
 
 
 def _write_lists(
-    path: Path,
-    head: bytes,
-    sizes: IntArray,
-    lists: npt.NDArray[np.int32],
-    chunks: Callable[[], Iterator[U8Array]],
-    ids: IntArray | None,
+    path: Path, head: bytes, sizes: IntArray, lists: npt.NDArray[np.int32], chunks: Callable[[], Iterator[U8Array]]
 ) -> None:
     """``head`` then FAISS's ``ilar`` lists of the rows of ``chunks()`` (``lists``: each one's list), written where the
-    file is mapped: every list's codes (32 bytes a row) then its ids (8 bytes a row: ``ids``, or a row's number), in
-    row order."""
+    file is mapped: every list's codes (32 bytes a row) then its ids (8 bytes a row, a row's number), in row order."""
     nlist, rows = len(sizes), int(sizes.sum())
     full = int(np.count_nonzero(sizes)) > nlist // 2  # FAISS's choice: every size, or (list, size) of those not empty
     table = sizes if full else np.column_stack([np.flatnonzero(sizes), sizes[sizes > 0]]).ravel()
@@ -187,8 +166,7 @@ def _write_lists(
         filled[named] += counts
         code_at = 5 * first[by_list] + 4 * slot  # in 8-byte words: a list's 40-byte rows, codes first
         words[code_at[:, None] + np.arange(4)] = np.ascontiguousarray(chunk[order]).view(np.uint64).reshape(-1, 4)
-        named_ids = order + at if ids is None else np.asarray(ids[at : at + len(chunk)], np.int64)[order]
-        words[5 * first[by_list] + 4 * sizes[by_list] + slot] = named_ids.astype(np.uint64)
+        words[5 * first[by_list] + 4 * sizes[by_list] + slot] = (order + at).astype(np.uint64)
         at += len(chunk)
     _check_rows(path, at, rows)
     data.flush()
@@ -234,25 +212,14 @@ def write_segments(search: IVFSegments, path: Path) -> int:
     return len(search.parts)
 
 
-def grown_segments(
-    search: Any,
-    source: Path | None,
-    rows: U8Array,
-    since: U8Array | None = None,
-    ids: IntArray | None = None,
-) -> IVFSegments:
+def grown_segments(search: Any, source: Path | None, rows: U8Array, since: U8Array | None = None) -> IVFSegments:
     """``search`` (an IVF index, or :class:`IVFSegments`; read from ``source``) followed by a segment of ``rows``
-    over the same centroids, with their ``ids`` (default: counted on after every row before); with ``since`` (the rows
-    of every segment after the first, in order), those segments are replaced by one of ``since`` and ``rows`` (``ids``
-    then theirs)."""
+    over the same centroids, its ids after every row before; with ``since`` (the rows of every segment after the
+    first, in order), those segments are replaced by one of ``since`` and ``rows``."""
     parts, sources = (search.parts, search.sources) if isinstance(search, IVFSegments) else ([search], [source])
     if since is not None:
         parts, sources, rows = parts[:1], sources[:1], np.concatenate([since, rows])
     first = sum(int(p.ntotal) for p in parts)
-    if ids is None:
-        ids = np.arange(first, first + len(rows), dtype=np.int64)
-    if len(ids) != len(rows):
-        raise ValueError(f"grown_segments: {len(rows)} rows, {len(ids)} ids")
     faiss = single_thread_faiss()
     base = faiss.downcast_IndexBinary(parts[0].quantizer)
     quantizer = faiss.IndexBinaryFlat(256)
@@ -260,24 +227,10 @@ def grown_segments(
     index = faiss.IndexBinaryIVF(quantizer, 256, int(parts[0].nlist))
     index.is_trained = True
     index.own_fields = False
-    add_rows(index, rows, ids)
+    add_rows(index, rows, np.arange(first, first + len(rows), dtype=np.int64))
     index.nprobe = int(parts[0].nprobe)
     keep = (*search.keep, quantizer) if isinstance(search, IVFSegments) else (quantizer,)
     return IVFSegments([*parts, index], [*sources, None], keep)
-
-
-def lowest_row(index: Any) -> int:
-    """The lowest row number (:func:`~provenance.engine.voterows.row_numbers`) an IVF index's lists hold (-1: none)."""
-    import faiss
-
-    lists = index.invlists
-    low = -1
-    for k in range(int(index.nlist)):
-        size = int(lists.list_size(k))
-        if size:
-            least = int(row_numbers(faiss.rev_swig_ptr(lists.get_ids(k), size)).min())
-            low = least if low < 0 else min(low, least)
-    return low
 
 
 def _segment_path(path: Path, k: int) -> Path:

@@ -95,13 +95,13 @@ Index = TypeVar("Index", bound=ReferenceIndex)
 #: vote search, ``bank_votes.K.faiss``, by ``vote_segments``: an index extended by added references links the
 #: segments it had and writes one more; 7: the footage prints too, ``print_times.K.npy`` after the first, listed by
 #: ``print_segments``; 8: the hash rows' facts too, ``rows_ref.K.npy`` after the first, listed by ``row_segments``;
-#: 9: an IVF vote search stores a row its reference repeats once, its id saying the frames: ``engine.voterows``).
+#: 9: the hash multi-index's keys as narrow as their values, a wide chunk's only the bits under its bucket's).
 INDEX_FORMAT = 9
 #: The hash search's parts at most in an extended index (each a search of its own for every clip): past them, all
 #: but the first are laid out again as one with the added rows.
 HASH_SEGMENTS = 8
 #: Formats this engine opens: 5 is 6 with one segment, 6 is 7 with its prints in one segment, up to 7 have their
-#: hash rows' facts in one segment, up to 8 every vote row stored (each id its row: a run of one frame).
+#: hash rows' facts in one segment, up to 8 their hash keys of 4 bytes (read as they are).
 READ_FORMATS = (5, 6, 7, 8, INDEX_FORMAT)
 #: The file that says what a directory holds; written last.
 MANIFEST = "index.json"
