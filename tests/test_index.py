@@ -246,6 +246,12 @@ def test_saved_index_is_mapped_and_answers_the_same(
         assert older._multi is not None and older._multi.buckets is None
         assert_same(older.search(q, 31), BruteForceIndex(h, 256).search(q, 31))
         assert older._multi._starts  # made
+        # a directory of format 8: whole 4-byte keys and the bucket starts, searched in their buckets as they are
+        np.save(tmp_path / "hashes_buckets.npy", np.asarray(multi.buckets))
+        eight = StaticHashIndex.load(tmp_path, "hashes", 256, 31)
+        assert eight._multi is not None and not eight._multi.low and eight._multi.buckets is not None
+        assert_same(eight.search(q, 31), BruteForceIndex(h, 256).search(q, 31))
+        assert not eight._multi._starts  # read, not made
         np.save(tmp_path / "hashes_buckets.npy", np.zeros((3, 5), np.uint32))
         with pytest.raises(HashIndexError, match="bucket starts are of shape"):
             StaticHashIndex.load(tmp_path, "hashes", 256, 31)
