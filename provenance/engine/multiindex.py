@@ -108,7 +108,7 @@ class MultiIndex:
         self.codes, self.keys, self.postings, self.radius = codes, keys, postings, int(radius)
         self.bounds = _chunk_bounds(codes.shape[1] * 8, self.chunks)
         #: whether the keys hold only the bits under their bucket's (narrower than the widest chunk)
-        self.low = 8 * keys.dtype.itemsize < max(b - a for a, b in self.bounds)
+        self.low = _low_keys(keys.dtype, self.bounds)
         self.bucket_bits = _bucket_bits(self.bounds, int(keys.shape[1]) if keys.ndim == 2 else 0)
         #: every chunk's bucket starts (:meth:`_buckets`), made when it is built or mapped from its file (None: a
         #: layout without buckets, or a directory written before them, whose starts are made on the first search)
@@ -309,7 +309,7 @@ def _sort_chunks(
     ids = np.arange(n, dtype=np.uint64)
     bounds = _chunk_bounds(width * 8, len(keys))
     bits = _bucket_bits(bounds, n)
-    low = 8 * keys.dtype.itemsize < max(b - a for a, b in bounds)
+    low = _low_keys(keys.dtype, bounds)
     starts = np.empty((len(bounds), (1 << bits) + 1), np.uint32) if bits else None
     for j, (a, b) in enumerate(bounds):  # one chunk's values at a time: ~16 B a row
         values = _chunk_column(words, (a, b))
@@ -327,6 +327,11 @@ def _sort_chunks(
             starts[j] = _bucket_starts(values, b - a, bits)
         keys[j] = values & np.uint64((1 << (b - a - bits)) - 1) if low else values
     return starts
+
+
+def _low_keys(kind: np.dtype[Any], bounds: list[tuple[int, int]]) -> bool:
+    """Whether keys of type ``kind`` hold only the bits under their bucket's: narrower than the widest chunk."""
+    return 8 * kind.itemsize < max(b - a for a, b in bounds)
 
 
 def _key_type(bounds: list[tuple[int, int]], n: int) -> type[np.unsignedinteger[Any]]:
