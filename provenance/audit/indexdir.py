@@ -58,6 +58,7 @@ from provenance.audit.shown import SHOWN, Shown, read_shown, shown_file
 from provenance.audit.sound import AuditIndex, audio_key
 from provenance.engine import FINGERPRINT_VERSION, EngineParams, ReferenceIndex, match_clip
 from provenance.engine.audio import AudioIndex
+from provenance.engine.paging import advise_random
 from provenance.engine.store import extend_index, extended_generic, open_index, read_manifest, save_index
 from provenance.errors import IndexStoreError, ProvenanceError
 from provenance.report import RefInfo
@@ -287,6 +288,7 @@ def open_index_dir(directory: Path, params: EngineParams) -> AuditIndex:
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise IndexStoreError(f"{directory}: damaged audio index ({' '.join(str(exc).split())})") from None
     index.shown = read_shown(directory)
+    advise_random(directory)  # read where the searches land, not ahead: the index may not fit in memory
     return index
 
 
