@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,8 @@ def run(args: Any, work: Path, bench_file: Path) -> list[dict[str, Any]]:
         row["scan"], row["accuracy"], row["copy_findings"] = scan_row(exe, u, ds, work, str(n), args.workers, HOLDER)
         rows.append(row)
         _print_row(row, rows[0], len(ds.rels))
+        if args.memory_limits:
+            row["capped"] = capped_scans(args, exe, u, ds, work, str(n), row)
         if not args.keep:
             shutil.rmtree(work / f"catalogue-{n}", ignore_errors=True)
             shutil.rmtree(db.parent / f"{db.name}.index", ignore_errors=True)
@@ -232,19 +235,61 @@ def run(args: Any, work: Path, bench_file: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def capped_scans(args: Any, exe: str, url: str, ds: Any, work: Path, tag: str, row: dict[str, Any]) -> list[Any]:
+    """The same scan again (``--rescan``), each time after the page cache is dropped: with no cap (the baseline),
+    then with its memory capped at each of ``args.memory_limits`` MB, page cache included (:mod:`memcap`); wall,
+    CPU, peak PSS and accuracy of each, printed with the wall's ratio to the uncapped cold scan's."""
+    import memcap
+    import speed_bench
+
+    why = memcap.unavailable()
+    if why is not None:
+        print(f"     scans with capped memory skipped: {why}", flush=True)
+        return []
+    out: list[dict[str, Any]] = []
+    for limit in [0, *sorted({int(x) for x in args.memory_limits.split(",")}, reverse=True)]:
+        said = f"capped at {limit} MB" if limit else "not capped"
+        speed_bench.step(f"{row['hours']:.2f} h: scan, cold, memory {said}")
+        cold = memcap.drop_caches()
+        if limit:
+            with memcap.capped(limit) as prefix:
+                scan, acc, found = scan_row(exe, url, ds, work, f"{tag}-cap{limit}", args.workers, HOLDER, prefix, True)
+        else:
+            scan, acc, found = scan_row(exe, url, ds, work, f"{tag}-cold", args.workers, HOLDER, (), True)
+        out.append({"limit_mb": limit, "cold": cold, "scan": scan, "accuracy": acc, "copy_findings": found})
+        base = out[0]["scan"]["wall_s"]
+        print(
+            f"     memory {said}{'' if cold else ' (page cache warm)'}: "
+            f"scan {scan['wall_s']:.1f} s wall ({scan['wall_s'] / base:.2f}x), {scan['cpu_s']:.1f} s CPU, "
+            f"{scan['peak_mb']:.0f} MB {scan['memory']} | P {acc['precision']:.3f} R {acc['recall']:.3f} clean "
+            f"flagged {acc['clean_flagged']}, copy findings {found}",
+            flush=True,
+        )
+    return out
+
+
 def scan_row(
-    exe: str, url: str, ds: Any, work: Path, tag: str, workers: int, holder: str
+    exe: str,
+    url: str,
+    ds: Any,
+    work: Path,
+    tag: str,
+    workers: int,
+    holder: str,
+    prefix: Sequence[str] = (),
+    rescan: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """``provenance scan --workers N`` of ``ds``'s clips against the registry at ``url``, measured: its wall, CPU and
-    peak memory, its accuracy (``engine_bench``'s scoring) and how many findings name ``holder``."""
+    """``provenance scan --workers N`` of ``ds``'s clips against the registry at ``url`` (run after ``prefix``; every
+    clip matched again with ``rescan``), measured: its wall, CPU and peak memory, its accuracy (``engine_bench``'s
+    scoring) and how many findings name ``holder``."""
     import json
 
     import speed_bench
     from proctree import measure
 
     report = work / f"report-{tag}.json"
-    cmd = [exe, "--db", url, "scan", str(ds.dataset), "--out", str(report), "--workers", str(workers)]
-    r = measure(cmd, work / f"scan-{tag}.log", "scan", Path(__file__).resolve().parents[1])
+    cmd = [*prefix, exe, "--db", url, "scan", str(ds.dataset), "--out", str(report), "--workers", str(workers)]
+    r = measure(cmd + ["--rescan"] * rescan, work / f"scan-{tag}.log", "scan", Path(__file__).resolve().parents[1])
     doc = json.loads(report.read_text(encoding="utf-8"))
     layers = {c["path"]: c["layers"] for c in doc["clips"]}
     acc = speed_bench.accuracy(ds, layers)

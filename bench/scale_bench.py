@@ -1,6 +1,7 @@
 """Cost and accuracy of a scan as the registry grows in registered stills (assets), on the same clips.
 
     python bench/scale_bench.py [--assets 0,100,1000] [--limit 80] [--workers 2] [--json OUT] [--keep]
+    python bench/scale_bench.py --hours 0,1,10 [--memory-limits 2048,1024,768] [--limit 80] ...
 
 The registry is the short-clip corpus's (:mod:`shortclips`: 10 reference videos, 3 real assets: the Freedoom
 HUD and two streamer overlays) plus N distractor assets, each its own work of a holder ``distractors``:
@@ -224,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         "--hours",
         help="instead of assets: registries of these hours of reference footage, comma-separated (real prints and "
         "perturbed copies of them: bench/catalogue.py)",
+    )
+    ap.add_argument(
+        "--memory-limits",
+        help="with --hours: the scan again, cold, with its memory capped at each of these MB, page cache included "
+        "(a control group of its own: needs root; bench/memcap.py)",
     )
     ap.add_argument("--phase", choices=["index", "engine"], help=argparse.SUPPRESS)
     ap.add_argument("--job", type=Path, help=argparse.SUPPRESS)
