@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from provenance.audit import ensure_fingerprints
+import pytest
+
+from provenance.audit import ensure_fingerprints, stats
 from provenance.audit.manifests import import_manifest_file
 from provenance.audit.stats import registry_facts
 from provenance.engine import FINGERPRINT_VERSION, EngineParams
@@ -47,6 +49,12 @@ def test_counts_and_index_memory_of_the_sample(db_url: str) -> None:
         assert Path(disk["path"]).is_dir() and disk["bytes"] > index["bytes"]["feature_bank"]
         # nor the asset detectors and their shortlist: opened, each worker holds no more than the templates it makes
         assert disk["private_bytes"] == 0
+        # a small index beside this machine's memory is read ahead; one past a quarter of it, paged at random
+        assert disk["memory_budget_bytes"] > 4 * disk["bytes"] and disk["read_at_random"] is False
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(stats, "memory_budget", lambda: 2 * disk["bytes"])
+            tight = registry_facts(registry, EngineParams(), measure_index=True)["index_on_disk"]
+        assert tight["memory_budget_bytes"] == 2 * disk["bytes"] and tight["read_at_random"] is True
     finally:
         registry.dispose()
 

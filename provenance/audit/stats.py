@@ -13,6 +13,7 @@ from provenance.audit.references import FOOTAGE_ALGORITHM, load_index, load_info
 from provenance.engine import FINGERPRINT_VERSION, EngineParams
 from provenance.engine.audio import AUDIO_ALGORITHM, AUDIO_VERSION
 from provenance.engine.generic import NOTABLE_SHARE, GenericShare, generic_shares
+from provenance.engine.paging import memory_budget, reads_at_random
 from provenance.engine.store import read_generic
 from rightsdb import Registry
 from rightsdb.references import registry_stats
@@ -25,7 +26,8 @@ def registry_facts(registry: Registry, params: EngineParams, *, measure_index: b
     fingerprints of this engine's footage and audio versions and their bytes, those of other versions (stale),
     the database file's size for SQLite) and, with ``measure_index``, the reference index built as a scan's
     worker builds it: the time it took and the bytes it holds by part, which every worker process of a scan
-    holds once."""
+    holds once; with an index directory, its size, what each worker holds of its own, and whether it is paged in at
+    random (:mod:`provenance.engine.paging`: larger than a quarter of the memory this process may use)."""
     facts = registry_stats(registry, {FOOTAGE_ALGORITHM: FINGERPRINT_VERSION, AUDIO_ALGORITHM: AUDIO_VERSION})
     facts["fingerprint_version"] = FINGERPRINT_VERSION
     footage = facts["references"].get("footage", {"seconds": 0.0})
@@ -53,13 +55,17 @@ def registry_facts(registry: Registry, params: EngineParams, *, measure_index: b
             t0 = time.perf_counter()
             opened = open_index_dir(directory, params)
             opened_s = time.perf_counter() - t0
+            size, budget = sum(f.stat().st_size for f in directory.iterdir()), memory_budget()
             facts["index_on_disk"] = {
                 "path": str(directory),
-                "bytes": sum(f.stat().st_size for f in directory.iterdir()),
+                "bytes": size,
                 "ready_s": round(ready, 3),
                 "open_s": round(opened_s, 3),
                 # what each worker holds of its own (the rest is mapped; its templates are a bounded cache apart)
                 "private_bytes": opened.private_bytes(),
+                # the memory this process may use, and whether the index is paged in at random beside it
+                "memory_budget_bytes": budget,
+                "read_at_random": reads_at_random(size, budget),
             }
     return facts
 

@@ -203,6 +203,10 @@ def registry_stats_command(
         disk = facts["index_on_disk"]
         rows.append(("index on disk, shared", f"{_mb(disk['bytes'])} (opened in {disk['open_s']:.2f} s)"))
         rows.append(("  held by each worker", _mb(disk["private_bytes"])))
+        budget = disk.get("memory_budget_bytes")
+        room = f"{_mb(budget)} of memory to use" if budget is not None else "memory to use unknown"
+        paged = "at random, as searches land" if disk.get("read_at_random") else "read ahead"
+        rows.append(("  paged in", f"{paged} ({room})"))
         rows.append(("  directory", disk["path"]))
     if "generic" in facts:
         rows += _generic_rows(facts["generic"])

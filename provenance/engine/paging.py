@@ -25,7 +25,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RANDOM_SHARE", "advise_random", "memory_budget"]
+__all__ = ["RANDOM_SHARE", "advise_random", "memory_budget", "reads_at_random"]
 
 #: An index mapped larger than this share of :func:`memory_budget` is read at random (the rest of the memory is the
 #: scan's workers', its clips' and the other processes').
@@ -62,6 +62,12 @@ def memory_budget() -> int | None:
     return min(found) if found else None
 
 
+def reads_at_random(nbytes: int, budget: int | None) -> bool:
+    """Whether an index of ``nbytes`` mapped is paged in at random with ``budget`` bytes to use (None: unknown, so
+    yes): past :data:`RANDOM_SHARE` of it."""
+    return budget is None or nbytes > RANDOM_SHARE * budget
+
+
 def _limit(path: Path) -> int | None:
     try:
         text = path.read_text("ascii").strip()
@@ -90,7 +96,7 @@ def advise_random(directory: Path, budget: int | None = None) -> int:
         log.debug("mappings of %s not advised: %s", directory, exc)
         return 0
     budget = memory_budget() if budget is None else budget
-    if budget is not None and sum(high - low for low, high in ranges) <= RANDOM_SHARE * budget:
+    if not reads_at_random(sum(high - low for low, high in ranges), budget):
         return 0
     told = 0
     for low, high in ranges:
