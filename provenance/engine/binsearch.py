@@ -38,8 +38,22 @@ IntArray = npt.NDArray[np.int64]
 
 #: Stored descriptors up to which ``auto`` searches exhaustively.
 EXHAUSTIVE_MAX = 20000
-#: Stored descriptors per inverted list of the bank's IVF index (the lists' count grows with the bank).
+#: Stored descriptors per inverted list of the bank's IVF index (the lists' count grows with the bank) up to
+#: :data:`_FLAT_LISTS` lists; then the lists grow, to :data:`_LONG_LIST_SIZE` rows.
 _IVF_LIST_SIZE = 128
+#: Lists up to which a query's are chosen by comparing it with every centroid (the C kernel: ~3.4 ms for a frame's
+#: 300 queries at 65,536): the coarse lists past it (:func:`_quantizer`).
+_FLAT_LISTS = 65536
+#: Rows a list holds past the flat choice's reach: the lists' count grows with the bank from there (``rows //
+#: 512``), so a query reads 12 lists of ~512 rows whatever the registry's size, where lists of ``rows / 65,536``
+#: would be read (~49,000 rows each at 1,000 hours of reference: ~1.5 s of a clean clip, and its pages).
+_LONG_LIST_SIZE = 512
+#: Coarse lists (of centroids) searched for a query's lists, or a row's, past :data:`_FLAT_LISTS` lists. Measured
+#: (real vote rows and their XORed copies, 120 real query frames; twice and ten times as many centroids as coarse
+#: lists): the 12 lists the flat choice gives found 82 / 79 % of the time with 12, 93.8 / 88.8 % with 64, 95.3 / 92.1 %
+#: with 128, at 1.0 / 1.6 / 2.2 times the search's time (a search's 4 nearest rows the flat choice's for 79 / 91 / 93 %
+#: of the queries).
+_COARSE_NPROBE = 64
 #: Inverted lists searched per query descriptor.
 #: (On 192 real query frames of the 720p benchmark footage against a bank of 398k descriptors, 12 lists agreed
 #: with the exact search's best video for 94.8 % of queries and 79 % of its verified frames, 16 lists for 95.3 %
@@ -56,18 +70,45 @@ def ivf_index(descs: U8Array) -> tuple[Any, Any]:
 
 
 def _centroid_rows(rows: int) -> IntArray:
-    """Which of ``rows`` rows are an IVF vote search's centroids: one per :data:`_IVF_LIST_SIZE` (16 to 65,536 of
-    them), evenly spread, in order."""
-    nlist = int(np.clip(rows // _IVF_LIST_SIZE, 16, 65536))
+    """Which of ``rows`` rows are an IVF vote search's centroids, evenly spread, in order: one per
+    :data:`_IVF_LIST_SIZE` (16 to :data:`_FLAT_LISTS` of them), then, from :data:`_LONG_LIST_SIZE` rows a list on,
+    one per :data:`_LONG_LIST_SIZE` (more than :data:`_FLAT_LISTS`: chosen through coarse lists, :func:`_quantizer`)."""
+    if rows > _FLAT_LISTS * _LONG_LIST_SIZE:
+        nlist = rows // _LONG_LIST_SIZE
+    else:
+        nlist = int(np.clip(rows // _IVF_LIST_SIZE, 16, _FLAT_LISTS))
     return np.linspace(0, rows - 1, nlist).astype(np.int64)
+
+
+def _quantizer(centroids: U8Array) -> Any:
+    """What chooses an IVF search's lists: a flat index of ``centroids`` (every one compared: FAISS's own choice, or
+    the C kernel's, the same) up to :data:`_FLAT_LISTS` of them. Above, an IVF search of the centroids themselves:
+    :data:`_FLAT_LISTS` of them, evenly spread, are coarse centroids, each centroid is filed in the list of its
+    nearest coarse one (exactly: the kernel's or FAISS's choice), and a query's lists are the nearest centroids in the
+    :data:`_COARSE_NPROBE` coarse lists nearest to it (FAISS's IVF search, the coarse lists chosen by the kernel). A
+    query then compares itself with 65,536 coarse centroids and ``64 * N / 65,536`` centroids (~620 at 1,000 hours of
+    reference), not with every one of ``N``; the centroids' order within the coarse lists is FAISS's (their numbers
+    as ids), deterministic. A row is placed as a query chooses its first list, so a stored row searched finds itself."""
+    faiss = single_thread_faiss()
+    if len(centroids) <= _FLAT_LISTS:
+        quantizer = faiss.IndexBinaryFlat(256)
+        quantizer.add(centroids)
+        return quantizer
+    coarse = faiss.IndexBinaryFlat(256)
+    coarse.add(np.ascontiguousarray(centroids[np.linspace(0, len(centroids) - 1, _FLAT_LISTS).astype(np.int64)]))
+    quantizer = faiss.IndexBinaryIVF(coarse, 256, _FLAT_LISTS)  # FAISS's wrapper keeps ``coarse`` alive
+    quantizer.is_trained = True
+    quantizer.own_fields = False
+    quantizer.nprobe = min(_COARSE_NPROBE, _FLAT_LISTS)
+    add_rows(quantizer, np.ascontiguousarray(centroids))
+    return quantizer
 
 
 def _empty_ivf(centroids: U8Array) -> tuple[Any, Any]:
     """An IVF search with no rows yet over ``centroids`` (one list each; :data:`_IVF_NPROBE` probed), and its
-    quantizer (to be kept alive beside it)."""
+    quantizer (:func:`_quantizer`, to be kept alive beside it)."""
     faiss = single_thread_faiss()
-    quantizer = faiss.IndexBinaryFlat(256)
-    quantizer.add(centroids)
+    quantizer = _quantizer(centroids)
     index = faiss.IndexBinaryIVF(quantizer, 256, len(centroids))
     index.is_trained = True
     index.own_fields = False
@@ -98,24 +139,19 @@ def write_ivf(path: Path, chunks: Callable[[], Iterator[U8Array]], rows: int, sc
         centroids[lo:hi] = chunk[picks[lo:hi] - at]
         at += len(chunk)
     _check_rows(path, at, rows)
-    index, quantizer = _empty_ivf(centroids)
+    index, _quantizer = _empty_ivf(centroids)  # the quantizer kept alive beside the index
     index.ntotal = rows
     head = faiss.serialize_index_binary(index).tobytes()
     tail = b"ilar" + np.array([nlist, 32], "<u8").tobytes() + b"sprs" + np.zeros(1, "<u8").tobytes()
     if not head.endswith(tail):  # FAISS's layout of an empty index's lists, which the lists written below replace
         raise IndexStoreError(f"{path}: FAISS {faiss.__version__} writes an IVF search in a layout not known here")
-    planes = hamming_planes(centroids) if hamming_kernel() else None
     threads = _placement_threads(rows)
     lists = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.int32, shape=(rows,))
     try:
         sizes = np.zeros(nlist, np.int64)
         at = 0
         for chunk in chunks():  # each row's list
-            if planes is not None:
-                found = _nearest_lists(np.ascontiguousarray(chunk), planes, threads)
-            else:
-                with _faiss_threads(threads):
-                    found = np.asarray(quantizer.search(np.ascontiguousarray(chunk), 1)[1], np.int64)[:, 0]
+            found = _placed(index, np.ascontiguousarray(chunk), threads)
             lists[at : at + len(chunk)] = found
             sizes += np.bincount(found, minlength=nlist)
             at += len(chunk)
@@ -215,21 +251,28 @@ def write_segments(search: IVFSegments, path: Path) -> int:
 def grown_segments(search: Any, source: Path | None, rows: U8Array, since: U8Array | None = None) -> IVFSegments:
     """``search`` (an IVF index, or :class:`IVFSegments`; read from ``source``) followed by a segment of ``rows``
     over the same centroids, its ids after every row before; with ``since`` (the rows of every segment after the
-    first, in order), those segments are replaced by one of ``since`` and ``rows``."""
+    first, in order), those segments are replaced by one of ``since`` and ``rows``.
+
+    The added segment's rows are placed by the first segment's quantizer (the lists a query of every segment reads
+    are chosen by it: :func:`search_binary`); the segment holds an empty one of its own (what FAISS needs to write
+    and read an IVF index), not a copy, which every process that opens the segment would read into its memory (past
+    :data:`_FLAT_LISTS` lists, the centroids' own IVF search: ~25 MB at 1,000 hours of reference)."""
     parts, sources = (search.parts, search.sources) if isinstance(search, IVFSegments) else ([search], [source])
     if since is not None:
         parts, sources, rows = parts[:1], sources[:1], np.concatenate([since, rows])
     first = sum(int(p.ntotal) for p in parts)
     faiss = single_thread_faiss()
-    base = faiss.downcast_IndexBinary(parts[0].quantizer)
-    quantizer = faiss.IndexBinaryFlat(256)
-    quantizer.add(base.reconstruct_n(0, base.ntotal))
-    index = faiss.IndexBinaryIVF(quantizer, 256, int(parts[0].nlist))
+    empty = faiss.IndexBinaryFlat(256)
+    index = faiss.IndexBinaryIVF(empty, 256, int(parts[0].nlist))
     index.is_trained = True
     index.own_fields = False
-    add_rows(index, rows, np.arange(first, first + len(rows), dtype=np.int64))
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    if len(rows):
+        lists = _placed(parts[0], rows, _placement_threads(len(rows)))
+        ids = np.arange(first, first + len(rows), dtype=np.int64)
+        index.add_core(len(rows), faiss.swig_ptr(rows), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
     index.nprobe = int(parts[0].nprobe)
-    keep = (*search.keep, quantizer) if isinstance(search, IVFSegments) else (quantizer,)
+    keep = (*search.keep, empty) if isinstance(search, IVFSegments) else (empty,)
     return IVFSegments([*parts, index], [*sources, None], keep)
 
 
@@ -238,28 +281,55 @@ def _segment_path(path: Path, k: int) -> Path:
 
 
 def add_rows(index: Any, rows: U8Array, ids: npt.NDArray[np.int64] | None = None) -> None:
-    """``index.add(rows)`` for a binary IVF index: each row placed in the list of its nearest centroid, in order.
-
-    Placing compares every row with every centroid (N / 128 of them), so a bank's write grows with its square. The
-    nearest centroids are found by the C kernel where it runs (:func:`~provenance.engine.hamming.k_nearest`:
-    FAISS's own choice, ties to the lowest centroid) and handed to FAISS (``add_core``), which then files the rows
-    exactly as its ``add`` does; else FAISS's ``add``. Either way on every core the process may use for a large
-    bank (:func:`_placement_threads`)."""
+    """``index.add(rows)`` for a binary IVF index: each row placed in the list its quantizer chooses for it
+    (:func:`_placed`), in order, and handed to FAISS (``add_core``), which then files the rows exactly as its ``add``
+    does."""
     import faiss
 
     rows = np.ascontiguousarray(rows, dtype=np.uint8)
-    threads = _placement_threads(len(rows))
-    planes = _centroid_planes(index)
-    if planes is None or not len(rows):
-        with _faiss_threads(threads):
-            if ids is None:
-                index.add(rows)
-            else:
-                index.add_with_ids(rows, ids)
+    if not len(rows):
         return
-    lists = _nearest_lists(rows, planes, threads)
+    lists = _placed(index, rows, _placement_threads(len(rows)))
     given = None if ids is None else faiss.swig_ptr(np.ascontiguousarray(ids, dtype=np.int64))
     index.add_core(len(rows), faiss.swig_ptr(rows), given, faiss.swig_ptr(lists))
+
+
+def _placed(index: Any, rows: U8Array, threads: int) -> IntArray:
+    """The list of each of ``rows`` in ``index`` (a binary IVF index): its nearest centroid. With a flat quantizer
+    every centroid is compared (N / 128 of them, up to :data:`_FLAT_LISTS`: a bank's write grows with its square
+    until then), by the C kernel where it runs (:func:`~provenance.engine.hamming.k_nearest`: FAISS's own choice,
+    ties to the lowest centroid), else by FAISS; past it, the nearest in the coarse lists nearest to the row
+    (:func:`_quantizer`), a query's first list. On every core the process may use for a large bank
+    (:func:`_placement_threads`)."""
+    planes = _centroid_planes(index)
+    if planes is not None:
+        return _nearest_lists(rows, planes, threads)
+    if not isinstance(_quantizer_of(index), single_thread_faiss().IndexBinaryIVF):
+        with _faiss_threads(threads):
+            return np.asarray(index.quantizer.search(rows, 1)[1], np.int64)[:, 0]
+    lists = np.empty(len(rows), np.int64)
+
+    def place(part: slice) -> None:
+        for start in range(part.start, part.stop, _PLACED_AT_ONCE):
+            chunk = slice(start, min(part.stop, start + _PLACED_AT_ONCE))
+            lists[chunk] = _chosen_lists(index, rows[chunk], 1)[1][:, 0]
+
+    _on_threads(place, len(rows), threads)
+    return lists
+
+
+def _on_threads(work: Callable[[slice], None], rows: int, threads: int) -> None:
+    """``work`` on ``threads`` consecutive parts of ``rows`` rows, a thread each (the kernels and FAISS let go of the
+    GIL)."""
+    bounds = np.linspace(0, rows, threads + 1).astype(np.int64)
+    parts = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, parts))
+    else:
+        work(parts[0])
 
 
 def _nearest_lists(rows: U8Array, planes: npt.NDArray[np.uint64], threads: int) -> IntArray:
@@ -274,15 +344,7 @@ def _nearest_lists(rows: U8Array, planes: npt.NDArray[np.uint64], threads: int) 
             assert found is not None  # the kernel runs: the caller's planes say so
             lists[chunk] = found[1][:, 0]
 
-    bounds = np.linspace(0, len(rows), threads + 1).astype(np.int64)
-    parts = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
-    if threads > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(place, parts))
-    else:
-        place(parts[0])
+    _on_threads(place, len(rows), threads)
     return lists
 
 
@@ -295,17 +357,31 @@ def _placement_threads(rows: int) -> int:
 
 def _centroid_planes(index: Any) -> npt.NDArray[np.uint64] | None:
     """An IVF index's centroids as the C kernels read them (made once per index object), or None where the
-    kernel does not run (FAISS searches them)."""
+    kernel does not run or the quantizer is not flat."""
     import faiss
 
     if not hamming_kernel():
         return None
     planes: npt.NDArray[np.uint64] | None = getattr(index, "_centroid_planes", None)
     if planes is None:
-        quantizer = faiss.downcast_IndexBinary(index.quantizer)
+        quantizer = _quantizer_of(index)
+        if not isinstance(quantizer, faiss.IndexBinaryFlat):  # an IVF search of the centroids: _chosen_lists
+            return None
         planes = hamming_planes(quantizer.reconstruct_n(0, quantizer.ntotal))
         setattr(index, "_centroid_planes", planes)  # noqa: B010 (an attribute FAISS does not declare)
     return planes
+
+
+def _quantizer_of(index: Any) -> Any:
+    """``index``'s quantizer as its own class (FAISS's ``downcast``), made once per index object: the kernel's
+    planes of a coarse quantizer are kept on it."""
+    import faiss
+
+    quantizer = getattr(index, "_quantizer", None)
+    if quantizer is None:
+        quantizer = faiss.downcast_IndexBinary(index.quantizer)
+        setattr(index, "_quantizer", quantizer)  # noqa: B010 (an attribute FAISS does not declare)
+    return quantizer
 
 
 #: vote rows from which the IVF's rows are placed in their lists on every core the process may use (unless it is one
@@ -361,40 +437,52 @@ def search_binary(search: Any, queries: U8Array, k: int) -> tuple[npt.NDArray[np
 
     An IVF search compares each query with every centroid (one per :data:`_IVF_LIST_SIZE` rows, up to 65,536)
     before it reads ``nprobe`` lists of about that many rows: the centroids are most of its cost from a few hundred
-    thousand rows on, and grow with the registry. The kernel's nearest centroids are FAISS's, in FAISS's order
-    (by distance, then row), so the lists are read in the same order and the answer is the same.
+    thousand rows on. The kernel's nearest centroids are FAISS's, in FAISS's order (by distance, then row), so the
+    lists are read in the same order and the answer is the same. Past :data:`_FLAT_LISTS` lists the kernel chooses
+    the coarse lists of the centroids (:func:`_chosen_lists`).
     """
     import faiss
 
     queries = np.ascontiguousarray(queries, dtype=np.uint8)
     if isinstance(search, IVFSegments):
         return _segments_search(search, queries, k)
-    planes = _centroid_planes(search) if isinstance(search, faiss.IndexBinaryIVF) and len(queries) else None
-    if planes is not None:
-        found = k_nearest(queries, planes, int(search.nprobe)) if search.nprobe <= len(planes[0]) else None
-        if found is not None:
-            centroid_dist, lists = found
-            dist, rows = search.search_preassigned(queries, k, lists, centroid_dist)
-            return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
-    dist, rows = search.search(queries, k)
+    if isinstance(search, faiss.IndexBinaryIVF) and len(queries):
+        centroid_dist, lists = _chosen_lists(search, queries)
+        dist, rows = search.search_preassigned(queries, k, lists, centroid_dist)
+    else:
+        dist, rows = search.search(queries, k)
     return np.asarray(dist, np.int32), np.asarray(rows, np.int64)
+
+
+def _chosen_lists(index: Any, queries: U8Array, nprobe: int | None = None) -> tuple[npt.NDArray[np.int32], IntArray]:
+    """The ``nprobe`` (``index.nprobe``) lists of ``index`` (a binary IVF index) each of ``queries`` reads, nearest
+    first, and their centroids' distances: FAISS's choice (its quantizer's search), by the C kernel where it runs over
+    a flat one; over an IVF search of the centroids (:func:`_quantizer`), its coarse lists chosen so, then FAISS's
+    search of them (-1 where they hold fewer centroids than asked: FAISS reads no list for it)."""
+    nprobe = int(index.nprobe) if nprobe is None else nprobe
+    quantizer = _quantizer_of(index)
+    if isinstance(quantizer, single_thread_faiss().IndexBinaryIVF):
+        coarse_dist, coarse = _chosen_lists(quantizer, queries)
+        dist, lists = quantizer.search_preassigned(queries, nprobe, coarse, coarse_dist)
+        return np.asarray(dist, np.int32), np.asarray(lists, np.int64)
+    planes = _centroid_planes(index)
+    found = k_nearest(queries, planes, nprobe) if planes is not None and nprobe <= len(planes[0]) else None
+    if found is None:
+        dist, lists = index.quantizer.search(queries, nprobe)
+        found = np.asarray(dist, np.int32), np.asarray(lists, np.int64)
+    return found
 
 
 def _segments_search(
     search: IVFSegments, queries: U8Array, k: int
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-    """:func:`search_binary` over each segment with the same lists (chosen once), the ``k`` nearest of them all kept
-    (by distance; at equal distance, the earlier segment's first)."""
-    planes = _centroid_planes(search.parts[0]) if len(queries) else None
-    found = (
-        k_nearest(queries, planes, search.nprobe) if planes is not None and search.nprobe <= len(planes[0]) else None
-    )
-    answers = []
-    for part in search.parts:
-        if found is not None:
-            answers.append(part.search_preassigned(queries, k, found[1], found[0]))
-        else:  # FAISS chooses the same lists in every part: the same centroids
-            answers.append(part.search(queries, k))
+    """:func:`search_binary` over each segment with the same lists (chosen once, by the first segment's quantizer),
+    the ``k`` nearest of them all kept (by distance; at equal distance, the earlier segment's first)."""
+    if not len(queries):
+        empty = np.zeros((0, k), np.int32), np.zeros((0, k), np.int64)
+        return empty
+    centroid_dist, lists = _chosen_lists(search.parts[0], queries)
+    answers = [part.search_preassigned(queries, k, lists, centroid_dist) for part in search.parts]
     dist = np.concatenate([np.asarray(d, np.int64) for d, _ in answers], axis=1)
     rows = np.concatenate([np.asarray(i, np.int64) for _, i in answers], axis=1)
     dist[rows < 0] = np.iinfo(np.int64).max

@@ -11,7 +11,7 @@ from provenance.errors import check_ranges
 __all__ = ["ENGINE_VERSION", "FINGERPRINT_VERSION", "EngineParams", "local_params"]
 
 #: Bumped whenever matching changes in a way that changes results (stored clip results are keyed by it).
-ENGINE_VERSION = "0.23"
+ENGINE_VERSION = "0.25"
 #: Bumped whenever reference fingerprints change (stored fingerprints are keyed by it, and recomputed when it
 #: moves); matching alone changing leaves them as they are.
 FINGERPRINT_VERSION = "0.8"
