@@ -304,7 +304,7 @@ def _placed(index: Any, rows: U8Array, threads: int) -> IntArray:
     planes = _centroid_planes(index)
     if planes is not None:
         return _nearest_lists(rows, planes, threads)
-    if not isinstance(_quantizer_of(index), single_thread_faiss().IndexBinaryIVF):
+    if not isinstance(_quantizer_of(index), single_thread_faiss().IndexBinaryIVF):  # FAISS's own threads place them
         with _faiss_threads(threads):
             return np.asarray(index.quantizer.search(rows, 1)[1], np.int64)[:, 0]
     lists = np.empty(len(rows), np.int64)
@@ -479,8 +479,7 @@ def _segments_search(
     """:func:`search_binary` over each segment with the same lists (chosen once, by the first segment's quantizer),
     the ``k`` nearest of them all kept (by distance; at equal distance, the earlier segment's first)."""
     if not len(queries):
-        empty = np.zeros((0, k), np.int32), np.zeros((0, k), np.int64)
-        return empty
+        return np.zeros((0, k), np.int32), np.zeros((0, k), np.int64)
     centroid_dist, lists = _chosen_lists(search.parts[0], queries)
     answers = [part.search_preassigned(queries, k, lists, centroid_dist) for part in search.parts]
     dist = np.concatenate([np.asarray(d, np.int64) for d, _ in answers], axis=1)
